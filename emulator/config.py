@@ -1,0 +1,144 @@
+"""One frozen, typed configuration (STYLE.md principle 9).
+
+Every option is declared once in OPTIONS; the CLI flags and the EMULATOR_* environment
+variables are derived from it mechanically. Only `from_sources` reads the environment,
+and only the composition root (the CLI, the pytest plugin) calls it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+ENV_PREFIX = "EMULATOR_"
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str  # field name; flag is --name-with-dashes, env var EMULATOR_NAME
+    type: Callable[[str], Any]
+    help: str
+    choices: tuple[str, ...] | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def env_var(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise ValueError(f"must be greater than 0, got {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(f"must be 0 or more, got {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise ValueError(f"must be between 0 and 65535, got {text}")
+    return value
+
+
+@dataclass(frozen=True)
+class Config:
+    template: Path | None = None
+    host: str = "127.0.0.1"  # safe by default: loopback only
+    port: int = 3001  # the port `sam local start-lambda` uses
+    region: str = "us-east-1"
+    account_id: str = "123456789012"
+    # Idle lifetime of an environment. AWS does not document it (aws-semantics §13.8).
+    keep_alive: float = 300.0
+    time_scale: float = 1.0
+    scale_factor: float = 1.0
+    # aws-semantics §1.2: default account concurrency 1,000, at least 100 left unreserved (S5, S8).
+    account_concurrency: int = 1000
+    unreserved_minimum: int = 100
+    scaling_model: str = "current"
+    # aws-semantics §1.3 (S1): 1,000 new environments per function every 10 seconds.
+    scaling_environments: int = 1000
+    scaling_period: float = 10.0
+    # aws-semantics §1.4 (S3): legacy Regional burst (0 = by Region), then +500 per minute.
+    legacy_burst: int = 0
+    legacy_per_minute: int = 500
+    interpreter: str = "auto"
+    log_invocations: bool = True
+    log_level: str = "info"
+    shutdown_timeout: float = 10.0
+    watch_code: bool = True
+
+    def replace(self, **changes: Any) -> "Config":
+        return dataclasses.replace(self, **changes)
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("template", Path, "SAM template to serve (default: ./template.yaml, else the bundled example)"),
+    Option("host", str, "address to bind (default 127.0.0.1: loopback only)"),
+    Option("port", _port, "port to listen on; 0 picks a free one and prints it (default 3001)"),
+    Option("region", str, "AWS Region the emulator pretends to be (default us-east-1)"),
+    Option("account_id", str, "AWS account id used in ARNs (default 123456789012)"),
+    Option("keep_alive", _positive_float, "seconds an idle execution environment is kept (default 300)"),
+    Option("time_scale", _positive_float, "run every emulated timer this many times faster (handlers still run in real time)"),
+    Option("scale_factor", _positive_float, "divide every AWS concurrency and scaling limit by this factor (default 1)"),
+    Option("account_concurrency", _non_negative_int, "account concurrency limit (AWS default 1000)"),
+    Option("unreserved_minimum", _non_negative_int, "concurrency that must stay unreserved (AWS: 100)"),
+    Option("scaling_model", str, "scaling-rate model: current (per function) or legacy (Regional burst)", ("current", "legacy")),
+    Option("scaling_environments", _non_negative_int, "new environments per function per scaling period (AWS: 1000)"),
+    Option("scaling_period", _positive_float, "scaling period in seconds (AWS: 10)"),
+    Option("legacy_burst", _non_negative_int, "legacy model: Regional burst (0 = AWS's value for the Region)"),
+    Option("legacy_per_minute", _non_negative_int, "legacy model: environments added per minute after the burst (AWS: 500)"),
+    Option("interpreter", str, "run python3.X functions with a matching interpreter when installed (auto) or always with this Python (own)", ("auto", "own")),
+    Option("log_invocations", _bool, "log START/END/REPORT and handler output (default true)"),
+    Option("log_level", str, "emulator log level", ("debug", "info", "warning", "error")),
+    Option("shutdown_timeout", _positive_float, "seconds to drain in-flight invocations on shutdown (default 10)"),
+    Option("watch_code", _bool, "pick up code changes without a restart (default true)"),
+)
+
+OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
+
+
+def from_sources(flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None, base: Config | None = None) -> Config:
+    """Defaults < EMULATOR_* environment < explicit flags. Raises ValueError naming the source."""
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        raw = (environ or {}).get(option.env_var)
+        if raw is None:
+            continue
+        values[option.name] = _convert(option, raw, option.env_var)
+    for name, value in (flags or {}).items():
+        if value is None:
+            continue
+        option = OPTIONS_BY_NAME[name]
+        values[name] = _convert(option, value, option.flag) if isinstance(value, str) else value
+    return (base or Config()).replace(**values)
+
+
+def _convert(option: Option, raw: str, source: str) -> Any:
+    try:
+        value = option.type(raw)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{source}: {exc}") from None
+    if option.choices and value not in option.choices:
+        raise ValueError(f"{source}: expected one of {', '.join(option.choices)}, got {raw!r}")
+    return value

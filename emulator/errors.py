@@ -1,0 +1,91 @@
+"""Typed AWS errors (STYLE.md principle 7): each subclass carries the code and HTTP status.
+
+Status codes follow the Lambda API model (aws-semantics §2.3, S10). `to_response_parts`
+is the one place they become HTTP: header `x-amzn-ErrorType`, body `{"Type", "message"}`,
+which botocore's rest-json parser turns into the right exception class.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class AwsError(Exception):
+    code = "ServiceException"
+    status = 500
+    blame = "Service"  # AWS's "Type": "User" for caller errors, "Service" for ours
+
+    def __init__(self, message: str, **fields: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields
+        self.headers: dict[str, str] = {}
+
+    def body(self) -> dict[str, Any]:
+        return {"Type": self.blame, "message": self.message, **self.fields}
+
+    def to_response_parts(self) -> tuple[int, dict[str, str], bytes]:
+        headers = {"x-amzn-ErrorType": self.code, "Content-Type": "application/json", **self.headers}
+        return self.status, headers, json.dumps(self.body()).encode()
+
+
+class UserError(AwsError):
+    blame = "User"
+
+
+class InvalidParameterValue(UserError):
+    code = "InvalidParameterValueException"
+    status = 400
+
+
+class InvalidRequestContent(UserError):
+    code = "InvalidRequestContentException"
+    status = 400
+
+
+class ValidationError(UserError):
+    code = "ValidationException"
+    status = 400
+
+
+class ResourceNotFound(UserError):
+    code = "ResourceNotFoundException"
+    status = 404
+
+
+class ResourceConflict(UserError):
+    code = "ResourceConflictException"
+    status = 409
+
+
+class RequestTooLarge(UserError):
+    code = "RequestTooLargeException"
+    status = 413
+
+
+class UnsupportedMediaType(UserError):
+    code = "UnsupportedMediaTypeException"
+    status = 415
+
+
+class TooManyRequests(UserError):
+    """aws-semantics §2.4: 429 with Reason, Type User, message "Rate Exceeded." and Retry-After."""
+
+    code = "TooManyRequestsException"
+    status = 429
+
+    def __init__(self, reason: str, retry_after_s: int = 1) -> None:
+        super().__init__("Rate Exceeded.", Reason=reason)
+        self.reason = reason
+        self.headers["Retry-After"] = str(retry_after_s)
+
+
+class ServiceError(AwsError):
+    code = "ServiceException"
+    status = 500
+
+
+class UnknownOperation(UserError):
+    code = "UnknownOperationException"
+    status = 404

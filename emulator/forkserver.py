@@ -1,0 +1,184 @@
+"""Control-plane side of the template process (runtimes/template.py) for one interpreter.
+
+The template is started once with fork+exec; after that every new execution environment
+is a fork of it, requested with a `spawn` datagram that carries the environment's socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import runtimes
+
+log = logging.getLogger("emulator.forkserver")
+
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 5.0
+
+
+class TemplateError(RuntimeError):
+    """The template process could not be started or died."""
+
+
+class ForkServer:
+    """Owns one template process and routes its exit reports to environments by PID."""
+
+    def __init__(self, python: str, on_exit: Callable[[int, dict[str, Any]], None]) -> None:
+        self.python = python
+        self._on_exit = on_exit
+        self._proc: subprocess.Popen | None = None
+        self._sock: socket.socket | None = None
+        self._pending: dict[str, asyncio.Future] = {}
+        self._hello: asyncio.Future | None = None
+        self._ids = itertools.count(1)
+        self._path_dir: tempfile.TemporaryDirectory | None = None
+        self.cgroups = False
+        self.version = ""
+        self.closed = False
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        # Only `runtimes` goes on the template's path: a foreign interpreter must not see
+        # the control plane's packages, and handlers must not see ours.
+        self._path_dir = tempfile.TemporaryDirectory(prefix="lambda-emulator-rt-")
+        os.symlink(Path(runtimes.__file__).parent, Path(self._path_dir.name) / "runtimes")
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "VIRTUAL_ENV")}
+        env["PYTHONPATH"] = self._path_dir.name
+        env["PYTHONUNBUFFERED"] = "1"
+        try:
+            self._proc = subprocess.Popen(
+                [self.python, "-m", "runtimes.template", str(child.fileno())],
+                pass_fds=[child.fileno()],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                cwd="/",
+            )
+        except OSError as exc:
+            parent.close()
+            raise TemplateError(f"cannot start {self.python}: {exc}") from exc
+        finally:
+            child.close()
+        parent.setblocking(False)
+        self._sock = parent
+        self._hello = loop.create_future()
+        loop.add_reader(parent.fileno(), self._on_readable)
+        try:
+            hello = await asyncio.wait_for(self._hello, START_TIMEOUT_S)
+        except (asyncio.TimeoutError, TemplateError) as exc:
+            await self.close()
+            raise TemplateError(f"the runtime template for {self.python} did not start: {exc}") from None
+        self.cgroups = bool(hello.get("cgroups"))
+        self.version = hello.get("python", "")
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    async def spawn(self, spec: dict[str, Any], env_sock: socket.socket) -> int:
+        """Fork a new environment that will talk over `env_sock`; returns its PID."""
+        if self.closed or self._sock is None:
+            raise TemplateError("the runtime template is not running")
+        request_id = f"env-{next(self._ids)}"
+        future = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        message = json.dumps({"op": "spawn", "id": request_id, "spec": spec}).encode()
+        try:
+            socket.send_fds(self._sock, [message], [env_sock.fileno()])
+        except BlockingIOError:
+            # The template is busy forking; datagrams are small, so wait and resend once writable.
+            await self._wait_writable()
+            socket.send_fds(self._sock, [message], [env_sock.fileno()])
+        except OSError as exc:
+            self._pending.pop(request_id, None)
+            raise TemplateError(f"runtime template unreachable: {exc}") from exc
+        try:
+            reply = await future
+        finally:
+            self._pending.pop(request_id, None)
+        if reply.get("op") != "spawned":
+            raise TemplateError(reply.get("error", "spawn failed"))
+        return int(reply["pid"])
+
+    async def _wait_writable(self) -> None:
+        loop = asyncio.get_running_loop()
+        ready = loop.create_future()
+        fd = self._sock.fileno()  # type: ignore[union-attr]
+        loop.add_writer(fd, lambda: ready.done() or ready.set_result(None))
+        try:
+            await ready
+        finally:
+            loop.remove_writer(fd)
+
+    def _on_readable(self) -> None:
+        assert self._sock is not None
+        while True:
+            try:
+                data = self._sock.recv(65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._on_dead()
+                return
+            message = json.loads(data)
+            op = message.get("op")
+            if op == "exited":
+                self._on_exit(int(message["pid"]), message)
+            elif op in ("spawned", "spawn_failed"):
+                future = self._pending.get(message["id"])
+                if future is not None and not future.done():
+                    future.set_result(message)
+            elif op == "hello" and self._hello is not None and not self._hello.done():
+                self._hello.set_result(message)
+
+    def _on_dead(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._sock is not None:
+            loop.remove_reader(self._sock.fileno())
+        error = TemplateError("the runtime template exited")
+        for future in list(self._pending.values()):
+            if not future.done():
+                future.set_exception(error)
+        if self._hello is not None and not self._hello.done():
+            self._hello.set_exception(error)
+        if not self.closed:
+            log.error("runtime template for %s exited unexpectedly", self.python)
+        self.closed = True
+
+    async def close(self) -> None:
+        """Closing the socket makes the template kill and reap every environment, then exit."""
+        self.closed = True
+        if self._sock is not None:
+            try:
+                asyncio.get_running_loop().remove_reader(self._sock.fileno())
+            except (ValueError, OSError):
+                pass
+            self._sock.close()
+            self._sock = None
+        if self._proc is not None:
+            proc = self._proc
+            deadline = asyncio.get_running_loop().time() + STOP_TIMEOUT_S
+            while proc.poll() is None and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.01)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        if self._path_dir is not None:
+            self._path_dir.cleanup()
+            self._path_dir = None
+
+
+def own_python() -> str:
+    return sys.executable

@@ -1,0 +1,1 @@
+"""Code that runs inside an execution environment. Never imports the control plane."""

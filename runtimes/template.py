@@ -1,0 +1,264 @@
+"""The template process: forks new execution environments on request.
+
+Started once per Python interpreter by the control plane, it imports only the runtime
+(never user code), freezes its heap and then, single-threaded, forks one child per
+`spawn` request. shared/measurements.md: fork from such a template costs ~2 ms and
+~2 MiB unique memory per idle environment, against 36-47 ms for a fresh interpreter.
+
+Control messages are JSON datagrams on a SOCK_SEQPACKET socket inherited from the control
+plane; each spawn carries the environment's socket as an SCM_RIGHTS file descriptor.
+The template is the parent of every environment, so it reaps them and reports each exit
+(with the exit status and whether the memory cgroup killed it). If the control plane
+goes away, the template kills every environment and exits: nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+
+# Imported here, before gc.freeze() and fork, so every environment shares these pages.
+import http.client  # noqa: F401  (AWS's runtime client imports it too)
+import runtimes.environment as environment
+
+PR_SET_PDEATHSIG = 1
+MEMORY_CGROUP_ROOT = "/sys/fs/cgroup/memory"
+MIB = 1024 * 1024
+
+
+def die_with_parent() -> None:
+    """Ask the kernel to SIGKILL this process when its parent dies (Linux only)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+class MemoryCgroups:
+    """One cgroup v1 memory group per environment, when this process may create them."""
+
+    def __init__(self, root: str = MEMORY_CGROUP_ROOT) -> None:
+        self.base: str | None = None
+        candidate = os.path.join(root, f"lambda-emulator-{os.getpid()}")
+        try:
+            os.mkdir(candidate)
+            with open(os.path.join(candidate, "memory.limit_in_bytes"), "w") as f:
+                f.write("-1")
+            self.base = candidate
+        except OSError:
+            try:
+                os.rmdir(candidate)
+            except OSError:
+                pass
+
+    def create(self, env_id: str, limit_bytes: int) -> str | None:
+        if self.base is None:
+            return None
+        path = os.path.join(self.base, env_id)
+        try:
+            os.mkdir(path)
+            with open(os.path.join(path, "memory.limit_in_bytes"), "w") as f:
+                f.write(str(limit_bytes))
+            return path
+        except OSError:
+            return None
+
+    @staticmethod
+    def oom_killed(path: str) -> bool:
+        try:
+            with open(os.path.join(path, "memory.oom_control")) as f:
+                for line in f:
+                    if line.startswith("oom_kill "):
+                        return int(line.split()[1]) > 0
+            with open(os.path.join(path, "memory.failcnt")) as f:
+                return int(f.read().strip() or 0) > 0
+        except OSError:
+            return False
+
+    @staticmethod
+    def remove(path: str) -> None:
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        if self.base is not None:
+            for name in os.listdir(self.base) if os.path.isdir(self.base) else []:
+                self.remove(os.path.join(self.base, name))
+            self.remove(self.base)
+
+
+def describe_status(status: int) -> dict:
+    """Exit status in the words Lambda uses ("exit status 1", "signal: killed")."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = str(sig)
+        words = {"SIGKILL": "killed", "SIGSEGV": "segmentation fault", "SIGABRT": "aborted", "SIGTERM": "terminated"}
+        return {"signal": sig, "code": None, "status": f"signal: {words.get(name, name.lower())}"}
+    code = os.waitstatus_to_exitcode(status)
+    return {"signal": None, "code": code, "status": f"exit status {code}"}
+
+
+class Template:
+    def __init__(self, ctrl: socket.socket) -> None:
+        self.ctrl = ctrl
+        self.children: dict[int, str | None] = {}  # pid -> cgroup path
+        self.cgroups = MemoryCgroups()
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_w, False)
+        os.set_blocking(self.wake_r, False)
+
+    def send(self, message: dict) -> None:
+        try:
+            self.ctrl.send(json.dumps(message).encode())
+        except OSError:
+            pass  # the control plane is gone; the main loop notices EOF
+
+    def spawn(self, request: dict, fds: list[int]) -> None:
+        env_id = request["id"]
+        spec = request["spec"]
+        if len(fds) != 1:
+            for fd in fds:
+                os.close(fd)
+            self.send({"op": "spawn_failed", "id": env_id, "error": "expected one socket"})
+            return
+        limit = int(spec["memory_mb"]) * MIB
+        cgroup = self.cgroups.create(env_id, limit)
+        if cgroup:
+            spec["cgroup_procs"] = os.path.join(cgroup, "cgroup.procs")
+        else:
+            spec["rlimit_bytes"] = limit
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            os.close(fds[0])
+            if cgroup:
+                self.cgroups.remove(cgroup)
+            self.send({"op": "spawn_failed", "id": env_id, "error": str(exc)})
+            return
+        if pid == 0:
+            self.become_environment(fds[0], spec)
+        os.close(fds[0])
+        self.children[pid] = cgroup
+        self.send({"op": "spawned", "id": env_id, "pid": pid, "cgroup": bool(cgroup)})
+
+    def become_environment(self, fd: int, spec: dict) -> None:
+        code = 70
+        try:
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.close(self.wake_r)
+            os.close(self.wake_w)
+            self.ctrl.close()
+            die_with_parent()
+            # Stay frozen: the collector would otherwise write to every shared page.
+            environment.run(socket.socket(fileno=fd), spec)
+            code = 0
+        except SystemExit as exc:
+            code = environment.exit_code(exc)
+        except BaseException:
+            code = 70
+        finally:
+            try:
+                sys.stdout.flush()
+            except BaseException:
+                pass
+            os._exit(code)
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            cgroup = self.children.pop(pid, None)
+            try:
+                os.killpg(pid, signal.SIGKILL)  # whatever the handler started dies with it
+            except OSError:
+                pass
+            report = {"op": "exited", "pid": pid, **describe_status(status)}
+            report["oom"] = bool(cgroup) and self.cgroups.oom_killed(cgroup)
+            if cgroup:
+                self.cgroups.remove(cgroup)
+            self.send(report)
+
+    def shutdown(self) -> None:
+        for pid in list(self.children):
+            for kill in (os.killpg, os.kill):
+                try:
+                    kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        for pid in list(self.children):
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+            cgroup = self.children.pop(pid)
+            if cgroup:
+                self.cgroups.remove(cgroup)
+        self.cgroups.close()
+
+    def serve(self) -> None:
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the control plane's to handle
+        signal.set_wakeup_fd(self.wake_w)
+        selector = selectors.DefaultSelector()
+        selector.register(self.ctrl, selectors.EVENT_READ, "ctrl")
+        selector.register(self.wake_r, selectors.EVENT_READ, "wake")
+        self.send({"op": "hello", "pid": os.getpid(), "cgroups": self.cgroups.base is not None, "python": sys.version.split()[0]})
+        try:
+            while True:
+                for key, _ in selector.select():
+                    if key.data == "wake":
+                        try:
+                            os.read(self.wake_r, 4096)
+                        except BlockingIOError:
+                            pass
+                        self.reap()
+                        continue
+                    try:
+                        data, fds, _flags, _addr = socket.recv_fds(self.ctrl, 1 << 20, 4)
+                    except InterruptedError:
+                        continue
+                    if not data:
+                        return  # control plane closed the socket (or died)
+                    request = json.loads(data)
+                    if request.get("op") == "spawn":
+                        self.spawn(request, fds)
+                    else:
+                        for fd in fds:
+                            os.close(fd)
+        finally:
+            self.shutdown()
+
+
+def main() -> None:
+    parent = os.getppid()
+    die_with_parent()
+    if os.getppid() != parent:  # the control plane died before prctl took effect
+        os._exit(1)
+    ctrl = socket.socket(fileno=int(sys.argv[1]))
+    template = Template(ctrl)
+    gc.collect()
+    gc.freeze()  # keep refcount updates from touching shared pages after fork
+    template.serve()
+
+
+if __name__ == "__main__":
+    main()
