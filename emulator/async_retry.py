@@ -1,0 +1,181 @@
+"""Retry policy of asynchronous (Event) invocations: a pure `decide(state, outcome, now)`.
+
+The async queue worker runs one attempt, then asks `decide` what happens next; it does the
+sleeping, re-queueing and destination delivery itself (STYLE.md principle 1).
+AWS rules: aws-semantics §5 (S18, S20) and §14 "Async queue".
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, replace
+from enum import Enum, StrEnum
+
+from emulator.errors import ValidationError
+
+# aws-semantics §5 (S10, S20): MaximumRetryAttempts 0-2, default 2.
+MIN_RETRY_ATTEMPTS = 0
+MAX_RETRY_ATTEMPTS = 2
+DEFAULT_MAX_RETRY_ATTEMPTS = 2
+# aws-semantics §5 (S10, S20): MaximumEventAgeInSeconds 60-21,600 (6 h), default 21,600.
+MIN_EVENT_AGE_S = 60
+MAX_EVENT_AGE_S = 21_600
+DEFAULT_MAX_EVENT_AGE_S = 21_600
+# aws-semantics §5 (S18): after a function error, wait 1 min before the 2nd attempt and
+# 2 min before the 3rd.
+FUNCTION_ERROR_RETRY_DELAYS_S = (60, 120)
+# aws-semantics §5 (S18): throttles and system errors back off exponentially from 1 s to
+# at most 5 min. The steps in between are UNCONFIRMED (§13.8); we double: 1, 2, 4, ... 300.
+THROTTLE_BACKOFF_MIN_S = 1
+THROTTLE_BACKOFF_MAX_S = 300
+# 2**9 = 512 s already exceeds the cap; a bounded exponent avoids huge ints.
+_MAX_BACKOFF_EXPONENT = 16
+
+
+class Outcome(Enum):
+    """What happened to one attempt to run the event."""
+
+    SUCCESS = "success"
+    FUNCTION_ERROR = "function_error"  # handler error, timeout or crash (§5)
+    THROTTLED = "throttled"  # 429 from admission (§5)
+    SYSTEM_ERROR = "system_error"  # 5xx inside the emulator (§5)
+    RESERVED_ZERO = "reserved_zero"  # the function's reserved concurrency is 0 (§1.2)
+
+
+class DestinationCondition(StrEnum):
+    """`requestContext.condition` of the destination record (aws-semantics §5)."""
+
+    SUCCESS = "Success"
+    RETRIES_EXHAUSTED = "RetriesExhausted"
+    EVENT_AGE_EXCEEDED = "EventAgeExceeded"
+
+
+@dataclass(frozen=True, slots=True)
+class EventState:
+    """What the queue remembers about one event between attempts."""
+
+    received_at: float  # emulated seconds when Invoke accepted it (202)
+    function_attempts: int = 0  # attempts that reached the function: approximateInvokeCount
+    throttle_retries: int = 0  # retries scheduled after a throttle or system error
+
+
+@dataclass(frozen=True, slots=True)
+class Deliver:
+    """Succeeded: send to the on-success destination, if any."""
+
+    state: EventState
+    condition = DestinationCondition.SUCCESS
+
+
+@dataclass(frozen=True, slots=True)
+class RetryAt:
+    """Put the event back; attempt again at emulated time `when`."""
+
+    when: float
+    state: EventState
+
+
+@dataclass(frozen=True, slots=True)
+class Fail:
+    """Give up: send to the DLQ / on-failure destination, if any, with `condition`."""
+
+    condition: DestinationCondition
+    state: EventState
+
+
+Decision = Deliver | RetryAt | Fail
+
+
+def throttle_backoff(throttle_retries: int, rng: random.Random | None = None) -> float:
+    """Delay before the next attempt after `throttle_retries` earlier throttle retries.
+
+    Deterministic doubling 1, 2, 4, ... capped at 300 s. With `rng`, "full jitter" between
+    the 1 s floor and that value, so a herd of throttled events does not retry in step.
+    """
+    exponent = min(throttle_retries, _MAX_BACKOFF_EXPONENT)
+    ceiling = min(THROTTLE_BACKOFF_MAX_S, THROTTLE_BACKOFF_MIN_S * 2**exponent)
+    if rng is None:
+        return float(ceiling)
+    return rng.uniform(THROTTLE_BACKOFF_MIN_S, ceiling)
+
+
+def expired(state: EventState, now: float, max_event_age_s: float = DEFAULT_MAX_EVENT_AGE_S) -> bool:
+    """True once the event is older than MaximumEventAgeInSeconds (check before an attempt)."""
+    return now > state.received_at + max_event_age_s
+
+
+def _retry_unless_too_old(state: EventState, when: float, max_event_age_s: float) -> Decision:
+    if expired(state, when, max_event_age_s):
+        return Fail(DestinationCondition.EVENT_AGE_EXCEEDED, state)
+    return RetryAt(when, state)
+
+
+def decide(
+    state: EventState,
+    outcome: Outcome,
+    now: float,
+    *,
+    max_retry_attempts: int = DEFAULT_MAX_RETRY_ATTEMPTS,
+    max_event_age_s: float = DEFAULT_MAX_EVENT_AGE_S,
+    rng: random.Random | None = None,
+) -> Decision:
+    """Fold the `outcome` of the attempt that ended at `now` into `state` and decide.
+
+    `state` is the state before this attempt. The returned state counts it.
+    """
+    if outcome is Outcome.SUCCESS:
+        return Deliver(replace(state, function_attempts=state.function_attempts + 1))
+    if outcome is Outcome.RESERVED_ZERO:
+        # §1.2 (S8, S19): reserved 0 sends events to the DLQ / on-failure destination
+        # "without any retries".
+        return Fail(DestinationCondition.RETRIES_EXHAUSTED, state)
+    if outcome is Outcome.FUNCTION_ERROR:
+        state = replace(state, function_attempts=state.function_attempts + 1)
+        retries_done = state.function_attempts - 1
+        if retries_done >= max_retry_attempts:
+            return Fail(DestinationCondition.RETRIES_EXHAUSTED, state)
+        delays = FUNCTION_ERROR_RETRY_DELAYS_S
+        delay = delays[min(retries_done, len(delays) - 1)]
+        return _retry_unless_too_old(state, now + delay, max_event_age_s)
+    # THROTTLED / SYSTEM_ERROR: back to the queue until the event is too old (§5); these
+    # retries do not count against MaximumRetryAttempts, and a function attempt in
+    # between does not reset the backoff (AWS says nothing either way).
+    when = now + throttle_backoff(state.throttle_retries, rng)
+    if expired(state, when, max_event_age_s):
+        return Fail(DestinationCondition.EVENT_AGE_EXCEEDED, state)
+    return RetryAt(when, replace(state, throttle_retries=state.throttle_retries + 1))
+
+
+class EventInvokeConfigError(ValidationError, ValueError):
+    """An out-of-range EventInvokeConfig value (ValidationException, HTTP 400)."""
+
+
+def validate_event_invoke_config(
+    max_retry_attempts: int | None = None, max_event_age_s: int | None = None
+) -> None:
+    """Check Put/UpdateFunctionEventInvokeConfig values against the §5 ranges (None: unset).
+
+    The message follows AWS's model-validation wording, naming parameter and bound.
+    """
+    checks = (
+        ("maximumRetryAttempts", max_retry_attempts, MIN_RETRY_ATTEMPTS, MAX_RETRY_ATTEMPTS),
+        ("maximumEventAgeInSeconds", max_event_age_s, MIN_EVENT_AGE_S, MAX_EVENT_AGE_S),
+    )
+    problems = [p for p in (_range_problem(*check) for check in checks) if p is not None]
+    if problems:
+        count = len(problems)
+        noun = "error" if count == 1 else "errors"
+        raise EventInvokeConfigError(f"{count} validation {noun} detected: " + "; ".join(problems))
+
+
+def _range_problem(name: str, value: int | None, low: int, high: int) -> str | None:
+    if value is None:
+        return None
+    prefix = f"Value '{value}' at '{name}' failed to satisfy constraint: Member must"
+    if isinstance(value, bool) or not isinstance(value, int):
+        return f"{prefix} be an integer between {low} and {high}"
+    if value < low:
+        return f"{prefix} have value greater than or equal to {low}"
+    if value > high:
+        return f"{prefix} have value less than or equal to {high}"
+    return None

@@ -1,0 +1,92 @@
+"""emulator.clock: scaled and virtual time, driven by fake time sources (no sleeps)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from emulator.clock import Clock, ScaledClock, VirtualClock
+
+
+class FakeMonotonic:
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_scaled_clock_runs_scale_times_faster_from_creation() -> None:
+    real = FakeMonotonic(500.0)
+    clock = ScaledClock(scale=20.0, monotonic=real, wall=lambda: 1_000_000.0)
+    assert clock.now() == 500.0
+    assert clock.wall() == 1_000_000.0
+    real.t = 502.5  # 2.5 real seconds
+    assert clock.now() == 550.0
+    assert clock.wall() == 1_000_050.0
+
+
+def test_scaled_clock_wall_follows_monotonic_not_the_host_clock() -> None:
+    real = FakeMonotonic(0.0)
+    host_wall = iter([1_000.0, 9_999_999.0])  # a later host clock jump must be ignored
+    clock = ScaledClock(scale=2.0, monotonic=real, wall=lambda: next(host_wall))
+    real.t = 10.0
+    assert clock.wall() == 1_020.0
+
+
+def test_scaled_clock_to_real_divides_by_scale_and_never_goes_negative() -> None:
+    clock = ScaledClock(scale=20.0, monotonic=FakeMonotonic(0.0), wall=lambda: 0.0)
+    assert clock.to_real(60.0) == 3.0
+    assert clock.to_real(-5.0) == 0.0
+    assert clock.scale == 20.0
+
+
+def test_default_scaled_clock_is_real_time() -> None:
+    clock = ScaledClock()
+    assert clock.scale == 1.0
+    assert clock.to_real(1.5) == 1.5
+    assert clock.now() <= clock.now()
+
+
+@pytest.mark.parametrize("scale", [0.0, -1.0, math.inf, math.nan])
+def test_scaled_clock_rejects_bad_scale(scale: float) -> None:
+    with pytest.raises(ValueError, match="scale"):
+        ScaledClock(scale=scale)
+
+
+def test_virtual_clock_moves_only_when_told() -> None:
+    clock = VirtualClock(start=100.0, wall_start=1_700_000_000.0)
+    assert clock.now() == 100.0
+    assert clock.wall() == 1_700_000_000.0
+    clock.advance(0.25)
+    assert clock.now() == 100.25
+    assert clock.wall() == 1_700_000_000.25
+    clock.set(160.0)
+    assert clock.now() == 160.0
+    assert clock.wall() == 1_700_000_060.0
+
+
+def test_virtual_clock_delays_cost_no_real_time() -> None:
+    clock = VirtualClock()
+    assert clock.to_real(3600.0) == 0.0
+    assert clock.scale == math.inf
+
+
+def test_virtual_clock_is_monotonic() -> None:
+    clock = VirtualClock(start=10.0)
+    with pytest.raises(ValueError):
+        clock.advance(-1.0)
+    with pytest.raises(ValueError):
+        clock.set(9.0)
+    clock.set(10.0)  # standing still is allowed
+    assert clock.now() == 10.0
+
+
+def test_both_clocks_satisfy_the_protocol() -> None:
+    def reading(clock: Clock) -> tuple[float, float, float]:
+        return clock.now(), clock.wall(), clock.to_real(1.0)
+
+    assert reading(VirtualClock()) == (0.0, 1_700_000_000.0, 0.0)
+    scaled = ScaledClock(scale=4.0, monotonic=FakeMonotonic(1.0), wall=lambda: 2.0)
+    assert reading(scaled) == (1.0, 2.0, 0.25)
