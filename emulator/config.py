@@ -54,6 +54,13 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(f"must be 1 or more, got {text}")
+    return value
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 65535:
@@ -87,6 +94,8 @@ class Config:
     log_level: str = "info"
     shutdown_timeout: float = 10.0
     watch_code: bool = True
+    backend: str = "moto"
+    aws_endpoint: str | None = None
 
     def replace(self, **changes: Any) -> "Config":
         return dataclasses.replace(self, **changes)
@@ -101,18 +110,20 @@ OPTIONS: tuple[Option, ...] = (
     Option("keep_alive", _positive_float, "seconds an idle execution environment is kept (default 300)"),
     Option("time_scale", _positive_float, "run every emulated timer this many times faster (handlers still run in real time)"),
     Option("scale_factor", _positive_float, "divide every AWS concurrency and scaling limit by this factor (default 1)"),
-    Option("account_concurrency", _non_negative_int, "account concurrency limit (AWS default 1000)"),
+    Option("account_concurrency", _positive_int, "account concurrency limit (AWS default 1000)"),
     Option("unreserved_minimum", _non_negative_int, "concurrency that must stay unreserved (AWS: 100)"),
     Option("scaling_model", str, "scaling-rate model: current (per function) or legacy (Regional burst)", ("current", "legacy")),
-    Option("scaling_environments", _non_negative_int, "new environments per function per scaling period (AWS: 1000)"),
+    Option("scaling_environments", _positive_int, "new environments per function per scaling period (AWS: 1000)"),
     Option("scaling_period", _positive_float, "scaling period in seconds (AWS: 10)"),
     Option("legacy_burst", _non_negative_int, "legacy model: Regional burst (0 = AWS's value for the Region)"),
-    Option("legacy_per_minute", _non_negative_int, "legacy model: environments added per minute after the burst (AWS: 500)"),
+    Option("legacy_per_minute", _positive_int, "legacy model: environments added per minute after the burst (AWS: 500)"),
     Option("interpreter", str, "run python3.X functions with a matching interpreter when installed (auto) or always with this Python (own)", ("auto", "own")),
     Option("log_invocations", _bool, "log START/END/REPORT and handler output (default true)"),
     Option("log_level", str, "emulator log level", ("debug", "info", "warning", "error")),
     Option("shutdown_timeout", _positive_float, "seconds to drain in-flight invocations on shutdown (default 10)"),
     Option("watch_code", _bool, "pick up code changes without a restart (default true)"),
+    Option("backend", str, "backing services for non-Lambda APIs: moto (started by the emulator) or none", ("moto", "none")),
+    Option("aws_endpoint", str, "use this endpoint (a separate moto server, LocalStack, ...) instead of starting moto"),
 )
 
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}

@@ -14,7 +14,7 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from emulator.execution_env import ExecutionEnvironment, InitResult, RawOutcome
 from emulator.functions import FunctionVersion
@@ -51,6 +51,7 @@ class InvokeResult:
     log_result: str | None = None
     cold: bool = False
     duration_ms: float = 0.0
+    throttled: bool = False  # no environment could be created (scaling rate): nothing ran
 
 
 def error_payload(error_type: str, message: str, request_id: str | None = None) -> bytes:
@@ -98,15 +99,25 @@ class Invoker:
             pool = self.pools[version.key] = EnvironmentPool(self.factory, version)
         return pool
 
-    async def run(self, version: FunctionVersion, invocation: Invocation, *, provisioned: bool = False) -> InvokeResult:
+    async def run(
+        self,
+        version: FunctionVersion,
+        invocation: Invocation,
+        *,
+        provisioned: bool = False,
+        gate: Callable[[str], bool] | None = None,
+    ) -> InvokeResult:
+        """`gate(function)` is asked before a new environment is created (the scaling rate)."""
         pool = self.pool_for(version)
         spec = version.spec
         attempt = _Attempt()
         started = time.perf_counter()
-        env = pool.take_idle()
+        env = pool.take_idle(provisioned)
         cold = env is None
         if env is None:
-            env, failure = await self._cold_start(pool, version, invocation, attempt)
+            if gate is not None and not provisioned and not gate(version.name):
+                return InvokeResult(b"", version.version, invocation.request_id, throttled=True)
+            env, failure = await self._cold_start(pool, version, invocation, attempt, provisioned)
             if failure is not None:
                 return self._finish(version, invocation, attempt, failure, cold, started)
         assert env is not None
@@ -146,10 +157,10 @@ class Invoker:
         return self._finish(version, invocation, attempt, result, cold, started, outcome)
 
     async def _cold_start(
-        self, pool: EnvironmentPool, version: FunctionVersion, invocation: Invocation, attempt: _Attempt
+        self, pool: EnvironmentPool, version: FunctionVersion, invocation: Invocation, attempt: _Attempt, provisioned: bool
     ) -> tuple[ExecutionEnvironment | None, InvokeResult | None]:
         request_id = invocation.request_id
-        env = await pool.create()
+        env = await pool.create(provisioned=provisioned)
         env.capture_logs(attempt.logs)
         init = await env.wait_ready(INIT_TIMEOUT_S)
         if init is None:
@@ -158,7 +169,7 @@ class Invoker:
             env.kill()
             pool.discard(env)
             attempt.logs.append(f"INIT_REPORT Init Duration: {INIT_TIMEOUT_S * 1000:.2f} ms\tPhase: init\tStatus: timeout\n")
-            env = await pool.create()
+            env = await pool.create(provisioned=provisioned)
             env.capture_logs(attempt.logs)
             init = await env.wait_ready(version.spec.timeout_s)
             if init is None:

@@ -181,28 +181,33 @@ class EnvironmentPool:
         self.factory = factory
         self.version = version
         self.idle: list[ExecutionEnvironment] = []
+        # Provisioned-concurrency environments: initialised ahead of traffic, never reaped
+        # for idleness, used only by admissions charged to provisioned concurrency (§1.5).
+        self.provisioned_idle: list[ExecutionEnvironment] = []
         self.members: set[ExecutionEnvironment] = set()
         self.generation = 0
 
-    def take_idle(self) -> ExecutionEnvironment | None:
-        idle = self.idle
+    def take_idle(self, provisioned: bool = False) -> ExecutionEnvironment | None:
+        idle = self.provisioned_idle if provisioned else self.idle
         while idle:
             env = idle.pop()
-            if env.state is EnvState.READY and env.generation == self.generation and not env.provisioned:
+            if env.state is EnvState.READY and env.generation == self.generation:
                 return env
             self._retire(env)
         return None
 
-    async def create(self, init_type: str = "on-demand") -> ExecutionEnvironment:
+    async def create(self, provisioned: bool = False) -> ExecutionEnvironment:
+        init_type = "provisioned-concurrency" if provisioned else "on-demand"
         env = await self.factory.create(self.version, init_type)
         env.generation = self.generation
+        env.provisioned = provisioned
         self.members.add(env)
         return env
 
     def give_back(self, env: ExecutionEnvironment, now: float) -> None:
         env.last_used = now
         if env.state is EnvState.READY and env.generation == self.generation:
-            self.idle.append(env)
+            (self.provisioned_idle if env.provisioned else self.idle).append(env)
         else:
             self._retire(env)
 
@@ -241,3 +246,4 @@ class EnvironmentPool:
             env.kill()
         self.members.clear()
         self.idle.clear()
+        self.provisioned_idle.clear()

@@ -1,0 +1,76 @@
+"""One endpoint for every AWS API: Lambda is ours, everything else goes to the backend.
+
+The service is read from the SigV4 credential scope (`Credential=AKID/date/region/SERVICE/
+aws4_request`), which every SDK and the CLI send. Lambda requests that match none of our
+routes get an AWS-shaped error here; they are never passed to moto's own Lambda backend.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import aiohttp
+from aiohttp import web
+
+from emulator.errors import ResourceNotFound, ServiceError, UnknownOperation
+
+log = logging.getLogger("emulator.proxy")
+
+_SCOPE_RE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+# Hop-by-hop headers (RFC 9110 §7.6.1) and those aiohttp recomputes.
+_DROP_REQUEST = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "content-length"}
+_DROP_RESPONSE = _DROP_REQUEST | {"content-encoding", "server", "date"}
+
+
+def signed_service(request: web.Request) -> str | None:
+    auth = request.headers.get("Authorization", "")
+    match = _SCOPE_RE.search(auth)
+    if match:
+        return match.group(1)
+    credential = request.query.get("X-Amz-Credential")  # presigned URLs
+    if credential:
+        parts = credential.split("/")
+        if len(parts) >= 4:
+            return parts[3]
+    return None
+
+
+class AwsProxy:
+    def __init__(self, backend_url: str | None) -> None:
+        self.backend_url = backend_url.rstrip("/") if backend_url else None
+        self._session: aiohttp.ClientSession | None = None
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        service = signed_service(request)
+        if service == "lambda":
+            raise UnknownOperation(f"The emulator does not implement the Lambda operation {request.method} {request.path}.")
+        if self.backend_url is None:
+            if service is None:
+                raise ResourceNotFound(f"No such resource: {request.method} {request.path}")
+            raise ServiceError(f"No backend for the {service} API: the emulator runs without moto (see --backend).")
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=200),
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+                auto_decompress=False,
+            )
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _DROP_REQUEST}
+        body = await request.read()
+        try:
+            async with self._session.request(
+                request.method, self.backend_url + request.rel_url.raw_path_qs, headers=headers, data=body, allow_redirects=False
+            ) as upstream:
+                payload = await upstream.read()
+                out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in _DROP_RESPONSE}
+                if upstream.headers.get("Content-Encoding"):
+                    out_headers["Content-Encoding"] = upstream.headers["Content-Encoding"]
+                return web.Response(status=upstream.status, headers=out_headers, body=payload)
+        except aiohttp.ClientError as exc:
+            log.warning("backend unreachable for %s %s: %s", request.method, request.path, exc)
+            raise ServiceError(f"The AWS backend did not answer: {exc}") from None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

@@ -1,0 +1,215 @@
+"""The `emulator` command: `up` serves a template, `invoke` calls a function.
+
+This is a composition root: the only place (with the pytest plugin) that reads argv and
+os.environ. Every `up` flag comes from config.OPTIONS, so flags, EMULATOR_* variables
+and the README stay in step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import logging
+import os
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Sequence
+
+from emulator import __version__
+from emulator.config import OPTIONS, Config, from_sources
+from emulator.specs import AppSpec
+
+TEMPLATE_NAMES = ("template.yaml", "template.yml", "template.json")
+EXIT_USAGE = 2
+
+
+def bundled_example() -> Path:
+    return Path(__file__).resolve().parent.parent / "examples" / "hello" / "template.yaml"
+
+
+def find_template(explicit: Path | None, cwd: Path) -> tuple[Path, bool]:
+    """(template, is_bundled_example)."""
+    if explicit is not None:
+        return explicit, False
+    for name in TEMPLATE_NAMES:
+        if (cwd / name).is_file():
+            return cwd / name, False
+    return bundled_example(), True
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="emulator",
+        description="Local AWS Lambda emulator for scale testing: real handlers, real concurrency limits, throttles and retries.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    up = commands.add_parser(
+        "up",
+        help="serve the functions of a SAM template",
+        description="Serve the Lambda API (and, through moto, every other AWS API) for a SAM template on one endpoint. "
+        "Every option can also be set as an EMULATOR_<NAME> environment variable (e.g. EMULATOR_PORT=0).",
+    )
+    for option in OPTIONS:
+        kwargs: dict[str, Any] = {"dest": option.name, "default": None, "help": option.help, "metavar": option.name.upper()}
+        if option.choices:
+            kwargs["choices"] = option.choices
+            kwargs.pop("metavar")
+        up.add_argument(option.flag, **kwargs)
+
+    invoke = commands.add_parser("invoke", help="invoke a function on a running emulator and print the result")
+    invoke.add_argument("function", help="function name or ARN")
+    invoke.add_argument("--payload", default="{}", help="JSON event (default {}); @file reads it from a file")
+    invoke.add_argument("--endpoint", default=None, help="emulator URL (default $AWS_ENDPOINT_URL or http://127.0.0.1:3001)")
+    invoke.add_argument("--qualifier", default=None, help="version or alias")
+    invoke.add_argument("--invocation-type", default="RequestResponse", choices=("RequestResponse", "Event", "DryRun"))
+    invoke.add_argument("--no-logs", action="store_true", help="do not print the log tail")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "up":
+        return cmd_up(args, parser)
+    if args.command == "invoke":
+        return cmd_invoke(args)
+    parser.print_help()
+    return EXIT_USAGE
+
+
+# -- up ------------------------------------------------------------------------------------
+def cmd_up(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    flags = {option.name: getattr(args, option.name) for option in OPTIONS}
+    try:
+        config = from_sources(flags, os.environ)
+    except ValueError as exc:
+        parser.error(str(exc))
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    from emulator.template import TemplateError, load_template
+
+    template, bundled = find_template(config.template, Path.cwd())
+    if bundled:
+        print(f"No template.yaml here: serving the bundled example {template}", file=sys.stderr)
+    if not template.is_file():
+        print(f"error: template not found: {template}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        app = load_template(template, region=config.region, account_id=config.account_id, endpoint_url=_planned_url(config))
+    except TemplateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    config = config.replace(template=template)
+    _use_uvloop()
+    try:
+        return asyncio.run(serve(config, app))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _planned_url(config: Config) -> str:
+    return f"http://{config.host}:{config.port}"
+
+
+def _use_uvloop() -> None:
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+async def serve(config: Config, app: AppSpec) -> int:
+    from emulator.server import EmulatorServer, StartupError
+
+    server = EmulatorServer(config, app)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals_seen = 0
+
+    def on_signal() -> None:
+        nonlocal signals_seen
+        signals_seen += 1
+        if signals_seen > 1:
+            print("\nforced exit", file=sys.stderr)
+            os._exit(130)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    started = time.perf_counter()
+    print(f"Starting the emulator for {config.template} ...", file=sys.stderr, flush=True)
+    try:
+        await server.start()
+    except StartupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    elapsed = time.perf_counter() - started
+    names = ", ".join(sorted(app.functions)) or "(none)"
+    print(
+        f"Emulator ready in {elapsed:.1f} s at {server.url}\n"
+        f"  functions: {names}\n"
+        f"  try: AWS_ENDPOINT_URL={server.url} aws lambda invoke --function-name {next(iter(sorted(app.functions)), 'NAME')} out.json\n"
+        f"  metrics: {server.url}/_emulator/metrics    stop: Ctrl-C",
+        file=sys.stderr,
+        flush=True,
+    )
+    print(server.url, flush=True)  # stdout carries only the URL, for scripts (port 0)
+    await stop.wait()
+    print("Shutting down ...", file=sys.stderr, flush=True)
+    try:
+        await asyncio.wait_for(server.stop(), config.shutdown_timeout + 10)
+    except asyncio.TimeoutError:
+        print("shutdown deadline passed; exiting anyway", file=sys.stderr)
+    return 0
+
+
+# -- invoke --------------------------------------------------------------------------------
+def cmd_invoke(args: argparse.Namespace) -> int:
+    endpoint = (args.endpoint or os.environ.get("AWS_ENDPOINT_URL") or "http://127.0.0.1:3001").rstrip("/")
+    payload = args.payload
+    if payload.startswith("@"):
+        payload = Path(payload[1:]).read_text()
+    try:
+        json.loads(payload)
+    except ValueError as exc:
+        print(f"error: --payload is not JSON: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    url = f"{endpoint}/2015-03-31/functions/{args.function}/invocations"
+    if args.qualifier:
+        url += f"?Qualifier={args.qualifier}"
+    headers = {"X-Amz-Invocation-Type": args.invocation_type, "Content-Type": "application/json"}
+    if not args.no_logs and args.invocation_type == "RequestResponse":
+        headers["X-Amz-Log-Type"] = "Tail"
+    request = urllib.request.Request(url, data=payload.encode(), headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=960) as response:
+            body = response.read().decode()
+            status = response.status
+            log_result = response.headers.get("X-Amz-Log-Result")
+            function_error = response.headers.get("X-Amz-Function-Error")
+    except urllib.error.HTTPError as error:
+        print(f"error: HTTP {error.code}: {error.read().decode(errors='replace')}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"error: cannot reach the emulator at {endpoint}: {error}. Is `emulator up` running?", file=sys.stderr)
+        return 1
+    if log_result:
+        sys.stderr.write(base64.b64decode(log_result).decode(errors="replace"))
+    print(body if body else f"(HTTP {status})")
+    return 1 if function_error else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""The HTTP front door: one route table, one error serialiser, nothing else.
+
+Handlers live in the *_api modules and stay thin (STYLE.md principle 6). Whatever goes
+wrong, the client gets an AWS-shaped error; a traceback only ever reaches our own log.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Awaitable, Callable
+
+from aiohttp import web
+
+from emulator.errors import AwsError, RequestTooLarge, ServiceError
+
+log = logging.getLogger("emulator.http")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Larger than Lambda's 6 MB sync limit (aws-semantics §2.1) so we can answer with
+# Lambda's own 413 instead of aiohttp's; larger bodies are refused by aiohttp itself.
+MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+def aws_error_response(error: AwsError) -> web.Response:
+    status, headers, body = error.to_response_parts()
+    return web.Response(status=status, headers=headers, body=body)
+
+
+@web.middleware
+async def aws_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except AwsError as error:
+        return aws_error_response(error)
+    except web.HTTPRequestEntityTooLarge:
+        return aws_error_response(RequestTooLarge("Request must be smaller than 6291456 bytes for the Invoke operation"))
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("internal error serving %s %s", request.method, request.path)
+        return aws_error_response(ServiceError("The emulator failed to process the request; see its log."))
+
+
+def build_app(routes: list[web.RouteDef], fallback: Handler | None = None) -> web.Application:
+    app = web.Application(middlewares=[aws_errors], client_max_size=MAX_BODY_BYTES, handler_args={"access_log": None})
+    app.add_routes(routes)
+    if fallback is not None:
+        app.router.add_route("*", "/{tail:.*}", fallback)
+    return app

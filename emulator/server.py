@@ -1,0 +1,257 @@
+"""The composition root of a running emulator: startup -> serve -> shutdown (STYLE.md §10).
+
+Used by the CLI (`emulator up`) and the pytest plugin alike. Start-up order: clock and
+state, backend (moto), HTTP bind, template resources, background tasks, ready. Shutdown
+runs the reverse with a deadline: stop accepting, drain in-flight invocations, cancel the
+rest, stop environments and templates, stop moto.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from emulator.async_queue import AsyncInvocationQueue, event_invoke_config_from_spec
+from emulator.aws_proxy import AwsProxy
+from emulator.backend_client import BackendClient
+from emulator.clock import ScaledClock
+from emulator.concurrency import ConcurrencyLedger, LimitsConfig
+from emulator.config import Config
+from emulator.destinations import Destinations
+from emulator.functions import FunctionRegistry
+from emulator.http_app import build_app
+from emulator.invoker import Invoker
+from emulator.lambda_api import LambdaApi
+from emulator.lambda_service import LambdaService
+from emulator.logsink import LogSink
+from emulator.metrics import Metrics
+from emulator.moto_backend import MotoServer
+from emulator.pool import EnvironmentFactory
+from emulator.scaling import ScalingRateConfig, ScalingRateModel
+from emulator.specs import AppSpec
+
+log = logging.getLogger("emulator.server")
+
+CODE_WATCH_INTERVAL_S = 1.0
+REAPER_INTERVAL_S = 1.0
+
+
+class StartupError(RuntimeError):
+    """The emulator cannot start with this configuration; the message says why."""
+
+
+class EmulatorServer:
+    def __init__(self, config: Config, app: AppSpec) -> None:
+        self.config = config
+        self.app = app
+        self.errors: list[BaseException] = []  # failures of background tasks (the pytest plugin re-raises them)
+        self.ready = False
+        self.port: int | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._runner: web.AppRunner | None = None
+        self.moto: MotoServer | None = None
+        self.backend: BackendClient | None = None
+        self.backend_url: str | None = None
+
+    @property
+    def url(self) -> str:
+        host = self.config.host if self.config.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+        return f"http://{host}:{self.port}"
+
+    # -- start-up ----------------------------------------------------------------------
+    async def start(self) -> None:
+        config = self.config
+        self.clock = ScaledClock(config.time_scale)
+        self.metrics = Metrics()
+        self.logs = LogSink(enabled=config.log_invocations)
+        self.registry = FunctionRegistry(config.region, config.account_id)
+        limits = LimitsConfig(config.account_concurrency, config.unreserved_minimum).scaled(config.scale_factor)
+        self.ledger = ConcurrencyLedger.from_limits(limits)
+        self.scaling = ScalingRateModel(self._scaling_config())
+        self.factory = EnvironmentFactory(region=config.region, endpoint_url="", logs=self.logs, interpreter=config.interpreter)
+        self.invoker = Invoker(self.factory, self.logs, self.metrics, config.log_invocations)
+        self.service = LambdaService(
+            registry=self.registry, invoker=self.invoker, ledger=self.ledger, scaling=self.scaling, clock=self.clock, metrics=self.metrics
+        )
+        self._load_functions()
+        try:
+            await self._start_backend()
+            await self._bind()
+        except BaseException:
+            await self.stop()
+            raise
+        self.factory.endpoint_url = self.url
+        self.destinations = Destinations(self.backend, self._submit_record, self.registry.resolve)
+        self.async_queue = AsyncInvocationQueue(self.service, self.clock, self.destinations)
+        self.service.async_queue = self.async_queue
+        self._spawn(self.async_queue.run(), "async invocation queue")
+        self._spawn(self._reap_idle_environments(), "keep-alive reaper")
+        if config.watch_code:
+            self._spawn(self._watch_code(), "code watcher")
+        self.ready = True
+
+    def _scaling_config(self) -> ScalingRateConfig:
+        config = self.config
+        scaling = ScalingRateConfig(
+            mode=config.scaling_model,
+            new_environments=config.scaling_environments,
+            per_seconds=config.scaling_period,
+            legacy_burst=config.legacy_burst or None,
+            legacy_per_minute=config.legacy_per_minute,
+            region=config.region,
+        )
+        return scaling.scaled(config.scale_factor)
+
+    def _load_functions(self) -> None:
+        for spec in self.app.functions.values():
+            self.registry.add(spec)
+            if spec.reserved_concurrency is not None:
+                try:
+                    self.ledger.set_reserved(spec.name, spec.reserved_concurrency)
+                except ValueError as exc:
+                    raise StartupError(f"function {spec.name}: ReservedConcurrentExecutions {spec.reserved_concurrency}: {exc}") from None
+            if spec.event_invoke is not None:
+                self.service.event_invoke_configs[(spec.name, "$LATEST")] = event_invoke_config_from_spec(spec.event_invoke)
+
+    async def _start_backend(self) -> None:
+        config = self.config
+        if config.aws_endpoint:
+            self.backend_url = config.aws_endpoint
+        elif config.backend == "moto":
+            self.moto = MotoServer()
+            await self.moto.start()
+            self.backend_url = self.moto.url
+        if self.backend_url:
+            self.backend = BackendClient(self.backend_url, config.region)
+        self.proxy = AwsProxy(self.backend_url)
+
+    async def _bind(self) -> None:
+        api = LambdaApi(self.service)
+        routes = api.routes() + [
+            web.get("/_emulator/health", self._health),
+            web.get("/_emulator/metrics", self._metrics),
+            web.post("/_emulator/reset", self._reset),
+        ]
+        app = build_app(routes, fallback=self.proxy.handle)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.host, self.config.port, backlog=1024, reuse_address=True)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise StartupError(
+                f"cannot listen on {self.config.host}:{self.config.port}: {exc.strerror or exc}. "
+                "Pick another port with --port (0 picks a free one)."
+            ) from None
+        server = site._server  # aiohttp exposes the bound sockets only here
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    def _submit_record(self, version: Any, payload: bytes) -> None:
+        self.service.submit_async(version, payload)
+
+    # -- background tasks --------------------------------------------------------------
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            log.error("background task %r failed", task.get_name(), exc_info=error)
+            self.errors.append(error)
+
+    async def _reap_idle_environments(self) -> None:
+        # Keep-alive is on the emulated timeline (issue: "one clock drives ... keep-alive").
+        while True:
+            await asyncio.sleep(min(REAPER_INTERVAL_S, self.clock.to_real(self.config.keep_alive) or REAPER_INTERVAL_S))
+            horizon = self._real_now() - self.clock.to_real(self.config.keep_alive)
+            for pool in list(self.invoker.pools.values()):
+                pool.reap_idle(horizon)
+
+    @staticmethod
+    def _real_now() -> float:
+        import time
+
+        return time.monotonic()
+
+    async def _watch_code(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(CODE_WATCH_INTERVAL_S)
+            for name in list(self.registry.functions):
+                changed = await loop.run_in_executor(None, self.registry.update_code_fingerprint, name)
+                if changed:
+                    latest = self.registry.functions[name].latest
+                    pool = self.invoker.pools.get(latest.key)
+                    if pool is not None:
+                        pool.new_code(latest)
+                    log.info("%s: code changed; new environments load it", name)
+
+    # -- admin endpoints ---------------------------------------------------------------
+    async def _health(self, request: web.Request) -> web.Response:
+        if not self.ready:
+            return web.json_response({"status": "starting"}, status=503)
+        return web.json_response({"status": "ready", "functions": sorted(self.registry.functions)})
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.json_response(self.metrics_snapshot())
+
+    def metrics_snapshot(self) -> dict[str, Any]:
+        return {
+            "account": self.ledger.snapshot(),
+            "functions": self.metrics.snapshot(),
+            "async_queue": {"pending": self.async_queue.pending},
+        }
+
+    async def _reset(self, request: web.Request) -> web.Response:
+        await self.reset()
+        return web.json_response({"status": "reset"})
+
+    async def reset(self) -> None:
+        """Back to the state right after start-up: no environments, queues or counters."""
+        self.async_queue.clear()
+        self.invoker.close()
+        self.metrics.reset()
+        self.errors.clear()
+
+    # -- shutdown ----------------------------------------------------------------------
+    async def stop(self) -> None:
+        self.ready = False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.shutdown_timeout
+        if self._runner is not None:
+            for site in list(self._runner.sites):
+                await site.stop()  # stop accepting new connections
+        ledger = getattr(self, "ledger", None)
+        while ledger is not None and ledger.account_in_flight and loop.time() < deadline:
+            await asyncio.sleep(0.01)  # drain in-flight invocations
+        queue = getattr(self, "async_queue", None)
+        if queue is not None:
+            await queue.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if hasattr(self, "invoker"):
+            self.invoker.close()
+        if hasattr(self, "factory"):
+            await self.factory.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if getattr(self, "proxy", None) is not None:
+            await self.proxy.close()
+        if self.backend is not None:
+            await self.backend.close()
+        if self.moto is not None:
+            await self.moto.stop()
+        if hasattr(self, "logs"):
+            self.logs.flush()
