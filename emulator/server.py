@@ -68,8 +68,7 @@ class EmulatorServer:
         self.metrics = Metrics()
         self.logs = LogSink(enabled=config.log_invocations)
         self.registry = FunctionRegistry(config.region, config.account_id)
-        limits = LimitsConfig(config.account_concurrency, config.unreserved_minimum).scaled(config.scale_factor)
-        self.ledger = ConcurrencyLedger.from_limits(limits)
+        self.ledger = self._new_ledger()
         self.scaling = ScalingRateModel(self._scaling_config())
         self.factory = EnvironmentFactory(region=config.region, endpoint_url="", logs=self.logs, interpreter=config.interpreter)
         self.invoker = Invoker(self.factory, self.logs, self.metrics, config.log_invocations)
@@ -92,6 +91,11 @@ class EmulatorServer:
         if config.watch_code:
             self._spawn(self._watch_code(), "code watcher")
         self.ready = True
+
+    def _new_ledger(self) -> ConcurrencyLedger:
+        config = self.config
+        limits = LimitsConfig(config.account_concurrency, config.unreserved_minimum).scaled(config.scale_factor)
+        return ConcurrencyLedger.from_limits(limits)
 
     def _scaling_config(self) -> ScalingRateConfig:
         config = self.config
@@ -216,11 +220,19 @@ class EmulatorServer:
         return web.json_response({"status": "reset"})
 
     async def reset(self) -> None:
-        """Back to the state right after start-up: no environments, queues or counters."""
+        """Back to the state right after start-up: the template's settings, no environments,
+        queues or counters, and fresh backing resources."""
         self.async_queue.clear()
         self.invoker.close()
         self.metrics.reset()
         self.errors.clear()
+        self.registry.functions.clear()
+        self.ledger = self.service.ledger = self._new_ledger()
+        self.scaling = self.service.scaling = ScalingRateModel(self._scaling_config())
+        self.service.event_invoke_configs.clear()
+        self._load_functions()
+        if self.moto is not None:
+            await self.moto.reset()
 
     # -- shutdown ----------------------------------------------------------------------
     async def stop(self) -> None:
