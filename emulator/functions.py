@@ -80,6 +80,7 @@ class LambdaFunction:
     latest: FunctionVersion
     versions: dict[str, FunctionVersion] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)  # alias -> version
+    alias_descriptions: dict[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -21,10 +24,12 @@ from emulator.clock import ScaledClock
 from emulator.concurrency import ConcurrencyLedger, LimitsConfig
 from emulator.config import Config
 from emulator.destinations import Destinations
+from emulator.function_admin import FunctionAdmin
 from emulator.functions import FunctionRegistry
 from emulator.http_app import build_app
 from emulator.invoker import Invoker
 from emulator.lambda_api import LambdaApi
+from emulator.lambda_config_api import LambdaConfigApi
 from emulator.lambda_service import LambdaService
 from emulator.logsink import LogSink
 from emulator.metrics import Metrics
@@ -75,6 +80,8 @@ class EmulatorServer:
         self.service = LambdaService(
             registry=self.registry, invoker=self.invoker, ledger=self.ledger, scaling=self.scaling, clock=self.clock, metrics=self.metrics
         )
+        self._versions_dir = Path(tempfile.mkdtemp(prefix="lambda-emulator-versions-"))
+        self.admin = FunctionAdmin(self.service, self.invoker, self._versions_dir)
         self._load_functions()
         try:
             await self._start_backend()
@@ -86,6 +93,7 @@ class EmulatorServer:
         self.destinations = Destinations(self.backend, self._submit_record, self.registry.resolve)
         self.async_queue = AsyncInvocationQueue(self.service, self.clock, self.destinations)
         self.service.async_queue = self.async_queue
+        self._publish_template_aliases()
         self._spawn(self.async_queue.run(), "async invocation queue")
         self._spawn(self._reap_idle_environments(), "keep-alive reaper")
         if config.watch_code:
@@ -120,6 +128,22 @@ class EmulatorServer:
             if spec.event_invoke is not None:
                 self.service.event_invoke_configs[(spec.name, "$LATEST")] = event_invoke_config_from_spec(spec.event_invoke)
 
+    def _publish_template_aliases(self) -> None:
+        """SAM AutoPublishAlias: version 1 plus the alias, then its provisioned concurrency."""
+        for spec in self.app.functions.values():
+            if not spec.auto_publish_alias:
+                continue
+            version = self.admin.publish_version(spec.name)
+            self.admin.create_alias(spec.name, spec.auto_publish_alias, version.version)
+            if spec.event_invoke is not None:
+                key = (spec.name, spec.auto_publish_alias)
+                self.service.event_invoke_configs[key] = event_invoke_config_from_spec(spec.event_invoke)
+            if spec.provisioned_concurrency:
+                try:
+                    self.admin.put_provisioned(spec.name, spec.auto_publish_alias, spec.provisioned_concurrency)
+                except ValueError as exc:
+                    raise StartupError(f"function {spec.name}: ProvisionedConcurrencyConfig: {exc}") from None
+
     async def _start_backend(self) -> None:
         config = self.config
         if config.aws_endpoint:
@@ -133,8 +157,7 @@ class EmulatorServer:
         self.proxy = AwsProxy(self.backend_url)
 
     async def _bind(self) -> None:
-        api = LambdaApi(self.service)
-        routes = api.routes() + [
+        routes = LambdaApi(self.service).routes() + LambdaConfigApi(self.admin).routes() + [
             web.get("/_emulator/health", self._health),
             web.get("/_emulator/metrics", self._metrics),
             web.post("/_emulator/reset", self._reset),
@@ -223,6 +246,7 @@ class EmulatorServer:
         """Back to the state right after start-up: the template's settings, no environments,
         queues or counters, and fresh backing resources."""
         self.async_queue.clear()
+        self.admin.close()
         self.invoker.close()
         self.metrics.reset()
         self.errors.clear()
@@ -230,7 +254,10 @@ class EmulatorServer:
         self.ledger = self.service.ledger = self._new_ledger()
         self.scaling = self.service.scaling = ScalingRateModel(self._scaling_config())
         self.service.event_invoke_configs.clear()
+        shutil.rmtree(self._versions_dir, ignore_errors=True)
+        self._versions_dir.mkdir()
         self._load_functions()
+        self._publish_template_aliases()
         if self.moto is not None:
             await self.moto.reset()
 
@@ -252,6 +279,8 @@ class EmulatorServer:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if hasattr(self, "admin"):
+            self.admin.close()
         if hasattr(self, "invoker"):
             self.invoker.close()
         if hasattr(self, "factory"):
@@ -265,5 +294,7 @@ class EmulatorServer:
             await self.backend.close()
         if self.moto is not None:
             await self.moto.stop()
+        if hasattr(self, "_versions_dir"):
+            shutil.rmtree(self._versions_dir, ignore_errors=True)
         if hasattr(self, "logs"):
             self.logs.flush()
