@@ -163,7 +163,7 @@ class EmulatorHandle:
         options = {
             "endpoint_url": self.url,
             "region_name": self.config.region,
-            "config": BotoConfig(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=900, max_pool_connections=64),
+            "config": BotoConfig(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=900, max_pool_connections=64),
             **DUMMY_CREDENTIALS,
             **kwargs,
         }
