@@ -162,3 +162,17 @@ def test_provisioned_concurrency_equal_to_reserved_throttles_latest(lambda_emula
     assert caught.value.response["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
     with pytest.raises(lam.exceptions.InvalidParameterValueException):
         lam.put_provisioned_concurrency_config(FunctionName="Sleeper", Qualifier=version, ProvisionedConcurrentExecutions=2)
+
+
+def test_legacy_regional_burst_is_shared_by_all_functions(lambda_emulator_factory):
+    # aws-semantics §1.4: the old burst quota "applies to all your functions in the Region".
+    emu = lambda_emulator_factory(
+        {"Sleeper": inline_function(SLEEPER), "Other": inline_function(SLEEPER)},
+        backend="none",
+        scaling_model="legacy",
+        legacy_burst=4,
+    )
+    lam = emu.lambda_client
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(lambda name: call_many(lam, 3, function=name, seconds=0.5), ["Sleeper", "Other"])
+    assert (first + second).count(200) == 4
