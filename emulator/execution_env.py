@@ -130,8 +130,8 @@ class ExecutionEnvironment(asyncio.Protocol):
         self._mark_dead()
 
     # -- invocation --------------------------------------------------------------------
-    def invoke(self, meta: dict[str, Any], payload: bytes, timeout_s: float, log_capture: list[str]) -> asyncio.Future[RawOutcome]:
-        """Send one invocation; the future resolves with the outcome (never raises)."""
+    def invoke(self, frame: bytes, timeout_s: float, log_capture: list[str] | None) -> asyncio.Future[RawOutcome]:
+        """Send one INVOKE frame; the future resolves with the outcome (never raises)."""
         loop = asyncio.get_running_loop()
         self.transition(EnvState.BUSY)
         call = loop.create_future()
@@ -139,7 +139,7 @@ class ExecutionEnvironment(asyncio.Protocol):
         self._log_capture = log_capture
         self._deadline = loop.call_later(timeout_s, self._on_deadline)
         assert self._transport is not None
-        self._transport.write(protocol.frame_with_meta(protocol.INVOKE, meta, payload))
+        self._transport.write(frame)
         return call
 
     def _on_deadline(self) -> None:
@@ -187,10 +187,8 @@ class ExecutionEnvironment(asyncio.Protocol):
                 self._log_capture.append(text)
             self._on_log(text)
         elif kind == protocol.RESULT or kind == protocol.ERROR:
-            meta, payload = protocol.split_meta(body)
-            self._finish_call(
-                RawOutcome("result" if kind == protocol.RESULT else "error", payload, meta["duration_ms"], meta["max_rss_kb"])
-            )
+            duration_ms, max_rss_kb, payload = protocol.split_result(body)
+            self._finish_call(RawOutcome("result" if kind == protocol.RESULT else "error", payload, duration_ms, max_rss_kb))
         elif kind == protocol.READY:
             meta, _ = protocol.split_meta(body)
             self.init_ms = meta["init_ms"]

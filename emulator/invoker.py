@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import math
 import time
@@ -21,6 +22,7 @@ from emulator.functions import FunctionVersion
 from emulator.logsink import LogSink
 from emulator.metrics import Metrics
 from emulator.pool import EnvironmentFactory, EnvironmentPool
+from runtimes import protocol
 
 # aws-semantics §3 (S15): Init may take 10 s on demand; after that Lambda retries Init at the
 # first invocation, bounded by the function timeout.
@@ -122,18 +124,20 @@ class Invoker:
                 return self._finish(version, invocation, attempt, failure, cold, started)
         assert env is not None
         request_id = invocation.request_id
-        start_line = f"START RequestId: {request_id} Version: {version.version}\n"
-        attempt.logs.append(start_line)
-        if self.log_invocations:
-            self.logs.write(spec.name, start_line)
-            attempt.start_written = True
-        meta = {
-            "id": request_id,
-            "deadline_ms": int(time.time() * 1000 + spec.timeout_s * 1000),
-            "arn": invocation.invoked_arn,
-            "cc": invocation.client_context,
-        }
-        outcome = await env.invoke(meta, invocation.payload, spec.timeout_s, attempt.logs)
+        if self.log_invocations or invocation.log_tail:  # skip the formatting when nobody reads it
+            start_line = f"START RequestId: {request_id} Version: {version.version}\n"
+            attempt.logs.append(start_line)
+            if self.log_invocations:
+                self.logs.write(spec.name, start_line)
+                attempt.start_written = True
+        frame = protocol.invoke_frame(
+            request_id,
+            int(time.time() * 1000 + spec.timeout_s * 1000),
+            _json_string(invocation.invoked_arn),
+            "null" if invocation.client_context is None else json.dumps(invocation.client_context),
+            invocation.payload,
+        )
+        outcome = await env.invoke(frame, spec.timeout_s, attempt.logs if invocation.log_tail else None)
         if outcome.kind == "result":
             result = InvokeResult(outcome.payload, version.version, request_id)
         elif outcome.kind == "error":
@@ -209,6 +213,11 @@ class Invoker:
         spec = version.spec
         duration = outcome.duration_ms if outcome is not None else (time.perf_counter() - started) * 1000.0
         max_mb = math.ceil(outcome.max_rss_kb / 1024) if outcome is not None and outcome.max_rss_kb else 0
+        result.cold = cold
+        result.duration_ms = duration
+        self.metrics.record_invocation(spec.name, result, cold)
+        if not (self.log_invocations or invocation.log_tail):
+            return result
         logs = attempt.logs
         if outcome is None:  # init failed: Lambda still writes START for the request
             logs.append(f"START RequestId: {request_id} Version: {version.version}\n")
@@ -231,15 +240,17 @@ class Invoker:
         if invocation.log_tail:
             tail = "".join(logs).encode()[-LOG_TAIL_BYTES:]
             result.log_result = base64.b64encode(tail).decode()
-        result.cold = cold
-        result.duration_ms = duration
-        self.metrics.record_invocation(spec.name, result, cold)
         return result
 
     def close(self) -> None:
         for pool in self.pools.values():
             pool.close()
         self.pools.clear()
+
+
+@functools.lru_cache(maxsize=4096)
+def _json_string(text: str) -> str:
+    return json.dumps(text)
 
 
 _PLATFORM_PREFIXES = ("START RequestId", "END RequestId", "REPORT RequestId", "INIT_REPORT")

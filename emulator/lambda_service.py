@@ -7,7 +7,7 @@ Every invocation path (sync API, async queue, event-source pollers) goes through
 
 from __future__ import annotations
 
-import uuid
+import random
 from typing import Any
 
 from emulator.async_queue import AsyncInvocationQueue, EventInvokeConfig
@@ -23,6 +23,20 @@ from emulator.scaling import ScalingRateModel
 # §14 suggests ConcurrentInvocationLimitExceeded as the stand-in (configurable, README).
 DEFAULT_SCALING_THROTTLE_REASON = ThrottleReason.CONCURRENT
 _DEFAULT_EVENT_INVOKE_CONFIG = EventInvokeConfig()
+_random_bits = random.SystemRandom().getrandbits(64)
+_ids = random.Random(_random_bits)  # seeded once from the OS; request ids need uniqueness, not secrecy
+_UUID_VERSION_MASK = ~(0xF000 << 64) & ~(0xC000 << 48)
+_UUID_VERSION_BITS = (0x4000 << 64) | (0x8000 << 48)
+
+
+def new_request_id() -> str:
+    """A random (version 4) UUID like Lambda's request ids, without os.urandom per call.
+
+    uuid.uuid4() makes a getrandom system call each time: a measurable share of a warm
+    invoke at 10,000 invokes/s (profiled with py-spy).
+    """
+    h = "%032x" % ((_ids.getrandbits(128) & _UUID_VERSION_MASK) | _UUID_VERSION_BITS)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class LambdaService:
@@ -55,12 +69,10 @@ class LambdaService:
     def submit_async(self, version: FunctionVersion, payload: bytes, qualifier: str | None = None) -> str:
         """Accept an Event invocation (the caller answers 202); it runs from the queue."""
         assert self.async_queue is not None, "the async queue starts with the server"
-        request_id = str(uuid.uuid4())
+        request_id = new_request_id()
         self.async_queue.submit(version, payload, qualifier, request_id)
         return request_id
 
-    def new_request_id(self) -> str:
-        return str(uuid.uuid4())
 
     def cold_start_allowed(self, function: str) -> bool:
         """aws-semantics §1.3/§14: a token is spent only when a new environment is needed."""
@@ -90,7 +102,7 @@ class LambdaService:
                 metrics.of(name).provisioned_spillover_invocations += 1
             invocation = Invocation(
                 payload,
-                request_id or str(uuid.uuid4()),
+                request_id or new_request_id(),
                 invoked_arn or (version.function_arn if qualifier is None else f"{version.function_arn}:{qualifier}"),
                 client_context,
                 log_tail,

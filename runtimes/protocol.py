@@ -24,8 +24,11 @@ INVOKE = 1
 READY = 10  # init finished: meta {"init_ms": float}
 INIT_ERROR = 11  # init failed: body is the AWS error object (JSON); the process then exits
 LOG = 12  # body is UTF-8 log text written by the handler (whole lines where possible)
-RESULT = 13  # meta {"duration_ms", "max_rss_kb"} + the handler's JSON result
-ERROR = 14  # meta as RESULT + the AWS error object (JSON)
+RESULT = 13  # RESULT_META (duration ms, max RSS KiB) + the handler's JSON result
+ERROR = 14  # RESULT_META + the AWS error object (JSON)
+
+# Fixed binary fields instead of JSON: result frames are on every invocation's hot path.
+RESULT_META = struct.Struct("!dQ")
 
 MAX_FRAME = 64 * 1024 * 1024  # far above the 6 MB invoke limit; guards against a corrupt length
 
@@ -39,6 +42,25 @@ def frame_with_meta(kind: int, meta: dict, payload: bytes) -> bytes:
     return b"".join(
         (HEADER.pack(META_LEN.size + len(encoded) + len(payload), kind), META_LEN.pack(len(encoded)), encoded, payload)
     )
+
+
+def result_frame(kind: int, duration_ms: float, max_rss_kb: int, payload: bytes) -> bytes:
+    return b"".join((HEADER.pack(RESULT_META.size + len(payload), kind), RESULT_META.pack(duration_ms, max_rss_kb), payload))
+
+
+def split_result(body: bytes | memoryview) -> tuple[float, int, bytes]:
+    duration_ms, max_rss_kb = RESULT_META.unpack_from(body, 0)
+    return duration_ms, max_rss_kb, bytes(body[RESULT_META.size :])
+
+
+def invoke_frame(request_id: str, deadline_ms: int, arn_json: str, client_context_json: str, payload: bytes) -> bytes:
+    """An INVOKE frame; `arn_json` and `client_context_json` are already JSON-encoded.
+
+    Formatted by hand because json.dumps of the meta dict cost more than the rest of the
+    frame (request ids are hex and dashes, deadlines integers: nothing to escape).
+    """
+    meta = f'{{"id":"{request_id}","deadline_ms":{deadline_ms},"arn":{arn_json},"cc":{client_context_json}}}'.encode()
+    return b"".join((HEADER.pack(META_LEN.size + len(meta) + len(payload), INVOKE), META_LEN.pack(len(meta)), meta, payload))
 
 
 def split_meta(body: bytes | memoryview) -> tuple[dict, bytes]:
