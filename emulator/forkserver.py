@@ -23,6 +23,9 @@ import runtimes
 log = logging.getLogger("emulator.forkserver")
 
 START_TIMEOUT_S = 30.0
+# What the template inherits from the control plane's environment. The PYENV_* variables
+# keep a pyenv shim (python3.X on PATH) choosing the same interpreter as in the user's shell.
+_INHERITED_ENV = frozenset({"PATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "VIRTUAL_ENV", "PYENV_ROOT", "PYENV_VERSION"})
 STOP_TIMEOUT_S = 5.0
 
 
@@ -53,7 +56,7 @@ class ForkServer:
         # the control plane's packages, and handlers must not see ours.
         self._path_dir = tempfile.TemporaryDirectory(prefix="lambda-emulator-rt-")
         os.symlink(Path(runtimes.__file__).parent, Path(self._path_dir.name) / "runtimes")
-        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "VIRTUAL_ENV")}
+        env = {k: v for k, v in os.environ.items() if k in _INHERITED_ENV}
         env["PYTHONPATH"] = self._path_dir.name
         env["PYTHONUNBUFFERED"] = "1"
         try:

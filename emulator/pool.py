@@ -63,7 +63,9 @@ class EnvironmentFactory:
         return own
 
     async def server_for(self, runtime: str) -> ForkServer:
-        python = self.python_for(runtime)
+        return await self._server_for_python(self.python_for(runtime), runtime)
+
+    async def _server_for_python(self, python: str, runtime: str) -> ForkServer:
         server = self._servers.get(python)
         if server is not None and not server.closed:
             return server
@@ -85,9 +87,10 @@ class EnvironmentFactory:
             if python == sys.executable:
                 raise
             log.warning("could not start %s for %s; falling back to %s", python, runtime, sys.executable)
-            server = ForkServer(sys.executable, self._on_exit)
-            await server.start()
-            python = server.python
+            # Share (or start) our own interpreter's template, and remember the fallback under
+            # the failed interpreter too: otherwise every later cold start would retry it and
+            # start yet another template, replacing (and leaking) the one already running.
+            server = await self._server_for_python(sys.executable, runtime)
         self._servers[python] = server
         self.cgroups = self.cgroups or server.cgroups
         return server
@@ -166,8 +169,8 @@ class EnvironmentFactory:
     async def close(self) -> None:
         for task in self._starting.values():
             task.cancel()
-        for server in list(self._servers.values()):
-            await server.close()
+        for server in {id(server): server for server in self._servers.values()}.values():
+            await server.close()  # a fallback template is listed under several interpreters
         self._servers.clear()
         for env in list(self._by_pid.values()):
             env.on_exit({"status": "shutdown", "oom": False})

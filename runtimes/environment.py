@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import decimal
 import importlib
+import importlib.machinery
 import json
 import logging
 import os
@@ -93,6 +94,36 @@ class LambdaLogHandler(logging.Handler):
             sys.stdout.write(line)
         except Exception:  # logging must never break the handler
             self.handleError(record)
+
+
+class _TaskRootSourceLoader(importlib.machinery.SourceFileLoader):
+    """Validates cached bytecode of the function's own code against the nanosecond mtime.
+
+    Python's default check compares whole seconds and the size, so code rewritten within a
+    second of its last import, at the same length (a test editing "v1" into "v2"), would
+    keep running from the stale .pyc, and a code reload would silently load the old code.
+    """
+
+    def path_stats(self, path: str) -> dict[str, Any]:
+        st = os.stat(path)
+        return {"mtime": st.st_mtime_ns, "size": st.st_size}
+
+
+def _watch_task_root_sources(task_root: str) -> None:
+    finder = importlib.machinery.FileFinder.path_hook(
+        (importlib.machinery.ExtensionFileLoader, importlib.machinery.EXTENSION_SUFFIXES),
+        (_TaskRootSourceLoader, importlib.machinery.SOURCE_SUFFIXES),
+        (importlib.machinery.SourcelessFileLoader, importlib.machinery.BYTECODE_SUFFIXES),
+    )
+    inside = task_root.rstrip(os.sep) + os.sep
+
+    def hook(path: str) -> Any:
+        if path == task_root or path.startswith(inside):
+            return finder(path)
+        raise ImportError("not the function's code")  # the next hook handles it
+
+    sys.path_hooks.insert(0, hook)
+    sys.path_importer_cache.clear()
 
 
 def _decimal_default(value: Any) -> Any:
@@ -182,7 +213,7 @@ class Runner:
             invoked_function_arn=meta["arn"],
             function_name=spec["function_name"],
             function_version=spec["function_version"],
-            memory_limit_in_mb=spec["memory_mb"],
+            memory_limit_in_mb=str(spec["memory_mb"]),  # a string, as in AWS's runtime (env var value)
             log_group_name=spec["log_group"],
             log_stream_name=spec["log_stream"],
             client_context=meta.get("cc"),
@@ -213,7 +244,7 @@ class Runner:
         sys.stdout.flush()
         sys.stderr.flush()
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        self.sock.sendall(protocol.frame_with_meta(kind, {"duration_ms": duration_ms, "max_rss_kb": usage.ru_maxrss}, out))
+        self.sock.sendall(protocol.result_frame(kind, duration_ms, usage.ru_maxrss, out))
 
 
 def _apply_memory_limit(spec: dict[str, Any]) -> None:
@@ -238,6 +269,7 @@ def run(sock: socket.socket, spec: dict[str, Any]) -> None:
     task_root = spec["task_root"]
     os.chdir(task_root)
     sys.path.insert(0, task_root)
+    _watch_task_root_sources(task_root)
     stream = FrameLog(sock)
     sys.stdout = stream  # type: ignore[assignment]
     sys.stderr = stream  # type: ignore[assignment]

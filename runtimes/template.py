@@ -236,6 +236,10 @@ class Template:
                         data, fds, _flags, _addr = socket.recv_fds(self.ctrl, 1 << 20, 4)
                     except InterruptedError:
                         continue
+                    except ConnectionError:
+                        # The control plane closed its end with our exit reports still unread
+                        # (it is shutting down): the same as EOF.
+                        return
                     if not data:
                         return  # control plane closed the socket (or died)
                     request = json.loads(data)
