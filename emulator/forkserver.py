@@ -79,8 +79,11 @@ class ForkServer:
         try:
             hello = await asyncio.wait_for(self._hello, START_TIMEOUT_S)
         except (asyncio.TimeoutError, TemplateError) as exc:
-            await self.close()
+            self.abort()
             raise TemplateError(f"the runtime template for {self.python} did not start: {exc}") from None
+        except BaseException:  # cancelled (shutdown during start-up): leave nothing behind
+            self.abort()
+            raise
         self.cgroups = bool(hello.get("cgroups"))
         self.version = hello.get("python", "")
 
@@ -159,6 +162,24 @@ class ForkServer:
         if not self.closed:
             log.error("runtime template for %s exited unexpectedly", self.python)
         self.closed = True
+
+    def abort(self) -> None:
+        """Synchronous teardown for failed or cancelled start-ups."""
+        self.closed = True
+        if self._sock is not None:
+            try:
+                asyncio.get_running_loop().remove_reader(self._sock.fileno())
+            except (ValueError, OSError, RuntimeError):
+                pass
+            self._sock.close()
+            self._sock = None
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.kill()
+            self._proc.wait()
+        if self._path_dir is not None:
+            self._path_dir.cleanup()
+            self._path_dir = None
 
     async def close(self) -> None:
         """Closing the socket makes the template kill and reap every environment, then exit."""
