@@ -200,7 +200,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
             log_result = response.headers.get("X-Amz-Log-Result")
             function_error = response.headers.get("X-Amz-Function-Error")
     except urllib.error.HTTPError as error:
-        print(f"error: HTTP {error.code}: {error.read().decode(errors='replace')}", file=sys.stderr)
+        print(f"error: {_describe_http_error(error)}", file=sys.stderr)
         return 1
     except OSError as error:
         print(f"error: cannot reach the emulator at {endpoint}: {error}. Is `emulator up` running?", file=sys.stderr)
@@ -209,6 +209,20 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         sys.stderr.write(base64.b64decode(log_result).decode(errors="replace"))
     print(body if body else f"(HTTP {status})")
     return 1 if function_error else 0
+
+
+def _describe_http_error(error: urllib.error.HTTPError) -> str:
+    """"ResourceNotFoundException (HTTP 404): Function not found: ..." from an AWS error response."""
+    body = error.read().decode(errors="replace")
+    code = error.headers.get("x-amzn-ErrorType", "").split(":")[0]
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        parsed = None
+    message = parsed.get("message") or parsed.get("Message") if isinstance(parsed, dict) else None
+    if isinstance(parsed, dict) and parsed.get("Reason"):
+        message = f"{message} (Reason: {parsed['Reason']})"
+    return f"{code or 'HTTP error'} (HTTP {error.code}): {message or body}"
 
 
 if __name__ == "__main__":

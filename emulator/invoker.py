@@ -32,6 +32,9 @@ PROVISIONED_INIT_TIMEOUT_S = 130.0
 # aws-semantics §2.1 (S10): LogType Tail returns the last 4 KB of the log.
 LOG_TAIL_BYTES = 4096
 EXIT_REPORT_WAIT_S = 2.0
+# aws-semantics §4 (S14, RIE MaxPayloadSize = 6 MiB + 100 bytes): a larger function response
+# is not delivered; the caller gets Function.ResponseSizeTooLarge instead.
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100
 
 
 @dataclass(slots=True)
@@ -61,6 +64,14 @@ def error_payload(error_type: str, message: str, request_id: str | None = None) 
     if request_id is not None:
         body["requestId"] = request_id
     return json.dumps(body).encode()
+
+
+RESPONSE_TOO_LARGE = "Function.ResponseSizeTooLarge"
+
+
+def response_too_large_payload() -> bytes:
+    # The message AWS returns (observed, S48), with the limit of aws-semantics §4.
+    return error_payload(RESPONSE_TOO_LARGE, f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes).")
 
 
 def timeout_payload(request_id: str, timeout_s: float) -> bytes:
@@ -138,7 +149,9 @@ class Invoker:
             invocation.payload,
         )
         outcome = await env.invoke(frame, spec.timeout_s, attempt.logs if invocation.log_tail else None)
-        if outcome.kind == "result":
+        if outcome.kind == "result" and len(outcome.payload) > MAX_RESPONSE_BYTES:
+            result = InvokeResult(response_too_large_payload(), version.version, request_id, "Unhandled", RESPONSE_TOO_LARGE)
+        elif outcome.kind == "result":
             result = InvokeResult(outcome.payload, version.version, request_id)
         elif outcome.kind == "error":
             result = InvokeResult(outcome.payload, version.version, request_id, "Unhandled", _error_type(outcome.payload))
@@ -164,6 +177,7 @@ class Invoker:
         self, pool: EnvironmentPool, version: FunctionVersion, invocation: Invocation, attempt: _Attempt, provisioned: bool
     ) -> tuple[ExecutionEnvironment | None, InvokeResult | None]:
         request_id = invocation.request_id
+        init_started = time.perf_counter()
         env = await pool.create(provisioned=provisioned)
         env.capture_logs(attempt.logs)
         init = await env.wait_ready(INIT_TIMEOUT_S)
@@ -173,6 +187,7 @@ class Invoker:
             env.kill()
             pool.discard(env)
             attempt.logs.append(f"INIT_REPORT Init Duration: {INIT_TIMEOUT_S * 1000:.2f} ms\tPhase: init\tStatus: timeout\n")
+            init_started = time.perf_counter()
             env = await pool.create(provisioned=provisioned)
             env.capture_logs(attempt.logs)
             init = await env.wait_ready(version.spec.timeout_s)
@@ -184,6 +199,8 @@ class Invoker:
                 )
         if init.ok:
             return env, None
+        if not env.init_ms:  # a failed Init never reports its duration: it lasted until now
+            env.init_ms = (time.perf_counter() - init_started) * 1000.0
         pool.discard(env)
         return None, await self._init_failure(env, init, version, request_id, attempt)
 

@@ -69,6 +69,11 @@ class EnvironmentFactory:
         server = self._servers.get(python)
         if server is not None and not server.closed:
             return server
+        if server is not None:
+            # Its template died: reap it, close its socket and remove its folder before
+            # starting another (STYLE.md principle 5: no zombies, nothing leaked).
+            self._servers.pop(python, None)
+            await server.close()
         task = self._starting.get(python)
         if task is None:
             task = asyncio.ensure_future(self._start_server(python, runtime))

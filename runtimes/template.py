@@ -257,6 +257,10 @@ def main() -> None:
     die_with_parent()
     if os.getppid() != parent:  # the control plane died before prctl took effect
         os._exit(1)
+    # Output written below Python's sys.stdout (a handler's subprocess, os.write(1, ...)) must
+    # not reach the control plane's stdout, which carries only the emulator's URL: send it to
+    # stderr, where the emulator's log goes.
+    os.dup2(2, 1)
     ctrl = socket.socket(fileno=int(sys.argv[1]))
     template = Template(ctrl)
     gc.collect()

@@ -1,0 +1,233 @@
+"""The `emulator` command as a user runs it, and process hygiene: after SIGTERM (clean
+shutdown) or SIGKILL (the control plane dies) no template, environment or process a
+handler started may stay behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import boto3
+import pytest
+from botocore.config import Config as BotoConfig
+
+from core_testkit import ProcessId, descendants, is_template, wait_until
+
+pytestmark = pytest.mark.scenario
+
+START_WAIT_S = 60.0
+EXIT_WAIT_S = 30.0
+
+HANDLER = """
+import os, subprocess, time
+def handler(event, context):
+    child = None
+    if event.get("echo"):
+        subprocess.run(["echo", event["echo"]], check=True)  # output below sys.stdout
+    if event.get("spawn"):
+        child = subprocess.Popen(["sleep", "120"]).pid
+    time.sleep(event.get("sleep", 0))
+    return {"message": f"Hello, {event.get('name', 'world')}!", "pid": os.getpid(), "ppid": os.getppid(), "child": child}
+"""
+
+
+def emulator_command() -> list[str]:
+    script = Path(sys.executable).with_name("emulator")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "emulator.cli"]
+
+
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        emulator_command() + list(args), cwd=cwd, env={**os.environ, **(env or {})},
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def write_app(folder: Path, timeout: int = 10) -> Path:
+    (folder / "src").mkdir(exist_ok=True)
+    (folder / "src" / "app.py").write_text(HANDLER)
+    template = folder / "template.yaml"
+    template.write_text(
+        textwrap.dedent(
+            f"""\
+            Resources:
+              Hello:
+                Type: AWS::Serverless::Function
+                Properties:
+                  FunctionName: hello
+                  CodeUri: src/
+                  Handler: app.handler
+                  Runtime: python3.11
+                  Timeout: {timeout}
+            """
+        )
+    )
+    return template
+
+
+def read_first_line(proc: subprocess.Popen, timeout_s: float) -> str:
+    assert proc.stdout is not None
+    selector = selectors.DefaultSelector()
+    selector.register(proc.stdout, selectors.EVENT_READ)
+    try:
+        if not selector.select(timeout_s):
+            raise AssertionError(f"the emulator printed no URL within {timeout_s:.0f} s")
+        return proc.stdout.readline().strip()
+    finally:
+        selector.close()
+
+
+@contextmanager
+def emulator_up(folder: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen, str, Path]]:
+    """`emulator up` in `folder` as a child process: (process, URL, stderr log)."""
+    stderr_path = folder / "emulator.stderr"
+    with open(stderr_path, "w") as stderr:
+        proc = subprocess.Popen(
+            emulator_command() + ["up", "--backend", "none", *args], cwd=folder, env={**os.environ, **(env or {})},
+            stdout=subprocess.PIPE, stderr=stderr, text=True,
+        )
+    try:
+        url = read_first_line(proc, START_WAIT_S)
+        assert url.startswith("http://127.0.0.1:"), f"first stdout line is not the URL: {url!r}; {stderr_path.read_text()}"
+        yield proc, url, stderr_path
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(EXIT_WAIT_S)
+        if proc.stdout:
+            proc.stdout.close()
+
+
+def lambda_client(url: str) -> Any:
+    return boto3.client(
+        "lambda", endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing",
+        config=BotoConfig(retries={"max_attempts": 1}, max_pool_connections=8),
+    )
+
+
+def invoke_concurrently(url: str, events: list[dict]) -> list[dict]:
+    client = lambda_client(url)
+    try:
+        def one(event: dict) -> dict:
+            response = client.invoke(FunctionName="hello", Payload=json.dumps(event))
+            assert "FunctionError" not in response
+            return json.loads(response["Payload"].read())
+
+        with ThreadPoolExecutor(len(events)) as pool:
+            return list(pool.map(one, events))
+    finally:
+        client.close()
+
+
+def hello_in_flight(url: str) -> int:
+    with urllib.request.urlopen(url + "/_emulator/metrics", timeout=10) as response:
+        return json.loads(response.read())["functions"].get("hello", {}).get("ConcurrentExecutions", 0)
+
+
+def processes_below(pid: int, results: list[dict]) -> tuple[list[ProcessId], list[ProcessId]]:
+    """(templates, everything) below the emulator, checked against what the handlers reported."""
+    below = descendants(pid)
+    templates = [p for p in below if is_template(p.pid) and any(p.pid == r["ppid"] for r in results)]
+    pids = {p.pid for p in below}
+    assert {r["pid"] for r in results} <= pids, "an environment is not below the emulator"
+    assert {r["ppid"] for r in results} <= pids
+    return templates, below
+
+
+# -- help and usage errors -------------------------------------------------------------------------
+def test_help_lists_commands_and_options(tmp_path: Path) -> None:
+    top = run_cli("--help", cwd=tmp_path)
+    assert top.returncode == 0 and "up" in top.stdout and "invoke" in top.stdout
+    up = run_cli("up", "--help", cwd=tmp_path)
+    assert up.returncode == 0
+    for option in ("--template", "--port", "--host", "--keep-alive", "--backend", "--time-scale", "EMULATOR_"):
+        assert option in up.stdout, option
+    invoke = run_cli("invoke", "--help", cwd=tmp_path)
+    assert invoke.returncode == 0 and "--endpoint" in invoke.stdout and "--payload" in invoke.stdout
+
+
+def test_bad_port_is_a_usage_error_naming_the_flag_or_variable(tmp_path: Path) -> None:
+    flag = run_cli("up", "--port", "notanumber", "--backend", "none", cwd=tmp_path)
+    assert flag.returncode == 2
+    assert "--port" in flag.stderr and "notanumber" in flag.stderr and "Traceback" not in flag.stderr
+    variable = run_cli("up", "--backend", "none", cwd=tmp_path, env={"EMULATOR_PORT": "99999"})
+    assert variable.returncode == 2
+    assert "EMULATOR_PORT" in variable.stderr and "Traceback" not in variable.stderr
+
+
+def test_invalid_template_fails_fast_naming_resource_and_property(tmp_path: Path) -> None:
+    template = write_app(tmp_path, timeout=5000)
+    result = run_cli("up", "--template", str(template), "--port", "0", "--backend", "none", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "Hello" in result.stderr and "Timeout" in result.stderr and "5000" in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    missing = run_cli("up", "--template", str(tmp_path / "nope.yaml"), "--port", "0", "--backend", "none", cwd=tmp_path)
+    assert missing.returncode != 0 and "nope.yaml" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_invoke_reports_an_unreachable_emulator_and_bad_payloads(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]  # nothing listens once the socket closes
+    unreachable = run_cli("invoke", "hello", "--endpoint", f"http://127.0.0.1:{closed_port}", cwd=tmp_path)
+    assert unreachable.returncode == 1 and "cannot reach" in unreachable.stderr and "Traceback" not in unreachable.stderr
+    bad = run_cli("invoke", "hello", "--endpoint", f"http://127.0.0.1:{closed_port}", "--payload", "{oops", cwd=tmp_path)
+    assert bad.returncode == 2 and "--payload" in bad.stderr
+
+
+# -- a running emulator --------------------------------------------------------------------------------
+def test_sigterm_shuts_down_cleanly_and_leaves_no_process_behind(tmp_path: Path) -> None:
+    write_app(tmp_path)
+    # Port from the environment (EMULATOR_PORT=0), template found in the working folder.
+    with emulator_up(tmp_path, env={"EMULATOR_PORT": "0"}) as (proc, url, stderr_path):
+        cli = run_cli("invoke", "hello", "--endpoint", url, "--payload", '{"name": "x"}', cwd=tmp_path)
+        assert cli.returncode == 0, cli.stderr
+        assert json.loads(cli.stdout)["message"] == "Hello, x!"
+        assert "START RequestId:" in cli.stderr and "REPORT RequestId:" in cli.stderr  # the log tail
+        invoke_concurrently(url, [{"echo": "subprocess-output-marker"}])
+        missing = run_cli("invoke", "ghost", "--endpoint", url, cwd=tmp_path)
+        assert missing.returncode == 1 and "ResourceNotFoundException" in missing.stderr
+
+        results = invoke_concurrently(url, [{"sleep": 0.5, "spawn": True}] * 3)
+        assert len({r["pid"] for r in results}) == 3, "expected three environments at once"
+        templates, everything = processes_below(proc.pid, results)
+        assert len(templates) == 1
+        children = [ProcessId.of(r["child"]) for r in results]
+        tracked = everything + children
+        assert all(p.alive for p in tracked)
+
+        # An invocation in flight when SIGTERM arrives is drained, not cut off.
+        with ThreadPoolExecutor(1) as pool:
+            in_flight = pool.submit(invoke_concurrently, url, [{"sleep": 1.5, "name": "drained"}])
+            assert wait_until(lambda: hello_in_flight(url) == 1 or in_flight.done()), "the invocation never started"
+            proc.send_signal(signal.SIGTERM)
+            assert in_flight.result(EXIT_WAIT_S)[0]["message"] == "Hello, drained!"
+        assert proc.wait(EXIT_WAIT_S) == 0
+        assert wait_until(lambda: not any(p.alive for p in tracked)), [p for p in tracked if p.alive]
+        log = stderr_path.read_text()
+        assert "Shutting down" in log and "Traceback" not in log
+        assert proc.stdout is not None and proc.stdout.read() == ""  # stdout carries only the URL
+        assert "subprocess-output-marker" in log
+
+
+def test_sigkill_of_the_emulator_takes_its_template_and_environments_down(tmp_path: Path) -> None:
+    write_app(tmp_path)
+    with emulator_up(tmp_path, "--port", "0") as (proc, url, _):
+        results = invoke_concurrently(url, [{"sleep": 0.5}] * 2)
+        templates, everything = processes_below(proc.pid, results)
+        assert len(templates) == 1 and len(everything) >= 3
+        proc.kill()
+        assert proc.wait(EXIT_WAIT_S) == -signal.SIGKILL
+        assert wait_until(lambda: not any(p.alive for p in everything)), [p for p in everything if p.alive]
