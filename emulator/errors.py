@@ -8,6 +8,7 @@ which botocore's rest-json parser turns into the right exception class.
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 
@@ -26,7 +27,12 @@ class AwsError(Exception):
         return {"Type": self.blame, "message": self.message, **self.fields}
 
     def to_response_parts(self) -> tuple[int, dict[str, str], bytes]:
-        headers = {"x-amzn-ErrorType": self.code, "Content-Type": "application/json", **self.headers}
+        headers = {
+            "x-amzn-ErrorType": self.code,
+            "x-amzn-RequestId": str(uuid.uuid4()),
+            "Content-Type": "application/json",
+            **self.headers,
+        }
         return self.status, headers, json.dumps(self.body()).encode()
 
 
@@ -57,6 +63,11 @@ class ResourceNotFound(UserError):
 class ResourceConflict(UserError):
     code = "ResourceConflictException"
     status = 409
+
+
+class ResourceInUse(UserError):
+    code = "ResourceInUseException"
+    status = 400
 
 
 class RequestTooLarge(UserError):

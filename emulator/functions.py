@@ -25,14 +25,22 @@ def iso_timestamp(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{int(epoch * 1000) % 1000:03d}+0000"
 
 
+# What the code watcher ignores: caches, tooling and logs that change without the code
+# changing (a handler's folder is often a project root with a virtualenv inside).
+_NOT_CODE_DIRS = frozenset({"__pycache__", ".git", ".emulator", ".venv", "venv", "node_modules", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".tox", ".aws-sam"})
+_NOT_CODE_SUFFIXES = (".pyc", ".pyo", ".log", ".swp", "~")
+
+
 def code_fingerprint(code_dir: Path) -> tuple[str, int, float]:
     """(sha256 of the files, total size, newest mtime) of a code folder; skips caches."""
     digest = hashlib.sha256()
     size = 0
     newest = 0.0
     for root, dirs, files in os.walk(code_dir):
-        dirs[:] = sorted(d for d in dirs if d not in ("__pycache__", ".git", ".emulator"))
+        dirs[:] = sorted(d for d in dirs if d not in _NOT_CODE_DIRS)
         for name in sorted(files):
+            if name.endswith(_NOT_CODE_SUFFIXES):
+                continue
             path = os.path.join(root, name)
             try:
                 stat = os.stat(path)
@@ -131,9 +139,18 @@ class FunctionRegistry:
     def get(self, raw_name: str) -> tuple[LambdaFunction, str | None]:
         name, qualifier = self.parse_name(raw_name)
         function = self.functions.get(name)
+        if function is not None and ":" in raw_name and not self._same_account(raw_name):
+            function = None  # an ARN of another Region or account names another function
         if function is None:
             raise ResourceNotFound(f"Function not found: arn:aws:lambda:{self.region}:{self.account_id}:function:{name}")
         return function, qualifier
+
+    def _same_account(self, raw_name: str) -> bool:
+        match = _ARN_RE.match(raw_name)
+        if match is None:
+            return False
+        region, account = match.group("region"), match.group("account")
+        return (region is None or region == self.region) and (account is None or account == self.account_id)
 
     def resolve(self, raw_name: str, qualifier: str | None = None) -> FunctionVersion:
         function, in_name = self.get(raw_name)

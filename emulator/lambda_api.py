@@ -22,6 +22,7 @@ MAX_CLIENT_CONTEXT = 3583
 # Payloads above this are parsed off the event loop so big requests never stall small ones.
 INLINE_JSON_LIMIT = 128 * 1024
 INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
+LOG_TYPES = ("None", "Tail")
 DEFAULT_LIST_MAX_ITEMS = 50
 
 
@@ -29,12 +30,21 @@ def json_response(body: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, body=json.dumps(body).encode(), content_type="application/json")
 
 
+def _reject_constant(name: str) -> None:
+    # Python accepts NaN and Infinity; JSON (and Lambda's parser) does not.
+    raise ValueError(f"Unrecognized token '{name}'")
+
+
+def _parse_json(payload: bytes) -> None:
+    json.loads(payload, parse_constant=_reject_constant)
+
+
 async def _check_json(payload: bytes) -> None:
     try:
         if len(payload) > INLINE_JSON_LIMIT:
-            await asyncio.get_running_loop().run_in_executor(None, json.loads, payload)
+            await asyncio.get_running_loop().run_in_executor(None, _parse_json, payload)
         else:
-            json.loads(payload)
+            json.loads(payload, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequestContent(f"Could not parse request body into json: Could not parse payload into json: {exc}") from None
 
@@ -74,6 +84,12 @@ class LambdaApi:
                 f"1 validation error detected: Value '{invocation_type}' at 'invocationType' failed to satisfy "
                 "constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]"
             )
+        log_type = request.headers.get("X-Amz-Log-Type", "None")
+        if log_type not in LOG_TYPES:
+            raise InvalidParameterValue(
+                f"1 validation error detected: Value '{log_type}' at 'logType' failed to satisfy "
+                "constraint: Member must satisfy enum value set: [Tail, None]"
+            )
         qualifier = request.query.get("Qualifier")
         version = service.registry.resolve(request.match_info["name"], qualifier)
         limit = MAX_ASYNC_PAYLOAD if invocation_type == "Event" else MAX_SYNC_PAYLOAD
@@ -98,7 +114,7 @@ class LambdaApi:
             payload,
             qualifier=name_qualifier,
             client_context=client_context,
-            log_tail=request.headers.get("X-Amz-Log-Type") == "Tail",
+            log_tail=log_type == "Tail",
         )
         headers = {"X-Amz-Executed-Version": result.executed_version, "x-amzn-RequestId": result.request_id}
         if result.function_error:
