@@ -9,6 +9,7 @@ sent so that it routes each request to the right service.
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -16,6 +17,11 @@ from urllib.parse import urlencode
 import aiohttp
 
 DUMMY_ACCESS_KEY = "AKIAEMULATORLOCAL000"
+_XML_CODE_RE = re.compile(r"<Code>([^<]+)</Code>")
+_XML_MESSAGE_RE = re.compile(r"<Message>([^<]*)</Message>")
+# Event-source pollers hold one long poll each (up to 1,000 per SQS mapping, aws-semantics
+# §7.2), so the pool must not be the bottleneck; aiohttp's default is 100.
+MAX_CONNECTIONS = 2000
 
 
 class BackendError(RuntimeError):
@@ -24,6 +30,28 @@ class BackendError(RuntimeError):
         self.service = service
         self.status = status
         self.body = body
+
+    @property
+    def code(self) -> str:
+        """The AWS error code: `__type` of a JSON error, `<Code>` of an XML one ("" if none)."""
+        try:
+            value = json.loads(self.body)
+        except ValueError:
+            match = _XML_CODE_RE.search(self.body)
+            return match.group(1) if match else ""
+        raw = str(value.get("__type") or value.get("code") or "") if isinstance(value, dict) else ""
+        return raw.rsplit("#", 1)[-1]
+
+    @property
+    def message(self) -> str:
+        try:
+            value = json.loads(self.body)
+        except ValueError:
+            match = _XML_MESSAGE_RE.search(self.body)
+            return match.group(1) if match else self.body[:300]
+        if isinstance(value, dict):
+            return str(value.get("message") or value.get("Message") or self.body[:300])
+        return self.body[:300]
 
 
 def _auth(service: str, region: str) -> str:
@@ -50,7 +78,9 @@ class BackendClient:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS), timeout=aiohttp.ClientTimeout(total=30)
+            )
         return self._session
 
     async def json_call(self, service: str, target: str, body: dict[str, Any], content_type: str = "application/x-amz-json-1.0") -> dict[str, Any]:
@@ -93,7 +123,36 @@ class BackendClient:
             request["MessageAttributes"] = {k: {"DataType": t, "StringValue": v} for k, (t, v) in attributes.items()}
         await self.sqs("SendMessage", request)
 
+    async def sqs_queue_attributes(self, queue_url: str, names: list[str] | None = None) -> dict[str, str]:
+        result = await self.sqs("GetQueueAttributes", {"QueueUrl": queue_url, "AttributeNames": names or ["All"]})
+        return result.get("Attributes", {})
+
+    async def sqs_receive(self, queue_url: str, max_messages: int, wait_s: int, visibility_timeout: int | None = None) -> list[dict[str, Any]]:
+        """ReceiveMessage with every system and message attribute (what Lambda's event carries)."""
+        request: dict[str, Any] = {
+            "QueueUrl": queue_url,
+            "MaxNumberOfMessages": max_messages,
+            "WaitTimeSeconds": wait_s,
+            "MessageSystemAttributeNames": ["All"],
+            "MessageAttributeNames": ["All"],
+        }
+        if visibility_timeout is not None:
+            request["VisibilityTimeout"] = visibility_timeout
+        return (await self.sqs("ReceiveMessage", request)).get("Messages", [])
+
+    async def sqs_delete_batch(self, queue_url: str, receipt_handles: list[str]) -> int:
+        """Delete by receipt handle, 10 per call (the SQS batch limit); returns how many failed."""
+        failed = 0
+        for start in range(0, len(receipt_handles), 10):
+            entries = [{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(receipt_handles[start : start + 10])]
+            result = await self.sqs("DeleteMessageBatch", {"QueueUrl": queue_url, "Entries": entries})
+            failed += len(result.get("Failed", []))
+        return failed
+
     # -- SNS (query protocol) ----------------------------------------------------------
+    async def sns(self, action: str, params: dict[str, str]) -> str:
+        return await self.query_call("sns", {"Action": action, "Version": "2010-03-31", **params})
+
     async def sns_publish(self, topic_arn: str, message: str, attributes: dict[str, tuple[str, str]] | None = None) -> None:
         params = {"Action": "Publish", "Version": "2010-03-31", "TopicArn": topic_arn, "Message": message}
         for index, (name, (data_type, value)) in enumerate((attributes or {}).items(), start=1):
@@ -101,6 +160,57 @@ class BackendClient:
             params[f"MessageAttributes.entry.{index}.Value.DataType"] = data_type
             params[f"MessageAttributes.entry.{index}.Value.StringValue"] = value
         await self.query_call("sns", params)
+
+    # -- Kinesis (JSON 1.1 protocol) -------------------------------------------------------
+    async def kinesis(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.json_call("kinesis", f"Kinesis_20131202.{action}", body, "application/x-amz-json-1.1")
+
+    async def kinesis_list_shards(self, stream_arn: str) -> list[dict[str, Any]]:
+        shards: list[dict[str, Any]] = []
+        request: dict[str, Any] = {"StreamARN": stream_arn}
+        while True:
+            result = await self.kinesis("ListShards", request)
+            shards.extend(result.get("Shards", []))
+            token = result.get("NextToken")
+            if not token:
+                return shards
+            request = {"NextToken": token}
+
+    async def kinesis_shard_iterator(
+        self, stream_arn: str, shard_id: str, iterator_type: str, *, sequence_number: str | None = None, timestamp: float | None = None
+    ) -> str:
+        request: dict[str, Any] = {"StreamARN": stream_arn, "ShardId": shard_id, "ShardIteratorType": iterator_type}
+        if sequence_number is not None:
+            request["StartingSequenceNumber"] = sequence_number
+        if timestamp is not None:
+            request["Timestamp"] = timestamp
+        return (await self.kinesis("GetShardIterator", request))["ShardIterator"]
+
+    async def kinesis_get_records(self, stream_arn: str, shard_iterator: str, limit: int) -> dict[str, Any]:
+        """Records (Data base64 as on the wire), NextShardIterator, MillisBehindLatest."""
+        return await self.kinesis("GetRecords", {"StreamARN": stream_arn, "ShardIterator": shard_iterator, "Limit": limit})
+
+    # -- DynamoDB (JSON 1.0) and S3 (REST) ---------------------------------------------------
+    async def dynamodb(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.json_call("dynamodb", f"DynamoDB_20120810.{action}", body)
+
+    async def s3_create_bucket(self, bucket: str) -> None:
+        """CreateBucket, path style; a LocationConstraint outside us-east-1 (S3 API rule)."""
+        body = b""
+        if self.region != "us-east-1":
+            body = (
+                '<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+                f"<LocationConstraint>{self.region}</LocationConstraint></CreateBucketConfiguration>"
+            ).encode()
+        headers = {
+            "Authorization": _auth("s3", self.region),
+            "X-Amz-Date": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
+            "X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD",
+        }
+        async with self._http().put(f"{self.endpoint_url}/{bucket}", data=body, headers=headers) as response:
+            text = await response.text()
+            if response.status >= 300:
+                raise BackendError("s3", response.status, text)
 
     # -- EventBridge -------------------------------------------------------------------
     async def put_event(self, bus_arn: str, source: str, detail_type: str, detail: dict[str, Any], resources: list[str]) -> None:

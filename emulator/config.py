@@ -96,6 +96,10 @@ class Config:
     watch_code: bool = True
     backend: str = "moto"
     aws_endpoint: str | None = None
+    # aws-semantics §7.2: SQS poller scaling, "current" (+300/min since Nov 2023) or "legacy"
+    # (+60/min), and the per-mapping ceiling (1,000; the launch blog says 1,250).
+    sqs_scaling_model: str = "current"
+    sqs_max_concurrency: int = 1000
 
     def replace(self, **changes: Any) -> "Config":
         return dataclasses.replace(self, **changes)
@@ -124,6 +128,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("watch_code", _bool, "pick up code changes without a restart (default true)"),
     Option("backend", str, "backing services for non-Lambda APIs: moto (started by the emulator) or none", ("moto", "none")),
     Option("aws_endpoint", str, "use this endpoint (a separate moto server, LocalStack, ...) instead of starting moto"),
+    Option("sqs_scaling_model", str, "SQS event source poller scaling: current (+300 batches/min) or legacy (+60/min)", ("current", "legacy")),
+    Option("sqs_max_concurrency", _positive_int, "most concurrent batches per SQS event source mapping (AWS: 1000)"),
 )
 
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}

@@ -36,6 +36,8 @@ from emulator.metrics import Metrics
 from emulator.moto_backend import MotoServer
 from emulator.pool import EnvironmentFactory
 from emulator.scaling import ScalingRateConfig, ScalingRateModel
+from sources.base import SourcesConfig
+from sources.manager import SourceManager, SourceStartupError
 from emulator.specs import AppSpec
 
 log = logging.getLogger("emulator.server")
@@ -85,6 +87,7 @@ class EmulatorServer:
         self._load_functions()
         try:
             await self._start_backend()
+            self.sources = self._new_source_manager()
             await self._bind()
         except BaseException:
             await self.stop()
@@ -98,6 +101,14 @@ class EmulatorServer:
         self._spawn(self._reap_idle_environments(), "keep-alive reaper")
         if config.watch_code:
             self._spawn(self._watch_code(), "code watcher")
+        try:
+            await self.sources.start()  # template resources in the backend, then event source pollers
+        except SourceStartupError as exc:
+            await self.stop()
+            raise StartupError(str(exc)) from None
+        except BaseException:
+            await self.stop()
+            raise
         self.ready = True
 
     def _new_ledger(self) -> ConcurrencyLedger:
@@ -156,12 +167,20 @@ class EmulatorServer:
             self.backend = BackendClient(self.backend_url, config.region)
         self.proxy = AwsProxy(self.backend_url)
 
+    def _new_source_manager(self) -> SourceManager:
+        config = self.config
+        sources_config = SourcesConfig(config.sqs_scaling_model, config.sqs_max_concurrency, config.scale_factor)
+        return SourceManager(
+            service=self.service, backend=self.backend, clock=self.clock, metrics=self.metrics, app=self.app,
+            region=config.region, account_id=config.account_id, config=sources_config, errors=self.errors,
+        )
+
     async def _bind(self) -> None:
         routes = LambdaApi(self.service).routes() + LambdaConfigApi(self.admin).routes() + [
             web.get("/_emulator/health", self._health),
             web.get("/_emulator/metrics", self._metrics),
             web.post("/_emulator/reset", self._reset),
-        ]
+        ] + self.sources.routes()
         app = build_app(routes, fallback=self.proxy.handle)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -236,6 +255,7 @@ class EmulatorServer:
             "account": self.ledger.snapshot(),
             "functions": self.metrics.snapshot(),
             "async_queue": {"pending": self.async_queue.pending},
+            "event_source_mappings": self.sources.snapshot(),
         }
 
     async def _reset(self, request: web.Request) -> web.Response:
@@ -245,6 +265,7 @@ class EmulatorServer:
     async def reset(self) -> None:
         """Back to the state right after start-up: the template's settings, no environments,
         queues or counters, and fresh backing resources."""
+        await self.sources.stop()  # no poller may invoke or receive while the rest resets
         self.async_queue.clear()
         self.admin.close()
         self.invoker.close()
@@ -260,9 +281,12 @@ class EmulatorServer:
         self._publish_template_aliases()
         if self.moto is not None:
             await self.moto.reset()
+        await self.sources.reset()
 
     # -- shutdown ----------------------------------------------------------------------
     async def stop(self) -> None:
+        if getattr(self, "sources", None) is not None:
+            await self.sources.stop()  # pollers first (STYLE.md §10)
         self.ready = False
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.shutdown_timeout

@@ -1,0 +1,47 @@
+"""The kinesis-poison example as a test: the bug and the fix side by side.
+
+Time runs 10× faster (`time_scale=10`), so Lambda's once-a-second polls and retries take
+0.1 s; the handlers run in real time.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from drive_kinesis_poison import consumer_stats, poison_reports, put_orders
+
+TEMPLATE = Path(__file__).parent / "template.yaml"
+ORDERS, POISON_AT = 30, 12
+WAIT_S = 30.0
+
+
+def test_the_poison_record_blocks_the_default_consumer_and_not_the_fixed_one(lambda_emulator_factory):
+    emu = lambda_emulator_factory(TEMPLATE, time_scale=10)
+    sent = put_orders(emu.client("kinesis"), ORDERS, POISON_AT)
+
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        stats = consumer_stats(emu.metrics())
+        fixed, buggy = stats["fixed-consumer"], stats["buggy-consumer"]
+        if fixed["processed"] == ORDERS - 1 and buggy["retries"] >= 5:
+            break
+        assert time.monotonic() < deadline, f"no outcome within {WAIT_S} s: {stats}"
+        time.sleep(0.05)
+
+    # The bug: the batch holding the poison record is retried again and again; only the
+    # batch before it went through, and the shard's iterator age keeps growing.
+    assert buggy["processed"] == 10  # BatchSize 10: orders 0-9
+    assert buggy["errors"] == buggy["retries"]  # every failure is retried: no limit
+    age = buggy["iterator_age_ms"]
+    time.sleep(0.5)
+    later = consumer_stats(emu.metrics())["buggy-consumer"]
+    assert later["processed"] == 10 and later["iterator_age_ms"] > age
+
+    # The fix: bisect isolated the record, two retries, then its position went to the queue.
+    assert fixed["bisections"] >= 3 and fixed["on_failure"] == 1
+    [report] = poison_reports(emu.client("sqs"))
+    assert report["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    info = report["KinesisBatchInfo"]
+    assert info["batchSize"] == 1
+    assert info["startSequenceNumber"] == sent[POISON_AT]["SequenceNumber"]

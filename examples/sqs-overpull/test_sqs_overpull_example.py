@@ -1,0 +1,42 @@
+"""The overpull example as a test: the bug puts valid messages in the DLQ, the fix does not.
+
+Runs the example's own template and driver (drive.py) against an emulator started by the
+`lambda_emulator_factory` fixture.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+MESSAGES = 60
+
+pytestmark = pytest.mark.scenario
+
+
+def load_driver():
+    spec = importlib.util.spec_from_file_location("sqs_overpull_drive", HERE / "drive.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_maximum_concurrency_keeps_valid_messages_out_of_the_dlq(lambda_emulator_factory):
+    drive = load_driver()
+    emu = lambda_emulator_factory(HERE / "template.yaml")
+    result = drive.drive(emu.client("sqs"), messages=MESSAGES, timeout_s=60)
+    snapshot = emu.metrics()
+    print(drive.report(result, snapshot))
+    functions = snapshot["functions"]
+    mappings = {m["FunctionArn"].rsplit(":", 1)[1]: m for m in snapshot["event_source_mappings"].values()}
+    # the bug: the handler never failed, yet messages were dead-lettered after throttles
+    assert result["bug"]["dead_lettered"] > 0
+    assert functions["overpull-bug-consumer"]["Errors"] == 0
+    assert mappings["overpull-bug-consumer"]["BatchesThrottled"] > 0
+    # the fix: everything processed, nothing throttled
+    assert result["fix"] == {"sent": MESSAGES, "processed": MESSAGES, "dead_lettered": 0}
+    assert mappings["overpull-fix-consumer"]["BatchesThrottled"] == 0
+    assert functions["overpull-fix-consumer"]["Errors"] == 0

@@ -1,0 +1,1 @@
+"""Event sources: event source mappings and the pollers that feed functions from queues and streams."""

@@ -1,0 +1,115 @@
+"""The contract between the SourceManager and the pollers of each kind of event source.
+
+The manager (sources/manager.py) owns every EventSourceMapping and, while a mapping is
+Enabled, exactly one poller for it. A poller module per source kind plugs in by name, so
+adding a kind touches no manager code:
+
+    POLLER_MODULES["kinesis"] = "sources.kinesis_poller"
+
+That module exposes `create_poller(context: PollerContext, mapping: EventSourceMapping)
+-> SourcePoller`. The manager calls, in this order and from the event loop:
+
+* `await poller.start()`: set up (may call the backend; raise to refuse) and spawn the
+  poller's own tasks. Returns once the poller runs.
+* `poller.snapshot() -> dict`: cheap, synchronous counters for /_emulator/metrics (keys in
+  CloudWatch-like CamelCase; e.g. `Pollers`, `BatchesInFlight`, and for streams
+  `IteratorAgeMilliseconds` per shard). Called at any time, also after stop.
+* `await poller.stop()`: stop reading at once; let batches already being invoked finish
+  within STOP_DRAIN_S, then cancel them (their records are left to the source: SQS makes
+  them visible again after the visibility timeout, a stream re-reads from the checkpoint).
+  Every task the poller spawned is done when it returns.
+
+A mapping's settings never change under a running poller: an update replaces the mapping
+value, stops the poller and starts a new one with the new value (sources/manager.py; the
+last `last_processing_result` carries over). The poller reads `mapping.settings`
+(sources/mapping.py) and may write `mapping.last_processing_result`.
+Unexpected exceptions in a poller's tasks go to `context.report_error` (the pytest plugin
+re-raises them in the test); expected backend and function failures are counted, logged
+and retried as AWS would, never reported.
+
+Every call a poller makes goes through `context.service.invoke` (admission control) and
+`context.backend` (async aiohttp, never blocking the loop); every wait goes through
+`context.clock.to_real` so that --time-scale applies.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from emulator.backend_client import BackendClient
+    from emulator.clock import Clock
+    from emulator.lambda_service import LambdaService
+    from emulator.metrics import Metrics
+    from sources.mapping import EventSourceMapping
+
+log = logging.getLogger("sources")
+
+# How long stop() lets batches that are already being invoked finish before cancelling.
+STOP_DRAIN_S = 5.0
+
+# Event-source service (the ARN's service field) -> module exposing `create_poller`.
+POLLER_MODULES: dict[str, str] = {
+    "sqs": "sources.sqs_poller",
+    "kinesis": "sources.kinesis_poller",
+}
+
+
+@dataclass(frozen=True)
+class SourcesConfig:
+    """Settings of the event-source layer that are not per mapping."""
+
+    # aws-semantics §7.2: "current" (since Nov 2023: +300/min) or "legacy" (+60/min).
+    sqs_scaling_model: str = "current"
+    # aws-semantics §7.2/§13.1: at most 1,000 concurrent batches per SQS mapping (the
+    # Nov 2023 launch blog's 1,250 is the documented alternative).
+    sqs_max_concurrency: int = 1000
+    # --scale-factor: AWS's SQS poller ceiling and scale-up rate are divided by it.
+    scale_factor: float = 1.0
+
+
+@dataclass(frozen=True)
+class PollerContext:
+    """Everything a poller may use; built once by the SourceManager."""
+
+    service: "LambdaService"
+    backend: "BackendClient"
+    clock: "Clock"
+    metrics: "Metrics"
+    region: str
+    account_id: str
+    config: SourcesConfig
+    report_error: Callable[[BaseException], None]
+    # State a source kind shares between its pollers and keeps across poller restarts, by
+    # kind (Kinesis: the per-shard read limits every mapping on a stream draws from, and each
+    # mapping's checkpoints, so Update/Disable/Enable resume where the mapping stopped).
+    shared: dict[str, Any] = field(default_factory=dict)
+
+
+class SourcePoller(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def snapshot(self) -> dict[str, Any]: ...
+
+
+PollerFactory = Callable[[PollerContext, "EventSourceMapping"], SourcePoller]
+
+
+def poller_factory(kind: str) -> PollerFactory | None:
+    """The `create_poller` of a source kind, or None when no poller exists for it (yet)."""
+    module_name = POLLER_MODULES.get(kind)
+    if module_name is None:
+        return None
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise  # the module exists but one of its imports is missing: a real error
+        return None
+    return getattr(module, "create_poller")

@@ -1,0 +1,475 @@
+"""The SQS poller of one event source mapping: concurrent batch workers, as Lambda runs them.
+
+A controller task asks the scaling policy (sources/sqs_scaling.py) for a target once per
+decision interval and keeps that many batch workers. Each worker loops:
+
+1. gather a batch (aws-semantics §6.2, §7.2): ReceiveMessage up to 10 at a time (long poll),
+   repeated while a batching window is open, until BatchSize, the window or the 6 MB cap;
+   received messages stay invisible meanwhile;
+2. invoke the function synchronously through `LambdaService.invoke`, the same admission
+   control as every other caller. A throttle is retried with back-off until the batch's
+   visibility timeout would expire (§7.3, S25), then dropped: the messages become visible
+   again with a higher receive count, and a redrive policy moves them to the DLQ exactly
+   as on AWS — the "overpull" problem (§7.3, S51);
+3. on success delete the batch; on a function error leave it for its visibility timeout;
+   with ReportBatchItemFailures delete all but the failed messages (§7.4).
+
+The controller also watches the queue's dead-letter queue, if it has one, for metrics.
+All backend I/O is async (aiohttp); every wait goes through the clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from emulator.backend_client import BackendError
+from emulator.errors import AwsError, TooManyRequests
+from sources.base import STOP_DRAIN_S, PollerContext
+from sources.mapping import EventSourceMapping
+from sources.sqs_records import BatchPayload, PendingMessage, failed_item_ids, pending_message, retry_ids
+from sources.sqs_scaling import (
+    DECISION_INTERVAL_S, PollWindow, SqsScalingConfig, SqsScalingState, decide, initial_state,
+)
+
+log = logging.getLogger("sources.sqs")
+
+# aws-semantics §7.5 (S33): at most 10 messages per ReceiveMessage, long polls up to 20 s.
+MAX_MESSAGES_PER_RECEIVE = 10
+LONG_POLL_S = 20
+# §7.3 (S23, 2022 text, not rechecked): with a batching window, when window + function
+# timeout exceed the queue's visibility timeout, the effective one is window + timeout + 30 s.
+EFFECTIVE_VISIBILITY_MARGIN_S = 30
+# §7.3 (S25): throttled batches are retried "gradually" until their visibility timeout runs
+# out. The delays are UNCONFIRMED (§13.8); we use the shape of the async queue's throttle
+# retries (§14: exponential from 1 s), capped at one minute.
+THROTTLE_RETRY_INITIAL_S = 1.0
+THROTTLE_RETRY_MAX_S = 60.0
+# Not AWS figures — how this poller paces itself:
+# after an empty short poll (a batching window about to close, or any FIFO receive: see
+# `_wait_seconds`);
+EMPTY_POLL_PAUSE_S = 0.2
+# after a backend error (the queue deleted, the backend restarting), doubling up to 10 s;
+BACKEND_RETRY_INITIAL_S = 0.5
+BACKEND_RETRY_MAX_S = 10.0
+# how often queue attributes (visibility timeout, redrive policy) and the DLQ depth are
+# re-read, in real seconds: observation, not an emulated timer.
+ATTRIBUTE_REFRESH_S = 30.0
+DLQ_POLL_S = 1.0
+
+
+class WorkerPhase(Enum):
+    RECEIVING = "receiving"
+    INVOKING = "invoking"
+
+
+@dataclass
+class QueueInfo:
+    url: str
+    visibility_timeout: int
+    fifo: bool
+    max_receive_count: int | None
+    dead_letter_arn: str | None
+
+
+@dataclass
+class SqsPollerStats:
+    messages_received: int = 0
+    messages_deleted: int = 0
+    messages_returned: int = 0  # left for the visibility timeout (error, throttle, partial)
+    messages_at_max_receive_count: int = 0  # returned with ReceiveCount ≥ maxReceiveCount: DLQ-bound
+    invocations: int = 0
+    batches_succeeded: int = 0
+    batches_failed: int = 0  # function error, or an unreadable partial batch response
+    batches_partially_failed: int = 0
+    batches_throttled: int = 0  # batches that saw at least one throttle
+    batches_dropped_throttled: int = 0  # gave up: the visibility timeout ran out while throttled
+    throttles: int = 0  # every throttled attempt
+    delete_failures: int = 0
+    backend_errors: int = 0
+    dlq_depth: int | None = None
+    dlq_arrivals: int = 0
+
+
+@dataclass
+class _Window:
+    full_receives: int = 0
+    partial_receives: int = 0
+    empty_receives: int = 0
+    failed_batches: int = 0
+    throttled_batches: int = 0
+
+    def freeze(self) -> PollWindow:
+        return PollWindow(self.full_receives, self.empty_receives, self.failed_batches, self.throttled_batches,
+                          self.partial_receives)
+
+
+@dataclass
+class _Batch:
+    payload: BatchPayload
+    received_at: float  # real (loop) time of the first receive, for the visibility deadline
+    visibility_timeout: float  # real seconds
+
+
+class SqsPoller:
+    def __init__(self, context: PollerContext, mapping: EventSourceMapping) -> None:
+        self.context = context
+        self.mapping = mapping
+        self.stats = SqsPollerStats()
+        config = context.config
+        self.scaling = SqsScalingConfig.for_model(
+            config.sqs_scaling_model, ceiling=config.sqs_max_concurrency,
+            maximum_concurrency=mapping.settings.maximum_concurrency,
+        ).scaled(config.scale_factor)
+        self.queue: QueueInfo | None = None
+        self._state: SqsScalingState | None = None
+        self._window = _Window()
+        self._workers: dict[int, asyncio.Task] = {}
+        self._phase: dict[int, WorkerPhase] = {}
+        self._receiving_since: dict[int, float] = {}  # slot -> real time its current receive began
+        # FIFO: one ReceiveMessage at a time per mapping. moto 5.2 does not lock a receive, so
+        # two concurrent ones can hand out two messages of one group out of order.
+        self._fifo_receive = asyncio.Lock()
+        self._tasks: set[asyncio.Task] = set()
+        self._stopping = False
+        self._stop_event = asyncio.Event()
+        self._backend_delay = BACKEND_RETRY_INITIAL_S
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._spawn(self._control(), "control")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._stop_event.set()  # wakes batches waiting to retry a throttle: they are left at once
+        for task in list(self._tasks):
+            task.cancel()
+        for slot, task in list(self._workers.items()):
+            if self._phase.get(slot) is not WorkerPhase.INVOKING:
+                task.cancel()  # a receive in progress: its messages are left for their VT
+        workers = list(self._workers.values())
+        if workers:
+            _, late = await asyncio.wait(workers, timeout=STOP_DRAIN_S)
+            for task in late:
+                task.cancel()
+        everything = workers + list(self._tasks)
+        if everything:
+            await asyncio.gather(*everything, return_exceptions=True)
+
+    def snapshot(self) -> dict[str, Any]:
+        s = self.stats
+        body: dict[str, Any] = {
+            "Pollers": len(self._workers),
+            "TargetConcurrency": self._state.target if self._state else 0,
+            "BatchesInFlight": sum(1 for p in self._phase.values() if p is WorkerPhase.INVOKING),
+            "MessagesReceived": s.messages_received,
+            "MessagesDeleted": s.messages_deleted,
+            "MessagesReturned": s.messages_returned,
+            "MessagesReturnedAtMaxReceiveCount": s.messages_at_max_receive_count,
+            "Invocations": s.invocations,
+            "BatchesSucceeded": s.batches_succeeded,
+            "BatchesFailed": s.batches_failed,
+            "BatchesPartiallyFailed": s.batches_partially_failed,
+            "BatchesThrottled": s.batches_throttled,
+            "BatchesDroppedAfterThrottling": s.batches_dropped_throttled,
+            "Throttles": s.throttles,
+            "DeleteFailures": s.delete_failures,
+            "BackendErrors": s.backend_errors,
+        }
+        if self.queue is not None and self.queue.dead_letter_arn:
+            body["DeadLetterQueueArn"] = self.queue.dead_letter_arn
+            body["MaxReceiveCount"] = self.queue.max_receive_count
+            body["DeadLetterQueueDepth"] = s.dlq_depth
+            body["DeadLetterArrivals"] = s.dlq_arrivals
+        return body
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.ensure_future(coro)
+        task.set_name(f"sqs poller {self.mapping.uuid}: {name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.context.report_error(task.exception())  # type: ignore[arg-type]
+
+    # -- control --------------------------------------------------------------------------
+    async def _control(self) -> None:
+        clock = self.context.clock
+        loop = asyncio.get_running_loop()
+        while self.queue is None:
+            try:
+                self.queue = await self._queue_info()
+            except (BackendError, OSError, asyncio.TimeoutError) as exc:
+                await self._backend_failed("reading the queue's attributes", exc)
+        self._state = initial_state(self.scaling, clock.now())
+        if self.queue.dead_letter_arn:
+            self._spawn(self._watch_dead_letter_queue(self.queue.dead_letter_arn), "DLQ watch")
+        refreshed = window_start = loop.time()
+        while not self._stopping:
+            self._ensure_workers()
+            await asyncio.sleep(clock.to_real(DECISION_INTERVAL_S))
+            window, self._window = self._window, _Window()
+            # A long poll still waiting since before the window began found nothing all window:
+            # the queue had no message for that poller, so it counts as an empty receive.
+            window.empty_receives += sum(1 for t in self._receiving_since.values() if t <= window_start)
+            window_start = loop.time()
+            self._state = decide(self._state, window.freeze(), clock.now(), self.scaling)
+            if loop.time() - refreshed >= ATTRIBUTE_REFRESH_S:
+                refreshed = loop.time()
+                try:
+                    self.queue = await self._queue_info()
+                except (BackendError, OSError, asyncio.TimeoutError) as exc:
+                    log.debug("%s: cannot refresh the queue's attributes: %s", self.mapping.event_source_arn, exc)
+
+    def _ensure_workers(self) -> None:
+        assert self._state is not None
+        for slot in range(self._state.target):
+            if slot not in self._workers:
+                task = asyncio.ensure_future(self._worker(slot))
+                task.set_name(f"sqs poller {self.mapping.uuid}: worker {slot}")
+                self._workers[slot] = task
+                task.add_done_callback(lambda t, slot=slot: self._worker_done(slot, t))
+
+    def _worker_done(self, slot: int, task: asyncio.Task) -> None:
+        if self._workers.get(slot) is task:
+            del self._workers[slot]
+            self._phase.pop(slot, None)
+        if not task.cancelled() and task.exception() is not None:
+            self.context.report_error(task.exception())  # type: ignore[arg-type]
+
+    async def _queue_info(self) -> QueueInfo:
+        backend = self.context.backend
+        url = self.queue.url if self.queue else await backend.queue_url(self.mapping.event_source_arn)
+        attributes = await backend.sqs_queue_attributes(url)
+        redrive = attributes.get("RedrivePolicy")
+        policy = json.loads(redrive) if redrive else {}
+        max_receive = policy.get("maxReceiveCount")
+        return QueueInfo(
+            url=url,
+            visibility_timeout=int(attributes.get("VisibilityTimeout", 30)),
+            fifo=attributes.get("FifoQueue") == "true",
+            max_receive_count=int(max_receive) if max_receive is not None else None,
+            dead_letter_arn=policy.get("deadLetterTargetArn"),
+        )
+
+    async def _watch_dead_letter_queue(self, dlq_arn: str) -> None:
+        backend = self.context.backend
+        url = None
+        while not self._stopping:
+            try:
+                url = url or await backend.queue_url(dlq_arn)
+                attributes = await backend.sqs_queue_attributes(
+                    url, ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                          "ApproximateNumberOfMessagesDelayed"])
+                depth = sum(int(v) for v in attributes.values())
+                previous = self.stats.dlq_depth
+                if previous is not None and depth > previous:
+                    self.stats.dlq_arrivals += depth - previous
+                self.stats.dlq_depth = depth
+            except (BackendError, OSError, asyncio.TimeoutError) as exc:
+                log.debug("%s: cannot read the DLQ depth: %s", dlq_arn, exc)
+            await asyncio.sleep(DLQ_POLL_S)
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but wake at once when the poller stops."""
+        try:
+            await asyncio.wait_for(self._stop_event.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass
+
+    async def _backend_failed(self, doing: str, exc: BaseException) -> None:
+        self.stats.backend_errors += 1
+        log.warning("%s: %s failed: %s; retrying in %.1f s", self.mapping.event_source_arn, doing, exc, self._backend_delay)
+        await asyncio.sleep(self._backend_delay)
+        self._backend_delay = min(self._backend_delay * 2, BACKEND_RETRY_MAX_S)
+
+    # -- one batch worker -----------------------------------------------------------------
+    async def _worker(self, slot: int) -> None:
+        carry: list[PendingMessage] = []
+        while not self._stopping and (self._state is not None and slot < self._state.target or carry):
+            self._phase[slot] = WorkerPhase.RECEIVING
+            batch, carry = await self._gather(slot, carry)
+            if batch is None:
+                continue
+            self._phase[slot] = WorkerPhase.INVOKING
+            await self._process(batch)
+        self._phase.pop(slot, None)
+
+    def _visibility_timeout(self) -> tuple[float, int | None]:
+        """(visibility timeout in real seconds, VisibilityTimeout to ask for or None)."""
+        assert self.queue is not None
+        vt = self.queue.visibility_timeout
+        window = self.mapping.settings.maximum_batching_window_s
+        if not window:
+            return float(vt), None
+        try:
+            timeout = self.context.service.registry.resolve(self.mapping.function_arn).spec.timeout_s
+        except AwsError:
+            return float(vt), None
+        needed = self.context.clock.to_real(window) + timeout
+        if needed <= vt:
+            return float(vt), None
+        effective = math.ceil(needed + EFFECTIVE_VISIBILITY_MARGIN_S)
+        return float(effective), effective
+
+    async def _gather(self, slot: int, carry: list[PendingMessage]) -> tuple[_Batch | None, list[PendingMessage]]:
+        assert self.queue is not None
+        clock = self.context.clock
+        loop = asyncio.get_running_loop()
+        settings = self.mapping.settings
+        payload = BatchPayload()
+        overflow: list[PendingMessage] = []
+        for message in carry:
+            (payload.add if len(payload) < settings.batch_size and payload.fits(message) else overflow.append)(message)
+        window = settings.maximum_batching_window_s
+        deadline = clock.now() + window
+        vt_real, vt_request = self._visibility_timeout()
+        received_at = loop.time() if payload.messages else None
+        while len(payload) < settings.batch_size and not overflow and not self._stopping:
+            remaining = clock.to_real(deadline - clock.now())
+            if window and remaining <= 0:
+                break
+            if not window and payload.messages:
+                break
+            wait = self._wait_seconds(window, remaining)
+            want = min(MAX_MESSAGES_PER_RECEIVE, settings.batch_size - len(payload))
+            try:
+                async with self._fifo_receive if self.queue.fifo else contextlib.nullcontext():
+                    self._receiving_since[slot] = loop.time()
+                    messages = await self.context.backend.sqs_receive(self.queue.url, want, wait, vt_request)
+            except (BackendError, OSError, asyncio.TimeoutError) as exc:
+                await self._backend_failed("ReceiveMessage", exc)
+                continue
+            finally:
+                self._receiving_since.pop(slot, None)
+            self._backend_delay = BACKEND_RETRY_INITIAL_S
+            if not messages:
+                self._window.empty_receives += 1
+                if wait == 0:
+                    await asyncio.sleep(min(EMPTY_POLL_PAUSE_S, remaining) if window else EMPTY_POLL_PAUSE_S)
+                continue
+            if len(messages) >= want:
+                self._window.full_receives += 1
+            else:
+                self._window.partial_receives += 1
+            self.stats.messages_received += len(messages)
+            if received_at is None:
+                received_at = loop.time()
+            for raw in messages:
+                message = pending_message(raw, queue_arn=self.mapping.event_source_arn, region=self.context.region)
+                if not overflow and len(payload) < settings.batch_size and payload.fits(message):
+                    payload.add(message)
+                else:
+                    overflow.append(message)  # over the 6 MB cap: first in the next batch
+        if not payload.messages or received_at is None:
+            return None, overflow
+        return _Batch(payload, received_at, vt_real), overflow
+
+    def _wait_seconds(self, window: int, remaining_real: float) -> int:
+        assert self.queue is not None
+        if self.queue.fifo:
+            # Short polls only: moto 5.2's long poll on a FIFO queue spins while a message group
+            # is in flight and keeps a stale view of the busy groups for the whole wait.
+            return 0
+        if not window:
+            return LONG_POLL_S
+        return int(min(LONG_POLL_S, math.floor(remaining_real)))
+
+    async def _process(self, batch: _Batch) -> None:
+        settings = self.mapping.settings
+        messages = batch.payload.messages
+        try:
+            version = self.context.service.registry.resolve(self.mapping.function_arn)
+        except AwsError as exc:
+            log.warning("%s: %s; the batch is left on the queue", self.mapping.uuid, exc.message)
+            self._leave(messages)
+            return
+        result = await self._invoke(version, batch)
+        if result is None:
+            return
+        self.stats.invocations += 1
+        if result.function_error:
+            self._failed(messages)
+            return
+        keep: frozenset[str] = frozenset()
+        if settings.report_batch_item_failures:
+            ids = [m.message_id for m in messages]
+            failed = failed_item_ids(result.payload, ids)
+            if failed is None:
+                self._failed(messages)
+                return
+            assert self.queue is not None
+            keep = retry_ids(ids, failed, fifo=self.queue.fifo)
+        if keep:
+            self.stats.batches_partially_failed += 1
+            self._leave([m for m in messages if m.message_id in keep])
+        else:
+            self.stats.batches_succeeded += 1
+        await self._delete([m for m in messages if m.message_id not in keep])
+
+    async def _invoke(self, version: Any, batch: _Batch) -> Any:
+        """Invoke, retrying throttles while the batch is still invisible; None when dropped."""
+        clock = self.context.clock
+        loop = asyncio.get_running_loop()
+        payload = batch.payload.encode()
+        deadline = batch.received_at + batch.visibility_timeout
+        delay = THROTTLE_RETRY_INITIAL_S
+        throttled = False
+        while True:
+            try:
+                return await self.context.service.invoke(version, payload, qualifier=self.mapping.qualifier)
+            except TooManyRequests:
+                self.stats.throttles += 1
+                if not throttled:
+                    throttled = True
+                    self.stats.batches_throttled += 1
+                    self._window.throttled_batches += 1
+                wait = clock.to_real(delay)
+                if self._stopping or loop.time() + wait >= deadline:
+                    self.stats.batches_dropped_throttled += 1
+                    self._leave(batch.payload.messages)
+                    return None
+                await self._pause(wait)
+                if self._stopping:
+                    self._leave(batch.payload.messages)
+                    return None
+                delay = min(delay * 2, THROTTLE_RETRY_MAX_S)
+
+    def _failed(self, messages: list[PendingMessage]) -> None:
+        self.stats.batches_failed += 1
+        self._window.failed_batches += 1
+        self._leave(messages)
+
+    def _leave(self, messages: list[PendingMessage]) -> None:
+        """Leave messages in flight: SQS shows them again when their visibility timeout ends."""
+        self.stats.messages_returned += len(messages)
+        limit = self.queue.max_receive_count if self.queue else None
+        if limit is not None:
+            self.stats.messages_at_max_receive_count += sum(1 for m in messages if m.receive_count >= limit)
+
+    async def _delete(self, messages: list[PendingMessage]) -> None:
+        if not messages:
+            return
+        assert self.queue is not None
+        try:
+            failed = await self.context.backend.sqs_delete_batch(self.queue.url, [m.receipt_handle for m in messages])
+        except (BackendError, OSError, asyncio.TimeoutError) as exc:
+            self.stats.backend_errors += 1
+            self.stats.delete_failures += len(messages)
+            log.warning("%s: DeleteMessageBatch failed: %s", self.mapping.event_source_arn, exc)
+            return
+        self.stats.delete_failures += failed
+        self.stats.messages_deleted += len(messages) - failed
+
+
+def create_poller(context: PollerContext, mapping: EventSourceMapping) -> SqsPoller:
+    return SqsPoller(context, mapping)
+

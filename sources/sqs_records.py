@@ -1,0 +1,154 @@
+"""The SQS event a function receives, and how its answer is read: exact AWS shapes, pure.
+
+* `sqs_record` turns a ReceiveMessage entry (SQS JSON protocol) into an event record
+  (aws-semantics §7.1, S23; `messageAttributes` in the observed Lambda shape, S48).
+* `BatchPayload` builds `{"Records": [...]}` record by record against the 6 MB cap (§6.2).
+* `retry_ids` reads a `ReportBatchItemFailures` answer (§7.4, S23) and says which
+  messages stay on the queue for another try.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+# aws-semantics §7.1 (S23).
+EVENT_SOURCE = "aws:sqs"
+# §7.1 (S23): the order of the string attributes in AWS's examples (FIFO adds three).
+ATTRIBUTE_ORDER = (
+    "AWSTraceHeader", "ApproximateReceiveCount", "SentTimestamp", "SequenceNumber", "MessageGroupId", "SenderId",
+    "MessageDeduplicationId", "ApproximateFirstReceiveTimestamp", "DeadLetterQueueSourceArn",
+)
+# §6.2 (S22): an invocation payload never exceeds 6 MB (the synchronous Invoke limit).
+MAX_BATCH_PAYLOAD_BYTES = 6 * 1024 * 1024
+_ENVELOPE = (b'{"Records":[', b"]}")
+
+
+def _message_attribute(value: Mapping[str, Any]) -> dict[str, Any]:
+    # Observed Lambda shape (§7.1, S48): camelCase, both scalar values, empty list values.
+    return {
+        "stringValue": value.get("StringValue"),
+        "binaryValue": value.get("BinaryValue"),
+        "stringListValues": list(value.get("StringListValues") or []),
+        "binaryListValues": list(value.get("BinaryListValues") or []),
+        "dataType": value.get("DataType"),
+    }
+
+
+def sqs_record(message: Mapping[str, Any], *, queue_arn: str, region: str) -> dict[str, Any]:
+    """One `Records[]` entry from one ReceiveMessage entry."""
+    raw_attributes = message.get("Attributes") or {}
+    attributes = {name: str(raw_attributes[name]) for name in ATTRIBUTE_ORDER if name in raw_attributes}
+    attributes.update({k: str(v) for k, v in raw_attributes.items() if k not in attributes})
+    raw_message_attributes = message.get("MessageAttributes") or {}
+    record: dict[str, Any] = {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message.get("Body", ""),
+        "attributes": attributes,
+        "messageAttributes": {name: _message_attribute(v) for name, v in raw_message_attributes.items()},
+    }
+    if raw_message_attributes and message.get("MD5OfMessageAttributes"):
+        record["md5OfMessageAttributes"] = message["MD5OfMessageAttributes"]
+    record["md5OfBody"] = message.get("MD5OfBody")
+    record["eventSource"] = EVENT_SOURCE
+    record["eventSourceARN"] = queue_arn
+    record["awsRegion"] = region
+    return record
+
+
+@dataclass
+class PendingMessage:
+    """A received message on its way into a batch, with its serialised record."""
+
+    message_id: str
+    receipt_handle: str
+    group_id: str | None
+    receive_count: int
+    record_json: bytes
+
+
+def pending_message(message: Mapping[str, Any], *, queue_arn: str, region: str) -> PendingMessage:
+    record = sqs_record(message, queue_arn=queue_arn, region=region)
+    attributes = record["attributes"]
+    return PendingMessage(
+        record["messageId"], record["receiptHandle"], attributes.get("MessageGroupId"),
+        int(attributes.get("ApproximateReceiveCount", "1")), json.dumps(record).encode(),
+    )
+
+
+@dataclass
+class BatchPayload:
+    """`{"Records": [...]}` under construction; `fits` keeps it within the 6 MB cap."""
+
+    limit: int = MAX_BATCH_PAYLOAD_BYTES
+    messages: list[PendingMessage] = field(default_factory=list)
+    size: int = len(_ENVELOPE[0]) + len(_ENVELOPE[1])
+
+    def fits(self, message: PendingMessage) -> bool:
+        extra = len(message.record_json) + (1 if self.messages else 0)
+        return self.size + extra <= self.limit
+
+    def add(self, message: PendingMessage) -> None:
+        self.size += len(message.record_json) + (1 if self.messages else 0)
+        self.messages.append(message)
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+    def encode(self) -> bytes:
+        return _ENVELOPE[0] + b",".join(m.record_json for m in self.messages) + _ENVELOPE[1]
+
+
+def failed_item_ids(payload: bytes, batch_ids: Sequence[str]) -> frozenset[str] | None:
+    """The message ids a `ReportBatchItemFailures` answer marks failed (§7.4, S23).
+
+    Empty set: complete success (an empty or null `batchItemFailures`, an empty or null
+    response). None: the whole batch failed (invalid JSON; an `itemIdentifier` that is
+    empty, null, under another key, or not a message of the batch). A JSON value that is
+    not an object (a bare string, number or list) cannot be read as the response shape:
+    treated as invalid, which AWS does not document (UNCONFIRMED).
+    """
+    text = payload.strip()
+    if not text:
+        return frozenset()
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return None
+    if body is None:
+        return frozenset()
+    if not isinstance(body, dict):
+        return None
+    failures = body.get("batchItemFailures")
+    if failures is None:
+        return frozenset()
+    if not isinstance(failures, list):
+        return None
+    known = set(batch_ids)
+    failed: set[str] = set()
+    for item in failures:
+        if not isinstance(item, dict) or "itemIdentifier" not in item:
+            return None
+        identifier = item["itemIdentifier"]
+        if not isinstance(identifier, str) or not identifier or identifier not in known:
+            return None
+        failed.add(identifier)
+    return frozenset(failed)
+
+
+def retry_ids(order: Sequence[str], failed: frozenset[str], *, fifo: bool) -> frozenset[str]:
+    """Which messages stay on the queue after a partial failure.
+
+    Standard queues: exactly the failed ones. FIFO: everything from the first failure on,
+    so nothing after a failed message is deleted ahead of it (§7.4, S23: "stop processing
+    at the first failure and return all failed and unprocessed messages").
+    """
+    if not fifo or not failed:
+        return failed
+    for index, message_id in enumerate(order):
+        if message_id in failed:
+            return frozenset(order[index:])
+    return failed
