@@ -171,6 +171,7 @@ def test_legacy_regional_burst_is_shared_by_all_functions(lambda_emulator_factor
         backend="none",
         scaling_model="legacy",
         legacy_burst=4,
+        legacy_per_minute=1,  # no refill worth a token within the test
     )
     lam = emu.lambda_client
     with ThreadPoolExecutor(2) as pool:
