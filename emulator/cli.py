@@ -99,6 +99,11 @@ def cmd_up(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     )
     from emulator.template import TemplateError, load_template
 
+    if config.port == 0:
+        # Choose the port now: the template's !Ref of a queue resolves to a URL on it.
+        from emulator.moto_backend import free_port
+
+        config = config.replace(port=free_port(config.host))
     template, bundled = find_template(config.template, Path.cwd())
     if bundled:
         print(f"No template.yaml here: serving the bundled example {template}", file=sys.stderr)
@@ -119,7 +124,8 @@ def cmd_up(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _planned_url(config: Config) -> str:
-    return f"http://{config.host}:{config.port}"
+    host = config.host if config.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    return f"http://{host}:{config.port}"
 
 
 def _use_uvloop() -> None:

@@ -11,7 +11,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Callable
 
 from emulator.async_retry import DestinationCondition
-from emulator.backend_client import BackendClient, BackendError, arn_parts
+from emulator.backend_client import BackendClient, arn_parts
 
 if TYPE_CHECKING:
     from emulator.functions import FunctionVersion
@@ -49,10 +49,7 @@ class Destinations:
                 await self._backend().put_event(target, "lambda", EVENTBRIDGE_DETAIL_TYPES[condition], record, resources)
                 return True
             return await self.send_raw(target, body, None)
-        except (BackendError, ValueError, LookupError, OSError) as exc:
-            log.warning("destination %s: %s", target, exc)
-            return False
-        except Exception as exc:  # an AWS error from resolving a Lambda target, or the backend
+        except Exception as exc:  # backend errors, unknown targets, an AWS error resolving a function
             log.warning("destination %s: %s", target, exc)
             return False
 
@@ -71,10 +68,7 @@ class Destinations:
             else:
                 raise ValueError(f"unsupported destination service {service!r}")
             return True
-        except (BackendError, ValueError, OSError) as exc:
-            log.warning("destination %s: %s", target, exc)
-            return False
-        except Exception as exc:
+        except Exception as exc:  # delivery never takes the async queue down
             log.warning("destination %s: %s", target, exc)
             return False
 

@@ -55,12 +55,13 @@ def inline_function(source: str, handler: str = "index.handler", **properties: A
 def load_app(template: Path | str | Mapping[str, Any], config: Config) -> AppSpec:
     from emulator.template import load_template, parse_template
 
+    endpoint = f"http://127.0.0.1:{config.port}"
     if isinstance(template, Mapping):
         doc = dict(template)
         if "Resources" not in doc:  # {"Name": resource, ...} shorthand
             doc = {"Resources": doc}
-        return parse_template(doc, base_dir=Path.cwd(), region=config.region, account_id=config.account_id)
-    return load_template(Path(template), region=config.region, account_id=config.account_id)
+        return parse_template(doc, base_dir=Path.cwd(), region=config.region, account_id=config.account_id, endpoint_url=endpoint)
+    return load_template(Path(template), region=config.region, account_id=config.account_id, endpoint_url=endpoint)
 
 
 class EmulatorHandle:
@@ -208,7 +209,10 @@ class FunctionFailed(AssertionError):
 
 
 def start_emulator(template: Path | str | Mapping[str, Any], **settings: Any) -> EmulatorHandle:
-    config = Config(host="127.0.0.1", port=0).replace(**settings)
+    from emulator.moto_backend import free_port
+
+    # A concrete port up front, so the template's queue URLs name the emulator's endpoint.
+    config = Config(host="127.0.0.1", port=free_port()).replace(**settings)
     return EmulatorHandle(config, load_app(template, config)).start()
 
 
