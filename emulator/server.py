@@ -39,6 +39,7 @@ from emulator.scaling import ScalingRateConfig, ScalingRateModel
 from sources.base import SourcesConfig
 from sources.manager import SourceManager, SourceStartupError
 from emulator.specs import AppSpec
+from emulator.tasks import OwnedTasks
 
 log = logging.getLogger("emulator.server")
 
@@ -57,7 +58,7 @@ class EmulatorServer:
         self.errors: list[BaseException] = []  # failures of background tasks (the pytest plugin re-raises them)
         self.ready = False
         self.port: int | None = None
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks = OwnedTasks("emulator", self.errors.append)
         self._runner: web.AppRunner | None = None
         self.moto: MotoServer | None = None
         self.backend: BackendClient | None = None
@@ -200,19 +201,7 @@ class EmulatorServer:
 
     # -- background tasks --------------------------------------------------------------
     def _spawn(self, coro: Any, name: str) -> None:
-        task = asyncio.ensure_future(coro)
-        task.set_name(name)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task) -> None:
-        self._tasks.discard(task)
-        if task.cancelled():
-            return
-        error = task.exception()
-        if error is not None:
-            log.error("background task %r failed", task.get_name(), exc_info=error)
-            self.errors.append(error)
+        self._tasks.spawn(coro, name)
 
     async def _reap_idle_environments(self) -> None:
         # Keep-alive is on the emulated timeline (issue: "one clock drives ... keep-alive").
@@ -299,10 +288,7 @@ class EmulatorServer:
         queue = getattr(self, "async_queue", None)
         if queue is not None:
             await queue.close()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel_all()
         if hasattr(self, "admin"):
             self.admin.close()
         if hasattr(self, "invoker"):

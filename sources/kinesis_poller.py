@@ -20,6 +20,7 @@ from typing import Any
 
 from emulator.backend_client import BackendError
 from emulator.destinations import Destinations
+from emulator.tasks import OwnedTasks
 from sources.base import STOP_DRAIN_S, PollerContext
 from sources.kinesis_batching import ShardPosition
 from sources.kinesis_limits import ShardReadLimits
@@ -86,7 +87,7 @@ class KinesisMappingPoller:
         self.counters: Counter[str] = Counter({name: 0 for name in COUNTERS})
         self.workers: list[KinesisShardWorker] = []
         self.stopping = False
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks = OwnedTasks(f"kinesis mapping {self.mapping.uuid}", context.report_error)
 
     # -- the SourcePoller contract (sources/base.py) ---------------------------------------------
     async def start(self) -> None:
@@ -101,14 +102,12 @@ class KinesisMappingPoller:
     async def stop(self) -> None:
         self.stopping = True
         busy = set().union(*(worker.busy_tasks() for worker in self.workers))
-        for task in self._tasks - busy:
-            task.cancel()
+        for task in self._tasks:
+            if task not in busy:
+                task.cancel()
         if busy:
             await asyncio.wait(busy, timeout=STOP_DRAIN_S)
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel_all()
         for worker in self.workers:
             position = worker.checkpoint()
             if position is not None:
@@ -128,20 +127,7 @@ class KinesisMappingPoller:
 
     # -- services for the shard workers ---------------------------------------------------------
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task:
-        task = asyncio.ensure_future(coro)
-        task.set_name(f"{name} ({self.mapping.uuid})")
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task) -> None:
-        self._tasks.discard(task)
-        if task.cancelled():
-            return
-        error = task.exception()
-        if error is not None:
-            log.error("kinesis mapping %s: task %r failed", self.mapping.uuid, task.get_name(), exc_info=error)
-            self.context.report_error(error)
+        return self._tasks.spawn(coro, name)
 
     async def sleep_until(self, when: float) -> None:
         delay = self.clock.to_real(when - self.clock.now())

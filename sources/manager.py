@@ -24,6 +24,7 @@ import aiohttp
 from emulator.backend_client import BackendClient, BackendError
 from emulator.errors import AwsError, InvalidParameterValue, ResourceConflict, ResourceInUse, ResourceNotFound
 from emulator.provisioning import Provisioner, ProvisioningError
+from emulator.tasks import OwnedTasks
 from sources.base import PollerContext, SourcePoller, SourcesConfig, log as sources_log, poller_factory
 from sources.mapping import (
     SQS, STABLE_STATES, SUPPORTED_KINDS, EventSourceMapping, MappingState, source_kind,
@@ -73,7 +74,7 @@ class SourceManager:
         self._pollers: dict[str, SourcePoller] = {}
         self._final: dict[str, dict[str, Any]] = {}  # last counters of a stopped poller
         self._locks: dict[str, asyncio.Lock] = {}
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks = OwnedTasks("event source mappings", self._report_error)
         self._warned: set[Any] = set()
         self._context = None if backend is None else PollerContext(
             service=service, backend=backend, clock=clock, metrics=metrics, region=region,
@@ -107,10 +108,7 @@ class SourceManager:
     async def stop(self) -> None:
         """Stop every poller (in-flight batches finish or are left to their source)."""
         await self._settle(timeout=TRANSITION_GRACE_S)
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel_all()
         pollers = list(self._pollers.items())
         self._pollers.clear()
         results = await asyncio.gather(*(poller.stop() for _, poller in pollers), return_exceptions=True)
@@ -309,15 +307,7 @@ class SourceManager:
 
     # -- transitions ----------------------------------------------------------------------
     def _spawn_transition(self, mapping: EventSourceMapping) -> None:
-        task = asyncio.ensure_future(self._transition(mapping))
-        task.set_name(f"event source mapping {mapping.uuid}: {mapping.state}")
-        self._tasks.add(task)
-        task.add_done_callback(self._transition_done)
-
-    def _transition_done(self, task: asyncio.Task) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            self._report_error(task.exception())  # type: ignore[arg-type]
+        self._tasks.spawn(self._transition(mapping), f"{mapping.uuid}: {mapping.state}")
 
     async def _transition(self, mapping: EventSourceMapping) -> None:
         lock = self._locks.setdefault(mapping.uuid, asyncio.Lock())

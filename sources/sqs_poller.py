@@ -31,6 +31,7 @@ from typing import Any
 
 from emulator.backend_client import BackendError
 from emulator.errors import AwsError, TooManyRequests
+from emulator.tasks import OwnedTasks
 from sources.base import STOP_DRAIN_S, PollerContext
 from sources.mapping import EventSourceMapping
 from sources.sqs_records import BatchPayload, PendingMessage, failed_item_ids, pending_message, retry_ids
@@ -136,7 +137,7 @@ class SqsPoller:
         # FIFO: one ReceiveMessage at a time per mapping. moto 5.2 does not lock a receive, so
         # two concurrent ones can hand out two messages of one group out of order.
         self._fifo_receive = asyncio.Lock()
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks = OwnedTasks(f"sqs poller {mapping.uuid}", context.report_error)
         self._stopping = False
         self._stop_event = asyncio.Event()
         self._backend_delay = BACKEND_RETRY_INITIAL_S
@@ -190,15 +191,7 @@ class SqsPoller:
         return body
 
     def _spawn(self, coro: Any, name: str) -> None:
-        task = asyncio.ensure_future(coro)
-        task.set_name(f"sqs poller {self.mapping.uuid}: {name}")
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            self.context.report_error(task.exception())  # type: ignore[arg-type]
+        self._tasks.spawn(coro, name)
 
     # -- control --------------------------------------------------------------------------
     async def _control(self) -> None:

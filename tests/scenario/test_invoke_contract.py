@@ -311,6 +311,8 @@ def test_event_payload_over_1_mb_is_request_too_large(lam: Any) -> None:
 
 
 def test_dry_run_is_204_and_runs_nothing(emu: EmulatorHandle, lam: Any) -> None:
+    # Other tests' Event invocations may still be running: wait until nothing is.
+    assert wait_until(lambda: emu.metrics()["async_queue"]["pending"] == 0 and emu.metrics()["account"]["account_in_flight"] == 0)
     before = function_metrics(emu, "echo")["Invocations"]
     response = lam.invoke(FunctionName="echo", InvocationType="DryRun", Payload=b"{}")
     assert response["StatusCode"] == 204 and response["Payload"].read() == b""
