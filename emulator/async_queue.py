@@ -24,7 +24,6 @@ from emulator.async_retry import (
     Deliver,
     DestinationCondition,
     EventState,
-    Fail,
     Outcome,
     RetryAt,
     decide,

@@ -6,34 +6,17 @@ and delete answer 202, get and list 200.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from emulator.errors import InvalidParameterValue, InvalidRequestContent
+from emulator.errors import InvalidParameterValue
+from emulator.http_app import json_response, read_json_object
 
 if TYPE_CHECKING:
     from sources.manager import SourceManager
 
 BASE = "/2015-03-31/event-source-mappings"
-
-
-def _json(body: Any, status: int) -> web.Response:
-    return web.Response(status=status, body=json.dumps(body).encode(), content_type="application/json")
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
-    if not raw:
-        return {}
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from None
-    if not isinstance(body, dict):
-        raise InvalidRequestContent("The request body must be a JSON object.")
-    return body
 
 
 class EsmApi:
@@ -52,16 +35,16 @@ class EsmApi:
         ]
 
     async def create(self, request: web.Request) -> web.Response:
-        return _json(await self.manager.create(await _body(request)), 202)
+        return json_response(await self.manager.create(await read_json_object(request)), 202)
 
     async def get(self, request: web.Request) -> web.Response:
-        return _json(self.manager.get(request.match_info["uuid"]).to_api(), 200)
+        return json_response(self.manager.get(request.match_info["uuid"]).to_api(), 200)
 
     async def update(self, request: web.Request) -> web.Response:
-        return _json(await self.manager.update(request.match_info["uuid"], await _body(request)), 202)
+        return json_response(await self.manager.update(request.match_info["uuid"], await read_json_object(request)), 202)
 
     async def delete(self, request: web.Request) -> web.Response:
-        return _json(await self.manager.delete(request.match_info["uuid"]), 202)
+        return json_response(await self.manager.delete(request.match_info["uuid"]), 202)
 
     async def list(self, request: web.Request) -> web.Response:
         query = request.query
@@ -75,4 +58,4 @@ class EsmApi:
                                    "event_source_arn": query.get("EventSourceArn"), "marker": query.get("Marker")}
         if max_items is not None:
             options["max_items"] = max_items
-        return _json(self.manager.list_mappings(**options), 200)
+        return json_response(self.manager.list_mappings(**options), 200)

@@ -219,7 +219,7 @@ class FunctionAdmin:
         function = self.function(raw_name)
         config = self.provisioned.get((function.name, qualifier or ""))
         if config is None:
-            raise ProvisionedConcurrencyConfigNotFound(f"No Provisioned Concurrency Config found for this function")
+            raise ProvisionedConcurrencyConfigNotFound("No Provisioned Concurrency Config found for this function")
         return config
 
     def delete_provisioned(self, raw_name: str, qualifier: str | None) -> None:

@@ -7,12 +7,13 @@ wrong, the client gets an AWS-shaped error; a traceback only ever reaches our ow
 from __future__ import annotations
 
 import functools
+import json
 import logging
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from emulator.errors import AwsError, RequestTooLarge, ServiceError
+from emulator.errors import AwsError, InvalidRequestContent, RequestTooLarge, ServiceError
 
 log = logging.getLogger("emulator.http")
 
@@ -21,6 +22,24 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Larger than Lambda's 6 MB sync limit (aws-semantics §2.1) so we can answer with
 # Lambda's own 413 instead of aiohttp's; larger bodies are refused by aiohttp itself.
 MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+def json_response(body: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=json.dumps(body).encode(), content_type="application/json")
+
+
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    """The request body of a control-plane call: a JSON object, or {} when empty."""
+    raw = await request.read()
+    if not raw:
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from None
+    if not isinstance(body, dict):
+        raise InvalidRequestContent("The request body must be a JSON object.")
+    return body
 
 
 def aws_error_response(error: AwsError) -> web.Response:

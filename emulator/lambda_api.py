@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from emulator.errors import InvalidParameterValue, InvalidRequestContent, RequestTooLarge, ResourceNotFound
+from emulator.http_app import json_response
 from emulator.lambda_service import LambdaService
 from emulator.shapes import function_configuration, get_function
 
@@ -24,10 +25,6 @@ INLINE_JSON_LIMIT = 128 * 1024
 INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
 LOG_TYPES = ("None", "Tail")
 DEFAULT_LIST_MAX_ITEMS = 50
-
-
-def json_response(body: Any, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=json.dumps(body).encode(), content_type="application/json")
 
 
 def _reject_constant(name: str) -> None:

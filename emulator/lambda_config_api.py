@@ -3,30 +3,15 @@ invoke configuration (paths and status codes from the botocore Lambda model, S10
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
 from emulator.async_queue import EventInvokeConfig
-from emulator.errors import InvalidRequestContent
 from emulator.function_admin import FunctionAdmin, ProvisionedConfig
 from emulator.functions import iso_timestamp
-from emulator.lambda_api import json_response
+from emulator.http_app import json_response, read_json_object
 from emulator.shapes import function_configuration
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except ValueError as exc:
-        raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from None
-    if not isinstance(value, dict):
-        raise InvalidRequestContent("The request body must be a JSON object.")
-    return value
 
 
 def _provisioned_shape(config: ProvisionedConfig, with_arn: str | None = None) -> dict[str, Any]:
@@ -90,7 +75,7 @@ class LambdaConfigApi:
 
     # -- concurrency ---------------------------------------------------------------------
     async def put_concurrency(self, request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await read_json_object(request)
         value = self.admin.put_concurrency(request.match_info["name"], body.get("ReservedConcurrentExecutions"))
         return json_response({"ReservedConcurrentExecutions": value})
 
@@ -124,7 +109,7 @@ class LambdaConfigApi:
 
     # -- versions and aliases ------------------------------------------------------------
     async def publish_version(self, request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await read_json_object(request)
         version = self.admin.publish_version(request.match_info["name"], body.get("Description"), body.get("CodeSha256"))
         return json_response(function_configuration(version), status=201)
 
@@ -134,7 +119,7 @@ class LambdaConfigApi:
         return json_response({"Versions": [function_configuration(v) for v in versions]})
 
     async def create_alias(self, request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await read_json_object(request)
         shape = self.admin.create_alias(
             request.match_info["name"], str(body.get("Name", "")), str(body.get("FunctionVersion", "")), body.get("Description", "")
         )
@@ -150,7 +135,7 @@ class LambdaConfigApi:
         return json_response(self.admin.get_alias(request.match_info["name"], request.match_info["alias"]))
 
     async def update_alias(self, request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await read_json_object(request)
         shape = self.admin.update_alias(
             request.match_info["name"], request.match_info["alias"], body.get("FunctionVersion"), body.get("Description")
         )
@@ -162,7 +147,7 @@ class LambdaConfigApi:
 
     # -- provisioned concurrency ---------------------------------------------------------
     async def put_provisioned(self, request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await read_json_object(request)
         config = self.admin.put_provisioned(
             request.match_info["name"], request.query.get("Qualifier"), body.get("ProvisionedConcurrentExecutions")
         )
@@ -187,11 +172,11 @@ class LambdaConfigApi:
 
     # -- event invoke config -------------------------------------------------------------
     async def put_event_invoke_config(self, request: web.Request) -> web.Response:
-        arn, config = self.admin.put_event_invoke_config(request.match_info["name"], request.query.get("Qualifier"), await _body(request), merge=False)
+        arn, config = self.admin.put_event_invoke_config(request.match_info["name"], request.query.get("Qualifier"), await read_json_object(request), merge=False)
         return json_response(_event_invoke_shape(arn, config))
 
     async def update_event_invoke_config(self, request: web.Request) -> web.Response:
-        arn, config = self.admin.put_event_invoke_config(request.match_info["name"], request.query.get("Qualifier"), await _body(request), merge=True)
+        arn, config = self.admin.put_event_invoke_config(request.match_info["name"], request.query.get("Qualifier"), await read_json_object(request), merge=True)
         return json_response(_event_invoke_shape(arn, config))
 
     async def get_event_invoke_config(self, request: web.Request) -> web.Response:

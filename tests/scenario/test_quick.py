@@ -1,4 +1,3 @@
-import json
 import pytest
 
 pytestmark = pytest.mark.scenario
