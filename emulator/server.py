@@ -12,6 +12,7 @@ import asyncio
 import logging
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -204,18 +205,14 @@ class EmulatorServer:
         self._tasks.spawn(coro, name)
 
     async def _reap_idle_environments(self) -> None:
-        # Keep-alive is on the emulated timeline (issue: "one clock drives ... keep-alive").
+        # Keep-alive is emulated time (one clock drives every timer); environments record
+        # when they were last used in real monotonic time, so compare in real seconds.
+        keep_alive_real = self.clock.to_real(self.config.keep_alive)
         while True:
-            await asyncio.sleep(min(REAPER_INTERVAL_S, self.clock.to_real(self.config.keep_alive) or REAPER_INTERVAL_S))
-            horizon = self._real_now() - self.clock.to_real(self.config.keep_alive)
+            await asyncio.sleep(min(REAPER_INTERVAL_S, keep_alive_real) or REAPER_INTERVAL_S)
+            horizon = time.monotonic() - keep_alive_real
             for pool in list(self.invoker.pools.values()):
                 pool.reap_idle(horizon)
-
-    @staticmethod
-    def _real_now() -> float:
-        import time
-
-        return time.monotonic()
 
     async def _watch_code(self) -> None:
         loop = asyncio.get_running_loop()
