@@ -23,6 +23,7 @@ import runtimes
 log = logging.getLogger("emulator.forkserver")
 
 START_TIMEOUT_S = 30.0
+SPAWN_TIMEOUT_S = 30.0
 # What the template inherits from the control plane's environment. The PYENV_* variables
 # keep a pyenv shim (python3.X on PATH) choosing the same interpreter as in the user's shell.
 _INHERITED_ENV = frozenset({"PATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "VIRTUAL_ENV", "PYENV_ROOT", "PYENV_VERSION"})
@@ -44,6 +45,7 @@ class ForkServer:
         self._pending: dict[str, asyncio.Future] = {}
         self._hello: asyncio.Future | None = None
         self._ids = itertools.count(1)
+        self._send_lock = asyncio.Lock()
         self._path_dir: tempfile.TemporaryDirectory | None = None
         self.cgroups = False
         self.version = ""
@@ -100,16 +102,22 @@ class ForkServer:
         self._pending[request_id] = future
         message = json.dumps({"op": "spawn", "id": request_id, "spec": spec}).encode()
         try:
-            socket.send_fds(self._sock, [message], [env_sock.fileno()])
-        except BlockingIOError:
-            # The template is busy forking; datagrams are small, so wait and resend once writable.
-            await self._wait_writable()
-            socket.send_fds(self._sock, [message], [env_sock.fileno()])
+            # One sender at a time: when the template is busy forking, the socket fills and
+            # senders wait for it to drain, and the loop keeps only one writer callback per fd.
+            async with self._send_lock:
+                while True:
+                    if self._sock is None:
+                        raise TemplateError("the runtime template is not running")
+                    try:
+                        socket.send_fds(self._sock, [message], [env_sock.fileno()])
+                        break
+                    except BlockingIOError:
+                        await self._wait_writable()
+            reply = await asyncio.wait_for(future, SPAWN_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            raise TemplateError(f"the runtime template did not fork within {SPAWN_TIMEOUT_S:.0f} s") from None
         except OSError as exc:
-            self._pending.pop(request_id, None)
             raise TemplateError(f"runtime template unreachable: {exc}") from exc
-        try:
-            reply = await future
         finally:
             self._pending.pop(request_id, None)
         if reply.get("op") != "spawned":

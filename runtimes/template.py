@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import itertools
 import json
 import os
 import selectors
@@ -46,6 +47,7 @@ class MemoryCgroups:
 
     def __init__(self, root: str = MEMORY_CGROUP_ROOT) -> None:
         self.base: str | None = None
+        self._remove_stale(root)
         candidate = os.path.join(root, f"lambda-emulator-{os.getpid()}")
         try:
             os.mkdir(candidate)
@@ -57,6 +59,27 @@ class MemoryCgroups:
                 os.rmdir(candidate)
             except OSError:
                 pass
+
+    def _remove_stale(self, root: str) -> None:
+        """Groups left by templates that were killed (SIGKILL skips our clean-up)."""
+        try:
+            names = os.listdir(root)
+        except OSError:
+            return
+        for name in names:
+            prefix, _, pid = name.rpartition("-")
+            if prefix != "lambda-emulator" or not pid.isdigit() or os.path.exists(f"/proc/{pid}"):
+                continue
+            path = os.path.join(root, name)
+            for child in os.listdir(path) if os.path.isdir(path) else []:
+                if os.path.isdir(os.path.join(path, child)):
+                    self.remove(os.path.join(path, child))
+            self.remove(path)
+
+    @staticmethod
+    def set_limit(path: str, limit_bytes: int) -> None:
+        with open(os.path.join(path, "memory.limit_in_bytes"), "w") as f:
+            f.write(str(limit_bytes))
 
     def create(self, env_id: str, limit_bytes: int) -> str | None:
         if self.base is None:
@@ -115,6 +138,11 @@ class Template:
         self.ctrl = ctrl
         self.children: dict[int, str | None] = {}  # pid -> cgroup path
         self.cgroups = MemoryCgroups()
+        # A spare child already moved into its own memory cgroup. Moving a process into a
+        # cgroup waits for an RCU grace period (10-18 ms measured here) unless another move
+        # happened moments before; the spare pays it off the cold-start path.
+        self.spare: tuple[int, socket.socket, str] | None = None
+        self._spare_ids = itertools.count(1)
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_w, False)
         os.set_blocking(self.wake_r, False)
@@ -134,6 +162,8 @@ class Template:
             self.send({"op": "spawn_failed", "id": env_id, "error": "expected one socket"})
             return
         limit = int(spec["memory_mb"]) * MIB
+        if self.spare is not None and self.hand_to_spare(env_id, spec, fds[0], limit):
+            return
         cgroup = self.cgroups.create(env_id, limit)
         if cgroup:
             spec["cgroup_procs"] = os.path.join(cgroup, "cgroup.procs")
@@ -152,18 +182,85 @@ class Template:
         os.close(fds[0])
         self.children[pid] = cgroup
         self.send({"op": "spawned", "id": env_id, "pid": pid, "cgroup": bool(cgroup)})
+        if cgroup and self.spare is None:
+            self.make_spare()
 
-    def become_environment(self, fd: int, spec: dict) -> None:
+    def hand_to_spare(self, env_id: str, spec: dict, fd: int, limit: int) -> bool:
+        """Give the environment's socket and spec to the spare; False: fork as usual."""
+        assert self.spare is not None
+        pid, handoff, cgroup = self.spare
+        self.spare = None
+        try:
+            self.cgroups.set_limit(cgroup, limit)
+            socket.send_fds(handoff, [json.dumps(spec).encode()], [fd])
+        except OSError:
+            handoff.close()
+            self._kill(pid)
+            return False
+        handoff.close()
+        os.close(fd)
+        self.send({"op": "spawned", "id": env_id, "pid": pid, "cgroup": True})
+        self.make_spare()
+        return True
+
+    def make_spare(self) -> None:
+        cgroup = self.cgroups.create(f"spare-{next(self._spare_ids)}", -1)
+        if cgroup is None:
+            return
+        handoff, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            pid = os.fork()
+        except OSError:
+            handoff.close()
+            theirs.close()
+            self.cgroups.remove(cgroup)
+            return
+        if pid == 0:
+            handoff.close()
+            self.become_spare(theirs, cgroup)
+        theirs.close()
+        self.children[pid] = cgroup
+        self.spare = (pid, handoff, cgroup)
+
+    def become_spare(self, sock: socket.socket, cgroup: str) -> None:
+        try:
+            self.detach_from_template()
+            with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
+                f.write(str(os.getpid()))
+            data, fds, _flags, _addr = socket.recv_fds(sock, 1 << 20, 1)
+            sock.close()
+            if not data or len(fds) != 1:
+                os._exit(0)  # the template closed the hand-off: no longer needed
+            spec = json.loads(data)
+        except BaseException:
+            os._exit(70)
+        self.become_environment(fds[0], spec, detached=True)
+
+    def detach_from_template(self) -> None:
+        """In a fresh child: drop the template's signal handling and sockets."""
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.close(self.wake_r)
+        os.close(self.wake_w)
+        self.ctrl.close()
+        if self.spare is not None:
+            self.spare[1].close()
+        die_with_parent()
+
+    @staticmethod
+    def _kill(pid: int) -> None:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+    def become_environment(self, fd: int, spec: dict, detached: bool = False) -> None:
         code = 70
         try:
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            os.close(self.wake_r)
-            os.close(self.wake_w)
-            self.ctrl.close()
-            die_with_parent()
+            if not detached:
+                self.detach_from_template()
             # Stay frozen: the collector would otherwise write to every shared page.
             environment.run(socket.socket(fileno=fd), spec)
             code = 0
@@ -187,6 +284,13 @@ class Template:
             if pid == 0:
                 return
             cgroup = self.children.pop(pid, None)
+            if self.spare is not None and self.spare[0] == pid:
+                # The spare died before it was used: nobody knows it, so report nothing.
+                self.spare[1].close()
+                self.spare = None
+                if cgroup:
+                    self.cgroups.remove(cgroup)
+                continue
             try:
                 os.killpg(pid, signal.SIGKILL)  # whatever the handler started dies with it
             except OSError:
@@ -222,6 +326,8 @@ class Template:
         selector.register(self.ctrl, selectors.EVENT_READ, "ctrl")
         selector.register(self.wake_r, selectors.EVENT_READ, "wake")
         self.send({"op": "hello", "pid": os.getpid(), "cgroups": self.cgroups.base is not None, "python": sys.version.split()[0]})
+        if self.cgroups.base is not None:
+            self.make_spare()  # so that even the first cold start finds one
         try:
             while True:
                 for key, _ in selector.select():

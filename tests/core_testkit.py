@@ -132,7 +132,17 @@ def running(pid: int) -> ProcessId | None:
 
 
 def running_children(pid: int) -> list[int]:
-    return [child for child in child_pids(pid) if running(child) is not None]
+    """Running environments forked by the template `pid`.
+
+    Every environment starts its own session (os.setsid); the template's one spare child,
+    kept ready for the next cold start, has not, so it is not counted.
+    """
+    return [child for child in child_pids(pid) if running(child) is not None and _session(child) == child]
+
+
+def _session(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    return None if fields is None else int(fields[3])
 
 
 def descendants(pid: int) -> list[ProcessId]:
