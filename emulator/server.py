@@ -27,7 +27,7 @@ from emulator.config import Config
 from emulator.destinations import Destinations
 from emulator.function_admin import FunctionAdmin
 from emulator.functions import FunctionRegistry
-from emulator.http_app import build_app
+from emulator.http_app import build_server
 from emulator.invoker import Invoker
 from emulator.lambda_api import LambdaApi
 from emulator.lambda_config_api import LambdaConfigApi
@@ -60,7 +60,7 @@ class EmulatorServer:
         self.ready = False
         self.port: int | None = None
         self._tasks = OwnedTasks("emulator", self.errors.append)
-        self._runner: web.AppRunner | None = None
+        self._runner: web.ServerRunner | None = None
         self.moto: MotoServer | None = None
         self.backend: BackendClient | None = None
         self.backend_url: str | None = None
@@ -183,8 +183,7 @@ class EmulatorServer:
             web.get("/_emulator/metrics", self._metrics),
             web.post("/_emulator/reset", self._reset),
         ] + self.sources.routes()
-        app = build_app(routes, fallback=self.proxy.handle)
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+        self._runner = web.ServerRunner(build_server(routes, fallback=self.proxy.handle), handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port, backlog=1024, reuse_address=True)
         try:
