@@ -27,6 +27,7 @@ from emulator.specs import AppSpec
 
 TEMPLATE_NAMES = ("template.yaml", "template.yml", "template.json")
 EXIT_USAGE = 2
+FORCE_EXIT_AFTER_S = 1.0
 
 
 def bundled_example() -> Path:
@@ -142,15 +143,19 @@ async def serve(config: Config, app: AppSpec) -> int:
     server = EmulatorServer(config, app)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    signals_seen = 0
+    first_signal: float | None = None
 
     def on_signal() -> None:
-        nonlocal signals_seen
-        signals_seen += 1
-        if signals_seen > 1:
+        # A second signal forces the exit, unless it is the same event delivered twice
+        # (to the process and to its group, as `timeout` and some terminals do).
+        nonlocal first_signal
+        now = time.monotonic()
+        if first_signal is None:
+            first_signal = now
+            stop.set()
+        elif now - first_signal > FORCE_EXIT_AFTER_S:
             print("\nforced exit", file=sys.stderr)
             os._exit(130)
-        stop.set()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
