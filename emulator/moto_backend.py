@@ -39,6 +39,9 @@ _LAUNCHER_DIE_WITH_PARENT = (
     "except Exception:\n"
     "    pass\n"
     f"os.nice({MOTO_NICE})\n"
+    # Ctrl-C reaches the whole foreground process group; the emulator stops moto itself,
+    # last, after its pollers and in-flight invocations no longer need it.
+    "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
 )
 # A failure to patch leaves plain moto running (slow, but correct): the traceback goes to
 # the child's stderr.
