@@ -14,6 +14,7 @@ background tasks during a test are re-raised in that test.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import tempfile
 import textwrap
@@ -206,6 +207,18 @@ class FunctionFailed(AssertionError):
     def __init__(self, function: str, error: Any) -> None:
         super().__init__(f"{function} failed: {error}")
         self.error = error
+
+
+@contextlib.contextmanager
+def running_emulator(template: Path | str | Mapping[str, Any], **settings: Any) -> Iterator[EmulatorHandle]:
+    """An emulator for a block (e.g. a module-scoped fixture): errors of its background
+    tasks are raised when the block ends, and it is stopped whatever happens."""
+    handle = start_emulator(template, **settings)
+    try:
+        yield handle
+        handle.check()
+    finally:
+        handle.stop()
 
 
 def start_emulator(template: Path | str | Mapping[str, Any], **settings: Any) -> EmulatorHandle:

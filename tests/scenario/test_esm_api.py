@@ -15,7 +15,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
 from core_testkit import wait_until
-from emulator.pytest_plugin import EmulatorHandle, inline_function, start_emulator
+from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emulator
 
 pytestmark = pytest.mark.scenario
 
@@ -39,11 +39,8 @@ def emu() -> Iterator[EmulatorHandle]:
         "Fifo": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "api.fifo", "FifoQueue": True}},
         "Stream": {"Type": "AWS::Kinesis::Stream", "Properties": {"Name": "api-stream", "ShardCount": 1}},
     }
-    handle = start_emulator(template)
-    try:
+    with running_emulator(template) as handle:
         yield handle
-    finally:
-        handle.stop()
 
 
 @pytest.fixture

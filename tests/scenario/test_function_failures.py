@@ -11,7 +11,7 @@ from typing import Any, Iterator
 import pytest
 
 from core_testkit import ProcessId, call, function_metrics, wait_until
-from emulator.pytest_plugin import EmulatorHandle, inline_function, start_emulator
+from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emulator
 
 pytestmark = pytest.mark.scenario
 
@@ -58,12 +58,8 @@ def emu() -> Iterator[EmulatorHandle]:
         "healthy": inline_function("def handler(event, context):\n    return 'fine'\n"),
     }
     functions.update({name: inline_function(source) for name, (source, _, _) in BROKEN_AT_IMPORT.items()})
-    handle = start_emulator(functions, backend="none")
-    try:
+    with running_emulator(functions, backend="none") as handle:
         yield handle
-        handle.check()
-    finally:
-        handle.stop()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from typing import Any, Iterator
 import pytest
 
 from core_testkit import wait_until
-from emulator.pytest_plugin import EmulatorHandle, inline_function, start_emulator
+from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emulator
 
 pytestmark = pytest.mark.scenario
 
@@ -104,12 +104,8 @@ def emu(out_dir: Path) -> Iterator[EmulatorHandle]:
         "attime": recorder(out_dir / "attime"),
         "narrow": recorder(out_dir / "narrow", "slow", ReservedConcurrentExecutions=1),
     }
-    handle = start_emulator(template, time_scale=TIME_SCALE)
-    try:
+    with running_emulator(template, time_scale=TIME_SCALE) as handle:
         yield handle
-        handle.check()
-    finally:
-        handle.stop()
 
 
 # -- helpers -------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 import pytest
 
 from core_testkit import wait_until
-from emulator.pytest_plugin import EmulatorHandle, inline_function, start_emulator
+from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emulator
 
 pytestmark = pytest.mark.scenario
 
@@ -126,11 +126,8 @@ def emu(out: Path) -> Iterator[EmulatorHandle]:
         "FailQueue": queue("fail-q", dlq="fail-dlq", max_receive=2, visibility=1),
         "FailFn": consumer(out, "fail", "fail-q", "fail"),
     }
-    handle = start_emulator(template)
-    try:
+    with running_emulator(template) as handle:
         yield handle
-    finally:
-        handle.stop()
 
 
 def test_messages_reach_the_handler_in_lambdas_record_shape_and_are_deleted(emu: EmulatorHandle, out: Path) -> None:
