@@ -118,8 +118,16 @@ class Router:
         return await self._fallback(request)
 
 
-def build_server(routes: list[web.RouteDef], fallback: Handler) -> web.Server:
+def build_server(routes: list[web.RouteDef], fallback: Handler, fast_invoke: Any = None) -> web.Server:
+    """The low-level server; with `fast_invoke`, connections start on emulator/fast_http.py."""
+
     def make_request(message: Any, payload: Any, protocol: Any, writer: Any, task: Any) -> RoutedRequest:
         return RoutedRequest(message, payload, protocol, writer, task, protocol._loop, client_max_size=MAX_BODY_BYTES)
 
-    return web.Server(Router(routes, fallback), request_factory=make_request, access_log=None)
+    if fast_invoke is None:
+        return web.Server(Router(routes, fallback), request_factory=make_request, access_log=None)
+    from emulator.fast_http import FastInvokeServer
+
+    return FastInvokeServer(
+        Router(routes, fallback), invoke=fast_invoke, max_body=MAX_BODY_BYTES, request_factory=make_request, access_log=None
+    )

@@ -6,7 +6,7 @@ import asyncio
 import base64
 import binascii
 import json
-from typing import Any
+from typing import Any, Mapping
 
 from aiohttp import web
 
@@ -51,6 +51,12 @@ async def _check_json(payload: bytes) -> None:
         raise InvalidRequestContent(f"Could not parse request body into json: Could not parse payload into json: {exc}") from None
 
 
+def _check_size(invocation_type: str, size: int) -> None:
+    limit = MAX_ASYNC_PAYLOAD if invocation_type == "Event" else MAX_SYNC_PAYLOAD
+    if size > limit:
+        raise RequestTooLarge(f"Request must be smaller than {limit} bytes for the Invoke operation")
+
+
 def _client_context(header: str | None) -> dict[str, Any] | None:
     if not header:
         return None
@@ -79,38 +85,42 @@ class LambdaApi:
         ]
 
     async def invoke(self, request: web.Request) -> web.Response:
+        if request.content_length is not None and request.content_length > MAX_SYNC_PAYLOAD:
+            _check_size(request.headers.get("X-Amz-Invocation-Type", "RequestResponse"), request.content_length)
+        status, headers, body = await self.invoke_parts(
+            request.match_info["name"], request.query.get("Qualifier"), request.headers, await request.read()
+        )
+        return web.Response(status=status, body=body or None, headers=headers)
+
+    async def invoke_parts(self, raw_name: str, qualifier: str | None, headers: Mapping[str, str], payload: bytes) -> tuple[int, dict[str, str], bytes]:
+        """Invoke from the parts of an HTTP request; shared by aiohttp and the fast path
+        (emulator/fast_http.py). `headers` must be case-insensitive or lower-case keyed."""
         service = self.service
-        invocation_type = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")
+        invocation_type = headers.get("x-amz-invocation-type", "RequestResponse")
         if invocation_type not in INVOCATION_TYPES:
             raise InvalidParameterValue(
                 f"1 validation error detected: Value '{invocation_type}' at 'invocationType' failed to satisfy "
                 "constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]"
             )
-        log_type = request.headers.get("X-Amz-Log-Type", "None")
+        log_type = headers.get("x-amz-log-type", "None")
         if log_type not in LOG_TYPES:
             raise InvalidParameterValue(
                 f"1 validation error detected: Value '{log_type}' at 'logType' failed to satisfy "
                 "constraint: Member must satisfy enum value set: [Tail, None]"
             )
-        qualifier = request.query.get("Qualifier")
-        version = service.registry.resolve(request.match_info["name"], qualifier)
-        limit = MAX_ASYNC_PAYLOAD if invocation_type == "Event" else MAX_SYNC_PAYLOAD
-        if request.content_length is not None and request.content_length > limit:
-            raise RequestTooLarge(f"Request must be smaller than {limit} bytes for the Invoke operation")
-        payload = await request.read()
-        if len(payload) > limit:
-            raise RequestTooLarge(f"Request must be smaller than {limit} bytes for the Invoke operation")
+        version = service.registry.resolve(raw_name, qualifier)
+        _check_size(invocation_type, len(payload))
         if not payload:
             payload = b"{}"  # boto3 without Payload: the handler receives an empty object
         else:
             await _check_json(payload)
-        client_context = _client_context(request.headers.get("X-Amz-Client-Context"))
-        name_qualifier = qualifier or service.registry.parse_name(request.match_info["name"])[1]
+        client_context = _client_context(headers.get("x-amz-client-context"))
+        name_qualifier = qualifier or service.registry.parse_name(raw_name)[1]
         if invocation_type == "DryRun":
-            return web.Response(status=204)
+            return 204, {}, b""
         if invocation_type == "Event":
             request_id = service.submit_async(version, payload, qualifier=name_qualifier)
-            return web.Response(status=202, headers={"x-amzn-RequestId": request_id})
+            return 202, {"x-amzn-RequestId": request_id}, b""
         result = await service.invoke(
             version,
             payload,
@@ -118,12 +128,12 @@ class LambdaApi:
             client_context=client_context,
             log_tail=log_type == "Tail",
         )
-        headers = {"X-Amz-Executed-Version": result.executed_version, "x-amzn-RequestId": result.request_id}
+        out = {"Content-Type": "application/json", "X-Amz-Executed-Version": result.executed_version, "x-amzn-RequestId": result.request_id}
         if result.function_error:
-            headers["X-Amz-Function-Error"] = result.function_error
+            out["X-Amz-Function-Error"] = result.function_error
         if result.log_result is not None:
-            headers["X-Amz-Log-Result"] = result.log_result
-        return web.Response(status=200, body=result.payload, headers=headers, content_type="application/json")
+            out["X-Amz-Log-Result"] = result.log_result
+        return 200, out, result.payload
 
     async def get_function(self, request: web.Request) -> web.Response:
         registry = self.service.registry

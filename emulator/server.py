@@ -178,12 +178,14 @@ class EmulatorServer:
         )
 
     async def _bind(self) -> None:
-        routes = LambdaApi(self.service).routes() + LambdaConfigApi(self.admin).routes() + [
+        lambda_api = LambdaApi(self.service)
+        routes = lambda_api.routes() + LambdaConfigApi(self.admin).routes() + [
             web.get("/_emulator/health", self._health),
             web.get("/_emulator/metrics", self._metrics),
             web.post("/_emulator/reset", self._reset),
         ] + self.sources.routes()
-        self._runner = web.ServerRunner(build_server(routes, fallback=self.proxy.handle), handle_signals=False, shutdown_timeout=1.0)
+        server = build_server(routes, fallback=self.proxy.handle, fast_invoke=lambda_api.invoke_parts)
+        self._runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port, backlog=1024, reuse_address=True)
         try:

@@ -1,0 +1,135 @@
+"""The lean HTTP/1.1 invoke path (emulator/fast_http.py), driven with raw sockets.
+
+Everything it does not handle itself must reach aiohttp unchanged, on the same
+connection, with the bytes already read.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from typing import Iterator
+from urllib.parse import urlparse
+
+import pytest
+
+from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emulator
+
+pytestmark = pytest.mark.scenario
+
+ECHO = "def handler(event, context):\n    return event\n"
+INVOKE = "/2015-03-31/functions/echo/invocations"
+
+
+@pytest.fixture(scope="module")
+def emu() -> Iterator[EmulatorHandle]:
+    with running_emulator({"echo": inline_function(ECHO)}, backend="none", log_invocations=False) as handle:
+        yield handle
+
+
+def connect(emu: EmulatorHandle) -> socket.socket:
+    url = urlparse(emu.url)
+    return socket.create_connection((url.hostname, url.port), timeout=10)
+
+
+def request(path: str, body: bytes = b"{}", method: str = "POST", extra: str = "", version: str = "HTTP/1.1") -> bytes:
+    head = f"{method} {path} {version}\r\nHost: x\r\nContent-Length: {len(body)}\r\n{extra}\r\n"
+    return head.encode() + body
+
+
+def read_response(sock: socket.socket, buffer: bytearray) -> tuple[int, dict[str, str], bytes]:
+    while b"\r\n\r\n" not in buffer:
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed before a response"
+        buffer += chunk
+    end = buffer.index(b"\r\n\r\n")
+    lines = bytes(buffer[:end]).decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    length = int(headers.get("content-length", "0"))
+    while len(buffer) < end + 4 + length:
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed inside a body"
+        buffer += chunk
+    body = bytes(buffer[end + 4 : end + 4 + length])
+    del buffer[: end + 4 + length]
+    return status, headers, body
+
+
+def test_keep_alive_invokes_then_another_api_on_the_same_connection(emu: EmulatorHandle) -> None:
+    with connect(emu) as sock:
+        buffer = bytearray()
+        for n in range(3):
+            sock.sendall(request(INVOKE, json.dumps({"n": n}).encode()))
+            status, headers, body = read_response(sock, buffer)
+            assert (status, json.loads(body)) == (200, {"n": n})
+            assert headers["x-amz-executed-version"] == "$LATEST"
+        sock.sendall(b"GET /2015-03-31/functions/echo HTTP/1.1\r\nHost: x\r\n\r\n")  # handed to aiohttp
+        status, _, body = read_response(sock, buffer)
+        assert status == 200 and json.loads(body)["Configuration"]["FunctionName"] == "echo"
+        sock.sendall(request(INVOKE, b'{"after": true}'))  # aiohttp serves the rest of the connection
+        status, _, body = read_response(sock, buffer)
+        assert (status, json.loads(body)) == (200, {"after": True})
+
+
+def test_pipelined_requests_are_answered_in_order(emu: EmulatorHandle) -> None:
+    with connect(emu) as sock:
+        sock.sendall(b"".join(request(INVOKE, json.dumps({"n": n}).encode()) for n in range(5)))
+        buffer = bytearray()
+        assert [json.loads(read_response(sock, buffer)[2])["n"] for _ in range(5)] == list(range(5))
+
+
+def test_a_body_arriving_in_pieces(emu: EmulatorHandle) -> None:
+    body = json.dumps({"pad": "x" * 200_000}).encode()
+    raw = request(INVOKE, body)
+    with connect(emu) as sock:
+        for start in range(0, len(raw), 7_000):
+            sock.sendall(raw[start : start + 7_000])
+        status, _, answer = read_response(sock, bytearray())
+        assert status == 200 and json.loads(answer) == json.loads(body)
+
+
+def test_qualifier_and_an_encoded_arn_in_the_path(emu: EmulatorHandle) -> None:
+    arn = "arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Aecho"
+    with connect(emu) as sock:
+        sock.sendall(request(f"/2015-03-31/functions/{arn}/invocations?Qualifier=%24LATEST", b'{"q": 1}'))
+        status, _, body = read_response(sock, bytearray())
+        assert (status, json.loads(body)) == (200, {"q": 1})
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"POST " + INVOKE.encode() + b" HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n7\r\n{\"c\":1}\r\n0\r\n\r\n",
+        request(INVOKE, b'{"c":1}', version="HTTP/1.0"),
+    ],
+    ids=["chunked", "http-1.0"],
+)
+def test_unusual_requests_are_served_by_aiohttp(emu: EmulatorHandle, raw: bytes) -> None:
+    with connect(emu) as sock:
+        sock.sendall(raw)
+        status, _, body = read_response(sock, bytearray())
+        assert (status, json.loads(body)) == (200, {"c": 1})
+
+
+def test_errors_are_aws_shaped_on_the_fast_path(emu: EmulatorHandle) -> None:
+    with connect(emu) as sock:
+        buffer = bytearray()
+        sock.sendall(request("/2015-03-31/functions/nope/invocations"))
+        status, headers, body = read_response(sock, buffer)
+        assert (status, headers["x-amzn-errortype"]) == (404, "ResourceNotFoundException")
+        sock.sendall(request(INVOKE, b"{not json"))
+        status, headers, body = read_response(sock, buffer)
+        assert (status, headers["x-amzn-errortype"]) == (400, "InvalidRequestContentException")
+        assert b"Traceback" not in body
+        sock.sendall(request(INVOKE, b"{}", extra="X-Amz-Invocation-Type: Event\r\n"))
+        status, headers, _ = read_response(sock, buffer)
+        assert status == 202 and headers["x-amzn-requestid"]
+
+
+def test_connection_close_is_honoured(emu: EmulatorHandle) -> None:
+    with connect(emu) as sock:
+        sock.sendall(request(INVOKE, b'{"bye": 1}', extra="Connection: close\r\n"))
+        status, headers, _ = read_response(sock, bytearray())
+        assert status == 200 and headers["connection"].lower() == "close"
+        assert sock.recv(10) == b""
