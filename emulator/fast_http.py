@@ -65,9 +65,9 @@ class FastInvokeProtocol(asyncio.Protocol):
         self.server._fast.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        # An invocation under way runs to its end (as with aiohttp, which does not cancel
+        # handlers when a client goes away): cancelling it would strand its environment.
         self.server._fast.discard(self)
-        if self.busy is not None:
-            self.busy.cancel()
         self.transport = None
 
     def close(self) -> None:

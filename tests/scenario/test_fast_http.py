@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from typing import Iterator
 from urllib.parse import urlparse
 
@@ -18,12 +19,13 @@ from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emul
 pytestmark = pytest.mark.scenario
 
 ECHO = "def handler(event, context):\n    return event\n"
+SLEEPER = "import time\ndef handler(event, context):\n    time.sleep(event['seconds'])\n    return {'slept': event['seconds']}\n"
 INVOKE = "/2015-03-31/functions/echo/invocations"
 
 
 @pytest.fixture(scope="module")
 def emu() -> Iterator[EmulatorHandle]:
-    with running_emulator({"echo": inline_function(ECHO)}, backend="none", log_invocations=False) as handle:
+    with running_emulator({"echo": inline_function(ECHO), "sleeper": inline_function(SLEEPER)}, backend="none", log_invocations=False) as handle:
         yield handle
 
 
@@ -133,3 +135,19 @@ def test_connection_close_is_honoured(emu: EmulatorHandle) -> None:
         status, headers, _ = read_response(sock, bytearray())
         assert status == 200 and headers["connection"].lower() == "close"
         assert sock.recv(10) == b""
+
+
+def test_a_client_leaving_mid_invocation_does_not_strand_the_environment(emu: EmulatorHandle) -> None:
+    with connect(emu) as sock:
+        sock.sendall(request("/2015-03-31/functions/sleeper/invocations", b'{"seconds": 0.3}'))
+        deadline = time.monotonic() + 10
+        while emu.metrics()["account"]["account_in_flight"] == 0:  # it is running...
+            assert time.monotonic() < deadline
+    # ...and the client has gone. The invocation completes and its environment is reused.
+    deadline = time.monotonic() + 10
+    while emu.metrics()["account"]["account_in_flight"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert emu.invoke("sleeper", {"seconds": 0}) == {"slept": 0}
+    metrics = emu.metrics()["functions"]["sleeper"]
+    assert (metrics["Invocations"], metrics["ColdStarts"]) == (2, 1)  # the second ran warm, in the same environment
