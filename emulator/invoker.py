@@ -148,7 +148,11 @@ class Invoker:
             "null" if invocation.client_context is None else json.dumps(invocation.client_context),
             invocation.payload,
         )
-        outcome = await env.invoke(frame, spec.timeout_s, attempt.logs if invocation.log_tail else None)
+        try:
+            outcome = await env.invoke(frame, spec.timeout_s, attempt.logs if invocation.log_tail else None)
+        except asyncio.CancelledError:
+            pool.discard(env)  # nobody will read its answer: never hand a busy environment out again
+            raise
         if outcome.kind == "result" and len(outcome.payload) > MAX_RESPONSE_BYTES:
             result = InvokeResult(response_too_large_payload(), version.version, request_id, "Unhandled", RESPONSE_TOO_LARGE)
         elif outcome.kind == "result":
