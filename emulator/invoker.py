@@ -184,7 +184,7 @@ class Invoker:
         init_started = time.perf_counter()
         env = await pool.create(provisioned=provisioned)
         env.capture_logs(attempt.logs)
-        init = await env.wait_ready(INIT_TIMEOUT_S)
+        init = await _wait_init(pool, env, INIT_TIMEOUT_S)
         if init is None:
             # aws-semantics §3 (S15): Init over 10 s is retried at the first invocation,
             # bounded by the function timeout.
@@ -194,7 +194,7 @@ class Invoker:
             init_started = time.perf_counter()
             env = await pool.create(provisioned=provisioned)
             env.capture_logs(attempt.logs)
-            init = await env.wait_ready(version.spec.timeout_s)
+            init = await _wait_init(pool, env, version.spec.timeout_s)
             if init is None:
                 env.kill()
                 pool.discard(env)
@@ -279,6 +279,14 @@ _PLATFORM_PREFIXES = ("START RequestId", "END RequestId", "REPORT RequestId", "I
 
 def _is_platform_line(line: str) -> bool:
     return line.startswith(_PLATFORM_PREFIXES) or " Task timed out after " in line
+
+
+async def _wait_init(pool: EnvironmentPool, env: ExecutionEnvironment, timeout_s: float) -> InitResult | None:
+    try:
+        return await env.wait_ready(timeout_s)
+    except asyncio.CancelledError:
+        pool.discard(env)  # its caller is gone: nobody would ever hand it out
+        raise
 
 
 async def _exit_info(env: ExecutionEnvironment) -> dict[str, Any] | None:
