@@ -93,8 +93,10 @@ class ForkServer:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
-    async def spawn(self, spec: dict[str, Any], env_sock: socket.socket) -> int:
-        """Fork a new environment that will talk over `env_sock`; returns its PID."""
+    async def spawn(self, spec: dict[str, Any], env_sock: socket.socket, output_fd: int | None = None) -> int:
+        """Fork a new environment that will talk over `env_sock` (and write its fd 1 and 2
+        to `output_fd`); returns its PID."""
+        fds = [env_sock.fileno()] if output_fd is None else [env_sock.fileno(), output_fd]
         if self.closed or self._sock is None:
             raise TemplateError("the runtime template is not running")
         request_id = f"env-{next(self._ids)}"
@@ -109,7 +111,7 @@ class ForkServer:
                     if self._sock is None:
                         raise TemplateError("the runtime template is not running")
                     try:
-                        socket.send_fds(self._sock, [message], [env_sock.fileno()])
+                        socket.send_fds(self._sock, [message], fds)
                         break
                     except BlockingIOError:
                         await self._wait_writable()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import re
 import shutil
 import socket
@@ -156,13 +157,17 @@ class EnvironmentFactory:
         spec = self.environment_spec(version, init_type, log_stream)
         env = ExecutionEnvironment(f"{version.name}-{next(self._ids)}", self.logs.handler_output(version.name))
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        output_r, output_w = os.pipe()
         try:
-            pid = await server.spawn(spec, child)
+            pid = await server.spawn(spec, child, output_w)
         except BaseException:
             parent.close()
+            os.close(output_r)
             raise
         finally:
             child.close()
+            os.close(output_w)
+        await self._read_output(output_r, version.name)
         early = self._early_exits.pop(pid, None)
         if early is None:
             self._by_pid[pid] = env
@@ -170,6 +175,16 @@ class EnvironmentFactory:
         if early is not None:
             env.on_exit(early)
         return env
+
+    async def _read_output(self, fd: int, function: str) -> None:
+        """What the environment writes below sys.stdout (subprocesses, C code) goes to the
+        function's log; the pipe closes when the environment and its children are gone."""
+        loop = asyncio.get_running_loop()
+        pipe = os.fdopen(fd, "rb", buffering=0)
+        try:
+            await loop.connect_read_pipe(lambda: _OutputProtocol(self.logs.handler_output(function)), pipe)
+        except OSError:
+            pipe.close()
 
     async def close(self) -> None:
         for task in self._starting.values():
@@ -180,6 +195,26 @@ class EnvironmentFactory:
         for env in list(self._by_pid.values()):
             env.on_exit({"status": "shutdown", "oom": False})
         self._by_pid.clear()
+
+
+class _OutputProtocol(asyncio.Protocol):
+    """Whole lines from an environment's output pipe, to the function's log."""
+
+    def __init__(self, write: Any) -> None:
+        self._write = write
+        self._partial = b""
+
+    def data_received(self, data: bytes) -> None:
+        data = self._partial + data
+        cut = data.rfind(b"\n") + 1
+        self._partial = data[cut:]
+        if cut:
+            self._write(data[:cut].decode("utf-8", "replace"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._partial:
+            self._write(self._partial.decode("utf-8", "replace"))
+            self._partial = b""
 
 
 class EnvironmentPool:

@@ -119,6 +119,11 @@ class MemoryCgroups:
             self.remove(self.base)
 
 
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        os.close(fd)
+
+
 def describe_status(status: int) -> dict:
     """Exit status in the words Lambda uses ("exit status 1", "signal: killed")."""
     if os.WIFSIGNALED(status):
@@ -156,13 +161,13 @@ class Template:
     def spawn(self, request: dict, fds: list[int]) -> None:
         env_id = request["id"]
         spec = request["spec"]
-        if len(fds) != 1:
+        if len(fds) not in (1, 2):  # the environment's socket, and the pipe for its fd 1 and 2
             for fd in fds:
                 os.close(fd)
-            self.send({"op": "spawn_failed", "id": env_id, "error": "expected one socket"})
+            self.send({"op": "spawn_failed", "id": env_id, "error": "expected a socket and an output pipe"})
             return
         limit = int(spec["memory_mb"]) * MIB
-        if self.spare is not None and self.hand_to_spare(env_id, spec, fds[0], limit):
+        if self.spare is not None and self.hand_to_spare(env_id, spec, fds, limit):
             return
         cgroup = self.cgroups.create(env_id, limit)
         if cgroup:
@@ -172,33 +177,33 @@ class Template:
         try:
             pid = os.fork()
         except OSError as exc:
-            os.close(fds[0])
+            _close_all(fds)
             if cgroup:
                 self.cgroups.remove(cgroup)
             self.send({"op": "spawn_failed", "id": env_id, "error": str(exc)})
             return
         if pid == 0:
-            self.become_environment(fds[0], spec)
-        os.close(fds[0])
+            self.become_environment(fds, spec)
+        _close_all(fds)
         self.children[pid] = cgroup
         self.send({"op": "spawned", "id": env_id, "pid": pid, "cgroup": bool(cgroup)})
         if cgroup and self.spare is None:
             self.make_spare()
 
-    def hand_to_spare(self, env_id: str, spec: dict, fd: int, limit: int) -> bool:
+    def hand_to_spare(self, env_id: str, spec: dict, fds: list[int], limit: int) -> bool:
         """Give the environment's socket and spec to the spare; False: fork as usual."""
         assert self.spare is not None
         pid, handoff, cgroup = self.spare
         self.spare = None
         try:
             self.cgroups.set_limit(cgroup, limit)
-            socket.send_fds(handoff, [json.dumps(spec).encode()], [fd])
+            socket.send_fds(handoff, [json.dumps(spec).encode()], fds)
         except OSError:
             handoff.close()
             self._kill(pid)
             return False
         handoff.close()
-        os.close(fd)
+        _close_all(fds)
         self.send({"op": "spawned", "id": env_id, "pid": pid, "cgroup": True})
         self.make_spare()
         return True
@@ -227,14 +232,14 @@ class Template:
             self.detach_from_template()
             with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
                 f.write(str(os.getpid()))
-            data, fds, _flags, _addr = socket.recv_fds(sock, 1 << 20, 1)
+            data, fds, _flags, _addr = socket.recv_fds(sock, 1 << 20, 2)
             sock.close()
-            if not data or len(fds) != 1:
+            if not data or len(fds) not in (1, 2):
                 os._exit(0)  # the template closed the hand-off: no longer needed
             spec = json.loads(data)
         except BaseException:
             os._exit(70)
-        self.become_environment(fds[0], spec, detached=True)
+        self.become_environment(fds, spec, detached=True)
 
     def detach_from_template(self) -> None:
         """In a fresh child: drop the template's signal handling and sockets."""
@@ -256,11 +261,18 @@ class Template:
         except OSError:
             pass
 
-    def become_environment(self, fd: int, spec: dict, detached: bool = False) -> None:
+    def become_environment(self, fds: list[int], spec: dict, detached: bool = False) -> None:
         code = 70
         try:
             if not detached:
                 self.detach_from_template()
+            fd = fds[0]
+            if len(fds) == 2:
+                # Output below Python's sys.stdout (subprocesses, C code, os.write) goes to
+                # the control plane through this pipe, into the function's log.
+                os.dup2(fds[1], 1)
+                os.dup2(fds[1], 2)
+                os.close(fds[1])
             # Stay frozen: the collector would otherwise write to every shared page.
             environment.run(socket.socket(fileno=fd), spec)
             code = 0
