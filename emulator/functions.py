@@ -153,7 +153,12 @@ class FunctionRegistry:
         return (region is None or region == self.region) and (account is None or account == self.account_id)
 
     def resolve(self, raw_name: str, qualifier: str | None = None) -> FunctionVersion:
+        return self.resolve_qualified(raw_name, qualifier)[0]
+
+    def resolve_qualified(self, raw_name: str, qualifier: str | None = None) -> tuple[FunctionVersion, str | None]:
+        """The version to run and the qualifier it was asked by (from the name or the query)."""
         function, in_name = self.get(raw_name)
         if in_name and qualifier and in_name != qualifier:
             raise InvalidParameterValue("The derived qualifier from the function name does not match the specified qualifier.")
-        return function.version_for(qualifier or in_name)
+        effective = qualifier or in_name
+        return function.version_for(effective), effective

@@ -108,14 +108,13 @@ class LambdaApi:
                 f"1 validation error detected: Value '{log_type}' at 'logType' failed to satisfy "
                 "constraint: Member must satisfy enum value set: [Tail, None]"
             )
-        version = service.registry.resolve(raw_name, qualifier)
+        version, name_qualifier = service.registry.resolve_qualified(raw_name, qualifier)
         _check_size(invocation_type, len(payload))
         if not payload:
             payload = b"{}"  # boto3 without Payload: the handler receives an empty object
         else:
             await _check_json(payload)
         client_context = _client_context(headers.get("x-amz-client-context"))
-        name_qualifier = qualifier or service.registry.parse_name(raw_name)[1]
         if invocation_type == "DryRun":
             return 204, {}, b""
         if invocation_type == "Event":
