@@ -22,13 +22,15 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import pytest
 
 from emulator.config import Config
-from emulator.server import EmulatorServer
-from emulator.specs import AppSpec
+
+if TYPE_CHECKING:  # the server (aiohttp and the rest) loads when a fixture first starts one,
+    from emulator.server import EmulatorServer  # not in every pytest run of a project
+    from emulator.specs import AppSpec
 
 STARTUP_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 60.0
@@ -108,6 +110,8 @@ class EmulatorHandle:
 
     async def _main(self) -> None:
         self._stop = asyncio.Event()
+        from emulator.server import EmulatorServer
+
         self.server = EmulatorServer(self.config, self.app)
         try:
             await self.server.start()
