@@ -164,11 +164,14 @@ class Invoker:
             attempt.logs.append(f"{stamp}.000Z {request_id} Task timed out after {spec.timeout_s:.2f} seconds\n")
             result = InvokeResult(timeout_payload(request_id, spec.timeout_s), version.version, request_id, "Unhandled", "Sandbox.Timedout")
             outcome.duration_ms = spec.timeout_s * 1000.0
+            if self.log_invocations or invocation.log_tail:  # only REPORT needs the killed process's peak memory
+                outcome.max_rss_kb = ((await _exit_info(env)) or {}).get("max_memory_kb", 0)
         else:
             info = await _exit_info(env)
             error_type, payload = exit_payload(request_id, info)
             result = InvokeResult(payload, version.version, request_id, "Unhandled", error_type)
             outcome.duration_ms = (time.perf_counter() - started) * 1000.0
+            outcome.max_rss_kb = (info or {}).get("max_memory_kb", 0)
         if env.alive:
             pool.give_back(env, time.monotonic())
         else:

@@ -106,6 +106,15 @@ class MemoryCgroups:
             return False
 
     @staticmethod
+    def max_usage_kb(path: str) -> int:
+        """Peak memory of the group: REPORT's Max Memory Used for a process that died."""
+        try:
+            with open(os.path.join(path, "memory.max_usage_in_bytes")) as f:
+                return int(f.read().strip() or 0) // 1024
+        except (OSError, ValueError):
+            return 0
+
+    @staticmethod
     def remove(path: str) -> None:
         try:
             os.rmdir(path)
@@ -309,6 +318,7 @@ class Template:
                 pass
             report = {"op": "exited", "pid": pid, **describe_status(status)}
             report["oom"] = bool(cgroup) and self.cgroups.oom_killed(cgroup)
+            report["max_memory_kb"] = self.cgroups.max_usage_kb(cgroup) if cgroup else 0
             if cgroup:
                 self.cgroups.remove(cgroup)
             self.send(report)
