@@ -201,29 +201,27 @@ class AsyncInvocationQueue:
         return record
 
     async def _deliver(self, event: AsyncEvent, target: str, condition: DestinationCondition) -> None:
-        metrics = self.service.metrics.of(event.version.name)
         ok = await self.destinations.send_record(target, self.record(event, condition), condition)
-        if ok:
-            metrics.destination_deliveries += 1
-        else:
-            metrics.destination_delivery_failures += 1
-            metrics.async_events_dropped += 1
-            log.warning("async event %s for %s: delivery to %s failed; event dropped", event.request_id, event.version.name, target)
+        self._count_delivery(event, target, ok, "destination_deliveries", "destination_delivery_failures")
 
     async def _dead_letter(self, event: AsyncEvent, target: str) -> None:
-        metrics = self.service.metrics.of(event.version.name)
         attributes = {
             "RequestID": ("String", event.request_id),
             "ErrorCode": ("Number", str(event.status_code or 200)),
             "ErrorMessage": ("String", event.error_message.encode()[:DLQ_ERROR_MESSAGE_BYTES].decode("utf-8", "ignore") or "Unknown"),
         }
         ok = await self.destinations.send_raw(target, event.payload.decode("utf-8", "replace"), attributes)
+        self._count_delivery(event, target, ok, "dead_letter_deliveries", "dead_letter_errors")
+
+    def _count_delivery(self, event: AsyncEvent, target: str, ok: bool, delivered: str, failed: str) -> None:
+        """A failed delivery still ends the event: counted as dropped, with a log line (§5)."""
+        metrics = self.service.metrics.of(event.version.name)
         if ok:
-            metrics.dead_letter_deliveries += 1
-        else:
-            metrics.dead_letter_errors += 1
-            metrics.async_events_dropped += 1
-            log.warning("async event %s for %s: DLQ %s unreachable; event dropped", event.request_id, event.version.name, target)
+            setattr(metrics, delivered, getattr(metrics, delivered) + 1)
+            return
+        setattr(metrics, failed, getattr(metrics, failed) + 1)
+        metrics.async_events_dropped += 1
+        log.warning("async event %s for %s: delivery to %s failed; event dropped", event.request_id, event.version.name, target)
 
     # -- lifecycle ---------------------------------------------------------------------
     def clear(self) -> int:

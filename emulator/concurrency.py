@@ -144,18 +144,6 @@ class _FunctionSlots:
         return self.provisioned_in_flight + self.on_demand_reserved + self.on_demand_unreserved
 
 
-def _pool_released_by_name(slots: _FunctionSlots) -> AdmissionPool:
-    """The pool a release by function name gives back to.
-
-    Prefer the pool new admissions use, so counts stay exact unless the reservation
-    changed while executions were running; then take from the other pool.
-    """
-    reserved, unreserved = AdmissionPool.RESERVED, AdmissionPool.UNRESERVED
-    if slots.reserved is not None:
-        return reserved if slots.on_demand_reserved or not slots.on_demand_unreserved else unreserved
-    return unreserved if slots.on_demand_unreserved or not slots.on_demand_reserved else reserved
-
-
 def _unreserved_minimum_message(setting: str, minimum: int) -> str:
     # Real AWS wording (§1.2; seen verbatim in deploy logs). For PC, AWS has been seen
     # to say "Specified ConcurrentExecutions ..." (observed, S48).
@@ -336,11 +324,8 @@ class ConcurrencyLedger:
         self._unreserved_in_flight += 1
         return AdmissionPool.UNRESERVED
 
-    def release(self, lease: Admission | str) -> None:
-        """Give back an admitted slot, or one on-demand slot of a function name."""
-        if isinstance(lease, str):
-            self._release_on_demand(self._existing(lease), None)
-            return
+    def release(self, lease: Admission) -> None:
+        """Give back the slot an admission holds (to the pool it was charged to)."""
         if lease.pool is None:
             raise UnbalancedReleaseError(f"a throttled admission of {lease.function!r} holds no slot")
         slots = self._existing(lease.function)
@@ -361,9 +346,7 @@ class ConcurrencyLedger:
             raise UnbalancedReleaseError(f"release of {function!r}, which never acquired")
         return slots
 
-    def _release_on_demand(self, slots: _FunctionSlots, pool: AdmissionPool | None) -> None:
-        if pool is None:
-            pool = _pool_released_by_name(slots)
+    def _release_on_demand(self, slots: _FunctionSlots, pool: AdmissionPool) -> None:
         if pool is AdmissionPool.RESERVED and slots.on_demand_reserved > 0:
             slots.on_demand_reserved -= 1
             self._reserved_in_flight -= 1
@@ -382,11 +365,6 @@ class ConcurrencyLedger:
         finally:
             if admission.admitted:
                 self.release(admission)
-
-    def try_acquire(self, function: str) -> ThrottleReason | None:
-        """On-demand admission by name; pair with `release(function)`."""
-        pool = self._acquire_on_demand(self._slots(function))
-        return pool if isinstance(pool, ThrottleReason) else None
 
     # ---- readings ------------------------------------------------------------------
 

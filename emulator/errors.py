@@ -75,11 +75,6 @@ class RequestTooLarge(UserError):
     status = 413
 
 
-class UnsupportedMediaType(UserError):
-    code = "UnsupportedMediaTypeException"
-    status = 415
-
-
 class TooManyRequests(UserError):
     """aws-semantics §2.4: 429 with Reason, Type User, message "Rate Exceeded." and Retry-After."""
 

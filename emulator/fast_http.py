@@ -57,7 +57,6 @@ class FastInvokeProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
         self.busy: asyncio.Task | None = None
-        self.handed_off = False
         self.need = 0  # bytes the request being received needs in all (head and body)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -155,7 +154,6 @@ class FastInvokeProtocol(asyncio.Protocol):
         if transport is None:
             return
         self.server._fast.discard(self)
-        self.handed_off = True
         protocol = self.server.aiohttp_protocol()
         transport.set_protocol(protocol)
         protocol.connection_made(transport)

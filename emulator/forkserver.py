@@ -13,7 +13,6 @@ import logging
 import os
 import socket
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -213,6 +212,3 @@ class ForkServer:
             self._path_dir.cleanup()
             self._path_dir = None
 
-
-def own_python() -> str:
-    return sys.executable

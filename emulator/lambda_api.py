@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 from aiohttp import web
 
-from emulator.errors import InvalidParameterValue, InvalidRequestContent, RequestTooLarge, ResourceNotFound
+from emulator.errors import InvalidParameterValue, InvalidRequestContent, RequestTooLarge
 from emulator.http_app import json_response
 from emulator.lambda_service import LambdaService
 from emulator.shapes import function_configuration, get_function
@@ -24,6 +24,7 @@ MAX_CLIENT_CONTEXT = 3583
 INLINE_JSON_LIMIT = 128 * 1024
 INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
 LOG_TYPES = ("None", "Tail")
+# ListFunctions returns up to 50 functions per page unless MaxItems says otherwise (S10 model doc).
 DEFAULT_LIST_MAX_ITEMS = 50
 
 
@@ -164,6 +165,3 @@ class LambdaApi:
             body["NextMarker"] = names[start + max_items]
         return json_response(body)
 
-
-def not_found_route(request: web.Request) -> web.Response:
-    raise ResourceNotFound(f"No such resource: {request.method} {request.path}")

@@ -282,6 +282,7 @@ class EnvironmentPool:
 
     @property
     def size(self) -> int:
+        """Environments of this version that are alive (busy or idle)."""
         return sum(1 for env in self.members if env.state is not EnvState.DEAD)
 
     def close(self) -> None:

@@ -1,19 +1,10 @@
-"""Shared test helpers. Scenario tests start real emulators through the plugin's factory."""
+"""Shared pytest settings. Fixtures for the emulator come from its plugin (emulator.pytest_plugin)."""
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parent.parent
-EXAMPLES = REPO / "examples"
-
-
-@pytest.fixture
-def hello_template() -> Path:
-    return EXAMPLES / "hello" / "template.yaml"
 
 
 def pytest_report_header(config: pytest.Config) -> str:

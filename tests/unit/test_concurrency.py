@@ -44,11 +44,11 @@ def test_throttle_reasons_are_the_aws_enum() -> None:
 def test_reserved_two_throttles_the_third() -> None:
     ledger = ConcurrencyLedger()
     ledger.set_reserved("f", 2)
-    assert ledger.try_acquire("f") is None
-    assert ledger.try_acquire("f") is None
-    assert ledger.try_acquire("f") is ThrottleReason.RESERVED
-    ledger.release("f")
-    assert ledger.try_acquire("f") is None
+    first, second = ledger.admit("f"), ledger.admit("f")
+    assert first.admitted and second.admitted
+    assert ledger.admit("f").reason is ThrottleReason.RESERVED
+    ledger.release(first)
+    assert ledger.admit("f").admitted
     assert ledger.in_flight("f") == 2
 
 
@@ -65,18 +65,18 @@ def test_reserved_function_does_not_use_the_unreserved_pool() -> None:
 
 def test_unreserved_pool_is_shared_by_functions_without_reservation() -> None:
     ledger = ConcurrencyLedger(account_limit=10, unreserved_minimum=1)
-    for i in range(10):
-        assert ledger.try_acquire(f"fn{i % 3}") is None
-    assert ledger.try_acquire("fn0") is ThrottleReason.CONCURRENT
-    assert ledger.try_acquire("other") is ThrottleReason.CONCURRENT
-    ledger.release("fn1")
-    assert ledger.try_acquire("other") is None
+    admitted = [ledger.admit(f"fn{i % 3}") for i in range(10)]
+    assert all(admission.admitted for admission in admitted)
+    assert ledger.admit("fn0").reason is ThrottleReason.CONCURRENT
+    assert ledger.admit("other").reason is ThrottleReason.CONCURRENT
+    ledger.release(next(a for a in admitted if a.function == "fn1"))
+    assert ledger.admit("other").admitted
 
 
 def test_reserved_zero_throttles_everything_with_reserved_reason() -> None:
     ledger = ConcurrencyLedger()
     ledger.set_reserved("f", 0)
-    assert ledger.try_acquire("f") is ThrottleReason.RESERVED
+    assert ledger.admit("f").reason is ThrottleReason.RESERVED
     assert ledger.admit("f", "live").reason is ThrottleReason.RESERVED
     assert ledger.in_flight("f") == 0
 
@@ -119,12 +119,13 @@ def test_negative_reservation_is_rejected() -> None:
 
 def test_release_without_acquire_raises() -> None:
     ledger = ConcurrencyLedger()
+    admission = ledger.admit("f")
+    ledger.release(admission)
     with pytest.raises(UnbalancedReleaseError):
-        ledger.release("never")
-    ledger.try_acquire("f")
-    ledger.release("f")
-    with pytest.raises(UnbalancedReleaseError):
-        ledger.release("f")
+        ledger.release(admission)
+    with pytest.raises(UnbalancedReleaseError):  # a throttle holds nothing to give back
+        ledger.set_reserved("f", 0)
+        ledger.release(ledger.admit("f"))
     assert ledger.in_flight("f") == 0
     assert ledger.account_in_flight == 0
 
@@ -289,24 +290,26 @@ def test_reservation_change_mid_flight_keeps_the_books_balanced() -> None:
     before = [ledger.admit("f") for _ in range(5)]  # charged to the unreserved pool
     ledger.set_reserved("f", 6)
     assert ledger.unreserved_in_flight == 5  # still running there
-    assert ledger.admit("f").pool is AdmissionPool.RESERVED  # 5 running + 1 = 6
+    reserved = ledger.admit("f")
+    assert reserved.pool is AdmissionPool.RESERVED  # 5 running + 1 = 6
     assert ledger.admit("f").reason is ThrottleReason.RESERVED
     for admission in before:
         ledger.release(admission)
     assert ledger.unreserved_in_flight == 0
     assert ledger.in_flight("f") == 1
-    ledger.release("f")
+    ledger.release(reserved)
     assert ledger.account_in_flight == 0
 
 
-def test_release_by_name_after_reservation_removed() -> None:
+def test_releases_go_back_to_their_own_pool_after_the_reservation_is_removed() -> None:
     ledger = ConcurrencyLedger()
     ledger.set_reserved("f", 2)
-    ledger.try_acquire("f")
+    under_reservation = ledger.admit("f")
     ledger.set_reserved("f", None)
-    ledger.try_acquire("f")
-    ledger.release("f")
-    ledger.release("f")
+    unreserved = ledger.admit("f")
+    assert (under_reservation.pool, unreserved.pool) == (AdmissionPool.RESERVED, AdmissionPool.UNRESERVED)
+    ledger.release(under_reservation)
+    ledger.release(unreserved)
     snapshot = ledger.snapshot()
     assert snapshot["reserved_in_flight"] == snapshot["unreserved_in_flight"] == 0
 
