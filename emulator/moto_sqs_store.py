@@ -192,13 +192,7 @@ class MessageStore:
             seq, gen, message = heapq.heappop(ready)
             if message._fq_gen != gen or message._fq_store is not self:
                 continue
-            if max_receive_count is not None and message.approximate_receive_count >= max_receive_count:
-                self._remove(message)
-                out.to_dead_letter.append(message)
-                continue
-            self._mark_received(message, visibility_timeout, now)
-            out.messages.append(message)
-            if message._fq_state is READY:
+            if self._receive_or_redrive(message, visibility_timeout, now, max_receive_count, out) and message._fq_state is READY:
                 still_ready.append(message)
         for message in still_ready:
             heapq.heappush(ready, (message._fq_seq, message._fq_gen, message))
@@ -231,13 +225,20 @@ class MessageStore:
             for message in window:
                 if message._fq_state is not READY:
                     return  # delayed: the group's order holds everything behind it
-                if max_receive_count is not None and message.approximate_receive_count >= max_receive_count:
-                    self._remove(message)
-                    out.to_dead_letter.append(message)
-                    continue
-                self._mark_received(message, visibility_timeout, now)
-                out.messages.append(message)
-                taken += 1
+                if self._receive_or_redrive(message, visibility_timeout, now, max_receive_count, out):
+                    taken += 1
+
+    def _receive_or_redrive(self, message: Any, visibility_timeout: int, now: float, max_receive_count: int | None,
+                            out: Received) -> bool:
+        """Receive one message, or hand it to the DLQ once it has been received maxReceiveCount
+        times (moto applies the redrive policy at receive, as here). True when received."""
+        if max_receive_count is not None and message.approximate_receive_count >= max_receive_count:
+            self._remove(message)
+            out.to_dead_letter.append(message)
+            return False
+        self._mark_received(message, visibility_timeout, now)
+        out.messages.append(message)
+        return True
 
     def _deliverable(self, group: _Group, seq: int | None = None) -> bool:
         head = group.head()
