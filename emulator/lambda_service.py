@@ -91,29 +91,28 @@ class LambdaService:
     ) -> InvokeResult:
         """Admit, run, release. Raises TooManyRequests when throttled (never queues)."""
         name = version.name
-        admission = self.ledger.admit(name, qualifier)
-        if not admission.admitted:
-            self.metrics.record_throttle(name, str(admission.reason))
-            raise TooManyRequests(str(admission.reason))
         metrics = self.metrics
-        try:
+        with self.ledger.lease(name, qualifier) as admission:  # released in finally (STYLE.md §3)
+            if not admission.admitted:
+                metrics.record_throttle(name, str(admission.reason))
+                raise TooManyRequests(str(admission.reason))
             metrics.concurrency_changed(name, 1)
-            if admission.spillover:
-                metrics.of(name).provisioned_spillover_invocations += 1
-            invocation = Invocation(
-                payload,
-                request_id or new_request_id(),
-                invoked_arn or (version.function_arn if qualifier is None else f"{version.function_arn}:{qualifier}"),
-                client_context,
-                log_tail,
-            )
-            result = await self.invoker.run(version, invocation, provisioned=admission.provisioned, gate=self.cold_start_allowed)
-            if result.throttled:
-                metrics.record_throttle(name, self.scaling_throttle_reason)
-                raise TooManyRequests(self.scaling_throttle_reason)
-            if admission.provisioned:
-                metrics.of(name).provisioned_invocations += 1
-            return result
-        finally:
-            metrics.concurrency_changed(name, -1)
-            self.ledger.release(admission)
+            try:
+                if admission.spillover:
+                    metrics.of(name).provisioned_spillover_invocations += 1
+                invocation = Invocation(
+                    payload,
+                    request_id or new_request_id(),
+                    invoked_arn or (version.function_arn if qualifier is None else f"{version.function_arn}:{qualifier}"),
+                    client_context,
+                    log_tail,
+                )
+                result = await self.invoker.run(version, invocation, provisioned=admission.provisioned, gate=self.cold_start_allowed)
+                if result.throttled:
+                    metrics.record_throttle(name, self.scaling_throttle_reason)
+                    raise TooManyRequests(self.scaling_throttle_reason)
+                if admission.provisioned:
+                    metrics.of(name).provisioned_invocations += 1
+                return result
+            finally:
+                metrics.concurrency_changed(name, -1)
