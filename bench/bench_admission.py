@@ -12,8 +12,8 @@ import sys
 import time
 from collections.abc import Callable
 
-from emulator.concurrency import ConcurrencyLedger
-from emulator.scaling import ScalingMode, ScalingRateConfig, ScalingRateModel
+from emulator.policy.concurrency import ConcurrencyLedger
+from emulator.policy.scaling import ScalingMode, ScalingRateConfig, ScalingRateModel
 
 DEFAULT_ITERATIONS = 200_000
 # Virtual time step per iteration: 10 ms lets the default bucket refill one token per

@@ -3,7 +3,7 @@
 Part A: N concurrent invokes of a handler that sleeps ~1 s force N environments to exist
 at once; once they are idle, the unique memory (USS = Private_Clean + Private_Dirty from
 /proc/<pid>/smaps_rollup) of every environment process (the children of the
-`runtimes.template` process) is summed and divided by N.
+`emulator.runtimes.forkserver` process) is summed and divided by N.
 
 Part B: 1,000 concurrent invokes of another 1-second handler (so 1,000 new environments,
 within the default account concurrency of 1,000 and the scaling rate of 1,000 per 10 s),

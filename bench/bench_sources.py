@@ -2,7 +2,7 @@
 invoke latency while pollers are busy. Everything in one run:
 
 1. raw backend ceiling: moto's server called directly (no emulator), plain moto and moto
-   with emulator/moto_sqs_fast.py, on a short queue and with 100,000 messages queued
+   with emulator/moto_child/fast_sqs.py, on a short queue and with 100,000 messages queued
    (filled in-process by bench/moto_prefilled.py: plain moto cannot be filled through its
    API). SendMessageBatch(10) and ReceiveMessage(10) + DeleteMessageBatch, messages/s,
    4 keep-alive client threads. The short queue holds at most 500 messages (rounds of 500
@@ -40,7 +40,7 @@ from harness import BENCH_DIR, NOOP_SOURCE, ServerProcess, TemplateBuilder, scra
 from report import Row, verdict
 from settings import Settings
 
-from emulator.moto_backend import free_port
+from emulator.backend.moto_process import free_port
 
 # Targets (issue 4, "Benchmarks"): messages/s with 100,000 queued, records/s, latency ratio.
 TARGET_SEND_PER_S = 3_000

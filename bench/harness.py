@@ -215,7 +215,7 @@ def cmdline(pid: int) -> str:
 
 
 def template_processes(emulator_pid: int) -> list[int]:
-    return [pid for pid in children(emulator_pid) if "runtimes.template" in cmdline(pid)]
+    return [pid for pid in children(emulator_pid) if "_lambda_emulator_runtime.forkserver" in cmdline(pid)]
 
 
 def environment_processes(emulator_pid: int) -> list[int]:

@@ -1,4 +1,4 @@
-"""A moto server, plain or with emulator/moto_sqs_fast.py, with one queue filled in-process.
+"""A moto server, plain or with emulator/moto_child/fast_sqs.py, with one queue filled in-process.
 
     python bench/moto_prefilled.py --fast|--plain --queue NAME --messages N -p PORT
 
@@ -35,7 +35,7 @@ def main() -> None:
     except Exception:
         pass
     if args.fast:
-        from emulator.moto_sqs_fast import apply
+        from emulator.moto_child.fast_sqs import apply
 
         if not apply():
             sys.exit("moto_sqs_fast.apply() refused this moto version")

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 from emulator import __version__
 from emulator.config import OPTIONS, Config, from_sources
-from emulator.specs import AppSpec
+from emulator.template.specs import AppSpec
 
 TEMPLATE_NAMES = ("template.yaml", "template.yml", "template.json")
 EXIT_USAGE = 2
@@ -98,11 +98,11 @@ def cmd_up(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
-    from emulator.template import TemplateError, load_template
+    from emulator.template.loader import TemplateError, load_template
 
     if config.port == 0:
         # Choose the port now: the template's !Ref of a queue resolves to a URL on it.
-        from emulator.moto_backend import free_port
+        from emulator.backend.moto_process import free_port
 
         config = config.replace(port=free_port(config.host))
     template, bundled = find_template(config.template, Path.cwd())

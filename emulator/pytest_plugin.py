@@ -30,7 +30,7 @@ from emulator.config import Config
 
 if TYPE_CHECKING:  # the server (aiohttp and the rest) loads when a fixture first starts one,
     from emulator.server import EmulatorServer  # not in every pytest run of a project
-    from emulator.specs import AppSpec
+    from emulator.template.specs import AppSpec
 
 STARTUP_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 60.0
@@ -56,7 +56,7 @@ def inline_function(source: str, handler: str = "index.handler", **properties: A
 
 
 def load_app(template: Path | str | Mapping[str, Any], config: Config) -> AppSpec:
-    from emulator.template import load_template, parse_template
+    from emulator.template.loader import load_template, parse_template
 
     endpoint = f"http://127.0.0.1:{config.port}"
     if isinstance(template, Mapping):
@@ -226,7 +226,7 @@ def running_emulator(template: Path | str | Mapping[str, Any], **settings: Any) 
 
 
 def start_emulator(template: Path | str | Mapping[str, Any], **settings: Any) -> EmulatorHandle:
-    from emulator.moto_backend import free_port
+    from emulator.backend.moto_process import free_port
 
     # A concrete port up front, so the template's queue URLs name the emulator's endpoint.
     config = Config(host="127.0.0.1", port=free_port()).replace(**settings)

@@ -18,28 +18,29 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator.async_queue import AsyncInvocationQueue, event_invoke_config_from_spec
-from emulator.aws_proxy import AwsProxy
-from emulator.backend_client import BackendClient
+from emulator.service.async_queue import AsyncInvocationQueue, event_invoke_config_from_spec
+from emulator.backend.proxy import AwsProxy
+from emulator.backend.client import BackendClient
 from emulator.clock import ScaledClock
-from emulator.concurrency import ConcurrencyLedger, LimitsConfig
+from emulator.policy.concurrency import ConcurrencyLedger, LimitsConfig
 from emulator.config import Config
-from emulator.destinations import Destinations
-from emulator.function_admin import FunctionAdmin
-from emulator.functions import FunctionRegistry
-from emulator.http_app import build_server
-from emulator.invoker import Invoker
-from emulator.lambda_api import LambdaApi
-from emulator.lambda_config_api import LambdaConfigApi
-from emulator.lambda_service import LambdaService
-from emulator.logsink import LogSink
-from emulator.metrics import Metrics
-from emulator.moto_backend import MotoServer
-from emulator.pool import EnvironmentFactory
-from emulator.scaling import ScalingRateConfig, ScalingRateModel
-from sources.base import SourcesConfig
-from sources.manager import SourceManager, SourceStartupError
-from emulator.specs import AppSpec
+from emulator.service.destinations import Destinations
+from emulator.service.function_admin import FunctionAdmin
+from emulator.functions.registry import FunctionRegistry
+from emulator.api.routing import build_server
+from emulator.execution.invoker import Invoker
+from emulator.api.esm_api import EsmApi
+from emulator.api.lambda_api import LambdaApi
+from emulator.api.lambda_config_api import LambdaConfigApi
+from emulator.service.lambda_service import LambdaService
+from emulator.execution.logsink import LogSink
+from emulator.functions.metrics import Metrics
+from emulator.backend.moto_process import MotoServer
+from emulator.execution.pool import EnvironmentFactory
+from emulator.policy.scaling import ScalingRateConfig, ScalingRateModel
+from emulator.sources.base import SourcesConfig
+from emulator.sources.manager import SourceManager, SourceStartupError
+from emulator.template.specs import AppSpec
 from emulator.tasks import OwnedTasks
 
 log = logging.getLogger("emulator.server")
@@ -96,7 +97,7 @@ class EmulatorServer:
             raise
         self.factory.endpoint_url = self.url
         self.destinations = Destinations(self.backend, self._submit_record, self.registry.resolve)
-        self.async_queue = AsyncInvocationQueue(self.service, self.clock, self.destinations)
+        self.async_queue = AsyncInvocationQueue(self.service.async_queue_ports(), self.clock, self.destinations)
         self.service.async_queue = self.async_queue
         self._publish_template_aliases()
         self._spawn(self.async_queue.run(), "async invocation queue")
@@ -183,7 +184,7 @@ class EmulatorServer:
             web.get("/_emulator/health", self._health),
             web.get("/_emulator/metrics", self._metrics),
             web.post("/_emulator/reset", self._reset),
-        ] + self.sources.routes()
+        ] + EsmApi(self.sources).routes()
         server = build_server(routes, fallback=self.proxy.handle, fast_invoke=lambda_api.invoke_parts)
         self._runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()

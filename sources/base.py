@@ -4,7 +4,7 @@ The manager (sources/manager.py) owns every EventSourceMapping and, while a mapp
 Enabled, exactly one poller for it. A poller module per source kind plugs in by name, so
 adding a kind touches no manager code:
 
-    POLLER_MODULES["kinesis"] = "sources.kinesis_poller"
+    POLLER_MODULES["kinesis"] = "emulator.sources.kinesis_poller"
 
 That module exposes `create_poller(context: PollerContext, mapping: EventSourceMapping)
 -> SourcePoller`. The manager calls, in this order and from the event loop:
@@ -41,21 +41,21 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from emulator.backend_client import BackendClient
+    from emulator.backend.client import BackendClient
     from emulator.clock import Clock
-    from emulator.lambda_service import LambdaService
-    from emulator.metrics import Metrics
-    from sources.mapping import EventSourceMapping
+    from emulator.service.lambda_service import LambdaService
+    from emulator.functions.metrics import Metrics
+    from emulator.sources.mapping import EventSourceMapping
 
-log = logging.getLogger("sources")
+log = logging.getLogger("emulator.sources")
 
 # How long stop() lets batches that are already being invoked finish before cancelling.
 STOP_DRAIN_S = 5.0
 
 # Event-source service (the ARN's service field) -> module exposing `create_poller`.
 POLLER_MODULES: dict[str, str] = {
-    "sqs": "sources.sqs_poller",
-    "kinesis": "sources.kinesis_poller",
+    "sqs": "emulator.sources.sqs_poller",
+    "kinesis": "emulator.sources.kinesis_poller",
 }
 
 

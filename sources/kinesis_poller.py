@@ -18,18 +18,18 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulator.backend_client import BackendError
-from emulator.destinations import Destinations
+from emulator.backend.client import BackendError
+from emulator.service.destinations import Destinations
 from emulator.tasks import OwnedTasks
-from sources.base import STOP_DRAIN_S, PollerContext
-from sources.kinesis_batching import ShardPosition
-from sources.kinesis_limits import ShardReadLimits
-from sources.kinesis_records import EventContext, LastAttempt, StreamRecord, on_failure_record
-from sources.kinesis_retry import StreamRetrySettings
-from sources.kinesis_shard import KinesisShardWorker, emulated_arrival_mapper
-from sources.mapping import EventSourceMapping
+from emulator.sources.base import STOP_DRAIN_S, PollerContext
+from emulator.sources.kinesis_batching import ShardPosition
+from emulator.sources.kinesis_limits import ShardReadLimits
+from emulator.sources.kinesis_records import EventContext, LastAttempt, StreamRecord, on_failure_record
+from emulator.sources.kinesis_retry import StreamRetrySettings
+from emulator.sources.kinesis_shard import KinesisShardWorker, emulated_arrival_mapper
+from emulator.sources.mapping import EventSourceMapping
 
-log = logging.getLogger("sources.kinesis")
+log = logging.getLogger("emulator.sources.kinesis")
 
 # shapes.py gives every function this execution role; §8.1's invokeIdentityArn is the role.
 EXECUTION_ROLE_NAME = "lambda-emulator-role"

@@ -27,8 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 
-from sources.kinesis_batching import POLL_INTERVAL_S
-from sources.sqs_records import failed_item_ids
+from emulator.sources.kinesis_batching import POLL_INTERVAL_S
+from emulator.sources.sqs_records import failed_item_ids
 
 # aws-semantics §8.3 (S10, S36): the current defaults, −1 = infinite (§13.4 notes the
 # older 10,000 / 604,800 example outputs). Ranges are checked in sources/validation.py.

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from emulator.backend_client import BackendError
+from emulator.backend.client import BackendError
 from emulator.errors import AwsError, TooManyRequests
-from sources.kinesis_batching import (
+from emulator.sources.kinesis_batching import (
     ShardPosition,
     TakeBatch,
     lane_of,
@@ -33,15 +33,15 @@ from sources.kinesis_batching import (
     shard_checkpoint,
     take_batch,
 )
-from sources.kinesis_limits import MAX_RECORDS_PER_GET_RECORDS, cap_response, record_bytes
-from sources.kinesis_records import (
+from emulator.sources.kinesis_limits import MAX_RECORDS_PER_GET_RECORDS, cap_response, record_bytes
+from emulator.sources.kinesis_records import (
     EventContext,
     LastAttempt,
     StreamRecord,
     event_payload,
     stream_record,
 )
-from sources.kinesis_retry import (
+from emulator.sources.kinesis_retry import (
     BatchStep,
     InvokeOutcome,
     InvokeReport,
@@ -52,9 +52,9 @@ from sources.kinesis_retry import (
 )
 
 if TYPE_CHECKING:
-    from sources.kinesis_poller import KinesisMappingPoller
+    from emulator.sources.kinesis_poller import KinesisMappingPoller
 
-log = logging.getLogger("sources.kinesis")
+log = logging.getLogger("emulator.sources.kinesis")
 
 # Inference: AWS documents no back-off for a failing GetRecords; one poll interval.
 BACKEND_RETRY_DELAY_S = 1.0

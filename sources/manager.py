@@ -1,8 +1,8 @@
 """The SourceManager: every event source mapping, its lifecycle and its poller.
 
-It serves the ESM API (emulator/esm_api.py holds the thin HTTP handlers), creates the
+It serves the ESM API (emulator/api/esm_api.py holds the thin HTTP handlers), creates the
 template's mappings at start-up after provisioning the template's resources in the backend
-(emulator/provisioning.py), and owns one poller per Enabled mapping (sources/base.py).
+(emulator/backend/provisioning.py), and owns one poller per Enabled mapping (sources/base.py).
 
 State changes follow the API (aws-semantics §6.1): a create answers `Creating`, an update
 `Updating`/`Enabling`/`Disabling`, a delete `Deleting`; the change completes in a task the
@@ -21,26 +21,24 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from emulator.backend_client import BackendClient, BackendError
+from emulator.backend.client import BackendClient, BackendError
 from emulator.errors import AwsError, InvalidParameterValue, ResourceConflict, ResourceInUse, ResourceNotFound
-from emulator.provisioning import Provisioner, ProvisioningError
+from emulator.backend.provisioning import Provisioner, ProvisioningError
 from emulator.tasks import OwnedTasks
-from sources.base import PollerContext, SourcePoller, SourcesConfig, log as sources_log, poller_factory
-from sources.mapping import (
+from emulator.sources.base import PollerContext, SourcePoller, SourcesConfig, log as sources_log, poller_factory
+from emulator.sources.mapping import (
     SQS, STABLE_STATES, SUPPORTED_KINDS, EventSourceMapping, MappingState, source_kind,
 )
-from sources.template_sources import template_mappings
-from sources.validation import settings_from_request
+from emulator.sources.template_sources import template_mappings
+from emulator.sources.validation import settings_from_request
 
 if TYPE_CHECKING:
-    from aiohttp import web
-
     from emulator.clock import Clock
-    from emulator.lambda_service import LambdaService
-    from emulator.metrics import Metrics
-    from emulator.specs import AppSpec
+    from emulator.service.lambda_service import LambdaService
+    from emulator.functions.metrics import Metrics
+    from emulator.template.specs import AppSpec
 
-log = logging.getLogger("sources.manager")
+log = logging.getLogger("emulator.sources.manager")
 
 # §6.1 (S10): ListEventSourceMappings MaxItems 1–10,000; AWS's default page is 100.
 DEFAULT_LIST_MAX_ITEMS = 100
@@ -146,11 +144,6 @@ class SourceManager:
             result[uuid_] = {"FunctionArn": mapping.function_arn, "EventSourceArn": mapping.event_source_arn,
                              "State": str(mapping.state), **counters}
         return result
-
-    def routes(self) -> list["web.RouteDef"]:
-        from emulator.esm_api import EsmApi
-
-        return EsmApi(self).routes()
 
     # -- the API --------------------------------------------------------------------------
     def get(self, uuid_: str) -> EventSourceMapping:

@@ -29,17 +29,17 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from emulator.backend_client import BackendError
+from emulator.backend.client import BackendError
 from emulator.errors import AwsError, TooManyRequests
 from emulator.tasks import OwnedTasks
-from sources.base import STOP_DRAIN_S, PollerContext
-from sources.mapping import EventSourceMapping
-from sources.sqs_records import BatchPayload, PendingMessage, failed_item_ids, pending_message, retry_ids
-from sources.sqs_scaling import (
+from emulator.sources.base import STOP_DRAIN_S, PollerContext
+from emulator.sources.mapping import EventSourceMapping
+from emulator.sources.sqs_records import BatchPayload, PendingMessage, failed_item_ids, pending_message, retry_ids
+from emulator.sources.sqs_scaling import (
     DECISION_INTERVAL_S, PollWindow, SqsScalingConfig, SqsScalingState, decide, initial_state,
 )
 
-log = logging.getLogger("sources.sqs")
+log = logging.getLogger("emulator.sources.sqs")
 
 # aws-semantics §7.5 (S33): at most 10 messages per ReceiveMessage, long polls up to 20 s.
 MAX_MESSAGES_PER_RECEIVE = 10

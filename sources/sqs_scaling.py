@@ -32,7 +32,7 @@ import math
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from emulator.scaling import scale_count
+from emulator.policy.scaling import scale_count
 
 # aws-semantics §7.2 (S24; S23, S30 for the legacy model): concurrent batches at start.
 INITIAL_CONCURRENCY = 5

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from emulator.specs import AppSpec, FunctionSpec
+from emulator.template.specs import AppSpec, FunctionSpec
 
-log = logging.getLogger("sources")
+log = logging.getLogger("emulator.sources")
 
 EVENT_SOURCE_MAPPING = "AWS::Lambda::EventSourceMapping"
 # SAM event properties that keep their name in the API (SAM's SQS/Kinesis/DynamoDB events).

@@ -20,7 +20,7 @@ from dataclasses import replace
 from typing import Any
 
 from emulator.errors import InvalidParameterValue
-from sources.mapping import (
+from emulator.sources.mapping import (
     DYNAMODB, INFINITE, REPORT_BATCH_ITEM_FAILURES, SQS, STREAM_KINDS, MappingSettings,
 )
 

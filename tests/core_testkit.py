@@ -132,9 +132,9 @@ def running(pid: int) -> ProcessId | None:
 
 
 def running_children(pid: int) -> list[int]:
-    """Running environments forked by the template `pid`.
+    """Running environments forked by the fork server `pid`.
 
-    Every environment starts its own session (os.setsid); the template's one spare child,
+    Every environment starts its own session (os.setsid); the fork server's one spare child,
     kept ready for the next cold start, has not, so it is not counted.
     """
     return [child for child in child_pids(pid) if running(child) is not None and _session(child) == child]
@@ -166,7 +166,7 @@ def cmdline(pid: int) -> str:
 
 
 def is_template(pid: int) -> bool:
-    return "runtimes.template" in cmdline(pid)
+    return "_lambda_emulator_runtime.forkserver" in cmdline(pid)
 
 
 # -- interpreters ------------------------------------------------------------------------------

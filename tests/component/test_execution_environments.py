@@ -28,13 +28,13 @@ import pytest
 import pytest_asyncio
 
 from core_testkit import ProcessId, running, running_children
-from emulator.execution_env import EnvState, ExecutionEnvironment, IllegalTransition
-from emulator.functions import FunctionVersion
-from emulator.invoker import Invocation, Invoker, InvokeResult
-from emulator.logsink import LogSink
-from emulator.metrics import Metrics
-from emulator.pool import DUMMY_CREDENTIALS, EnvironmentFactory
-from emulator.specs import FunctionSpec
+from emulator.execution.environment import EnvState, ExecutionEnvironment, IllegalTransition
+from emulator.functions.registry import FunctionVersion
+from emulator.execution.invoker import Invocation, Invoker, InvokeResult
+from emulator.execution.logsink import LogSink
+from emulator.functions.metrics import Metrics
+from emulator.execution.pool import DUMMY_CREDENTIALS, EnvironmentFactory
+from emulator.template.specs import FunctionSpec
 
 pytestmark = pytest.mark.component
 
@@ -579,7 +579,7 @@ async def test_environment_state_machine_refuses_illegal_transitions() -> None:
 
 @pytest.mark.asyncio
 async def test_unknown_python_runtime_falls_back_to_our_interpreter_with_one_warning(rt: Runtime, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="emulator.pool")
+    caplog.set_level(logging.WARNING, logger="emulator.execution.pool")
     assert rt.factory.python_for(f"python3.{sys.version_info.minor}") == sys.executable
     assert rt.factory.python_for("python3.99") == sys.executable
     assert rt.factory.python_for("python3.99") == sys.executable
@@ -593,7 +593,7 @@ async def test_unknown_python_runtime_falls_back_to_our_interpreter_with_one_war
 async def test_broken_interpreter_falls_back_once_and_shares_our_template(
     rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="emulator.pool")
+    caplog.set_level(logging.WARNING, logger="emulator.execution.pool")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     attempts = tmp_path / "attempts"

@@ -1,5 +1,5 @@
 """moto's SQS behaviour through boto3, against the moto server the emulator starts (with
-emulator/moto_sqs_fast.py applied) and, for parity, against plain moto.
+emulator/moto_child/fast_sqs.py applied) and, for parity, against plain moto.
 
 Each test named `test_parity_*` runs the same assertions against both servers. Where the
 fast model deliberately differs from moto, it follows AWS, and the test says so:
@@ -37,8 +37,8 @@ import pytest
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
-from emulator import moto_sqs_fast
-from emulator.moto_backend import MotoServer
+from emulator.moto_child import fast_sqs as moto_sqs_fast, versions
+from emulator.backend.moto_process import MotoServer
 
 pytestmark = pytest.mark.component
 
@@ -454,4 +454,4 @@ def test_apply_leaves_an_unverified_moto_alone(monkeypatch: pytest.MonkeyPatch, 
     assert moto_sqs_fast.apply() is False
     assert models.Queue is queue_class
     assert "0.0.1" in caplog.text
-    assert moto_sqs_fast.is_verified(moto_sqs_fast.installed_moto_version() or "")
+    assert versions.is_verified(versions.installed_moto_version() or "")

@@ -93,7 +93,7 @@ def test_python312_function_runs_on_a_python312_interpreter(lambda_emulator_fact
 def test_unknown_python_runtime_runs_on_our_interpreter_with_a_warning(
     lambda_emulator_factory: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="emulator.pool")
+    caplog.set_level(logging.WARNING, logger="emulator.execution.pool")
     (tmp_path / "index.py").write_text(PIDS)
     emu = lambda_emulator_factory({"future": function(tmp_path, Runtime="python3.99")}, backend="none")
     result = call(emu.lambda_client, "future")
@@ -101,3 +101,24 @@ def test_unknown_python_runtime_runs_on_our_interpreter_with_a_warning(
     assert result.payload["version"].split()[0] == sys.version.split()[0]
     assert result.payload["execution_env"] == "AWS_Lambda_python3.99"
     assert any("python3.99" in record.getMessage() for record in caplog.records if record.levelno == logging.WARNING)
+
+
+def test_handlers_own_modules_named_like_ours_are_theirs(lambda_emulator_factory: Any, tmp_path: Path) -> None:
+    """Our runtime lives under a private name in the handler process: a function may have
+    modules called `runtimes`, `sources` or `emulator`, and the runtime's folder is not on
+    its sys.path."""
+    (tmp_path / "runtimes.py").write_text("OWNER = 'user runtimes'\n")
+    (tmp_path / "sources").mkdir()
+    (tmp_path / "sources" / "__init__.py").write_text("OWNER = 'user sources'\n")
+    (tmp_path / "emulator.py").write_text("OWNER = 'user emulator'\n")
+    (tmp_path / "index.py").write_text(
+        "import sys, runtimes, sources, emulator\n"
+        "def handler(event, context):\n"
+        "    ours = sorted({name.split('.')[0] for name in sys.modules if 'lambda_emulator' in name})\n"
+        "    leaked = [p for p in sys.path if 'lambda-emulator-rt-' in p]\n"
+        "    return [runtimes.OWNER, sources.OWNER, emulator.OWNER, ours, leaked]\n"
+    )
+    emu = lambda_emulator_factory({"shadowing": function(tmp_path)}, backend="none")
+    assert call(emu.lambda_client, "shadowing").payload == [
+        "user runtimes", "user sources", "user emulator", ["_lambda_emulator_runtime"], []
+    ]

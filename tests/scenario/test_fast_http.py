@@ -1,4 +1,4 @@
-"""The lean HTTP/1.1 invoke path (emulator/fast_http.py), driven with raw sockets.
+"""The lean HTTP/1.1 invoke path (emulator/api/fast_invoke.py), driven with raw sockets.
 
 Everything it does not handle itself must reach aiohttp unchanged, on the same
 connection, with the bytes already read.

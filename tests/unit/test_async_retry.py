@@ -1,4 +1,4 @@
-"""emulator.async_retry: the async retry schedule, exact numbers in virtual time."""
+"""emulator.policy.async_retry: the async retry schedule, exact numbers in virtual time."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from emulator.async_retry import (
+from emulator.policy.async_retry import (
     DEFAULT_MAX_EVENT_AGE_S,
     DEFAULT_MAX_RETRY_ATTEMPTS,
     Decision,

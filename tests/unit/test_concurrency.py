@@ -1,10 +1,10 @@
-"""emulator.concurrency: the ledger's pools, throttle reasons and AWS validation rules."""
+"""emulator.policy.concurrency: the ledger's pools, throttle reasons and AWS validation rules."""
 
 from __future__ import annotations
 
 import pytest
 
-from emulator.concurrency import (
+from emulator.policy.concurrency import (
     Admission,
     AdmissionPool,
     ConcurrencyConfigError,

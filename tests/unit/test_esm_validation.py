@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from emulator.errors import InvalidParameterValue
-from sources.mapping import EventSourceMapping, IllegalMappingTransition, MappingState
-from sources.validation import settings_from_request, settings_to_request
+from emulator.sources.mapping import EventSourceMapping, IllegalMappingTransition, MappingState
+from emulator.sources.validation import settings_from_request, settings_to_request
 
 STREAM = "arn:aws:kinesis:us-east-1:123456789012:stream/s"
 TABLE_STREAM = "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/1970-01-01T00:00:00.000"
@@ -96,8 +96,8 @@ def test_lifecycle_transitions():
 
 
 def test_provisioning_creates_what_a_resource_references_first():
-    from emulator.provisioning import Provisioner, ProvisioningError
-    from emulator.specs import ResourceSpec
+    from emulator.backend.provisioning import Provisioner, ProvisioningError
+    from emulator.template.specs import ResourceSpec
 
     def queue(logical_id: str, name: str, dlq: str | None = None) -> ResourceSpec:
         props = {"RedrivePolicy": {"deadLetterTargetArn": f"arn:aws:sqs:us-east-1:123456789012:{dlq}",

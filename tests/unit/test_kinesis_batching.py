@@ -1,10 +1,10 @@
-"""sources.kinesis_batching: cadence, batching, lanes and checkpoints."""
+"""emulator.sources.kinesis_batching: cadence, batching, lanes and checkpoints."""
 
 from __future__ import annotations
 
 import collections
 
-from sources.kinesis_batching import (
+from emulator.sources.kinesis_batching import (
     MAX_BATCH_PAYLOAD_BYTES,
     PAYLOAD_ENVELOPE_BYTES,
     POLL_INTERVAL_S,

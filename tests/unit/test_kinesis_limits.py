@@ -1,10 +1,10 @@
-"""sources.kinesis_limits: shard read limits, exact numbers in virtual time."""
+"""emulator.sources.kinesis_limits: shard read limits, exact numbers in virtual time."""
 
 from __future__ import annotations
 
 import pytest
 
-from sources.kinesis_limits import (
+from emulator.sources.kinesis_limits import (
     MAX_BYTES_PER_GET_RECORDS,
     MAX_READ_CALLS_PER_SECOND,
     READ_BYTES_PER_SECOND,

@@ -1,11 +1,11 @@
-"""sources.kinesis_records: the event and on-failure shapes (aws-semantics §8.1, §8.3)."""
+"""emulator.sources.kinesis_records: the event and on-failure shapes (aws-semantics §8.1, §8.3)."""
 
 from __future__ import annotations
 
 import json
 import math
 
-from sources.kinesis_records import (
+from emulator.sources.kinesis_records import (
     EventContext,
     LastAttempt,
     event_payload,
@@ -13,7 +13,7 @@ from sources.kinesis_records import (
     on_failure_record,
     stream_record,
 )
-from sources.kinesis_shard import emulated_arrival_mapper
+from emulator.sources.kinesis_shard import emulated_arrival_mapper
 
 CONTEXT = EventContext(
     stream_arn="arn:aws:kinesis:us-east-2:123456789012:stream/lambda-stream",

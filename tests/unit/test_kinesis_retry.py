@@ -1,4 +1,4 @@
-"""sources.kinesis_retry: retry, bisect and checkpoint steps of a Kinesis lane."""
+"""emulator.sources.kinesis_retry: retry, bisect and checkpoint steps of a Kinesis lane."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from sources.kinesis_retry import (
+from emulator.sources.kinesis_retry import (
     RETRY_DELAY_S,
     BatchStep,
     FailureCondition,

@@ -7,7 +7,7 @@ import itertools
 import pytest
 from moto.sqs.models import Message
 
-from emulator.moto_sqs_store import (
+from emulator.moto_child.sqs_store import (
     DEDUPLICATION_INTERVAL_MS, DELAYED, GONE, IN_FLIGHT, READY, InvalidReceiptHandle, MessageStore,
 )
 

@@ -1,10 +1,10 @@
-"""emulator.scaling: cold-start token buckets, exact numbers in virtual time."""
+"""emulator.policy.scaling: cold-start token buckets, exact numbers in virtual time."""
 
 from __future__ import annotations
 
 import pytest
 
-from emulator.scaling import (
+from emulator.policy.scaling import (
     FunctionScalingBucket,
     RegionalBurstBucket,
     ScalingMode,

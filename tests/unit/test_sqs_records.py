@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from sources.sqs_records import (
+from emulator.sources.sqs_records import (
     MAX_BATCH_PAYLOAD_BYTES, BatchPayload, PendingMessage, failed_item_ids, pending_message, retry_ids, sqs_record,
 )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sources.sqs_scaling import (
+from emulator.sources.sqs_scaling import (
     BLOG_MAX_CONCURRENCY, Demand, PollWindow, SqsScalingConfig, SqsScalingState, decide, initial_state,
 )
 

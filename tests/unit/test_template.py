@@ -1,4 +1,4 @@
-"""emulator.template / emulator.intrinsics: SAM and CloudFormation templates into an AppSpec.
+"""emulator.template.loader / emulator.template.intrinsics: SAM and CloudFormation templates into an AppSpec.
 
 Templates are written to tmp_path (YAML text where the short tags matter, dicts with long
 forms elsewhere). Every error test checks the resource and property the message names.
@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-from emulator.intrinsics import merge_globals
-from emulator.specs import DEFAULT_MEMORY_MB, DEFAULT_RUNTIME, DEFAULT_TIMEOUT_S, AppSpec, EventInvokeSpec
-from emulator.template import TemplateError, TemplateLoader, load_template, parse_template
+from emulator.template.intrinsics import merge_globals
+from emulator.template.specs import DEFAULT_MEMORY_MB, DEFAULT_RUNTIME, DEFAULT_TIMEOUT_S, AppSpec, EventInvokeSpec
+from emulator.template.loader import TemplateError, TemplateLoader, load_template, parse_template
 
 SAM = "AWS::Serverless::Function"
 LAMBDA = "AWS::Lambda::Function"
@@ -104,9 +104,9 @@ def test_missing_runtime_defaults_and_warns(tmp_path: Path, src: Path, warnings:
 def test_default_warn_goes_to_the_emulator_template_logger(tmp_path: Path, src: Path,
                                                           caplog: pytest.LogCaptureFixture) -> None:
     doc = {"Resources": {"Hello": sam_function(Runtime=None)}}
-    with caplog.at_level(logging.WARNING, logger="emulator.template"):
+    with caplog.at_level(logging.WARNING, logger="emulator.template.loader"):
         parse_template(doc, base_dir=tmp_path, source="app.yaml")
-    assert [r.name for r in caplog.records] == ["emulator.template"]
+    assert [r.name for r in caplog.records] == ["emulator.template.loader"]
 
 
 def test_lambda_function_with_local_code_path_and_dead_letter_config(tmp_path: Path, src: Path) -> None:

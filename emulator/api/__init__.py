@@ -1,0 +1,2 @@
+"""The HTTP edge: one route table (routing.py), the fast invoke path (fast_invoke.py) and
+thin handlers that parse, call a service and serialise (*_api.py)."""

@@ -1,0 +1,227 @@
+"""One execution environment as the control plane sees it: a state machine over a socket.
+
+STARTING -> READY <-> BUSY -> STOPPING -> DEAD (STYLE.md principle 4). The process itself
+is a fork of the fork server (runtimes/forkserver.py); we talk to it with runtimes/protocol.py,
+notice its death at once (socket EOF) and learn how it died from the fork server's report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import os
+import signal
+import socket
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from emulator.runtimes import protocol
+
+
+class EnvState(enum.Enum):
+    STARTING = "starting"
+    READY = "ready"
+    BUSY = "busy"
+    STOPPING = "stopping"
+    DEAD = "dead"
+
+
+_TRANSITIONS: dict[EnvState, frozenset[EnvState]] = {
+    EnvState.STARTING: frozenset({EnvState.READY, EnvState.STOPPING, EnvState.DEAD}),
+    EnvState.READY: frozenset({EnvState.BUSY, EnvState.STOPPING, EnvState.DEAD}),
+    EnvState.BUSY: frozenset({EnvState.READY, EnvState.STOPPING, EnvState.DEAD}),
+    EnvState.STOPPING: frozenset({EnvState.DEAD}),
+    EnvState.DEAD: frozenset(),
+}
+
+
+class IllegalTransition(RuntimeError):
+    pass
+
+
+@dataclass(slots=True)
+class InitResult:
+    ok: bool
+    init_ms: float = 0.0
+    error: bytes | None = None  # the AWS error object, when init reported one
+
+
+@dataclass(slots=True)
+class RawOutcome:
+    """What came back from one invocation, before it is shaped into an HTTP response."""
+
+    kind: str  # "result" | "error" | "timeout" | "died"
+    payload: bytes = b""
+    duration_ms: float = 0.0
+    max_rss_kb: int = 0
+
+
+class ExecutionEnvironment(asyncio.Protocol):
+    """Owns one environment process. Not reusable after DEAD."""
+
+    def __init__(self, env_id: str, on_log: Callable[[str], None]) -> None:
+        self.env_id = env_id
+        self.state = EnvState.STARTING
+        self.pid: int | None = None
+        self.generation = 0
+        self.last_used = 0.0
+        self.provisioned = False
+        self.init_ms = 0.0
+        self._on_log = on_log
+        self._log_capture: list[str] | None = None
+        self._transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self._init: asyncio.Future[InitResult] | None = None
+        self._call: asyncio.Future[RawOutcome] | None = None
+        self._deadline: asyncio.TimerHandle | None = None
+        self._pidfd: int | None = None
+        self.exit_info: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def transition(self, new: EnvState) -> None:
+        if new not in _TRANSITIONS[self.state]:
+            raise IllegalTransition(f"environment {self.env_id}: {self.state.value} -> {new.value}")
+        self.state = new
+
+    async def attach(self, sock: socket.socket, pid: int) -> None:
+        loop = asyncio.get_running_loop()
+        self.pid = pid
+        try:
+            self._pidfd = os.pidfd_open(pid)
+        except OSError:
+            self._pidfd = None  # already gone: the socket EOF reports it
+        self._init = loop.create_future()
+        await loop.create_unix_connection(lambda: self, sock=sock)
+
+    async def wait_ready(self, timeout_s: float) -> InitResult | None:
+        """None when init did not finish within `timeout_s` (the caller decides what follows)."""
+        assert self._init is not None
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._init), timeout_s)
+        except asyncio.TimeoutError:
+            return None
+
+    def capture_logs(self, capture: list[str]) -> None:
+        """Also collect handler output into `capture` (for LogType Tail) until the next result."""
+        self._log_capture = capture
+
+    def kill(self) -> None:
+        """SIGKILL the process (via its pidfd, so a recycled PID is never hit)."""
+        if self.state is not EnvState.DEAD and self.state is not EnvState.STOPPING:
+            self.transition(EnvState.STOPPING)
+        if self._pidfd is not None:
+            try:
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+            except OSError:
+                pass
+        if self._transport is not None:
+            self._transport.close()
+
+    def stop(self) -> None:
+        """Graceful stop of an idle environment: closing its socket ends its serve loop."""
+        if self.state in (EnvState.READY, EnvState.STARTING):
+            self.transition(EnvState.STOPPING)
+        if self._transport is not None:
+            self._transport.close()
+
+    def on_exit(self, info: dict[str, Any]) -> None:
+        if not self.exit_info.done():
+            self.exit_info.set_result(info)
+        self._mark_dead()
+
+    # -- invocation --------------------------------------------------------------------
+    def invoke(self, frame: bytes, timeout_s: float, log_capture: list[str] | None) -> asyncio.Future[RawOutcome]:
+        """Send one INVOKE frame; the future resolves with the outcome (never raises)."""
+        loop = asyncio.get_running_loop()
+        self.transition(EnvState.BUSY)
+        call = loop.create_future()
+        self._call = call
+        self._log_capture = log_capture
+        self._deadline = loop.call_later(timeout_s, self._on_deadline)
+        assert self._transport is not None
+        self._transport.write(frame)
+        return call
+
+    def _on_deadline(self) -> None:
+        call = self._call
+        if call is not None and not call.done():
+            call.set_result(RawOutcome("timeout"))
+        self._call = None
+        self.kill()
+
+    def _finish_call(self, outcome: RawOutcome) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        call, self._call = self._call, None
+        self._log_capture = None
+        if self.state is EnvState.BUSY:
+            self.transition(EnvState.READY)
+        if call is not None and not call.done():
+            call.set_result(outcome)
+
+    # -- asyncio.Protocol ----------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        header = protocol.HEADER
+        offset = 0
+        size = len(buffer)
+        while size - offset >= header.size:
+            length, kind = header.unpack_from(buffer, offset)
+            end = offset + header.size + length
+            if end > size:
+                break
+            self._dispatch(kind, memoryview(buffer)[offset + header.size : end])
+            offset = end
+        if offset:
+            del buffer[:offset]
+
+    def _dispatch(self, kind: int, body: memoryview) -> None:
+        if kind == protocol.LOG:
+            text = bytes(body).decode("utf-8", "replace")
+            if self._log_capture is not None:
+                self._log_capture.append(text)
+            self._on_log(text)
+        elif kind == protocol.RESULT or kind == protocol.ERROR:
+            duration_ms, max_rss_kb, payload = protocol.split_result(body)
+            self._finish_call(RawOutcome("result" if kind == protocol.RESULT else "error", payload, duration_ms, max_rss_kb))
+        elif kind == protocol.READY:
+            meta, _ = protocol.split_meta(body)
+            self.init_ms = meta["init_ms"]
+            if self.state is EnvState.STARTING:
+                self.transition(EnvState.READY)
+            if self._init is not None and not self._init.done():
+                self._init.set_result(InitResult(True, self.init_ms))
+        elif kind == protocol.INIT_ERROR:
+            if self._init is not None and not self._init.done():
+                self._init.set_result(InitResult(False, error=bytes(body)))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        self._mark_dead()
+
+    def _mark_dead(self) -> None:
+        if self.state is EnvState.DEAD:
+            return
+        self.state = EnvState.DEAD
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        if self._init is not None and not self._init.done():
+            self._init.set_result(InitResult(False))
+        call, self._call = self._call, None
+        if call is not None and not call.done():
+            call.set_result(RawOutcome("died"))
+        if self._transport is not None:
+            self._transport.close()
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+
+    @property
+    def alive(self) -> bool:
+        return self.state is not EnvState.DEAD and self.state is not EnvState.STOPPING

@@ -1,0 +1,307 @@
+"""Run one invocation in an execution environment and shape the outcome as Lambda does.
+
+Admission control (concurrency, scaling rate) happens before this; here an environment is
+taken warm or created cold, the event is sent, and the outcome (result, function error,
+timeout, crash, init failure) becomes the response body, the X-Amz-Function-Error header,
+the START/END/REPORT lines and the LogResult tail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from emulator.execution.environment import ExecutionEnvironment, InitResult, RawOutcome
+from emulator.functions.registry import FunctionVersion
+from emulator.execution.logsink import LogSink
+from emulator.functions.metrics import Metrics
+from emulator.execution.pool import EnvironmentFactory, EnvironmentPool
+from emulator.runtimes import protocol
+
+# aws-semantics §3 (S15): Init may take 10 s on demand; after that Lambda retries Init at the
+# first invocation, bounded by the function timeout.
+INIT_TIMEOUT_S = 10.0
+# aws-semantics §3 (S15), for provisioned concurrency: max(130 s, function timeout).
+PROVISIONED_INIT_TIMEOUT_S = 130.0
+# aws-semantics §2.1 (S10): LogType Tail returns the last 4 KB of the log.
+LOG_TAIL_BYTES = 4096
+EXIT_REPORT_WAIT_S = 2.0
+# aws-semantics §4 (S14, RIE MaxPayloadSize = 6 MiB + 100 bytes): a larger function response
+# is not delivered; the caller gets Function.ResponseSizeTooLarge instead.
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100
+
+
+@dataclass(slots=True)
+class Invocation:
+    payload: bytes
+    request_id: str
+    invoked_arn: str
+    client_context: dict[str, Any] | None = None
+    log_tail: bool = False
+
+
+@dataclass(slots=True)
+class InvokeResult:
+    payload: bytes
+    executed_version: str
+    request_id: str
+    function_error: str | None = None  # "Unhandled" when the function failed
+    error_type: str | None = None
+    log_result: str | None = None
+    cold: bool = False
+    duration_ms: float = 0.0
+    throttled: bool = False  # no environment could be created (scaling rate): nothing ran
+
+
+def error_payload(error_type: str, message: str, request_id: str | None = None) -> bytes:
+    body: dict[str, Any] = {"errorType": error_type, "errorMessage": message}
+    if request_id is not None:
+        body["requestId"] = request_id
+    return json.dumps(body).encode()
+
+
+RESPONSE_TOO_LARGE = "Function.ResponseSizeTooLarge"
+
+
+def response_too_large_payload() -> bytes:
+    # The message AWS returns (observed, S48), with the limit of aws-semantics §4.
+    return error_payload(RESPONSE_TOO_LARGE, f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes).")
+
+
+def timeout_payload(request_id: str, timeout_s: float) -> bytes:
+    # aws-semantics §2.5 (S48, observed): the service emits Sandbox.Timedout with this text.
+    return error_payload("Sandbox.Timedout", f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds")
+
+
+def exit_payload(request_id: str, info: dict[str, Any] | None) -> tuple[str, bytes]:
+    status = (info or {}).get("status", "signal: killed")
+    if info and info.get("oom"):
+        error_type = "Runtime.OutOfMemory"
+    else:
+        error_type = "Runtime.ExitError"
+    return error_type, error_payload(error_type, f"RequestId: {request_id} Error: Runtime exited with error: {status}")
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """Bookkeeping of one invocation while it runs."""
+
+    logs: list[str] = field(default_factory=list)
+    init_ms: float | None = None
+    error_type: str | None = None
+    start_written: bool = False
+
+
+class Invoker:
+    def __init__(self, factory: EnvironmentFactory, logs: LogSink, metrics: Metrics, log_invocations: bool = True) -> None:
+        self.factory = factory
+        self.logs = logs
+        self.metrics = metrics
+        self.log_invocations = log_invocations
+        self.pools: dict[str, EnvironmentPool] = {}
+
+    def pool_for(self, version: FunctionVersion) -> EnvironmentPool:
+        pool = self.pools.get(version.key)
+        if pool is None:
+            pool = self.pools[version.key] = EnvironmentPool(self.factory, version)
+        return pool
+
+    async def run(
+        self,
+        version: FunctionVersion,
+        invocation: Invocation,
+        *,
+        provisioned: bool = False,
+        gate: Callable[[str], bool] | None = None,
+    ) -> InvokeResult:
+        """`gate(function)` is asked before a new environment is created (the scaling rate)."""
+        pool = self.pool_for(version)
+        spec = version.spec
+        attempt = _Attempt()
+        started = time.perf_counter()
+        env = pool.take_idle(provisioned)
+        cold = env is None
+        if env is None:
+            if gate is not None and not provisioned and not gate(version.name):
+                return InvokeResult(b"", version.version, invocation.request_id, throttled=True)
+            env, failure = await self._cold_start(pool, version, invocation, attempt, provisioned)
+            if failure is not None:
+                return self._finish(version, invocation, attempt, failure, cold, started)
+        assert env is not None
+        request_id = invocation.request_id
+        if self.log_invocations or invocation.log_tail:  # skip the formatting when nobody reads it
+            start_line = f"START RequestId: {request_id} Version: {version.version}\n"
+            attempt.logs.append(start_line)
+            if self.log_invocations:
+                self.logs.write(spec.name, start_line)
+                attempt.start_written = True
+        frame = protocol.invoke_frame(
+            request_id,
+            int(time.time() * 1000 + spec.timeout_s * 1000),
+            _json_string(invocation.invoked_arn),
+            "null" if invocation.client_context is None else json.dumps(invocation.client_context),
+            invocation.payload,
+        )
+        try:
+            outcome = await env.invoke(frame, spec.timeout_s, attempt.logs if invocation.log_tail else None)
+        except asyncio.CancelledError:
+            pool.discard(env)  # nobody will read its answer: never hand a busy environment out again
+            raise
+        if outcome.kind == "result" and len(outcome.payload) > MAX_RESPONSE_BYTES:
+            result = InvokeResult(response_too_large_payload(), version.version, request_id, "Unhandled", RESPONSE_TOO_LARGE)
+        elif outcome.kind == "result":
+            result = InvokeResult(outcome.payload, version.version, request_id)
+        elif outcome.kind == "error":
+            result = InvokeResult(outcome.payload, version.version, request_id, "Unhandled", _error_type(outcome.payload))
+        elif outcome.kind == "timeout":
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+            attempt.logs.append(f"{stamp}.000Z {request_id} Task timed out after {spec.timeout_s:.2f} seconds\n")
+            result = InvokeResult(timeout_payload(request_id, spec.timeout_s), version.version, request_id, "Unhandled", "Sandbox.Timedout")
+            outcome.duration_ms = spec.timeout_s * 1000.0
+            if self.log_invocations or invocation.log_tail:  # only REPORT needs the killed process's peak memory
+                outcome.max_rss_kb = ((await _exit_info(env)) or {}).get("max_memory_kb", 0)
+        else:
+            info = await _exit_info(env)
+            error_type, payload = exit_payload(request_id, info)
+            result = InvokeResult(payload, version.version, request_id, "Unhandled", error_type)
+            outcome.duration_ms = (time.perf_counter() - started) * 1000.0
+            outcome.max_rss_kb = (info or {}).get("max_memory_kb", 0)
+        if env.alive:
+            pool.give_back(env, time.monotonic())
+        else:
+            pool.discard(env)
+        if cold:
+            attempt.init_ms = env.init_ms
+        return self._finish(version, invocation, attempt, result, cold, started, outcome)
+
+    async def _cold_start(
+        self, pool: EnvironmentPool, version: FunctionVersion, invocation: Invocation, attempt: _Attempt, provisioned: bool
+    ) -> tuple[ExecutionEnvironment | None, InvokeResult | None]:
+        request_id = invocation.request_id
+        init_started = time.perf_counter()
+        env = await pool.create(provisioned=provisioned)
+        env.capture_logs(attempt.logs)
+        init = await _wait_init(pool, env, INIT_TIMEOUT_S)
+        if init is None:
+            # aws-semantics §3 (S15): Init over 10 s is retried at the first invocation,
+            # bounded by the function timeout.
+            env.kill()
+            pool.discard(env)
+            attempt.logs.append(f"INIT_REPORT Init Duration: {INIT_TIMEOUT_S * 1000:.2f} ms\tPhase: init\tStatus: timeout\n")
+            init_started = time.perf_counter()
+            env = await pool.create(provisioned=provisioned)
+            env.capture_logs(attempt.logs)
+            init = await _wait_init(pool, env, version.spec.timeout_s)
+            if init is None:
+                env.kill()
+                pool.discard(env)
+                return None, InvokeResult(
+                    timeout_payload(request_id, version.spec.timeout_s), version.version, request_id, "Unhandled", "Sandbox.Timedout"
+                )
+        if init.ok:
+            return env, None
+        if not env.init_ms:  # a failed Init never reports its duration: it lasted until now
+            env.init_ms = (time.perf_counter() - init_started) * 1000.0
+        pool.discard(env)
+        return None, await self._init_failure(env, init, version, request_id, attempt)
+
+    async def _init_failure(
+        self, env: ExecutionEnvironment, init: InitResult, version: FunctionVersion, request_id: str, attempt: _Attempt
+    ) -> InvokeResult:
+        if init.error is not None:
+            payload = init.error
+            error_type = _error_type(payload)
+        else:
+            error_type, payload = exit_payload(request_id, await _exit_info(env))
+        attempt.logs.append(f"INIT_REPORT Init Duration: {env.init_ms:.2f} ms\tPhase: init\tStatus: error\tError Type: {error_type}\n")
+        env.kill()
+        return InvokeResult(payload, version.version, request_id, "Unhandled", error_type)
+
+    def _finish(
+        self,
+        version: FunctionVersion,
+        invocation: Invocation,
+        attempt: _Attempt,
+        result: InvokeResult,
+        cold: bool,
+        started: float,
+        outcome: RawOutcome | None = None,
+    ) -> InvokeResult:
+        request_id = invocation.request_id
+        spec = version.spec
+        duration = outcome.duration_ms if outcome is not None else (time.perf_counter() - started) * 1000.0
+        max_mb = math.ceil(outcome.max_rss_kb / 1024) if outcome is not None and outcome.max_rss_kb else 0
+        result.cold = cold
+        result.duration_ms = duration
+        self.metrics.record_invocation(spec.name, result, cold)
+        if not (self.log_invocations or invocation.log_tail):
+            return result
+        logs = attempt.logs
+        if outcome is None:  # init failed: Lambda still writes START for the request
+            logs.append(f"START RequestId: {request_id} Version: {version.version}\n")
+        logs.append(f"END RequestId: {request_id}\n")
+        report = (
+            f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\tBilled Duration: {math.ceil(duration)} ms\t"
+            f"Memory Size: {spec.memory_mb} MB\tMax Memory Used: {max_mb} MB\t"
+        )
+        if cold and attempt.init_ms is not None:
+            report += f"Init Duration: {attempt.init_ms:.2f} ms\t"
+        if result.error_type in ("Sandbox.Timedout",):
+            report += "Status: timeout"
+        elif result.error_type in ("Runtime.ExitError", "Runtime.OutOfMemory"):
+            report += f"Status: error\tError Type: {result.error_type}"
+        logs.append(report + "\n")
+        if self.log_invocations:
+            # Handler output was written as it arrived; these are Lambda's own closing lines.
+            lines = [line for line in logs if _is_platform_line(line) and not (attempt.start_written and line.startswith("START "))]
+            self.logs.write(spec.name, "".join(lines))
+        if invocation.log_tail:
+            tail = "".join(logs).encode()[-LOG_TAIL_BYTES:]
+            result.log_result = base64.b64encode(tail).decode()
+        return result
+
+    def close(self) -> None:
+        for pool in self.pools.values():
+            pool.close()
+        self.pools.clear()
+
+
+@functools.lru_cache(maxsize=4096)
+def _json_string(text: str) -> str:
+    return json.dumps(text)
+
+
+_PLATFORM_PREFIXES = ("START RequestId", "END RequestId", "REPORT RequestId", "INIT_REPORT")
+
+
+def _is_platform_line(line: str) -> bool:
+    return line.startswith(_PLATFORM_PREFIXES) or " Task timed out after " in line
+
+
+async def _wait_init(pool: EnvironmentPool, env: ExecutionEnvironment, timeout_s: float) -> InitResult | None:
+    try:
+        return await env.wait_ready(timeout_s)
+    except asyncio.CancelledError:
+        pool.discard(env)  # its caller is gone: nobody would ever hand it out
+        raise
+
+
+async def _exit_info(env: ExecutionEnvironment) -> dict[str, Any] | None:
+    try:
+        return await asyncio.wait_for(asyncio.shield(env.exit_info), EXIT_REPORT_WAIT_S)
+    except asyncio.TimeoutError:
+        return None
+
+
+def _error_type(payload: bytes) -> str:
+    try:
+        value = json.loads(payload)
+    except ValueError:
+        return "Runtime.Unknown"
+    return value.get("errorType", "Runtime.Unknown") if isinstance(value, dict) else "Runtime.Unknown"

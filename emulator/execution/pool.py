@@ -1,0 +1,293 @@
+"""Execution environments per function version: creating them (cold) and reusing them (warm)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import re
+import shutil
+import socket
+import sys
+import time
+import uuid
+from typing import Any
+
+from emulator.execution.environment import EnvState, ExecutionEnvironment
+from emulator.execution.forkserver_client import ForkServerClient
+from emulator.functions.registry import FunctionVersion
+from emulator.execution.logsink import LogSink
+
+log = logging.getLogger("emulator.execution.pool")
+
+_RUNTIME_RE = re.compile(r"^python(3)\.(\d+)$")
+DUMMY_CREDENTIALS = {
+    # Handlers get credentials that can never reach real AWS (README: "Safe by default").
+    "AWS_ACCESS_KEY_ID": "AKIAEMULATORLOCAL000",
+    "AWS_SECRET_ACCESS_KEY": "emulator-local-secret-key-not-valid-in-aws",
+    "AWS_SESSION_TOKEN": "emulator-local-session-token",
+}
+
+
+class EnvironmentFactory:
+    """Starts one fork server per interpreter and forks environments from it."""
+
+    def __init__(self, *, region: str, endpoint_url: str, logs: LogSink, interpreter: str = "auto") -> None:
+        self.region = region
+        self.endpoint_url = endpoint_url
+        self.logs = logs
+        self.interpreter = interpreter
+        self._servers: dict[str, ForkServerClient] = {}
+        self._starting: dict[str, asyncio.Task] = {}
+        self._by_pid: dict[int, ExecutionEnvironment] = {}
+        self._early_exits: dict[int, dict[str, Any]] = {}
+        self._ids = itertools.count(1)
+        self._warned: set[str] = set()
+        self.cgroups = False
+
+    def python_for(self, runtime: str) -> str:
+        """A python3.X interpreter matching the runtime, else our own (warned once)."""
+        match = _RUNTIME_RE.match(runtime)
+        own = sys.executable
+        if match is None or int(match.group(2)) == sys.version_info.minor or self.interpreter == "own":
+            return own
+        found = shutil.which(f"python3.{match.group(2)}")
+        if found:
+            return found
+        if runtime not in self._warned:
+            self._warned.add(runtime)
+            log.warning(
+                "no %s interpreter found on PATH: running %s functions with Python %d.%d",
+                runtime, runtime, sys.version_info.major, sys.version_info.minor,
+            )
+        return own
+
+    async def server_for(self, runtime: str) -> ForkServerClient:
+        return await self._server_for_python(self.python_for(runtime), runtime)
+
+    async def _server_for_python(self, python: str, runtime: str) -> ForkServerClient:
+        server = self._servers.get(python)
+        if server is not None and not server.closed:
+            return server
+        if server is not None:
+            # Its template died: reap it, close its socket and remove its folder before
+            # starting another (STYLE.md principle 5: no zombies, nothing leaked).
+            self._servers.pop(python, None)
+            await server.close()
+        task = self._starting.get(python)
+        if task is None:
+            task = asyncio.ensure_future(self._start_server(python, runtime))
+            self._starting[python] = task
+        try:
+            return await asyncio.shield(task)
+        finally:
+            if task.done():
+                self._starting.pop(python, None)
+
+    async def _start_server(self, python: str, runtime: str) -> ForkServerClient:
+        server = ForkServerClient(python, self._on_exit)
+        try:
+            await server.start()
+        except Exception:
+            if python == sys.executable:
+                raise
+            log.warning("could not start %s for %s; falling back to %s", python, runtime, sys.executable)
+            # Share (or start) our own interpreter's template, and remember the fallback under
+            # the failed interpreter too: otherwise every later cold start would retry it and
+            # start yet another template, replacing (and leaking) the one already running.
+            server = await self._server_for_python(sys.executable, runtime)
+        self._servers[python] = server
+        self.cgroups = self.cgroups or server.cgroups
+        return server
+
+    def _on_exit(self, pid: int, info: dict[str, Any]) -> None:
+        env = self._by_pid.pop(pid, None)
+        if env is None:
+            self._early_exits[pid] = info
+        else:
+            env.on_exit(info)
+
+    def environment_spec(self, version: FunctionVersion, init_type: str, log_stream: str) -> dict[str, Any]:
+        spec = version.spec
+        log_group = f"/aws/lambda/{spec.name}"
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            # Never read the developer's real profiles or credentials from ~/.aws.
+            "AWS_CONFIG_FILE": "/dev/null",
+            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+            **DUMMY_CREDENTIALS,
+        }
+        env.update(spec.environment)
+        # Variables Lambda reserves (aws-semantics §3; the issue's list): these always win.
+        env.update(
+            {
+                "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+                "AWS_LAMBDA_FUNCTION_VERSION": version.version,
+                "AWS_REGION": self.region,
+                "AWS_DEFAULT_REGION": self.region,
+                "AWS_LAMBDA_LOG_GROUP_NAME": log_group,
+                "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
+                "LAMBDA_TASK_ROOT": str(spec.code_dir),
+                "LAMBDA_RUNTIME_DIR": str(spec.code_dir),
+                "_HANDLER": spec.handler,
+                "AWS_LAMBDA_INITIALIZATION_TYPE": init_type,
+                "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
+            }
+        )
+        return {
+            "env": env,
+            "task_root": str(spec.code_dir),
+            "handler": spec.handler,
+            "memory_mb": spec.memory_mb,
+            "function_name": spec.name,
+            "function_version": version.version,
+            "log_group": log_group,
+            "log_stream": log_stream,
+        }
+
+    async def create(self, version: FunctionVersion, init_type: str = "on-demand") -> ExecutionEnvironment:
+        """Fork and attach a new environment; it runs Init on its own (see wait_ready)."""
+        server = await self.server_for(version.spec.runtime)
+        log_stream = time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{version.version}]{uuid.uuid4().hex}"
+        spec = self.environment_spec(version, init_type, log_stream)
+        env = ExecutionEnvironment(f"{version.name}-{next(self._ids)}", self.logs.handler_output(version.name))
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        output_r, output_w = os.pipe()
+        try:
+            pid = await server.spawn(spec, child, output_w)
+        except BaseException:
+            parent.close()
+            os.close(output_r)
+            raise
+        finally:
+            child.close()
+            os.close(output_w)
+        await self._read_output(output_r, version.name)
+        early = self._early_exits.pop(pid, None)
+        if early is None:
+            self._by_pid[pid] = env
+        await env.attach(parent, pid)
+        if early is not None:
+            env.on_exit(early)
+        return env
+
+    async def _read_output(self, fd: int, function: str) -> None:
+        """What the environment writes below sys.stdout (subprocesses, C code) goes to the
+        function's log; the pipe closes when the environment and its children are gone."""
+        loop = asyncio.get_running_loop()
+        pipe = os.fdopen(fd, "rb", buffering=0)
+        try:
+            await loop.connect_read_pipe(lambda: _OutputProtocol(self.logs.handler_output(function)), pipe)
+        except OSError:
+            pipe.close()
+
+    async def close(self) -> None:
+        for task in self._starting.values():
+            task.cancel()
+        for server in {id(server): server for server in self._servers.values()}.values():
+            await server.close()  # a fallback template is listed under several interpreters
+        self._servers.clear()
+        for env in list(self._by_pid.values()):
+            env.on_exit({"status": "shutdown", "oom": False})
+        self._by_pid.clear()
+
+
+class _OutputProtocol(asyncio.Protocol):
+    """Whole lines from an environment's output pipe, to the function's log."""
+
+    def __init__(self, write: Any) -> None:
+        self._write = write
+        self._partial = b""
+
+    def data_received(self, data: bytes) -> None:
+        data = self._partial + data
+        cut = data.rfind(b"\n") + 1
+        self._partial = data[cut:]
+        if cut:
+            self._write(data[:cut].decode("utf-8", "replace"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._partial:
+            self._write(self._partial.decode("utf-8", "replace"))
+            self._partial = b""
+
+
+class EnvironmentPool:
+    """Environments of one function version. LIFO reuse keeps the warmest ones busy."""
+
+    def __init__(self, factory: EnvironmentFactory, version: FunctionVersion) -> None:
+        self.factory = factory
+        self.version = version
+        self.idle: list[ExecutionEnvironment] = []
+        # Provisioned-concurrency environments: initialised ahead of traffic, never reaped
+        # for idleness, used only by admissions charged to provisioned concurrency (§1.5).
+        self.provisioned_idle: list[ExecutionEnvironment] = []
+        self.members: set[ExecutionEnvironment] = set()
+        self.generation = 0
+
+    def take_idle(self, provisioned: bool = False) -> ExecutionEnvironment | None:
+        idle = self.provisioned_idle if provisioned else self.idle
+        while idle:
+            env = idle.pop()
+            if env.state is EnvState.READY and env.generation == self.generation:
+                return env
+            self._retire(env)
+        return None
+
+    async def create(self, provisioned: bool = False) -> ExecutionEnvironment:
+        init_type = "provisioned-concurrency" if provisioned else "on-demand"
+        env = await self.factory.create(self.version, init_type)
+        env.generation = self.generation
+        env.provisioned = provisioned
+        self.members.add(env)
+        return env
+
+    def give_back(self, env: ExecutionEnvironment, now: float) -> None:
+        env.last_used = now
+        if env.state is EnvState.READY and env.generation == self.generation:
+            (self.provisioned_idle if env.provisioned else self.idle).append(env)
+        else:
+            self._retire(env)
+
+    def discard(self, env: ExecutionEnvironment) -> None:
+        self._retire(env)
+
+    def _retire(self, env: ExecutionEnvironment) -> None:
+        self.members.discard(env)
+        if env.state is EnvState.BUSY:
+            env.kill()
+        elif env.state is not EnvState.DEAD:
+            env.stop()
+
+    def new_code(self, version: FunctionVersion) -> None:
+        """New code: later environments load it; idle ones go now, busy ones when they finish."""
+        self.version = version
+        self.generation += 1
+        idle, self.idle = self.idle, []
+        for env in idle:
+            self._retire(env)
+
+    def reap_idle(self, older_than: float) -> int:
+        keep = [env for env in self.idle if env.last_used >= older_than and env.state is EnvState.READY]
+        gone = [env for env in self.idle if env not in keep]
+        self.idle = keep
+        for env in gone:
+            self._retire(env)
+        return len(gone)
+
+    @property
+    def size(self) -> int:
+        """Environments of this version that are alive (busy or idle)."""
+        return sum(1 for env in self.members if env.state is not EnvState.DEAD)
+
+    def close(self) -> None:
+        for env in list(self.members):
+            env.kill()
+        self.members.clear()
+        self.idle.clear()
+        self.provisioned_idle.clear()

@@ -1,0 +1,1 @@
+"""The function catalogue (names, ARNs, versions, code) and the per-function counters."""

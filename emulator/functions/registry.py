@@ -1,0 +1,164 @@
+"""The live function registry: names, ARNs, versions, and name resolution as Lambda does it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from emulator.errors import InvalidParameterValue, ResourceNotFound
+from emulator.template.specs import FunctionSpec
+
+LATEST = "$LATEST"
+# aws-semantics §2.1: FunctionName is a name, name:qualifier, a full or a partial ARN.
+_ARN_RE = re.compile(
+    r"^(?:arn:aws[a-zA-Z-]*:lambda:(?P<region>[a-z0-9-]+):)?(?:(?P<account>\d{12}):)?(?:function:)?"
+    r"(?P<name>[a-zA-Z0-9_-]{1,64})(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9_-]{1,128}))?$"
+)
+
+
+def iso_timestamp(epoch: float) -> str:
+    # The Lambda API's LastModified format: 2019-11-14T18:16:05.568+0000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{int(epoch * 1000) % 1000:03d}+0000"
+
+
+# What the code watcher ignores: caches, tooling and logs that change without the code
+# changing (a handler's folder is often a project root with a virtualenv inside).
+_NOT_CODE_DIRS = frozenset({"__pycache__", ".git", ".emulator", ".venv", "venv", "node_modules", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".tox", ".aws-sam"})
+_NOT_CODE_SUFFIXES = (".pyc", ".pyo", ".log", ".swp", "~")
+
+
+def code_fingerprint(code_dir: Path) -> tuple[str, int, float]:
+    """(sha256 of the files, total size, newest mtime) of a code folder; skips caches."""
+    digest = hashlib.sha256()
+    size = 0
+    newest = 0.0
+    for root, dirs, files in os.walk(code_dir):
+        dirs[:] = sorted(d for d in dirs if d not in _NOT_CODE_DIRS)
+        for name in sorted(files):
+            if name.endswith(_NOT_CODE_SUFFIXES):
+                continue
+            path = os.path.join(root, name)
+            try:
+                stat = os.stat(path)
+            except OSError:
+                continue
+            size += stat.st_size
+            newest = max(newest, stat.st_mtime)
+            digest.update(f"{os.path.relpath(path, code_dir)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest(), size, newest
+
+
+@dataclass(frozen=True)
+class FunctionVersion:
+    """The configuration one version runs with ($LATEST or a published number)."""
+
+    spec: FunctionSpec
+    version: str
+    region: str
+    account_id: str
+    last_modified: float
+    code_sha256: str = ""
+    code_size: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def function_arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:{self.account_id}:function:{self.spec.name}"
+
+    @property
+    def qualified_arn(self) -> str:
+        return f"{self.function_arn}:{self.version}"
+
+    @property
+    def key(self) -> str:
+        return f"{self.spec.name}:{self.version}"
+
+
+@dataclass
+class LambdaFunction:
+    """A function and its versions; mutable as the API changes it."""
+
+    latest: FunctionVersion
+    versions: dict[str, FunctionVersion] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)  # alias -> version
+    alias_descriptions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.latest.name
+
+    def version_for(self, qualifier: str | None) -> FunctionVersion:
+        if qualifier is None or qualifier == LATEST:
+            return self.latest
+        if qualifier in self.versions:
+            return self.versions[qualifier]
+        if qualifier in self.aliases:
+            return self.versions[self.aliases[qualifier]]
+        raise ResourceNotFound(f"Function not found: {self.latest.function_arn}:{qualifier}")
+
+
+class FunctionRegistry:
+    def __init__(self, region: str, account_id: str) -> None:
+        self.region = region
+        self.account_id = account_id
+        self.functions: dict[str, LambdaFunction] = {}
+
+    def add(self, spec: FunctionSpec) -> LambdaFunction:
+        sha, size, _ = code_fingerprint(spec.code_dir)
+        version = FunctionVersion(spec, LATEST, self.region, self.account_id, time.time(), sha, size)
+        function = LambdaFunction(version)
+        self.functions[spec.name] = function
+        return function
+
+    def update_code_fingerprint(self, name: str) -> bool:
+        """Recompute $LATEST's code hash; True when the code changed."""
+        function = self.functions[name]
+        sha, size, _ = code_fingerprint(function.latest.spec.code_dir)
+        if sha == function.latest.code_sha256:
+            return False
+        function.latest = replace(function.latest, code_sha256=sha, code_size=size, last_modified=time.time())
+        return True
+
+    def parse_name(self, raw: str) -> tuple[str, str | None]:
+        """Split a FunctionName (name, name:qualifier, full or partial ARN) into name, qualifier."""
+        match = _ARN_RE.match(raw)
+        if match is None:
+            raise InvalidParameterValue(
+                f"1 validation error detected: Value '{raw}' at 'functionName' failed to satisfy constraint: "
+                "Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?(\\d{12}:)?(function:)?([a-zA-Z0-9-_\\.]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
+            )
+        return match.group("name"), match.group("qualifier")
+
+    def get(self, raw_name: str) -> tuple[LambdaFunction, str | None]:
+        name, qualifier = self.parse_name(raw_name)
+        function = self.functions.get(name)
+        if function is not None and ":" in raw_name and not self._same_account(raw_name):
+            function = None  # an ARN of another Region or account names another function
+        if function is None:
+            raise ResourceNotFound(f"Function not found: arn:aws:lambda:{self.region}:{self.account_id}:function:{name}")
+        return function, qualifier
+
+    def _same_account(self, raw_name: str) -> bool:
+        match = _ARN_RE.match(raw_name)
+        if match is None:
+            return False
+        region, account = match.group("region"), match.group("account")
+        return (region is None or region == self.region) and (account is None or account == self.account_id)
+
+    def resolve(self, raw_name: str, qualifier: str | None = None) -> FunctionVersion:
+        return self.resolve_qualified(raw_name, qualifier)[0]
+
+    def resolve_qualified(self, raw_name: str, qualifier: str | None = None) -> tuple[FunctionVersion, str | None]:
+        """The version to run and the qualifier it was asked by (from the name or the query)."""
+        function, in_name = self.get(raw_name)
+        if in_name and qualifier and in_name != qualifier:
+            raise InvalidParameterValue("The derived qualifier from the function name does not match the specified qualifier.")
+        effective = qualifier or in_name
+        return function.version_for(effective), effective

@@ -1,0 +1,1 @@
+"""SAM / CloudFormation templates: loading, intrinsics, and the `AppSpec` they become."""
