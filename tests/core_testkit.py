@@ -33,6 +33,42 @@ def wait_until(predicate: Callable[[], Any], timeout_s: float = PROCESS_EXIT_WAI
         time.sleep(interval_s)
 
 
+# -- barriers ---------------------------------------------------------------------------------
+# Handler code that holds its invocation at a gate the test opens: it marks its arrival with a
+# file, then waits (bounded) until the test creates the gate's "open" file. Exact concurrency
+# counts are then independent of how fast or loaded the machine is: nothing finishes before
+# the test says so.
+GATED_HANDLER_SOURCE = """
+import os, time
+def wait_at_gate(event, context):
+    gate = event.get("gate")
+    if not gate:
+        return
+    open(os.path.join(gate, "in-" + context.aws_request_id), "w").close()
+    deadline = time.monotonic() + event.get("gate_limit_s", 60)
+    while not os.path.exists(os.path.join(gate, "open")) and time.monotonic() < deadline:
+        time.sleep(0.002)
+"""
+
+
+class Gate:
+    """A barrier in a folder: handlers check in and wait; the test counts them and opens it."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+
+    @property
+    def path(self) -> str:
+        return str(self.folder)
+
+    def arrived(self) -> int:
+        return sum(1 for name in os.listdir(self.folder) if name.startswith("in-"))
+
+    def open(self) -> None:
+        (self.folder / "open").touch()
+
+
 # -- invoking ----------------------------------------------------------------------------------
 @dataclass
 class Call:

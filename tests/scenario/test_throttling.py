@@ -6,42 +6,79 @@ never queued, and the accounting is exact under load.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 from botocore.exceptions import ClientError
 
+from core_testkit import GATED_HANDLER_SOURCE, Gate, wait_until
 from emulator.pytest_plugin import inline_function
 
 pytestmark = pytest.mark.scenario
 
-SLEEPER = """
+# Invocations are held at a gate (core_testkit.Gate) until every call of a burst has either
+# checked in there or been throttled: the counts below hold however loaded the machine is.
+SLEEPER = GATED_HANDLER_SOURCE + """
 import time, os
 def handler(event, context):
-    time.sleep(event.get("seconds", 1))
+    wait_at_gate(event, context)
+    time.sleep(event.get("seconds", 0))
     return {"init": os.environ["AWS_LAMBDA_INITIALIZATION_TYPE"], "version": context.function_version}
 """
+BURST_SETTLE_S = 30.0
 
 
-def call_many(lam, count: int, *, function: str = "Sleeper", seconds: float = 1.0, qualifier: str | None = None) -> list:
-    def call(_: int):
-        kwargs = {"Qualifier": qualifier} if qualifier else {}
-        try:
-            response = lam.invoke(FunctionName=function, Payload=json.dumps({"seconds": seconds}), **kwargs)
-            response["Payload"].read()
-            return 200
-        except ClientError as error:
-            return (error.response["ResponseMetadata"]["HTTPStatusCode"], error.response["Error"]["Code"], error.response.get("Reason"))
+@pytest.fixture
+def new_gate(tmp_path: Path) -> Callable[[], Gate]:
+    counter = itertools.count()
+    return lambda: Gate(tmp_path / f"gate-{next(counter)}")
+
+
+def invoke_outcome(lam: Any, function: str, payload: dict[str, Any], qualifier: str | None = None) -> Any:
+    """200, or (status, error code, Reason) of a refused invoke."""
+    kwargs = {"Qualifier": qualifier} if qualifier else {}
+    try:
+        response = lam.invoke(FunctionName=function, Payload=json.dumps(payload), **kwargs)
+        response["Payload"].read()
+        return 200
+    except ClientError as error:
+        return (error.response["ResponseMetadata"]["HTTPStatusCode"], error.response["Error"]["Code"], error.response.get("Reason"))
+
+
+def call_many(
+    lam: Any, count: int, gate: Gate, *, held: int, functions: tuple[str, ...] = ("Sleeper",), qualifier: str | None = None
+) -> list:
+    """`count` concurrent invokes (call i of `functions[i % len(functions)]`); once `held` of
+    them wait at the gate and the rest have answered (throttles answer at once), the gate
+    opens and every outcome is returned, in call order."""
+
+    def call(i: int) -> Any:
+        return invoke_outcome(lam, functions[i % len(functions)], {"gate": gate.path}, qualifier)
 
     with ThreadPoolExecutor(count) as pool:
-        return list(pool.map(call, range(count)))
+        futures = [pool.submit(call, i) for i in range(count)]
+        # Bounded: if more (or fewer) are admitted than expected, the gate opens at the bound
+        # and the caller's count assertions say what happened.
+        wait_until(lambda: gate.arrived() >= held and sum(f.done() for f in futures) >= count - held, timeout_s=BURST_SETTLE_S)
+        gate.open()
+        outcomes = [future.result() for future in futures]
+    assert gate.arrived() == outcomes.count(200)
+    return outcomes
 
 
-def test_reserved_concurrency_two_gives_two_successes_and_eight_throttles(lambda_emulator_factory):
+def call_many_ungated(lam: Any, count: int, *, seconds: float) -> list:
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(lambda _: invoke_outcome(lam, "Sleeper", {"seconds": seconds}), range(count)))
+
+
+def test_reserved_concurrency_two_gives_two_successes_and_eight_throttles(lambda_emulator_factory, new_gate):
     emu = lambda_emulator_factory({"Sleeper": inline_function(SLEEPER, ReservedConcurrentExecutions=2)}, backend="none")
-    outcomes = call_many(emu.lambda_client, 10)
+    outcomes = call_many(emu.lambda_client, 10, new_gate(), held=2)
     assert outcomes.count(200) == 2
     assert outcomes.count((429, "TooManyRequestsException", "ReservedFunctionConcurrentInvocationLimitExceeded")) == 8
     metrics = emu.metrics()["functions"]["Sleeper"]
@@ -62,16 +99,16 @@ def test_throttle_response_is_aws_shaped(lambda_emulator_factory):
     assert emu.metrics()["functions"]["Sleeper"]["Invocations"] == 0  # reserved 0 throttles everything
 
 
-def test_account_pool_throttles_with_concurrent_invocation_limit(lambda_emulator_factory):
+def test_account_pool_throttles_with_concurrent_invocation_limit(lambda_emulator_factory, new_gate):
     emu = lambda_emulator_factory(
         {"Sleeper": inline_function(SLEEPER)}, backend="none", account_concurrency=4, unreserved_minimum=0
     )
-    outcomes = call_many(emu.lambda_client, 9)
+    outcomes = call_many(emu.lambda_client, 9, new_gate(), held=4)
     assert outcomes.count(200) == 4
     assert outcomes.count((429, "TooManyRequestsException", "ConcurrentInvocationLimitExceeded")) == 5
 
 
-def test_reserved_concurrency_is_carved_out_of_the_account_pool(lambda_emulator_factory):
+def test_reserved_concurrency_is_carved_out_of_the_account_pool(lambda_emulator_factory, new_gate):
     emu = lambda_emulator_factory(
         {"Sleeper": inline_function(SLEEPER), "Other": inline_function(SLEEPER)},
         backend="none",
@@ -85,28 +122,28 @@ def test_reserved_concurrency_is_carved_out_of_the_account_pool(lambda_emulator_
     with pytest.raises(lam.exceptions.InvalidParameterValueException) as caught:
         lam.put_function_concurrency(FunctionName="Sleeper", ReservedConcurrentExecutions=1)
     assert "below its minimum value of [2]" in str(caught.value)
-    outcomes = call_many(lam, 4)  # the unreserved pool is 6 - 4 = 2
+    outcomes = call_many(lam, 4, new_gate(), held=2)  # the unreserved pool is 6 - 4 = 2
     assert outcomes.count(200) == 2
     lam.delete_function_concurrency(FunctionName="Other")
     assert "ReservedConcurrentExecutions" not in lam.get_function_concurrency(FunctionName="Other")
-    assert call_many(lam, 6, seconds=0.5).count(200) == 6
+    assert call_many(lam, 6, new_gate(), held=6).count(200) == 6
 
 
-def test_scaling_rate_limits_new_environments_but_not_warm_reuse(lambda_emulator_factory):
+def test_scaling_rate_limits_new_environments_but_not_warm_reuse(lambda_emulator_factory, new_gate):
     # 3 new environments per 10 s (a scaled-down version of 1,000 per 10 s, §1.3).
     emu = lambda_emulator_factory({"Sleeper": inline_function(SLEEPER)}, backend="none", scaling_environments=3, scaling_period=10)
-    outcomes = call_many(emu.lambda_client, 6, seconds=0.5)
+    outcomes = call_many(emu.lambda_client, 6, new_gate(), held=3)
     assert outcomes.count(200) == 3
     assert outcomes.count((429, "TooManyRequestsException", "ConcurrentInvocationLimitExceeded")) == 3
     # The three warm environments serve again without spending scaling tokens.
-    assert call_many(emu.lambda_client, 3, seconds=0.2).count(200) == 3
+    assert call_many(emu.lambda_client, 3, new_gate(), held=3).count(200) == 3
     assert emu.metrics()["functions"]["Sleeper"]["ColdStarts"] == 3
 
 
-def test_scale_factor_divides_the_account_limit(lambda_emulator_factory):
+def test_scale_factor_divides_the_account_limit(lambda_emulator_factory, new_gate):
     emu = lambda_emulator_factory({"Sleeper": inline_function(SLEEPER)}, backend="none", scale_factor=250)  # 1,000 -> 4
     assert emu.lambda_client.get_account_settings()["AccountLimit"]["ConcurrentExecutions"] == 4
-    outcomes = call_many(emu.lambda_client, 7, seconds=0.5)
+    outcomes = call_many(emu.lambda_client, 7, new_gate(), held=4)
     assert outcomes.count(200) == 4
 
 
@@ -114,7 +151,7 @@ def test_accounting_is_exact_under_load(lambda_emulator_factory):
     emu = lambda_emulator_factory(
         {"Sleeper": inline_function(SLEEPER)}, backend="none", account_concurrency=10, unreserved_minimum=0, log_invocations=False
     )
-    outcomes = call_many(emu.lambda_client, 60, seconds=0.05)
+    outcomes = call_many_ungated(emu.lambda_client, 60, seconds=0.05)
     successes = outcomes.count(200)
     throttles = sum(1 for o in outcomes if o != 200 and o[0] == 429)
     assert successes + throttles == 60
@@ -126,7 +163,7 @@ def test_accounting_is_exact_under_load(lambda_emulator_factory):
     assert metrics["account"]["account_in_flight"] == 0
 
 
-def test_provisioned_concurrency_serves_the_alias_and_spills_over(lambda_emulator_factory):
+def test_provisioned_concurrency_serves_the_alias_and_spills_over(lambda_emulator_factory, new_gate):
     emu = lambda_emulator_factory(
         {
             "Sleeper": inline_function(
@@ -143,7 +180,7 @@ def test_provisioned_concurrency_serves_the_alias_and_spills_over(lambda_emulato
     response = lam.invoke(FunctionName="Sleeper", Qualifier="live", Payload=b'{"seconds": 0}')
     assert response["ExecutedVersion"] == "1"
     assert json.load(response["Payload"]) == {"init": "provisioned-concurrency", "version": "1"}
-    assert call_many(lam, 3, qualifier="live", seconds=0.5).count(200) == 3
+    assert call_many(lam, 3, new_gate(), held=3, qualifier="live").count(200) == 3
     metrics = emu.metrics()["functions"]["Sleeper"]
     assert metrics["ProvisionedConcurrencyInvocations"] == 3
     assert metrics["ProvisionedConcurrencySpilloverInvocations"] == 1
@@ -164,7 +201,7 @@ def test_provisioned_concurrency_equal_to_reserved_throttles_latest(lambda_emula
         lam.put_provisioned_concurrency_config(FunctionName="Sleeper", Qualifier=version, ProvisionedConcurrentExecutions=2)
 
 
-def test_legacy_regional_burst_is_shared_by_all_functions(lambda_emulator_factory):
+def test_legacy_regional_burst_is_shared_by_all_functions(lambda_emulator_factory, new_gate):
     # aws-semantics §1.4: the old burst quota "applies to all your functions in the Region".
     emu = lambda_emulator_factory(
         {"Sleeper": inline_function(SLEEPER), "Other": inline_function(SLEEPER)},
@@ -174,6 +211,5 @@ def test_legacy_regional_burst_is_shared_by_all_functions(lambda_emulator_factor
         legacy_per_minute=1,  # no refill worth a token within the test
     )
     lam = emu.lambda_client
-    with ThreadPoolExecutor(2) as pool:
-        first, second = pool.map(lambda name: call_many(lam, 3, function=name, seconds=0.5), ["Sleeper", "Other"])
-    assert (first + second).count(200) == 4
+    outcomes = call_many(lam, 6, new_gate(), held=4, functions=("Sleeper", "Other"))
+    assert outcomes.count(200) == 4
