@@ -28,6 +28,7 @@ from emulator.service.destinations import Destinations
 from emulator.service.function_admin import FunctionAdmin
 from emulator.functions.registry import FunctionRegistry
 from emulator.api.routing import build_server
+from emulator.execution.host_limits import raise_open_files_limit, warn_if_short
 from emulator.execution.invoker import Invoker
 from emulator.api.esm_api import EsmApi
 from emulator.api.lambda_api import LambdaApi
@@ -80,7 +81,12 @@ class EmulatorServer:
         self.registry = FunctionRegistry(config.region, config.account_id)
         self.ledger = self._new_ledger()
         self.scaling = ScalingRateModel(self._scaling_config())
-        self.factory = EnvironmentFactory(region=config.region, endpoint_url="", logs=self.logs, interpreter=config.interpreter)
+        self.descriptors = raise_open_files_limit()
+        warn_if_short(self.descriptors, self._limits().account_limit)
+        self.factory = EnvironmentFactory(
+            region=config.region, endpoint_url="", logs=self.logs, interpreter=config.interpreter,
+            max_environments=self.descriptors.environment_limit,
+        )
         self.invoker = Invoker(self.factory, self.logs, self.metrics, config.log_invocations)
         self.service = LambdaService(
             registry=self.registry, invoker=self.invoker, ledger=self.ledger, scaling=self.scaling, clock=self.clock, metrics=self.metrics
@@ -114,10 +120,12 @@ class EmulatorServer:
             raise
         self.ready = True
 
-    def _new_ledger(self) -> ConcurrencyLedger:
+    def _limits(self) -> LimitsConfig:
         config = self.config
-        limits = LimitsConfig(config.account_concurrency, config.unreserved_minimum).scaled(config.scale_factor)
-        return ConcurrencyLedger.from_limits(limits)
+        return LimitsConfig(config.account_concurrency, config.unreserved_minimum).scaled(config.scale_factor)
+
+    def _new_ledger(self) -> ConcurrencyLedger:
+        return ConcurrencyLedger.from_limits(self._limits())
 
     def _scaling_config(self) -> ScalingRateConfig:
         config = self.config
@@ -244,6 +252,8 @@ class EmulatorServer:
             "functions": self.metrics.snapshot(),
             "async_queue": {"pending": self.async_queue.pending},
             "event_source_mappings": self.sources.snapshot(),
+            "host": {**self.descriptors.snapshot(), "environments": self.factory.environments,
+                     "environments_refused": self.factory.refused},
         }
 
     async def _reset(self, request: web.Request) -> web.Response:

@@ -21,7 +21,7 @@ from emulator.execution.environment import ExecutionEnvironment, InitResult, Raw
 from emulator.functions.registry import FunctionVersion
 from emulator.execution.logsink import LogSink
 from emulator.functions.metrics import Metrics
-from emulator.execution.pool import EnvironmentFactory, EnvironmentPool
+from emulator.execution.pool import EnvironmentFactory, EnvironmentLimitReached, EnvironmentPool
 from emulator.runtimes import protocol
 
 # aws-semantics §3 (S15): Init may take 10 s on demand; after that Lambda retries Init at the
@@ -32,6 +32,9 @@ PROVISIONED_INIT_TIMEOUT_S = 130.0
 # aws-semantics §2.1 (S10): LogType Tail returns the last 4 KB of the log.
 LOG_TAIL_BYTES = 4096
 EXIT_REPORT_WAIT_S = 2.0
+# How long a cold start waits for an evicted idle environment to exit (and free its
+# descriptors) when the descriptor budget is full.
+EVICTION_WAIT_S = 2.0
 # aws-semantics §4 (S14, RIE MaxPayloadSize = 6 MiB + 100 bytes): a larger function response
 # is not delivered; the caller gets Function.ResponseSizeTooLarge instead.
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100
@@ -128,9 +131,15 @@ class Invoker:
         env = pool.take_idle(provisioned)
         cold = env is None
         if env is None:
+            if not self.factory.has_room() and not await self._evict_idle():
+                self.factory.create_refused(version.name)
+                return InvokeResult(b"", version.version, invocation.request_id, throttled=True)
             if gate is not None and not provisioned and not gate(version.name):
                 return InvokeResult(b"", version.version, invocation.request_id, throttled=True)
-            env, failure = await self._cold_start(pool, version, invocation, attempt, provisioned)
+            try:
+                env, failure = await self._cold_start(pool, version, invocation, attempt, provisioned)
+            except EnvironmentLimitReached:  # out of descriptors: throttled, never a 500
+                return InvokeResult(b"", version.version, invocation.request_id, throttled=True)
             if failure is not None:
                 return self._finish(version, invocation, attempt, failure, cold, started)
         assert env is not None
@@ -179,6 +188,21 @@ class Invoker:
         if cold:
             attempt.init_ms = env.init_ms
         return self._finish(version, invocation, attempt, result, cold, started, outcome)
+
+    async def _evict_idle(self) -> bool:
+        """Stop the least recently used idle environment of any function, so that the
+        descriptor budget has room for a new one; False when none is idle."""
+        oldest: tuple[EnvironmentPool, ExecutionEnvironment] | None = None
+        for pool in self.pools.values():
+            for env in pool.idle:
+                if oldest is None or env.last_used < oldest[1].last_used:
+                    oldest = (pool, env)
+        if oldest is None:
+            return False
+        pool, env = oldest
+        pool.evict_idle(env)
+        await _exit_info(env, EVICTION_WAIT_S)
+        return self.factory.has_room()
 
     async def _cold_start(
         self, pool: EnvironmentPool, version: FunctionVersion, invocation: Invocation, attempt: _Attempt, provisioned: bool
@@ -292,9 +316,9 @@ async def _wait_init(pool: EnvironmentPool, env: ExecutionEnvironment, timeout_s
         raise
 
 
-async def _exit_info(env: ExecutionEnvironment) -> dict[str, Any] | None:
+async def _exit_info(env: ExecutionEnvironment, wait_s: float = EXIT_REPORT_WAIT_S) -> dict[str, Any] | None:
     try:
-        return await asyncio.wait_for(asyncio.shield(env.exit_info), EXIT_REPORT_WAIT_S)
+        return await asyncio.wait_for(asyncio.shield(env.exit_info), wait_s)
     except asyncio.TimeoutError:
         return None
 
