@@ -252,6 +252,7 @@ class EmulatorServer:
             "functions": self.metrics.snapshot(),
             "async_queue": {"pending": self.async_queue.pending},
             "event_source_mappings": self.sources.snapshot(),
+            "logs": self.logs.snapshot(),
             "host": {**self.descriptors.snapshot(), "environments": self.factory.environments,
                      "environments_refused": self.factory.refused},
         }
@@ -316,4 +317,4 @@ class EmulatorServer:
         if hasattr(self, "_versions_dir"):
             shutil.rmtree(self._versions_dir, ignore_errors=True)
         if hasattr(self, "logs"):
-            self.logs.flush()
+            self.logs.close()
