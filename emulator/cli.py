@@ -96,7 +96,11 @@ def cmd_up(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     from emulator.execution.logsink import BackgroundWriter
+    from emulator.execution.process_hardening import harden_control_plane
 
+    # First, while this process has one thread: handlers must not read the user's
+    # environment (its secrets) through /proc/<pid>/environ.
+    harden_control_plane()
     # Everything the emulator writes to stderr (its log, function logs, these messages)
     # goes through one writer thread with a bounded buffer: a reader that stops reading
     # (a paused terminal, a pipe nobody reads) never stalls the event loop.

@@ -83,9 +83,11 @@ class EmulatorServer:
         self.scaling = ScalingRateModel(self._scaling_config())
         self.descriptors = raise_open_files_limit()
         warn_if_short(self.descriptors, self._limits().account_limit)
+        # Handlers' (and moto's) HOME: private to this emulator, removed at stop.
+        self._home_dir = Path(tempfile.mkdtemp(prefix="lambda-emulator-home-"))
         self.factory = EnvironmentFactory(
             region=config.region, endpoint_url="", logs=self.logs, interpreter=config.interpreter,
-            max_environments=self.descriptors.environment_limit,
+            max_environments=self.descriptors.environment_limit, home=str(self._home_dir),
         )
         self.invoker = Invoker(self.factory, self.logs, self.metrics, config.log_invocations)
         self.service = LambdaService(
@@ -171,7 +173,7 @@ class EmulatorServer:
         if config.aws_endpoint:
             self.backend_url = config.aws_endpoint
         elif config.backend == "moto":
-            self.moto = MotoServer()
+            self.moto = MotoServer(home=str(self._home_dir))
             await self.moto.start()
             self.backend_url = self.moto.url
         if self.backend_url:
@@ -316,5 +318,7 @@ class EmulatorServer:
             await self.moto.stop()
         if hasattr(self, "_versions_dir"):
             shutil.rmtree(self._versions_dir, ignore_errors=True)
+        if hasattr(self, "_home_dir"):
+            shutil.rmtree(self._home_dir, ignore_errors=True)
         if hasattr(self, "logs"):
             self.logs.close()

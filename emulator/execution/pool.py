@@ -43,9 +43,19 @@ class EnvironmentFactory:
     """Starts one fork server per interpreter and forks environments from it."""
 
     def __init__(
-        self, *, region: str, endpoint_url: str, logs: LogSink, interpreter: str = "auto", max_environments: int | None = None
+        self,
+        *,
+        region: str,
+        endpoint_url: str,
+        logs: LogSink,
+        interpreter: str = "auto",
+        max_environments: int | None = None,
+        home: str | None = None,
     ) -> None:
         self.region = region
+        # Handlers' HOME: a private folder of this emulator, so that `~` (boto3's
+        # ~/.aws/credentials, ~/.netrc, ...) never resolves to the user's home.
+        self.home = home
         self.endpoint_url = endpoint_url
         self.logs = logs
         self.interpreter = interpreter
@@ -140,6 +150,8 @@ class EnvironmentFactory:
             "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
             **DUMMY_CREDENTIALS,
         }
+        if self.home is not None:
+            env["HOME"] = self.home
         env.update(spec.environment)
         # Variables Lambda reserves (aws-semantics §3; the issue's list): these always win.
         env.update(
