@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -26,6 +27,8 @@ from emulator.policy.concurrency import ConcurrencyLedger, LimitsConfig
 from emulator.config import Config
 from emulator.service.destinations import Destinations
 from emulator.service.function_admin import FunctionAdmin
+from emulator.functions.code_tree import CodeFingerprint, code_fingerprint
+from emulator.functions.code_watch import CodeWatcher
 from emulator.functions.registry import FunctionRegistry
 from emulator.api.routing import build_server
 from emulator.execution.host_limits import raise_open_files_limit, warn_if_short
@@ -46,7 +49,6 @@ from emulator.tasks import OwnedTasks
 
 log = logging.getLogger("emulator.server")
 
-CODE_WATCH_INTERVAL_S = 1.0
 REAPER_INTERVAL_S = 1.0
 
 
@@ -95,8 +97,8 @@ class EmulatorServer:
         )
         self._versions_dir = Path(tempfile.mkdtemp(prefix="lambda-emulator-versions-"))
         self.admin = FunctionAdmin(self.service, self.invoker, self._versions_dir)
-        self._load_functions()
         try:
+            self._load_functions(await self._code_fingerprints())
             await self._start_backend()
             self.sources = self._new_source_manager()
             await self._bind()
@@ -107,7 +109,11 @@ class EmulatorServer:
         self.destinations = Destinations(self.backend, self._submit_record, self.registry.resolve)
         self.async_queue = AsyncInvocationQueue(self.service.async_queue_ports(), self.clock, self.destinations)
         self.service.async_queue = self.async_queue
-        self._publish_template_aliases()
+        try:
+            await self._publish_template_aliases()
+        except BaseException:
+            await self.stop()
+            raise
         self._spawn(self.async_queue.run(), "async invocation queue")
         self._spawn(self._reap_idle_environments(), "keep-alive reaper")
         if config.watch_code:
@@ -141,9 +147,16 @@ class EmulatorServer:
         )
         return scaling.scaled(config.scale_factor)
 
-    def _load_functions(self) -> None:
+    async def _code_fingerprints(self) -> dict[str, CodeFingerprint]:
+        """Every function's code fingerprint, computed in worker threads: walking a large
+        code folder must not hold up the event loop."""
+        specs = list(self.app.functions.values())
+        fingerprints = await asyncio.gather(*(asyncio.to_thread(code_fingerprint, spec.code_dir) for spec in specs))
+        return {spec.name: fingerprint for spec, fingerprint in zip(specs, fingerprints)}
+
+    def _load_functions(self, fingerprints: dict[str, CodeFingerprint]) -> None:
         for spec in self.app.functions.values():
-            self.registry.add(spec)
+            self.registry.add(spec, fingerprints[spec.name])
             if spec.reserved_concurrency is not None:
                 try:
                     self.ledger.set_reserved(spec.name, spec.reserved_concurrency)
@@ -152,12 +165,12 @@ class EmulatorServer:
             if spec.event_invoke is not None:
                 self.service.event_invoke_configs[(spec.name, "$LATEST")] = event_invoke_config_from_spec(spec.event_invoke)
 
-    def _publish_template_aliases(self) -> None:
+    async def _publish_template_aliases(self) -> None:
         """SAM AutoPublishAlias: version 1 plus the alias, then its provisioned concurrency."""
         for spec in self.app.functions.values():
             if not spec.auto_publish_alias:
                 continue
-            version = self.admin.publish_version(spec.name)
+            version = await self.admin.publish_version(spec.name)
             self.admin.create_alias(spec.name, spec.auto_publish_alias, version.version)
             if spec.event_invoke is not None:
                 key = (spec.name, spec.auto_publish_alias)
@@ -227,17 +240,27 @@ class EmulatorServer:
                 pool.reap_idle(horizon)
 
     async def _watch_code(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(CODE_WATCH_INTERVAL_S)
-            for name in list(self.registry.functions):
-                changed = await loop.run_in_executor(None, self.registry.update_code_fingerprint, name)
-                if changed:
-                    latest = self.registry.functions[name].latest
-                    pool = self.invoker.pools.get(latest.key)
-                    if pool is not None:
-                        pool.new_code(latest)
-                    log.info("%s: code changed; new environments load it", name)
+        """New environments load edited code: change notices (emulator/functions/code_watch.py)
+        say which folders changed; their functions' fingerprints are recomputed off the loop."""
+        changed: asyncio.Queue[set[Path]] = asyncio.Queue()
+        watcher = CodeWatcher((spec.code_dir for spec in self.app.functions.values()), changed.put_nowait)
+        watcher.start()
+        try:
+            while True:
+                folders = await changed.get()
+                for name, function in list(self.registry.functions.items()):
+                    code_dir = function.latest.spec.code_dir
+                    if Path(os.path.abspath(code_dir)) not in folders:
+                        continue
+                    fingerprint = await asyncio.to_thread(code_fingerprint, code_dir)
+                    if self.registry.apply_code_fingerprint(name, fingerprint):
+                        latest = self.registry.functions[name].latest
+                        pool = self.invoker.pools.get(latest.key)
+                        if pool is not None:
+                            pool.new_code(latest)
+                        log.info("%s: code changed; new environments load it", name)
+        finally:
+            await asyncio.to_thread(watcher.stop)  # the thread looks at its stop flag every 100 ms
 
     # -- admin endpoints ---------------------------------------------------------------
     async def _health(self, request: web.Request) -> web.Response:
@@ -266,6 +289,7 @@ class EmulatorServer:
     async def reset(self) -> None:
         """Back to the state right after start-up: the template's settings, no environments,
         queues or counters, and fresh backing resources."""
+        fingerprints = await self._code_fingerprints()  # before anything is cleared
         await self.sources.stop()  # no poller may invoke or receive while the rest resets
         self.async_queue.clear()
         self.admin.close()
@@ -278,8 +302,8 @@ class EmulatorServer:
         self.service.event_invoke_configs.clear()
         shutil.rmtree(self._versions_dir, ignore_errors=True)
         self._versions_dir.mkdir()
-        self._load_functions()
-        self._publish_template_aliases()
+        self._load_functions(fingerprints)
+        await self._publish_template_aliases()
         if self.moto is not None:
             await self.moto.reset()
         await self.sources.reset()
