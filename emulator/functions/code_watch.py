@@ -23,9 +23,11 @@ from emulator.functions.code_tree import NOT_CODE_DIRS, NOT_CODE_SUFFIXES
 
 log = logging.getLogger("emulator.functions.code_watch")
 
-# Changes closer together than this arrive as one notice (watchfiles' default is 1.6 s).
+# Changes are gathered for at most this long and handed over as one notice (watchfiles'
+# default is 1.6 s: a reload should feel immediate).
 DEBOUNCE_MS = 300
-# How often the watching thread looks at its stop flag while nothing changes.
+# A notice goes out once no new change came for this long; the watching thread also
+# looks at its stop flag this often while nothing changes.
 STEP_MS = 100
 STOP_WAIT_S = 2.0
 
