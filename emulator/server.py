@@ -148,11 +148,12 @@ class EmulatorServer:
         return scaling.scaled(config.scale_factor)
 
     async def _code_fingerprints(self) -> dict[str, CodeFingerprint]:
-        """Every function's code fingerprint, computed in worker threads: walking a large
-        code folder must not hold up the event loop."""
-        specs = list(self.app.functions.values())
-        fingerprints = await asyncio.gather(*(asyncio.to_thread(code_fingerprint, spec.code_dir) for spec in specs))
-        return {spec.name: fingerprint for spec, fingerprint in zip(specs, fingerprints)}
+        """Every function's code fingerprint, computed in worker threads (walking a large
+        code folder must not hold up the event loop), once per folder."""
+        folders = sorted({spec.code_dir for spec in self.app.functions.values()})
+        fingerprints = await asyncio.gather(*(asyncio.to_thread(code_fingerprint, folder) for folder in folders))
+        by_folder = dict(zip(folders, fingerprints))
+        return {spec.name: by_folder[spec.code_dir] for spec in self.app.functions.values()}
 
     def _load_functions(self, fingerprints: dict[str, CodeFingerprint]) -> None:
         for spec in self.app.functions.values():
@@ -247,20 +248,22 @@ class EmulatorServer:
         watcher.start()
         try:
             while True:
-                folders = await changed.get()
-                for name, function in list(self.registry.functions.items()):
-                    code_dir = function.latest.spec.code_dir
-                    if Path(os.path.abspath(code_dir)) not in folders:
-                        continue
-                    fingerprint = await asyncio.to_thread(code_fingerprint, code_dir)
-                    if self.registry.apply_code_fingerprint(name, fingerprint):
-                        latest = self.registry.functions[name].latest
-                        pool = self.invoker.pools.get(latest.key)
-                        if pool is not None:
-                            pool.new_code(latest)
-                        log.info("%s: code changed; new environments load it", name)
+                for folder in sorted(await changed.get()):
+                    fingerprint = await asyncio.to_thread(code_fingerprint, folder)
+                    for name, function in list(self.registry.functions.items()):
+                        if Path(os.path.abspath(function.latest.spec.code_dir)) == folder:
+                            self._code_changed(name, fingerprint)
         finally:
             await asyncio.to_thread(watcher.stop)  # the thread looks at its stop flag every 100 ms
+
+    def _code_changed(self, name: str, fingerprint: CodeFingerprint) -> None:
+        if not self.registry.apply_code_fingerprint(name, fingerprint):
+            return
+        latest = self.registry.functions[name].latest
+        pool = self.invoker.pools.get(latest.key)
+        if pool is not None:
+            pool.new_code(latest)
+        log.info("%s: code changed; new environments load it", name)
 
     # -- admin endpoints ---------------------------------------------------------------
     async def _health(self, request: web.Request) -> web.Response:
