@@ -52,3 +52,14 @@ def test_copy_keeps_the_code_and_leaves_out_what_is_not_the_folders(tmp_path: Pa
     assert os.readlink(snapshot / "pkg_link") == "pkg" and (snapshot / "pkg_link" / "mod.py").read_text() == "X = 1\n"
     assert os.readlink(snapshot / "self") == "."
     assert code_fingerprint(snapshot).size == code_fingerprint(code).size
+
+
+def test_a_fifo_in_the_code_folder_is_neither_read_nor_copied(tmp_path: Path) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "index.py").write_text("X = 1\n")
+    os.mkfifo(code / "pipe")  # opening it to copy would wait for a writer forever
+    snapshot = tmp_path / "snapshot"
+    copy_code(code, snapshot)
+    assert sorted(os.listdir(snapshot)) == ["index.py"]
+    assert code_fingerprint(code).size == len("X = 1\n")
