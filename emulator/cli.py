@@ -28,6 +28,8 @@ from emulator.template.specs import AppSpec
 TEMPLATE_NAMES = ("template.yaml", "template.yml", "template.json")
 EXIT_USAGE = 2
 FORCE_EXIT_AFTER_S = 1.0
+# At exit, how long to wait for the emulator's last log lines to reach a slow stderr.
+STDERR_DRAIN_S = 2.0
 
 
 def bundled_example() -> Path:
@@ -93,6 +95,25 @@ def cmd_up(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         config = from_sources(flags, os.environ)
     except ValueError as exc:
         parser.error(str(exc))
+    from emulator.execution.logsink import BackgroundWriter
+    from emulator.execution.process_hardening import harden_control_plane
+
+    # First, while this process has one thread: handlers must not read the user's
+    # environment (its secrets) through /proc/<pid>/environ.
+    harden_control_plane()
+    # Everything the emulator writes to stderr (its log, function logs, these messages)
+    # goes through one writer thread with a bounded buffer: a reader that stops reading
+    # (a paused terminal, a pipe nobody reads) never stalls the event loop.
+    terminal, writer = sys.stderr, BackgroundWriter(sys.stderr)
+    sys.stderr = writer  # type: ignore[assignment]
+    try:
+        return _up(config)
+    finally:
+        writer.close(STDERR_DRAIN_S)
+        sys.stderr = terminal
+
+
+def _up(config: Config) -> int:
     logging.basicConfig(
         level=config.log_level.upper(),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",

@@ -227,6 +227,11 @@ def running_emulator(template: Path | str | Mapping[str, Any], **settings: Any) 
 
 def start_emulator(template: Path | str | Mapping[str, Any], **settings: Any) -> EmulatorHandle:
     from emulator.backend.moto_process import free_port
+    from emulator.execution.process_hardening import harden_control_plane
+
+    # The control plane is this pytest process: handlers must not read its environment
+    # (the user's secrets) through /proc/<pid>/environ.
+    harden_control_plane()
 
     # A concrete port up front, so the template's queue URLs name the emulator's endpoint.
     config = Config(host="127.0.0.1", port=free_port()).replace(**settings)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -26,8 +27,11 @@ from emulator.policy.concurrency import ConcurrencyLedger, LimitsConfig
 from emulator.config import Config
 from emulator.service.destinations import Destinations
 from emulator.service.function_admin import FunctionAdmin
+from emulator.functions.code_tree import CodeFingerprint, code_fingerprint
+from emulator.functions.code_watch import CodeWatcher
 from emulator.functions.registry import FunctionRegistry
 from emulator.api.routing import build_server
+from emulator.execution.host_limits import raise_open_files_limit, warn_if_short
 from emulator.execution.invoker import Invoker
 from emulator.api.esm_api import EsmApi
 from emulator.api.lambda_api import LambdaApi
@@ -45,7 +49,6 @@ from emulator.tasks import OwnedTasks
 
 log = logging.getLogger("emulator.server")
 
-CODE_WATCH_INTERVAL_S = 1.0
 REAPER_INTERVAL_S = 1.0
 
 
@@ -80,15 +83,22 @@ class EmulatorServer:
         self.registry = FunctionRegistry(config.region, config.account_id)
         self.ledger = self._new_ledger()
         self.scaling = ScalingRateModel(self._scaling_config())
-        self.factory = EnvironmentFactory(region=config.region, endpoint_url="", logs=self.logs, interpreter=config.interpreter)
+        self.descriptors = raise_open_files_limit()
+        warn_if_short(self.descriptors, self._limits().account_limit)
+        # Handlers' (and moto's) HOME: private to this emulator, removed at stop.
+        self._home_dir = Path(tempfile.mkdtemp(prefix="lambda-emulator-home-"))
+        self.factory = EnvironmentFactory(
+            region=config.region, endpoint_url="", logs=self.logs, interpreter=config.interpreter,
+            max_environments=self.descriptors.environment_limit, home=str(self._home_dir),
+        )
         self.invoker = Invoker(self.factory, self.logs, self.metrics, config.log_invocations)
         self.service = LambdaService(
             registry=self.registry, invoker=self.invoker, ledger=self.ledger, scaling=self.scaling, clock=self.clock, metrics=self.metrics
         )
         self._versions_dir = Path(tempfile.mkdtemp(prefix="lambda-emulator-versions-"))
         self.admin = FunctionAdmin(self.service, self.invoker, self._versions_dir)
-        self._load_functions()
         try:
+            self._load_functions(await self._code_fingerprints())
             await self._start_backend()
             self.sources = self._new_source_manager()
             await self._bind()
@@ -99,7 +109,11 @@ class EmulatorServer:
         self.destinations = Destinations(self.backend, self._submit_record, self.registry.resolve)
         self.async_queue = AsyncInvocationQueue(self.service.async_queue_ports(), self.clock, self.destinations)
         self.service.async_queue = self.async_queue
-        self._publish_template_aliases()
+        try:
+            await self._publish_template_aliases()
+        except BaseException:
+            await self.stop()
+            raise
         self._spawn(self.async_queue.run(), "async invocation queue")
         self._spawn(self._reap_idle_environments(), "keep-alive reaper")
         if config.watch_code:
@@ -114,10 +128,12 @@ class EmulatorServer:
             raise
         self.ready = True
 
-    def _new_ledger(self) -> ConcurrencyLedger:
+    def _limits(self) -> LimitsConfig:
         config = self.config
-        limits = LimitsConfig(config.account_concurrency, config.unreserved_minimum).scaled(config.scale_factor)
-        return ConcurrencyLedger.from_limits(limits)
+        return LimitsConfig(config.account_concurrency, config.unreserved_minimum).scaled(config.scale_factor)
+
+    def _new_ledger(self) -> ConcurrencyLedger:
+        return ConcurrencyLedger.from_limits(self._limits())
 
     def _scaling_config(self) -> ScalingRateConfig:
         config = self.config
@@ -131,9 +147,17 @@ class EmulatorServer:
         )
         return scaling.scaled(config.scale_factor)
 
-    def _load_functions(self) -> None:
+    async def _code_fingerprints(self) -> dict[str, CodeFingerprint]:
+        """Every function's code fingerprint, computed in worker threads (walking a large
+        code folder must not hold up the event loop), once per folder."""
+        folders = sorted({spec.code_dir for spec in self.app.functions.values()})
+        fingerprints = await asyncio.gather(*(asyncio.to_thread(code_fingerprint, folder) for folder in folders))
+        by_folder = dict(zip(folders, fingerprints))
+        return {spec.name: by_folder[spec.code_dir] for spec in self.app.functions.values()}
+
+    def _load_functions(self, fingerprints: dict[str, CodeFingerprint]) -> None:
         for spec in self.app.functions.values():
-            self.registry.add(spec)
+            self.registry.add(spec, fingerprints[spec.name])
             if spec.reserved_concurrency is not None:
                 try:
                     self.ledger.set_reserved(spec.name, spec.reserved_concurrency)
@@ -142,12 +166,12 @@ class EmulatorServer:
             if spec.event_invoke is not None:
                 self.service.event_invoke_configs[(spec.name, "$LATEST")] = event_invoke_config_from_spec(spec.event_invoke)
 
-    def _publish_template_aliases(self) -> None:
+    async def _publish_template_aliases(self) -> None:
         """SAM AutoPublishAlias: version 1 plus the alias, then its provisioned concurrency."""
         for spec in self.app.functions.values():
             if not spec.auto_publish_alias:
                 continue
-            version = self.admin.publish_version(spec.name)
+            version = await self.admin.publish_version(spec.name)
             self.admin.create_alias(spec.name, spec.auto_publish_alias, version.version)
             if spec.event_invoke is not None:
                 key = (spec.name, spec.auto_publish_alias)
@@ -163,7 +187,7 @@ class EmulatorServer:
         if config.aws_endpoint:
             self.backend_url = config.aws_endpoint
         elif config.backend == "moto":
-            self.moto = MotoServer()
+            self.moto = MotoServer(home=str(self._home_dir))
             await self.moto.start()
             self.backend_url = self.moto.url
         if self.backend_url:
@@ -217,17 +241,29 @@ class EmulatorServer:
                 pool.reap_idle(horizon)
 
     async def _watch_code(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(CODE_WATCH_INTERVAL_S)
-            for name in list(self.registry.functions):
-                changed = await loop.run_in_executor(None, self.registry.update_code_fingerprint, name)
-                if changed:
-                    latest = self.registry.functions[name].latest
-                    pool = self.invoker.pools.get(latest.key)
-                    if pool is not None:
-                        pool.new_code(latest)
-                    log.info("%s: code changed; new environments load it", name)
+        """New environments load edited code: change notices (emulator/functions/code_watch.py)
+        say which folders changed; their functions' fingerprints are recomputed off the loop."""
+        changed: asyncio.Queue[set[Path]] = asyncio.Queue()
+        watcher = CodeWatcher((spec.code_dir for spec in self.app.functions.values()), changed.put_nowait)
+        watcher.start()
+        try:
+            while True:
+                for folder in sorted(await changed.get()):
+                    fingerprint = await asyncio.to_thread(code_fingerprint, folder)
+                    for name, function in list(self.registry.functions.items()):
+                        if Path(os.path.abspath(function.latest.spec.code_dir)) == folder:
+                            self._code_changed(name, fingerprint)
+        finally:
+            await asyncio.to_thread(watcher.stop)  # the thread looks at its stop flag every 100 ms
+
+    def _code_changed(self, name: str, fingerprint: CodeFingerprint) -> None:
+        if not self.registry.apply_code_fingerprint(name, fingerprint):
+            return
+        latest = self.registry.functions[name].latest
+        pool = self.invoker.pools.get(latest.key)
+        if pool is not None:
+            pool.new_code(latest)
+        log.info("%s: code changed; new environments load it", name)
 
     # -- admin endpoints ---------------------------------------------------------------
     async def _health(self, request: web.Request) -> web.Response:
@@ -244,6 +280,9 @@ class EmulatorServer:
             "functions": self.metrics.snapshot(),
             "async_queue": {"pending": self.async_queue.pending},
             "event_source_mappings": self.sources.snapshot(),
+            "logs": self.logs.snapshot(),
+            "host": {**self.descriptors.snapshot(), "environments": self.factory.environments,
+                     "environments_refused": self.factory.refused},
         }
 
     async def _reset(self, request: web.Request) -> web.Response:
@@ -253,6 +292,7 @@ class EmulatorServer:
     async def reset(self) -> None:
         """Back to the state right after start-up: the template's settings, no environments,
         queues or counters, and fresh backing resources."""
+        fingerprints = await self._code_fingerprints()  # before anything is cleared
         await self.sources.stop()  # no poller may invoke or receive while the rest resets
         self.async_queue.clear()
         self.admin.close()
@@ -265,8 +305,8 @@ class EmulatorServer:
         self.service.event_invoke_configs.clear()
         shutil.rmtree(self._versions_dir, ignore_errors=True)
         self._versions_dir.mkdir()
-        self._load_functions()
-        self._publish_template_aliases()
+        self._load_functions(fingerprints)
+        await self._publish_template_aliases()
         if self.moto is not None:
             await self.moto.reset()
         await self.sources.reset()
@@ -305,5 +345,7 @@ class EmulatorServer:
             await self.moto.stop()
         if hasattr(self, "_versions_dir"):
             shutil.rmtree(self._versions_dir, ignore_errors=True)
+        if hasattr(self, "_home_dir"):
+            shutil.rmtree(self._home_dir, ignore_errors=True)
         if hasattr(self, "logs"):
-            self.logs.flush()
+            self.logs.close()

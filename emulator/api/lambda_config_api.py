@@ -110,7 +110,7 @@ class LambdaConfigApi:
     # -- versions and aliases ------------------------------------------------------------
     async def publish_version(self, request: web.Request) -> web.Response:
         body = await read_json_object(request)
-        version = self.admin.publish_version(request.match_info["name"], body.get("Description"), body.get("CodeSha256"))
+        version = await self.admin.publish_version(request.match_info["name"], body.get("Description"), body.get("CodeSha256"))
         return json_response(function_configuration(version), status=201)
 
     async def list_versions(self, request: web.Request) -> web.Response:

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import subprocess
 import sys
+from typing import Mapping
 
 import aiohttp
 
@@ -31,6 +33,18 @@ STOP_TIMEOUT_S = 5.0
 # and the drain itself 9,450 -> 11,200-11,750 msg/s (docs/benchmarks.md, "Event sources").
 # Only matters when the CPUs are contended.
 MOTO_NICE = 10
+# What the moto child inherits of the emulator's environment: enough to run Python and
+# moto's own settings (MOTO_*), never the user's secrets (AWS keys, tokens, ...).
+_INHERITED_ENV = frozenset({"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "PYTHONPATH", "SSL_CERT_FILE", "SSL_CERT_DIR"})
+
+
+def moto_environment(environ: Mapping[str, str], home: str | None) -> dict[str, str]:
+    """The moto child's whole environment."""
+    env = {key: value for key, value in environ.items() if key in _INHERITED_ENV or key.startswith("MOTO_")}
+    env["AWS_CONFIG_FILE"] = env["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    if home is not None:
+        env["HOME"] = home
+    return env
 
 
 
@@ -58,10 +72,11 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class MotoServer:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, fast_sqs: bool = True) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, fast_sqs: bool = True, home: str | None = None) -> None:
         self.host = host
         self.port = port
         self.fast_sqs = fast_sqs
+        self.home = home
         self._proc: subprocess.Popen | None = None
 
     @property
@@ -75,6 +90,7 @@ class MotoServer:
         try:
             self._proc = subprocess.Popen(
                 moto_command(self.host, self.port, self.fast_sqs),
+                env=moto_environment(os.environ, self.home),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

@@ -15,6 +15,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from emulator.execution.log_tail import LogTail
 from emulator.runtimes import protocol
 
 
@@ -68,7 +69,7 @@ class ExecutionEnvironment(asyncio.Protocol):
         self.provisioned = False
         self.init_ms = 0.0
         self._on_log = on_log
-        self._log_capture: list[str] | None = None
+        self._log_capture: LogTail | None = None
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
         self._init: asyncio.Future[InitResult] | None = None
@@ -101,7 +102,7 @@ class ExecutionEnvironment(asyncio.Protocol):
         except asyncio.TimeoutError:
             return None
 
-    def capture_logs(self, capture: list[str]) -> None:
+    def capture_logs(self, capture: LogTail | None) -> None:
         """Also collect handler output into `capture` (for LogType Tail) until the next result."""
         self._log_capture = capture
 
@@ -130,7 +131,7 @@ class ExecutionEnvironment(asyncio.Protocol):
         self._mark_dead()
 
     # -- invocation --------------------------------------------------------------------
-    def invoke(self, frame: bytes, timeout_s: float, log_capture: list[str] | None) -> asyncio.Future[RawOutcome]:
+    def invoke(self, frame: bytes, timeout_s: float, log_capture: LogTail | None) -> asyncio.Future[RawOutcome]:
         """Send one INVOKE frame; the future resolves with the outcome (never raises)."""
         loop = asyncio.get_running_loop()
         self.transition(EnvState.BUSY)

@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from emulator.execution.environment import ExecutionEnvironment, InitResult, RawOutcome
+from emulator.execution.log_tail import LogTail
 from emulator.functions.registry import FunctionVersion
 from emulator.execution.logsink import LogSink
 from emulator.functions.metrics import Metrics
-from emulator.execution.pool import EnvironmentFactory, EnvironmentPool
+from emulator.execution.pool import EnvironmentFactory, EnvironmentLimitReached, EnvironmentPool
 from emulator.runtimes import protocol
 
 # aws-semantics §3 (S15): Init may take 10 s on demand; after that Lambda retries Init at the
@@ -29,9 +30,10 @@ from emulator.runtimes import protocol
 INIT_TIMEOUT_S = 10.0
 # aws-semantics §3 (S15), for provisioned concurrency: max(130 s, function timeout).
 PROVISIONED_INIT_TIMEOUT_S = 130.0
-# aws-semantics §2.1 (S10): LogType Tail returns the last 4 KB of the log.
-LOG_TAIL_BYTES = 4096
 EXIT_REPORT_WAIT_S = 2.0
+# How long a cold start waits for an evicted idle environment to exit (and free its
+# descriptors) when the descriptor budget is full.
+EVICTION_WAIT_S = 2.0
 # aws-semantics §4 (S14, RIE MaxPayloadSize = 6 MiB + 100 bytes): a larger function response
 # is not delivered; the caller gets Function.ResponseSizeTooLarge instead.
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100
@@ -92,10 +94,16 @@ def exit_payload(request_id: str, info: dict[str, Any] | None) -> tuple[str, byt
 class _Attempt:
     """Bookkeeping of one invocation while it runs."""
 
-    logs: list[str] = field(default_factory=list)
+    platform: list[str] = field(default_factory=list)  # Lambda's own lines: START, END, REPORT ...
+    tail: LogTail | None = None  # everything, bounded to what LogType Tail returns
     init_ms: float | None = None
     error_type: str | None = None
     start_written: bool = False
+
+    def add(self, line: str) -> None:
+        self.platform.append(line)
+        if self.tail is not None:
+            self.tail.append(line)
 
 
 class Invoker:
@@ -123,21 +131,27 @@ class Invoker:
         """`gate(function)` is asked before a new environment is created (the scaling rate)."""
         pool = self.pool_for(version)
         spec = version.spec
-        attempt = _Attempt()
+        attempt = _Attempt(tail=LogTail() if invocation.log_tail else None)
         started = time.perf_counter()
         env = pool.take_idle(provisioned)
         cold = env is None
         if env is None:
+            if not self.factory.has_room() and not await self._evict_idle():
+                self.factory.create_refused(version.name)
+                return InvokeResult(b"", version.version, invocation.request_id, throttled=True)
             if gate is not None and not provisioned and not gate(version.name):
                 return InvokeResult(b"", version.version, invocation.request_id, throttled=True)
-            env, failure = await self._cold_start(pool, version, invocation, attempt, provisioned)
+            try:
+                env, failure = await self._cold_start(pool, version, invocation, attempt, provisioned)
+            except EnvironmentLimitReached:  # out of descriptors: throttled, never a 500
+                return InvokeResult(b"", version.version, invocation.request_id, throttled=True)
             if failure is not None:
                 return self._finish(version, invocation, attempt, failure, cold, started)
         assert env is not None
         request_id = invocation.request_id
         if self.log_invocations or invocation.log_tail:  # skip the formatting when nobody reads it
             start_line = f"START RequestId: {request_id} Version: {version.version}\n"
-            attempt.logs.append(start_line)
+            attempt.add(start_line)
             if self.log_invocations:
                 self.logs.write(spec.name, start_line)
                 attempt.start_written = True
@@ -149,7 +163,7 @@ class Invoker:
             invocation.payload,
         )
         try:
-            outcome = await env.invoke(frame, spec.timeout_s, attempt.logs if invocation.log_tail else None)
+            outcome = await env.invoke(frame, spec.timeout_s, attempt.tail)
         except asyncio.CancelledError:
             pool.discard(env)  # nobody will read its answer: never hand a busy environment out again
             raise
@@ -161,7 +175,7 @@ class Invoker:
             result = InvokeResult(outcome.payload, version.version, request_id, "Unhandled", _error_type(outcome.payload))
         elif outcome.kind == "timeout":
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-            attempt.logs.append(f"{stamp}.000Z {request_id} Task timed out after {spec.timeout_s:.2f} seconds\n")
+            attempt.add(f"{stamp}.000Z {request_id} Task timed out after {spec.timeout_s:.2f} seconds\n")
             result = InvokeResult(timeout_payload(request_id, spec.timeout_s), version.version, request_id, "Unhandled", "Sandbox.Timedout")
             outcome.duration_ms = spec.timeout_s * 1000.0
             if self.log_invocations or invocation.log_tail:  # only REPORT needs the killed process's peak memory
@@ -180,23 +194,38 @@ class Invoker:
             attempt.init_ms = env.init_ms
         return self._finish(version, invocation, attempt, result, cold, started, outcome)
 
+    async def _evict_idle(self) -> bool:
+        """Stop the least recently used idle environment of any function, so that the
+        descriptor budget has room for a new one; False when none is idle."""
+        oldest: tuple[EnvironmentPool, ExecutionEnvironment] | None = None
+        for pool in self.pools.values():
+            for env in pool.idle:
+                if oldest is None or env.last_used < oldest[1].last_used:
+                    oldest = (pool, env)
+        if oldest is None:
+            return False
+        pool, env = oldest
+        pool.evict_idle(env)
+        await _exit_info(env, EVICTION_WAIT_S)
+        return self.factory.has_room()
+
     async def _cold_start(
         self, pool: EnvironmentPool, version: FunctionVersion, invocation: Invocation, attempt: _Attempt, provisioned: bool
     ) -> tuple[ExecutionEnvironment | None, InvokeResult | None]:
         request_id = invocation.request_id
         init_started = time.perf_counter()
         env = await pool.create(provisioned=provisioned)
-        env.capture_logs(attempt.logs)
+        env.capture_logs(attempt.tail)
         init = await _wait_init(pool, env, INIT_TIMEOUT_S)
         if init is None:
             # aws-semantics §3 (S15): Init over 10 s is retried at the first invocation,
             # bounded by the function timeout.
             env.kill()
             pool.discard(env)
-            attempt.logs.append(f"INIT_REPORT Init Duration: {INIT_TIMEOUT_S * 1000:.2f} ms\tPhase: init\tStatus: timeout\n")
+            attempt.add(f"INIT_REPORT Init Duration: {INIT_TIMEOUT_S * 1000:.2f} ms\tPhase: init\tStatus: timeout\n")
             init_started = time.perf_counter()
             env = await pool.create(provisioned=provisioned)
-            env.capture_logs(attempt.logs)
+            env.capture_logs(attempt.tail)
             init = await _wait_init(pool, env, version.spec.timeout_s)
             if init is None:
                 env.kill()
@@ -219,7 +248,7 @@ class Invoker:
             error_type = _error_type(payload)
         else:
             error_type, payload = exit_payload(request_id, await _exit_info(env))
-        attempt.logs.append(f"INIT_REPORT Init Duration: {env.init_ms:.2f} ms\tPhase: init\tStatus: error\tError Type: {error_type}\n")
+        attempt.add(f"INIT_REPORT Init Duration: {env.init_ms:.2f} ms\tPhase: init\tStatus: error\tError Type: {error_type}\n")
         env.kill()
         return InvokeResult(payload, version.version, request_id, "Unhandled", error_type)
 
@@ -242,10 +271,9 @@ class Invoker:
         self.metrics.record_invocation(spec.name, result, cold)
         if not (self.log_invocations or invocation.log_tail):
             return result
-        logs = attempt.logs
         if outcome is None:  # init failed: Lambda still writes START for the request
-            logs.append(f"START RequestId: {request_id} Version: {version.version}\n")
-        logs.append(f"END RequestId: {request_id}\n")
+            attempt.add(f"START RequestId: {request_id} Version: {version.version}\n")
+        attempt.add(f"END RequestId: {request_id}\n")
         report = (
             f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\tBilled Duration: {math.ceil(duration)} ms\t"
             f"Memory Size: {spec.memory_mb} MB\tMax Memory Used: {max_mb} MB\t"
@@ -256,14 +284,13 @@ class Invoker:
             report += "Status: timeout"
         elif result.error_type in ("Runtime.ExitError", "Runtime.OutOfMemory"):
             report += f"Status: error\tError Type: {result.error_type}"
-        logs.append(report + "\n")
+        attempt.add(report + "\n")
         if self.log_invocations:
             # Handler output was written as it arrived; these are Lambda's own closing lines.
-            lines = [line for line in logs if _is_platform_line(line) and not (attempt.start_written and line.startswith("START "))]
+            lines = [line for line in attempt.platform if not (attempt.start_written and line.startswith("START "))]
             self.logs.write(spec.name, "".join(lines))
-        if invocation.log_tail:
-            tail = "".join(logs).encode()[-LOG_TAIL_BYTES:]
-            result.log_result = base64.b64encode(tail).decode()
+        if attempt.tail is not None:
+            result.log_result = base64.b64encode(attempt.tail.value()).decode()
         return result
 
     def close(self) -> None:
@@ -277,13 +304,6 @@ def _json_string(text: str) -> str:
     return json.dumps(text)
 
 
-_PLATFORM_PREFIXES = ("START RequestId", "END RequestId", "REPORT RequestId", "INIT_REPORT")
-
-
-def _is_platform_line(line: str) -> bool:
-    return line.startswith(_PLATFORM_PREFIXES) or " Task timed out after " in line
-
-
 async def _wait_init(pool: EnvironmentPool, env: ExecutionEnvironment, timeout_s: float) -> InitResult | None:
     try:
         return await env.wait_ready(timeout_s)
@@ -292,9 +312,9 @@ async def _wait_init(pool: EnvironmentPool, env: ExecutionEnvironment, timeout_s
         raise
 
 
-async def _exit_info(env: ExecutionEnvironment) -> dict[str, Any] | None:
+async def _exit_info(env: ExecutionEnvironment, wait_s: float = EXIT_REPORT_WAIT_S) -> dict[str, Any] | None:
     try:
-        return await asyncio.wait_for(asyncio.shield(env.exit_info), EXIT_REPORT_WAIT_S)
+        return await asyncio.wait_for(asyncio.shield(env.exit_info), wait_s)
     except asyncio.TimeoutError:
         return None
 

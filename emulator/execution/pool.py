@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import itertools
 import logging
 import os
@@ -16,6 +17,7 @@ from typing import Any
 
 from emulator.execution.environment import EnvState, ExecutionEnvironment
 from emulator.execution.forkserver_client import ForkServerClient
+from emulator.execution.host_limits import limit_environment_descriptors
 from emulator.functions.registry import FunctionVersion
 from emulator.execution.logsink import LogSink
 
@@ -28,13 +30,32 @@ DUMMY_CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "emulator-local-secret-key-not-valid-in-aws",
     "AWS_SESSION_TOKEN": "emulator-local-session-token",
 }
+# How often the "no open files left" warning may repeat while environments are refused.
+DESCRIPTOR_WARNING_INTERVAL_S = 10.0
+_OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE)
+
+
+class EnvironmentLimitReached(RuntimeError):
+    """No open files are left for another environment: the invocation is throttled."""
 
 
 class EnvironmentFactory:
     """Starts one fork server per interpreter and forks environments from it."""
 
-    def __init__(self, *, region: str, endpoint_url: str, logs: LogSink, interpreter: str = "auto") -> None:
+    def __init__(
+        self,
+        *,
+        region: str,
+        endpoint_url: str,
+        logs: LogSink,
+        interpreter: str = "auto",
+        max_environments: int | None = None,
+        home: str | None = None,
+    ) -> None:
         self.region = region
+        # Handlers' HOME: a private folder of this emulator, so that `~` (boto3's
+        # ~/.aws/credentials, ~/.netrc, ...) never resolves to the user's home.
+        self.home = home
         self.endpoint_url = endpoint_url
         self.logs = logs
         self.interpreter = interpreter
@@ -45,6 +66,12 @@ class EnvironmentFactory:
         self._ids = itertools.count(1)
         self._warned: set[str] = set()
         self.cgroups = False
+        # The descriptor budget (emulator/execution/host_limits.py): environments alive or
+        # being created never exceed it.
+        self.max_environments = max_environments
+        self._creating = 0
+        self._refused = 0
+        self._last_refusal_log = float("-inf")
 
     def python_for(self, runtime: str) -> str:
         """A python3.X interpreter matching the runtime, else our own (warned once)."""
@@ -97,6 +124,8 @@ class EnvironmentFactory:
             # the failed interpreter too: otherwise every later cold start would retry it and
             # start yet another template, replacing (and leaking) the one already running.
             server = await self._server_for_python(sys.executable, runtime)
+        if server.pid is not None:
+            limit_environment_descriptors(server.pid)  # its forks inherit Lambda's quota
         self._servers[python] = server
         self.cgroups = self.cgroups or server.cgroups
         return server
@@ -121,6 +150,8 @@ class EnvironmentFactory:
             "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
             **DUMMY_CREDENTIALS,
         }
+        if self.home is not None:
+            env["HOME"] = self.home
         env.update(spec.environment)
         # Variables Lambda reserves (aws-semantics §3; the issue's list): these always win.
         env.update(
@@ -150,14 +181,66 @@ class EnvironmentFactory:
             "log_stream": log_stream,
         }
 
+    @property
+    def environments(self) -> int:
+        """Environments whose descriptors the control plane holds (alive or being created)."""
+        return len(self._by_pid) + self._creating
+
+    @property
+    def refused(self) -> int:
+        """New environments refused for want of descriptors (each one a throttle)."""
+        return self._refused
+
+    def has_room(self) -> bool:
+        return self.max_environments is None or self.environments < self.max_environments
+
+    def create_refused(self, function: str) -> None:
+        """A cold start gave up for want of descriptors: count and log it."""
+        self._refuse(function)
+
+    def _refuse(self, function: str) -> EnvironmentLimitReached:
+        self._refused += 1
+        now = time.monotonic()
+        if now - self._last_refusal_log >= DESCRIPTOR_WARNING_INTERVAL_S:
+            self._last_refusal_log = now
+            log.warning(
+                "%s: no open files left for another environment (%d environments, budget %s): throttled "
+                "(%d so far). Raise the open-files hard limit (ulimit -Hn) to run more at once.",
+                function, self.environments, self.max_environments, self._refused,
+            )
+        return EnvironmentLimitReached(function)
+
     async def create(self, version: FunctionVersion, init_type: str = "on-demand") -> ExecutionEnvironment:
-        """Fork and attach a new environment; it runs Init on its own (see wait_ready)."""
+        """Fork and attach a new environment; it runs Init on its own (see wait_ready).
+
+        Raises EnvironmentLimitReached when the descriptor budget has no room for it."""
+        if not self.has_room():
+            raise self._refuse(version.name)
+        self._creating += 1
+        try:
+            return await self._create(version, init_type)
+        finally:
+            self._creating -= 1
+
+    async def _create(self, version: FunctionVersion, init_type: str) -> ExecutionEnvironment:
         server = await self.server_for(version.spec.runtime)
         log_stream = time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{version.version}]{uuid.uuid4().hex}"
         spec = self.environment_spec(version, init_type, log_stream)
         env = ExecutionEnvironment(f"{version.name}-{next(self._ids)}", self.logs.handler_output(version.name))
-        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        output_r, output_w = os.pipe()
+        try:
+            parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        except OSError as exc:
+            if exc.errno in _OUT_OF_DESCRIPTORS:  # the budget's safety net: never a 500
+                raise self._refuse(version.name) from None
+            raise
+        try:
+            output_r, output_w = os.pipe()
+        except OSError as exc:
+            parent.close()
+            child.close()
+            if exc.errno in _OUT_OF_DESCRIPTORS:
+                raise self._refuse(version.name) from None
+            raise
         try:
             pid = await server.spawn(spec, child, output_w)
         except BaseException:
@@ -167,6 +250,7 @@ class EnvironmentFactory:
         finally:
             child.close()
             os.close(output_w)
+        limit_environment_descriptors(pid)
         await self._read_output(output_r, version.name)
         early = self._early_exits.pop(pid, None)
         if early is None:
@@ -270,6 +354,12 @@ class EnvironmentPool:
         self.generation += 1
         idle, self.idle = self.idle, []
         for env in idle:
+            self._retire(env)
+
+    def evict_idle(self, env: ExecutionEnvironment) -> None:
+        """Stop one idle environment now, to free its descriptors for another function."""
+        if env in self.idle:
+            self.idle.remove(env)
             self._retire(env)
 
     def reap_idle(self, older_than: float) -> int:

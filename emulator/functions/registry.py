@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
+import logging
 import re
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from emulator.errors import InvalidParameterValue, ResourceNotFound
+from emulator.functions.code_tree import CodeFingerprint, SkippedLink, code_fingerprint
 from emulator.template.specs import FunctionSpec
+
+log = logging.getLogger("emulator.functions.registry")
 
 LATEST = "$LATEST"
 # aws-semantics §2.1: FunctionName is a name, name:qualifier, a full or a partial ARN.
@@ -23,33 +25,6 @@ _ARN_RE = re.compile(
 def iso_timestamp(epoch: float) -> str:
     # The Lambda API's LastModified format: 2019-11-14T18:16:05.568+0000
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{int(epoch * 1000) % 1000:03d}+0000"
-
-
-# What the code watcher ignores: caches, tooling and logs that change without the code
-# changing (a handler's folder is often a project root with a virtualenv inside).
-_NOT_CODE_DIRS = frozenset({"__pycache__", ".git", ".emulator", ".venv", "venv", "node_modules", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".tox", ".aws-sam"})
-_NOT_CODE_SUFFIXES = (".pyc", ".pyo", ".log", ".swp", "~")
-
-
-def code_fingerprint(code_dir: Path) -> tuple[str, int, float]:
-    """(sha256 of the files, total size, newest mtime) of a code folder; skips caches."""
-    digest = hashlib.sha256()
-    size = 0
-    newest = 0.0
-    for root, dirs, files in os.walk(code_dir):
-        dirs[:] = sorted(d for d in dirs if d not in _NOT_CODE_DIRS)
-        for name in sorted(files):
-            if name.endswith(_NOT_CODE_SUFFIXES):
-                continue
-            path = os.path.join(root, name)
-            try:
-                stat = os.stat(path)
-            except OSError:
-                continue
-            size += stat.st_size
-            newest = max(newest, stat.st_mtime)
-            digest.update(f"{os.path.relpath(path, code_dir)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    return digest.hexdigest(), size, newest
 
 
 @dataclass(frozen=True)
@@ -109,22 +84,38 @@ class FunctionRegistry:
         self.region = region
         self.account_id = account_id
         self.functions: dict[str, LambdaFunction] = {}
+        self._warned_links: set[tuple[str, str]] = set()
 
-    def add(self, spec: FunctionSpec) -> LambdaFunction:
-        sha, size, _ = code_fingerprint(spec.code_dir)
-        version = FunctionVersion(spec, LATEST, self.region, self.account_id, time.time(), sha, size)
+    def add(self, spec: FunctionSpec, fingerprint: CodeFingerprint | None = None) -> LambdaFunction:
+        """Register a function; `fingerprint` is its code's (computed here when not given:
+        the server computes it off the event loop)."""
+        if fingerprint is None:
+            fingerprint = code_fingerprint(spec.code_dir)
+        self.warn_skipped(spec.name, fingerprint.skipped)
+        version = FunctionVersion(spec, LATEST, self.region, self.account_id, time.time(), fingerprint.sha256, fingerprint.size)
         function = LambdaFunction(version)
         self.functions[spec.name] = function
         return function
 
-    def update_code_fingerprint(self, name: str) -> bool:
-        """Recompute $LATEST's code hash; True when the code changed."""
-        function = self.functions[name]
-        sha, size, _ = code_fingerprint(function.latest.spec.code_dir)
-        if sha == function.latest.code_sha256:
+    def apply_code_fingerprint(self, name: str, fingerprint: CodeFingerprint) -> bool:
+        """$LATEST's code as it is now (computed off the loop); True when the code changed."""
+        function = self.functions.get(name)
+        if function is None:  # gone meanwhile (a reset)
             return False
-        function.latest = replace(function.latest, code_sha256=sha, code_size=size, last_modified=time.time())
+        self.warn_skipped(name, fingerprint.skipped)
+        if fingerprint.sha256 == function.latest.code_sha256:
+            return False
+        function.latest = replace(function.latest, code_sha256=fingerprint.sha256, code_size=fingerprint.size, last_modified=time.time())
         return True
+
+    def warn_skipped(self, name: str, skipped: tuple[SkippedLink, ...]) -> None:
+        """One warning per link the code's walk or copy left out (never again for it)."""
+        for link in skipped:
+            if (name, link.path) in self._warned_links:
+                continue
+            self._warned_links.add((name, link.path))
+            log.warning("%s: skipping the link %s in its code folder: it %s (-> %s); it is left out of the code's "
+                        "hash and of version snapshots", name, link.path, link.reason, link.target)
 
     def parse_name(self, raw: str) -> tuple[str, str | None]:
         """Split a FunctionName (name, name:qualifier, full or partial ARN) into name, qualifier."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import shutil
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,7 +18,8 @@ from typing import Any
 from emulator.service.async_queue import EventInvokeConfig
 from emulator.policy.async_retry import validate_event_invoke_config
 from emulator.errors import AwsError, InvalidParameterValue, ResourceConflict, ResourceNotFound, UserError
-from emulator.functions.registry import LATEST, FunctionVersion, LambdaFunction, code_fingerprint
+from emulator.functions.code_tree import code_fingerprint, copy_code
+from emulator.functions.registry import LATEST, FunctionVersion, LambdaFunction
 from emulator.execution.invoker import PROVISIONED_INIT_TIMEOUT_S, Invoker
 from emulator.service.lambda_service import LambdaService
 
@@ -55,6 +55,9 @@ class FunctionAdmin:
         self.invoker = invoker
         self.versions_dir = versions_dir
         self.provisioned: dict[tuple[str, str], ProvisionedConfig] = {}
+        # One PublishVersion at a time per function: the next number and its snapshot
+        # folder are chosen across awaits (the copy runs off the event loop).
+        self._publishing: dict[str, asyncio.Lock] = {}
 
     @property
     def registry(self):  # the service's registry is replaced on reset; always follow it
@@ -79,9 +82,17 @@ class FunctionAdmin:
         self.service.ledger.set_reserved(self.function(raw_name).name, None)
 
     # -- versions ------------------------------------------------------------------------
-    def publish_version(self, raw_name: str, description: str | None = None, code_sha256: str | None = None) -> FunctionVersion:
+    async def publish_version(self, raw_name: str, description: str | None = None, code_sha256: str | None = None) -> FunctionVersion:
         function = self.function(raw_name)
-        self.registry.update_code_fingerprint(function.name)
+        lock = self._publishing.setdefault(function.name, asyncio.Lock())
+        async with lock:
+            return await self._publish(function, description, code_sha256)
+
+    async def _publish(self, function: LambdaFunction, description: str | None, code_sha256: str | None) -> FunctionVersion:
+        # Walking and copying a code folder is blocking I/O (and a large folder takes a
+        # while): both run in a worker thread, never on the event loop.
+        fingerprint = await asyncio.to_thread(code_fingerprint, function.latest.spec.code_dir)
+        self.registry.apply_code_fingerprint(function.name, fingerprint)
         latest = function.latest
         if code_sha256 and code_sha256 != latest.code_sha256:
             raise InvalidParameterValue(
@@ -94,10 +105,11 @@ class FunctionAdmin:
         number = str(max((int(v) for v in function.versions), default=0) + 1)
         snapshot = self.versions_dir / function.name / number
         # Versions are immutable (S10): later edits of $LATEST's folder must not reach them.
-        shutil.copytree(latest.spec.code_dir, snapshot, ignore=shutil.ignore_patterns("__pycache__", ".emulator", ".git"))
-        sha, size, _ = code_fingerprint(snapshot)
+        skipped = await asyncio.to_thread(copy_code, latest.spec.code_dir, snapshot)
+        self.registry.warn_skipped(function.name, skipped)
+        copied = await asyncio.to_thread(code_fingerprint, snapshot)
         spec = replace(latest.spec, code_dir=snapshot, description=description if description is not None else latest.spec.description)
-        version = FunctionVersion(spec, number, latest.region, latest.account_id, time.time(), latest.code_sha256 or sha, size)
+        version = FunctionVersion(spec, number, latest.region, latest.account_id, time.time(), latest.code_sha256 or copied.sha256, copied.size)
         function.versions[number] = version
         return version
 

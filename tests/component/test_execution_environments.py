@@ -81,7 +81,7 @@ class Runtime:
         return await self.invoker.run(version, invocation)
 
     def emulator_log(self) -> str:
-        self.logs.flush()
+        assert self.logs.drain(10.0), "the log writer did not catch up"
         return self.log_text.getvalue()
 
 
@@ -95,6 +95,7 @@ async def rt(tmp_path: Path):
     yield Runtime(factory, invoker, metrics, logs, text, tmp_path)
     invoker.close()
     await factory.close()
+    logs.close()
 
 
 def body(result: InvokeResult) -> Any:
