@@ -162,12 +162,23 @@ class StoredRecord(NamedTuple):
 
 @dataclass
 class Page:
-    """What one GetRecords call returns from a shard."""
+    """What one GetRecords call returns from a shard, column by column (the wire path
+    formats them without building a record object each)."""
 
-    records: list[StoredRecord]
+    sequences: list[int]
+    arrivals: list[int]
+    keys: list[str]
+    data: list[bytes]
     after: int  # the position after the page: the next iterator reads from here
     millis_behind_latest: int
     at_end: bool  # nothing left to read after the page (now)
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    @property
+    def records(self) -> list[StoredRecord]:
+        return [StoredRecord(*fields, None) for fields in zip(self.sequences, self.arrivals, self.keys, self.data)]
 
 
 def record_size(partition_key: str, data: bytes) -> int:
@@ -267,19 +278,17 @@ class ShardStore:
         sequences, end = self._sequences, len(self._sequences)
         start = bisect_right(sequences, after, self._head, end)
         stop = min(end, start + limit)
-        keys, data = self._keys, self._data
+        keys, data = self._keys[start:stop], self._data[start:stop]
         size = 0
-        for index in range(start, stop):
-            size += len(data[index]) + len(keys[index])  # type: ignore[arg-type]
-            if size > max_bytes and index > start:
-                stop = index
+        for index, (key, blob) in enumerate(zip(keys, data)):
+            size += len(blob) + len(key)  # type: ignore[arg-type]
+            if size > max_bytes and index:
+                stop = start + index
+                del keys[index:], data[index:]
                 break
-        records = self._slice(start, stop)
-        if stop < end:
-            behind = max(1, now_ms - self._arrivals[stop])
-        else:
-            behind = 0
-        return Page(records, records[-1].sequence if records else after, behind, stop == end)
+        behind = max(1, now_ms - self._arrivals[stop]) if stop < end else 0
+        return Page(sequences[start:stop].tolist(), self._arrivals[start:stop].tolist(), keys, data,  # type: ignore[arg-type]
+                    sequences[stop - 1] if stop > start else after, behind, stop == end)
 
     def _slice(self, start: int, stop: int) -> list[StoredRecord]:
         explicit = self._explicit

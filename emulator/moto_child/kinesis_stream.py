@@ -22,7 +22,7 @@ import threading
 import time
 from collections import OrderedDict
 from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping, NamedTuple
 
 from moto.cloudwatch.models import MetricAggregatedDatum, cloudwatch_backends
 from moto.core.exceptions import JsonRESTError
@@ -39,12 +39,13 @@ from moto.kinesis.exceptions import (
 from emulator.moto_child.kinesis_store import (
     DEFAULT_RETENTION_HOURS,
     MAX_RECORDS_PER_GET,
+    SEQUENCE_NUMBER_BASE,
+    HashRanges,
     Page,
     SequenceCounter,
     ShardIterator,
     ShardStore,
     StoredRecord,
-    HashRanges,
     decode_shard_iterator,
     format_sequence_number,
     parse_hash_key,
@@ -203,7 +204,7 @@ def _routes(stream: Any) -> HashRanges:
     return cached[1]
 
 
-def shard_for_key(stream: Any, partition_key: Any, explicit_hash_key: Any) -> FastShard:
+def shard_for_key(stream: Any, partition_key: Any, explicit_hash_key: Any, routes: HashRanges | None = None) -> FastShard:
     """Stream.get_shard_for_key with moto's checks, among open shards, both range ends included."""
     if not isinstance(partition_key, str) or len(partition_key) > MAX_PARTITION_KEY_LENGTH:
         raise InvalidArgumentError("partition_key")
@@ -213,14 +214,21 @@ def shard_for_key(stream: Any, partition_key: Any, explicit_hash_key: Any) -> Fa
             raise InvalidArgumentError("explicit_hash_key")
     else:
         hash_key = partition_hash(partition_key)
-    shard = _routes(stream).shard_for(hash_key)
+    shard = (routes or _routes(stream)).shard_for(hash_key)
     if shard is None:
         raise InvalidArgumentError(f"No open shard of stream {stream.stream_name} holds hash key {hash_key}.")
     return shard  # type: ignore[return-value]
 
 
 # -- writing --------------------------------------------------------------------------------------
-def prepare_records(stream: Any, entries: Any) -> list[tuple[FastShard, str, bytes, str | None]]:
+class Prepared(NamedTuple):
+    """A PutRecords' records, checked and routed: (shard, partition key, data, explicit hash key)."""
+
+    records: list[tuple[FastShard, str, bytes, str | None]]
+    size: int  # data plus partition keys, the request's IncomingBytes
+
+
+def prepare_records(stream: Any, entries: Any) -> Prepared:
     """Check and route every entry of a PutRecords before any is stored (moto's checks, in
     moto's order, then AWS's on the data), so a rejected request stores nothing."""
     if not isinstance(entries, list):
@@ -228,19 +236,27 @@ def prepare_records(stream: Any, entries: Any) -> list[tuple[FastShard, str, byt
                                      "constraint: Member must not be null")
     if len(entries) > MAX_RECORDS_PER_PUT:
         raise TooManyRecords
-    blobs = [_blob(entry.get("Data") if isinstance(entry, dict) else None, position)
-             for position, entry in enumerate(entries, 1)]
-    sizes = [len(blob) + len(entry.get("PartitionKey") or "") for blob, entry in zip(blobs, entries)]
-    if sum(sizes) > MAX_PUT_BYTES:
+    blobs = []
+    total = 0
+    too_large = 0
+    for position, entry in enumerate(entries, 1):
+        blob = _blob(entry.get("Data") if isinstance(entry, dict) else None, position)
+        key = entry.get("PartitionKey")
+        size = len(blob) + (len(key) if isinstance(key, str) else 0)
+        total += size
+        if size > MAX_RECORD_BYTES and not too_large:
+            too_large = position
+        blobs.append(blob)
+    if total > MAX_PUT_BYTES:
         raise TotalRecordsSizeExceedsLimit
-    for position, size in enumerate(sizes, 1):
-        if size > MAX_RECORD_BYTES:
-            raise RecordSizeExceedsLimit(position=position)
-    return [
-        (shard_for_key(stream, entry.get("PartitionKey"), entry.get("ExplicitHashKey")), entry["PartitionKey"], blob,
-         entry.get("ExplicitHashKey") or None)
-        for entry, blob in zip(entries, blobs)
-    ]
+    if too_large:
+        raise RecordSizeExceedsLimit(position=too_large)
+    routes = _routes(stream)
+    records = []
+    for entry, blob in zip(entries, blobs):
+        key, explicit = entry.get("PartitionKey"), entry.get("ExplicitHashKey")
+        records.append((shard_for_key(stream, key, explicit, routes), key, blob, explicit or None))
+    return Prepared(records, total)
 
 
 def _blob(data: Any, position: int) -> bytes:
@@ -248,29 +264,30 @@ def _blob(data: Any, position: int) -> bytes:
         raise KinesisValidationError(f"1 validation error detected: Value null at 'records.{position}.member.data' "
                                      "failed to satisfy constraint: Member must not be null")
     try:
-        return base64.b64decode(data, validate=True)
+        return binascii.a2b_base64(data, strict_mode=True)
     except (binascii.Error, TypeError, ValueError):
         raise SerializationError(f"Data of record {position} is not valid base64.") from None
 
 
-def store_records(backend: Any, stream: Any, prepared: list[tuple[FastShard, str, bytes, str | None]]) -> list[dict[str, str]]:
+def store_records(backend: Any, stream: Any, prepared: Prepared) -> list[dict[str, str]]:
     """Append prepared records in request order; PutRecords' result entries. Also trims the
     shards written to and counts the stream's Incoming* metrics."""
     now = now_ms()
     hours = retention_hours(stream)
     results = []
+    shard_ids: dict[FastShard, str] = {}
+    base = SEQUENCE_NUMBER_BASE
     with STREAMS_LOCK:
-        sequence = SEQUENCES.take(len(prepared))
-        trimmed = set()
-        for shard, partition_key, blob, explicit_hash_key in prepared:
-            store = shard.store
-            if shard not in trimmed:
-                store.trim(now, hours)
-                trimmed.add(shard)
-            store.append(sequence, partition_key, blob, now, explicit_hash_key)
-            results.append({"SequenceNumber": format_sequence_number(sequence), "ShardId": shard.shard_id})
+        sequence = SEQUENCES.take(len(prepared.records))
+        for shard, partition_key, blob, explicit_hash_key in prepared.records:
+            shard_id = shard_ids.get(shard)
+            if shard_id is None:
+                shard.store.trim(now, hours)
+                shard_id = shard_ids[shard] = shard.shard_id
+            shard.store.append(sequence, partition_key, blob, now, explicit_hash_key)
+            results.append({"SequenceNumber": str(base + sequence), "ShardId": shard_id})
             sequence += 1
-        count_incoming(backend, stream.stream_name, sum(len(b) + len(k) for _, k, b, _ in prepared), len(prepared), now)
+        count_incoming(backend, stream.stream_name, prepared.size, len(prepared.records), now)
     return results
 
 
@@ -287,7 +304,7 @@ def count_incoming(backend: Any, stream_name: str, incoming_bytes: int, incoming
     if entry is None or entry[0] is not cloudwatch or entry[1] != minute:
         dimensions = [{"Name": "StreamName", "Value": stream_name}]
         stamp = _naive_utc(minute * METRIC_PERIOD_MS)
-        data = [MetricAggregatedDatum(METRIC_NAMESPACE, name, value, value, 1, value, dimensions, stamp, unit)
+        data = [MetricAggregatedDatum(METRIC_NAMESPACE, name, float(value), float(value), 1, float(value), dimensions, stamp, unit)
                 for name, value, unit in (("IncomingBytes", incoming_bytes, "Bytes"), ("IncomingRecords", incoming_records, "Count"))]
         cloudwatch.metric_data.extend(data)
         current[stream_name] = (cloudwatch, minute, data)
@@ -376,17 +393,6 @@ def read_records(backend: Any, stream_arn: Any, token: Any, limit: Any) -> tuple
         closed = not shard.is_open and page.at_end
     following = None if closed else ShardIterator(iterator.stream_name, iterator.shard_id, page.after, now).encode()
     return following, page
-
-
-def wire_records(records: Iterable[StoredRecord]) -> list[dict[str, Any]]:
-    """GetRecords' Records as moto's serializer writes them (Data base64, arrival in epoch
-    seconds with milliseconds)."""
-    encode = base64.b64encode
-    return [
-        {"SequenceNumber": format_sequence_number(r.sequence), "ApproximateArrivalTimestamp": r.arrival_ms / 1000,
-         "Data": encode(r.data).decode("ascii"), "PartitionKey": r.partition_key}
-        for r in records
-    ]
 
 
 class _WireRecord:

@@ -405,3 +405,25 @@ def test_apply_leaves_an_unverified_moto_alone(monkeypatch: pytest.MonkeyPatch, 
     assert models.Shard is shard_class
     assert "0.0.1" in caplog.text
     assert versions.is_verified(versions.installed_moto_version() or "")
+
+
+def test_the_get_records_body_is_what_json_dumps_writes() -> None:
+    """The short path writes GetRecords' JSON itself (a page holds up to 10,000 records)."""
+    from emulator.moto_child.kinesis_store import SEQUENCE_NUMBER_BASE, ShardStore
+    from emulator.moto_child.kinesis_wire import get_records_body
+
+    store = ShardStore(0)
+    for sequence, (key, blob, arrival) in enumerate([("plain", b"\x00\xff", 1_700_000_000_123), ('quote"and\\slash', b"", 1_700_000_000_123),
+                                                     ("ключ", b"x" * 50, 1_700_000_000_500), ("\n\t", b"y", 1_700_000_001_000)], 1):
+        store.append(sequence, key, blob, arrival)
+    page = store.read(0, 3, 1_700_000_002_000)
+    for following in ("c29tZS10b2tlbg==", None):
+        expected: dict[str, Any] = {"Records": [
+            {"SequenceNumber": str(SEQUENCE_NUMBER_BASE + r.sequence), "ApproximateArrivalTimestamp": r.arrival_ms / 1000,
+             "Data": base64.b64encode(r.data).decode(), "PartitionKey": r.partition_key} for r in page.records]}
+        if following is not None:
+            expected["NextShardIterator"] = following
+        expected["MillisBehindLatest"] = page.millis_behind_latest
+        assert get_records_body(page, following) == json.dumps(expected).encode()
+    empty = store.read(page.after + 10, 10, 1_700_000_002_000)
+    assert get_records_body(empty, "dA==") == json.dumps({"Records": [], "NextShardIterator": "dA==", "MillisBehindLatest": 0}).encode()
