@@ -34,9 +34,11 @@ Where moto and AWS differ, this model follows AWS where it matters to a scale te
   (https://docs.aws.amazon.com/kinesis/latest/APIReference/API_GetRecords.html); moto
   returns the whole shard when no Limit is given and accepts any Limit. Over 10,000 is an
   InvalidArgumentException, as the API reference says;
-- MillisBehindLatest is how far behind current time the reader is: the age of the first
-  record left unread, 0 only when nothing is left (same page); moto gives the arrival gap
-  between the last record returned and the newest, and 0 for an empty page;
+- MillisBehindLatest is how far behind current time the reader is (the API reference's
+  words): the age of the first record the page left unread, at least 1 while one is left,
+  and 0 only when nothing is left to read; moto gives the arrival gap between the last
+  record returned and the newest (0 when they arrived in the same millisecond), and 0 for
+  an empty page;
 - shard iterators expire 5 minutes after they are issued, with ExpiredIteratorException
   (https://docs.aws.amazon.com/kinesis/latest/APIReference/API_GetShardIterator.html);
   moto's never expire. A token we did not issue is an InvalidArgumentException (moto: a 500);

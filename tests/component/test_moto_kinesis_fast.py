@@ -287,12 +287,16 @@ def test_fast_hash_range_ends_are_inclusive(fast: Any) -> None:
 
 def test_fast_a_split_parent_takes_no_more_records(fast: Any) -> None:
     name = new_stream(fast)
-    parent = "shardId-000000000000"
+    parent, children = "shardId-000000000000", ["shardId-000000000001", "shardId-000000000002"]
+    put(fast, name, [(f"old-{i}", "before") for i in range(10)])
     fast.split_shard(StreamName=name, ShardToSplit=parent, NewStartingHashKey=str(HASH_KEY_LIMIT // 2))
-    sent = put(fast, name, [(f"key-{i}", "x") for i in range(20)])  # plain moto routes them to the parent
-    assert {r["ShardId"] for r in sent} == {"shardId-000000000001", "shardId-000000000002"}
+    sent = put(fast, name, [(f"key-{i}", "after") for i in range(20)])  # plain moto routes them to the parent
+    assert {r["ShardId"] for r in sent} == set(children)
     page = fast.get_records(ShardIterator=iterator(fast, name, parent))
     assert page["Records"] == [] and "NextShardIterator" not in page  # closed and read to its end
+    # moto's resharding moves the parent's records into the children: none is lost.
+    moved = [r for shard in children for r in read_all(fast, name, shard, iterator(fast, name, shard))]
+    assert sorted(r["PartitionKey"] for r in moved if r["Data"] == b"before") == sorted(f"old-{i}" for i in range(10))
 
 
 def test_fast_concurrent_writers_get_increasing_sequence_numbers(fast: Any, servers: dict[str, MotoServer]) -> None:
