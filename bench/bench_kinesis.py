@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import random
 import statistics
 import sys
@@ -195,11 +196,18 @@ def newest_sequence(client: AwsJsonClient, shard: str) -> int:
     return int(result["SequenceNumber"])
 
 
-def moto_child_rss_mb(emulator: ServerProcess) -> float:
+def moto_child(emulator: ServerProcess) -> int:
     for pid in children(emulator.pid):
         if "emulator.moto_child" in cmdline(pid):
-            return rss_kb(pid) / 1024
-    return float("nan")
+            return pid
+    raise RuntimeError("the emulator has no moto child")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (/proc/<pid>/stat fields 14 and 15)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def create_stream(url: str) -> None:
@@ -226,9 +234,14 @@ def product(workdir: Path, sizes: Sizes) -> dict[str, Any]:
             segments.append(per_s(stored, seconds))
         figures["segments"] = segments
         figures["fill"] = sizes.depth / sum(sizes.segment / rate for rate in segments)
+        moto_pid = moto_child(emulator)
+        cpu_before = (cpu_seconds(emulator.pid), cpu_seconds(moto_pid))
         stored, seconds = put_until(emulator.url, bodies, sizes.beyond)
+        calls = stored / RECORDS_PER_CALL
         figures["beyond"] = per_s(stored, seconds)
-        figures["rss"] = moto_child_rss_mb(emulator)
+        figures["cpu per call"] = tuple((cpu_seconds(pid) - before) * 1000 / calls
+                                        for pid, before in zip((emulator.pid, moto_pid), cpu_before))
+        figures["rss"] = rss_kb(moto_pid) / 1024
         figures["read"] = per_s(*read_rate(emulator.url, sizes.read_seconds))
         figures["deep read ms"] = deep_read_ms(emulator.url, 20)
     return figures
@@ -252,22 +265,30 @@ def start_moto(workdir: Path, variant: str, records: int) -> ServerProcess:
             time.sleep(0.05)
 
 
-def through_emulator(workdir: Path, variant: str, records: int, measure: Callable[[ServerProcess], Any]) -> Any:
+def through_emulator(workdir: Path, variant: str, records: int,
+                     measure: Callable[[ServerProcess, ServerProcess], Any]) -> Any:
     template = TemplateBuilder(workdir).add("noop", NOOP_SOURCE).write(f"template-{variant}.json")
     with start_moto(workdir, variant, records) as moto:
         with start_emulator(workdir, template, "--aws-endpoint", moto.url, name=f"emulator-{variant}") as emulator:
-            return measure(emulator)
+            return measure(emulator, moto)
 
 
 def a_b(workdir: Path, sizes: Sizes) -> dict[str, Any]:
-    figures: dict[str, Any] = {"short plain": [], "short fast": []}
+    figures: dict[str, Any] = {"short plain": [], "short fast": [], "moto cpu plain": [], "moto cpu fast": []}
     bodies = put_bodies(STREAM, seed=2)
+
+    def short(emulator: ServerProcess, moto: ServerProcess) -> tuple[float, float]:
+        before = cpu_seconds(moto.pid)
+        stored, seconds = put_until(emulator.url, bodies, sizes.short)
+        return per_s(stored, seconds), (cpu_seconds(moto.pid) - before) * 1000 / (stored / RECORDS_PER_CALL)
+
     for _ in range(sizes.rounds):
         for variant in ("plain", "fast"):
-            rate = through_emulator(workdir, variant, 0, lambda e: per_s(*put_until(e.url, bodies, sizes.short)))
+            rate, cpu = through_emulator(workdir, variant, 0, short)
             figures[f"short {variant}"].append(rate)
+            figures[f"moto cpu {variant}"].append(cpu)
 
-    def deep(emulator: ServerProcess, variant: str) -> dict[str, float]:
+    def deep(emulator: ServerProcess, moto: ServerProcess, variant: str) -> dict[str, float]:
         if variant == "plain":  # one call takes seconds: a few, from one connection
             calls = sizes.deep_calls_plain
             put = per_s(*put_until(emulator.url, bodies, calls * RECORDS_PER_CALL, threads=1))
@@ -278,7 +299,7 @@ def a_b(workdir: Path, sizes: Sizes) -> dict[str, Any]:
         return {"put": put, "read ms": read_ms}
 
     for variant in ("plain", "fast"):
-        figures[f"deep {variant}"] = through_emulator(workdir, variant, sizes.depth, lambda e, v=variant: deep(e, v))
+        figures[f"deep {variant}"] = through_emulator(workdir, variant, sizes.depth, lambda e, m, v=variant: deep(e, m, v))
     return figures
 
 
@@ -306,12 +327,16 @@ def rows(made: dict[str, Any], ab: dict[str, Any], sizes: Sizes) -> list[Row]:
     out.append(Row(name, f"PutRecords, {sizes.depth:,} -> {sizes.depth + sizes.beyond:,}", rate(made["beyond"]),
                    target=f">= {TARGET_PUT_PER_S:,}/s", peers=PEER_PUT,
                    verdict=verdict(made["beyond"], TARGET_PUT_PER_S, at_least=True)))
+    out.append(Row(name, "  CPU per PutRecords call beyond: emulator (proxy) / moto child",
+                   " / ".join(f"{value:.2f} ms" for value in made["cpu per call"])))
     out.append(Row(name, f"moto child RSS at {sizes.depth + sizes.beyond:,} records", f"{made['rss']:,.0f} MiB"))
     out.append(Row(name, f"GetRecords(Limit {GET_LIMIT:,}) from TRIM_HORIZON, a reader per shard", rate(made["read"])))
     out.append(Row(name, f"one GetRecords({GET_LIMIT:,}) in the newest tenth of a shard, p50", f"{made['deep read ms']:.1f} ms"))
     name = "7 Kinesis A/B, --aws-endpoint"
     out.append(Row(name, f"PutRecords, fresh stream 0 -> {sizes.short:,}: plain moto / fast, by round",
                    ", ".join(f"{rate(p)} / {rate(f)}" for p, f in zip(ab["short plain"], ab["short fast"]))))
+    out.append(Row(name, "  moto CPU per PutRecords call, same runs: plain / fast",
+                   ", ".join(f"{p:.1f} ms / {f:.2f} ms" for p, f in zip(ab["moto cpu plain"], ab["moto cpu fast"]))))
     plain, fast = ab["deep plain"], ab["deep fast"]
     out.append(Row(name, f"PutRecords with {sizes.depth:,} stored: plain / fast", f"{rate(plain['put'])} / {rate(fast['put'])}"))
     out.append(Row(name, f"one GetRecords({GET_LIMIT:,}) in the newest tenth, {sizes.depth:,} stored: plain / fast",
