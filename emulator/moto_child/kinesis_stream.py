@@ -67,9 +67,6 @@ MAX_PARTITION_KEY_LENGTH = 256
 METRIC_PERIOD_MS = 60_000
 METRIC_NAMESPACE = "AWS/Kinesis"
 
-ITERATOR_TYPES = ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER", "TRIM_HORIZON", "LATEST", "AT_TIMESTAMP")
-
-
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -320,7 +317,7 @@ def count_incoming(backend: Any, stream_name: str, incoming_bytes: int, incoming
 def new_shard_iterator(stream: Any, shard_id: str, iterator_type: Any, starting_sequence_number: Any,
                        timestamp: Any) -> str:
     """GetShardIterator (https://docs.aws.amazon.com/kinesis/latest/APIReference/API_GetShardIterator.html)."""
-    shard = stream.shards.get(shard_id)
+    shard = stream.shards.get(shard_id) if isinstance(shard_id, str) else None
     if not isinstance(shard, FastShard):
         raise ResourceNotFoundError(
             message=f"Shard {shard_id} in stream {stream.stream_name} under account {stream.account_id} does not exist"

@@ -431,3 +431,42 @@ def test_the_get_records_body_is_what_json_dumps_writes() -> None:
         assert get_records_body(page, following) == json.dumps(expected).encode()
     empty = store.read(page.after + 10, 10, 1_700_000_002_000)
     assert get_records_body(empty, "dA==") == json.dumps({"Records": [], "NextShardIterator": "dA==", "MillisBehindLatest": 0}).encode()
+
+
+@pytest.mark.parametrize("action, body, code", [
+    ("GetRecords", {"ShardIterator": ["not", "a", "token"]}, "InvalidArgumentException"),
+    ("GetRecords", {"ShardIterator": "", "Limit": 10}, "InvalidArgumentException"),
+    ("GetRecords", {"ShardIterator": "{iterator}", "Limit": "ten"}, "InvalidArgumentException"),
+    ("GetRecords", {"ShardIterator": "{iterator}", "Limit": 0}, "ValidationException"),
+    ("GetShardIterator", {"StreamName": "{stream}", "ShardId": 7, "ShardIteratorType": "LATEST"}, "ResourceNotFoundException"),
+    ("GetShardIterator", {"StreamName": "{stream}", "ShardId": "shardId-000000000000",
+                          "ShardIteratorType": "AT_SEQUENCE_NUMBER"}, "InvalidArgumentException"),
+    ("GetShardIterator", {"StreamName": "{stream}", "ShardId": "shardId-000000000000",
+                          "ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "StartingSequenceNumber": "12x"}, "InvalidArgumentException"),
+    ("GetShardIterator", {"StreamName": "{stream}", "ShardId": "shardId-000000000000",
+                          "ShardIteratorType": "AT_TIMESTAMP", "Timestamp": "yesterday"}, "InvalidArgumentException"),
+    ("PutRecords", {"StreamName": "{stream}", "Records": "many"}, "ValidationException"),
+    ("PutRecords", {"StreamName": "{stream}", "Records": [42]}, "ValidationException"),
+    ("PutRecords", {"StreamName": "{stream}", "Records": [{"PartitionKey": "k", "Data": 42}]}, "SerializationException"),
+    ("PutRecords", {"StreamName": "{stream}", "Records": [{"PartitionKey": "k", "Data": "not base64!"}]}, "SerializationException"),
+    ("PutRecords", {"StreamName": "{stream}", "Records": [{"PartitionKey": 42, "Data": "QQ=="}]}, "InvalidArgumentException"),
+    ("PutRecord", {"StreamName": "{stream}", "PartitionKey": "k"}, "ValidationException"),
+    ("PutRecord", {"StreamName": "{stream}", "PartitionKey": "k", "Data": "QQ==", "ExplicitHashKey": str(HASH_KEY_LIMIT)},
+     "InvalidArgumentException"),
+])
+def test_fast_bad_input_gets_an_aws_error_not_a_500(servers: dict[str, MotoServer], action: str, body: dict[str, Any],
+                                                    code: str) -> None:
+    server = servers["fast"]
+    kinesis = client(server)
+    name = new_stream(kinesis)
+    token = iterator(kinesis, name, "shardId-000000000000")
+    filled = json.loads(json.dumps(body).replace("{stream}", name).replace("{iterator}", token))
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=10)
+    auth = "AWS4-HMAC-SHA256 Credential=AKIAEXAMPLE/20240101/us-east-1/kinesis/aws4_request, SignedHeaders=host, Signature=0"
+    connection.request("POST", "/", json.dumps(filled), {
+        "X-Amz-Target": f"Kinesis_20131202.{action}", "Content-Type": "application/x-amz-json-1.1", "Authorization": auth})
+    response = connection.getresponse()
+    payload = json.loads(response.read())
+    connection.close()
+    assert (response.status, payload["__type"]) == (400, code)
+    assert read_all(kinesis, name, "shardId-000000000000", token) == []  # nothing was stored
