@@ -470,3 +470,76 @@ def test_fast_bad_input_gets_an_aws_error_not_a_500(servers: dict[str, MotoServe
     connection.close()
     assert (response.status, payload["__type"]) == (400, code)
     assert read_all(kinesis, name, "shardId-000000000000", token) == []  # nothing was stored
+
+
+# -- the shell in virtual time, in-process ---------------------------------------------------------------------
+class VirtualClock:
+    def __init__(self, now_ms: int) -> None:
+        self.now_ms = now_ms
+
+    def __call__(self) -> int:
+        return self.now_ms
+
+
+@pytest.fixture
+def patched_moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[VirtualClock]:
+    """fast_kinesis applied to this process's moto, every patched attribute restored after,
+    and the model's clock replaced by a virtual one."""
+    from moto.kinesis import models
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    from emulator.moto_child import kinesis_stream
+
+    monkeypatch.setattr(models, "Shard", models.Shard)
+    monkeypatch.setattr(models, "_emulator_fast_kinesis", False, raising=False)
+    monkeypatch.setattr(DomainDispatcherApplication, "__call__", DomainDispatcherApplication.__call__)
+    for name in kinesis_stream.backend_methods():
+        monkeypatch.setattr(models.KinesisBackend, name, getattr(models.KinesisBackend, name))
+    for name in kinesis_stream.stream_methods():
+        monkeypatch.setattr(models.Stream, name, getattr(models.Stream, name))
+    clock = VirtualClock(1_700_000_000_000)
+    monkeypatch.setattr(kinesis_stream, "now_ms", clock)
+    assert fast_kinesis.apply() is True
+    yield clock
+
+
+def test_puts_and_reads_trim_records_past_the_retention_period(patched_moto: VirtualClock) -> None:
+    from moto.kinesis.models import kinesis_backends
+
+    backend = kinesis_backends["111122223333"][REGION]
+    stream = backend.create_stream("retained", 1)
+    shard = stream.shards["shardId-000000000000"]
+    start = patched_moto.now_ms
+    for batch in range(4):
+        backend.put_records(None, "retained", [{"PartitionKey": f"old-{batch}-{i}", "Data": "QQ=="} for i in range(500)])
+    patched_moto.now_ms = start + 23 * 3_600_000
+    backend.put_records(None, "retained", [{"PartitionKey": "new", "Data": "Qg=="}])
+    assert len(shard.store) == 2_001
+    patched_moto.now_ms = start + 24 * 3_600_000 + 1  # the first batch is past 24 hours
+    token = backend.get_shard_iterator(None, "retained", shard.shard_id, "TRIM_HORIZON", None, None)
+    assert len(shard.store) == 1 and shard.store.capacity == 1  # trimmed and compacted away
+    following, records, behind = backend.get_records(None, token, None)
+    assert [r.to_json()["PartitionKey"] for r in records] == ["new"] and behind == 0
+    old = backend.get_shard_iterator(None, "retained", shard.shard_id, "AT_TIMESTAMP", None, start / 1000)
+    assert [r.to_json()["PartitionKey"] for r in backend.get_records(None, old, None)[1]] == ["new"]
+    backend.increase_stream_retention_period(None, "retained", 48)
+    patched_moto.now_ms += 30 * 3_600_000  # 53 h after the start, 30 h after "new"
+    backend.put_records(None, "retained", [{"PartitionKey": "newer", "Data": "Qw=="}])
+    assert [r.partition_key for r in shard.store] == ["new", "newer"]  # kept: the stream keeps 48 hours now
+
+
+def test_iterators_expire_on_the_models_clock(patched_moto: VirtualClock) -> None:
+    from moto.kinesis.models import kinesis_backends
+
+    from emulator.moto_child.kinesis_stream import ExpiredIteratorError
+
+    backend = kinesis_backends["111122223334"][REGION]
+    backend.create_stream("expiring", 1)
+    token = backend.get_shard_iterator(None, "expiring", "shardId-000000000000", "LATEST", None, None)
+    patched_moto.now_ms += SHARD_ITERATOR_LIFETIME_MS
+    following, _, _ = backend.get_records(None, token, 10)  # at 5 minutes: still valid
+    patched_moto.now_ms += 1
+    with pytest.raises(ExpiredIteratorError) as error:
+        backend.get_records(None, token, 10)
+    assert "tolerated delay of 300000 milliseconds" in error.value.message
+    assert backend.get_records(None, following, 10)[1] == []  # the newer one is fresh
