@@ -22,6 +22,7 @@ from typing import Callable
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_coldstart  # noqa: E402
+import bench_kinesis  # noqa: E402
 import bench_latency  # noqa: E402
 import bench_memory  # noqa: E402
 import bench_sources  # noqa: E402
@@ -38,6 +39,7 @@ BENCHMARKS: dict[str, Callable[[Settings], list[Row]]] = {
     "memory": bench_memory.run,
     "admission": bench_throttling.run,
     "sources": bench_sources.run,
+    "kinesis": bench_kinesis.run,
 }
 
 

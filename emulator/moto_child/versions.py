@@ -4,7 +4,8 @@ control plane may read it)."""
 from __future__ import annotations
 
 # Read against these releases' moto/sqs/models.py, sqs/responses.py, core/responses.py,
-# moto_server/werkzeug_app.py and werkzeug 3.1's serving.py.
+# moto_server/werkzeug_app.py and werkzeug 3.1's serving.py; for fast_kinesis.py, moto/kinesis/
+# models.py, responses.py, utils.py, exceptions.py and cloudwatch/models.py.
 VERIFIED_MOTO_VERSIONS = ("5.2.5",)
 
 
