@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_coldstart  # noqa: E402
 import bench_latency  # noqa: E402
 import bench_memory  # noqa: E402
+import bench_moto_memory  # noqa: E402
 import bench_sources  # noqa: E402
 import bench_throttling  # noqa: E402
 import bench_throughput  # noqa: E402
@@ -38,6 +39,7 @@ BENCHMARKS: dict[str, Callable[[Settings], list[Row]]] = {
     "memory": bench_memory.run,
     "admission": bench_throttling.run,
     "sources": bench_sources.run,
+    "moto-memory": bench_moto_memory.run,
 }
 
 
