@@ -3,8 +3,8 @@
 For the benchmark that holds the child's memory flat under a steady SQS flow
 (bench/bench_moto_memory.py) and for the component tests: the process's resident memory,
 the Python heap (pymalloc blocks in use), the model instances moto's dashboard holds, and
-the entries of every fast SQS queue's indexes (emulator/moto_child/sqs_store.py). The
-emulator never forwards this path: callers ask the child's own URL.
+the entries of every fast SQS queue's indexes (emulator/moto_child/sqs_store.py). Callers
+ask the child's own URL (the emulator's health endpoint names it).
 """
 
 from __future__ import annotations
