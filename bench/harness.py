@@ -66,8 +66,11 @@ class ServerProcess:
             raise RuntimeError(f"{self.name} is already running (pid {self.proc.pid})")
         with open(self._stderr_path, "wb") as stderr:
             # Own session: a Ctrl-C on the bench does not reach it twice; we stop it ourselves.
+            # Run in the scratch folder: `python -m` puts the working directory first on
+            # sys.path, and a checkout there would shadow `--emulator-src`.
             self.proc = subprocess.Popen(
-                self.argv, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL, start_new_session=True
+                self.argv, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL, start_new_session=True,
+                cwd=self.workdir,
             )
         _LIVE.add(self)
         assert self.proc.stdout is not None

@@ -25,6 +25,7 @@ import bench_coldstart  # noqa: E402
 import bench_kinesis  # noqa: E402
 import bench_latency  # noqa: E402
 import bench_memory  # noqa: E402
+import bench_moto_memory  # noqa: E402
 import bench_sources  # noqa: E402
 import bench_throttling  # noqa: E402
 import bench_throughput  # noqa: E402
@@ -40,6 +41,7 @@ BENCHMARKS: dict[str, Callable[[Settings], list[Row]]] = {
     "admission": bench_throttling.run,
     "sources": bench_sources.run,
     "kinesis": bench_kinesis.run,
+    "moto-memory": bench_moto_memory.run,
 }
 
 

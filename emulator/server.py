@@ -188,11 +188,17 @@ class EmulatorServer:
             self.backend_url = config.aws_endpoint
         elif config.backend == "moto":
             self.moto = MotoServer(home=str(self._home_dir))
+            self.moto.on_restart = self._backend_restarted
             await self.moto.start()
             self.backend_url = self.moto.url
         if self.backend_url:
             self.backend = BackendClient(self.backend_url, config.region)
-        self.proxy = AwsProxy(self.backend_url)
+        self.proxy = AwsProxy(self.backend_url, self.moto.unavailable_reason if self.moto is not None else None)
+
+    async def _backend_restarted(self) -> None:
+        """The moto child came back empty: create the template's resources again (the
+        mappings and their pollers are ours and kept; they find their queues again)."""
+        await self.sources.provision()
 
     def _new_source_manager(self) -> SourceManager:
         config = self.config
@@ -269,7 +275,13 @@ class EmulatorServer:
     async def _health(self, request: web.Request) -> web.Response:
         if not self.ready:
             return web.json_response({"status": "starting"}, status=503)
-        return web.json_response({"status": "ready", "functions": sorted(self.registry.functions)})
+        body: dict[str, Any] = {"status": "ready", "functions": sorted(self.registry.functions)}
+        if self.moto is not None:
+            body["backend"] = self.moto.describe()
+            if self.moto.unavailable_reason() is not None:  # Lambda serves, every other API does not
+                body["status"] = "backend unavailable"
+                return web.json_response(body, status=503)
+        return web.json_response(body)
 
     async def _metrics(self, request: web.Request) -> web.Response:
         return web.json_response(self.metrics_snapshot())

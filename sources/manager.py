@@ -82,15 +82,7 @@ class SourceManager:
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
         """Create the template's resources, then its mappings; their pollers run on return."""
-        if self.backend is not None:
-            provisioner = Provisioner(self.backend, region=self.region, account_id=self.account_id, source=self.app.source)
-            try:
-                await provisioner.provision(self.app)
-            except ProvisioningError as exc:
-                raise SourceStartupError(str(exc)) from None
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
-                raise SourceStartupError(f"{self.app.source}: the AWS backend did not answer while creating the "
-                                         f"template's resources: {exc}") from None
+        await self.provision()
         for declared in template_mappings(self.app):
             kind = source_kind(str(declared.request.get("EventSourceArn") or ""))
             if kind not in SUPPORTED_KINDS:
@@ -102,6 +94,19 @@ class SourceManager:
             except AwsError as exc:
                 raise SourceStartupError(f"{self.app.source}: {declared.where}: {exc.message}") from None
         await self._settle()
+
+    async def provision(self) -> None:
+        """Create the template's resources in the backend (at start-up, and again after the
+        backend restarted empty: emulator/backend/moto_process.py)."""
+        if self.backend is not None:
+            provisioner = Provisioner(self.backend, region=self.region, account_id=self.account_id, source=self.app.source)
+            try:
+                await provisioner.provision(self.app)
+            except ProvisioningError as exc:
+                raise SourceStartupError(str(exc)) from None
+            except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+                raise SourceStartupError(f"{self.app.source}: the AWS backend did not answer while creating the "
+                                         f"template's resources: {exc}") from None
 
     async def stop(self) -> None:
         """Stop every poller (in-flight batches finish or are left to their source)."""

@@ -1,8 +1,15 @@
-"""The moto server that backs every non-Lambda AWS API, run as a child process.
+"""The moto server that backs every non-Lambda AWS API, run as a supervised child process.
 
 A separate process rather than moto's ThreadedMotoServer: moto is GIL-bound and logs
 every request (shared/measurements.md), so in-process it would slow the invoke path.
 The child dies with us (PR_SET_PDEATHSIG) and is reaped on shutdown.
+
+Supervised (STYLE.md principle 5): its exit is noticed at once (a pidfd the event loop
+watches), logged once, and the child is restarted on the same port after a backoff
+(emulator/policy/restarts.py), up to a bounded number of restarts in a row. Meanwhile
+`unavailable_reason()` says why calls cannot be served (the proxy answers them 503
+ServiceUnavailable, the health endpoint reports the state); after a restart `on_restart`
+runs (the server re-creates the template's resources: moto keeps everything in memory).
 
 By default the child first applies emulator/moto_child/fast_sqs.py (an indexed SQS queue
 model, a short path for SQS's JSON calls, keep-alive): moto's own SQS is O(queue depth)
@@ -15,12 +22,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
-from typing import Mapping
+import threading
+from enum import Enum
+from typing import Any, Awaitable, Callable, Mapping
 
 import aiohttp
+
+from emulator.policy.restarts import RestartHistory, RestartPolicy, after_death, started
+from emulator.tasks import OwnedTasks
 
 log = logging.getLogger("emulator.moto")
 
@@ -47,7 +60,6 @@ def moto_environment(environ: Mapping[str, str], home: str | None) -> dict[str, 
     return env
 
 
-
 def moto_command(host: str, port: int, fast_sqs: bool = True) -> list[str]:
     """argv of the moto child (emulator/moto_child/__main__.py)."""
     command = [sys.executable, "-m", "emulator.moto_child", f"--nice={MOTO_NICE}"]
@@ -71,24 +83,106 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+class BackendState(Enum):
+    STOPPED = "stopped"
+    STARTING = "starting"
+    RUNNING = "running"
+    RESTARTING = "restarting"  # exited unexpectedly; a new child is due or starting
+    FAILED = "failed"  # exited too often in a row: not restarted again
+
+
+_TRANSITIONS = {
+    BackendState.STOPPED: {BackendState.STARTING},
+    BackendState.STARTING: {BackendState.RUNNING, BackendState.STOPPED},
+    BackendState.RUNNING: {BackendState.RESTARTING, BackendState.FAILED, BackendState.STOPPED},
+    BackendState.RESTARTING: {BackendState.RUNNING, BackendState.RESTARTING, BackendState.FAILED, BackendState.STOPPED},
+    BackendState.FAILED: {BackendState.STOPPED},
+}
+
+
+class IllegalBackendTransition(RuntimeError):
+    pass
+
+
+def describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = "an unknown signal"
+        return f"killed by signal {-returncode} ({name})"
+    return f"exit status {returncode}"
+
+
 class MotoServer:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, fast_sqs: bool = True, home: str | None = None) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, fast_sqs: bool = True,
+                 policy: RestartPolicy | None = None, home: str | None = None) -> None:
         self.host = host
         self.port = port
         self.fast_sqs = fast_sqs
         self.home = home
+        self.policy = policy or RestartPolicy()
+        # Run after each restart, once the new child answers (the server re-provisions).
+        self.on_restart: Callable[[], Awaitable[None]] | None = None
+        self.state = BackendState.STOPPED
+        self.restarts = 0  # successful restarts since start()
+        self.last_exit: str | None = None  # how the last child that died ended
+        self._history = RestartHistory()
         self._proc: subprocess.Popen | None = None
+        self._watch: tuple[Any, asyncio.AbstractEventLoop] | None = None  # (pidfd or thread, loop)
+        self._tasks = OwnedTasks("moto backend", lambda error: None)  # failures are logged by OwnedTasks
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None and self.state is BackendState.RUNNING else None
+
+    def _transition(self, new: BackendState) -> None:
+        if new is not self.state and new not in _TRANSITIONS[self.state]:
+            raise IllegalBackendTransition(f"moto backend: {self.state.value} -> {new.value}")
+        self.state = new
+
+    # -- what the server, the proxy and the health endpoint read ---------------------------
+    def describe(self) -> dict[str, Any]:
+        return {"state": self.state.value, "pid": self.pid, "url": self.url, "restarts": self.restarts,
+                "last_exit": self.last_exit}
+
+    def unavailable_reason(self) -> str | None:
+        """None while the backend serves; else why it cannot, for the caller's error message."""
+        if self.state is BackendState.RUNNING:
+            return None
+        if self.state is BackendState.RESTARTING:
+            return (f"The emulator's AWS backend (moto) exited unexpectedly ({self.last_exit}) and is being "
+                    "restarted; its data (queues, messages, streams, tables) was lost and the template's "
+                    "resources are created again once it is back. Retry shortly.")
+        if self.state is BackendState.FAILED:
+            return (f"The emulator's AWS backend (moto) exited unexpectedly ({self.last_exit}) "
+                    f"after {self.policy.max_restarts} restarts in a row and is not restarted again: restart the emulator.")
+        return f"The emulator's AWS backend (moto) is {self.state.value}."
+
+    # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
+        self._transition(BackendState.STARTING)
         if self.port == 0:
             self.port = free_port(self.host)
         warn_if_unverified(self.fast_sqs)
+        self._history = started(self._history, asyncio.get_running_loop().time())
         try:
-            self._proc = subprocess.Popen(
+            await self._launch()
+        except BaseException:
+            self._transition(BackendState.STOPPED)
+            raise
+        assert self._proc is not None
+        self._start_watching(self._proc, asyncio.get_running_loop())
+        self._transition(BackendState.RUNNING)
+
+    async def _launch(self) -> None:
+        """Start a child on self.port and wait until it answers; RuntimeError if it cannot."""
+        try:
+            self._proc = proc = subprocess.Popen(
                 moto_command(self.host, self.port, self.fast_sqs),
                 env=moto_environment(os.environ, self.home),
                 stdin=subprocess.DEVNULL,
@@ -99,23 +193,26 @@ class MotoServer:
             raise RuntimeError(f"cannot start the moto server: {exc}") from exc
         loop = asyncio.get_running_loop()
         deadline = loop.time() + START_TIMEOUT_S
-        async with aiohttp.ClientSession() as session:
-            while True:
-                if self._proc.poll() is not None:
-                    raise RuntimeError(
-                        "the moto server exited at start-up (is moto[server] installed? "
-                        f"exit status {self._proc.returncode})"
-                    )
-                try:
-                    async with session.get(self.url + "/moto-api/", timeout=aiohttp.ClientTimeout(total=2)) as response:
-                        if response.status < 500:
-                            return
-                except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
-                    pass
-                if loop.time() > deadline:
-                    await self.stop()
-                    raise RuntimeError(f"the moto server did not answer within {START_TIMEOUT_S:.0f} s")
-                await asyncio.sleep(0.05)
+        try:
+            async with aiohttp.ClientSession() as session:
+                while True:
+                    if proc.poll() is not None:
+                        raise RuntimeError(
+                            "the moto server exited at start-up (is moto[server] installed? is port "
+                            f"{self.port} free? {describe_exit(proc.returncode)})"
+                        )
+                    try:
+                        async with session.get(self.url + "/moto-api/", timeout=aiohttp.ClientTimeout(total=2)) as response:
+                            if response.status < 500:
+                                return
+                    except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+                        pass
+                    if loop.time() > deadline:
+                        raise RuntimeError(f"the moto server did not answer within {START_TIMEOUT_S:.0f} s")
+                    await asyncio.sleep(0.05)
+        except BaseException:
+            await self._end_child()
+            raise
 
     async def reset(self) -> None:
         async with aiohttp.ClientSession() as session:
@@ -123,6 +220,13 @@ class MotoServer:
                 await response.read()
 
     async def stop(self) -> None:
+        if self.state is not BackendState.STOPPED:
+            self._transition(BackendState.STOPPED)
+        await self._tasks.cancel_all()  # a restart under way, and the child it started
+        self._stop_watching()
+        await self._end_child()
+
+    async def _end_child(self) -> None:
         proc, self._proc = self._proc, None
         if proc is None:
             return
@@ -135,3 +239,90 @@ class MotoServer:
             if proc.poll() is None:
                 proc.kill()
         proc.wait()
+
+    # -- supervision ------------------------------------------------------------------------
+    def _start_watching(self, proc: subprocess.Popen, loop: asyncio.AbstractEventLoop) -> None:
+        """Call _exited on `loop` as soon as `proc` exits."""
+        try:
+            pidfd = os.pidfd_open(proc.pid)  # readable once the process exits (Linux >= 5.3)
+        except (AttributeError, OSError):
+            waiter = threading.Thread(target=self._wait_in_thread, args=(proc, loop), name="moto-backend-waiter",
+                                      daemon=True)
+            self._watch = (waiter, loop)
+            waiter.start()
+            return
+        self._watch = (pidfd, loop)
+        loop.add_reader(pidfd, self._exited, proc)
+
+    def _wait_in_thread(self, proc: subprocess.Popen, loop: asyncio.AbstractEventLoop) -> None:
+        proc.wait()
+        try:
+            loop.call_soon_threadsafe(self._exited, proc)
+        except RuntimeError:  # the loop is closed: nobody supervises any more
+            pass
+
+    def _stop_watching(self) -> None:
+        watch, self._watch = self._watch, None
+        if watch is None or not isinstance(watch[0], int):
+            return  # a waiter thread ends with its process
+        pidfd, loop = watch
+        if not loop.is_closed():
+            loop.remove_reader(pidfd)
+        os.close(pidfd)
+
+    def _exited(self, proc: subprocess.Popen) -> None:
+        if proc is not self._proc:
+            return  # a child we ended ourselves
+        self._stop_watching()
+        proc.wait()  # reaped: the pidfd said it exited
+        self._proc = None
+        if self.state not in (BackendState.RUNNING, BackendState.RESTARTING):
+            return
+        self.last_exit = describe_exit(proc.returncode)
+        now = asyncio.get_running_loop().time()
+        delay, self._history = after_death(self.policy, self._history, now)
+        if delay is None:
+            self._transition(BackendState.FAILED)
+            log.error("the moto backend (pid %d) exited unexpectedly (%s) after %d restarts in a row: not restarted "
+                      "again; every call for it answers 503 ServiceUnavailable until the emulator is restarted",
+                      proc.pid, self.last_exit, self.policy.max_restarts)
+            return
+        self._transition(BackendState.RESTARTING)
+        log.error("the moto backend (pid %d) exited unexpectedly (%s): its data is lost; restarting it in %.1f s "
+                  "(restart %d in a row, at most %d); calls for it answer 503 ServiceUnavailable meanwhile",
+                  proc.pid, self.last_exit, delay, self._history.in_a_row, self.policy.max_restarts)
+        self._tasks.spawn(self._restart(delay), "restart")
+
+    async def _restart(self, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(delay)
+            self._history = started(self._history, loop.time())
+            try:
+                await self._launch()
+                break
+            except RuntimeError as exc:
+                next_delay, self._history = after_death(self.policy, self._history, loop.time())
+                if next_delay is None:
+                    self._transition(BackendState.FAILED)
+                    log.error("the moto backend could not be restarted (%s): gave up after %d attempts in a row; "
+                              "every call for it answers 503 ServiceUnavailable until the emulator is restarted",
+                              exc, self.policy.max_restarts)
+                    return
+                log.warning("the moto backend could not be restarted (%s): trying again in %.1f s", exc, next_delay)
+                delay = next_delay
+        proc = self._proc
+        assert proc is not None
+        self._start_watching(proc, loop)  # a death while re-provisioning starts the next restart
+        log.warning("the moto backend is back (pid %d); re-creating the template's resources", proc.pid)
+        if self.on_restart is not None:
+            try:
+                await self.on_restart()
+            except Exception as exc:  # the backend serves; what could not be re-created is said here
+                log.error("after the moto backend restarted, re-creating the template's resources failed: %s", exc)
+        if self._proc is not proc or self.state is not BackendState.RESTARTING:
+            return  # it died meanwhile: _exited took over
+        self.restarts += 1
+        self._transition(BackendState.RUNNING)
+        log.warning("the moto backend serves again (pid %d, restart %d)", proc.pid, self.restarts)
+

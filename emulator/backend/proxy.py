@@ -3,12 +3,20 @@
 The service is read from the SigV4 credential scope (`Credential=AKID/date/region/SERVICE/
 aws4_request`), which every SDK and the CLI send. Lambda requests that match none of our
 routes get an AWS-shaped error here; they are never passed to moto's own Lambda backend.
+
+While the backend cannot serve (the supervised moto child died and is restarting, or was
+given up on: emulator/backend/moto_process.py), or does not answer, calls for it get
+`503 ServiceUnavailable` in their own protocol's error shape, naming what happened.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import uuid
+from typing import Callable
+from xml.sax.saxutils import escape
 
 import aiohttp
 from aiohttp import web
@@ -36,9 +44,30 @@ def signed_service(request: web.Request) -> str | None:
     return None
 
 
+# The code AWS services answer when they cannot serve for a while; SDKs retry it.
+# https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/CommonErrors.html
+UNAVAILABLE_CODE, UNAVAILABLE_STATUS = "ServiceUnavailable", 503
+
+
+def backend_unavailable(request: web.Request, message: str) -> web.Response:
+    """503 ServiceUnavailable as the request's protocol writes errors: JSON for the JSON
+    protocols (`__type`, and the header REST-JSON clients read), XML for the others."""
+    request_id = str(uuid.uuid4())
+    headers = {"x-amzn-RequestId": request_id, "x-amzn-ErrorType": UNAVAILABLE_CODE}
+    if "X-Amz-Target" in request.headers or "json" in request.headers.get("Content-Type", ""):
+        body = json.dumps({"__type": UNAVAILABLE_CODE, "message": message}).encode()
+        return web.Response(status=UNAVAILABLE_STATUS, headers=headers, body=body, content_type="application/json")
+    body = (f"<ErrorResponse><Error><Type>Receiver</Type><Code>{UNAVAILABLE_CODE}</Code><Message>{escape(message)}"
+            f"</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>").encode()
+    return web.Response(status=UNAVAILABLE_STATUS, headers=headers, body=body, content_type="text/xml")
+
+
 class AwsProxy:
-    def __init__(self, backend_url: str | None) -> None:
+    def __init__(self, backend_url: str | None, unavailable_reason: Callable[[], str | None] | None = None) -> None:
         self.backend_url = backend_url.rstrip("/") if backend_url else None
+        # None while the backend serves, else why not (MotoServer.unavailable_reason).
+        self._unavailable_reason = unavailable_reason or (lambda: None)
+        self._unreachable_logged = False  # once per outage, not once per call
         self._session: aiohttp.ClientSession | None = None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -49,6 +78,9 @@ class AwsProxy:
             if service is None:
                 raise ResourceNotFound(f"No such resource: {request.method} {request.path}")
             raise ServiceError(f"No backend for the {service} API: the emulator runs without moto (see --backend).")
+        reason = self._unavailable_reason()
+        if reason is not None:
+            return backend_unavailable(request, reason)
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=200),
@@ -62,13 +94,21 @@ class AwsProxy:
                 request.method, self.backend_url + request.rel_url.raw_path_qs, headers=headers, data=body, allow_redirects=False
             ) as upstream:
                 payload = await upstream.read()
+                self._unreachable_logged = False
                 out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in _DROP_RESPONSE}
                 if upstream.headers.get("Content-Encoding"):
                     out_headers["Content-Encoding"] = upstream.headers["Content-Encoding"]
                 return web.Response(status=upstream.status, headers=out_headers, body=payload)
         except aiohttp.ClientError as exc:
-            log.warning("backend unreachable for %s %s: %s", request.method, request.path, exc)
-            raise ServiceError(f"The AWS backend did not answer: {exc}") from None
+            # The backend went away during this call (its death is noticed and logged by its
+            # supervisor), or an external one (--aws-endpoint) does not answer.
+            reason = self._unavailable_reason()
+            if reason is None:
+                reason = f"The emulator's AWS backend ({self.backend_url}) did not answer: {exc}"
+                if not self._unreachable_logged:
+                    self._unreachable_logged = True
+                    log.warning("%s; calls for it answer 503 ServiceUnavailable until it answers again", reason)
+            return backend_unavailable(request, reason)
 
     async def close(self) -> None:
         if self._session is not None:

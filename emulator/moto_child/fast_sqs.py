@@ -13,7 +13,10 @@ keeps moto as the store and the API, and changes three things:
    `SQSResponse` methods and backend, without Flask and the generic request set-up and
    serializer that cost more than the queue work itself;
 3. the server (emulator/moto_child/keep_alive.py): keep-alive for JSON-protocol calls, no request log;
-   and moto's per-request listing of its own package folder is cached.
+   and moto's per-request listing of its own package folder is cached;
+4. memory (emulator/moto_child/instance_tracking.py): moto no longer records every SQS
+   `Message` it creates for its dashboard, which kept every message ever sent alive; and
+   `GET /_emulator/backend-stats` (emulator/moto_child/stats.py) says what memory follows.
 
 moto's internals change between releases, so `apply()` patches only the versions in
 VERIFIED_MOTO_VERSIONS (checked against their source); on any other it leaves moto alone
@@ -45,13 +48,13 @@ def apply() -> bool:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
     from moto.sqs import models
 
-    from emulator.moto_child import keep_alive, sqs_queue, sqs_wire
+    from emulator.moto_child import instance_tracking, keep_alive, sqs_queue, sqs_wire, stats
 
     if getattr(models, "_emulator_fast_sqs", False):
         return True
     # Build everything first, then assign: a failure leaves moto untouched.
     methods = sqs_queue.backend_methods(models.SQSBackend)
-    dispatch = sqs_wire.dispatcher_call(DomainDispatcherApplication.__call__)
+    dispatch = stats.dispatcher_call(sqs_wire.dispatcher_call(DomainDispatcherApplication.__call__))
     handler = keep_alive.handler_class(moto.server.MotoRequestHandler)
     list_modules = _cached(backends.list_of_moto_modules)
 
@@ -61,6 +64,7 @@ def apply() -> bool:
     DomainDispatcherApplication.__call__ = dispatch
     moto.server.MotoRequestHandler = handler  # what moto.server.main passes to run_simple
     backends.list_of_moto_modules = list_modules
+    instance_tracking.stop_tracking(models.Message)
     models._emulator_fast_sqs = True
     return True
 

@@ -94,6 +94,11 @@ class FastQueue(models.Queue):
         self._store.advance(now, int(self.message_retention_period))
         return now
 
+    def footprint(self) -> dict[str, int]:
+        """Entries held by the store's indexes (emulator/moto_child/stats.py)."""
+        with QUEUES_LOCK:
+            return self._store.footprint()
+
     def _counts(self) -> Any:
         with QUEUES_LOCK:
             self._advance()
@@ -184,7 +189,7 @@ class FastQueue(models.Queue):
     def delete_message(self, receipt_handle: str) -> None:
         with self._messages_lock:
             try:
-                self._store.delete(receipt_handle)
+                self._store.delete(receipt_handle, now_ms())
             except InvalidReceiptHandle:
                 raise ReceiptHandleIsInvalid() from None
             if self.fifo_queue:

@@ -13,7 +13,13 @@ responses serialise them unchanged) and indexes them by state:
   receipt handle it was given.
 
 Heap entries are invalidated lazily: each message carries a generation that changes with
-every state change, and an entry whose generation is stale is skipped when popped.
+every state change, and an entry whose generation is stale is skipped when popped. Entries
+name a message by its arrival number, never hold it, so a deleted message is freed at
+once; and a heap is rebuilt from its valid entries once stale ones outnumber the live
+messages (`_compact`), so one old message at a heap's head (a 12-hour visibility timeout,
+a 4-day retention period) cannot make it keep every entry behind it. The handles of
+deleted messages are remembered for a bounded window (`DELETED_HANDLE_WINDOW_MS`,
+`MAX_DELETED_HANDLES`). Memory therefore follows the live messages, not the traffic.
 Time is passed in (`now` in epoch milliseconds, as moto's `Message` fields are), and the
 caller holds the queue's lock: the store itself does no I/O, no locking, no clock reads.
 """
@@ -30,6 +36,19 @@ from typing import Any, Callable, Iterator
 # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/FIFO-queues-exactly-once-processing.html:
 # a message with the deduplication ID of one sent in the last 5 minutes is accepted but not delivered.
 DEDUPLICATION_INTERVAL_MS = 300_000
+# https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_DeleteMessage.html:
+# a DeleteMessage with an old receipt handle "succeeds"; how long a handle of a message
+# already deleted stays valid is not documented. Our choice (README, "Choices where AWS is
+# ambiguous"): such a delete succeeds for 5 minutes after the message was deleted (longer
+# than an SDK's retries of a call whose answer was lost), for at most the last 10,000
+# handles per queue (~2 MB; a second of a full-speed drain); later it answers
+# ReceiptHandleIsInvalid, as for a handle never given.
+DELETED_HANDLE_WINDOW_MS = 300_000
+MAX_DELETED_HANDLES = 10_000
+# A heap is rebuilt when its entries exceed COMPACT_FACTOR x the live messages plus this
+# many: the rebuild is O(heap) and happens at most once per that many stale entries.
+COMPACT_FACTOR = 2
+COMPACT_SLACK = 1_024
 
 
 class MessageState(Enum):
@@ -71,19 +90,24 @@ class InvalidReceiptHandle(KeyError):
 
 
 class MessageStore:
-    def __init__(self, fifo: bool, new_receipt_handle: Callable[[], str]) -> None:
+    def __init__(self, fifo: bool, new_receipt_handle: Callable[[], str], *,
+                 deleted_handle_window_ms: float = DELETED_HANDLE_WINDOW_MS,
+                 max_deleted_handles: int = MAX_DELETED_HANDLES) -> None:
         self.fifo = fifo
         self._new_receipt_handle = new_receipt_handle
+        self._deleted_window_ms = deleted_handle_window_ms
+        self._max_deleted = max_deleted_handles
         self._seq = 0  # arrival order within this queue
         self._gen = 0  # generation stamp source (a message's `_fq_gen`)
         self._live: dict[int, Any] = {}
-        self._ready: list[tuple[int, int, Any]] = []  # (seq, gen, message), standard queues
+        self._ready: list[tuple[int, int]] = []  # (seq, gen), standard queues
         self._groups: dict[str, _Group] = {}  # FIFO queues
         self._group_heads: list[tuple[int, str]] = []  # (seq of a deliverable head, group id)
-        self._timers: list[tuple[float, int, int, Any]] = []  # (due ms, seq, gen, message)
-        self._by_sent: list[tuple[float, int, Any]] = []  # (sent ms, seq, message)
+        self._timers: list[tuple[float, int, int]] = []  # (due ms, seq, gen)
+        self._by_sent: list[tuple[float, int]] = []  # (sent ms, seq)
         self._handles: dict[str, Any] = {}
-        self._deleted_handles: set[int] = set()  # hash() of handles of deleted messages
+        # hash() of a handle of a deleted message -> when it was deleted (ms), oldest first
+        self._deleted_handles: OrderedDict[int, float] = OrderedDict()
         self._dedup: OrderedDict[str, float] = OrderedDict()  # deduplication id -> sent ms
         self._in_flight = 0
         self._delayed = 0
@@ -111,9 +135,9 @@ class MessageStore:
         Stale entries (deleted or changed messages) are dropped from the heads first, so a
         long poll does not wake for a message that is gone."""
         timers, oldest = self._timers, self._by_sent
-        while timers and (timers[0][3]._fq_gen != timers[0][2] or timers[0][3]._fq_store is not self):
+        while timers and not self._current(timers[0][1], timers[0][2]):
             heapq.heappop(timers)
-        while oldest and (oldest[0][2]._fq_store is not self or oldest[0][2]._fq_seq != oldest[0][1]):
+        while oldest and oldest[0][1] not in self._live:
             heapq.heappop(oldest)
         due = []
         if timers:
@@ -125,23 +149,32 @@ class MessageStore:
     def groups_in_flight(self) -> set[str]:
         return {gid for gid, group in self._groups.items() if group.in_flight}
 
+    def footprint(self) -> dict[str, int]:
+        """Entries held by each index: what memory follows (for tests and benchmarks)."""
+        return {"live": len(self._live), "ready": len(self._ready), "group_heads": len(self._group_heads),
+                "timers": len(self._timers), "by_sent": len(self._by_sent), "handles": len(self._handles),
+                "deleted_handles": len(self._deleted_handles), "deduplication_ids": len(self._dedup)}
+
     # -- time passes ----------------------------------------------------------------------
     def advance(self, now: float, retention_s: int) -> list[Any]:
         """Apply what `now` changes: timers that ran out, messages past the retention period
         (deleted, as AWS deletes them). Returns the expired messages."""
         timers = self._timers
         while timers and timers[0][0] < now:
-            _, _, gen, message = heapq.heappop(timers)
-            if message._fq_gen == gen and message._fq_store is self:
+            _, seq, gen = heapq.heappop(timers)
+            message = self._current(seq, gen)
+            if message is not None:
                 self._make_ready(message)
         expired = []
         oldest = self._by_sent
         limit = now - retention_s * 1000
         while oldest and oldest[0][0] <= limit:
-            _, seq, message = heapq.heappop(oldest)
-            if message._fq_store is self and message._fq_seq == seq:
-                self._remove(message, remember_handles=True)
+            _, seq = heapq.heappop(oldest)
+            message = self._live.get(seq)
+            if message is not None:
+                self._remove(message, now)
                 expired.append(message)
+        self._compact()
         return expired
 
     # -- send -----------------------------------------------------------------------------
@@ -164,7 +197,7 @@ class MessageStore:
         seq = message._fq_seq = self._seq
         message._fq_store = self
         self._live[seq] = message
-        heapq.heappush(self._by_sent, (message.sent_timestamp or now, seq, message))
+        heapq.heappush(self._by_sent, (message.sent_timestamp or now, seq))
         for handle in message.all_receipt_handles:
             if handle:
                 self._handles[handle] = message
@@ -178,24 +211,32 @@ class MessageStore:
             self._start_timer(message, message.delayed_until)
         else:
             self._make_ready(message)
+        self._compact()
 
     # -- receive --------------------------------------------------------------------------
     def receive(self, count: int, visibility_timeout: int, now: float, max_receive_count: int | None) -> Received:
         """Up to `count` messages, marked received. A message already received
         `max_receive_count` times is moved out instead (moto's redrive: applied at receive)."""
         if self.fifo:
-            return self._receive_fifo(count, visibility_timeout, now, max_receive_count)
+            out = self._receive_fifo(count, visibility_timeout, now, max_receive_count)
+        else:
+            out = self._receive_standard(count, visibility_timeout, now, max_receive_count)
+        self._compact()
+        return out
+
+    def _receive_standard(self, count: int, visibility_timeout: int, now: float, max_receive_count: int | None) -> Received:
         out = Received([], [])
         still_ready = []  # received with a visibility timeout of 0: visible again after this call
         ready = self._ready
         while ready and len(out.messages) < count:
-            seq, gen, message = heapq.heappop(ready)
-            if message._fq_gen != gen or message._fq_store is not self:
+            seq, gen = heapq.heappop(ready)
+            message = self._current(seq, gen)
+            if message is None:
                 continue
             if self._receive_or_redrive(message, visibility_timeout, now, max_receive_count, out) and message._fq_state is READY:
                 still_ready.append(message)
         for message in still_ready:
-            heapq.heappush(ready, (message._fq_seq, message._fq_gen, message))
+            heapq.heappush(ready, (message._fq_seq, message._fq_gen))
         return out
 
     def _receive_fifo(self, count: int, visibility_timeout: int, now: float, max_receive_count: int | None) -> Received:
@@ -271,14 +312,17 @@ class MessageStore:
             raise InvalidReceiptHandle(receipt_handle)
         return message
 
-    def was_deleted(self, receipt_handle: str) -> bool:
+    def was_deleted(self, receipt_handle: str, now: float) -> bool:
+        """Whether this is a handle of a message deleted within the remembered window."""
+        self._forget_deleted(now)
         return hash(receipt_handle) in self._deleted_handles
 
-    def delete(self, receipt_handle: str) -> None:
-        """moto's rules: a handle of a deleted message is fine; one never given raises."""
-        if self.was_deleted(receipt_handle):
+    def delete(self, receipt_handle: str, now: float) -> None:
+        """moto's rules: a handle of a recently deleted message is fine; one never given raises."""
+        if self.was_deleted(receipt_handle, now):
             return
-        self._remove(self.find(receipt_handle), remember_handles=True)
+        self._remove(self.find(receipt_handle), now)
+        self._compact()
 
     def change_visibility(self, message: Any, visibility_timeout: int, now: float) -> None:
         message.visible_at = now + int(visibility_timeout) * 1000
@@ -289,6 +333,7 @@ class MessageStore:
             self._start_timer(message, message.visible_at)
         elif message._fq_state is IN_FLIGHT:
             self._make_ready(message)
+        self._compact()
 
     # -- state changes ------------------------------------------------------------------
     def _set(self, message: Any, state: MessageState) -> None:
@@ -310,24 +355,32 @@ class MessageStore:
         message._fq_state = state
 
     def _start_timer(self, message: Any, due: float) -> None:
-        heapq.heappush(self._timers, (due, message._fq_seq, message._fq_gen, message))
+        heapq.heappush(self._timers, (due, message._fq_seq, message._fq_gen))
 
     def _make_ready(self, message: Any) -> None:
         self._set(message, READY)
         if self.fifo:
             self._group_changed(self._groups[message.group_id])
         else:
-            heapq.heappush(self._ready, (message._fq_seq, message._fq_gen, message))
+            heapq.heappush(self._ready, (message._fq_seq, message._fq_gen))
 
-    def _remove(self, message: Any, remember_handles: bool = False) -> None:
+    def _current(self, seq: int, gen: int) -> Any | None:
+        """The live message a heap entry names, if the entry is not stale."""
+        message = self._live.get(seq)
+        return message if message is not None and message._fq_gen == gen else None
+
+    def _remove(self, message: Any, deleted_at: float | None = None) -> None:
+        """Take a message out; with `deleted_at`, its handles keep deleting idempotently."""
         self._set(message, GONE)
         message._fq_store = None
         del self._live[message._fq_seq]
         for handle in message.all_receipt_handles:
             if handle:
                 self._handles.pop(handle, None)
-                if remember_handles:
-                    self._deleted_handles.add(hash(handle))
+                if deleted_at is not None:
+                    self._deleted_handles[hash(handle)] = deleted_at
+        if deleted_at is not None:
+            self._forget_deleted(deleted_at)
         if self.fifo:
             group = self._groups[message.group_id]
             del group.messages[message._fq_seq]
@@ -335,3 +388,27 @@ class MessageStore:
                 self._group_changed(group)
             else:
                 del self._groups[message.group_id]
+
+    # -- bounded memory -------------------------------------------------------------------
+    def _forget_deleted(self, now: float) -> None:
+        deleted = self._deleted_handles
+        horizon = now - self._deleted_window_ms
+        while deleted and (len(deleted) > self._max_deleted or next(iter(deleted.values())) <= horizon):
+            deleted.popitem(last=False)
+
+    def _compact(self) -> None:
+        """Rebuild each heap whose stale entries outnumber the live messages."""
+        limit = COMPACT_FACTOR * len(self._live) + COMPACT_SLACK
+        if len(self._ready) > limit:
+            self._ready = [entry for entry in self._ready if self._current(*entry) is not None]
+            heapq.heapify(self._ready)
+        if len(self._timers) > limit:
+            self._timers = [entry for entry in self._timers if self._current(entry[1], entry[2]) is not None]
+            heapq.heapify(self._timers)
+        if len(self._by_sent) > limit:
+            self._by_sent = [entry for entry in self._by_sent if entry[1] in self._live]
+            heapq.heapify(self._by_sent)
+        if len(self._group_heads) > limit:
+            self._group_heads = [entry for entry in set(self._group_heads)
+                                 if entry[1] in self._groups and self._deliverable(self._groups[entry[1]], entry[0])]
+            heapq.heapify(self._group_heads)

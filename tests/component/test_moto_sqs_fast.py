@@ -29,6 +29,7 @@ import http.client
 import json
 import threading
 import time
+import urllib.request
 import uuid
 from typing import Any, Iterator
 
@@ -39,11 +40,13 @@ from botocore.exceptions import ClientError
 
 from emulator.moto_child import fast_sqs as moto_sqs_fast, versions
 from emulator.backend.moto_process import MotoServer
+from emulator.moto_child.sqs_store import COMPACT_FACTOR, COMPACT_SLACK
 
 pytestmark = pytest.mark.component
 
 TIMER_S = 1  # the shortest visibility timeout / delay / retention SQS accepts in moto
 PAST_TIMER_S = 1.25
+MEMORY_ROUNDS = 150  # 1,500 messages: more than COMPACT_SLACK, so the heaps were compacted
 
 
 @pytest.fixture(scope="module")
@@ -443,6 +446,33 @@ def test_raw_json_bodies_match_plain_moto(servers: dict[str, MotoServer]) -> Non
 
     fast, plain = run(servers["fast"]), run(servers["plain"])
     assert fast == plain
+
+
+def http_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def test_fast_memory_follows_the_live_messages_not_the_traffic(fast_sqs: Any, servers: dict[str, MotoServer]) -> None:
+    """moto's dashboard recorded every Message (and every copy made for a receive) forever;
+    the store's heaps kept every deleted message behind one old in-flight message."""
+    url = new_queue(fast_sqs)
+    fast_sqs.send_message(QueueUrl=url, MessageBody="kept")
+    assert len(receive(fast_sqs, url, VisibilityTimeout=43_200)) == 1  # in flight for 12 hours
+    for round_ in range(MEMORY_ROUNDS):
+        send_batch(fast_sqs, url, [f"{round_}-{i}" for i in range(10)])
+        got = receive(fast_sqs, url)
+        assert len(got) == 10
+        result = fast_sqs.delete_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
+        assert not result.get("Failed")
+    dashboard = http_json(servers["fast"].url + "/moto-api/data.json")
+    assert dashboard["sqs"]["Message"] == []  # was one entry per message sent and per copy received
+    stats = http_json(servers["fast"].url + "/_emulator/backend-stats")
+    assert "sqs.Message" not in stats["tracked_instances"]
+    sqs_entries = stats["sqs"]
+    for index in ("ready", "timers", "by_sent"):  # bounded by the live messages of every queue
+        assert sqs_entries[index] <= COMPACT_FACTOR * sqs_entries["live"] + COMPACT_SLACK * sqs_entries["queues"], sqs_entries
 
 
 def test_apply_leaves_an_unverified_moto_alone(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
