@@ -36,6 +36,11 @@ InvokeParts = Callable[[str, "str | None", dict[str, str], bytes], Awaitable[tup
 
 _INVOKE_PREFIX = b"POST /2015-03-31/functions/"
 _INVOKE_TARGET = re.compile(rb"/2015-03-31/functions/([^/?]+)/invocations(?:\?(.*))?")
+# The headers this path reads: framing, and what LambdaApi.invoke_parts looks at.
+_WANTED_HEADERS = frozenset({
+    b"content-length", b"transfer-encoding", b"expect", b"connection",
+    b"x-amz-invocation-type", b"x-amz-log-type", b"x-amz-client-context",
+})
 _SHUTDOWN_MESSAGE = "The emulator shut down before this request was answered (see --shutdown-timeout)."
 
 
@@ -104,6 +109,7 @@ class FastInvokeProtocol(asyncio.Protocol):
         self.fed = 0  # how many of them the parser has seen
         # The request being read (parser callbacks fill these in).
         self.url = b""
+        self.target: re.Match[bytes] | None = None
         self.headers: dict[str, str] = {}
         self.head_end = 0  # once the head is complete: where the body starts in the buffer
         self.message_end = 0
@@ -116,6 +122,7 @@ class FastInvokeProtocol(asyncio.Protocol):
         self.write_paused = False
         self.timer: asyncio.TimerHandle | None = None
         self.timer_kind = ""
+        self.deadline = 0.0
 
     # -- asyncio.Protocol ------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -129,7 +136,7 @@ class FastInvokeProtocol(asyncio.Protocol):
         # An invocation under way runs to its end (as with aiohttp, which does not cancel
         # handlers when a client goes away): cancelling it would strand its environment.
         self.server._fast.discard(self)
-        self._set_timer("")
+        self._cancel_timer()
         self.transport = None
 
     def data_received(self, data: bytes) -> None:
@@ -168,7 +175,9 @@ class FastInvokeProtocol(asyncio.Protocol):
         self.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+        key = name.lower()
+        if key in _WANTED_HEADERS:
+            self.headers[key.decode("latin-1")] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
         parser, headers = self.parser, self.headers
@@ -178,9 +187,10 @@ class FastInvokeProtocol(asyncio.Protocol):
             or "transfer-encoding" in headers
             or "expect" in headers
             or parser.should_upgrade()
-            or _INVOKE_TARGET.fullmatch(self.url) is None
+            or (target := _INVOKE_TARGET.fullmatch(self.url)) is None
         ):
             raise _HandOff
+        self.target = target
         length = int(headers.get("content-length", "0"))  # llhttp has checked it: digits, once
         if length > edge.MAX_BODY_BYTES:
             raise _HandOff  # aiohttp answers with the 413
@@ -243,8 +253,7 @@ class FastInvokeProtocol(asyncio.Protocol):
         self.fed = self.head_end = self.message_end = 0
         self.complete = False
         self._set_timer("")
-        target = _INVOKE_TARGET.fullmatch(self.url)
-        assert target is not None  # on_headers_complete checked it
+        target = self.target
         name = unquote(target.group(1).decode("latin-1"))
         qualifier = None
         if query := target.group(2):
@@ -295,7 +304,7 @@ class FastInvokeProtocol(asyncio.Protocol):
         if error.status < 500:
             peer = self.transport.get_extra_info("peername")
             log.info("rejected a request from %s: %s", peer[0] if peer else "?", error.message)
-        self._set_timer("")
+        self._cancel_timer()
         self._resume_reading()
         status, headers, payload = error.to_response_parts()
         self._write(status, headers, payload, keep_alive=False)
@@ -312,25 +321,45 @@ class FastInvokeProtocol(asyncio.Protocol):
             self.transport.resume_reading()
 
     def _set_timer(self, kind: str) -> None:
-        """One timer per connection: idle (keep-alive), head, body, or none while answering."""
+        """The connection's deadline: idle (keep-alive), head, body, or none while answering.
+
+        One timer handle, rescheduled lazily when it fires early (as aiohttp does for its
+        keep-alive), so a request costs no timer creation or cancellation.
+        """
         if kind == self.timer_kind:
             return
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
         self.timer_kind = kind
         if kind == "close":
             self.close()
         elif kind:
             delay = {"idle": edge.KEEP_ALIVE_TIMEOUT_S, "head": edge.HEADER_TIMEOUT_S, "body": edge.BODY_TIMEOUT_S}[kind]
-            self.timer = self.loop.call_later(delay, self._timed_out)
+            self.deadline = self.loop.time() + delay
+            if self.timer is not None and self.timer.when() > self.deadline:
+                self.timer.cancel()
+                self.timer = None
+            if self.timer is None:
+                self.timer = self.loop.call_at(self.deadline, self._timed_out)
+
+    def _cancel_timer(self) -> None:
+        self.timer_kind = ""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
     def _timed_out(self) -> None:
-        kind, self.timer, self.timer_kind = self.timer_kind, None, ""
+        self.timer = None
+        kind = self.timer_kind
+        if not kind or self.transport is None:
+            return  # answering a request: the next state schedules its own deadline
+        if self.loop.time() < self.deadline:
+            self.timer = self.loop.call_at(self.deadline, self._timed_out)
+            return
+        self.timer_kind = ""
         if kind == "idle":
             self.close()
         else:
-            self._reject(RequestTimeout(f"The request {kind} did not arrive within {edge.HEADER_TIMEOUT_S if kind == 'head' else edge.BODY_TIMEOUT_S:g} s."))
+            limit = edge.HEADER_TIMEOUT_S if kind == "head" else edge.BODY_TIMEOUT_S
+            self._reject(RequestTimeout(f"The request {kind} did not arrive within {limit:g} s."))
 
     # -- shutdown ------------------------------------------------------------------------------------
     def begin_shutdown(self) -> None:
@@ -350,7 +379,7 @@ class FastInvokeProtocol(asyncio.Protocol):
         transport = self.transport
         if transport is None:
             return
-        self._set_timer("")
+        self._cancel_timer()
         self._resume_reading()
         self.server._fast.discard(self)
         protocol = self.server.aiohttp_protocol()
