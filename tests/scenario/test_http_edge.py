@@ -201,7 +201,7 @@ DEEP = b"[" * 100_000 + b"]" * 100_000
         post(INVOKE, DEEP),
         b"POST " + INVOKE.encode() + b" HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
         + f"{len(DEEP):x}\r\n".encode() + DEEP + b"\r\n0\r\n\r\n",
-        post(INVOKE, extra="X-Amz-Client-Context: " + base64.b64encode(b"{\"a\":" * 500 + b"1" + b"}" * 500).decode() + "\r\n"),
+        post(INVOKE, extra="X-Amz-Client-Context: " + base64.b64encode(b"[" * 1300 + b"]" * 1300).decode() + "\r\n"),
         post("/2015-03-31/event-source-mappings", DEEP),
         request("PUT", "/2017-10-31/functions/echo/concurrency", b"{\"a\":" * 50_000 + b"1" + b"}" * 50_000),
     ],
