@@ -1,7 +1,9 @@
 """The HTTP front door: one route table, one error serialiser, nothing else.
 
 Handlers live in the *_api modules and stay thin (STYLE.md principle 6). Whatever goes
-wrong, the client gets an AWS-shaped error; a traceback only ever reaches our own log.
+wrong, the client gets an AWS-shaped error; a traceback only ever reaches our own log. The
+router also keeps the general path's side of shutdown: it knows the requests in flight and,
+at the deadline, answers each of them (emulator/server.py drives it).
 """
 
 from __future__ import annotations
