@@ -142,7 +142,7 @@ class FastInvokeProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.buffer += data
         if self.busy is None:
-            self._process()
+            self._process(data)
         elif not self.read_paused and len(self.buffer) > edge.READ_HIGH_WATER:
             self._pause_reading()  # flow control: a client does not fill our memory while we work
 
@@ -202,8 +202,9 @@ class FastInvokeProtocol(asyncio.Protocol):
         self.complete = True
 
     # -- reading requests -----------------------------------------------------------------------------
-    def _process(self) -> None:
-        """Parse what is buffered; start the request once it is complete."""
+    def _process(self, fresh: bytes | None = None) -> None:
+        """Parse what is buffered (`fresh`: the bytes just appended to it); start the request
+        once it is complete."""
         if self.busy is not None or self.transport is None or self.write_paused:
             return
         buffer = self.buffer
@@ -218,7 +219,8 @@ class FastInvokeProtocol(asyncio.Protocol):
                     self._set_timer("head")  # too few bytes yet to tell where it goes
                 return
         if self.fed < len(buffer):
-            data = bytes(buffer[self.fed :])
+            unfed = len(buffer) - self.fed
+            data = fresh if fresh is not None and len(fresh) == unfed else bytes(buffer[self.fed :])
             self.fed = len(buffer)
             try:
                 self.parser.feed_data(data)
