@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from emulator import __version__
-from emulator.config import OPTIONS, Config, from_sources
+from emulator.config import OPTIONS, Config, bool_option, from_sources, remote_binding_refusal, remote_binding_warning
 from emulator.template.specs import AppSpec
 
 TEMPLATE_NAMES = ("template.yaml", "template.yml", "template.json")
@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
         if option.choices:
             kwargs["choices"] = option.choices
             kwargs.pop("metavar")
+        if option.type is bool_option:  # `--allow-remote` alone means true; `--watch-code false` still works
+            kwargs.update(nargs="?", const="true", metavar="BOOL")
         up.add_argument(option.flag, **kwargs)
 
     invoke = commands.add_parser("invoke", help="invoke a function on a running emulator and print the result")
@@ -95,6 +97,10 @@ def cmd_up(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         config = from_sources(flags, os.environ)
     except ValueError as exc:
         parser.error(str(exc))
+    refusal = remote_binding_refusal(config)
+    if refusal is not None:
+        print(f"error: {refusal}", file=sys.stderr)
+        return EXIT_USAGE
     from emulator.execution.logsink import BackgroundWriter
     from emulator.execution.process_hardening import harden_control_plane
 
@@ -197,6 +203,9 @@ async def serve(config: Config, app: AppSpec) -> int:
         file=sys.stderr,
         flush=True,
     )
+    warning = remote_binding_warning(config)
+    if warning is not None:
+        print(f"\n{'!' * 78}\n{warning}\n{'!' * 78}\n", file=sys.stderr, flush=True)
     print(server.url, flush=True)  # stdout carries only the URL, for scripts (port 0)
     await stop.wait()
     print("Shutting down ...", file=sys.stderr, flush=True)

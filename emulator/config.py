@@ -8,6 +8,8 @@ and only the composition root (the CLI, the pytest plugin) calls it.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -38,6 +40,9 @@ def _bool(text: str) -> bool:
     if lowered in ("0", "false", "no", "off", ""):
         return False
     raise ValueError(f"expected true or false, got {text!r}")
+
+
+bool_option = _bool  # the CLI lets a flag of this type stand alone (`--allow-remote` = true)
 
 
 def _positive_float(text: str) -> float:
@@ -100,6 +105,8 @@ class Config:
     # (+60/min), and the per-mapping ceiling (1,000; the launch blog says 1,250).
     sqs_scaling_model: str = "current"
     sqs_max_concurrency: int = 1000
+    # Binding beyond loopback serves every API, unauthenticated, to the network: opt in.
+    allow_remote: bool = False
 
     def replace(self, **changes: Any) -> "Config":
         return dataclasses.replace(self, **changes)
@@ -107,7 +114,7 @@ class Config:
 
 OPTIONS: tuple[Option, ...] = (
     Option("template", Path, "SAM template to serve (default: ./template.yaml, else the bundled example)"),
-    Option("host", str, "address to bind (default 127.0.0.1: loopback only)"),
+    Option("host", str, "address to bind (default 127.0.0.1: loopback only; any other address needs --allow-remote)"),
     Option("port", _port, "port to listen on; 0 picks a free one and prints it (default 3001)"),
     Option("region", str, "AWS Region the emulator pretends to be (default us-east-1)"),
     Option("account_id", str, "AWS account id used in ARNs (default 123456789012)"),
@@ -130,6 +137,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("aws_endpoint", str, "use this endpoint (a separate moto server, LocalStack, ...) instead of starting moto"),
     Option("sqs_scaling_model", str, "SQS event source poller scaling: current (+300 batches/min) or legacy (+60/min)", ("current", "legacy")),
     Option("sqs_max_concurrency", _positive_int, "most concurrent batches per SQS event source mapping (AWS: 1000)"),
+    Option("allow_remote", _bool, "allow --host to be a non-loopback address: every API is then served to the network without authentication"),
 )
 
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
@@ -159,3 +167,45 @@ def _convert(option: Option, raw: str, source: str) -> Any:
     if option.choices and value not in option.choices:
         raise ValueError(f"{source}: expected one of {', '.join(option.choices)}, got {raw!r}")
     return value
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether binding `host` listens on loopback only (127.0.0.0/8, ::1, localhost).
+
+    The wildcard addresses ("", 0.0.0.0, ::) listen everywhere. Other names are resolved, and
+    count as loopback only if every address they resolve to is.
+    """
+    if host in ("", "0.0.0.0", "::"):
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        pass
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return False
+    return bool(addresses) and all(ipaddress.ip_address(str(address).split("%")[0]).is_loopback for address in addresses)
+
+
+def remote_binding_refusal(config: Config) -> str | None:
+    """Why `config` may not start (a non-loopback --host without --allow-remote), or None."""
+    if config.allow_remote or is_loopback_host(config.host):
+        return None
+    return (
+        f"--host {config.host} is not a loopback address: every API the emulator serves (Lambda, and SQS, "
+        "Kinesis, DynamoDB ... through moto) would be open to the network without authentication. "
+        "Add --allow-remote (or EMULATOR_ALLOW_REMOTE=true) if that is what you want."
+    )
+
+
+def remote_binding_warning(config: Config) -> str | None:
+    """The start-up warning for an allowed non-loopback --host, or None."""
+    if is_loopback_host(config.host):
+        return None
+    return (
+        f"WARNING: listening on {config.host or '*'} (--allow-remote): anyone who can reach this address can call "
+        "every API, invoke your functions and read your queues and tables, without credentials."
+    )

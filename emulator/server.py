@@ -24,12 +24,13 @@ from emulator.backend.proxy import AwsProxy
 from emulator.backend.client import BackendClient
 from emulator.clock import ScaledClock
 from emulator.policy.concurrency import ConcurrencyLedger, LimitsConfig
-from emulator.config import Config
+from emulator.config import Config, remote_binding_refusal, remote_binding_warning
 from emulator.service.destinations import Destinations
 from emulator.service.function_admin import FunctionAdmin
 from emulator.functions.code_tree import CodeFingerprint, code_fingerprint
 from emulator.functions.code_watch import CodeWatcher
 from emulator.functions.registry import FunctionRegistry
+from emulator.api.fast_invoke import FastInvokeServer
 from emulator.api.routing import build_server
 from emulator.execution.host_limits import raise_open_files_limit, warn_if_short
 from emulator.execution.invoker import Invoker
@@ -65,6 +66,7 @@ class EmulatorServer:
         self.port: int | None = None
         self._tasks = OwnedTasks("emulator", self.errors.append)
         self._runner: web.ServerRunner | None = None
+        self._http: FastInvokeServer | None = None
         self.moto: MotoServer | None = None
         self.backend: BackendClient | None = None
         self.backend_url: str | None = None
@@ -77,6 +79,11 @@ class EmulatorServer:
     # -- start-up ----------------------------------------------------------------------
     async def start(self) -> None:
         config = self.config
+        refusal = remote_binding_refusal(config)
+        if refusal is not None:
+            raise StartupError(refusal)
+        if (warning := remote_binding_warning(config)) is not None:
+            log.warning("%s", warning)
         self.clock = ScaledClock(config.time_scale)
         self.metrics = Metrics()
         self.logs = LogSink(enabled=config.log_invocations)
@@ -215,7 +222,7 @@ class EmulatorServer:
             web.get("/_emulator/metrics", self._metrics),
             web.post("/_emulator/reset", self._reset),
         ] + EsmApi(self.sources).routes()
-        server = build_server(routes, fallback=self.proxy.handle, fast_invoke=lambda_api.invoke_parts)
+        server = self._http = build_server(routes, fallback=self.proxy.handle, fast_invoke=lambda_api.invoke_parts)
         self._runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port, backlog=1024, reuse_address=True)
@@ -333,9 +340,17 @@ class EmulatorServer:
         if self._runner is not None:
             for site in list(self._runner.sites):
                 await site.stop()  # stop accepting new connections
-        ledger = getattr(self, "ledger", None)
-        while ledger is not None and ledger.account_in_flight and loop.time() < deadline:
-            await asyncio.sleep(0.01)  # drain in-flight invocations
+        http, ledger = self._http, getattr(self, "ledger", None)
+        if http is not None:
+            http.begin_shutdown()  # idle connections close; new requests are answered ServiceException
+        while loop.time() < deadline and (
+            (http is not None and http.requests_in_flight) or (ledger is not None and ledger.account_in_flight)
+        ):
+            await asyncio.sleep(0.01)  # drain in-flight requests and invocations
+        if http is not None:
+            # Every request still open is answered (ServiceException) before its environment stops.
+            http.answer_remaining()
+            await asyncio.sleep(0)  # the general path's cancelled handlers write their answers
         queue = getattr(self, "async_queue", None)
         if queue is not None:
             await queue.close()

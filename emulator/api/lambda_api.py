@@ -50,6 +50,9 @@ async def _check_json(payload: bytes) -> None:
             _parse_json(payload)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequestContent(f"Could not parse request body into json: Could not parse payload into json: {exc}") from None
+    except RecursionError:  # nested deeper than the interpreter's recursion limit (~1,000)
+        raise InvalidRequestContent("Could not parse request body into json: Could not parse payload into json: "
+                                    "the JSON is nested too deeply.") from None
 
 
 def _check_size(invocation_type: str, size: int) -> None:
@@ -65,7 +68,7 @@ def _client_context(header: str | None) -> dict[str, Any] | None:
         raise InvalidRequestContent(f"Client context must be at most {MAX_CLIENT_CONTEXT} bytes of base64.")
     try:
         value = json.loads(base64.b64decode(header, validate=True))
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):
         raise InvalidRequestContent("Client context must be a valid Base64-encoded JSON object.") from None
     if not isinstance(value, dict):
         raise InvalidRequestContent("Client context must be a valid Base64-encoded JSON object.")

@@ -1,11 +1,14 @@
 """The HTTP front door: one route table, one error serialiser, nothing else.
 
 Handlers live in the *_api modules and stay thin (STYLE.md principle 6). Whatever goes
-wrong, the client gets an AWS-shaped error; a traceback only ever reaches our own log.
+wrong, the client gets an AWS-shaped error; a traceback only ever reaches our own log. The
+router also keeps the general path's side of shutdown: it knows the requests in flight and,
+at the deadline, answers each of them (emulator/server.py drives it).
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -15,19 +18,35 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
+from emulator.api import edge
+from emulator.api.edge import RequestTimeout, error_response
+from emulator.api.fast_invoke import FastInvokeServer
 from emulator.errors import AwsError, InvalidRequestContent, RequestTooLarge, ServiceError
 
 log = logging.getLogger("emulator.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-# Larger than Lambda's 6 MB sync limit (aws-semantics §2.1) so we can answer with
-# Lambda's own 413 instead of aiohttp's; larger bodies are refused by aiohttp itself.
-MAX_BODY_BYTES = 16 * 1024 * 1024
+MAX_BODY_BYTES = edge.MAX_BODY_BYTES
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, body=json.dumps(body).encode(), content_type="application/json")
+
+
+def parse_json(raw: bytes | str, decoder: json.JSONDecoder | None = None) -> Any:
+    """JSON, or Lambda's InvalidRequestContentException. Nesting deeper than the interpreter's
+    recursion limit (~1,000, also the default limit of Jackson, the JVM parser AWS's Java
+    services use) is refused instead of failing with RecursionError."""
+    try:
+        return (decoder or _DECODER).decode(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from None
+    except RecursionError:
+        raise InvalidRequestContent("Could not parse request body into json: the JSON is nested too deeply.") from None
+
+
+_DECODER = json.JSONDecoder()
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:
@@ -35,18 +54,14 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     raw = await request.read()
     if not raw:
         return {}
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from None
+    body = parse_json(raw)
     if not isinstance(body, dict):
         raise InvalidRequestContent("The request body must be a JSON object.")
     return body
 
 
 def aws_error_response(error: AwsError) -> web.Response:
-    status, headers, body = error.to_response_parts()
-    return web.Response(status=status, headers=headers, body=body)
+    return error_response(error)
 
 
 def aws_errors(handler: Handler) -> Handler:
@@ -104,8 +119,39 @@ class Router:
     def __init__(self, routes: list[web.RouteDef], fallback: Handler) -> None:
         self._routes = [(route.method, _path_regex(route.path), aws_errors(route.handler)) for route in routes]
         self._fallback = aws_errors(fallback)
+        self._in_flight: set[asyncio.Task] = set()
+        self._deadline_error: AwsError | None = None
+        self.shutting_down = False
 
     async def __call__(self, request: RoutedRequest) -> web.StreamResponse:
+        if self.shutting_down:
+            return error_response(edge.ShuttingDown("The emulator is shutting down."), close=True)
+        task = asyncio.current_task()
+        assert task is not None
+        self._in_flight.add(task)
+        try:
+            return await self._dispatch(request)
+        except asyncio.CancelledError:
+            if self._deadline_error is None:
+                raise
+            return error_response(self._deadline_error, close=True)
+        finally:
+            self._in_flight.discard(task)
+
+    async def _dispatch(self, request: RoutedRequest) -> web.StreamResponse:
+        if request.body_exists:
+            # The whole body, within the body timeout (a stalled client is answered 408);
+            # handlers then read it from aiohttp's cache.
+            try:
+                await asyncio.wait_for(request.read(), edge.BODY_TIMEOUT_S)
+            except asyncio.TimeoutError:
+                log.info("rejected a request from %s: its body did not arrive within %g s", request.remote, edge.BODY_TIMEOUT_S)
+                return error_response(RequestTimeout(f"The request body did not arrive within {edge.BODY_TIMEOUT_S:g} s."), close=True)
+            except web.HTTPRequestEntityTooLarge:
+                return aws_error_response(RequestTooLarge("Request must be smaller than 6291456 bytes for the Invoke operation"))
+            except ConnectionError:  # the client left mid-body: nobody to answer
+                log.debug("a client left while sending %s %s", request.method, request.path)
+                return error_response(RequestTimeout("The connection closed before the request body arrived."), close=True)
         # Match the raw path, then decode each value, as aiohttp's router does: an encoded
         # "/" inside a function name is part of the name (and then invalid), not a separator.
         method, path = request.method, request.rel_url.raw_path
@@ -117,17 +163,22 @@ class Router:
                     return await handler(request)
         return await self._fallback(request)
 
+    @property
+    def requests_in_flight(self) -> int:
+        return len(self._in_flight)
 
-def build_server(routes: list[web.RouteDef], fallback: Handler, fast_invoke: Any = None) -> web.Server:
-    """The low-level server; with `fast_invoke`, connections start on emulator/api/fast_invoke.py."""
+    def answer_remaining(self, error: AwsError) -> None:
+        """At the shutdown deadline: each handler still running is cancelled and its request
+        answered `error` (the invocation behind it is stopped with its environment anyway)."""
+        self._deadline_error = error
+        for task in list(self._in_flight):
+            task.cancel()
+
+
+def build_server(routes: list[web.RouteDef], fallback: Handler, fast_invoke: Any) -> FastInvokeServer:
+    """The low-level server; connections start on emulator/api/fast_invoke.py."""
 
     def make_request(message: Any, payload: Any, protocol: Any, writer: Any, task: Any) -> RoutedRequest:
         return RoutedRequest(message, payload, protocol, writer, task, protocol._loop, client_max_size=MAX_BODY_BYTES)
 
-    if fast_invoke is None:
-        return web.Server(Router(routes, fallback), request_factory=make_request, access_log=None)
-    from emulator.api.fast_invoke import FastInvokeServer
-
-    return FastInvokeServer(
-        Router(routes, fallback), invoke=fast_invoke, max_body=MAX_BODY_BYTES, request_factory=make_request, access_log=None
-    )
+    return FastInvokeServer(Router(routes, fallback), invoke=fast_invoke, request_factory=make_request, access_log=None)

@@ -3,6 +3,10 @@
 The service is read from the SigV4 credential scope (`Credential=AKID/date/region/SERVICE/
 aws4_request`), which every SDK and the CLI send. Lambda requests that match none of our
 routes get an AWS-shaped error here; they are never passed to moto's own Lambda backend.
+Nor are unsigned requests (a mistyped path, a browser, a port scanner): they name no service,
+so they get UnknownOperationException instead of whatever the backend guesses. An error the
+backend answers as HTML or plain text (its web framework's 404 or 500 pages) becomes an
+AWS-shaped error too: clients parse AWS errors, never HTML.
 
 While the backend cannot serve (the supervised moto child died and is restarting, or was
 given up on: emulator/backend/moto_process.py), or does not answer, calls for it get
@@ -21,7 +25,7 @@ from xml.sax.saxutils import escape
 import aiohttp
 from aiohttp import web
 
-from emulator.errors import ResourceNotFound, ServiceError, UnknownOperation
+from emulator.errors import AwsError, ServiceError, UnknownOperation
 
 log = logging.getLogger("emulator.proxy")
 
@@ -74,9 +78,12 @@ class AwsProxy:
         service = signed_service(request)
         if service == "lambda":
             raise UnknownOperation(f"The emulator does not implement the Lambda operation {request.method} {request.path}.")
+        if service is None:
+            raise UnknownOperation(
+                f"No operation at {request.method} {request.path}. Requests for AWS APIs other than Lambda must be "
+                "signed (SigV4) as the SDKs and the AWS CLI do, so that the emulator can tell which service they are for."
+            )
         if self.backend_url is None:
-            if service is None:
-                raise ResourceNotFound(f"No such resource: {request.method} {request.path}")
             raise ServiceError(f"No backend for the {service} API: the emulator runs without moto (see --backend).")
         reason = self._unavailable_reason()
         if reason is not None:
@@ -95,6 +102,8 @@ class AwsProxy:
             ) as upstream:
                 payload = await upstream.read()
                 self._unreachable_logged = False
+                if upstream.status >= 400 and payload and _is_page(upstream.headers.get("Content-Type", "")):
+                    raise _backend_error(service, request, upstream.status, payload)
                 out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in _DROP_RESPONSE}
                 if upstream.headers.get("Content-Encoding"):
                     out_headers["Content-Encoding"] = upstream.headers["Content-Encoding"]
@@ -114,3 +123,29 @@ class AwsProxy:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+class BackendError(AwsError):
+    """An error the backend answered as a web page; its status is kept, its code is AWS's
+    for the class of failure."""
+
+    def __init__(self, message: str, status: int, code: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.blame = "User" if status < 500 else "Service"
+
+
+def _is_page(content_type: str) -> bool:
+    # AWS protocols answer errors as XML or JSON (x-amz-json, rest-json, query, rest-xml).
+    return content_type.split(";")[0].strip().lower() in ("text/html", "text/plain")
+
+
+def _backend_error(service: str, request: web.Request, status: int, payload: bytes) -> AwsError:
+    excerpt = " ".join(payload[:200].decode("utf-8", "replace").split())
+    log.info("the backend answered %s %s (%s) with HTTP %d and a page: %s", request.method, request.path, service, status, excerpt)
+    if status in (404, 405, 501):
+        return UnknownOperation(f"The {service} backend has no operation at {request.method} {request.path}.")
+    if status >= 500:
+        return ServiceError(f"The {service} backend failed on {request.method} {request.path} (HTTP {status}); see the emulator's log.")
+    return BackendError(f"The {service} backend refused {request.method} {request.path} (HTTP {status}): {excerpt}", status, "ValidationException")

@@ -81,6 +81,31 @@ def test_pipelined_requests_are_answered_in_order(emu: EmulatorHandle) -> None:
         assert [json.loads(read_response(sock, buffer)[2])["n"] for _ in range(5)] == list(range(5))
 
 
+def test_pipelined_invokes_then_another_api_then_an_invoke(emu: EmulatorHandle) -> None:
+    """The hand-off finds where the second API's request starts although the parser had read
+    past the end of the invoke before it (one packet holds all four requests)."""
+    other = b"GET /2015-03-31/functions/echo HTTP/1.1\r\nHost: x\r\n\r\n"
+    with connect(emu) as sock:
+        sock.sendall(request(INVOKE, b'{"n": 0}') + request(INVOKE, b'{"n": 1}') + other + request(INVOKE, b'{"n": 2}'))
+        buffer = bytearray()
+        answers = [read_response(sock, buffer) for _ in range(4)]
+    assert [status for status, _, _ in answers] == [200] * 4
+    assert [json.loads(answers[i][2])["n"] for i in (0, 1, 3)] == [0, 1, 2]
+    assert json.loads(answers[2][2])["Configuration"]["FunctionName"] == "echo"
+
+
+@pytest.mark.parametrize("path", [INVOKE, "/2015-03-31/functions/echo/configuration"])
+def test_a_request_arriving_a_byte_at_a_time(emu: EmulatorHandle, path: str) -> None:
+    raw = request(path, b'{"slow": 1}', method="POST" if path == INVOKE else "GET")
+    with connect(emu) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i in range(len(raw)):
+            sock.send(raw[i : i + 1])
+        status, _, body = read_response(sock, bytearray())
+    assert status == 200
+    assert json.loads(body) == {"slow": 1} if path == INVOKE else json.loads(body)["FunctionName"] == "echo"
+
+
 def test_a_body_arriving_in_pieces(emu: EmulatorHandle) -> None:
     body = json.dumps({"pad": "x" * 200_000}).encode()
     raw = request(INVOKE, body)

@@ -1,0 +1,100 @@
+"""What the two HTTP paths share: limits, timeouts, the answers to bad requests, and
+aiohttp's protocol made quiet (the general path).
+
+Every connection starts on the fast invoke path (fast_invoke.py, parsed by httptools); any
+other request is handed, with the bytes already read, to aiohttp's protocol (`QuietProtocol`
+below). Both reject what RFC 9112 forbids (duplicate or invalid Content-Length, Content-Length
+with Transfer-Encoding, whitespace before a colon, control bytes in headers, bare LF line
+ends) with 400 and close the connection, answer AWS-shaped, and log one line, never a
+traceback, for a request they reject. The timeouts are read when a connection or server is
+made, so tests may set them first.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+
+from emulator.errors import AwsError, InvalidRequestContent, ServiceError, UserError
+
+log = logging.getLogger("emulator.http")
+
+# An idle keep-alive connection (no request under way) is closed after this long, as
+# uvicorn does by default. Clients (botocore's pool included) reconnect transparently.
+KEEP_ALIVE_TIMEOUT_S = 5.0
+# A request head must be complete this long after its first byte (fast path) or after the
+# connection went idle (general path: aiohttp's keep-alive timer keeps running while a head
+# arrives); a slow-loris peer is answered 408 and closed.
+HEADER_TIMEOUT_S = 10.0
+# A request body must be complete this long after its head. Bodies are at most 16 MB and
+# come over loopback or a LAN, so ten seconds is generous.
+BODY_TIMEOUT_S = 10.0
+# Stop reading from a connection while its request is handled once this much of what
+# follows is buffered (uvicorn's high-water mark); the peer's sends then block in the kernel.
+READ_HIGH_WATER = 64 * 1024
+# Request heads larger than this are handed to aiohttp, whose own line and field limits
+# answer them.
+MAX_HEADER_BYTES = 16 * 1024
+# Larger than Lambda's 6 MB sync limit so we can answer with Lambda's own 413 (see
+# lambda_api.py) instead of aiohttp's; larger bodies are refused by aiohttp itself.
+MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+class MalformedRequest(InvalidRequestContent):
+    """Bad HTTP framing. The Lambda model's InvalidRequestContentException covers "a request
+    header is invalid" (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html#API_Invoke_Errors)."""
+
+
+class RequestTimeout(UserError):
+    """RFC 9110 §15.5.9: the request did not arrive in full in time."""
+
+    code = "RequestTimeoutException"
+    status = 408
+
+
+class ShuttingDown(ServiceError):
+    """The emulator stopped before it could answer: Lambda's ServiceException (500), which
+    SDKs treat as a transient error of the service."""
+
+
+def bad_request_message(detail: object) -> str:
+    # aiohttp's parser errors draw a caret under the bad byte on further lines: keep the first.
+    first_line = (str(detail).strip().splitlines() or ["(no detail)"])[0].rstrip(":")
+    return f"Malformed HTTP request: {first_line}"
+
+
+def error_response(error: AwsError, close: bool = False) -> web.Response:
+    status, headers, body = error.to_response_parts()
+    response = web.Response(status=status, headers=headers, body=body)
+    if close:
+        response.force_close()
+        response.headers["Connection"] = "close"
+    return response
+
+
+class QuietProtocol(RequestHandler):
+    """aiohttp's connection protocol, answering the requests its parser rejects with an
+    AWS-shaped 400 and one log line instead of a traceback."""
+
+    def handle_error(self, request: Any, status: int = 500, exc: BaseException | None = None, message: str | None = None) -> web.StreamResponse:
+        if status >= 500:
+            return super().handle_error(request, status, exc, message)
+        if request.writer.output_size > 0:
+            raise ConnectionError("a response is already under way; the connection cannot carry an error")
+        text = bad_request_message(getattr(exc, "message", None) or message or type(exc).__name__)
+        log.info("rejected a request from %s: %s", request.remote, text)
+        return error_response(MalformedRequest(text), close=True)
+
+
+def http_status_line(status: int) -> str:
+    return f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}"
+
+
+_REASONS = {
+    200: "OK", 202: "Accepted", 204: "No Content", 400: "Bad Request", 404: "Not Found", 408: "Request Timeout",
+    409: "Conflict", 413: "Request Entity Too Large", 415: "Unsupported Media Type", 429: "Too Many Requests",
+    500: "Internal Server Error", 502: "Bad Gateway",
+}
