@@ -6,6 +6,7 @@ These run with --time-scale 60, so AWS's 1- and 2-minute retry delays take 1 and
 from __future__ import annotations
 
 import json
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -13,6 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from emulator.pytest_plugin import inline_function
+from tests.core_testkit import wait_until
 
 pytestmark = pytest.mark.scenario
 
@@ -27,21 +29,35 @@ def handler(event, context):
     return {"ok": event}
 """
 
+# The test's barrier: each invocation holds its slot until the test creates the release
+# file (or the emulator kills the environment), so in-flight counts are exact, not timed.
+BLOCKER = """
+import os, time
+def handler(event, context):
+    deadline = time.monotonic() + 120
+    while not os.path.exists(os.environ["RELEASE_FILE"]) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return {}
+"""
+
 
 @pytest.fixture(scope="module")
 def emu(tmp_path_factory):
     from emulator.pytest_plugin import start_emulator
 
     attempts = tmp_path_factory.mktemp("attempts") / "attempts.jsonl"
-    env = {"Variables": {"ATTEMPTS_FILE": str(attempts)}}
+    release = tmp_path_factory.mktemp("release") / "release"
+    env = {"Variables": {"ATTEMPTS_FILE": str(attempts), "RELEASE_FILE": str(release)}}
     handle = start_emulator(
         {
             "Failer": inline_function(RECORDING_FAILER, Environment=env),
             "Target": inline_function(RECORDING_FAILER, Environment=env),
+            "Blocker": inline_function(BLOCKER, Environment=env, Timeout=300),
         },
         time_scale=60,
     )
     handle.attempts_file = attempts
+    handle.release_file = release
     yield handle
     handle.stop()
 
@@ -50,7 +66,9 @@ def emu(tmp_path_factory):
 def _fresh(emu):
     emu.reset()
     emu.attempts_file.write_text("")
+    emu.release_file.unlink(missing_ok=True)
     yield
+    emu.release_file.touch()
     emu.check()
 
 
@@ -206,3 +224,91 @@ def test_async_destination_to_another_function(emu):
         assert time.monotonic() < deadline, "the destination function was never invoked"
         time.sleep(0.05)
     assert emu.metrics()["functions"]["Failer"]["DestinationDeliveries"] == 1
+
+
+def function_metric(emu, function: str, name: str) -> int:
+    return emu.metrics()["functions"].get(function, {}).get(name, 0)
+
+
+def test_reset_reports_every_pending_async_event_it_drops_and_keeps_the_count(emu, caplog):
+    lam = emu.lambda_client
+    lam.put_function_concurrency(FunctionName="Blocker", ReservedConcurrentExecutions=2)
+    for _ in range(50):
+        lam.invoke(FunctionName="Blocker", InvocationType="Event", Payload=b"{}")
+    # Two events in flight (held by the barrier), 48 queued behind them.
+    assert wait_until(lambda: function_metric(emu, "Blocker", "ConcurrentExecutions") == 2, 20)
+    before = emu.metrics()["async_queue"]["dropped_pending"]["reset"]
+    with caplog.at_level(logging.WARNING, logger="emulator.async"):
+        emu.reset()
+    after = emu.metrics()["async_queue"]
+    assert after["dropped_pending"]["reset"]["total"] == before["total"] + 50
+    assert after["dropped_pending"]["reset"]["by_function"]["Blocker"] == before["by_function"].get("Blocker", 0) + 50
+    assert after["pending"] == 0
+    lines = [r.getMessage() for r in caplog.records if r.name == "emulator.async"]
+    assert any("dropped 50 pending async event(s)" in line and "Blocker: 50" in line for line in lines), lines
+    # The count survives the next reset too.
+    emu.reset()
+    assert emu.metrics()["async_queue"]["dropped_pending"]["reset"]["total"] == before["total"] + 50
+
+
+def test_shutdown_reports_every_pending_async_event_it_drops(tmp_path, caplog):
+    from emulator.pytest_plugin import start_emulator
+
+    release = tmp_path / "release"
+    handle = start_emulator(
+        {"Blocker": inline_function(
+            BLOCKER, Environment={"Variables": {"RELEASE_FILE": str(release)}}, Timeout=300, ReservedConcurrentExecutions=2
+        )},
+        backend="none",
+        shutdown_timeout=0.5,
+    )
+    try:
+        for _ in range(10):
+            handle.lambda_client.invoke(FunctionName="Blocker", InvocationType="Event", Payload=b"{}")
+        assert wait_until(lambda: function_metric(handle, "Blocker", "ConcurrentExecutions") == 2, 20)
+        with caplog.at_level(logging.WARNING, logger="emulator.async"):
+            handle.stop()
+    finally:
+        release.touch()
+        handle.stop()
+    assert handle.server.metrics.pending_dropped_snapshot()["shutdown"] == {"total": 10, "by_function": {"Blocker": 10}}
+    lines = [r.getMessage() for r in caplog.records if r.name == "emulator.async"]
+    assert any("dropped 10 pending async event(s)" in line and "Blocker: 10" in line for line in lines), lines
+
+
+def test_a_failed_destination_delivery_is_retried_until_it_succeeds(emu):
+    config = emu.config
+    # The destination queue does not exist yet: every delivery fails until the test creates it.
+    arn = f"arn:aws:sqs:{config.region}:{config.account_id}:created-late"
+    lam = emu.lambda_client
+    lam.put_function_event_invoke_config(
+        FunctionName="Failer", MaximumRetryAttempts=0, DestinationConfig={"OnFailure": {"Destination": arn}}
+    )
+    response = lam.invoke(FunctionName="Failer", InvocationType="Event", Payload=json.dumps({"late": True}))
+    assert wait_until(lambda: function_metric(emu, "Failer", "DestinationDeliveryFailures") >= 2, 20)
+    url, created_arn = make_queue(emu, "created-late")
+    assert created_arn == arn
+    record = json.loads(receive_one(emu, url)["Body"])
+    assert record["requestContext"]["requestId"] == response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    assert record["requestPayload"] == {"late": True}
+    metrics = emu.metrics()["functions"]["Failer"]
+    assert metrics["DestinationDeliveries"] == 1
+    assert metrics["DestinationDeliveryAttempts"] == metrics["DestinationDeliveryFailures"] + 1
+    assert metrics["DestinationDeliveriesDropped"] == 0
+    assert metrics["AsyncEventsDropped"] == 0
+
+
+def test_async_events_wait_for_the_functions_concurrency_instead_of_throttling(emu):
+    lam = emu.lambda_client
+    lam.put_function_concurrency(FunctionName="Blocker", ReservedConcurrentExecutions=2)
+    for _ in range(20):
+        lam.invoke(FunctionName="Blocker", InvocationType="Event", Payload=b"{}")
+    assert wait_until(lambda: function_metric(emu, "Blocker", "ConcurrentExecutions") == 2, 20)
+    emu.release_file.touch()
+    assert wait_until(lambda: function_metric(emu, "Blocker", "AsyncEventsSucceeded") == 20, 60)
+    metrics = emu.metrics()["functions"]["Blocker"]
+    # Nothing else uses Blocker's two slots, so no attempt needs to be throttled: the queue
+    # holds the other 18 events back instead of sending them into a full reservation.
+    assert metrics["Throttles"] == 0
+    assert metrics["ConcurrentExecutionsPeak"] == 2
+    assert metrics["Invocations"] == 20
