@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from botocore.exceptions import ClientError
 
+from core_testkit import GATED_HANDLER_SOURCE, Gate, wait_until
 from emulator.pytest_plugin import inline_function
-from tests.core_testkit import wait_until
 
 pytestmark = pytest.mark.scenario
 
@@ -29,14 +29,11 @@ def handler(event, context):
     return {"ok": event}
 """
 
-# The test's barrier: each invocation holds its slot until the test creates the release
-# file (or the emulator kills the environment), so in-flight counts are exact, not timed.
-BLOCKER = """
-import os, time
+# Each invocation holds its slot at the test's gate (core_testkit.Gate) until the test
+# opens it (or the emulator kills the environment): in-flight counts are exact, not timed.
+BLOCKER = GATED_HANDLER_SOURCE + """
 def handler(event, context):
-    deadline = time.monotonic() + 120
-    while not os.path.exists(os.environ["RELEASE_FILE"]) and time.monotonic() < deadline:
-        time.sleep(0.005)
+    wait_at_gate(event, context)
     return {}
 """
 
@@ -46,18 +43,16 @@ def emu(tmp_path_factory):
     from emulator.pytest_plugin import start_emulator
 
     attempts = tmp_path_factory.mktemp("attempts") / "attempts.jsonl"
-    release = tmp_path_factory.mktemp("release") / "release"
-    env = {"Variables": {"ATTEMPTS_FILE": str(attempts), "RELEASE_FILE": str(release)}}
+    env = {"Variables": {"ATTEMPTS_FILE": str(attempts)}}
     handle = start_emulator(
         {
             "Failer": inline_function(RECORDING_FAILER, Environment=env),
             "Target": inline_function(RECORDING_FAILER, Environment=env),
-            "Blocker": inline_function(BLOCKER, Environment=env, Timeout=300),
+            "Blocker": inline_function(BLOCKER, Timeout=300),
         },
         time_scale=60,
     )
     handle.attempts_file = attempts
-    handle.release_file = release
     yield handle
     handle.stop()
 
@@ -66,9 +61,7 @@ def emu(tmp_path_factory):
 def _fresh(emu):
     emu.reset()
     emu.attempts_file.write_text("")
-    emu.release_file.unlink(missing_ok=True)
     yield
-    emu.release_file.touch()
     emu.check()
 
 
@@ -230,13 +223,25 @@ def function_metric(emu, function: str, name: str) -> int:
     return emu.metrics()["functions"].get(function, {}).get(name, 0)
 
 
-def test_reset_reports_every_pending_async_event_it_drops_and_keeps_the_count(emu, caplog):
+@pytest.fixture
+def gate(tmp_path):
+    gate = Gate(tmp_path / "gate")
+    yield gate
+    gate.open()  # whatever still waits there goes
+
+
+def held_events(lam, gate: Gate, count: int, function: str = "Blocker") -> None:
+    payload = json.dumps({"gate": gate.path, "gate_limit_s": 120})
+    for _ in range(count):
+        lam.invoke(FunctionName=function, InvocationType="Event", Payload=payload)
+
+
+def test_reset_reports_every_pending_async_event_it_drops_and_keeps_the_count(emu, gate, caplog):
     lam = emu.lambda_client
     lam.put_function_concurrency(FunctionName="Blocker", ReservedConcurrentExecutions=2)
-    for _ in range(50):
-        lam.invoke(FunctionName="Blocker", InvocationType="Event", Payload=b"{}")
-    # Two events in flight (held by the barrier), 48 queued behind them.
-    assert wait_until(lambda: function_metric(emu, "Blocker", "ConcurrentExecutions") == 2, 20)
+    held_events(lam, gate, 50)
+    # Two events in flight (held at the gate), 48 queued behind them.
+    assert wait_until(lambda: gate.arrived() == 2, 20)
     before = emu.metrics()["async_queue"]["dropped_pending"]["reset"]
     with caplog.at_level(logging.WARNING, logger="emulator.async"):
         emu.reset()
@@ -245,35 +250,31 @@ def test_reset_reports_every_pending_async_event_it_drops_and_keeps_the_count(em
     assert after["dropped_pending"]["reset"]["by_function"]["Blocker"] == before["by_function"].get("Blocker", 0) + 50
     assert after["pending"] == 0
     lines = [r.getMessage() for r in caplog.records if r.name == "emulator.async"]
-    assert any("dropped 50 pending async event(s)" in line and "Blocker: 50" in line for line in lines), lines
+    assert any("dropped 50 pending async event(s) (48 queued, 2 running" in line and "Blocker: 50" in line for line in lines), lines
     # The count survives the next reset too.
     emu.reset()
     assert emu.metrics()["async_queue"]["dropped_pending"]["reset"]["total"] == before["total"] + 50
 
 
-def test_shutdown_reports_every_pending_async_event_it_drops(tmp_path, caplog):
+def test_shutdown_reports_every_pending_async_event_it_drops(tmp_path, gate, caplog):
     from emulator.pytest_plugin import start_emulator
 
-    release = tmp_path / "release"
     handle = start_emulator(
-        {"Blocker": inline_function(
-            BLOCKER, Environment={"Variables": {"RELEASE_FILE": str(release)}}, Timeout=300, ReservedConcurrentExecutions=2
-        )},
+        {"Blocker": inline_function(BLOCKER, Timeout=300, ReservedConcurrentExecutions=2)},
         backend="none",
         shutdown_timeout=0.5,
     )
     try:
-        for _ in range(10):
-            handle.lambda_client.invoke(FunctionName="Blocker", InvocationType="Event", Payload=b"{}")
-        assert wait_until(lambda: function_metric(handle, "Blocker", "ConcurrentExecutions") == 2, 20)
+        held_events(handle.lambda_client, gate, 10)
+        assert wait_until(lambda: gate.arrived() == 2, 20)
         with caplog.at_level(logging.WARNING, logger="emulator.async"):
-            handle.stop()
+            handle.stop()  # the two held attempts outlive the 0.5 s drain
     finally:
-        release.touch()
+        gate.open()
         handle.stop()
     assert handle.server.metrics.pending_dropped_snapshot()["shutdown"] == {"total": 10, "by_function": {"Blocker": 10}}
     lines = [r.getMessage() for r in caplog.records if r.name == "emulator.async"]
-    assert any("dropped 10 pending async event(s)" in line and "Blocker: 10" in line for line in lines), lines
+    assert any("dropped 10 pending async event(s) (8 queued, 2 running" in line and "Blocker: 10" in line for line in lines), lines
 
 
 def test_a_failed_destination_delivery_is_retried_until_it_succeeds(emu):
@@ -298,17 +299,16 @@ def test_a_failed_destination_delivery_is_retried_until_it_succeeds(emu):
     assert metrics["AsyncEventsDropped"] == 0
 
 
-def test_async_events_wait_for_the_functions_concurrency_instead_of_throttling(emu):
+def test_async_events_wait_for_the_functions_concurrency_instead_of_throttling(emu, gate):
     lam = emu.lambda_client
     lam.put_function_concurrency(FunctionName="Blocker", ReservedConcurrentExecutions=2)
-    for _ in range(20):
-        lam.invoke(FunctionName="Blocker", InvocationType="Event", Payload=b"{}")
-    assert wait_until(lambda: function_metric(emu, "Blocker", "ConcurrentExecutions") == 2, 20)
-    emu.release_file.touch()
+    held_events(lam, gate, 20)
+    assert wait_until(lambda: gate.arrived() == 2, 20)
+    gate.open()
     assert wait_until(lambda: function_metric(emu, "Blocker", "AsyncEventsSucceeded") == 20, 60)
     metrics = emu.metrics()["functions"]["Blocker"]
     # Nothing else uses Blocker's two slots, so no attempt needs to be throttled: the queue
     # holds the other 18 events back instead of sending them into a full reservation.
     assert metrics["Throttles"] == 0
     assert metrics["ConcurrentExecutionsPeak"] == 2
-    assert metrics["Invocations"] == 20
+    assert (metrics["Invocations"], gate.arrived()) == (20, 20)
