@@ -13,7 +13,6 @@ import logging
 import os
 import shutil
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,8 @@ from emulator.api.lambda_api import LambdaApi
 from emulator.api.lambda_config_api import LambdaConfigApi
 from emulator.service.lambda_service import LambdaService
 from emulator.execution.logsink import LogSink
-from emulator.functions.metrics import Metrics
+from emulator.execution.reaper import reap_idle_environments
+from emulator.functions.metrics import DROPPED_BY_RESET, Metrics
 from emulator.backend.moto_process import MotoServer
 from emulator.execution.pool import EnvironmentFactory
 from emulator.policy.scaling import ScalingRateConfig, ScalingRateModel
@@ -49,8 +49,6 @@ from emulator.template.specs import AppSpec
 from emulator.tasks import OwnedTasks
 
 log = logging.getLogger("emulator.server")
-
-REAPER_INTERVAL_S = 1.0
 
 
 class StartupError(RuntimeError):
@@ -122,7 +120,7 @@ class EmulatorServer:
             await self.stop()
             raise
         self._spawn(self.async_queue.run(), "async invocation queue")
-        self._spawn(self._reap_idle_environments(), "keep-alive reaper")
+        self._spawn(reap_idle_environments(lambda: self.invoker.pools.values(), config.keep_alive, self.clock), "keep-alive reaper")
         if config.watch_code:
             self._spawn(self._watch_code(), "code watcher")
         try:
@@ -243,16 +241,6 @@ class EmulatorServer:
     def _spawn(self, coro: Any, name: str) -> None:
         self._tasks.spawn(coro, name)
 
-    async def _reap_idle_environments(self) -> None:
-        # Keep-alive is emulated time (one clock drives every timer); environments record
-        # when they were last used in real monotonic time, so compare in real seconds.
-        keep_alive_real = self.clock.to_real(self.config.keep_alive)
-        while True:
-            await asyncio.sleep(min(REAPER_INTERVAL_S, keep_alive_real) or REAPER_INTERVAL_S)
-            horizon = time.monotonic() - keep_alive_real
-            for pool in list(self.invoker.pools.values()):
-                pool.reap_idle(horizon)
-
     async def _watch_code(self) -> None:
         """New environments load edited code: change notices (emulator/functions/code_watch.py)
         say which folders changed; their functions' fingerprints are recomputed off the loop."""
@@ -297,7 +285,8 @@ class EmulatorServer:
         return {
             "account": self.ledger.snapshot(),
             "functions": self.metrics.snapshot(),
-            "async_queue": {"pending": self.async_queue.pending},
+            # dropped_pending: what resets and shutdown dropped; kept across resets.
+            "async_queue": {"pending": self.async_queue.pending, "dropped_pending": self.metrics.pending_dropped_snapshot()},
             "event_source_mappings": self.sources.snapshot(),
             "logs": self.logs.snapshot(),
             "host": {**self.descriptors.snapshot(), "environments": self.factory.environments,
@@ -313,7 +302,7 @@ class EmulatorServer:
         queues or counters, and fresh backing resources."""
         fingerprints = await self._code_fingerprints()  # before anything is cleared
         await self.sources.stop()  # no poller may invoke or receive while the rest resets
-        self.async_queue.clear()
+        await self.async_queue.drop_all(DROPPED_BY_RESET)  # counted and logged; metrics.reset() keeps that count
         self.admin.close()
         self.invoker.close()
         self.metrics.reset()
@@ -343,6 +332,9 @@ class EmulatorServer:
         http, ledger = self._http, getattr(self, "ledger", None)
         if http is not None:
             http.begin_shutdown()  # idle connections close; new requests are answered ServiceException
+        queue = getattr(self, "async_queue", None)
+        if queue is not None:
+            queue.stop_starting_attempts()  # queued events are new invocations: not during the drain
         while loop.time() < deadline and (
             (http is not None and http.requests_in_flight) or (ledger is not None and ledger.account_in_flight)
         ):
@@ -351,9 +343,8 @@ class EmulatorServer:
             # Every request still open is answered (ServiceException) before its environment stops.
             http.answer_remaining()
             await asyncio.sleep(0)  # the general path's cancelled handlers write their answers
-        queue = getattr(self, "async_queue", None)
         if queue is not None:
-            await queue.close()
+            await queue.close()  # drops (counting, logging) what is still pending
         await self._tasks.cancel_all()
         if hasattr(self, "admin"):
             self.admin.close()

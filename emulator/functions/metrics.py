@@ -4,12 +4,29 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Mapping, Protocol
+
+# Why a reset or a shutdown dropped pending async events (the keys of Metrics.pending_dropped).
+DROPPED_BY_RESET = "reset"
+DROPPED_AT_SHUTDOWN = "shutdown"
 
 
 class _Result(Protocol):
     function_error: str | None
     error_type: str | None
+
+
+@dataclass
+class DeliveryCounters:
+    """Deliveries of destination records or of dead letters, which are retried until they
+    succeed or the event's age runs out (emulator/policy/async_retry.py)."""
+
+    attempts: int = 0
+    delivered: int = 0
+    # Failed attempts, each counted, as AWS counts DestinationDeliveryFailures and
+    # DeadLetterErrors (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html).
+    failures: int = 0
+    dropped: int = 0  # deliveries given up at their deadline: the record is lost
 
 
 @dataclass
@@ -28,10 +45,8 @@ class FunctionMetrics:
     async_events_expired: int = 0
     async_events_dropped: int = 0
     async_events_succeeded: int = 0
-    destination_deliveries: int = 0
-    destination_delivery_failures: int = 0
-    dead_letter_deliveries: int = 0
-    dead_letter_errors: int = 0
+    destination: DeliveryCounters = field(default_factory=DeliveryCounters)
+    dead_letter: DeliveryCounters = field(default_factory=DeliveryCounters)
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -50,16 +65,23 @@ class FunctionMetrics:
             "AsyncEventsExpired": self.async_events_expired,
             "AsyncEventsDropped": self.async_events_dropped,
             "AsyncEventsSucceeded": self.async_events_succeeded,
-            "DestinationDeliveries": self.destination_deliveries,
-            "DestinationDeliveryFailures": self.destination_delivery_failures,
-            "DeadLetterDeliveries": self.dead_letter_deliveries,
-            "DeadLetterErrors": self.dead_letter_errors,
+            "DestinationDeliveryAttempts": self.destination.attempts,
+            "DestinationDeliveries": self.destination.delivered,
+            "DestinationDeliveryFailures": self.destination.failures,
+            "DestinationDeliveriesDropped": self.destination.dropped,
+            "DeadLetterAttempts": self.dead_letter.attempts,
+            "DeadLetterDeliveries": self.dead_letter.delivered,
+            "DeadLetterErrors": self.dead_letter.failures,
+            "DeadLetterDropped": self.dead_letter.dropped,
         }
 
 
 class Metrics:
     def __init__(self) -> None:
         self.functions: dict[str, FunctionMetrics] = {}
+        # Pending async events a reset or a shutdown dropped, by cause and function. A reset
+        # clears every other counter but keeps these: they are the record of what it dropped.
+        self.pending_dropped: dict[str, Counter[str]] = {DROPPED_BY_RESET: Counter(), DROPPED_AT_SHUTDOWN: Counter()}
 
     def of(self, function: str) -> FunctionMetrics:
         metrics = self.functions.get(function)
@@ -86,7 +108,19 @@ class Metrics:
         if metrics.concurrent_executions > metrics.concurrent_executions_peak:
             metrics.concurrent_executions_peak = metrics.concurrent_executions
 
+    def record_pending_dropped(self, cause: str, by_function: Mapping[str, int]) -> None:
+        self.pending_dropped[cause].update(by_function)
+        for function, count in by_function.items():
+            self.of(function).async_events_dropped += count
+
+    def pending_dropped_snapshot(self) -> dict[str, Any]:
+        return {
+            cause: {"total": sum(counts.values()), "by_function": dict(sorted(counts.items()))}
+            for cause, counts in self.pending_dropped.items()
+        }
+
     def reset(self) -> None:
+        """Forget the per-function counters (not `pending_dropped`)."""
         self.functions.clear()
 
     def snapshot(self) -> dict[str, Any]:

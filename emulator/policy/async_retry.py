@@ -1,8 +1,10 @@
-"""Retry policy of asynchronous (Event) invocations: a pure `decide(state, outcome, now)`.
+"""Retry policy of asynchronous (Event) invocations: a pure `decide(state, outcome, now)`,
+and of the delivery of their records: a pure `decide_delivery(state, delivered, now)`.
 
 The async queue worker runs one attempt, then asks `decide` what happens next; it does the
 sleeping, re-queueing and destination delivery itself (STYLE.md principle 1).
-AWS rules: aws-semantics §5 (S18, S20) and §14 "Async queue".
+AWS rules: https://docs.aws.amazon.com/lambda/latest/dg/invocation-async.html and
+https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html
 """
 
 from __future__ import annotations
@@ -13,37 +15,58 @@ from enum import Enum, StrEnum
 
 from emulator.errors import ValidationError
 
-# aws-semantics §5 (S10, S20): MaximumRetryAttempts 0-2, default 2.
+# MaximumRetryAttempts 0-2, default 2
+# (https://docs.aws.amazon.com/lambda/latest/api/API_PutFunctionEventInvokeConfig.html).
 MIN_RETRY_ATTEMPTS = 0
 MAX_RETRY_ATTEMPTS = 2
 DEFAULT_MAX_RETRY_ATTEMPTS = 2
-# aws-semantics §5 (S10, S20): MaximumEventAgeInSeconds 60-21,600 (6 h), default 21,600.
+# MaximumEventAgeInSeconds 60-21,600 (6 h), default 21,600 (same page).
 MIN_EVENT_AGE_S = 60
 MAX_EVENT_AGE_S = 21_600
 DEFAULT_MAX_EVENT_AGE_S = 21_600
-# aws-semantics §5 (S18): after a function error, wait 1 min before the 2nd attempt and
-# 2 min before the 3rd.
+# After a function error, wait 1 min before the 2nd attempt and 2 min before the 3rd
+# (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html).
 FUNCTION_ERROR_RETRY_DELAYS_S = (60, 120)
-# aws-semantics §5 (S18): throttles and system errors back off exponentially from 1 s to
-# at most 5 min. The steps in between are UNCONFIRMED (§13.8); we double: 1, 2, 4, ... 300.
+# Throttles and system errors: the event returns to the queue and is retried with an
+# interval that grows exponentially from 1 s to at most 5 min, until it is too old
+# (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html).
+# The steps in between are not documented; we double (1, 2, 4, ... 300 s), with "full
+# jitter" (a uniform draw between 1 s and that step) so a herd of throttled events does not
+# come back in step and throttle itself again.
 THROTTLE_BACKOFF_MIN_S = 1
 THROTTLE_BACKOFF_MAX_S = 300
 # 2**9 = 512 s already exceeds the cap; a bounded exponent avoids huge ints.
 _MAX_BACKOFF_EXPONENT = 16
+
+# Delivery of a destination record or a dead letter. AWS documents that a failed delivery
+# emits DestinationDeliveryFailures / DeadLetterErrors
+# (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html), not
+# whether it is retried. Our choice (README, "Asynchronous invocation"): retry so that a
+# passing fault (a queue created a moment late, a backend restart) loses no record. Delays
+# double from 1 s to at most 5 min, as the throttle backoff does, with "equal jitter" (each
+# delay drawn between half and all of its step, so retries spread out yet keep backing off),
+# until the event's MaximumEventAgeInSeconds has run out, counted from when Invoke accepted
+# it, and at least DELIVERY_MIN_WINDOW_S after the first delivery attempt, so that the
+# record of an event that failed for its age gets retries too; the last retry happens at
+# that deadline.
+DELIVERY_BACKOFF_MIN_S = 1
+DELIVERY_BACKOFF_MAX_S = 300
+DELIVERY_MIN_WINDOW_S = MIN_EVENT_AGE_S
 
 
 class Outcome(Enum):
     """What happened to one attempt to run the event."""
 
     SUCCESS = "success"
-    FUNCTION_ERROR = "function_error"  # handler error, timeout or crash (§5)
-    THROTTLED = "throttled"  # 429 from admission (§5)
-    SYSTEM_ERROR = "system_error"  # 5xx inside the emulator (§5)
-    RESERVED_ZERO = "reserved_zero"  # the function's reserved concurrency is 0 (§1.2)
+    FUNCTION_ERROR = "function_error"  # handler error, timeout or crash
+    THROTTLED = "throttled"  # 429 from admission
+    SYSTEM_ERROR = "system_error"  # 5xx inside the emulator
+    RESERVED_ZERO = "reserved_zero"  # the function's reserved concurrency is 0
 
 
 class DestinationCondition(StrEnum):
-    """`requestContext.condition` of the destination record (aws-semantics §5)."""
+    """`requestContext.condition` of the invocation record
+    (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html)."""
 
     SUCCESS = "Success"
     RETRIES_EXHAUSTED = "RetriesExhausted"
@@ -86,16 +109,19 @@ class Fail:
 Decision = Deliver | RetryAt | Fail
 
 
+def _doubling_step(retries: int, floor: float, cap: float) -> float:
+    return float(min(cap, floor * 2 ** min(retries, _MAX_BACKOFF_EXPONENT)))
+
+
 def throttle_backoff(throttle_retries: int, rng: random.Random | None = None) -> float:
     """Delay before the next attempt after `throttle_retries` earlier throttle retries.
 
     Deterministic doubling 1, 2, 4, ... capped at 300 s. With `rng`, "full jitter" between
     the 1 s floor and that value, so a herd of throttled events does not retry in step.
     """
-    exponent = min(throttle_retries, _MAX_BACKOFF_EXPONENT)
-    ceiling = min(THROTTLE_BACKOFF_MAX_S, THROTTLE_BACKOFF_MIN_S * 2**exponent)
+    ceiling = _doubling_step(throttle_retries, THROTTLE_BACKOFF_MIN_S, THROTTLE_BACKOFF_MAX_S)
     if rng is None:
-        return float(ceiling)
+        return ceiling
     return rng.uniform(THROTTLE_BACKOFF_MIN_S, ceiling)
 
 
@@ -126,8 +152,8 @@ def decide(
     if outcome is Outcome.SUCCESS:
         return Deliver(replace(state, function_attempts=state.function_attempts + 1))
     if outcome is Outcome.RESERVED_ZERO:
-        # §1.2 (S8, S19): reserved 0 sends events to the DLQ / on-failure destination
-        # "without any retries".
+        # Reserved concurrency 0 sends events to the DLQ / on-failure destination without
+        # retries (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html).
         return Fail(DestinationCondition.RETRIES_EXHAUSTED, state)
     if outcome is Outcome.FUNCTION_ERROR:
         state = replace(state, function_attempts=state.function_attempts + 1)
@@ -137,13 +163,71 @@ def decide(
         delays = FUNCTION_ERROR_RETRY_DELAYS_S
         delay = delays[min(retries_done, len(delays) - 1)]
         return _retry_unless_too_old(state, now + delay, max_event_age_s)
-    # THROTTLED / SYSTEM_ERROR: back to the queue until the event is too old (§5); these
+    # THROTTLED / SYSTEM_ERROR: back to the queue until the event is too old; these
     # retries do not count against MaximumRetryAttempts, and a function attempt in
     # between does not reset the backoff (AWS says nothing either way).
     when = now + throttle_backoff(state.throttle_retries, rng)
     if expired(state, when, max_event_age_s):
         return Fail(DestinationCondition.EVENT_AGE_EXCEEDED, state)
     return RetryAt(when, replace(state, throttle_retries=state.throttle_retries + 1))
+
+
+# -- delivery of records and dead letters ----------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class DeliveryState:
+    """What the queue remembers about one pending delivery between its attempts."""
+
+    deadline: float  # emulated time of the last attempt a failed delivery may have
+    attempts: int = 0  # delivery attempts made so far
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    state: DeliveryState
+
+
+@dataclass(frozen=True, slots=True)
+class RetryDeliveryAt:
+    when: float
+    state: DeliveryState
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryDropped:
+    """Failed at its deadline: the record is lost (counted and logged by the caller)."""
+
+    state: DeliveryState
+
+
+DeliveryDecision = Delivered | RetryDeliveryAt | DeliveryDropped
+
+
+def new_delivery(event: EventState, now: float, max_event_age_s: float = DEFAULT_MAX_EVENT_AGE_S) -> DeliveryState:
+    """The delivery of `event`'s record or dead letter, first attempted at `now`."""
+    return DeliveryState(deadline=max(event.received_at + max_event_age_s, now + DELIVERY_MIN_WINDOW_S))
+
+
+def delivery_backoff(failures: int, rng: random.Random | None = None) -> float:
+    """Delay after the `failures`-th failed delivery attempt (1-based): 1, 2, 4, ... 300 s.
+
+    With `rng`, "equal jitter": a uniform draw between half the step and the step.
+    """
+    step = _doubling_step(max(0, failures - 1), DELIVERY_BACKOFF_MIN_S, DELIVERY_BACKOFF_MAX_S)
+    if rng is None:
+        return step
+    return rng.uniform(step / 2, step)
+
+
+def decide_delivery(
+    state: DeliveryState, delivered: bool, now: float, rng: random.Random | None = None
+) -> DeliveryDecision:
+    """Fold the delivery attempt that ended at `now` into `state` and decide what follows."""
+    state = replace(state, attempts=state.attempts + 1)
+    if delivered:
+        return Delivered(state)
+    if now >= state.deadline:
+        return DeliveryDropped(state)
+    return RetryDeliveryAt(min(now + delivery_backoff(state.attempts, rng), state.deadline), state)
 
 
 class EventInvokeConfigError(ValidationError, ValueError):
@@ -153,7 +237,7 @@ class EventInvokeConfigError(ValidationError, ValueError):
 def validate_event_invoke_config(
     max_retry_attempts: int | None = None, max_event_age_s: int | None = None
 ) -> None:
-    """Check Put/UpdateFunctionEventInvokeConfig values against the §5 ranges (None: unset).
+    """Check Put/UpdateFunctionEventInvokeConfig values against their ranges (None: unset).
 
     The message follows AWS's model-validation wording, naming parameter and bound.
     """

@@ -1,10 +1,17 @@
 """The asynchronous invocation queue (InvocationType=Event), one scheduler for all functions.
 
-Accepting an event costs a heap push; a scheduler task runs each event when it is due,
-asks the pure retry policy (emulator/policy/async_retry.py) what follows, and sleeps on the one
-clock, so `--time-scale 60` turns the 1- and 2-minute retry delays into 1 and 2 seconds.
-Every accepted event ends delivered, sent to a destination or DLQ, or counted as dropped
-with a log line (aws-semantics §5).
+Accepting an event costs a heap push. A scheduler task moves each event to its function's
+lane when it is due; a lane runs at most as many attempts at once as the function can get
+concurrency (its reservation, else the unreserved pool), so a backlog waits in the queue
+instead of throttling itself, as AWS describes: "with a long queue, Lambda reads from the
+queue more slowly" (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html).
+After each attempt the pure retry policy (emulator/policy/async_retry.py) says what
+follows; the queue sleeps on the one clock, so `--time-scale 60` turns the 1- and 2-minute
+retry delays into 1 and 2 seconds.
+
+Every accepted event ends delivered, sent to a destination or DLQ (a failed delivery is
+retried until the event's age runs out), or counted as dropped with a log line; a reset or
+a shutdown drops what is still pending, counts it and says so.
 """
 
 from __future__ import annotations
@@ -12,41 +19,53 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-import json
 import logging
+import random
 import time
+from collections import Counter, deque
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Protocol, Union
 
+from emulator.clock import Clock
+from emulator.errors import AwsError, TooManyRequests
+from emulator.execution.invoker import InvokeResult
+from emulator.functions.metrics import DROPPED_AT_SHUTDOWN, Metrics
+from emulator.functions.registry import FunctionVersion
 from emulator.policy.async_retry import (
     DEFAULT_MAX_EVENT_AGE_S,
     DEFAULT_MAX_RETRY_ATTEMPTS,
     Deliver,
+    Delivered,
+    DeliveryState,
     DestinationCondition,
     EventState,
     Outcome,
     RetryAt,
+    RetryDeliveryAt,
     decide,
+    decide_delivery,
     expired,
+    new_delivery,
 )
-from emulator.clock import Clock
-from emulator.errors import AwsError, TooManyRequests
-from emulator.functions.metrics import Metrics
-from emulator.functions.registry import FunctionVersion
-
-if TYPE_CHECKING:
-    from emulator.execution.invoker import InvokeResult
-    from emulator.service.destinations import Destinations
+from emulator.service.async_records import (
+    AsyncEvent,
+    dead_letter_attributes,
+    dead_letter_body,
+    error_message,
+    invocation_record,
+)
 
 log = logging.getLogger("emulator.async")
 
-# aws-semantics §5 (S19 DLQ): ErrorMessage carries the first 1 KB of the error.
-DLQ_ERROR_MESSAGE_BYTES = 1024
+# Deliveries (destination records, dead letters) in flight at once, over all functions: a
+# burst of outcomes waits here rather than opening thousands of backend requests at once.
+MAX_CONCURRENT_DELIVERIES = 64
 
 
 @dataclass(frozen=True)
 class EventInvokeConfig:
-    """aws-semantics §5: the function's (or qualifier's) async settings."""
+    """The function's (or qualifier's) async settings
+    (https://docs.aws.amazon.com/lambda/latest/api/API_PutFunctionEventInvokeConfig.html)."""
 
     maximum_retry_attempts: int = DEFAULT_MAX_RETRY_ATTEMPTS
     maximum_event_age_s: int = DEFAULT_MAX_EVENT_AGE_S
@@ -56,17 +75,27 @@ class EventInvokeConfig:
 
 
 @dataclass
-class AsyncEvent:
-    request_id: str
-    version: FunctionVersion
-    qualifier: str | None
-    payload: bytes
-    state: EventState
-    # What the last attempt returned, for the destination record.
-    status_code: int = 0
-    function_error: str | None = None
-    response: bytes | None = None
-    error_message: str = ""
+class PendingDelivery:
+    """An event's record on its way to a destination, or the event on its way to a DLQ."""
+
+    event: AsyncEvent
+    target: str
+    condition: DestinationCondition
+    state: DeliveryState
+    record: dict[str, Any] | None  # None: a dead letter (the event itself)
+
+    @property
+    def function(self) -> str:
+        return self.event.function
+
+
+class RecordSender(Protocol):
+    """What the queue needs from emulator/service/destinations.py: one attempt per call,
+    raising on failure."""
+
+    async def deliver_record(self, target: str, record: dict[str, Any], condition: DestinationCondition) -> None: ...
+
+    async def deliver_raw(self, target: str, body: str, attributes: dict[str, tuple[str, str]] | None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -76,25 +105,61 @@ class AsyncQueuePorts:
 
     # invoke(version, payload, qualifier, request_id): admitted like any invocation; raises
     # TooManyRequests when throttled.
-    invoke: Callable[[FunctionVersion, bytes, "str | None", str], Awaitable["InvokeResult"]]
+    invoke: Callable[[FunctionVersion, bytes, "str | None", str], Awaitable[InvokeResult]]
     # resolve(name, qualifier): the version an attempt runs now ($LATEST code may change).
     resolve: Callable[[str, "str | None"], FunctionVersion]
     # event_invoke_config(name, qualifier): the function's async settings.
     event_invoke_config: Callable[[str, "str | None"], EventInvokeConfig]
     # reserved_concurrency(name): its reservation, or None.
     reserved_concurrency: Callable[[str], "int | None"]
+    # concurrency_limit(name): the most executions the function can have at once (its
+    # reservation, else the unreserved pool): the lane runs no more attempts than that.
+    concurrency_limit: Callable[[str], int]
     metrics: Metrics
 
 
+@dataclass
+class _Lane:
+    """One function's attempts: how many run now, and the due events waiting for a slot."""
+
+    running: int = 0
+    waiting: deque[AsyncEvent] = field(default_factory=deque)
+
+
+@dataclass(frozen=True)
+class DroppedEvents:
+    """What a reset or a shutdown dropped, by stage and by function."""
+
+    cause: str
+    queued: int  # waiting for their first attempt or a retry
+    running: int  # attempts cancelled mid-invocation
+    delivering: int  # records or dead letters not yet delivered
+    by_function: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return self.queued + self.running + self.delivering
+
+
+_Job = Union[AsyncEvent, PendingDelivery]
+
+
 class AsyncInvocationQueue:
-    def __init__(self, ports: AsyncQueuePorts, clock: Clock, destinations: "Destinations") -> None:
+    def __init__(
+        self, ports: AsyncQueuePorts, clock: Clock, destinations: RecordSender, rng: random.Random | None = None
+    ) -> None:
         self.ports = ports
         self.clock = clock
         self.destinations = destinations
-        self._heap: list[tuple[float, int, AsyncEvent]] = []
+        self.rng = rng if rng is not None else random.Random()  # backoff jitter
+        self._timers: list[tuple[float, int, _Job]] = []  # (due, tie-breaker, job): a heap
         self._seq = itertools.count()
         self._wake = asyncio.Event()
-        self._attempts: set[asyncio.Task] = set()
+        self._lanes: dict[str, _Lane] = {}
+        self._attempts: dict[asyncio.Task, AsyncEvent] = {}
+        self._deliveries: dict[asyncio.Task, PendingDelivery] = {}
+        self._waiting_deliveries: deque[PendingDelivery] = deque()
+        self._starting_attempts = True
         self._closed = False
 
     # -- accepting ---------------------------------------------------------------------
@@ -103,37 +168,68 @@ class AsyncInvocationQueue:
         self.ports.metrics.of(version.name).async_events_received += 1
         self._schedule(self.clock.now(), event)
 
-    def _schedule(self, when: float, event: AsyncEvent) -> None:
-        heapq.heappush(self._heap, (when, next(self._seq), event))
+    def _schedule(self, when: float, job: _Job) -> None:
+        heapq.heappush(self._timers, (when, next(self._seq), job))
         self._wake.set()
 
     @property
     def pending(self) -> int:
-        return len(self._heap) + len(self._attempts)
+        """Accepted events not finished yet: queued, running or being delivered."""
+        waiting = sum(len(lane.waiting) for lane in self._lanes.values())
+        return len(self._timers) + waiting + len(self._attempts) + len(self._waiting_deliveries) + len(self._deliveries)
 
     # -- the scheduler task ----------------------------------------------------------------
     async def run(self) -> None:
         while not self._closed:
             self._wake.clear()
-            if not self._heap:
+            now = self.clock.now()
+            while self._timers and self._timers[0][0] <= now:
+                _, _, job = heapq.heappop(self._timers)
+                if isinstance(job, PendingDelivery):
+                    self._waiting_deliveries.append(job)
+                    self._start_deliveries()
+                else:
+                    lane = self._lanes.get(job.function) or self._lanes.setdefault(job.function, _Lane())
+                    lane.waiting.append(job)
+                    self._start_attempts(job.function, lane)
+            if not self._timers:
                 await self._wake.wait()
                 continue
-            delay = self.clock.to_real(self._heap[0][0] - self.clock.now())
-            if delay > 0:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), delay)
-                except asyncio.TimeoutError:
-                    pass
-                continue
-            _, _, event = heapq.heappop(self._heap)
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.clock.to_real(self._timers[0][0] - now))
+            except asyncio.TimeoutError:
+                pass
+
+    # -- attempts ----------------------------------------------------------------------
+    def _start_attempts(self, function: str, lane: _Lane) -> None:
+        """Start waiting events, oldest first, while the function has concurrency for them.
+
+        At least one runs even at reserved concurrency 0: its throttle sends the event
+        to the on-failure destination at once, as on AWS.
+        """
+        if not self._starting_attempts:
+            return
+        limit = max(1, self.ports.concurrency_limit(function))
+        while lane.waiting and lane.running < limit:
+            event = lane.waiting.popleft()
+            lane.running += 1
             task = asyncio.ensure_future(self._attempt(event))
-            self._attempts.add(task)
-            task.add_done_callback(self._attempts.discard)
+            self._attempts[task] = event
+            task.add_done_callback(self._attempt_done)
+
+    def _attempt_done(self, task: asyncio.Task) -> None:
+        event = self._attempts.pop(task)
+        lane = self._lanes[event.function]
+        lane.running -= 1
+        if not task.cancelled() and task.exception() is not None:
+            self.ports.metrics.of(event.function).async_events_dropped += 1
+            log.error("async event %s for %s lost to an emulator bug", event.request_id, event.function, exc_info=task.exception())
+        self._start_attempts(event.function, lane)
 
     async def _attempt(self, event: AsyncEvent) -> None:
-        config = self.ports.event_invoke_config(event.version.name, event.qualifier)
+        config = self.ports.event_invoke_config(event.function, event.qualifier)
         if expired(event.state, self.clock.now(), config.maximum_event_age_s):
-            await self._fail(event, DestinationCondition.EVENT_AGE_EXCEEDED, config)
+            self._fail(event, DestinationCondition.EVENT_AGE_EXCEEDED, config)
             return
         outcome = await self._invoke(event)
         decision = decide(
@@ -142,20 +238,21 @@ class AsyncInvocationQueue:
             self.clock.now(),
             max_retry_attempts=config.maximum_retry_attempts,
             max_event_age_s=config.maximum_event_age_s,
+            rng=self.rng,
         )
         event.state = decision.state
         if isinstance(decision, Deliver):
-            self.ports.metrics.of(event.version.name).async_events_succeeded += 1
+            self.ports.metrics.of(event.function).async_events_succeeded += 1
             if config.on_success:
-                await self._deliver(event, config.on_success, DestinationCondition.SUCCESS)
+                self._hand_over(event, config.on_success, DestinationCondition.SUCCESS, config, record=True)
         elif isinstance(decision, RetryAt):
-            self.ports.metrics.of(event.version.name).async_events_retried += 1
+            self.ports.metrics.of(event.function).async_events_retried += 1
             self._schedule(decision.when, event)
         else:
-            await self._fail(event, decision.condition, config)
+            self._fail(event, decision.condition, config)
 
     async def _invoke(self, event: AsyncEvent) -> Outcome:
-        name = event.version.name
+        name = event.function
         try:
             # A later version of the function may have replaced the one the event was
             # accepted for ($LATEST code changes): resolve again at every attempt.
@@ -176,104 +273,133 @@ class AsyncInvocationQueue:
         event.response = result.payload
         event.function_error = result.function_error
         if result.function_error:
-            event.error_message = _error_message(result.payload)
+            event.error_message = error_message(result.payload)
             return Outcome.FUNCTION_ERROR
         return Outcome.SUCCESS
 
-    async def _fail(self, event: AsyncEvent, condition: DestinationCondition, config: EventInvokeConfig) -> None:
-        metrics = self.ports.metrics.of(event.version.name)
+    def _fail(self, event: AsyncEvent, condition: DestinationCondition, config: EventInvokeConfig) -> None:
+        metrics = self.ports.metrics.of(event.function)
         if condition is DestinationCondition.EVENT_AGE_EXCEEDED:
             metrics.async_events_expired += 1
         dlq = event.version.spec.dead_letter_arn
         if config.on_failure:
-            await self._deliver(event, config.on_failure, condition)
+            self._hand_over(event, config.on_failure, condition, config, record=True)
         elif dlq:
-            await self._dead_letter(event, dlq)
+            self._hand_over(event, dlq, condition, config, record=False)
         else:
             metrics.async_events_dropped += 1
             log.warning(
                 "async event %s for %s dropped after %d attempt(s): %s (no on-failure destination or DLQ)",
-                event.request_id, event.version.name, event.state.function_attempts, condition,
+                event.request_id, event.function, event.state.function_attempts, condition,
             )
 
-    def record(self, event: AsyncEvent, condition: DestinationCondition) -> dict[str, Any]:
-        """The invocation record of aws-semantics §5 (S19)."""
-        version = event.version
-        wall = time.time()
-        record: dict[str, Any] = {
-            "version": "1.0",
-            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(wall)) + f".{int(wall * 1000) % 1000:03d}Z",
-            "requestContext": {
-                "requestId": event.request_id,
-                "functionArn": f"{version.function_arn}:{event.qualifier or version.version}",
-                "condition": str(condition),
-                "approximateInvokeCount": event.state.function_attempts,
-            },
-            "requestPayload": _json_or_text(event.payload),
-            "responseContext": {"statusCode": event.status_code, "executedVersion": version.version},
-        }
-        if event.function_error:
-            record["responseContext"]["functionError"] = event.function_error
-        if event.response is not None:
-            record["responsePayload"] = _json_or_text(event.response)
-        return record
+    # -- deliveries --------------------------------------------------------------------
+    def _hand_over(
+        self, event: AsyncEvent, target: str, condition: DestinationCondition, config: EventInvokeConfig, *, record: bool
+    ) -> None:
+        """Queue the delivery of the event's record (or, `record=False`, of the event to a DLQ)."""
+        now = self.clock.now()
+        delivery = PendingDelivery(
+            event,
+            target,
+            condition,
+            new_delivery(event.state, now, config.maximum_event_age_s),
+            invocation_record(event, condition, time.time()) if record else None,
+        )
+        self._waiting_deliveries.append(delivery)
+        self._start_deliveries()
 
-    async def _deliver(self, event: AsyncEvent, target: str, condition: DestinationCondition) -> None:
-        ok = await self.destinations.send_record(target, self.record(event, condition), condition)
-        self._count_delivery(event, target, ok, "destination_deliveries", "destination_delivery_failures")
+    def _start_deliveries(self) -> None:
+        while self._waiting_deliveries and len(self._deliveries) < MAX_CONCURRENT_DELIVERIES:
+            delivery = self._waiting_deliveries.popleft()
+            task = asyncio.ensure_future(self._deliver(delivery))
+            self._deliveries[task] = delivery
+            task.add_done_callback(self._delivery_done)
 
-    async def _dead_letter(self, event: AsyncEvent, target: str) -> None:
-        attributes = {
-            "RequestID": ("String", event.request_id),
-            "ErrorCode": ("Number", str(event.status_code or 200)),
-            "ErrorMessage": ("String", event.error_message.encode()[:DLQ_ERROR_MESSAGE_BYTES].decode("utf-8", "ignore") or "Unknown"),
-        }
-        ok = await self.destinations.send_raw(target, event.payload.decode("utf-8", "replace"), attributes)
-        self._count_delivery(event, target, ok, "dead_letter_deliveries", "dead_letter_errors")
+    def _delivery_done(self, task: asyncio.Task) -> None:
+        delivery = self._deliveries.pop(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.ports.metrics.of(delivery.function).async_events_dropped += 1
+            log.error("async event %s for %s lost to an emulator bug", delivery.event.request_id, delivery.function,
+                      exc_info=task.exception())  # fmt: skip
+        self._start_deliveries()
 
-    def _count_delivery(self, event: AsyncEvent, target: str, ok: bool, delivered: str, failed: str) -> None:
-        """A failed delivery still ends the event: counted as dropped, with a log line (§5)."""
-        metrics = self.ports.metrics.of(event.version.name)
-        if ok:
-            setattr(metrics, delivered, getattr(metrics, delivered) + 1)
+    async def _deliver(self, delivery: PendingDelivery) -> None:
+        event = delivery.event
+        metrics = self.ports.metrics.of(event.function)
+        counters = metrics.dead_letter if delivery.record is None else metrics.destination
+        counters.attempts += 1
+        failure = ""
+        try:
+            if delivery.record is None:
+                await self.destinations.deliver_raw(delivery.target, dead_letter_body(event), dead_letter_attributes(event))
+            else:
+                await self.destinations.deliver_record(delivery.target, delivery.record, delivery.condition)
+        except Exception as exc:  # DeliveryFailed, or a bug of ours: either way the record waits for a retry
+            failure = str(exc) or type(exc).__name__
+        decision = decide_delivery(delivery.state, not failure, self.clock.now(), self.rng)
+        delivery.state = decision.state
+        if isinstance(decision, Delivered):
+            counters.delivered += 1
             return
-        setattr(metrics, failed, getattr(metrics, failed) + 1)
+        counters.failures += 1
+        kind = "dead letter" if delivery.record is None else "record"
+        if isinstance(decision, RetryDeliveryAt):
+            # The first failure says what is wrong; the retries after it stay quiet.
+            level = logging.WARNING if decision.state.attempts == 1 else logging.DEBUG
+            log.log(level, "async event %s for %s: %s delivery failed (%s); retrying until %.0f s from now",
+                    event.request_id, event.function, kind, failure, decision.state.deadline - self.clock.now())  # fmt: skip
+            self._schedule(decision.when, delivery)
+            return
+        counters.dropped += 1
         metrics.async_events_dropped += 1
-        log.warning("async event %s for %s: delivery to %s failed; event dropped", event.request_id, event.version.name, target)
+        log.warning("async event %s for %s dropped: %s delivery to %s failed %d time(s), the last: %s",
+                    event.request_id, event.function, kind, delivery.target, decision.state.attempts, failure)  # fmt: skip
 
-    # -- lifecycle ---------------------------------------------------------------------
-    def clear(self) -> int:
-        """Forget queued events (test reset); returns how many were dropped."""
-        dropped = len(self._heap)
-        for _, _, event in self._heap:
-            self.ports.metrics.of(event.version.name).async_events_dropped += 1
-        self._heap.clear()
-        return dropped
+    # -- reset and shutdown ------------------------------------------------------------
+    def stop_starting_attempts(self) -> None:
+        """Shutdown: start no new attempts (running ones finish; deliveries go on)."""
+        self._starting_attempts = False
 
-    async def close(self) -> None:
-        self._closed = True
-        self._wake.set()
-        for task in list(self._attempts):
+    async def drop_all(self, cause: str) -> DroppedEvents:
+        """Drop every pending event (queued, running, being delivered); count it in the
+        metrics under `cause` (a counter resets keep) and say so in the log."""
+        queued: Counter[str] = Counter()
+        running: Counter[str] = Counter()
+        delivering: Counter[str] = Counter()
+        for _, _, job in self._timers:
+            (delivering if isinstance(job, PendingDelivery) else queued)[job.function] += 1
+        self._timers.clear()
+        for function, lane in self._lanes.items():
+            queued[function] += len(lane.waiting)
+            lane.waiting.clear()
+        for delivery in self._waiting_deliveries:
+            delivering[delivery.function] += 1
+        self._waiting_deliveries.clear()
+        running.update(event.function for event in self._attempts.values())
+        delivering.update(delivery.function for delivery in self._deliveries.values())
+        tasks = [*self._attempts, *self._deliveries]
+        for task in tasks:
             task.cancel()
-        if self._attempts:
-            await asyncio.gather(*self._attempts, return_exceptions=True)
-        if self._heap:
-            log.warning("shutting down with %d queued async event(s); they are dropped", len(self._heap))
-            self.clear()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        by_function = queued + running + delivering
+        report = DroppedEvents(cause, queued.total(), running.total(), delivering.total(), dict(sorted(by_function.items())))
+        if report.total:
+            self.ports.metrics.record_pending_dropped(cause, report.by_function)
+            log.warning(
+                "%s dropped %d pending async event(s) (%d queued, %d running, %d awaiting delivery): %s",
+                cause, report.total, report.queued, report.running, report.delivering,
+                ", ".join(f"{function}: {count}" for function, count in report.by_function.items()),
+            )
+        return report
 
-
-def _json_or_text(payload: bytes) -> Any:
-    try:
-        return json.loads(payload)
-    except ValueError:
-        return payload.decode("utf-8", "replace")
-
-
-def _error_message(payload: bytes) -> str:
-    value = _json_or_text(payload)
-    if isinstance(value, dict):
-        return str(value.get("errorMessage", ""))
-    return str(value)
+    async def close(self) -> DroppedEvents:
+        """Shutdown: stop the scheduler and drop (counting) whatever is still pending."""
+        self._closed = True
+        self._starting_attempts = False
+        self._wake.set()
+        return await self.drop_all(DROPPED_AT_SHUTDOWN)
 
 
 def event_invoke_config_from_spec(spec: Any) -> EventInvokeConfig:

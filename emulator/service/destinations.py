@@ -1,7 +1,9 @@
-"""Delivery of async invocation records and dead letters to their targets (aws-semantics §5).
+"""Delivery of async invocation records and dead letters to their targets.
 
 SQS and SNS receive the record as the message body; a Lambda function receives it as its
-(asynchronous) event; EventBridge receives it as `detail` with source "lambda" (S19).
+(asynchronous) event; EventBridge receives it as `detail` with source "lambda"
+(https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html).
+One attempt per call: the async queue retries failed deliveries (emulator/policy/async_retry.py).
 """
 
 from __future__ import annotations
@@ -18,12 +20,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("emulator.service.destinations")
 
-# aws-semantics §5 (S19): EventBridge detail-type of a destination record.
+# EventBridge detail-type of an invocation record
+# (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html).
 EVENTBRIDGE_DETAIL_TYPES = {
     DestinationCondition.SUCCESS: "Lambda Function Invocation Result - Success",
     DestinationCondition.RETRIES_EXHAUSTED: "Lambda Function Invocation Result - Failure",
     DestinationCondition.EVENT_AGE_EXCEEDED: "Lambda Function Invocation Result - Failure",
 }
+
+
+class DeliveryFailed(Exception):
+    """One delivery attempt failed; the message says why (for the log)."""
 
 
 class Destinations:
@@ -37,28 +44,30 @@ class Destinations:
         self._submit_lambda = submit_lambda
         self._resolve_lambda = resolve_lambda
 
-    async def send_record(self, target: str, record: dict[str, Any], condition: DestinationCondition) -> bool:
+    async def deliver_record(self, target: str, record: dict[str, Any], condition: DestinationCondition) -> None:
+        """Send an invocation record to an on-success / on-failure destination, once."""
         body = json.dumps(record)
         try:
             service = arn_parts(target)[0]
             if service == "lambda":
                 self._submit_lambda(self._resolve_lambda(target), body.encode())
-                return True
+                return
             if service == "events":
                 resources = [record["requestContext"]["functionArn"], target]
                 await self._backend().put_event(target, "lambda", EVENTBRIDGE_DETAIL_TYPES[condition], record, resources)
-                return True
-            return await self.send_raw(target, body, None)
+                return
         except Exception as exc:  # backend errors, unknown targets, an AWS error resolving a function
-            log.warning("destination %s: %s", target, exc)
-            return False
+            raise DeliveryFailed(f"destination {target}: {exc}") from exc
+        await self.deliver_raw(target, body, None)
 
-    async def send_raw(self, target: str, body: str, attributes: dict[str, tuple[str, str]] | None) -> bool:
+    async def deliver_raw(self, target: str, body: str, attributes: dict[str, tuple[str, str]] | None) -> None:
+        """Send `body` to an SQS queue or SNS topic, once; raises DeliveryFailed."""
         try:
             service, _, _, resource = arn_parts(target)
             if service == "sqs":
                 if resource.endswith(".fifo"):
-                    # aws-semantics §5 (S19): FIFO queues are not supported as destinations.
+                    # FIFO queues and topics are not supported as destinations
+                    # (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html).
                     raise ValueError("FIFO queues are not supported as destinations")
                 await self._backend().sqs_send(target, body, attributes)
             elif service == "sns":
@@ -67,10 +76,17 @@ class Destinations:
                 await self._backend().sns_publish(target, body, attributes)
             else:
                 raise ValueError(f"unsupported destination service {service!r}")
-            return True
-        except Exception as exc:  # delivery never takes the async queue down
-            log.warning("destination %s: %s", target, exc)
+        except Exception as exc:  # delivery never takes the caller down
+            raise DeliveryFailed(f"destination {target}: {exc}") from exc
+
+    async def send_raw(self, target: str, body: str, attributes: dict[str, tuple[str, str]] | None) -> bool:
+        """`deliver_raw` for callers that do not retry: False (and a log line) on failure."""
+        try:
+            await self.deliver_raw(target, body, attributes)
+        except DeliveryFailed as exc:
+            log.warning("%s", exc)
             return False
+        return True
 
     def _backend(self) -> BackendClient:
         if self.backend is None:

@@ -78,8 +78,15 @@ class LambdaService:
             event_invoke_config=self.event_invoke_config,
             # The ledger is replaced on reset: look it up at each call.
             reserved_concurrency=lambda name: self.ledger.reserved(name),
+            concurrency_limit=self.concurrency_limit,
             metrics=self.metrics,
         )
+
+    def concurrency_limit(self, function: str) -> int:
+        """The most executions `function` can have at once: its reservation, else the
+        unreserved pool it shares with the other functions."""
+        reserved = self.ledger.reserved(function)
+        return self.ledger.unreserved_limit if reserved is None else reserved
 
     def submit_async(self, version: FunctionVersion, payload: bytes, qualifier: str | None = None) -> str:
         """Accept an Event invocation (the caller answers 202); it runs from the queue."""

@@ -6,12 +6,14 @@ These run with --time-scale 60, so AWS's 1- and 2-minute retry delays take 1 and
 from __future__ import annotations
 
 import json
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from botocore.exceptions import ClientError
 
+from core_testkit import GATED_HANDLER_SOURCE, Gate, wait_until
 from emulator.pytest_plugin import inline_function
 
 pytestmark = pytest.mark.scenario
@@ -27,6 +29,14 @@ def handler(event, context):
     return {"ok": event}
 """
 
+# Each invocation holds its slot at the test's gate (core_testkit.Gate) until the test
+# opens it (or the emulator kills the environment): in-flight counts are exact, not timed.
+BLOCKER = GATED_HANDLER_SOURCE + """
+def handler(event, context):
+    wait_at_gate(event, context)
+    return {}
+"""
+
 
 @pytest.fixture(scope="module")
 def emu(tmp_path_factory):
@@ -38,6 +48,7 @@ def emu(tmp_path_factory):
         {
             "Failer": inline_function(RECORDING_FAILER, Environment=env),
             "Target": inline_function(RECORDING_FAILER, Environment=env),
+            "Blocker": inline_function(BLOCKER, Timeout=300),
         },
         time_scale=60,
     )
@@ -206,3 +217,98 @@ def test_async_destination_to_another_function(emu):
         assert time.monotonic() < deadline, "the destination function was never invoked"
         time.sleep(0.05)
     assert emu.metrics()["functions"]["Failer"]["DestinationDeliveries"] == 1
+
+
+def function_metric(emu, function: str, name: str) -> int:
+    return emu.metrics()["functions"].get(function, {}).get(name, 0)
+
+
+@pytest.fixture
+def gate(tmp_path):
+    gate = Gate(tmp_path / "gate")
+    yield gate
+    gate.open()  # whatever still waits there goes
+
+
+def held_events(lam, gate: Gate, count: int, function: str = "Blocker") -> None:
+    payload = json.dumps({"gate": gate.path, "gate_limit_s": 120})
+    for _ in range(count):
+        lam.invoke(FunctionName=function, InvocationType="Event", Payload=payload)
+
+
+def test_reset_reports_every_pending_async_event_it_drops_and_keeps_the_count(emu, gate, caplog):
+    lam = emu.lambda_client
+    lam.put_function_concurrency(FunctionName="Blocker", ReservedConcurrentExecutions=2)
+    held_events(lam, gate, 50)
+    # Two events in flight (held at the gate), 48 queued behind them.
+    assert wait_until(lambda: gate.arrived() == 2, 20)
+    before = emu.metrics()["async_queue"]["dropped_pending"]["reset"]
+    with caplog.at_level(logging.WARNING, logger="emulator.async"):
+        emu.reset()
+    after = emu.metrics()["async_queue"]
+    assert after["dropped_pending"]["reset"]["total"] == before["total"] + 50
+    assert after["dropped_pending"]["reset"]["by_function"]["Blocker"] == before["by_function"].get("Blocker", 0) + 50
+    assert after["pending"] == 0
+    lines = [r.getMessage() for r in caplog.records if r.name == "emulator.async"]
+    assert any("dropped 50 pending async event(s) (48 queued, 2 running" in line and "Blocker: 50" in line for line in lines), lines
+    # The count survives the next reset too.
+    emu.reset()
+    assert emu.metrics()["async_queue"]["dropped_pending"]["reset"]["total"] == before["total"] + 50
+
+
+def test_shutdown_reports_every_pending_async_event_it_drops(tmp_path, gate, caplog):
+    from emulator.pytest_plugin import start_emulator
+
+    handle = start_emulator(
+        {"Blocker": inline_function(BLOCKER, Timeout=300, ReservedConcurrentExecutions=2)},
+        backend="none",
+        shutdown_timeout=0.5,
+    )
+    try:
+        held_events(handle.lambda_client, gate, 10)
+        assert wait_until(lambda: gate.arrived() == 2, 20)
+        with caplog.at_level(logging.WARNING, logger="emulator.async"):
+            handle.stop()  # the two held attempts outlive the 0.5 s drain
+    finally:
+        gate.open()
+        handle.stop()
+    assert handle.server.metrics.pending_dropped_snapshot()["shutdown"] == {"total": 10, "by_function": {"Blocker": 10}}
+    lines = [r.getMessage() for r in caplog.records if r.name == "emulator.async"]
+    assert any("dropped 10 pending async event(s) (8 queued, 2 running" in line and "Blocker: 10" in line for line in lines), lines
+
+
+def test_a_failed_destination_delivery_is_retried_until_it_succeeds(emu):
+    config = emu.config
+    # The destination queue does not exist yet: every delivery fails until the test creates it.
+    arn = f"arn:aws:sqs:{config.region}:{config.account_id}:created-late"
+    lam = emu.lambda_client
+    lam.put_function_event_invoke_config(
+        FunctionName="Failer", MaximumRetryAttempts=0, DestinationConfig={"OnFailure": {"Destination": arn}}
+    )
+    response = lam.invoke(FunctionName="Failer", InvocationType="Event", Payload=json.dumps({"late": True}))
+    assert wait_until(lambda: function_metric(emu, "Failer", "DestinationDeliveryFailures") >= 2, 20)
+    url, created_arn = make_queue(emu, "created-late")
+    assert created_arn == arn
+    record = json.loads(receive_one(emu, url)["Body"])
+    assert record["requestContext"]["requestId"] == response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    assert record["requestPayload"] == {"late": True}
+    metrics = emu.metrics()["functions"]["Failer"]
+    assert metrics["DestinationDeliveries"] == 1
+    assert metrics["DestinationDeliveryAttempts"] == metrics["DestinationDeliveryFailures"] + 1
+    assert metrics["DestinationDeliveriesDropped"] == 0
+    assert metrics["AsyncEventsDropped"] == 0
+
+
+def test_async_events_wait_for_the_functions_concurrency_instead_of_throttling(emu, gate):
+    lam = emu.lambda_client
+    lam.put_function_concurrency(FunctionName="Blocker", ReservedConcurrentExecutions=2)
+    held_events(lam, gate, 20)
+    assert wait_until(lambda: gate.arrived() == 2, 20)
+    gate.open()
+    assert wait_until(lambda: function_metric(emu, "Blocker", "AsyncEventsSucceeded") == 20, 60)
+    metrics = emu.metrics()["functions"]["Blocker"]
+    # Nothing else uses Blocker's two slots, so no attempt needs to be throttled: the queue
+    # holds the other 18 events back instead of sending them into a full reservation.
+    assert metrics["Throttles"] == 0
+    assert metrics["ConcurrentExecutionsPeak"] == 2
+    assert (metrics["Invocations"], gate.arrived()) == (20, 20)

@@ -8,17 +8,25 @@ import pytest
 
 from emulator.policy.async_retry import (
     DEFAULT_MAX_EVENT_AGE_S,
+    DELIVERY_MIN_WINDOW_S,
     DEFAULT_MAX_RETRY_ATTEMPTS,
     Decision,
     Deliver,
+    Delivered,
+    DeliveryDropped,
+    DeliveryState,
     DestinationCondition,
     EventInvokeConfigError,
     EventState,
     Fail,
     Outcome,
     RetryAt,
+    RetryDeliveryAt,
     decide,
+    decide_delivery,
+    delivery_backoff,
     expired,
+    new_delivery,
     throttle_backoff,
     validate_event_invoke_config,
 )
@@ -182,3 +190,59 @@ def test_invalid_event_invoke_config(retries, age, message: str) -> None:
 def test_both_invalid_are_reported_together() -> None:
     with pytest.raises(EventInvokeConfigError, match=r"^2 validation errors detected: .*; "):
         validate_event_invoke_config(5, 10)
+
+
+# -- delivery of records and dead letters --------------------------------------------------
+def deliver(state: DeliveryState, results: list[bool], start: float, rng: random.Random | None = None):
+    """Drive one delivery: each attempt at the time the previous decision set."""
+    now, times = start, []
+    for delivered in results:
+        times.append(now)
+        decision = decide_delivery(state, delivered, now, rng)
+        if not isinstance(decision, RetryDeliveryAt):
+            return times, decision
+        now, state = decision.when, decision.state
+    raise AssertionError(f"still retrying after {results}")
+
+
+def test_delivery_backoff_doubles_from_1_s_to_5_min() -> None:
+    assert [delivery_backoff(n) for n in range(1, 12)] == [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300]
+    assert delivery_backoff(10_000) == 300
+
+
+def test_delivery_jitter_stays_between_half_and_all_of_the_step() -> None:
+    rng = random.Random(3)
+    for n in range(1, 40):
+        assert delivery_backoff(n) / 2 <= delivery_backoff(n, rng) <= delivery_backoff(n)
+
+
+def test_a_delivery_is_retried_until_it_succeeds() -> None:
+    state = new_delivery(EventState(received_at=0.0), 10.0)
+    times, decision = deliver(state, [False, False, False, True], 10.0)
+    assert times == [10.0, 11.0, 13.0, 17.0]
+    assert decision == Delivered(DeliveryState(deadline=DEFAULT_MAX_EVENT_AGE_S, attempts=4))
+
+
+def test_a_delivery_is_retried_until_the_event_is_too_old_with_a_last_try_at_the_deadline() -> None:
+    state = new_delivery(EventState(received_at=0.0), 0.0, max_event_age_s=100)
+    times, decision = deliver(state, [False] * 20, 0.0)
+    assert times == [0.0, 1.0, 3.0, 7.0, 15.0, 31.0, 63.0, 100.0]
+    assert decision == DeliveryDropped(DeliveryState(deadline=100.0, attempts=8))
+
+
+def test_the_record_of_an_event_that_is_already_too_old_still_gets_a_window() -> None:
+    # EventAgeExceeded: the event's age has run out before the first delivery attempt.
+    state = new_delivery(EventState(received_at=0.0), 500.0, max_event_age_s=60)
+    assert state.deadline == 500.0 + DELIVERY_MIN_WINDOW_S
+    times, decision = deliver(state, [False] * 20, 500.0)
+    assert times == [500.0, 501.0, 503.0, 507.0, 515.0, 531.0, 560.0]
+    assert isinstance(decision, DeliveryDropped)
+
+
+def test_seeded_delivery_jitter_is_reproducible() -> None:
+    state = new_delivery(EventState(received_at=0.0), 0.0)
+    first, _ = deliver(state, [False] * 10 + [True], 0.0, random.Random(11))
+    second, _ = deliver(state, [False] * 10 + [True], 0.0, random.Random(11))
+    assert first == second
+    gaps = [b - a for a, b in zip(first, first[1:])]
+    assert all(delivery_backoff(n) / 2 <= gap <= delivery_backoff(n) for n, gap in enumerate(gaps, 1))
