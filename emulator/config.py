@@ -100,6 +100,9 @@ class Config:
     # (+60/min), and the per-mapping ceiling (1,000; the launch blog says 1,250).
     sqs_scaling_model: str = "current"
     sqs_max_concurrency: int = 1000
+    # How MemorySize is enforced (README, "Memory"): auto picks a cgroup where one can be
+    # made, else the resident-memory watchdog.
+    memory_limits: str = "auto"
 
     def replace(self, **changes: Any) -> "Config":
         return dataclasses.replace(self, **changes)
@@ -130,6 +133,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("aws_endpoint", str, "use this endpoint (a separate moto server, LocalStack, ...) instead of starting moto"),
     Option("sqs_scaling_model", str, "SQS event source poller scaling: current (+300 batches/min) or legacy (+60/min)", ("current", "legacy")),
     Option("sqs_max_concurrency", _positive_int, "most concurrent batches per SQS event source mapping (AWS: 1000)"),
+    Option(
+        "memory_limits", str,
+        "how MemorySize is enforced: auto (a memory cgroup when one can be made, else the watchdog), "
+        "cgroup (fail if none can be made), watchdog (sample resident memory) or none",
+        ("auto", "cgroup", "watchdog", "none"),
+    ),
 )
 
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}

@@ -40,8 +40,9 @@ class ForkServerError(RuntimeError):
 class ForkServerClient:
     """Owns one fork server and routes its exit reports to environments by PID."""
 
-    def __init__(self, python: str, on_exit: Callable[[int, dict[str, Any]], None]) -> None:
+    def __init__(self, python: str, on_exit: Callable[[int, dict[str, Any]], None], memory_limits: str = "auto") -> None:
         self.python = python
+        self.memory_limits = memory_limits
         self._on_exit = on_exit
         self._proc: subprocess.Popen | None = None
         self._sock: socket.socket | None = None
@@ -50,7 +51,9 @@ class ForkServerClient:
         self._ids = itertools.count(1)
         self._send_lock = asyncio.Lock()
         self._path_dir: tempfile.TemporaryDirectory | None = None
-        self.cgroups = False
+        self.memory_mode = ""  # "cgroup-v1", "cgroup-v2", "watchdog" or "none" (README, "Memory")
+        self.memory_note = ""
+        self.memory_warning = False
         self.version = ""
         self.closed = False
 
@@ -67,11 +70,14 @@ class ForkServerClient:
         env["PYTHONUNBUFFERED"] = "1"
         try:
             self._proc = subprocess.Popen(
-                [self.python, "-m", f"{RUNTIME_PACKAGE}.forkserver", str(child.fileno())],
+                [self.python, "-m", f"{RUNTIME_PACKAGE}.forkserver", str(child.fileno()), self.memory_limits],
                 pass_fds=[child.fileno()],
                 env=env,
                 stdin=subprocess.DEVNULL,
                 cwd="/",
+                # Out of the emulator's process group: a signal to the group (Ctrl-\, an IDE
+                # stopping the run) must not kill the fork server before it ends the environments.
+                start_new_session=True,
             )
         except OSError as exc:
             parent.close()
@@ -90,8 +96,17 @@ class ForkServerClient:
         except BaseException:  # cancelled (shutdown during start-up): leave nothing behind
             self.abort()
             raise
-        self.cgroups = bool(hello.get("cgroups"))
+        if hello.get("error"):
+            self.abort()
+            raise ForkServerError(hello["error"])
+        self.memory_mode = hello.get("memory", "")
+        self.memory_note = hello.get("memory_note", "")
+        self.memory_warning = bool(hello.get("memory_warning"))
         self.version = hello.get("python", "")
+
+    @property
+    def cgroups(self) -> bool:
+        return self.memory_mode.startswith("cgroup")
 
     @property
     def pid(self) -> int | None:

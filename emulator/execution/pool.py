@@ -51,6 +51,7 @@ class EnvironmentFactory:
         interpreter: str = "auto",
         max_environments: int | None = None,
         home: str | None = None,
+        memory_limits: str = "auto",
     ) -> None:
         self.region = region
         # Handlers' HOME: a private folder of this emulator, so that `~` (boto3's
@@ -59,13 +60,14 @@ class EnvironmentFactory:
         self.endpoint_url = endpoint_url
         self.logs = logs
         self.interpreter = interpreter
+        self.memory_limits = memory_limits
         self._servers: dict[str, ForkServerClient] = {}
         self._starting: dict[str, asyncio.Task] = {}
         self._by_pid: dict[int, ExecutionEnvironment] = {}
         self._early_exits: dict[int, dict[str, Any]] = {}
         self._ids = itertools.count(1)
         self._warned: set[str] = set()
-        self.cgroups = False
+        self.memory_mode = ""  # how MemorySize is enforced, as the first fork server found it
         # The descriptor budget (emulator/execution/host_limits.py): environments alive or
         # being created never exceed it.
         self.max_environments = max_environments
@@ -90,6 +92,16 @@ class EnvironmentFactory:
             )
         return own
 
+    @property
+    def cgroups(self) -> bool:
+        return self.memory_mode.startswith("cgroup")
+
+    async def start(self) -> None:
+        """Start the fork server of our own interpreter now rather than at the first cold
+        start: it sweeps what a killed emulator left behind, and a memory-limit setting it
+        cannot honour fails `emulator up` instead of the first invocation."""
+        await self._server_for_python(sys.executable, f"python3.{sys.version_info.minor}")
+
     async def server_for(self, runtime: str) -> ForkServerClient:
         return await self._server_for_python(self.python_for(runtime), runtime)
 
@@ -113,7 +125,7 @@ class EnvironmentFactory:
                 self._starting.pop(python, None)
 
     async def _start_server(self, python: str, runtime: str) -> ForkServerClient:
-        server = ForkServerClient(python, self._on_exit)
+        server = ForkServerClient(python, self._on_exit, self.memory_limits)
         try:
             await server.start()
         except Exception:
@@ -127,7 +139,9 @@ class EnvironmentFactory:
         if server.pid is not None:
             limit_environment_descriptors(server.pid)  # its forks inherit Lambda's quota
         self._servers[python] = server
-        self.cgroups = self.cgroups or server.cgroups
+        if not self.memory_mode:
+            self.memory_mode = server.memory_mode
+            log.log(logging.WARNING if server.memory_warning else logging.INFO, "memory limits: %s", server.memory_note or server.memory_mode)
         return server
 
     def _on_exit(self, pid: int, info: dict[str, Any]) -> None:
