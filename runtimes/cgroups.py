@@ -45,12 +45,17 @@ def read_pids(procs_file: str) -> list[int]:
         return []
 
 
-def _kill_pids(pids: list[int]) -> None:
+def _kill_pids(pids: list[int]) -> bool:
+    """False when some process may not be killed by us (another user's)."""
+    allowed = True
     for pid in pids:
         try:
             os.kill(pid, signal.SIGKILL)
+        except PermissionError:
+            allowed = False
         except OSError:
             pass
+    return allowed
 
 
 class MemoryGroups:
@@ -92,11 +97,13 @@ class MemoryGroups:
     def kill_until_empty(self, path: str, wait_s: float = KILL_WAIT_S) -> bool:
         """Kill again and again (a process may fork while we kill) until the group is empty."""
         deadline = time.monotonic() + wait_s
-        while not self.kill(path):
-            if time.monotonic() >= deadline:
+        while True:
+            pids = read_pids(self.procs_file(path))
+            if not pids:
+                return True
+            if not _kill_pids(pids) or time.monotonic() >= deadline:
                 return False
             time.sleep(KILL_POLL_S)
-        return True
 
     @staticmethod
     def remove(path: str) -> bool:
@@ -212,8 +219,8 @@ def sweep_stale(parent: str, flavour: type[MemoryGroups]) -> int:
             if name == V2_LEAF_NAME:
                 MemoryGroups.remove(os.path.join(parent, name))  # only succeeds when empty
             continue
-        if is_fork_server(owner):
-            continue  # a running emulator's (maybe another user's): never touch it
+        if is_fork_server(owner) or not os.access(os.path.join(parent, name), os.W_OK):
+            continue  # a running emulator's, or one we may not remove: never touch it
         stale = flavour(os.path.join(parent, name))
         stale.close()
         removed += not os.path.exists(stale.base)
