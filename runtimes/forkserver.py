@@ -321,8 +321,11 @@ class ForkServer:
         return any(f"/{name}/" in line for line in proctree.cgroup_paths_of(pid).splitlines())
 
     def watch_memory(self) -> None:
-        for pid in self.watchdog.tick(time.monotonic(), time.monotonic):
+        done = self.watchdog.tick(time.monotonic(), time.monotonic)
+        for pid in done.kill:
             proctree.kill(pid)  # reported as out of memory when it is reaped
+        for pid in done.recycle:
+            self.send({"op": "recycle", "pid": pid})
 
     def shutdown(self) -> None:
         """Kill every process below us (each killed parent's children are adopted by us and

@@ -23,6 +23,12 @@ from .proctree import TreeSample
 # between rounds grows so the watchdog takes at most MAX_DUTY of the fork server's time.
 MIN_INTERVAL_S = 0.02
 MAX_DUTY = 0.05
+# An environment without a cgroup adopts the orphans of its processes (runtimes/forkserver.py)
+# but cannot tell them from the handler's own children, so it never reaps them: a handler
+# running `cmd &` through a shell leaves one exited process per call. Past this many the
+# environment is replaced once idle, well before Lambda's 1,024 processes or threads per
+# environment (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
+ZOMBIE_RECYCLE = 64
 
 
 @dataclass
@@ -31,6 +37,13 @@ class Watched:
     peak_kb: int = 0  # the largest sample so far: REPORT's Max Memory Used after a kill
     zombies: int = 0
     oom: bool = False  # killed by the watchdog for exceeding limit_kb
+    recycle: bool = False  # asked to be replaced for the exited processes it holds
+
+
+@dataclass
+class Round:
+    kill: list[int]  # over their memory size: kill now
+    recycle: list[int]  # holding too many exited processes: replace once idle
 
 
 class MemoryWatchdog:
@@ -56,12 +69,13 @@ class MemoryWatchdog:
         """Seconds until the next round is due (None: nothing to watch)."""
         return None if self.next_due is None else max(0.0, self.next_due - now)
 
-    def tick(self, now: float, elapsed: Callable[[], float]) -> list[int]:
+    def tick(self, now: float, elapsed: Callable[[], float]) -> Round:
         """One round if due: sample every environment, remember peaks; returns the PIDs to
-        kill for exceeding their limit (each once). `elapsed()` is the clock after the round."""
+        kill for exceeding their limit and those to replace (each once). `elapsed()` is the
+        clock after the round."""
+        done = Round([], [])
         if self.next_due is None or now < self.next_due:
-            return []
-        over: list[int] = []
+            return done
         for pid, watched in self.watched.items():
             sample = self._sample(pid)
             if sample is None:
@@ -70,11 +84,14 @@ class MemoryWatchdog:
             watched.zombies = sample.zombies
             if self.enforce and not watched.oom and sample.rss_kb > watched.limit_kb:
                 watched.oom = True
-                over.append(pid)
+                done.kill.append(pid)
+            if not watched.recycle and sample.zombies >= ZOMBIE_RECYCLE:
+                watched.recycle = True
+                done.recycle.append(pid)
         spent = max(0.0, elapsed() - now)
         self.interval_s = max(MIN_INTERVAL_S, spent / MAX_DUTY)
         self.next_due = (now + spent + self.interval_s) if self.watched else None
-        return over
+        return done
 
 
 def reported_peak_kb(watched: Watched | None, own_peak_kb: int) -> int:

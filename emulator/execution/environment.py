@@ -70,6 +70,7 @@ class ExecutionEnvironment(asyncio.Protocol):
         self.generation = 0
         self.last_used = 0.0
         self.provisioned = False
+        self.recycle = False  # the fork server asked for it to be replaced once idle
         self.init_ms = 0.0
         self._on_log = on_log
         self._log_capture: LogTail | None = None

@@ -40,9 +40,16 @@ class ForkServerError(RuntimeError):
 class ForkServerClient:
     """Owns one fork server and routes its exit reports to environments by PID."""
 
-    def __init__(self, python: str, on_exit: Callable[[int, dict[str, Any]], None], memory_limits: str = "auto") -> None:
+    def __init__(
+        self,
+        python: str,
+        on_exit: Callable[[int, dict[str, Any]], None],
+        memory_limits: str = "auto",
+        on_recycle: Callable[[int], None] | None = None,
+    ) -> None:
         self.python = python
         self.memory_limits = memory_limits
+        self._on_recycle = on_recycle
         self._on_exit = on_exit
         self._proc: subprocess.Popen | None = None
         self._sock: socket.socket | None = None
@@ -138,6 +145,7 @@ class ForkServerClient:
         except asyncio.TimeoutError:
             raise ForkServerError(f"the fork server did not fork within {SPAWN_TIMEOUT_S:.0f} s") from None
         except OSError as exc:
+            self.closed = True  # the peer is gone (its EOF may not have been read yet)
             raise ForkServerError(f"fork server unreachable: {exc}") from exc
         finally:
             self._pending.pop(request_id, None)
@@ -171,6 +179,8 @@ class ForkServerClient:
             op = message.get("op")
             if op == "exited":
                 self._on_exit(int(message["pid"]), message)
+            elif op == "recycle" and self._on_recycle is not None:
+                self._on_recycle(int(message["pid"]))
             elif op in ("spawned", "spawn_failed"):
                 future = self._pending.get(message["id"])
                 if future is not None and not future.done():

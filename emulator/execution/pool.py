@@ -16,7 +16,7 @@ import uuid
 from typing import Any
 
 from emulator.execution.environment import EnvState, ExecutionEnvironment
-from emulator.execution.forkserver_client import ForkServerClient
+from emulator.execution.forkserver_client import ForkServerClient, ForkServerError
 from emulator.execution.host_limits import limit_environment_descriptors
 from emulator.functions.registry import FunctionVersion
 from emulator.execution.logsink import LogSink
@@ -125,7 +125,7 @@ class EnvironmentFactory:
                 self._starting.pop(python, None)
 
     async def _start_server(self, python: str, runtime: str) -> ForkServerClient:
-        server = ForkServerClient(python, self._on_exit, self.memory_limits)
+        server = ForkServerClient(python, self._on_exit, self.memory_limits, self._on_recycle)
         try:
             await server.start()
         except Exception:
@@ -150,6 +150,11 @@ class EnvironmentFactory:
             self._early_exits[pid] = info
         else:
             env.on_exit(info)
+
+    def _on_recycle(self, pid: int) -> None:
+        env = self._by_pid.get(pid)
+        if env is not None:
+            env.recycle = True  # its pool replaces it once idle
 
     def environment_spec(self, version: FunctionVersion, init_type: str, log_stream: str) -> dict[str, Any]:
         spec = version.spec
@@ -256,7 +261,15 @@ class EnvironmentFactory:
                 raise self._refuse(version.name) from None
             raise
         try:
-            pid = await server.spawn(spec, child, output_w)
+            try:
+                pid = await server.spawn(spec, child, output_w)
+            except ForkServerError:
+                if not server.closed:
+                    raise
+                # The template died just now (killed, or its interpreter crashed): once more
+                # with a new one, as the next cold start would.
+                server = await self.server_for(version.spec.runtime)
+                pid = await server.spawn(spec, child, output_w)
         except BaseException:
             parent.close()
             os.close(output_r)
@@ -332,7 +345,7 @@ class EnvironmentPool:
         idle = self.provisioned_idle if provisioned else self.idle
         while idle:
             env = idle.pop()
-            if env.state is EnvState.READY and env.generation == self.generation:
+            if env.state is EnvState.READY and env.generation == self.generation and not env.recycle:
                 return env
             self._retire(env)
         return None
@@ -347,7 +360,7 @@ class EnvironmentPool:
 
     def give_back(self, env: ExecutionEnvironment, now: float) -> None:
         env.last_used = now
-        if env.state is EnvState.READY and env.generation == self.generation:
+        if env.state is EnvState.READY and env.generation == self.generation and not env.recycle:
             (self.provisioned_idle if env.provisioned else self.idle).append(env)
         else:
             self._retire(env)

@@ -21,7 +21,7 @@ import pytest_asyncio
 
 from core_testkit import ProcessId
 from environment_kit import Runtime, body, close_runtime, eventually, make_runtime, tail
-from emulator.runtimes import protocol
+from emulator.runtimes import protocol, watchdog
 
 pytestmark = pytest.mark.component
 
@@ -266,3 +266,39 @@ async def test_huge_output_and_results_stay_within_the_frame_limit(rt: Runtime) 
     assert too_large.error_type == "Function.ResponseSizeTooLarge"
     assert body(await rt.invoke(version)) == pid  # the same environment, still warm
     assert os.path.exists(f"/proc/{pid}")
+
+
+# -- exited processes -------------------------------------------------------------------------------
+def zombie_children(pid: int) -> int:
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return 0
+    states = []
+    for child in children:
+        try:
+            states.append(Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0])
+        except OSError:
+            continue
+    return states.count("Z")
+
+
+@pytest.mark.asyncio
+async def test_background_processes_that_exit_do_not_pile_up(mode_rt: Runtime) -> None:
+    # `cmd &` through a shell: the shell exits at once, cmd is orphaned, then exits too.
+    version = mode_rt.function("import os, subprocess\ndef handler(e, c):\n    subprocess.run('true &', shell=True)\n    return os.getpid()\n")
+    pids: list[int] = []
+    most = 0
+    for _ in range(watchdog.ZOMBIE_RECYCLE * 4):
+        pids.append(body(await mode_rt.invoke(version)))
+        most = max(most, zombie_children(pids[-1]))
+        if len(set(pids)) > 1:
+            break
+        await asyncio.sleep(0.005)  # a few watchdog rounds over the whole loop
+    if mode_rt.factory.cgroups:
+        assert most == 0 and len(set(pids)) == 1  # the fork server reaps orphans itself
+    else:
+        # The environment was replaced (its next call cold) before the pile grew much.
+        assert len(set(pids)) == 2, f"still one environment after {len(pids)} calls, {most} exited children"
+        assert most <= watchdog.ZOMBIE_RECYCLE + 16
+        assert await eventually(lambda: not os.path.exists(f"/proc/{pids[0]}"))

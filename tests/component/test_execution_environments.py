@@ -551,6 +551,9 @@ async def test_a_killed_template_is_replaced_and_its_environments_die_with_it(rt
     template, env = ProcessId.of(first["ppid"]), ProcessId.of(first["pid"])
     os.kill(template.pid, 9)
     assert await eventually(lambda: not env.alive), "an environment outlived its template"
+    # The process is gone; wait until the control plane has read that too (its socket's EOF
+    # is handled on this loop), or the next call could still pick the dead environment.
+    assert await eventually(lambda: rt.invoker.pool_for(version).size == 0)
     again = await rt.invoke(version)
     assert again.function_error is None and again.cold
     assert body(again)["ppid"] != template.pid and running(body(again)["ppid"]) is not None
