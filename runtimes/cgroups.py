@@ -124,11 +124,13 @@ class MemoryGroups:
         except (OSError, ValueError):
             return 0
 
-    def close(self) -> None:
+    def env_groups(self) -> list[str]:
+        return [os.path.join(self.base, name) for name in subdirs(self.base)]
+
+    def close(self, wait_s: float = KILL_WAIT_S) -> None:
         """Kill what is left in every environment group and remove them all, and ours."""
-        for name in _subdirs(self.base):
-            path = os.path.join(self.base, name)
-            self.kill_until_empty(path)
+        for path in self.env_groups():
+            self.kill_until_empty(path, wait_s)
             self.remove(path)
         self.remove(self.base)
 
@@ -194,7 +196,7 @@ class MemoryGroupsV2(MemoryGroups):
         return False
 
 
-def _subdirs(path: str) -> list[str]:
+def subdirs(path: str) -> list[str]:
     try:
         return [entry.name for entry in os.scandir(path) if entry.is_dir(follow_symlinks=False)]
     except OSError:
@@ -213,7 +215,7 @@ def sweep_stale(parent: str, flavour: type[MemoryGroups]) -> int:
     """Kill what is left in groups of fork servers that no longer exist (a SIGKILL skips our
     clean-up) and remove those groups. Returns how many groups were removed."""
     removed = 0
-    for name in _subdirs(parent):
+    for name in subdirs(parent):
         owner = cgroup_paths.group_owner(name)
         if owner is None:
             if name == V2_LEAF_NAME:

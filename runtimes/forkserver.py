@@ -335,8 +335,8 @@ class ForkServer:
             for pid in set(self.children) | set(proctree.own_children()):
                 proctree.kill(pid)
             if self.groups is not None:
-                for name in os.listdir(self.groups.base) if os.path.isdir(self.groups.base) else []:
-                    self.groups.kill(os.path.join(self.groups.base, name))
+                for cgroup in self.groups.env_groups():
+                    self.groups.kill(cgroup)
             try:
                 while os.waitpid(-1, os.WNOHANG)[0]:
                     pass
@@ -347,7 +347,7 @@ class ForkServer:
             time.sleep(SHUTDOWN_POLL_S)
         self.children.clear()
         if self.groups is not None:
-            self.groups.close()
+            self.groups.close(wait_s=SHUTDOWN_POLL_S * 10)  # emptied above; what resists is swept next start
 
     # -- the loop ------------------------------------------------------------------------
     def timeout(self) -> float | None:

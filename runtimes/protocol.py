@@ -37,7 +37,7 @@ RESULT_META = struct.Struct("!dQ")
 MAX_FRAME = 64 * 1024 * 1024
 MAX_RESULT = MAX_FRAME - RESULT_META.size
 LOG_CHUNK = 256 * 1024  # handler output travels in LOG frames of at most this many bytes
-EXIT_BAD_FRAME = 71  # the environment's exit code after a frame over MAX_FRAME (EX_OSERR)
+EXIT_BAD_FRAME = 76  # the environment's exit code after a frame over MAX_FRAME (sysexits EX_PROTOCOL)
 
 
 def frame(kind: int, body: bytes) -> bytes:
