@@ -296,7 +296,6 @@ def test_nothing_a_handler_started_survives_the_emulator(tmp_path: Path, sig: si
     write_app(tmp_path, source=ORPHAN_MAKER)
     with emulator_up(tmp_path, "--port", "0") as (proc, url, stderr_path):
         processes, template = start_orphans(url)
-        had_groups = bool(groups_of(template))
         proc.send_signal(sig)
         proc.wait(EXIT_WAIT_S)
     assert wait_until(lambda: not any(p.alive for p in processes)), [p for p in processes if p.alive]
@@ -307,7 +306,6 @@ def test_nothing_a_handler_started_survives_the_emulator(tmp_path: Path, sig: si
     with emulator_up(tmp_path, "--port", "0") as (_, url, _):
         assert invoke_concurrently(url, [{}])[0]["pid"]
         assert not groups_of(template)
-    assert had_groups or os.geteuid() != 0, "as root, environments should have had memory cgroups"
 
 
 def test_what_a_killed_fork_server_left_is_swept_at_the_next_start(tmp_path: Path) -> None:
