@@ -195,3 +195,33 @@ def group_owner(name: str) -> int | None:
         return None
     pid = name[len(GROUP_PREFIX) :]
     return int(pid) if pid.isdigit() else None
+
+
+@dataclass(frozen=True)
+class MemoryChoice:
+    """How MemorySize is held: "cgroup-v1", "cgroup-v2", "watchdog" or "none" (README,
+    "Memory, crashes and processes"), a line for the emulator's log, or why it cannot start."""
+
+    mode: str
+    note: str = ""
+    error: str | None = None
+
+
+def wants_cgroups(requested: str) -> bool:
+    return requested in ("auto", "cgroup")
+
+
+def choose_memory_mode(requested: str, cgroup_mode: str | None, cgroup_note: str, swept: int = 0) -> MemoryChoice:
+    """`cgroup_mode` is what opening cgroups gave (None: nothing, and `cgroup_note` says why;
+    else `cgroup_note` says where); `swept` counts stale groups removed on the way."""
+    if requested not in MEMORY_MODES:
+        return MemoryChoice("none", error=f"unknown memory limits {requested!r} (expected one of {', '.join(MEMORY_MODES)})")
+    tail = f"; removed {swept} cgroup(s) left by an emulator that no longer runs" if swept else ""
+    if cgroup_mode is not None and wants_cgroups(requested):
+        return MemoryChoice(cgroup_mode, cgroup_note + tail)
+    if requested == "cgroup":
+        return MemoryChoice("none", error=f"memory limits 'cgroup' requested, but {cgroup_note}")
+    if requested == "none":
+        return MemoryChoice("none", "no memory limits (--memory-limits none)" + tail)
+    why = f" ({cgroup_note})" if requested == "auto" and cgroup_note else ""
+    return MemoryChoice("watchdog", f"resident-memory watchdog{why}" + tail)

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 # Imported here, before gc.freeze() and fork, so every environment shares these pages.
 import http.client  # noqa: F401  (AWS's runtime client imports it too)
 from . import bootstrap, cgroups, proctree
-from .cgroup_paths import MEMORY_MODES
+from .cgroup_paths import MEMORY_MODES, choose_memory_mode, wants_cgroups
 from .watchdog import MemoryWatchdog, reported_peak_kb
 
 MIB = 1024 * 1024
@@ -105,20 +105,18 @@ class ForkServer:
     def _open_memory_groups(self, requested: str) -> tuple[str, str, str | None]:
         """(mode, note for the log, error) for the requested memory limits."""
         self.groups: cgroups.MemoryGroups | None = None
-        if requested not in MEMORY_MODES:
-            return "none", "", f"unknown memory limits {requested!r} (expected one of {', '.join(MEMORY_MODES)})"
-        opened = cgroups.open_memory_groups(_read_text("/proc/self/cgroup"), _read_text("/proc/self/mountinfo"), create=requested in ("auto", "cgroup"))
-        swept = f"; removed {opened.swept} cgroup(s) left by an emulator that no longer runs" if opened.swept else ""
-        if opened.groups is not None:
+        opened = cgroups.Opened(None)
+        if requested in MEMORY_MODES:  # sweep in every mode; create groups only if wanted
+            opened = cgroups.open_memory_groups(
+                _read_text("/proc/self/cgroup"), _read_text("/proc/self/mountinfo"), create=wants_cgroups(requested)
+            )
+        choice = choose_memory_mode(requested, opened.groups.mode if opened.groups else None, opened.note, opened.swept)
+        if choice.mode == (opened.groups.mode if opened.groups else None):
             self.groups = opened.groups
             self.memory_warning = opened.warning
-            return opened.groups.mode, opened.note + swept, None
-        if requested == "cgroup":
-            return "none", "", f"memory limits 'cgroup' requested, but {opened.note}"
-        if requested == "none":
-            return "none", "no memory limits (--memory-limits none)" + swept, None
-        why = "" if requested == "watchdog" else f" ({opened.note})"
-        return "watchdog", f"resident-memory watchdog{why}" + swept, None
+        elif opened.groups is not None:
+            opened.groups.close()
+        return choice.mode, choice.note, choice.error
 
     def send(self, message: dict) -> None:
         try:

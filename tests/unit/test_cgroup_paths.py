@@ -12,6 +12,7 @@ from emulator.runtimes.cgroup_paths import (
     CgroupLine,
     V1Location,
     V2Facts,
+    choose_memory_mode,
     group_owner,
     parse_mountinfo,
     parse_proc_cgroup,
@@ -138,3 +139,30 @@ def test_group_names_carry_their_fork_servers_pid() -> None:
     assert group_owner("lambda-emulator-1234") == 1234
     assert group_owner("lambda-emulator-control") is None
     assert group_owner("env-3") is None
+
+
+def test_auto_takes_a_cgroup_when_there_is_one_and_says_where() -> None:
+    choice = choose_memory_mode("auto", "cgroup-v1", "cgroup v1 memory groups under the emulator's own (/x)", swept=2)
+    assert (choice.mode, choice.error) == ("cgroup-v1", None)
+    assert "/x" in choice.note and "removed 2 cgroup(s)" in choice.note
+
+
+def test_auto_without_a_cgroup_is_the_watchdog_and_says_why() -> None:
+    choice = choose_memory_mode("auto", None, "cannot create cgroup v1 memory groups in /sys/fs/cgroup/memory/u")
+    assert choice.mode == "watchdog" and choice.error is None
+    assert choice.note == "resident-memory watchdog (cannot create cgroup v1 memory groups in /sys/fs/cgroup/memory/u)"
+
+
+def test_cgroup_requested_without_one_is_an_error_naming_the_reason() -> None:
+    choice = choose_memory_mode("cgroup", None, "the memory controller is not delegated to /g")
+    assert choice.error == "memory limits 'cgroup' requested, but the memory controller is not delegated to /g"
+
+
+@pytest.mark.parametrize(("requested", "mode"), [("watchdog", "watchdog"), ("none", "none")])
+def test_watchdog_and_none_are_taken_as_asked(requested: str, mode: str) -> None:
+    choice = choose_memory_mode(requested, None, "", swept=0)
+    assert (choice.mode, choice.error) == (mode, None) and "removed" not in choice.note
+
+
+def test_an_unknown_mode_is_an_error() -> None:
+    assert "unknown memory limits 'lots'" in (choose_memory_mode("lots", None, "").error or "")
