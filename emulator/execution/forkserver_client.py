@@ -26,7 +26,8 @@ SPAWN_TIMEOUT_S = 30.0
 # What the fork server inherits from the control plane's environment. The PYENV_* variables
 # keep a pyenv shim (python3.X on PATH) choosing the same interpreter as in the user's shell.
 _INHERITED_ENV = frozenset({"PATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "VIRTUAL_ENV", "PYENV_ROOT", "PYENV_VERSION"})
-STOP_TIMEOUT_S = 5.0
+# Longer than the fork server takes to end everything below it (SHUTDOWN_WAIT_S there).
+STOP_TIMEOUT_S = 8.0
 # The name our runtime package has inside the fork server and every environment: the
 # control plane knows it as `emulator.runtimes`, but a handler must be free to have (and
 # import) modules called `emulator` or `runtimes` of its own.
