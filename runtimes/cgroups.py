@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import cgroup_paths
 from .cgroup_paths import GROUP_PREFIX, V2_LEAF_NAME
@@ -229,8 +229,7 @@ def sweep_stale(parent: str, flavour: type[MemoryGroups]) -> int:
     return removed
 
 
-@dataclass
-class Opened:
+class Opened(NamedTuple):
     groups: MemoryGroups | None
     note: str = ""  # how we got there, or why not (for the emulator's log)
     swept: int = 0
@@ -364,7 +363,7 @@ def open_memory_groups(proc_cgroup: str, mountinfo: str, create: bool = True) ->
         swept += opened.swept
     if v2 is not None:
         opened = open_v2(v2)
-        opened.swept += swept
+        opened = opened._replace(swept=opened.swept + swept)
         if opened.groups is not None:
             return opened
         notes.append(opened.note)

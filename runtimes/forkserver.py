@@ -35,7 +35,7 @@ import signal
 import socket
 import sys
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # Imported here, before gc.freeze() and fork, so every environment shares these pages.
 import http.client  # noqa: F401  (AWS's runtime client imports it too)
@@ -55,8 +55,7 @@ GROUP_GIVE_UP_S = 30.0
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
-@dataclass
-class Child:
+class Child(NamedTuple):
     """An environment (or the spare) forked by us; everything else we reap was adopted."""
 
     cgroup: str | None

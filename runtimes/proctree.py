@@ -11,7 +11,7 @@ import ctypes
 import os
 import resource
 import signal
-from dataclasses import dataclass
+from typing import NamedTuple
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
@@ -72,8 +72,7 @@ def own_children() -> list[int]:
     return children(os.getpid())
 
 
-@dataclass(frozen=True)
-class TreeSample:
+class TreeSample(NamedTuple):
     rss_kb: int  # resident memory of the process and all its descendants
     zombies: int  # descendants that exited and wait to be reaped
 

@@ -14,8 +14,7 @@ briefly before the kill. The sampler is injected, so the rules here run in virtu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from .proctree import TreeSample
 
@@ -31,17 +30,18 @@ MAX_DUTY = 0.05
 ZOMBIE_RECYCLE = 64
 
 
-@dataclass
 class Watched:
-    limit_kb: int
-    peak_kb: int = 0  # the largest sample so far: REPORT's Max Memory Used after a kill
-    zombies: int = 0
-    oom: bool = False  # killed by the watchdog for exceeding limit_kb
-    recycle: bool = False  # asked to be replaced for the exited processes it holds
+    __slots__ = ("limit_kb", "peak_kb", "zombies", "oom", "recycle")
+
+    def __init__(self, limit_kb: int, peak_kb: int = 0, oom: bool = False) -> None:
+        self.limit_kb = limit_kb
+        self.peak_kb = peak_kb  # the largest sample so far: REPORT's Max Memory Used after a kill
+        self.zombies = 0
+        self.oom = oom  # killed by the watchdog for exceeding limit_kb
+        self.recycle = False  # asked to be replaced for the exited processes it holds
 
 
-@dataclass
-class Round:
+class Round(NamedTuple):
     kill: list[int]  # over their memory size: kill now
     recycle: list[int]  # holding too many exited processes: replace once idle
 

@@ -59,7 +59,8 @@ def test_a_gone_environment_is_skipped_and_forgetting_the_last_stops_the_rounds(
     dog = MemoryWatchdog(Samples())
     dog.watch(7, 128 * MB, now=0.0)
     assert dog.tick(1.0, lambda: 1.0).kill == []
-    assert dog.forget(7) == Watched(limit_kb=128 * 1024)
+    forgotten = dog.forget(7)
+    assert forgotten is not None and (forgotten.limit_kb, forgotten.peak_kb, forgotten.oom) == (128 * 1024, 0, False)
     assert dog.timeout(2.0) is None and dog.forget(7) is None
 
 
