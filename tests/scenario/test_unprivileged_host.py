@@ -263,3 +263,19 @@ def test_nothing_a_handler_started_survives_the_emulator(runner: tuple[str | Non
         proc.send_signal(sig)
         proc.wait(EXIT_WAIT_S)
     assert wait_until(lambda: not any(p.alive for p in processes)), [p for p in processes if p.alive]
+
+
+def test_asking_for_cgroups_where_none_can_be_made_fails_start_up_clearly(runner: tuple[str | None, list[str]]) -> None:
+    user, command = runner
+    folder = Path(tempfile.mkdtemp(prefix="lambda-emulator-unprivileged-"))
+    try:
+        template = write_app(folder, {"hungry": HANDLERS["hungry"]})
+        done = subprocess.run(
+            command + ["up", "--template", str(template), "--port", "0", "--backend", "none", "--memory-limits", "cgroup"],
+            cwd=folder, user=user, capture_output=True, text=True, timeout=START_WAIT_S,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(folder), "LANG": "C.UTF-8"},
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    assert done.returncode == 1 and done.stdout == ""
+    assert "memory limits 'cgroup' requested, but" in done.stderr and "Traceback" not in done.stderr
