@@ -107,6 +107,9 @@ class Config:
     sqs_max_concurrency: int = 1000
     # Binding beyond loopback serves every API, unauthenticated, to the network: opt in.
     allow_remote: bool = False
+    # How MemorySize is enforced (README, "Memory"): auto picks a cgroup where one can be
+    # made, else the resident-memory watchdog.
+    memory_limits: str = "auto"
 
     def replace(self, **changes: Any) -> "Config":
         return dataclasses.replace(self, **changes)
@@ -138,6 +141,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("sqs_scaling_model", str, "SQS event source poller scaling: current (+300 batches/min) or legacy (+60/min)", ("current", "legacy")),
     Option("sqs_max_concurrency", _positive_int, "most concurrent batches per SQS event source mapping (AWS: 1000)"),
     Option("allow_remote", _bool, "allow --host to be a non-loopback address: every API is then served to the network without authentication"),
+    Option(
+        "memory_limits", str,
+        "how MemorySize is enforced: auto (a memory cgroup when one can be made, else the watchdog), "
+        "cgroup (fail if none can be made), watchdog (sample resident memory) or none",
+        ("auto", "cgroup", "watchdog", "none"),
+    ),
 )
 
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}

@@ -41,6 +41,7 @@ from emulator.execution.logsink import LogSink
 from emulator.execution.reaper import reap_idle_environments
 from emulator.functions.metrics import DROPPED_BY_RESET, Metrics
 from emulator.backend.moto_process import MotoServer
+from emulator.execution.forkserver_client import ForkServerError
 from emulator.execution.pool import EnvironmentFactory
 from emulator.policy.scaling import ScalingRateConfig, ScalingRateModel
 from emulator.sources.base import SourcesConfig
@@ -95,6 +96,7 @@ class EmulatorServer:
         self.factory = EnvironmentFactory(
             region=config.region, endpoint_url="", logs=self.logs, interpreter=config.interpreter,
             max_environments=self.descriptors.environment_limit, home=str(self._home_dir),
+            memory_limits=config.memory_limits,
         )
         self.invoker = Invoker(self.factory, self.logs, self.metrics, config.log_invocations)
         self.service = LambdaService(
@@ -103,6 +105,7 @@ class EmulatorServer:
         self._versions_dir = Path(tempfile.mkdtemp(prefix="lambda-emulator-versions-"))
         self.admin = FunctionAdmin(self.service, self.invoker, self._versions_dir)
         try:
+            await self._start_environments()
             self._load_functions(await self._code_fingerprints())
             await self._start_backend()
             self.sources = self._new_source_manager()
@@ -132,6 +135,12 @@ class EmulatorServer:
             await self.stop()
             raise
         self.ready = True
+
+    async def _start_environments(self) -> None:
+        try:
+            await self.factory.start()
+        except ForkServerError as exc:
+            raise StartupError(f"cannot start execution environments: {exc}") from None
 
     def _limits(self) -> LimitsConfig:
         config = self.config

@@ -21,7 +21,7 @@ import time
 import traceback
 from typing import Any, Callable
 
-from . import protocol
+from . import proctree, protocol
 from .context import LambdaContext
 
 # AWS's Python runtime refuses handler modules that shadow built-ins (awslambdaric bootstrap).
@@ -64,7 +64,10 @@ class FrameLog:
         if self._pending:
             data = "".join(self._pending).encode("utf-8", "replace")
             self._pending.clear()
-            self._sock.sendall(protocol.frame(protocol.LOG, data))
+            # Frames above MAX_FRAME would make the control plane kill this environment:
+            # one huge print goes out in pieces instead.
+            for start in range(0, len(data), protocol.LOG_CHUNK):
+                self._sock.sendall(protocol.frame(protocol.LOG, data[start : start + protocol.LOG_CHUNK]))
 
     def isatty(self) -> bool:
         return False
@@ -198,7 +201,14 @@ class Runner:
             if len(header) < header_size:
                 return  # control plane closed the socket: shut down
             length, kind = protocol.HEADER.unpack(header)
+            if length > protocol.MAX_FRAME:
+                # A corrupt stream: nothing after it can be trusted, and reading `length`
+                # bytes could exhaust memory. Say why (fd 2 reaches the function's log) and end.
+                os.write(2, f"lambda runtime: frame of {length} bytes from the control plane exceeds {protocol.MAX_FRAME}\n".encode())
+                os._exit(protocol.EXIT_BAD_FRAME)
             body = self.reader.read(length)
+            if len(body) < length:
+                return  # the control plane closed the socket mid-frame
             if kind == protocol.INVOKE:
                 self.invoke(body)
 
@@ -231,33 +241,42 @@ class Runner:
                     {"errorMessage": f"Unable to marshal response: {exc}", "errorType": "Runtime.MarshalError", "requestId": request_id, "stackTrace": []}
                 ).encode()
                 kind = protocol.ERROR
-        except MemoryError:
-            # Without a cgroup the cap is an rlimit, which Python sees as MemoryError. Lambda
-            # reports an out-of-memory environment as a crash and resets it: exit like one.
-            os._exit(137)
         except Exception as exc:
             error = error_object(exc, request_id)
             _log_error(error)
-            out = json.dumps(error).encode()
+            out = error_bytes(error)
             kind = protocol.ERROR
         duration_ms = (time.perf_counter() - started) * 1000.0
         sys.stdout.flush()
         sys.stderr.flush()
+        if len(out) > protocol.MAX_RESULT:
+            # Far beyond Lambda's response limit: say so instead of sending a frame the
+            # control plane would refuse (it reports Function.ResponseSizeTooLarge).
+            kind, out = protocol.RESULT_TOO_LARGE, b""
         usage = resource.getrusage(resource.RUSAGE_SELF)
         self.sock.sendall(protocol.result_frame(kind, duration_ms, usage.ru_maxrss, out))
 
 
-def _apply_memory_limit(spec: dict[str, Any]) -> None:
+def error_bytes(error: dict[str, Any]) -> bytes:
+    """The error object as JSON, cut down if it would not fit in a frame (a message of
+    hundreds of megabytes must not cost the environment its life)."""
+    out = json.dumps(error).encode()
+    if len(out) <= protocol.MAX_RESULT:
+        return out
+    cut = {**error, "errorMessage": str(error.get("errorMessage", ""))[: protocol.LOG_CHUNK] + " [truncated]", "stackTrace": []}
+    return json.dumps(cut).encode()
+
+
+def _hold_processes(spec: dict[str, Any]) -> None:
+    """Keep every process the handler starts findable, so it ends with the environment: in
+    the environment's memory cgroup (which also caps its memory), or else below this
+    process, which adopts the orphans of its descendants (runtimes/forkserver.py)."""
     procs = spec.get("cgroup_procs")
     if procs:
         with open(procs, "w") as f:
             f.write(str(os.getpid()))
-        return
-    limit = spec.get("rlimit_bytes")
-    if limit:
-        # Fallback without cgroups: RLIMIT_DATA caps private writable memory (heap and
-        # anonymous mappings), which tracks resident use better than RLIMIT_AS.
-        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+    if spec.get("subreaper"):
+        proctree.become_subreaper()
 
 
 def _hide_runtime() -> None:
@@ -270,8 +289,8 @@ def _hide_runtime() -> None:
 def run(sock: socket.socket, spec: dict[str, Any]) -> None:
     """Entry point in the forked child. Never returns normally: the caller exits."""
     _hide_runtime()
-    os.setsid()  # own process group, so a timeout can kill what the handler started
-    _apply_memory_limit(spec)
+    os.setsid()  # own session: signals to the emulator's process group do not reach handlers
+    _hold_processes(spec)
     os.environ.clear()
     os.environ.update(spec["env"])
     task_root = spec["task_root"]
@@ -289,8 +308,6 @@ def run(sock: socket.socket, spec: dict[str, Any]) -> None:
     started = time.perf_counter()
     try:
         handler = load_handler(spec["handler"])
-    except MemoryError:
-        os._exit(137)
     except SystemExit as exc:  # the control plane reports it as Runtime.ExitError
         stream.flush()
         os._exit(exit_code(exc))
@@ -298,7 +315,7 @@ def run(sock: socket.socket, spec: dict[str, Any]) -> None:
         error = error_object(exc, None, skip_frames=0)
         _log_error(error)
         stream.flush()
-        sock.sendall(protocol.frame(protocol.INIT_ERROR, json.dumps(error).encode()))
+        sock.sendall(protocol.frame(protocol.INIT_ERROR, error_bytes(error)))
         os._exit(1)
     init_ms = (time.perf_counter() - started) * 1000.0
     stream.flush()

@@ -1,4 +1,4 @@
-"""The fork server: forks new execution environments on request.
+"""The fork server: forks new execution environments on request, and ends them completely.
 
 Started once per Python interpreter by the control plane, it imports only the runtime
 (never user code), freezes its heap and then, single-threaded, forks one child per
@@ -8,13 +8,24 @@ Started once per Python interpreter by the control plane, it imports only the ru
 Control messages are JSON datagrams on a SOCK_SEQPACKET socket inherited from the control
 plane; each spawn carries the environment's socket as an SCM_RIGHTS file descriptor.
 The fork server is the parent of every environment, so it reaps them and reports each exit
-(with the exit status and whether the memory cgroup killed it). If the control plane
-goes away, the fork server kills every environment and exits: nothing is left behind.
+(with the exit status, whether it ran out of memory and its peak memory).
+
+Nothing a handler starts outlives its environment, nor the emulator:
+* The fork server is a child subreaper: a process whose parent dies (a double-forked
+  daemon, the children of a dead environment) becomes the fork server's child, never
+  init's, so it can always be killed and reaped.
+* Each environment's processes are found through its memory cgroup (killed as a whole
+  when the environment ends) or, without cgroups, through the environment itself, which is
+  then a subreaper too: its tree stays below it while it lives, and whatever it leaves
+  when it dies is adopted here and killed at once.
+* When the control plane goes away, however it dies (its socket closes), the fork server
+  kills every process below it, layer by layer until none is left, removes its cgroups and
+  exits. At start-up it removes the cgroups (and kills the processes in them) that a fork
+  server killed outright left behind.
 """
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import itertools
 import json
@@ -23,109 +34,33 @@ import selectors
 import signal
 import socket
 import sys
+import time
+from typing import NamedTuple
 
 # Imported here, before gc.freeze() and fork, so every environment shares these pages.
 import http.client  # noqa: F401  (AWS's runtime client imports it too)
-from . import bootstrap
+from . import bootstrap, cgroups, proctree
+from .cgroup_paths import MEMORY_MODES, choose_memory_mode, wants_cgroups
+from .watchdog import MemoryWatchdog, reported_peak_kb
 
-PR_SET_PDEATHSIG = 1
-MEMORY_CGROUP_ROOT = "/sys/fs/cgroup/memory"
 MIB = 1024 * 1024
+SPAWN_MESSAGE_MAX = 1 << 20
+# Shutdown kills every descendant, layer by layer, for at most this long.
+SHUTDOWN_WAIT_S = 5.0
+SHUTDOWN_POLL_S = 0.002
+# A dead environment's cgroup is killed until empty, then removed; retried this often, for
+# this long (a process in uninterruptible sleep can take a while to die).
+GROUP_RETRY_S = 0.005
+GROUP_GIVE_UP_S = 30.0
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
-def die_with_parent() -> None:
-    """Ask the kernel to SIGKILL this process when its parent dies (Linux only)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
+class Child(NamedTuple):
+    """An environment (or the spare) forked by us; everything else we reap was adopted."""
 
-
-class MemoryCgroups:
-    """One cgroup v1 memory group per environment, when this process may create them."""
-
-    def __init__(self, root: str = MEMORY_CGROUP_ROOT) -> None:
-        self.base: str | None = None
-        self._remove_stale(root)
-        candidate = os.path.join(root, f"lambda-emulator-{os.getpid()}")
-        try:
-            os.mkdir(candidate)
-            with open(os.path.join(candidate, "memory.limit_in_bytes"), "w") as f:
-                f.write("-1")
-            self.base = candidate
-        except OSError:
-            try:
-                os.rmdir(candidate)
-            except OSError:
-                pass
-
-    def _remove_stale(self, root: str) -> None:
-        """Groups left by templates that were killed (SIGKILL skips our clean-up)."""
-        try:
-            names = os.listdir(root)
-        except OSError:
-            return
-        for name in names:
-            prefix, _, pid = name.rpartition("-")
-            if prefix != "lambda-emulator" or not pid.isdigit() or os.path.exists(f"/proc/{pid}"):
-                continue
-            path = os.path.join(root, name)
-            for child in os.listdir(path) if os.path.isdir(path) else []:
-                if os.path.isdir(os.path.join(path, child)):
-                    self.remove(os.path.join(path, child))
-            self.remove(path)
-
-    @staticmethod
-    def set_limit(path: str, limit_bytes: int) -> None:
-        with open(os.path.join(path, "memory.limit_in_bytes"), "w") as f:
-            f.write(str(limit_bytes))
-
-    def create(self, env_id: str, limit_bytes: int) -> str | None:
-        if self.base is None:
-            return None
-        path = os.path.join(self.base, env_id)
-        try:
-            os.mkdir(path)
-            with open(os.path.join(path, "memory.limit_in_bytes"), "w") as f:
-                f.write(str(limit_bytes))
-            return path
-        except OSError:
-            return None
-
-    @staticmethod
-    def oom_killed(path: str) -> bool:
-        try:
-            with open(os.path.join(path, "memory.oom_control")) as f:
-                for line in f:
-                    if line.startswith("oom_kill "):
-                        return int(line.split()[1]) > 0
-            with open(os.path.join(path, "memory.failcnt")) as f:
-                return int(f.read().strip() or 0) > 0
-        except OSError:
-            return False
-
-    @staticmethod
-    def max_usage_kb(path: str) -> int:
-        """Peak memory of the group: REPORT's Max Memory Used for a process that died."""
-        try:
-            with open(os.path.join(path, "memory.max_usage_in_bytes")) as f:
-                return int(f.read().strip() or 0) // 1024
-        except (OSError, ValueError):
-            return 0
-
-    @staticmethod
-    def remove(path: str) -> None:
-        try:
-            os.rmdir(path)
-        except OSError:
-            pass
-
-    def close(self) -> None:
-        if self.base is not None:
-            for name in os.listdir(self.base) if os.path.isdir(self.base) else []:
-                self.remove(os.path.join(self.base, name))
-            self.remove(self.base)
+    cgroup: str | None
+    limit_bytes: int
+    silent: bool = False  # a spare nobody was told of: its exit is not reported
 
 
 def _close_all(fds: list[int]) -> None:
@@ -148,10 +83,15 @@ def describe_status(status: int) -> dict:
 
 
 class ForkServer:
-    def __init__(self, ctrl: socket.socket) -> None:
+    def __init__(self, ctrl: socket.socket, memory_limits: str = "auto") -> None:
         self.ctrl = ctrl
-        self.children: dict[int, str | None] = {}  # pid -> cgroup path
-        self.cgroups = MemoryCgroups()
+        self.children: dict[int, Child] = {}
+        self.memory_warning = False
+        self.memory_mode, self.memory_note, self.error = self._open_memory_groups(memory_limits)
+        # Environments without a cgroup (watchdog mode, or a group that could not be made).
+        self.watchdog = MemoryWatchdog(proctree.sample_tree, enforce=self.memory_mode != "none")
+        # Groups of dead environments still to empty and remove: path -> give-up time.
+        self.dying_groups: dict[str, float] = {}
         # A spare child already moved into its own memory cgroup. Moving a process into a
         # cgroup waits for an RCU grace period (10-18 ms measured here) unless another move
         # happened moments before; the spare pays it off the cold-start path.
@@ -161,64 +101,84 @@ class ForkServer:
         os.set_blocking(self.wake_w, False)
         os.set_blocking(self.wake_r, False)
 
+    def _open_memory_groups(self, requested: str) -> tuple[str, str, str | None]:
+        """(mode, note for the log, error) for the requested memory limits."""
+        self.groups: cgroups.MemoryGroups | None = None
+        opened = cgroups.Opened(None)
+        if requested in MEMORY_MODES:  # sweep in every mode; create groups only if wanted
+            opened = cgroups.open_memory_groups(
+                _read_text("/proc/self/cgroup"), _read_text("/proc/self/mountinfo"), create=wants_cgroups(requested)
+            )
+        choice = choose_memory_mode(requested, opened.groups.mode if opened.groups else None, opened.note, opened.swept)
+        if choice.mode == (opened.groups.mode if opened.groups else None):
+            self.groups = opened.groups
+            self.memory_warning = opened.warning
+        elif opened.groups is not None:
+            opened.groups.close()
+        return choice.mode, choice.note, choice.error
+
     def send(self, message: dict) -> None:
         try:
             self.ctrl.send(json.dumps(message).encode())
         except OSError:
             pass  # the control plane is gone; the main loop notices EOF
 
+    # -- forking -------------------------------------------------------------------------
     def spawn(self, request: dict, fds: list[int]) -> None:
         env_id = request["id"]
         spec = request["spec"]
         if len(fds) not in (1, 2):  # the environment's socket, and the pipe for its fd 1 and 2
-            for fd in fds:
-                os.close(fd)
+            _close_all(fds)
             self.send({"op": "spawn_failed", "id": env_id, "error": "expected a socket and an output pipe"})
             return
         limit = int(spec["memory_mb"]) * MIB
         if self.spare is not None and self.hand_to_spare(env_id, spec, fds, limit):
             return
-        cgroup = self.cgroups.create(env_id, limit)
+        cgroup = self.groups.create(env_id, limit) if self.groups is not None else None
         if cgroup:
-            spec["cgroup_procs"] = os.path.join(cgroup, "cgroup.procs")
+            spec["cgroup_procs"] = self.groups.procs_file(cgroup)  # type: ignore[union-attr]
         else:
-            spec["rlimit_bytes"] = limit
+            spec["subreaper"] = True  # its own processes stay below it: see the module's doc
         try:
             pid = os.fork()
         except OSError as exc:
             _close_all(fds)
             if cgroup:
-                self.cgroups.remove(cgroup)
+                self.groups.remove(cgroup)  # type: ignore[union-attr]
             self.send({"op": "spawn_failed", "id": env_id, "error": str(exc)})
             return
         if pid == 0:
             self.become_environment(fds, spec)
         _close_all(fds)
-        self.children[pid] = cgroup
+        self.children[pid] = Child(cgroup, limit)
+        if cgroup is None:
+            self.watchdog.watch(pid, limit, time.monotonic())
         self.send({"op": "spawned", "id": env_id, "pid": pid, "cgroup": bool(cgroup)})
         if cgroup and self.spare is None:
             self.make_spare()
 
     def hand_to_spare(self, env_id: str, spec: dict, fds: list[int], limit: int) -> bool:
         """Give the environment's socket and spec to the spare; False: fork as usual."""
-        assert self.spare is not None
+        assert self.spare is not None and self.groups is not None
         pid, handoff, cgroup = self.spare
         self.spare = None
         try:
-            self.cgroups.set_limit(cgroup, limit)
+            self.groups.set_limit(cgroup, limit)
             socket.send_fds(handoff, [json.dumps(spec).encode()], fds)
         except OSError:
             handoff.close()
-            self._kill(pid)
+            proctree.kill(pid)  # still silent: reaped without a report
             return False
         handoff.close()
         _close_all(fds)
+        self.children[pid] = Child(cgroup, limit)
         self.send({"op": "spawned", "id": env_id, "pid": pid, "cgroup": True})
         self.make_spare()
         return True
 
     def make_spare(self) -> None:
-        cgroup = self.cgroups.create(f"spare-{next(self._spare_ids)}", -1)
+        assert self.groups is not None
+        cgroup = self.groups.create(f"spare-{next(self._spare_ids)}", -1)
         if cgroup is None:
             return
         handoff, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -227,13 +187,13 @@ class ForkServer:
         except OSError:
             handoff.close()
             theirs.close()
-            self.cgroups.remove(cgroup)
+            self.groups.remove(cgroup)
             return
         if pid == 0:
             handoff.close()
             self.become_spare(theirs, cgroup)
         theirs.close()
-        self.children[pid] = cgroup
+        self.children[pid] = Child(cgroup, -1, silent=True)
         self.spare = (pid, handoff, cgroup)
 
     def become_spare(self, sock: socket.socket, cgroup: str) -> None:
@@ -241,9 +201,9 @@ class ForkServer:
             self.detach_from_fork_server()
             with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
                 f.write(str(os.getpid()))
-            data, fds, _flags, _addr = socket.recv_fds(sock, 1 << 20, 2)
+            data, fds, flags, _addr = socket.recv_fds(sock, SPAWN_MESSAGE_MAX, 2)
             sock.close()
-            if not data or len(fds) not in (1, 2):
+            if not data or len(fds) not in (1, 2) or flags & socket.MSG_TRUNC:
                 os._exit(0)  # the fork server closed the hand-off: no longer needed
             spec = json.loads(data)
         except BaseException:
@@ -253,22 +213,14 @@ class ForkServer:
     def detach_from_fork_server(self) -> None:
         """In a fresh child: drop the fork server's signal handling and sockets."""
         signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        for sig in (signal.SIGCHLD, signal.SIGINT, *STOP_SIGNALS):
+            signal.signal(sig, signal.SIG_DFL)
         os.close(self.wake_r)
         os.close(self.wake_w)
         self.ctrl.close()
         if self.spare is not None:
             self.spare[1].close()
-        die_with_parent()
-
-    @staticmethod
-    def _kill(pid: int) -> None:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
+        proctree.die_with_parent()
 
     def become_environment(self, fds: list[int], spec: dict, detached: bool = False) -> None:
         code = 70
@@ -296,72 +248,142 @@ class ForkServer:
                 pass
             os._exit(code)
 
+    # -- ending environments -------------------------------------------------------------
     def reap(self) -> None:
+        ended_without_group = False
         while True:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
             except ChildProcessError:
-                return
+                break
             if pid == 0:
-                return
-            cgroup = self.children.pop(pid, None)
-            if self.spare is not None and self.spare[0] == pid:
-                # The spare died before it was used: nobody knows it, so report nothing.
-                self.spare[1].close()
-                self.spare = None
-                if cgroup:
-                    self.cgroups.remove(cgroup)
+                break
+            child = self.children.pop(pid, None)
+            if child is None:
+                ended_without_group = True  # an adopted orphan: its own children are ours now
                 continue
-            try:
-                os.killpg(pid, signal.SIGKILL)  # whatever the handler started dies with it
-            except OSError:
-                pass
-            report = {"op": "exited", "pid": pid, **describe_status(status)}
-            report["oom"] = bool(cgroup) and self.cgroups.oom_killed(cgroup)
-            report["max_memory_kb"] = self.cgroups.max_usage_kb(cgroup) if cgroup else 0
-            if cgroup:
-                self.cgroups.remove(cgroup)
-            self.send(report)
+            if child.silent:
+                # A spare died before it was used: nobody knows it, so report nothing.
+                if self.spare is not None and self.spare[0] == pid:
+                    self.spare[1].close()
+                    self.spare = None
+                self.end_group(child.cgroup)
+                continue
+            watched = self.watchdog.forget(pid)
+            if child.cgroup:
+                assert self.groups is not None
+                oom = self.groups.oom_killed(child.cgroup)
+                peak_kb = self.groups.peak_kb(child.cgroup) or usage.ru_maxrss
+                self.end_group(child.cgroup)
+            else:
+                ended_without_group = True
+                oom = bool(watched and watched.oom)
+                peak_kb = reported_peak_kb(watched, usage.ru_maxrss)
+            self.send({"op": "exited", "pid": pid, **describe_status(status), "oom": oom, "max_memory_kb": peak_kb})
+        if ended_without_group:
+            self.kill_orphans()
+
+    def end_group(self, cgroup: str | None) -> None:
+        """Kill everything left in a dead environment's cgroup, then remove it (now or later)."""
+        if cgroup is None or self.groups is None:
+            return
+        if not (self.groups.kill(cgroup) and self.groups.remove(cgroup)):
+            self.dying_groups[cgroup] = time.monotonic() + GROUP_GIVE_UP_S
+
+    def retry_dying_groups(self) -> None:
+        assert self.groups is not None
+        now = time.monotonic()
+        for cgroup, give_up in list(self.dying_groups.items()):
+            if (self.groups.kill(cgroup) and self.groups.remove(cgroup)) or now > give_up:
+                del self.dying_groups[cgroup]  # given up: shutdown or the next start sweeps it
+
+    def kill_orphans(self) -> None:
+        """Kill adopted processes that belonged to an environment without a cgroup.
+
+        Such an environment is a subreaper, so its processes stay below it while it lives:
+        whatever we adopted without a cgroup of ours comes from an environment that died.
+        Processes in an environment's cgroup are left to that group."""
+        known = set(self.children)
+        base = self.groups.base if self.groups is not None else None
+        for pid in proctree.own_children():
+            if pid in known:
+                continue
+            if base is not None and self._in_our_groups(pid, base):
+                continue
+            proctree.kill(pid)
+
+    @staticmethod
+    def _in_our_groups(pid: int, base: str) -> bool:
+        name = os.path.basename(base)
+        return any(f"/{name}/" in line for line in proctree.cgroup_paths_of(pid).splitlines())
+
+    def watch_memory(self) -> None:
+        done = self.watchdog.tick(time.monotonic(), time.monotonic)
+        for pid in done.kill:
+            proctree.kill(pid)  # reported as out of memory when it is reaped
+        for pid in done.recycle:
+            self.send({"op": "recycle", "pid": pid})
 
     def shutdown(self) -> None:
-        for pid in list(self.children):
-            for kill in (os.killpg, os.kill):
-                try:
-                    kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
-        for pid in list(self.children):
+        """Kill every process below us (each killed parent's children are adopted by us and
+        killed in the next round), reap them all, and remove our cgroups."""
+        deadline = time.monotonic() + SHUTDOWN_WAIT_S
+        while True:
+            for pid in set(self.children) | set(proctree.own_children()):
+                proctree.kill(pid)
+            if self.groups is not None:
+                for cgroup in self.groups.env_groups():
+                    self.groups.kill(cgroup)
             try:
-                os.waitpid(pid, 0)
+                while os.waitpid(-1, os.WNOHANG)[0]:
+                    pass
             except ChildProcessError:
-                pass
-            cgroup = self.children.pop(pid)
-            if cgroup:
-                self.cgroups.remove(cgroup)
-        self.cgroups.close()
+                break  # nothing below us any more: a subreaper has no other descendants
+            if time.monotonic() > deadline:
+                break
+            time.sleep(SHUTDOWN_POLL_S)
+        self.children.clear()
+        if self.groups is not None:
+            self.groups.close(wait_s=SHUTDOWN_POLL_S * 10)  # emptied above; what resists is swept next start
+
+    # -- the loop ------------------------------------------------------------------------
+    def timeout(self) -> float | None:
+        waits = [self.watchdog.timeout(time.monotonic())]
+        if self.dying_groups:
+            waits.append(GROUP_RETRY_S)
+        present = [wait for wait in waits if wait is not None]
+        return min(present) if present else None
 
     def serve(self) -> None:
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the control plane's to handle
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, lambda *_: None)  # a wake-up byte; the loop stops on it
         signal.set_wakeup_fd(self.wake_w)
         selector = selectors.DefaultSelector()
         selector.register(self.ctrl, selectors.EVENT_READ, "ctrl")
         selector.register(self.wake_r, selectors.EVENT_READ, "wake")
-        self.send({"op": "hello", "pid": os.getpid(), "cgroups": self.cgroups.base is not None, "python": sys.version.split()[0]})
-        if self.cgroups.base is not None:
+        hello = {"op": "hello", "pid": os.getpid(), "memory": self.memory_mode, "memory_note": self.memory_note, "memory_warning": self.memory_warning, "python": sys.version.split()[0]}
+        if self.error:
+            self.send({**hello, "error": self.error})
+            return
+        self.send(hello)
+        if self.groups is not None:
             self.make_spare()  # so that even the first cold start finds one
         try:
             while True:
-                for key, _ in selector.select():
+                events = selector.select(self.timeout())
+                self.watch_memory()
+                if self.dying_groups:
+                    self.retry_dying_groups()
+                for key, _ in events:
                     if key.data == "wake":
-                        try:
-                            os.read(self.wake_r, 4096)
-                        except BlockingIOError:
-                            pass
+                        if self._stop_requested():
+                            return
                         self.reap()
                         continue
                     try:
-                        data, fds, _flags, _addr = socket.recv_fds(self.ctrl, 1 << 20, 4)
+                        data, fds, flags, _addr = socket.recv_fds(self.ctrl, SPAWN_MESSAGE_MAX, 4)
                     except InterruptedError:
                         continue
                     except ConnectionError:
@@ -370,19 +392,45 @@ class ForkServer:
                         return
                     if not data:
                         return  # control plane closed the socket (or died)
-                    request = json.loads(data)
-                    if request.get("op") == "spawn":
-                        self.spawn(request, fds)
-                    else:
-                        for fd in fds:
-                            os.close(fd)
+                    self.handle(data, fds, flags)
         finally:
             self.shutdown()
 
+    def _stop_requested(self) -> bool:
+        try:
+            signals = os.read(self.wake_r, 4096)
+        except BlockingIOError:
+            return False
+        return any(sig in signals for sig in STOP_SIGNALS)
+
+    def handle(self, data: bytes, fds: list[int], flags: int) -> None:
+        try:
+            request = json.loads(data) if not flags & socket.MSG_TRUNC else None
+        except ValueError:
+            request = None
+        if isinstance(request, dict) and request.get("op") == "spawn":
+            self.spawn(request, fds)
+            return
+        _close_all(fds)
+        if isinstance(request, dict) and "id" in request:
+            self.send({"op": "spawn_failed", "id": request["id"], "error": "malformed spawn request"})
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
 
 def main() -> None:
+    # Started in a session of its own, so signals sent to the emulator's process group (a
+    # terminal's Ctrl-\, an IDE's stop button) reach only the control plane: the fork server
+    # outlives it just long enough to end every environment when the socket closes.
+    proctree.become_subreaper()
     parent = os.getppid()
-    die_with_parent()
+    proctree.die_with_parent(signal.SIGTERM)  # a second way to learn of its death
     if os.getppid() != parent:  # the control plane died before prctl took effect
         os._exit(1)
     # Output written below Python's sys.stdout (a handler's subprocess, os.write(1, ...)) must
@@ -390,7 +438,7 @@ def main() -> None:
     # stderr, where the emulator's log goes.
     os.dup2(2, 1)
     ctrl = socket.socket(fileno=int(sys.argv[1]))
-    server = ForkServer(ctrl)
+    server = ForkServer(ctrl, sys.argv[2] if len(sys.argv) > 2 else "auto")
     gc.collect()
     gc.freeze()  # keep refcount updates from touching shared pages after fork
     server.serve()

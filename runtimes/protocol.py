@@ -26,11 +26,18 @@ INIT_ERROR = 11  # init failed: body is the AWS error object (JSON); the process
 LOG = 12  # body is UTF-8 log text written by the handler (whole lines where possible)
 RESULT = 13  # RESULT_META (duration ms, max RSS KiB) + the handler's JSON result
 ERROR = 14  # RESULT_META + the AWS error object (JSON)
+RESULT_TOO_LARGE = 15  # RESULT_META only: the handler's result did not fit in a frame
 
 # Fixed binary fields instead of JSON: result frames are on every invocation's hot path.
 RESULT_META = struct.Struct("!dQ")
 
-MAX_FRAME = 64 * 1024 * 1024  # far above the 6 MB invoke limit; guards against a corrupt length
+# Far above Lambda's 6 MB payload limits; a larger length is corrupt or hostile. Both sides
+# check it before reading a body: the environment exits, the control plane kills the
+# environment (never allocating the length it was told).
+MAX_FRAME = 64 * 1024 * 1024
+MAX_RESULT = MAX_FRAME - RESULT_META.size
+LOG_CHUNK = 256 * 1024  # handler output travels in LOG frames of at most this many bytes
+EXIT_BAD_FRAME = 76  # the environment's exit code after a frame over MAX_FRAME (sysexits EX_PROTOCOL)
 
 
 def frame(kind: int, body: bytes) -> bytes:

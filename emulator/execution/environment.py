@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import logging
 import os
 import signal
 import socket
@@ -17,6 +18,8 @@ from typing import Any, Callable
 
 from emulator.execution.log_tail import LogTail
 from emulator.runtimes import protocol
+
+log = logging.getLogger("emulator.execution.environment")
 
 
 class EnvState(enum.Enum):
@@ -51,7 +54,7 @@ class InitResult:
 class RawOutcome:
     """What came back from one invocation, before it is shaped into an HTTP response."""
 
-    kind: str  # "result" | "error" | "timeout" | "died"
+    kind: str  # "result" | "error" | "too_large" | "timeout" | "died"
     payload: bytes = b""
     duration_ms: float = 0.0
     max_rss_kb: int = 0
@@ -67,6 +70,7 @@ class ExecutionEnvironment(asyncio.Protocol):
         self.generation = 0
         self.last_used = 0.0
         self.provisioned = False
+        self.recycle = False  # the fork server asked for it to be replaced once idle
         self.init_ms = 0.0
         self._on_log = on_log
         self._log_capture: LogTail | None = None
@@ -173,13 +177,30 @@ class ExecutionEnvironment(asyncio.Protocol):
         size = len(buffer)
         while size - offset >= header.size:
             length, kind = header.unpack_from(buffer, offset)
+            if length > protocol.MAX_FRAME:
+                self._refuse(f"a frame of {length} bytes (the limit is {protocol.MAX_FRAME})")
+                return
             end = offset + header.size + length
             if end > size:
                 break
-            self._dispatch(kind, memoryview(buffer)[offset + header.size : end])
+            try:
+                self._dispatch(kind, memoryview(buffer)[offset + header.size : end])
+            except (ValueError, KeyError, TypeError, IndexError) as exc:  # struct.error is a ValueError
+                self._refuse(f"a malformed frame of kind {kind} ({type(exc).__name__})")
+                return
             offset = end
         if offset:
             del buffer[:offset]
+
+    def _refuse(self, what: str) -> None:
+        """The environment broke the protocol (a handler wrote to our socket, or memory
+        corruption): it cannot be trusted with another frame. Kill it, say why."""
+        self._buffer.clear()
+        line = f"environment {self.env_id} sent {what}: killed\n"
+        log.error(line.rstrip())
+        if self._log_capture is not None:
+            self._log_capture.append(line)
+        self.kill()
 
     def _dispatch(self, kind: int, body: memoryview) -> None:
         if kind == protocol.LOG:
@@ -190,6 +211,9 @@ class ExecutionEnvironment(asyncio.Protocol):
         elif kind == protocol.RESULT or kind == protocol.ERROR:
             duration_ms, max_rss_kb, payload = protocol.split_result(body)
             self._finish_call(RawOutcome("result" if kind == protocol.RESULT else "error", payload, duration_ms, max_rss_kb))
+        elif kind == protocol.RESULT_TOO_LARGE:
+            duration_ms, max_rss_kb, _ = protocol.split_result(body)
+            self._finish_call(RawOutcome("too_large", b"", duration_ms, max_rss_kb))
         elif kind == protocol.READY:
             meta, _ = protocol.split_meta(body)
             self.init_ms = meta["init_ms"]

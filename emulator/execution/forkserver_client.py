@@ -26,7 +26,8 @@ SPAWN_TIMEOUT_S = 30.0
 # What the fork server inherits from the control plane's environment. The PYENV_* variables
 # keep a pyenv shim (python3.X on PATH) choosing the same interpreter as in the user's shell.
 _INHERITED_ENV = frozenset({"PATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "VIRTUAL_ENV", "PYENV_ROOT", "PYENV_VERSION"})
-STOP_TIMEOUT_S = 5.0
+# Longer than the fork server takes to end everything below it (SHUTDOWN_WAIT_S there).
+STOP_TIMEOUT_S = 8.0
 # The name our runtime package has inside the fork server and every environment: the
 # control plane knows it as `emulator.runtimes`, but a handler must be free to have (and
 # import) modules called `emulator` or `runtimes` of its own.
@@ -40,8 +41,16 @@ class ForkServerError(RuntimeError):
 class ForkServerClient:
     """Owns one fork server and routes its exit reports to environments by PID."""
 
-    def __init__(self, python: str, on_exit: Callable[[int, dict[str, Any]], None]) -> None:
+    def __init__(
+        self,
+        python: str,
+        on_exit: Callable[[int, dict[str, Any]], None],
+        memory_limits: str = "auto",
+        on_recycle: Callable[[int], None] | None = None,
+    ) -> None:
         self.python = python
+        self.memory_limits = memory_limits
+        self._on_recycle = on_recycle
         self._on_exit = on_exit
         self._proc: subprocess.Popen | None = None
         self._sock: socket.socket | None = None
@@ -50,7 +59,9 @@ class ForkServerClient:
         self._ids = itertools.count(1)
         self._send_lock = asyncio.Lock()
         self._path_dir: tempfile.TemporaryDirectory | None = None
-        self.cgroups = False
+        self.memory_mode = ""  # "cgroup-v1", "cgroup-v2", "watchdog" or "none" (README, "Memory")
+        self.memory_note = ""
+        self.memory_warning = False
         self.version = ""
         self.closed = False
 
@@ -67,11 +78,14 @@ class ForkServerClient:
         env["PYTHONUNBUFFERED"] = "1"
         try:
             self._proc = subprocess.Popen(
-                [self.python, "-m", f"{RUNTIME_PACKAGE}.forkserver", str(child.fileno())],
+                [self.python, "-m", f"{RUNTIME_PACKAGE}.forkserver", str(child.fileno()), self.memory_limits],
                 pass_fds=[child.fileno()],
                 env=env,
                 stdin=subprocess.DEVNULL,
                 cwd="/",
+                # Out of the emulator's process group: a signal to the group (Ctrl-\, an IDE
+                # stopping the run) must not kill the fork server before it ends the environments.
+                start_new_session=True,
             )
         except OSError as exc:
             parent.close()
@@ -90,8 +104,17 @@ class ForkServerClient:
         except BaseException:  # cancelled (shutdown during start-up): leave nothing behind
             self.abort()
             raise
-        self.cgroups = bool(hello.get("cgroups"))
+        if hello.get("error"):
+            self.abort()
+            raise ForkServerError(hello["error"])
+        self.memory_mode = hello.get("memory", "")
+        self.memory_note = hello.get("memory_note", "")
+        self.memory_warning = bool(hello.get("memory_warning"))
         self.version = hello.get("python", "")
+
+    @property
+    def cgroups(self) -> bool:
+        return self.memory_mode.startswith("cgroup")
 
     @property
     def pid(self) -> int | None:
@@ -123,6 +146,7 @@ class ForkServerClient:
         except asyncio.TimeoutError:
             raise ForkServerError(f"the fork server did not fork within {SPAWN_TIMEOUT_S:.0f} s") from None
         except OSError as exc:
+            self.closed = True  # the peer is gone (its EOF may not have been read yet)
             raise ForkServerError(f"fork server unreachable: {exc}") from exc
         finally:
             self._pending.pop(request_id, None)
@@ -156,6 +180,8 @@ class ForkServerClient:
             op = message.get("op")
             if op == "exited":
                 self._on_exit(int(message["pid"]), message)
+            elif op == "recycle" and self._on_recycle is not None:
+                self._on_recycle(int(message["pid"]))
             elif op in ("spawned", "spawn_failed"):
                 future = self._pending.get(message["id"])
                 if future is not None and not future.done():

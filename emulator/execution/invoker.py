@@ -167,7 +167,7 @@ class Invoker:
         except asyncio.CancelledError:
             pool.discard(env)  # nobody will read its answer: never hand a busy environment out again
             raise
-        if outcome.kind == "result" and len(outcome.payload) > MAX_RESPONSE_BYTES:
+        if outcome.kind == "too_large" or (outcome.kind == "result" and len(outcome.payload) > MAX_RESPONSE_BYTES):
             result = InvokeResult(response_too_large_payload(), version.version, request_id, "Unhandled", RESPONSE_TOO_LARGE)
         elif outcome.kind == "result":
             result = InvokeResult(outcome.payload, version.version, request_id)

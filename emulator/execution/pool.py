@@ -16,7 +16,7 @@ import uuid
 from typing import Any
 
 from emulator.execution.environment import EnvState, ExecutionEnvironment
-from emulator.execution.forkserver_client import ForkServerClient
+from emulator.execution.forkserver_client import ForkServerClient, ForkServerError
 from emulator.execution.host_limits import limit_environment_descriptors
 from emulator.functions.registry import FunctionVersion
 from emulator.execution.logsink import LogSink
@@ -51,6 +51,7 @@ class EnvironmentFactory:
         interpreter: str = "auto",
         max_environments: int | None = None,
         home: str | None = None,
+        memory_limits: str = "auto",
     ) -> None:
         self.region = region
         # Handlers' HOME: a private folder of this emulator, so that `~` (boto3's
@@ -59,13 +60,14 @@ class EnvironmentFactory:
         self.endpoint_url = endpoint_url
         self.logs = logs
         self.interpreter = interpreter
+        self.memory_limits = memory_limits
         self._servers: dict[str, ForkServerClient] = {}
         self._starting: dict[str, asyncio.Task] = {}
         self._by_pid: dict[int, ExecutionEnvironment] = {}
         self._early_exits: dict[int, dict[str, Any]] = {}
         self._ids = itertools.count(1)
         self._warned: set[str] = set()
-        self.cgroups = False
+        self.memory_mode = ""  # how MemorySize is enforced, as the first fork server found it
         # The descriptor budget (emulator/execution/host_limits.py): environments alive or
         # being created never exceed it.
         self.max_environments = max_environments
@@ -90,6 +92,16 @@ class EnvironmentFactory:
             )
         return own
 
+    @property
+    def cgroups(self) -> bool:
+        return self.memory_mode.startswith("cgroup")
+
+    async def start(self) -> None:
+        """Start the fork server of our own interpreter now rather than at the first cold
+        start: it sweeps what a killed emulator left behind, and a memory-limit setting it
+        cannot honour fails `emulator up` instead of the first invocation."""
+        await self._server_for_python(sys.executable, f"python3.{sys.version_info.minor}")
+
     async def server_for(self, runtime: str) -> ForkServerClient:
         return await self._server_for_python(self.python_for(runtime), runtime)
 
@@ -113,7 +125,7 @@ class EnvironmentFactory:
                 self._starting.pop(python, None)
 
     async def _start_server(self, python: str, runtime: str) -> ForkServerClient:
-        server = ForkServerClient(python, self._on_exit)
+        server = ForkServerClient(python, self._on_exit, self.memory_limits, self._on_recycle)
         try:
             await server.start()
         except Exception:
@@ -127,7 +139,9 @@ class EnvironmentFactory:
         if server.pid is not None:
             limit_environment_descriptors(server.pid)  # its forks inherit Lambda's quota
         self._servers[python] = server
-        self.cgroups = self.cgroups or server.cgroups
+        if not self.memory_mode:
+            self.memory_mode = server.memory_mode
+            log.log(logging.WARNING if server.memory_warning else logging.INFO, "memory limits: %s", server.memory_note or server.memory_mode)
         return server
 
     def _on_exit(self, pid: int, info: dict[str, Any]) -> None:
@@ -136,6 +150,11 @@ class EnvironmentFactory:
             self._early_exits[pid] = info
         else:
             env.on_exit(info)
+
+    def _on_recycle(self, pid: int) -> None:
+        env = self._by_pid.get(pid)
+        if env is not None:
+            env.recycle = True  # its pool replaces it once idle
 
     def environment_spec(self, version: FunctionVersion, init_type: str, log_stream: str) -> dict[str, Any]:
         spec = version.spec
@@ -242,7 +261,15 @@ class EnvironmentFactory:
                 raise self._refuse(version.name) from None
             raise
         try:
-            pid = await server.spawn(spec, child, output_w)
+            try:
+                pid = await server.spawn(spec, child, output_w)
+            except ForkServerError:
+                if not server.closed:
+                    raise
+                # The template died just now (killed, or its interpreter crashed): once more
+                # with a new one, as the next cold start would.
+                server = await self.server_for(version.spec.runtime)
+                pid = await server.spawn(spec, child, output_w)
         except BaseException:
             parent.close()
             os.close(output_r)
@@ -318,7 +345,7 @@ class EnvironmentPool:
         idle = self.provisioned_idle if provisioned else self.idle
         while idle:
             env = idle.pop()
-            if env.state is EnvState.READY and env.generation == self.generation:
+            if env.state is EnvState.READY and env.generation == self.generation and not env.recycle:
                 return env
             self._retire(env)
         return None
@@ -333,7 +360,7 @@ class EnvironmentPool:
 
     def give_back(self, env: ExecutionEnvironment, now: float) -> None:
         env.last_used = now
-        if env.state is EnvState.READY and env.generation == self.generation:
+        if env.state is EnvState.READY and env.generation == self.generation and not env.recycle:
             (self.provisioned_idle if env.provisioned else self.idle).append(env)
         else:
             self._retire(env)

@@ -55,9 +55,38 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: f
     )
 
 
-def write_app(folder: Path, timeout: int = 10) -> Path:
+# Starts what a process group does not hold: a grandchild behind a shell, a child in a new
+# session and a double-forked daemon (orphaned at once, while its environment lives on).
+ORPHAN_MAKER = """
+import os, subprocess, time
+
+def daemon():
+    r, w = os.pipe()
+    middle = os.fork()
+    if middle == 0:
+        os.setsid()
+        if os.fork() == 0:
+            os.write(w, str(os.getpid()).encode())
+            os.execvp("sleep", ["sleep", "300"])
+        os._exit(0)
+    os.close(w)
+    os.waitpid(middle, 0)
+    pid = int(os.read(r, 32))
+    os.close(r)
+    return pid
+
+def handler(event, context):
+    shell = subprocess.Popen(["sh", "-c", "sleep 300 & echo $!; wait"], stdout=subprocess.PIPE)
+    grandchild = int(shell.stdout.readline())
+    new_session = subprocess.Popen(["sleep", "300"], start_new_session=True).pid
+    time.sleep(event.get("sleep", 0))
+    return {"pid": os.getpid(), "ppid": os.getppid(), "started": [shell.pid, grandchild, new_session, daemon()]}
+"""
+
+
+def write_app(folder: Path, timeout: int = 10, source: str = HANDLER) -> Path:
     (folder / "src").mkdir(exist_ok=True)
-    (folder / "src" / "app.py").write_text(HANDLER)
+    (folder / "src" / "app.py").write_text(source)
     template = folder / "template.yaml"
     template.write_text(
         textwrap.dedent(
@@ -231,3 +260,73 @@ def test_sigkill_of_the_emulator_takes_its_template_and_environments_down(tmp_pa
         proc.kill()
         assert proc.wait(EXIT_WAIT_S) == -signal.SIGKILL
         assert wait_until(lambda: not any(p.alive for p in everything)), [p for p in everything if p.alive]
+
+
+# -- nothing a handler started survives the emulator --------------------------------------------------
+def own_memory_cgroup() -> Path | None:
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            return Path("/sys/fs/cgroup/memory") / path.lstrip("/")
+    return None
+
+
+def groups_of(template: int) -> list[Path]:
+    """Memory cgroups of a fork server, wherever this or an earlier version put them."""
+    own = own_memory_cgroup()
+    places = {own, Path("/sys/fs/cgroup/memory")} - {None}
+    return [place / f"lambda-emulator-{template}" for place in places if (place / f"lambda-emulator-{template}").exists()]  # type: ignore[operator]
+
+
+def start_orphans(url: str) -> tuple[list[ProcessId], int]:
+    """Two environments at once, each starting a grandchild, a new-session child and a daemon:
+    (every process involved, the fork server's PID)."""
+    results = invoke_concurrently(url, [{"sleep": 0.5}] * 2)
+    assert len({r["pid"] for r in results}) == 2, "expected two environments"
+    templates = {r["ppid"] for r in results}
+    assert len(templates) == 1 and all(is_template(t) for t in templates)
+    processes = [ProcessId.of(pid) for r in results for pid in [r["pid"], *r["started"]]]
+    processes.append(ProcessId.of(next(iter(templates))))
+    assert all(p.alive for p in processes)
+    return processes, next(iter(templates))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+def test_nothing_a_handler_started_survives_the_emulator(tmp_path: Path, sig: signal.Signals) -> None:
+    write_app(tmp_path, source=ORPHAN_MAKER)
+    with emulator_up(tmp_path, "--port", "0") as (proc, url, stderr_path):
+        processes, template = start_orphans(url)
+        proc.send_signal(sig)
+        proc.wait(EXIT_WAIT_S)
+    assert wait_until(lambda: not any(p.alive for p in processes)), [p for p in processes if p.alive]
+    assert wait_until(lambda: not groups_of(template)), groups_of(template)
+    if sig == signal.SIGINT:
+        assert "Traceback" not in stderr_path.read_text()
+    # The next start finds nothing of ours left behind either.
+    with emulator_up(tmp_path, "--port", "0") as (_, url, _):
+        assert invoke_concurrently(url, [{}])[0]["pid"]
+        assert not groups_of(template)
+
+
+def test_what_a_killed_fork_server_left_is_swept_at_the_next_start(tmp_path: Path) -> None:
+    """SIGKILL of the fork server itself (the OOM killer, `kill -9` of every process) skips all
+    of its clean-up: the environments die with it, but what they started lives on in their
+    cgroups until the next emulator starts."""
+    if os.geteuid() != 0:
+        pytest.skip("needs memory cgroups (root on a cgroup v1 host)")
+    write_app(tmp_path, source=ORPHAN_MAKER)
+    with emulator_up(tmp_path, "--port", "0") as (proc, url, _):
+        processes, template = start_orphans(url)
+        if not groups_of(template):
+            pytest.skip("no memory cgroups on this host")
+        os.kill(template, signal.SIGKILL)
+        proc.kill()
+        proc.wait(EXIT_WAIT_S)
+    daemons = [p for p in processes if p.alive]
+    assert daemons, "expected the new-session children and daemons to outlive a SIGKILLed fork server"
+    assert groups_of(template)
+    with emulator_up(tmp_path, "--port", "0") as (_, url, stderr_path):
+        # Swept while the emulator started, before it served anything.
+        assert not groups_of(template), groups_of(template)
+        assert not any(p.alive for p in daemons), [p for p in daemons if p.alive]
+        assert "left by an emulator that no longer runs" in stderr_path.read_text()
