@@ -300,7 +300,7 @@ async def test_unserialisable_result_is_a_marshal_error(rt: Runtime) -> None:
 @pytest.mark.asyncio
 async def test_response_over_6_mb_is_not_delivered(rt: Runtime) -> None:
     version = rt.function("def handler(event, context):\n    return 'x' * event['n']\n")
-    limit = 6 * 1024 * 1024 + 100  # aws-semantics §4: RIE MaxPayloadSize
+    limit = 6 * 1024 * 1024 + 100  # MaxPayloadSize of AWS's Runtime Interface Emulator
     fits = await rt.invoke(version, {"n": limit - 2})  # two quotes make it exactly the limit
     assert fits.function_error is None and len(fits.payload) == limit
     too_big = await rt.invoke(version, {"n": limit - 1})

@@ -1,4 +1,5 @@
-"""Asynchronous invocation: retries on the one clock, destinations, DLQ (aws-semantics §5).
+"""Asynchronous invocation: retries on the one clock, destinations, DLQ
+(https://docs.aws.amazon.com/lambda/latest/dg/invocation-async.html).
 
 These run with --time-scale 60, so AWS's 1- and 2-minute retry delays take 1 and 2 s.
 """
