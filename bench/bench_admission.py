@@ -1,7 +1,7 @@
 """Cost of one admission: ConcurrencyLedger.admit + ScalingRateModel.try_take + release.
 
-Target (emulator brief): median <= 20 µs. Timing is measured here, never asserted in tests
-(STYLE.md principle 13). Run: `.venv/bin/python bench/bench_admission.py [iterations]`.
+Target: median <= 20 µs. Timing is measured here, never asserted in tests (a loaded
+machine would make such tests flaky). Run: `.venv/bin/python bench/bench_admission.py [iterations]`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Benchmark 2: throughput of warm no-op invokes with 16 and 64 concurrent clients (wrk).
 
 wrk (C, epoll) is the load generator: any Python client would saturate first
-(measurements.md). It shares the 2 CPUs with the server, as a real test suite would.
+(docs/measurements.md). It shares the 2 CPUs with the server, as a real test suite would.
 For each connection count, a short unmeasured run per server first creates the
 environments (one per connection), so the figure is warm throughput; then the emulator and
 the baseline alternate for `wrk_rounds` rounds and the median round is reported. "All 200"

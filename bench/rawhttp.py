@@ -1,6 +1,6 @@
 """A lean HTTP/1.1 client for load generation: prebuilt request bytes, one recv loop.
 
-aiohttp and boto3 spend more CPU per request than the server under test (measurements.md:
+aiohttp and boto3 spend more CPU per request than the server under test (docs/measurements.md:
 an aiohttp load generator saturates at ~17-19k req/s), so the latency figures use this
 instead. It speaks only what the emulator and the echo baseline answer: a status line,
 headers and a Content-Length body (aiohttp's `web.Response` never chunks).

@@ -3,7 +3,7 @@
 Each benchmark starts its own emulator (`emulator up --port 0 --backend none
 --log-invocations false`) and, where it compares, the aiohttp echo baseline, both as
 subprocesses on 127.0.0.1, and stops them with SIGINT. Benchmarks print figures against
-targets; they assert nothing (STYLE.md principle 13). docs/benchmarks.md records a run.
+targets; they assert nothing (timing is not asserted in tests). docs/benchmarks.md records a run.
 """
 
 from __future__ import annotations

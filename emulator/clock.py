@@ -1,4 +1,4 @@
-"""The one clock of the emulator (STYLE.md principle 2).
+"""The one clock of the emulator.
 
 Every time-dependent policy takes its `now` from a `Clock`, never from `time.*` directly,
 so the same code runs on a time-scaled clock in fast scenarios and on a `VirtualClock`

@@ -1,4 +1,4 @@
-"""One frozen, typed configuration (STYLE.md principle 9).
+"""One frozen, typed configuration.
 
 Every option is declared once in OPTIONS; the CLI flags and the EMULATOR_* environment
 variables are derived from it mechanically. Only `from_sources` reads the environment,
@@ -80,18 +80,22 @@ class Config:
     port: int = 3001  # the port `sam local start-lambda` uses
     region: str = "us-east-1"
     account_id: str = "123456789012"
-    # Idle lifetime of an environment. AWS does not document it (aws-semantics §13.8).
+    # Idle lifetime of an environment. AWS does not document it ("for some time"); we choose
+    # 300 s, README 'Choices'.
     keep_alive: float = 300.0
     time_scale: float = 1.0
     scale_factor: float = 1.0
-    # aws-semantics §1.2: default account concurrency 1,000, at least 100 left unreserved (S5, S8).
+    # Default account concurrency 1,000 (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html),
+    # at least 100 left unreserved (https://docs.aws.amazon.com/lambda/latest/api/API_PutFunctionConcurrency.html).
     account_concurrency: int = 1000
     unreserved_minimum: int = 100
     scaling_model: str = "current"
-    # aws-semantics §1.3 (S1): 1,000 new environments per function every 10 seconds.
+    # 1,000 new environments per function every 10 seconds:
+    # https://docs.aws.amazon.com/lambda/latest/dg/scaling-behavior.html
     scaling_environments: int = 1000
     scaling_period: float = 10.0
-    # aws-semantics §1.4 (S3): legacy Regional burst (0 = by Region), then +500 per minute.
+    # Before Nov 2023: a Regional burst (0 = by Region), then +500 per minute (AWS's archived page:
+    # https://github.com/awsdocs/aws-lambda-developer-guide/blob/38e9014eba7b2de5dff7e353de675d991e58947d/doc_source/invocation-scaling.md).
     legacy_burst: int = 0
     legacy_per_minute: int = 500
     interpreter: str = "auto"
@@ -101,8 +105,9 @@ class Config:
     watch_code: bool = True
     backend: str = "moto"
     aws_endpoint: str | None = None
-    # aws-semantics §7.2: SQS poller scaling, "current" (+300/min since Nov 2023) or "legacy"
-    # (+60/min), and the per-mapping ceiling (1,000; the launch blog says 1,250).
+    # SQS poller scaling, "current" (+300/min since Nov 2023) or "legacy" (+60/min), and the
+    # per-mapping ceiling: 1,000 (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html);
+    # AWS's launch blog says 1,250 for the old model, we keep the documented 1,000.
     sqs_scaling_model: str = "current"
     sqs_max_concurrency: int = 1000
     # Binding beyond loopback serves every API, unauthenticated, to the network: opt in.

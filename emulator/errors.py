@@ -1,6 +1,7 @@
-"""Typed AWS errors (STYLE.md principle 7): each subclass carries the code and HTTP status.
+"""Typed AWS errors: each subclass carries the code and HTTP status as data.
 
-Status codes follow the Lambda API model (aws-semantics §2.3, S10). `to_response_parts`
+Status codes follow the Lambda API model
+(https://github.com/boto/botocore/blob/develop/botocore/data/lambda/2015-03-31/service-2.json). `to_response_parts`
 is the one place they become HTTP: header `x-amzn-ErrorType`, body `{"Type", "message"}`,
 which botocore's rest-json parser turns into the right exception class.
 """
@@ -76,7 +77,12 @@ class RequestTooLarge(UserError):
 
 
 class TooManyRequests(UserError):
-    """aws-semantics §2.4: 429 with Reason, Type User, message "Rate Exceeded." and Retry-After."""
+    """429 with Reason, Type User, message "Rate Exceeded." and Retry-After.
+
+    Members from the Lambda API model
+    (https://docs.aws.amazon.com/botocore/latest/reference/services/lambda/client/exceptions/TooManyRequestsException.html);
+    the body's Type and message as AWS sends them (observed in users' error output).
+    """
 
     code = "TooManyRequestsException"
     status = 429

@@ -1,4 +1,4 @@
-"""The composition root of a running emulator: startup -> serve -> shutdown (STYLE.md §10).
+"""The composition root of a running emulator: startup -> serve -> shutdown.
 
 Used by the CLI (`emulator up`) and the pytest plugin alike. Start-up order: clock and
 state, backend (moto), HTTP bind, template resources, background tasks, ready. Shutdown

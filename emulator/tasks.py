@@ -1,4 +1,4 @@
-"""Background tasks with one owner (STYLE.md: every background task owned and cancelled).
+"""Background tasks with one owner, who tracks them and cancels them.
 
 Each owner (the server, a poller, the mapping manager) keeps its tasks here: named,
 tracked until they finish, failures handed to the owner's `on_error`, cancelled together.

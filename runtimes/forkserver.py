@@ -2,7 +2,7 @@
 
 Started once per Python interpreter by the control plane, it imports only the runtime
 (never user code), freezes its heap and then, single-threaded, forks one child per
-`spawn` request. shared/measurements.md: fork from such a fork server costs ~2 ms and
+`spawn` request. docs/measurements.md: fork from such a fork server costs ~2 ms and
 ~2 MiB unique memory per idle environment, against 36-47 ms for a fresh interpreter.
 
 Control messages are JSON datagrams on a SOCK_SEQPACKET socket inherited from the control

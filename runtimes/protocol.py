@@ -4,7 +4,7 @@ One stream socket per environment. Every frame is a 5-byte header (body length, 
 followed by the body. Invocation and result frames carry a small JSON "meta" part and
 the raw payload bytes after it, so the control plane never re-encodes user payloads.
 
-Why not HTTP (the Lambda Runtime API style): shared/measurements.md measured ~52 µs per
+Why not HTTP (the Lambda Runtime API style): docs/measurements.md records ~52 µs per
 round trip for a length-prefixed Unix socket versus 260-300 µs for an HTTP long-poll.
 
 This module is imported by both sides; it must stay free of control-plane imports.

@@ -1,7 +1,8 @@
 """HTTP handlers of the event source mapping API (thin: parse, call the SourceManager, serialise).
 
-Paths and status codes from the Lambda API model (aws-semantics §6.1, S10): create, update
-and delete answer 202, get and list 200.
+Paths and status codes from the Lambda API model
+(https://github.com/boto/botocore/blob/develop/botocore/data/lambda/2015-03-31/service-2.json):
+create, update and delete answer 202, get and list 200.
 """
 
 from __future__ import annotations

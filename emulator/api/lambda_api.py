@@ -15,16 +15,18 @@ from emulator.api.routing import json_response
 from emulator.service.lambda_service import LambdaService
 from emulator.api.shapes import function_configuration, get_function
 
-# aws-semantics §2.1 (S10, S21): 6 MB synchronous payloads, 1 MB asynchronous (since Oct 2025).
+# 6 MB synchronous payloads, 1 MB asynchronous (since Oct 2025):
+# https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
 MAX_ASYNC_PAYLOAD = 1024 * 1024
-# aws-semantics §2.1: ClientContext is up to 3,583 bytes of base64.
+# ClientContext is up to 3,583 bytes of base64: https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html
 MAX_CLIENT_CONTEXT = 3583
 # Payloads above this are parsed off the event loop so big requests never stall small ones.
 INLINE_JSON_LIMIT = 128 * 1024
 INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
 LOG_TYPES = ("None", "Tail")
-# ListFunctions returns up to 50 functions per page unless MaxItems says otherwise (S10 model doc).
+# ListFunctions returns up to 50 functions per page unless MaxItems says otherwise:
+# https://docs.aws.amazon.com/lambda/latest/api/API_ListFunctions.html
 DEFAULT_LIST_MAX_ITEMS = 50
 
 

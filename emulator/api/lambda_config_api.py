@@ -1,5 +1,6 @@
 """HTTP handlers for concurrency, versions, aliases, provisioned concurrency and event
-invoke configuration (paths and status codes from the botocore Lambda model, S10)."""
+invoke configuration (paths and status codes from the Lambda API model:
+https://github.com/boto/botocore/blob/develop/botocore/data/lambda/2015-03-31/service-2.json)."""
 
 from __future__ import annotations
 
@@ -93,7 +94,7 @@ class LambdaConfigApi:
         return json_response(
             {
                 "AccountLimit": {
-                    # aws-semantics §3 / §1.2 (S5, S10)
+                    # Code-size quotas: https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
                     "TotalCodeSize": 80_530_636_800,
                     "CodeSizeUnzipped": 262_144_000,
                     "CodeSizeZipped": 52_428_800,

@@ -1,6 +1,6 @@
 """The HTTP front door: one route table, one error serialiser, nothing else.
 
-Handlers live in the *_api modules and stay thin (STYLE.md principle 6). Whatever goes
+Handlers live in the *_api modules and stay thin (parse, call a service, serialise). Whatever goes
 wrong, the client gets an AWS-shaped error; a traceback only ever reaches our own log. The
 router also keeps the general path's side of shutdown: it knows the requests in flight and,
 at the deadline, answers each of them (emulator/server.py drives it).

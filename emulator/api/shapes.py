@@ -1,4 +1,6 @@
-"""Lambda API response shapes (FunctionConfiguration and friends), per the botocore model (S10)."""
+"""Lambda API response shapes (FunctionConfiguration and friends), per the Lambda API model:
+https://github.com/boto/botocore/blob/develop/botocore/data/lambda/2015-03-31/service-2.json
+"""
 
 from __future__ import annotations
 

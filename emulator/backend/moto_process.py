@@ -1,10 +1,10 @@
 """The moto server that backs every non-Lambda AWS API, run as a supervised child process.
 
 A separate process rather than moto's ThreadedMotoServer: moto is GIL-bound and logs
-every request (shared/measurements.md), so in-process it would slow the invoke path.
+every request (docs/measurements.md), so in-process it would slow the invoke path.
 The child dies with us (PR_SET_PDEATHSIG) and is reaped on shutdown.
 
-Supervised (STYLE.md principle 5): its exit is noticed at once (a pidfd the event loop
+Supervised: its exit is noticed at once (a pidfd the event loop
 watches), logged once, and the child is restarted on the same port after a backoff
 (emulator/policy/restarts.py), up to a bounded number of restarts in a row. Meanwhile
 `unavailable_reason()` says why calls cannot be served (the proxy answers them 503

@@ -35,7 +35,8 @@ _QUEUE_ATTRIBUTES = (
     "DeduplicationScope", "FifoThroughputLimit",
 )
 _QUEUE_JSON_ATTRIBUTES = ("RedrivePolicy", "RedriveAllowPolicy")
-# Kinesis default retention; longer needs IncreaseStreamRetentionPeriod (S38).
+# Kinesis default retention (24 h); longer needs IncreaseStreamRetentionPeriod:
+# https://docs.aws.amazon.com/kinesis/latest/APIReference/API_IncreaseStreamRetentionPeriod.html
 KINESIS_DEFAULT_RETENTION_HOURS = 24
 # "Already there" answers that make a create a no-op.
 _EXISTS_CODES = {"ResourceInUseException", "BucketAlreadyOwnedByYou", "BucketAlreadyExists"}

@@ -1,6 +1,6 @@
 """One execution environment as the control plane sees it: a state machine over a socket.
 
-STARTING -> READY <-> BUSY -> STOPPING -> DEAD (STYLE.md principle 4). The process itself
+STARTING -> READY <-> BUSY -> STOPPING -> DEAD, transitions in one place. The process itself
 is a fork of the fork server (runtimes/forkserver.py); we talk to it with runtimes/protocol.py,
 notice its death at once (socket EOF) and learn how it died from the fork server's report.
 """

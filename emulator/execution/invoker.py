@@ -25,16 +25,17 @@ from emulator.functions.metrics import Metrics
 from emulator.execution.pool import EnvironmentFactory, EnvironmentLimitReached, EnvironmentPool
 from emulator.runtimes import protocol
 
-# aws-semantics §3 (S15): Init may take 10 s on demand; after that Lambda retries Init at the
-# first invocation, bounded by the function timeout.
+# Init may take 10 s on demand; after that Lambda retries Init at the first invocation,
+# bounded by the function timeout: https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html
 INIT_TIMEOUT_S = 10.0
-# aws-semantics §3 (S15), for provisioned concurrency: max(130 s, function timeout).
+# For provisioned concurrency: max(130 s, function timeout) (same page).
 PROVISIONED_INIT_TIMEOUT_S = 130.0
 EXIT_REPORT_WAIT_S = 2.0
 # How long a cold start waits for an evicted idle environment to exit (and free its
 # descriptors) when the descriptor budget is full.
 EVICTION_WAIT_S = 2.0
-# aws-semantics §4 (S14, RIE MaxPayloadSize = 6 MiB + 100 bytes): a larger function response
+# MaxPayloadSize = 6 MiB + 100 bytes in AWS's Runtime Interface Emulator
+# (https://github.com/aws/aws-lambda-runtime-interface-emulator): a larger function response
 # is not delivered; the caller gets Function.ResponseSizeTooLarge instead.
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100
 
@@ -72,12 +73,13 @@ RESPONSE_TOO_LARGE = "Function.ResponseSizeTooLarge"
 
 
 def response_too_large_payload() -> bytes:
-    # The message AWS returns (observed, S48), with the limit of aws-semantics §4.
+    # The message AWS returns (observed in users' reports; not in AWS's docs), with that limit.
     return error_payload(RESPONSE_TOO_LARGE, f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes).")
 
 
 def timeout_payload(request_id: str, timeout_s: float) -> bytes:
-    # aws-semantics §2.5 (S48, observed): the service emits Sandbox.Timedout with this text.
+    # AWS emits Sandbox.Timedout with this text (observed in users' logs; AWS's Runtime Interface
+    # Emulator prints the same "Task timed out after N.00 seconds").
     return error_payload("Sandbox.Timedout", f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds")
 
 
@@ -218,8 +220,8 @@ class Invoker:
         env.capture_logs(attempt.tail)
         init = await _wait_init(pool, env, INIT_TIMEOUT_S)
         if init is None:
-            # aws-semantics §3 (S15): Init over 10 s is retried at the first invocation,
-            # bounded by the function timeout.
+            # Init over 10 s is retried at the first invocation, bounded by the function
+            # timeout (INIT_TIMEOUT_S).
             env.kill()
             pool.discard(env)
             attempt.add(f"INIT_REPORT Init Duration: {INIT_TIMEOUT_S * 1000:.2f} ms\tPhase: init\tStatus: timeout\n")

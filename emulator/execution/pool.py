@@ -111,7 +111,7 @@ class EnvironmentFactory:
             return server
         if server is not None:
             # Its template died: reap it, close its socket and remove its folder before
-            # starting another (STYLE.md principle 5: no zombies, nothing leaked).
+            # starting another (no zombies, nothing leaked).
             self._servers.pop(python, None)
             await server.close()
         task = self._starting.get(python)
@@ -172,7 +172,8 @@ class EnvironmentFactory:
         if self.home is not None:
             env["HOME"] = self.home
         env.update(spec.environment)
-        # Variables Lambda reserves (aws-semantics §3; the list): these always win.
+        # Variables Lambda reserves, which always win:
+        # https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime
         env.update(
             {
                 "AWS_LAMBDA_FUNCTION_NAME": spec.name,
@@ -336,7 +337,7 @@ class EnvironmentPool:
         self.version = version
         self.idle: list[ExecutionEnvironment] = []
         # Provisioned-concurrency environments: initialised ahead of traffic, never reaped
-        # for idleness, used only by admissions charged to provisioned concurrency (§1.5).
+        # for idleness, used only by admissions charged to provisioned concurrency.
         self.provisioned_idle: list[ExecutionEnvironment] = []
         self.members: set[ExecutionEnvironment] = set()
         self.generation = 0

@@ -15,7 +15,8 @@ from emulator.template.specs import FunctionSpec
 log = logging.getLogger("emulator.functions.registry")
 
 LATEST = "$LATEST"
-# aws-semantics §2.1: FunctionName is a name, name:qualifier, a full or a partial ARN.
+# FunctionName is a name, name:qualifier, a full or a partial ARN:
+# https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html
 _ARN_RE = re.compile(
     r"^(?:arn:aws[a-zA-Z-]*:lambda:(?P<region>[a-z0-9-]+):)?(?:(?P<account>\d{12}):)?(?:function:)?"
     r"(?P<name>[a-zA-Z0-9_-]{1,64})(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9_-]{1,128}))?$"

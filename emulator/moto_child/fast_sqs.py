@@ -1,6 +1,6 @@
 """Make moto's SQS fast enough for scale tests, in the moto server's own process.
 
-moto 5.2's SQS does O(queue depth) work on every call (shared/measurements.md): with
+moto 5.2's SQS does O(queue depth) work on every call (docs/measurements.md): with
 100,000 messages queued a single ReceiveMessage would take minutes. The emulator's
 launcher (emulator/backend/moto_process.py) calls `apply()` before `moto.server.main` runs. It
 keeps moto as the store and the API, and changes three things:

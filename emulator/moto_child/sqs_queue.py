@@ -10,7 +10,7 @@ Every access to a queue's messages holds `QUEUES_LOCK`. One lock for every queue
 redrive adds to the dead-letter queue while holding the source queue, so one lock cannot
 deadlock, and moto is GIL-bound anyway. Each queue's long polls wait on their own
 condition of that lock. (moto 5.2 takes no lock around a receive, so two concurrent
-receivers can get the same message: shared/measurements.md.)
+receivers can get the same message: docs/measurements.md.)
 """
 
 from __future__ import annotations

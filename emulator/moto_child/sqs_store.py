@@ -1,6 +1,6 @@
 """The messages of one SQS queue, indexed so that every call costs O(log n), not O(n).
 
-moto 5.2 keeps a queue as one list and rescans it on every call (shared/measurements.md):
+moto 5.2 keeps a queue as one list and rescans it on every call (docs/measurements.md):
 each send recomputes the queue's counters over every message, each receive converts
 every message's timestamps. This store keeps moto's `Message` objects (so moto's
 responses serialise them unchanged) and indexes them by state:

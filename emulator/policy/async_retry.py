@@ -2,7 +2,7 @@
 and of the delivery of their records: a pure `decide_delivery(state, delivered, now)`.
 
 The async queue worker runs one attempt, then asks `decide` what happens next; it does the
-sleeping, re-queueing and destination delivery itself (STYLE.md principle 1).
+sleeping, re-queueing and destination delivery itself (a pure policy, tested in virtual time).
 AWS rules: https://docs.aws.amazon.com/lambda/latest/dg/invocation-async.html and
 https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html
 """

@@ -1,23 +1,25 @@
 """The concurrency ledger: who may run now, and which pool each execution is charged to.
 
-Pools (aws-semantics §1.2, §1.5):
+Pools (https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html,
+https://docs.aws.amazon.com/lambda/latest/dg/provisioned-concurrency.html):
 * provisioned: PC slots of one (function, qualifier), pre-allocated;
 * reserved: a function with reserved concurrency R runs on demand within R minus its PC
-  (reserved is both a guarantee and a cap, §1.2);
+  (reserved is both a guarantee and a cap);
 * unreserved: every other on-demand execution shares
   account_limit - sum(reserved) - sum(PC of functions without reserved).
 
-Reading of §1.5 for PC (documented because AWS states it only in prose):
+Our reading of the provisioned-concurrency page (documented because AWS states it only in
+prose):
 * PC is *allocated*, busy or not. On a reserved function it takes R's room, so on-demand
   (including spillover and `$LATEST`) gets R - sum(PC); when PC adds up to R, `$LATEST`
-  is throttled, as S9 says.
-* On a function without reserved concurrency PC still "counts toward the Regional quota"
-  (S9): it is subtracted from the unreserved pool that other functions share, and it
-  must leave the unreserved minimum, like a reservation does.
+  is throttled, as the page says.
+* On a function without reserved concurrency PC still "counts toward the Regional quota":
+  it is subtracted from the unreserved pool that other functions share, and it must leave
+  the unreserved minimum, like a reservation does.
 
 Everything is O(1) per call: totals are kept as counters, never summed on demand.
 The ledger only counts; the caller creates environments and spends scaling tokens
-(emulator.policy.scaling) after a successful admission (§14 admission steps 2-4).
+(emulator.policy.scaling) after a successful admission.
 """
 
 from __future__ import annotations
@@ -30,18 +32,23 @@ from enum import StrEnum
 from emulator.errors import InvalidParameterValue
 from emulator.policy.scaling import scale_count
 
-# aws-semantics §1.2 (S5): default account concurrency per Region.
+# Default account concurrency per Region:
+# https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
 DEFAULT_ACCOUNT_LIMIT = 1_000
-# aws-semantics §1.2 (S8, S10): at least 100 must stay unreserved.
+# At least 100 must stay unreserved:
+# https://docs.aws.amazon.com/lambda/latest/api/API_PutFunctionConcurrency.html
 DEFAULT_UNRESERVED_MINIMUM = 100
-# aws-semantics §1.5 (S9): PC applies to published versions and aliases, not $LATEST.
+# PC applies to published versions and aliases, not $LATEST:
+# https://docs.aws.amazon.com/lambda/latest/dg/provisioned-concurrency.html
 UNPUBLISHED_QUALIFIER = "$LATEST"
-# aws-semantics §1.5 (S10): ProvisionedConcurrentExecutions "int ≥ 1".
+# ProvisionedConcurrentExecutions has min 1 in the Lambda API model:
+# https://github.com/boto/botocore/blob/develop/botocore/data/lambda/2015-03-31/service-2.json
 MIN_PROVISIONED_CONCURRENCY = 1
 
 
 class ThrottleReason(StrEnum):
-    """`Reason` of a TooManyRequestsException (aws-semantics §1.7, S10/S12)."""
+    """`Reason` of a TooManyRequestsException (the ThrottleReason enum of the Lambda API model:
+    https://docs.aws.amazon.com/botocore/latest/reference/services/lambda/client/exceptions/TooManyRequestsException.html)."""
 
     CONCURRENT = "ConcurrentInvocationLimitExceeded"
     RESERVED = "ReservedFunctionConcurrentInvocationLimitExceeded"
@@ -52,7 +59,8 @@ class ThrottleReason(StrEnum):
 
 
 class ConcurrencyConfigError(InvalidParameterValue, ValueError):
-    """A rejected concurrency setting: InvalidParameterValueException, HTTP 400 (§1.2, S10).
+    """A rejected concurrency setting: InvalidParameterValueException, HTTP 400 (the Lambda API
+    model's PutFunctionConcurrency and PutProvisionedConcurrencyConfig errors).
 
     The code and status are data on the base class (emulator.errors), so the API layer
     serialises it like every other AWS error; ValueError for callers outside the API.
@@ -80,7 +88,8 @@ class Admission:
     reason: ThrottleReason | None  # None: admitted
     pool: AdmissionPool | None = None  # None: throttled
     # Targeted a qualifier with PC, found it all busy, ran on demand instead
-    # (§1.5 "Overflow": ProvisionedConcurrencySpilloverInvocations).
+    # (metric ProvisionedConcurrencySpilloverInvocations; when all PC is in use the function
+    # scales on demand: https://docs.aws.amazon.com/lambda/latest/dg/provisioned-concurrency.html).
     spillover: bool = False
 
     @property
@@ -94,7 +103,7 @@ class Admission:
 
 @dataclass(frozen=True)
 class LimitsConfig:
-    """Account-level concurrency numbers; defaults are the AWS values (§1.2)."""
+    """Account-level concurrency numbers; defaults are the AWS values (see the constants)."""
 
     account_limit: int = DEFAULT_ACCOUNT_LIMIT
     unreserved_minimum: int = DEFAULT_UNRESERVED_MINIMUM
@@ -145,8 +154,8 @@ class _FunctionSlots:
 
 
 def _unreserved_minimum_message(setting: str, minimum: int) -> str:
-    # Real AWS wording (§1.2; seen verbatim in deploy logs). For PC, AWS has been seen
-    # to say "Specified ConcurrentExecutions ..." (observed, S48).
+    # AWS's wording, as it appears verbatim in users' deploy logs (observed; not in AWS's docs).
+    # For PC, AWS has also been seen to say "Specified ConcurrentExecutions ...".
     return (
         f"Specified {setting} for function decreases account's "
         f"UnreservedConcurrentExecution below its minimum value of [{minimum}]."
@@ -154,7 +163,8 @@ def _unreserved_minimum_message(setting: str, minimum: int) -> str:
 
 
 class ConcurrencyLedger:
-    """Counts in-flight executions per pool and decides admission (§14 steps 2-3)."""
+    """Counts in-flight executions per pool and decides admission (reserved, then the account
+    pool: the two Reasons of https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html)."""
 
     def __init__(
         self,
@@ -186,7 +196,7 @@ class ConcurrencyLedger:
 
     @property
     def unreserved_limit(self) -> int:
-        """GetAccountSettings `UnreservedConcurrentExecutions` (§1.2, S10)."""
+        """GetAccountSettings `UnreservedConcurrentExecutions` (Lambda API model)."""
         return self.account_limit - self._reserved_total - self._provisioned_outside_reserved
 
     def reserved(self, function: str) -> int | None:
@@ -198,7 +208,7 @@ class ConcurrencyLedger:
         return None if slots is None else slots.provisioned.get(qualifier)
 
     def set_reserved(self, function: str, n: int | None) -> None:
-        """PutFunctionConcurrency (n) / DeleteFunctionConcurrency (None), §1.2.
+        """PutFunctionConcurrency (n) / DeleteFunctionConcurrency (None).
 
         Executions already running keep the pool they were charged to until released.
         """
@@ -211,7 +221,8 @@ class ConcurrencyLedger:
                     " equal to 0"
                 )
             if n < slots.provisioned_total:
-                # §1.5: PC cannot exceed reserved, so reserved cannot drop below PC.
+                # PC cannot exceed reserved (provisioned-concurrency page), so reserved cannot
+                # drop below PC.
                 raise ConcurrencyConfigError(
                     f"Specified ReservedConcurrentExecutions [{n}] for function is less than"
                     f" its total ProvisionedConcurrentExecutions [{slots.provisioned_total}]."
@@ -230,7 +241,7 @@ class ConcurrencyLedger:
         slots.reserved = n
 
     def set_provisioned(self, function: str, qualifier: str, n: int | None) -> None:
-        """PutProvisionedConcurrencyConfig (n) / Delete... (None) for one qualifier, §1.5.
+        """PutProvisionedConcurrencyConfig (n) / Delete... (None) for one qualifier.
 
         `qualifier` is the alias or version holding the config; the control plane
         resolves aliases and invokes with that same qualifier. Busy PC slots above a
@@ -252,8 +263,9 @@ class ConcurrencyLedger:
                 )
         new_total = slots.provisioned_total - old + (n or 0)
         if slots.reserved is not None and new_total > slots.reserved:
-            # §1.5 (S9): "You cannot allocate more PC than reserved concurrency."
-            # Wording is the emulator's (AWS's exact text UNCONFIRMED).
+            # PC cannot exceed reserved concurrency:
+            # https://docs.aws.amazon.com/lambda/latest/dg/provisioned-concurrency.html
+            # The message is ours: AWS's exact text is not documented.
             raise ConcurrencyConfigError(
                 f"Requested total ProvisionedConcurrentExecutions [{new_total}] for function"
                 f" exceeds its ReservedConcurrentExecutions [{slots.reserved}]."
@@ -289,7 +301,7 @@ class ConcurrencyLedger:
         """Take a slot for one invocation of `function` (optionally a PC qualifier).
 
         A qualifier with free PC gets a provisioned slot; otherwise (no PC, or all busy:
-        spillover, §1.5 "Overflow") the on-demand rules apply.
+        spillover) the on-demand rules apply.
         """
         slots = self._slots(function)
         spillover = False
@@ -310,14 +322,15 @@ class ConcurrencyLedger:
 
     def _acquire_on_demand(self, slots: _FunctionSlots) -> AdmissionPool | ThrottleReason:
         if slots.reserved is not None:
-            # §14 step 2, with PC taking its share of R (§1.5): reserved 0 throttles all.
+            # Reserved concurrency caps the function, PC taking its share of R: reserved 0
+            # throttles all (ReservedFunctionConcurrentInvocationLimitExceeded, API_Invoke).
             running = slots.on_demand_reserved + slots.on_demand_unreserved
             if running >= slots.reserved - slots.provisioned_total:
                 return ThrottleReason.RESERVED
             slots.on_demand_reserved += 1
             self._reserved_in_flight += 1
             return AdmissionPool.RESERVED
-        # §14 step 3: the shared pool left after reservations and PC.
+        # The shared pool left after reservations and PC (ConcurrentInvocationLimitExceeded).
         if self._unreserved_in_flight >= self.unreserved_limit:
             return ThrottleReason.CONCURRENT
         slots.on_demand_unreserved += 1
@@ -358,7 +371,7 @@ class ConcurrencyLedger:
 
     @contextmanager
     def lease(self, function: str, qualifier: str | None = None) -> Iterator[Admission]:
-        """`with ledger.lease(fn) as a:` — released in `finally` when admitted (STYLE 3)."""
+        """`with ledger.lease(fn) as a:` — released in `finally` when admitted."""
         admission = self.admit(function, qualifier)
         try:
             yield admission

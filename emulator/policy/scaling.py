@@ -1,9 +1,10 @@
 """Scaling-rate models: how fast Lambda may create NEW execution environments.
 
-One token = one new execution environment (a cold start). Reusing a warm environment
-spends nothing (aws-semantics §1.3 "Emulator reading", §14 "Scaling bucket per function").
-The caller checks the concurrency ledger first and spends a token only when no warm
-environment is free (§14 admission steps 2-4).
+AWS states the rate in execution environment instances
+(https://docs.aws.amazon.com/lambda/latest/dg/scaling-behavior.html), so our reading is:
+one token = one new execution environment (a cold start), and reusing a warm environment
+spends nothing. The caller checks the concurrency ledger first and spends a token only when
+no warm environment is free.
 
 Pure: every method takes `now` (emulated seconds from the injected clock).
 """
@@ -14,13 +15,15 @@ import math
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-# aws-semantics §1.3 (S1): "1,000 execution environment instances every 10 seconds",
-# per function, refilled continuously, never accruing beyond 1,000.
+# "1,000 execution environment instances every 10 seconds", per function, refilled
+# continuously, never accruing beyond 1,000:
+# https://docs.aws.amazon.com/lambda/latest/dg/scaling-behavior.html
 DEFAULT_NEW_ENVIRONMENTS = 1_000
 DEFAULT_PER_SECONDS = 10.0
 
-# aws-semantics §1.4 (S3, S4): legacy Regional burst shared by all functions, then
-# "+500 instances each minute".
+# The model before Nov 2023: a Regional burst shared by all functions, then "500 instances
+# each minute" (AWS's archived page, with the burst per Region:
+# https://github.com/awsdocs/aws-lambda-developer-guide/blob/38e9014eba7b2de5dff7e353de675d991e58947d/doc_source/invocation-scaling.md).
 LEGACY_PER_MINUTE = 500
 LEGACY_BURST_BY_REGION: dict[str, int] = {
     "us-west-2": 3_000,
@@ -30,7 +33,7 @@ LEGACY_BURST_BY_REGION: dict[str, int] = {
     "eu-central-1": 1_000,
     "us-east-2": 1_000,
 }
-LEGACY_BURST_OTHER_REGIONS = 500  # aws-semantics §1.4 (S3): "500: all other Regions"
+LEGACY_BURST_OTHER_REGIONS = 500  # the archived page: 500 in all other Regions
 DEFAULT_REGION = "us-east-1"
 
 # Refill is computed from float differences of timestamps: (0.03 - 0.02) * 100 is
@@ -40,14 +43,14 @@ _TOKEN_EPSILON = 1e-9
 
 
 def legacy_burst_for_region(region: str) -> int:
-    """Initial burst of the legacy model for `region` (aws-semantics §1.4, S3)."""
+    """Initial burst of the legacy model for `region` (the archived page above)."""
     return LEGACY_BURST_BY_REGION.get(region, LEGACY_BURST_OTHER_REGIONS)
 
 
 class _RefillingBucket:
     """A token bucket that starts full and refills continuously, capped at capacity.
 
-    The cap is the "no accrual" rule (§1.3): after a long idle period the bucket holds
+    The cap is the "no accrual" rule of the scaling-behavior page: after a long idle period the bucket holds
     `capacity`, never more.
     """
 
@@ -87,7 +90,7 @@ class _RefillingBucket:
 
 
 class FunctionScalingBucket(_RefillingBucket):
-    """Current model (aws-semantics §1.3): per function, `new_environments` per `per_seconds`."""
+    """Current model (scaling-behavior page): per function, `new_environments` per `per_seconds`."""
 
     __slots__ = ()
 
@@ -96,16 +99,17 @@ class FunctionScalingBucket(_RefillingBucket):
         new_environments: int = DEFAULT_NEW_ENVIRONMENTS,
         per_seconds: float = DEFAULT_PER_SECONDS,
     ) -> None:
-        # Continuous refill (§1.3 "Refill"): 1,000 per 10 s is 100 per second.
+        # "Refill ... continuously over time" (scaling-behavior page): 1,000 per 10 s is 100/s.
         super().__init__(new_environments, new_environments / per_seconds)
 
 
 class RegionalBurstBucket(_RefillingBucket):
-    """Legacy model (aws-semantics §1.4): one burst of `burst`, then `per_minute` per minute.
+    """Legacy model (before Nov 2023): one burst of `burst`, then `per_minute` per minute.
 
     Approximation: refill is continuous from the start, so a burst drained at t=0 allows
-    up to burst + 500 new environments within the first minute, where S4's worked example
-    counts exactly `burst` in minute 1. The long-run rate (+500/min) matches.
+    up to burst + 500 new environments within the first minute, where AWS's worked example
+    (https://docs.aws.amazon.com/lambda/latest/operatorguide/on-demand-scaling.html) counts
+    exactly `burst` in minute 1. The long-run rate (+500/min) matches.
     """
 
     __slots__ = ()
@@ -117,8 +121,8 @@ class RegionalBurstBucket(_RefillingBucket):
 class ScalingMode(StrEnum):
     """The registry of scaling models (CLI choices come from here)."""
 
-    CURRENT = "current"  # aws-semantics §1.3, since Nov 2023
-    LEGACY = "legacy"  # aws-semantics §1.4, before Nov 2023
+    CURRENT = "current"  # since Nov 2023 (scaling-behavior page)
+    LEGACY = "legacy"  # before Nov 2023 (the archived page)
 
 
 def scale_count(count: int, factor: float) -> int:
@@ -142,7 +146,7 @@ class ScalingRateConfig:
     mode: ScalingMode = ScalingMode.CURRENT
     new_environments: int = DEFAULT_NEW_ENVIRONMENTS
     per_seconds: float = DEFAULT_PER_SECONDS
-    legacy_burst: int | None = None  # None: by region (§1.4)
+    legacy_burst: int | None = None  # None: by region (LEGACY_BURST_BY_REGION)
     legacy_per_minute: int = LEGACY_PER_MINUTE
     region: str = DEFAULT_REGION
 
@@ -179,8 +183,9 @@ class ScalingRateConfig:
 class ScalingRateModel:
     """Hands out cold-start tokens under the configured model.
 
-    CURRENT: one bucket per function, created on first use (§1.3 "Scope": functions
-    scale independently). LEGACY: one bucket shared by every function (§1.4).
+    CURRENT: one bucket per function, created on first use (functions scale independently:
+    the scaling-behavior page). LEGACY: one bucket shared by every function (the old burst
+    quota "applies to all your functions in the Region").
     """
 
     __slots__ = ("config", "_buckets", "_shared")

@@ -2,7 +2,11 @@
 provisioned concurrency and async (event invoke) configuration.
 
 Domain logic only; emulator/api/lambda_config_api.py maps it to HTTP. AWS rules:
-aws-semantics §1.2 (reserved), §1.5 (provisioned), §5 (event invoke config), S10 (shapes).
+reserved https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html,
+provisioned https://docs.aws.amazon.com/lambda/latest/dg/provisioned-concurrency.html,
+event invoke config https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-configuring.html,
+shapes from the Lambda API model
+https://github.com/boto/botocore/blob/develop/botocore/data/lambda/2015-03-31/service-2.json.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from emulator.service.lambda_service import LambdaService
 
 log = logging.getLogger("emulator.admin")
 
-# botocore model (S10): alias names.
+# Alias names, as the Lambda API model's `Alias` shape allows.
 _ALIAS_RE = re.compile(r"^(?!^[0-9]+$)([a-zA-Z0-9-_]+)$")
 MAX_ALIAS_LENGTH = 128
 
@@ -37,7 +41,7 @@ class ProvisionedConcurrencyConfigNotFound(UserError):
 
 @dataclass
 class ProvisionedConfig:
-    """One PutProvisionedConcurrencyConfig, and how far its environments got (§1.5)."""
+    """One PutProvisionedConcurrencyConfig, and how far its environments got."""
 
     function: str
     qualifier: str
@@ -67,7 +71,7 @@ class FunctionAdmin:
         function, _ = self.registry.get(raw_name)
         return function
 
-    # -- reserved concurrency (§1.2) ---------------------------------------------------
+    # -- reserved concurrency ---------------------------------------------------------
     def put_concurrency(self, raw_name: str, value: Any) -> int:
         function = self.function(raw_name)
         if isinstance(value, bool) or not isinstance(value, int):
@@ -104,7 +108,7 @@ class FunctionAdmin:
                 return newest  # AWS returns the existing version when nothing changed
         number = str(max((int(v) for v in function.versions), default=0) + 1)
         snapshot = self.versions_dir / function.name / number
-        # Versions are immutable (S10): later edits of $LATEST's folder must not reach them.
+        # Versions are immutable (PublishVersion): later edits of $LATEST's folder must not reach them.
         skipped = await asyncio.to_thread(copy_code, latest.spec.code_dir, snapshot)
         self.registry.warn_skipped(function.name, skipped)
         copied = await asyncio.to_thread(code_fingerprint, snapshot)
@@ -138,7 +142,7 @@ class FunctionAdmin:
             self._check_version(function, version)
             function.aliases[alias] = version
             config = self.provisioned.get((function.name, alias))
-            if config is not None:  # PC follows the alias to its new version (§1.5)
+            if config is not None:  # PC follows the alias to its new version
                 self._start_provisioning(config)
         if description is not None:
             function.alias_descriptions[alias] = description
@@ -165,7 +169,7 @@ class FunctionAdmin:
         if version != LATEST and version not in function.versions:
             raise ResourceNotFound(f"Function not found: {function.latest.function_arn}:{version}")
 
-    # -- provisioned concurrency (§1.5) ----------------------------------------------------
+    # -- provisioned concurrency ----------------------------------------------------------
     def put_provisioned(self, raw_name: str, qualifier: str | None, value: Any) -> ProvisionedConfig:
         function = self.function(raw_name)
         if not qualifier:
@@ -256,7 +260,7 @@ class FunctionAdmin:
         name = self.function(raw_name).name
         return [config for (fn, _), config in sorted(self.provisioned.items()) if fn == name]
 
-    # -- event invoke config (§5) ----------------------------------------------------------
+    # -- event invoke config ---------------------------------------------------------------
     def put_event_invoke_config(self, raw_name: str, qualifier: str | None, body: dict[str, Any], merge: bool) -> tuple[str, EventInvokeConfig]:
         function = self.function(raw_name)
         key = (function.name, qualifier or LATEST)

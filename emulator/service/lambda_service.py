@@ -2,7 +2,8 @@
 
 Every invocation path (sync API, async queue, event-source pollers) goes through
 `invoke`, so the concurrency pools and the scaling rate hold for all of them
-(aws-semantics §14, "Admission control for a sync Invoke").
+(reserved, then account concurrency, then the scaling rate:
+https://docs.aws.amazon.com/lambda/latest/dg/scaling-behavior.html).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from emulator.execution.invoker import Invocation, Invoker, InvokeResult
 from emulator.functions.metrics import Metrics
 from emulator.policy.scaling import ScalingRateModel
 
-# aws-semantics §13.8: AWS does not document which Reason a scaling-rate throttle carries;
-# §14 suggests ConcurrentInvocationLimitExceeded as the stand-in (configurable, README).
+# AWS does not document which Reason a scaling-rate throttle carries (the scaling-behavior
+# page says only 429); we choose ConcurrentInvocationLimitExceeded, README 'Choices'.
 DEFAULT_SCALING_THROTTLE_REASON = ThrottleReason.CONCURRENT
 _DEFAULT_EVENT_INVOKE_CONFIG = EventInvokeConfig()
 _random_bits = random.SystemRandom().getrandbits(64)
@@ -59,7 +60,7 @@ class LambdaService:
         self.metrics = metrics
         self.scaling_throttle_reason = scaling_throttle_reason
         self.async_queue: AsyncInvocationQueue | None = None
-        # (function name, qualifier or $LATEST) -> async settings (aws-semantics §5).
+        # (function name, qualifier or $LATEST) -> async settings (event invoke config).
         self.event_invoke_configs: dict[tuple[str, str], EventInvokeConfig] = {}
 
     def event_invoke_config(self, function: str, qualifier: str | None) -> EventInvokeConfig:
@@ -97,7 +98,7 @@ class LambdaService:
 
 
     def cold_start_allowed(self, function: str) -> bool:
-        """aws-semantics §1.3/§14: a token is spent only when a new environment is needed."""
+        """A scaling token is spent only when a new environment is needed (emulator.policy.scaling)."""
         return self.scaling.try_take(function, self.clock.now())
 
     async def invoke(
@@ -114,7 +115,7 @@ class LambdaService:
         """Admit, run, release. Raises TooManyRequests when throttled (never queues)."""
         name = version.name
         metrics = self.metrics
-        with self.ledger.lease(name, qualifier) as admission:  # released in finally (STYLE.md §3)
+        with self.ledger.lease(name, qualifier) as admission:  # released in finally
             if not admission.admitted:
                 metrics.record_throttle(name, str(admission.reason))
                 raise TooManyRequests(str(admission.reason))

@@ -447,7 +447,8 @@ class StackScope:
         return name
 
     def _queue_name(self, logical_id: str, name: str, explicit: bool) -> str:
-        # A FIFO queue's name must end in ".fifo" (SQS CreateQueue, S33).
+        # A FIFO queue's name must end in ".fifo":
+        # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html
         fifo = self.resolve_property(logical_id, "FifoQueue") in (True, "true")
         if fifo and not explicit:
             return f"{name}.fifo"

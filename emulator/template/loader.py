@@ -40,23 +40,27 @@ INLINE_CODE_DIR = Path(".emulator") / "inline"
 INLINE_MODULE = "index.py"
 # `sam local` uses the template's folder when a function has no CodeUri.
 DEFAULT_CODE_URI = "."
-# §2.1 (S10): a bare function name is at most 64 characters of [a-zA-Z0-9-_].
+# A bare function name is at most 64 characters of [a-zA-Z0-9-_]:
+# https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html
 MAX_FUNCTION_NAME_LENGTH = 64
 _FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]+")
-# S10 shapes `Alias`, `EnvironmentVariableName` and `Handler` (at most 128, no whitespace).
+# The Lambda API model's shapes `Alias`, `EnvironmentVariableName` and `Handler` (at most
+# 128, no whitespace): https://github.com/boto/botocore/blob/develop/botocore/data/lambda/2015-03-31/service-2.json
 # Variable names: "Keys start with a letter and are at least two characters", letters,
 # digits and _ only (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html).
 _ALIAS_NAME = re.compile(r"(?!^[0-9]+$)[a-zA-Z0-9_-]{1,128}")
 _ENVIRONMENT_KEY = re.compile(r"[a-zA-Z][a-zA-Z0-9_]+")
 _HANDLER = re.compile(r"[^\s]{1,128}")
 _PYTHON_RUNTIME = re.compile(r"python3\.\d+")
-# §5 (S10, S20): asynchronous invocation settings.
+# Asynchronous invocation settings:
+# https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-configuring.html
 MIN_RETRY_ATTEMPTS, MAX_RETRY_ATTEMPTS = 0, 2
 MIN_EVENT_AGE_S, MAX_EVENT_AGE_S = 60, 21_600
 DESTINATION_TYPES = ("SQS", "SNS", "Lambda", "EventBridge", "S3")
-# §5: S3 is an on-failure destination only.
+# S3 is an on-failure destination only:
+# https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html
 ON_FAILURE_ONLY_SERVICES = {"s3"}
-DEAD_LETTER_TYPES = ("SQS", "SNS")  # §5: the DLQ is an SQS queue or an SNS topic.
+DEAD_LETTER_TYPES = ("SQS", "SNS")  # the DLQ is an SQS queue or an SNS topic (same page)
 
 # Properties read by the emulator, per function type; anything else not in IGNORED warns.
 _USED = {
@@ -373,7 +377,7 @@ def _environment(props: _Props) -> dict[str, str]:
         if value is None or isinstance(value, (Mapping, list)):
             props.fail(prop, f"{value!r} is not a string; quote the value (use '' for empty)")
         result[key] = to_text(value, prop)
-    # §3 (S5): "Environment variables 4 KB total".
+    # "4 KB" for all environment variables: https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
     size = sum(len(k.encode()) + len(v.encode()) for k, v in result.items())
     if size > MAX_ENVIRONMENT_BYTES:
         props.fail("Environment.Variables", f"the variables take {size} bytes, over the "
@@ -390,11 +394,12 @@ def _aliases(props: _Props, reserved: int | None) -> tuple[str | None, int | Non
     config = props.mapping("ProvisionedConcurrencyConfig", props.get("ProvisionedConcurrencyConfig"),
                            "ProvisionedConcurrentExecutions")
     provisioned = props.integer(prop, config.get("ProvisionedConcurrentExecutions"), 1)
-    # §1.5 (S9): provisioned concurrency lives on a version or alias, never on $LATEST.
+    # Provisioned concurrency lives on a version or alias, never on $LATEST:
+    # https://docs.aws.amazon.com/lambda/latest/dg/provisioned-concurrency.html
     if provisioned is not None and alias is None:
         props.fail("ProvisionedConcurrencyConfig", "needs AutoPublishAlias: provisioned "
                    "concurrency is set on an alias; add AutoPublishAlias: live")
-    # §1.5 (S9): "You cannot allocate more PC than reserved concurrency".
+    # PC cannot exceed reserved concurrency (same page).
     if provisioned is not None and reserved is not None and provisioned > reserved:
         props.fail(prop, f"{provisioned} is more than ReservedConcurrentExecutions ({reserved}); "
                    "lower it or raise the reserved concurrency")
@@ -402,7 +407,7 @@ def _aliases(props: _Props, reserved: int | None) -> tuple[str | None, int | Non
 
 
 def _event_invoke(props: _Props, base: str, config: Any) -> EventInvokeSpec:
-    """SAM `EventInvokeConfig` or the properties of an AWS::Lambda::EventInvokeConfig (§5)."""
+    """SAM `EventInvokeConfig` or the properties of an AWS::Lambda::EventInvokeConfig."""
     prefix = f"{base}." if base else ""
     config = props.mapping(base, config,
                            "MaximumRetryAttempts, MaximumEventAgeInSeconds or DestinationConfig")
@@ -434,7 +439,7 @@ def _event_invoke(props: _Props, base: str, config: Any) -> EventInvokeSpec:
 
 
 def _dead_letter(props: _Props, prop: str, keys: tuple[str, ...]) -> str | None:
-    """SAM `DeadLetterQueue: {Type, TargetArn}` or Lambda `DeadLetterConfig: {TargetArn}` (§5)."""
+    """SAM `DeadLetterQueue: {Type, TargetArn}` or Lambda `DeadLetterConfig: {TargetArn}`."""
     config = props.mapping(prop, props.get(prop), " and ".join(keys))
     if not config:
         return None
@@ -460,7 +465,7 @@ def _events(props: _Props) -> Mapping[str, Any]:
 
 
 def _attach_event_invoke_config(props: _Props, functions: dict[str, FunctionSpec]) -> None:
-    """An AWS::Lambda::EventInvokeConfig resource sets its function's async settings (§5)."""
+    """An AWS::Lambda::EventInvokeConfig resource sets its function's async settings."""
     target = props.get("FunctionName")
     if not isinstance(target, str) or not target:
         props.fail("FunctionName", "is required: name the function, e.g. !Ref MyFunction")

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# Limits from shared/aws-semantics.md §3 (S17, S5).
+# Memory 128-10,240 MB, timeout up to 900 s: https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+# Defaults 128 MB and 3 s: https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html and
+# https://docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html
 MIN_MEMORY_MB = 128
 MAX_MEMORY_MB = 10_240
 DEFAULT_MEMORY_MB = 128
@@ -18,13 +20,13 @@ MIN_TIMEOUT_S = 1
 MAX_TIMEOUT_S = 900
 DEFAULT_TIMEOUT_S = 3
 DEFAULT_RUNTIME = "python3.11"
-# §3: "Environment variables 4 KB total" (S5).
+# "4 KB" for all environment variables (the quotas page above).
 MAX_ENVIRONMENT_BYTES = 4 * 1024
 
 
 @dataclass(frozen=True)
 class EventInvokeSpec:
-    """`EventInvokeConfig` of a function (async invocation settings, §5)."""
+    """`EventInvokeConfig` of a function (async invocation settings)."""
 
     maximum_retry_attempts: int | None = None
     maximum_event_age_s: int | None = None

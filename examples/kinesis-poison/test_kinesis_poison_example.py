@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 from drive_kinesis_poison import consumer_stats, poison_reports, put_orders
 
@@ -18,25 +19,27 @@ WAIT_S = 30.0
 
 def test_the_poison_record_blocks_the_default_consumer_and_not_the_fixed_one(lambda_emulator_factory):
     emu = lambda_emulator_factory(TEMPLATE, time_scale=10)
+
+    def wait_for(condition: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        """The consumers' stats once `condition` holds for them (bounded, polled)."""
+        deadline = time.monotonic() + WAIT_S
+        while not condition(stats := consumer_stats(emu.metrics())):
+            assert time.monotonic() < deadline, f"not reached within {WAIT_S} s: {stats}"
+            time.sleep(0.05)
+        return stats
+
     sent = put_orders(emu.client("kinesis"), ORDERS, POISON_AT)
 
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        stats = consumer_stats(emu.metrics())
-        fixed, buggy = stats["fixed-consumer"], stats["buggy-consumer"]
-        if fixed["processed"] == ORDERS - 1 and buggy["retries"] >= 5:
-            break
-        assert time.monotonic() < deadline, f"no outcome within {WAIT_S} s: {stats}"
-        time.sleep(0.05)
+    stats = wait_for(lambda s: s["fixed-consumer"]["processed"] == ORDERS - 1 and s["buggy-consumer"]["retries"] >= 5)
+    fixed, buggy = stats["fixed-consumer"], stats["buggy-consumer"]
 
     # The bug: the batch holding the poison record is retried again and again; only the
     # batch before it went through, and the shard's iterator age keeps growing.
     assert buggy["processed"] == 10  # BatchSize 10: orders 0-9
     assert buggy["errors"] == buggy["retries"]  # every failure is retried: no limit
-    age = buggy["iterator_age_ms"]
-    time.sleep(0.5)
-    later = consumer_stats(emu.metrics())["buggy-consumer"]
-    assert later["processed"] == 10 and later["iterator_age_ms"] > age
+    # Three retries later the shard is still stuck: nothing more processed, the age grew.
+    later = wait_for(lambda s: s["buggy-consumer"]["retries"] >= buggy["retries"] + 3)["buggy-consumer"]
+    assert later["processed"] == 10 and later["iterator_age_ms"] > buggy["iterator_age_ms"]
 
     # The fix: bisect isolated the record, two retries, then its position went to the queue.
     assert fixed["bisections"] >= 3 and fixed["on_failure"] == 1

@@ -21,20 +21,20 @@ from pathlib import Path
 
 import pytest
 
-from core_testkit import ProcessId, running, running_children
+from core_testkit import GATED_HANDLER_SOURCE, Gate, ProcessId, running, running_children
 from environment_kit import ENDPOINT, REGION, Runtime, body, eventually, tail
 from emulator.execution.environment import EnvState, ExecutionEnvironment, IllegalTransition
 from emulator.execution.pool import DUMMY_CREDENTIALS
 
 pytestmark = pytest.mark.component
 
-PID_HANDLER = """
-import os, sys, time
+PID_HANDLER = GATED_HANDLER_SOURCE + """
+import os, sys
 COUNT = 0
 def handler(event, context):
     global COUNT
     COUNT += 1
-    time.sleep(event.get("sleep", 0))
+    wait_at_gate(event, context)  # held until the test opens the gate (if the event names one)
     return {"pid": os.getpid(), "ppid": os.getppid(), "count": COUNT, "version": list(sys.version_info[:2])}
 """
 
@@ -76,15 +76,24 @@ async def test_warm_invocation_reuses_the_process_its_module_state_and_tmp(rt: R
 
 
 @pytest.mark.asyncio
-async def test_concurrent_invocations_get_one_environment_each_and_are_reused(rt: Runtime) -> None:
+async def test_concurrent_invocations_get_one_environment_each_and_are_reused(rt: Runtime, tmp_path: Path) -> None:
     version = rt.function(PID_HANDLER)
-    first_wave = await asyncio.gather(*(rt.invoke(version, {"sleep": 0.3}) for _ in range(3)))
+
+    async def wave(name: str) -> list:
+        """Three invocations, all held inside their handlers at once before any may finish."""
+        gate = Gate(tmp_path / name)
+        calls = [asyncio.ensure_future(rt.invoke(version, {"gate": gate.path})) for _ in range(3)]
+        assert await eventually(lambda: gate.arrived() == 3), f"{gate.arrived()} of 3 invocations ran at once"
+        gate.open()
+        return await asyncio.gather(*calls)
+
+    first_wave = await wave("first")
     pids = {body(r)["pid"] for r in first_wave}
     assert len(pids) == 3 and all(r.cold for r in first_wave)
     assert rt.invoker.pool_for(version).size == 3
     # All forked from one template process.
     assert len({body(r)["ppid"] for r in first_wave}) == 1
-    second_wave = await asyncio.gather(*(rt.invoke(version, {"sleep": 0.3}) for _ in range(3)))
+    second_wave = await wave("second")
     assert {body(r)["pid"] for r in second_wave} == pids
     assert not any(r.cold for r in second_wave)
     assert rt.metrics.of("fn").cold_starts == 3
@@ -300,7 +309,7 @@ async def test_unserialisable_result_is_a_marshal_error(rt: Runtime) -> None:
 @pytest.mark.asyncio
 async def test_response_over_6_mb_is_not_delivered(rt: Runtime) -> None:
     version = rt.function("def handler(event, context):\n    return 'x' * event['n']\n")
-    limit = 6 * 1024 * 1024 + 100  # aws-semantics §4: RIE MaxPayloadSize
+    limit = 6 * 1024 * 1024 + 100  # MaxPayloadSize of AWS's Runtime Interface Emulator
     fits = await rt.invoke(version, {"n": limit - 2})  # two quotes make it exactly the limit
     assert fits.function_error is None and len(fits.payload) == limit
     too_big = await rt.invoke(version, {"n": limit - 1})
@@ -480,7 +489,6 @@ async def test_closing_the_factory_leaves_no_process_behind(rt: Runtime) -> None
         import os, subprocess, time
         def handler(event, context):
             child = subprocess.Popen(["sleep", "120"])
-            time.sleep(0.2)
             return {"pid": os.getpid(), "ppid": os.getppid(), "child": child.pid}
         """
     )

@@ -45,6 +45,8 @@ from emulator.moto_child.sqs_store import COMPACT_FACTOR, COMPACT_SLACK
 pytestmark = pytest.mark.component
 
 TIMER_S = 1  # the shortest visibility timeout / delay / retention SQS accepts in moto
+# moto's visibility, delay and retention timers run in real time: the tests sleep past them
+# (the behaviour under test; a sleep longer than the timer always suffices).
 PAST_TIMER_S = 1.25
 MEMORY_ROUNDS = 150  # 1,500 messages: more than COMPACT_SLACK, so the heaps were compacted
 
@@ -256,6 +258,8 @@ def test_parity_long_poll_returns_when_a_message_arrives(sqs: Any) -> None:
 
     poller = threading.Thread(target=poll)
     poller.start()
+    # Time for the poll to start waiting. The server's wait is not observable from here; a
+    # poll that starts late receives at once, so a slow machine cannot make the test fail.
     time.sleep(0.3)
     sqs.send_message(QueueUrl=url, MessageBody="wake up")
     poller.join(timeout=15)

@@ -1,4 +1,5 @@
-"""Asynchronous invocation: retries on the one clock, destinations, DLQ (aws-semantics §5).
+"""Asynchronous invocation: retries on the one clock, destinations, DLQ
+(https://docs.aws.amazon.com/lambda/latest/dg/invocation-async.html).
 
 These run with --time-scale 60, so AWS's 1- and 2-minute retry delays take 1 and 2 s.
 """
@@ -18,12 +19,12 @@ from emulator.pytest_plugin import inline_function
 
 pytestmark = pytest.mark.scenario
 
-RECORDING_FAILER = """
+RECORDING_FAILER = GATED_HANDLER_SOURCE + """
 import json, os, time
 def handler(event, context):
     with open(os.environ["ATTEMPTS_FILE"], "a") as f:
         f.write(json.dumps({"id": context.aws_request_id, "t": time.time()}) + "\\n")
-    time.sleep(event.get("sleep", 0))
+    wait_at_gate(event, context)  # held only if the event names a gate
     if event.get("fail", True):
         raise RuntimeError("always fails")
     return {"ok": event}
@@ -46,7 +47,7 @@ def emu(tmp_path_factory):
     env = {"Variables": {"ATTEMPTS_FILE": str(attempts)}}
     handle = start_emulator(
         {
-            "Failer": inline_function(RECORDING_FAILER, Environment=env),
+            "Failer": inline_function(RECORDING_FAILER, Environment=env, Timeout=120),  # may be held at a gate
             "Target": inline_function(RECORDING_FAILER, Environment=env),
             "Blocker": inline_function(BLOCKER, Timeout=300),
         },
@@ -160,23 +161,22 @@ def test_reserved_zero_sends_events_straight_to_the_destination(emu):
     assert emu.metrics()["functions"]["Failer"]["AsyncEventsRetried"] == 0
 
 
-def test_throttled_events_back_off_until_they_are_too_old(emu):
+def test_throttled_events_back_off_until_they_are_too_old(emu, gate):
     url, arn = make_queue(emu, "aged")
     lam = emu.lambda_client
     lam.put_function_concurrency(FunctionName="Failer", ReservedConcurrentExecutions=1)
     # MaximumEventAgeInSeconds 60 is 1 s at time scale 60; a synchronous call holds the
-    # only slot for 2.5 s, so every attempt of the event is throttled until it is too old.
+    # only slot at the test's gate until the event's failure record has arrived, so every
+    # attempt of the event is throttled until it is too old.
     lam.put_function_event_invoke_config(
         FunctionName="Failer", MaximumEventAgeInSeconds=60, DestinationConfig={"OnFailure": {"Destination": arn}}
     )
     with ThreadPoolExecutor(1) as pool:
-        blocker = pool.submit(lam.invoke, FunctionName="Failer", Payload=json.dumps({"fail": False, "sleep": 2.5}))
-        deadline = time.monotonic() + 10
-        while emu.metrics()["functions"].get("Failer", {}).get("ConcurrentExecutions") != 1:
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        blocker = pool.submit(lam.invoke, FunctionName="Failer", Payload=json.dumps({"fail": False, "gate": gate.path}))
+        assert wait_until(lambda: gate.arrived() == 1, 10), "the blocking call never started"
         lam.invoke(FunctionName="Failer", InvocationType="Event", Payload=b"{}")
         record = json.loads(receive_one(emu, url)["Body"])
+        gate.open()
         assert blocker.result()["StatusCode"] == 200
     assert record["requestContext"]["condition"] == "EventAgeExceeded"
     assert record["requestContext"]["approximateInvokeCount"] == 0
@@ -212,10 +212,7 @@ def test_async_destination_to_another_function(emu):
     )
     lam.put_function_event_invoke_config(FunctionName="Target", MaximumRetryAttempts=0)
     lam.invoke(FunctionName="Failer", InvocationType="Event", Payload=b'{"fail": true}')
-    deadline = time.monotonic() + 15
-    while len(attempts(emu)) < 2:
-        assert time.monotonic() < deadline, "the destination function was never invoked"
-        time.sleep(0.05)
+    assert wait_until(lambda: len(attempts(emu)) >= 2, 15), "the destination function was never invoked"
     assert emu.metrics()["functions"]["Failer"]["DestinationDeliveries"] == 1
 
 

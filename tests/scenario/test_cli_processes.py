@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,22 +22,24 @@ import boto3
 import pytest
 from botocore.config import Config as BotoConfig
 
-from core_testkit import ProcessId, descendants, is_template, wait_until
+from core_testkit import GATED_HANDLER_SOURCE, Gate, ProcessId, descendants, is_template, wait_until
 
 pytestmark = pytest.mark.scenario
 
 START_WAIT_S = 60.0
 EXIT_WAIT_S = 30.0
 
-HANDLER = """
-import os, subprocess, time
+# Handlers wait at the test's gate (core_testkit.Gate) when the event names one, so "several
+# environments at once" and "in flight during the signal" hold however loaded the machine is.
+HANDLER = GATED_HANDLER_SOURCE + """
+import os, subprocess
 def handler(event, context):
     child = None
     if event.get("echo"):
         subprocess.run(["echo", event["echo"]], check=True)  # output below sys.stdout
     if event.get("spawn"):
         child = subprocess.Popen(["sleep", "120"]).pid
-    time.sleep(event.get("sleep", 0))
+    wait_at_gate(event, context)
     return {"message": f"Hello, {event.get('name', 'world')}!", "pid": os.getpid(), "ppid": os.getppid(), "child": child}
 """
 
@@ -57,8 +58,8 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: f
 
 # Starts what a process group does not hold: a grandchild behind a shell, a child in a new
 # session and a double-forked daemon (orphaned at once, while its environment lives on).
-ORPHAN_MAKER = """
-import os, subprocess, time
+ORPHAN_MAKER = GATED_HANDLER_SOURCE + """
+import os, subprocess
 
 def daemon():
     r, w = os.pipe()
@@ -79,8 +80,9 @@ def handler(event, context):
     shell = subprocess.Popen(["sh", "-c", "sleep 300 & echo $!; wait"], stdout=subprocess.PIPE)
     grandchild = int(shell.stdout.readline())
     new_session = subprocess.Popen(["sleep", "300"], start_new_session=True).pid
-    time.sleep(event.get("sleep", 0))
-    return {"pid": os.getpid(), "ppid": os.getppid(), "started": [shell.pid, grandchild, new_session, daemon()]}
+    started = [shell.pid, grandchild, new_session, daemon()]
+    wait_at_gate(event, context)
+    return {"pid": os.getpid(), "ppid": os.getppid(), "started": started}
 """
 
 
@@ -160,9 +162,17 @@ def invoke_concurrently(url: str, events: list[dict]) -> list[dict]:
         client.close()
 
 
-def hello_in_flight(url: str) -> int:
-    with urllib.request.urlopen(url + "/_emulator/metrics", timeout=10) as response:
-        return json.loads(response.read())["functions"].get("hello", {}).get("ConcurrentExecutions", 0)
+def invoke_at_once(url: str, gate: Gate, events: list[dict]) -> list[dict]:
+    """Invoke every event concurrently, each held at `gate` until all of them have arrived
+    there (so each has its own environment), then open it and return the results."""
+    with ThreadPoolExecutor(1) as pool:
+        calls = pool.submit(invoke_concurrently, url, [{**event, "gate": gate.path} for event in events])
+        try:
+            assert wait_until(lambda: gate.arrived() == len(events) or calls.done(), START_WAIT_S)
+            assert gate.arrived() == len(events), f"{gate.arrived()} of {len(events)} invocations ran at once"
+        finally:
+            gate.open()
+        return calls.result(EXIT_WAIT_S)
 
 
 def processes_below(pid: int, results: list[dict]) -> tuple[list[ProcessId], list[ProcessId]]:
@@ -229,7 +239,7 @@ def test_sigterm_shuts_down_cleanly_and_leaves_no_process_behind(tmp_path: Path)
         missing = run_cli("invoke", "ghost", "--endpoint", url, cwd=tmp_path)
         assert missing.returncode == 1 and "ResourceNotFoundException" in missing.stderr
 
-        results = invoke_concurrently(url, [{"sleep": 0.5, "spawn": True}] * 3)
+        results = invoke_at_once(url, Gate(tmp_path / "three"), [{"spawn": True}] * 3)
         assert len({r["pid"] for r in results}) == 3, "expected three environments at once"
         templates, everything = processes_below(proc.pid, results)
         assert len(templates) == 1
@@ -237,11 +247,18 @@ def test_sigterm_shuts_down_cleanly_and_leaves_no_process_behind(tmp_path: Path)
         tracked = everything + children
         assert all(p.alive for p in tracked)
 
-        # An invocation in flight when SIGTERM arrives is drained, not cut off.
+        # An invocation in flight when SIGTERM arrives is drained, not cut off: it is held at
+        # the gate until the emulator has begun shutting down.
+        gate = Gate(tmp_path / "drained")
         with ThreadPoolExecutor(1) as pool:
-            in_flight = pool.submit(invoke_concurrently, url, [{"sleep": 1.5, "name": "drained"}])
-            assert wait_until(lambda: hello_in_flight(url) == 1 or in_flight.done()), "the invocation never started"
-            proc.send_signal(signal.SIGTERM)
+            in_flight = pool.submit(invoke_concurrently, url, [{"name": "drained", "gate": gate.path}])
+            try:
+                assert wait_until(lambda: gate.arrived() == 1 or in_flight.done()), "the invocation never started"
+                assert not in_flight.done(), in_flight.result()
+                proc.send_signal(signal.SIGTERM)
+                assert wait_until(lambda: "Shutting down" in stderr_path.read_text(), EXIT_WAIT_S)
+            finally:
+                gate.open()
             assert in_flight.result(EXIT_WAIT_S)[0]["message"] == "Hello, drained!"
         assert proc.wait(EXIT_WAIT_S) == 0
         assert wait_until(lambda: not any(p.alive for p in tracked)), [p for p in tracked if p.alive]
@@ -254,9 +271,9 @@ def test_sigterm_shuts_down_cleanly_and_leaves_no_process_behind(tmp_path: Path)
 def test_sigkill_of_the_emulator_takes_its_template_and_environments_down(tmp_path: Path) -> None:
     write_app(tmp_path)
     with emulator_up(tmp_path, "--port", "0") as (proc, url, _):
-        results = invoke_concurrently(url, [{"sleep": 0.5}] * 2)
+        results = invoke_at_once(url, Gate(tmp_path / "gate"), [{}] * 2)
         templates, everything = processes_below(proc.pid, results)
-        assert len(templates) == 1 and len(everything) >= 3
+        assert len(templates) == 1 and len({r["pid"] for r in results}) == 2 and len(everything) >= 3
         proc.kill()
         assert proc.wait(EXIT_WAIT_S) == -signal.SIGKILL
         assert wait_until(lambda: not any(p.alive for p in everything)), [p for p in everything if p.alive]
@@ -278,10 +295,10 @@ def groups_of(template: int) -> list[Path]:
     return [place / f"lambda-emulator-{template}" for place in places if (place / f"lambda-emulator-{template}").exists()]  # type: ignore[operator]
 
 
-def start_orphans(url: str) -> tuple[list[ProcessId], int]:
+def start_orphans(url: str, gate: Gate) -> tuple[list[ProcessId], int]:
     """Two environments at once, each starting a grandchild, a new-session child and a daemon:
     (every process involved, the fork server's PID)."""
-    results = invoke_concurrently(url, [{"sleep": 0.5}] * 2)
+    results = invoke_at_once(url, gate, [{}] * 2)
     assert len({r["pid"] for r in results}) == 2, "expected two environments"
     templates = {r["ppid"] for r in results}
     assert len(templates) == 1 and all(is_template(t) for t in templates)
@@ -295,7 +312,7 @@ def start_orphans(url: str) -> tuple[list[ProcessId], int]:
 def test_nothing_a_handler_started_survives_the_emulator(tmp_path: Path, sig: signal.Signals) -> None:
     write_app(tmp_path, source=ORPHAN_MAKER)
     with emulator_up(tmp_path, "--port", "0") as (proc, url, stderr_path):
-        processes, template = start_orphans(url)
+        processes, template = start_orphans(url, Gate(tmp_path / "gate"))
         proc.send_signal(sig)
         proc.wait(EXIT_WAIT_S)
     assert wait_until(lambda: not any(p.alive for p in processes)), [p for p in processes if p.alive]
@@ -316,7 +333,7 @@ def test_what_a_killed_fork_server_left_is_swept_at_the_next_start(tmp_path: Pat
         pytest.skip("needs memory cgroups (root on a cgroup v1 host)")
     write_app(tmp_path, source=ORPHAN_MAKER)
     with emulator_up(tmp_path, "--port", "0") as (proc, url, _):
-        processes, template = start_orphans(url)
+        processes, template = start_orphans(url, Gate(tmp_path / "gate"))
         if not groups_of(template):
             pytest.skip("no memory cgroups on this host")
         os.kill(template, signal.SIGKILL)

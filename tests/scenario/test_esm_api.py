@@ -1,4 +1,5 @@
-"""The event source mapping API through boto3: AWS's ranges, defaults, errors and states (aws-semantics §6.1).
+"""The event source mapping API through boto3: AWS's ranges, defaults, errors and states
+(https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html).
 
 One emulator for the module; each test makes its own mappings. Range checks that boto3
 itself would refuse (values below a model minimum) go through a client with parameter

@@ -8,24 +8,25 @@ from __future__ import annotations
 
 import json
 import socket
-import time
+from pathlib import Path
 from typing import Iterator
 from urllib.parse import urlparse
 
 import pytest
 
+from core_testkit import GATED_HANDLER_SOURCE, Gate, wait_until
 from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emulator
 
 pytestmark = pytest.mark.scenario
 
 ECHO = "def handler(event, context):\n    return event\n"
-SLEEPER = "import time\ndef handler(event, context):\n    time.sleep(event['seconds'])\n    return {'slept': event['seconds']}\n"
+HELD = GATED_HANDLER_SOURCE + "def handler(event, context):\n    wait_at_gate(event, context)\n    return {'held': 'gate' in event}\n"
 INVOKE = "/2015-03-31/functions/echo/invocations"
 
 
 @pytest.fixture(scope="module")
 def emu() -> Iterator[EmulatorHandle]:
-    with running_emulator({"echo": inline_function(ECHO), "sleeper": inline_function(SLEEPER)}, backend="none", log_invocations=False) as handle:
+    with running_emulator({"echo": inline_function(ECHO), "held": inline_function(HELD)}, backend="none", log_invocations=False) as handle:
         yield handle
 
 
@@ -162,17 +163,15 @@ def test_connection_close_is_honoured(emu: EmulatorHandle) -> None:
         assert sock.recv(10) == b""
 
 
-def test_a_client_leaving_mid_invocation_does_not_strand_the_environment(emu: EmulatorHandle) -> None:
-    with connect(emu) as sock:
-        sock.sendall(request("/2015-03-31/functions/sleeper/invocations", b'{"seconds": 0.3}'))
-        deadline = time.monotonic() + 10
-        while emu.metrics()["account"]["account_in_flight"] == 0:  # it is running...
-            assert time.monotonic() < deadline
-    # ...and the client has gone. The invocation completes and its environment is reused.
-    deadline = time.monotonic() + 10
-    while emu.metrics()["account"]["account_in_flight"]:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    assert emu.invoke("sleeper", {"seconds": 0}) == {"slept": 0}
-    metrics = emu.metrics()["functions"]["sleeper"]
+def test_a_client_leaving_mid_invocation_does_not_strand_the_environment(emu: EmulatorHandle, tmp_path: Path) -> None:
+    gate = Gate(tmp_path / "gate")
+    try:
+        with connect(emu) as sock:
+            sock.sendall(request("/2015-03-31/functions/held/invocations", json.dumps({"gate": gate.path}).encode()))
+            assert wait_until(lambda: gate.arrived() == 1), "the invocation never started"  # it is running...
+    finally:
+        gate.open()  # ...and the client has gone. The invocation completes and its environment is reused.
+    assert wait_until(lambda: emu.metrics()["account"]["account_in_flight"] == 0)
+    assert emu.invoke("held", {}) == {"held": False}
+    metrics = emu.metrics()["functions"]["held"]
     assert (metrics["Invocations"], metrics["ColdStarts"]) == (2, 1)  # the second ran warm, in the same environment

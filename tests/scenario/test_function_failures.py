@@ -1,7 +1,7 @@
-"""Function failures seen through boto3 (aws-semantics §2.5, §3): timeouts, crashes, errors at
-import, handler exceptions, marshalling and memory. Each failure answers 200 with
-FunctionError, and the next invocation works in a replaced (or, for handled errors, the same)
-environment.
+"""Function failures seen through boto3: timeouts, crashes, errors at import, handler
+exceptions, marshalling and memory. Each failure answers 200 with FunctionError, and the next
+invocation works in a replaced (or, for handled errors, the same) environment
+(https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The Invoke contract seen through boto3 (aws-semantics §2-§4): warm and cold starts, the
+"""The Invoke contract seen through boto3 (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html,
+https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html): warm and cold starts, the
 environment and context a handler gets, its logs, the API's errors and the function catalogue.
 
 One emulator serves the whole module; each test uses functions nobody else touches, or

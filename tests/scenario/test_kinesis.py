@@ -1,4 +1,5 @@
-"""Kinesis event source mappings driven through boto3 (aws-semantics §8).
+"""Kinesis event source mappings driven through boto3
+(https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html).
 
 One emulator for the module (time scale 30: the 1 s poll cadence and retry delay take
 33 ms, a 60 s record age 2 s); every test has its own stream and function, and each function appends every event
@@ -150,7 +151,7 @@ def mapping_for(emu: EmulatorHandle, function: str) -> str:
     return found[0]["UUID"]
 
 
-# -- the event shape and order (§8.1, §8.2) ------------------------------------------------------
+# -- the event shape and order ----------------------------------------------------------------
 def test_records_reach_the_handler_with_the_exact_shape_in_order_per_shard(emu: EmulatorHandle, out_dir: Path) -> None:
     before = time.time()
     sent = put(emu, "shape-stream", [(f"user-{i % 7}", f"record-{i}") for i in range(40)])
@@ -165,7 +166,7 @@ def test_records_reach_the_handler_with_the_exact_shape_in_order_per_shard(emu: 
         assert set(event) == {"Records"}
         assert 1 <= len(event["Records"]) <= 10  # BatchSize
         shards_in_batch = {r["eventID"].split(":")[0] for r in event["Records"]}
-        assert len(shards_in_batch) == 1, "a batch holds records of one shard (§6.2)"
+        assert len(shards_in_batch) == 1, "a batch holds records of one shard"
         for record in event["Records"]:
             shard, seq = record["eventID"].split(":")
             original = by_seq[(shard, seq)]
@@ -199,7 +200,7 @@ def test_records_reach_the_handler_with_the_exact_shape_in_order_per_shard(emu: 
     assert all("IteratorAgeMilliseconds" in shard for shard in metrics["Shards"].values())
 
 
-# -- a poison record with the defaults blocks its shard (§8.3) -------------------------------------
+# -- a poison record with the defaults blocks its shard -------------------------------------------
 def test_a_poison_record_blocks_the_shard_with_default_settings(emu: EmulatorHandle, out_dir: Path) -> None:
     out = out_dir / "blocked"
     put(emu, "poison-stream", [("k", "ok-0"), ("k", "ok-1"), ("k", "poison"), ("k", "ok-3")])
@@ -222,7 +223,7 @@ def test_a_poison_record_blocks_the_shard_with_default_settings(emu: EmulatorHan
     assert mapping["MaximumRetryAttempts"] == -1 and mapping["BisectBatchOnFunctionError"] is False
 
 
-# -- the fix: bisect + retry limit + on-failure destination (§8.3) ----------------------------------
+# -- the fix: bisect + retry limit + on-failure destination (kinesis-on-failure-destination.html) --
 def test_bisect_with_a_retry_limit_isolates_the_poison_record_and_reports_it(emu: EmulatorHandle, out_dir: Path) -> None:
     sqs = emu.client("sqs")
     queue_url = sqs.get_queue_url(QueueName="kinesis-failures")["QueueUrl"]
@@ -259,7 +260,7 @@ def test_bisect_with_a_retry_limit_isolates_the_poison_record_and_reports_it(emu
     assert metrics["OnFailureRecordsSent"] == 1 and metrics["Bisections"] == 3 and metrics["Retries"] == 1
 
 
-# -- ReportBatchItemFailures (§8.3, S34) -----------------------------------------------------------
+# -- ReportBatchItemFailures --------------------------------------------------------------------
 def test_partial_batch_response_checkpoints_before_the_lowest_failed_record(emu: EmulatorHandle, out_dir: Path) -> None:
     names = [f"item-{i}" for i in range(10)]
     names[4], names[7] = "flaky-4", "flaky-7"
@@ -274,7 +275,7 @@ def test_partial_batch_response_checkpoints_before_the_lowest_failed_record(emu:
     assert esm_metrics(emu, uuid)["Retries"] == 1
 
 
-# -- ParallelizationFactor keeps order per partition key (§8.2) ---------------------------------
+# -- ParallelizationFactor keeps order per partition key ---------------------------------------
 def test_parallelization_factor_runs_lanes_concurrently_in_order_per_key(emu: EmulatorHandle, out_dir: Path) -> None:
     keys = [f"device-{k}" for k in range(12)]
     sent = put(emu, "order-stream", [(keys[i % 12], f"{keys[i % 12]}/{i}") for i in range(120)])
@@ -294,7 +295,7 @@ def test_parallelization_factor_runs_lanes_concurrently_in_order_per_key(emu: Em
     assert metrics["functions"]["ordered"]["ConcurrentExecutionsPeak"] > 1, "lanes ran batches at the same time"
 
 
-# -- Disable / Enable / Update resume from the checkpoint (§6.1) --------------------------------
+# -- Disable / Enable / Update resume from the checkpoint --------------------------------------
 def test_disable_and_enable_resume_from_the_checkpoint(emu: EmulatorHandle, out_dir: Path) -> None:
     out = out_dir / "pausable"
     uuid = create_mapping(emu, "pausable", "pause-stream", BatchSize=100)
@@ -319,7 +320,7 @@ def test_disable_and_enable_resume_from_the_checkpoint(emu: EmulatorHandle, out_
     assert wait_until(lambda: uuid not in emu.metrics()["event_source_mappings"], WAIT_S)
 
 
-# -- MaximumRecordAgeInSeconds (§8.3), to an SNS on-failure destination --------------------------
+# -- MaximumRecordAgeInSeconds, to an SNS on-failure destination --------------------------------
 def test_records_older_than_the_maximum_age_go_to_on_failure(emu: EmulatorHandle, out_dir: Path) -> None:
     sqs = emu.client("sqs")
     queue_url = sqs.get_queue_url(QueueName="kinesis-too-old")["QueueUrl"]  # subscribed to the topic
@@ -342,7 +343,7 @@ def test_records_older_than_the_maximum_age_go_to_on_failure(emu: EmulatorHandle
         return sum(r["KinesisBatchInfo"]["batchSize"] for r in records) >= 3
 
     assert wait_until(all_reported, WAIT_S)
-    assert {r["requestContext"]["condition"] for r in records} == {"RecordAgeExceeded"}  # UNCONFIRMED value (§13.8)
+    assert {r["requestContext"]["condition"] for r in records} == {"RecordAgeExceeded"}  # AWS documents no value; README 'Choices'
     infos = sorted((r["KinesisBatchInfo"] for r in records), key=lambda info: int(info["startSequenceNumber"]))
     assert (infos[0]["startSequenceNumber"], infos[-1]["endSequenceNumber"], sum(i["batchSize"] for i in infos)) == (
         sent[0]["SequenceNumber"], sent[2]["SequenceNumber"], 3,
@@ -352,7 +353,7 @@ def test_records_older_than_the_maximum_age_go_to_on_failure(emu: EmulatorHandle
     assert max(r["requestContext"]["approximateInvokeCount"] for r in records) == metrics["FunctionErrors"]
 
 
-# -- StartingPosition LATEST and AT_TIMESTAMP; two mappings on one stream (§6.1, §8.4) -------------
+# -- StartingPosition LATEST and AT_TIMESTAMP; two mappings on one stream ------------------------
 def test_latest_and_at_timestamp_start_where_they_say(emu: EmulatorHandle, out_dir: Path) -> None:
     put(emu, "position-stream", [("k", "old-0"), ("k", "old-1")])
     time.sleep(0.05)  # arrival stamps have millisecond resolution: keep the two groups apart
@@ -367,7 +368,7 @@ def test_latest_and_at_timestamp_start_where_they_say(emu: EmulatorHandle, out_d
     assert [d for e in events(out_dir / "attime") for d in datas(e)] == ["mid-0", "new-0", "new-1"]
 
 
-# -- throttles are retried and do not count as retries (§8.3, S35) -------------------------------
+# -- throttles are retried and do not count as retries (kinesis-on-failure-destination.html) ----
 def test_throttled_batches_are_retried_without_spending_retry_attempts(emu: EmulatorHandle, out_dir: Path) -> None:
     keys = [f"key-{k}" for k in range(8)]
     put(emu, "throttle-stream", [(keys[i % 8], f"r{i}") for i in range(40)])

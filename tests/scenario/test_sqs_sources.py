@@ -1,4 +1,4 @@
-"""SQS event source mappings driven through boto3 (aws-semantics §7, §14).
+"""SQS event source mappings driven through boto3 (https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html).
 
 Each function appends every event it receives to a file, so a test sees exactly what the
 function saw. Visibility timeouts run on moto's real clock, so the queues here use short
@@ -220,9 +220,10 @@ def test_a_failing_handler_sends_the_message_to_the_dlq_after_max_receive_count(
 
 def test_overpull_valid_messages_reach_the_dlq_and_maximum_concurrency_fixes_it(
         lambda_emulator_factory: Any, tmp_path: Path) -> None:
-    """§7.3 and S51: five pollers feed a function with reserved concurrency 1. Throttled
-    batches stay in flight until their visibility timeout, their receive count rises, and
-    the redrive policy moves messages the handler never saw fail to the DLQ. With
+    """Five pollers feed a function with reserved concurrency 1. Throttled batches stay in
+    flight until their visibility timeout, their receive count rises, and the redrive policy
+    moves messages the handler never saw fail to the DLQ
+    (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html). With
     MaximumConcurrency equal to the reserved concurrency, nothing is throttled."""
     template = {
         "BugDlq": queue("bug-dlq"),

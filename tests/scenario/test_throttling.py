@@ -1,6 +1,8 @@
 """Concurrency pools, the scaling rate and throttles, driven through boto3 as a user would.
 
-aws-semantics §1.2-§1.5, §2.4 and §14: throttles are immediate 429s with the right Reason,
+Throttles are immediate 429s with the right Reason
+(https://docs.aws.amazon.com/lambda/latest/dg/scaling-behavior.html,
+https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html),
 never queued, and the accounting is exact under load.
 """
 
@@ -130,7 +132,7 @@ def test_reserved_concurrency_is_carved_out_of_the_account_pool(lambda_emulator_
 
 
 def test_scaling_rate_limits_new_environments_but_not_warm_reuse(lambda_emulator_factory, new_gate):
-    # 3 new environments per 10 s (a scaled-down version of 1,000 per 10 s, §1.3).
+    # 3 new environments per 10 s (a scaled-down version of AWS's 1,000 per 10 s).
     emu = lambda_emulator_factory({"Sleeper": inline_function(SLEEPER)}, backend="none", scaling_environments=3, scaling_period=10)
     outcomes = call_many(emu.lambda_client, 6, new_gate(), held=3)
     assert outcomes.count(200) == 3
@@ -189,7 +191,8 @@ def test_provisioned_concurrency_serves_the_alias_and_spills_over(lambda_emulato
 
 
 def test_provisioned_concurrency_equal_to_reserved_throttles_latest(lambda_emulator_factory):
-    # aws-semantics §1.5 (S9): PC adding up to the reserved concurrency throttles $LATEST.
+    # PC adding up to the reserved concurrency throttles $LATEST:
+    # https://docs.aws.amazon.com/lambda/latest/dg/provisioned-concurrency.html
     emu = lambda_emulator_factory({"Sleeper": inline_function(SLEEPER, ReservedConcurrentExecutions=1)}, backend="none")
     lam = emu.lambda_client
     version = lam.publish_version(FunctionName="Sleeper")["Version"]
@@ -202,7 +205,8 @@ def test_provisioned_concurrency_equal_to_reserved_throttles_latest(lambda_emula
 
 
 def test_legacy_regional_burst_is_shared_by_all_functions(lambda_emulator_factory, new_gate):
-    # aws-semantics §1.4: the old burst quota "applies to all your functions in the Region".
+    # The old burst quota "applies to all your functions in the Region" (AWS's archived page:
+    # https://github.com/awsdocs/aws-lambda-developer-guide/blob/38e9014eba7b2de5dff7e353de675d991e58947d/doc_source/invocation-scaling.md).
     emu = lambda_emulator_factory(
         {"Sleeper": inline_function(SLEEPER), "Other": inline_function(SLEEPER)},
         backend="none",

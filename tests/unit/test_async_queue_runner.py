@@ -88,7 +88,7 @@ class Harness:
     def __init__(self, *, scale: float = 1.0, rng: random.Random | None = None) -> None:
         self.loop = asyncio.get_running_loop()
         assert self.loop.time() == 0.0, "looptime starts every test's loop at 0"
-        # The one clock, reading loop.time() (STYLE.md principle 2); emulated = loop seconds x scale.
+        # The one clock, reading loop.time(); emulated = loop seconds x scale.
         self.clock = ScaledClock(scale, monotonic=self.loop.time)
         self.metrics = Metrics()
         self.sender = ScriptedSender(self.loop)

@@ -137,7 +137,7 @@ def test_releasing_a_throttled_admission_raises() -> None:
         ledger.release(ledger.admit("f"))
 
 
-# ---- provisioned concurrency (§1.5) ---------------------------------------------------
+# ---- provisioned concurrency ----------------------------------------------------------
 
 
 def test_provisioned_slots_first_then_spillover_to_on_demand() -> None:
@@ -173,8 +173,8 @@ def test_pc_counts_toward_reserved_and_spillover_gets_the_rest() -> None:
 
 
 def test_pc_equal_to_reserved_throttles_latest_even_when_pc_is_idle() -> None:
-    # §1.5 (S9): "If the PC on versions and aliases adds up to the reserved concurrency,
-    # all invocations run on PC and $LATEST is throttled."
+    # If the PC on versions and aliases adds up to the reserved concurrency, all invocations run
+    # on PC and $LATEST is throttled: https://docs.aws.amazon.com/lambda/latest/dg/provisioned-concurrency.html
     ledger = ConcurrencyLedger()
     ledger.set_reserved("f", 4)
     ledger.set_provisioned("f", "1", 3)

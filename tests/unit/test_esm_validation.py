@@ -1,4 +1,5 @@
-"""Event source mapping parameters and lifecycle, without HTTP (aws-semantics §6.1)."""
+"""Event source mapping parameters and lifecycle, without HTTP
+(https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html)."""
 
 from __future__ import annotations
 
@@ -92,7 +93,7 @@ def test_lifecycle_transitions():
         mapping.transition(state)
     with pytest.raises(IllegalMappingTransition):
         mapping.transition(MappingState.ENABLED)
-    assert len(mapping.arn) >= 85  # §6.1 (S10): EventSourceMappingArn is 85–120 characters
+    assert len(mapping.arn) >= 85  # the API model: EventSourceMappingArn is 85–120 characters
 
 
 def test_provisioning_creates_what_a_resource_references_first():

@@ -1,4 +1,6 @@
-"""emulator.sources.kinesis_records: the event and on-failure shapes (aws-semantics §8.1, §8.3)."""
+"""emulator.sources.kinesis_records: the event and on-failure shapes
+(https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html,
+https://docs.aws.amazon.com/lambda/latest/dg/kinesis-on-failure-destination.html)."""
 
 from __future__ import annotations
 

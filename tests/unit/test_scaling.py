@@ -102,7 +102,7 @@ def test_regional_bucket_bursts_then_adds_500_per_minute() -> None:
 def test_current_model_scales_each_function_independently() -> None:
     model = ScalingRateModel()
     assert drain(lambda now: model.try_take("a", now), 0.0) == 1000
-    assert model.try_take("b", 0.0)  # a's exhaustion does not touch b (§1.3 Scope)
+    assert model.try_take("b", 0.0)  # a's exhaustion does not touch b (functions scale independently)
     assert not model.try_take("a", 0.0)
     assert model.try_take("a", 0.01)
     assert model.available("b", 0.0) == 999.0

@@ -1,4 +1,5 @@
-"""SQS event records, the 6 MB batch cap and the partial batch response rules (aws-semantics §6.2, §7.1, §7.4)."""
+"""SQS event records, the 6 MB batch cap and the partial batch response rules
+(https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def receive_entry(**extra: object) -> dict:
 
 
 def test_record_matches_the_documented_example():
-    # aws-semantics §7.1 (S23), field for field and in order
+    # AWS's example event (https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html), field for field and in order
     assert json.dumps(sqs_record(receive_entry(), queue_arn=ARN, region="us-east-2")) == json.dumps({
         "messageId": "059f36b4-87a3-44ab-83d2-661975830a7d",
         "receiptHandle": "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a",

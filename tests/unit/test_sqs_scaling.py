@@ -1,4 +1,6 @@
-"""The SQS poller scaling policy in virtual time (aws-semantics §7.2, §7.3, §14)."""
+"""The SQS poller scaling policy in virtual time
+(https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html,
+https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html)."""
 
 from __future__ import annotations
 
