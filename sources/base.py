@@ -27,9 +27,10 @@ Unexpected exceptions in a poller's tasks go to `context.report_error` (the pyte
 re-raises them in the test); expected backend and function failures are counted, logged
 and retried as AWS would, never reported.
 
-Every call a poller makes goes through `context.service.invoke` (admission control) and
-`context.backend` (async aiohttp, never blocking the loop); every wait goes through
-`context.clock.to_real` so that --time-scale applies.
+Every call a poller makes goes through two ports: `context.functions` invokes its function
+through the Lambda service's admission control (`InvokePort`: every concurrency rule and
+metric holds), and `context.backend` reads and deletes at the source (async aiohttp). Every
+wait goes through `context.clock.to_real` so that --time-scale applies.
 """
 
 from __future__ import annotations
@@ -43,8 +44,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from emulator.backend.client import BackendClient
     from emulator.clock import Clock
-    from emulator.service.lambda_service import LambdaService
-    from emulator.functions.metrics import Metrics
     from emulator.sources.mapping import EventSourceMapping
 
 log = logging.getLogger("emulator.sources")
@@ -73,13 +72,34 @@ class SourcesConfig:
 
 
 @dataclass(frozen=True)
-class PollerContext:
-    """Everything a poller may use; built once by the SourceManager."""
+class BatchResult:
+    """What a poller learns from invoking its function with a batch."""
 
-    service: "LambdaService"
+    payload: bytes
+    function_error: str | None  # "Unhandled" when the function failed
+    executed_version: str
+
+
+class InvokePort(Protocol):
+    """How a poller calls its function: through the Lambda service's admission control."""
+
+    async def invoke(self, function_arn: str, payload: bytes) -> BatchResult:
+        """Run the function (qualified or not) synchronously with `payload`. Raises
+        TooManyRequests when throttled, AwsError when it cannot be invoked at all."""
+        ...
+
+    async def timeout_s(self, function_arn: str) -> float:
+        """The function's Timeout in seconds; AwsError when it does not exist."""
+        ...
+
+
+@dataclass(frozen=True)
+class PollerContext:
+    """Everything a poller may use; built once per place pollers run."""
+
+    functions: InvokePort
     backend: "BackendClient"
     clock: "Clock"
-    metrics: "Metrics"
     region: str
     account_id: str
     config: SourcesConfig

@@ -284,10 +284,8 @@ class KinesisShardWorker:
     async def _invoke(self, lane: KinesisLane, batch: list[StreamRecord]) -> InvokeReport:
         owner = self.owner
         mapping = owner.mapping
-        service = owner.context.service
         try:
-            version = service.registry.resolve(mapping.function_name, mapping.qualifier)
-            result = await service.invoke(version, event_payload(batch), qualifier=mapping.qualifier)
+            result = await owner.context.functions.invoke(mapping.function_arn, event_payload(batch))
         except TooManyRequests:
             # §8.3 (S35): a throttle is retried and does not count towards MaximumRetryAttempts.
             owner.counters["ThrottledBatches"] += 1

@@ -26,6 +26,7 @@ from emulator.errors import AwsError, InvalidParameterValue, ResourceConflict, R
 from emulator.backend.provisioning import Provisioner, ProvisioningError
 from emulator.tasks import OwnedTasks
 from emulator.sources.base import PollerContext, SourcePoller, SourcesConfig, log as sources_log, poller_factory
+from emulator.sources.invoke_port import LambdaInvokePort
 from emulator.sources.mapping import (
     SQS, STABLE_STATES, SUPPORTED_KINDS, EventSourceMapping, MappingState, source_kind,
 )
@@ -75,7 +76,7 @@ class SourceManager:
         self._tasks = OwnedTasks("event source mappings", self._report_error)
         self._warned: set[Any] = set()
         self._context = None if backend is None else PollerContext(
-            service=service, backend=backend, clock=clock, metrics=metrics, region=region,
+            functions=LambdaInvokePort(service), backend=backend, clock=clock, region=region,
             account_id=account_id, config=self.config, report_error=self._report_error,
         )
 

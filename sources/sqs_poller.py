@@ -32,7 +32,7 @@ from typing import Any
 from emulator.backend.client import BackendError
 from emulator.errors import AwsError, TooManyRequests
 from emulator.tasks import OwnedTasks
-from emulator.sources.base import STOP_DRAIN_S, PollerContext
+from emulator.sources.base import STOP_DRAIN_S, BatchResult, PollerContext
 from emulator.sources.mapping import EventSourceMapping
 from emulator.sources.sqs_records import BatchPayload, PendingMessage, failed_item_ids, pending_message, retry_ids
 from emulator.sources.sqs_scaling import (
@@ -296,7 +296,7 @@ class SqsPoller:
             await self._process(batch)
         self._phase.pop(slot, None)
 
-    def _visibility_timeout(self) -> tuple[float, int | None]:
+    async def _visibility_timeout(self) -> tuple[float, int | None]:
         """(visibility timeout in real seconds, VisibilityTimeout to ask for or None)."""
         assert self.queue is not None
         vt = self.queue.visibility_timeout
@@ -304,7 +304,7 @@ class SqsPoller:
         if not window:
             return float(vt), None
         try:
-            timeout = self.context.service.registry.resolve(self.mapping.function_arn).spec.timeout_s
+            timeout = await self.context.functions.timeout_s(self.mapping.function_arn)
         except AwsError:
             return float(vt), None
         needed = self.context.clock.to_real(window) + timeout
@@ -324,7 +324,7 @@ class SqsPoller:
             (payload.add if len(payload) < settings.batch_size and payload.fits(message) else overflow.append)(message)
         window = settings.maximum_batching_window_s
         deadline = clock.now() + window
-        vt_real, vt_request = self._visibility_timeout()
+        vt_real, vt_request = await self._visibility_timeout()
         received_at = loop.time() if payload.messages else None
         while len(payload) < settings.batch_size and not overflow and not self._stopping:
             remaining = clock.to_real(deadline - clock.now())
@@ -379,13 +379,7 @@ class SqsPoller:
     async def _process(self, batch: _Batch) -> None:
         settings = self.mapping.settings
         messages = batch.payload.messages
-        try:
-            version = self.context.service.registry.resolve(self.mapping.function_arn)
-        except AwsError as exc:
-            log.warning("%s: %s; the batch is left on the queue", self.mapping.uuid, exc.message)
-            self._leave(messages)
-            return
-        result = await self._invoke(version, batch)
+        result = await self._invoke(batch)
         if result is None:
             return
         self.stats.invocations += 1
@@ -408,7 +402,7 @@ class SqsPoller:
             self.stats.batches_succeeded += 1
         await self._delete([m for m in messages if m.message_id not in keep])
 
-    async def _invoke(self, version: Any, batch: _Batch) -> Any:
+    async def _invoke(self, batch: _Batch) -> BatchResult | None:
         """Invoke, retrying throttles while the batch is still invisible; None when dropped."""
         clock = self.context.clock
         loop = asyncio.get_running_loop()
@@ -418,7 +412,7 @@ class SqsPoller:
         throttled = False
         while True:
             try:
-                return await self.context.service.invoke(version, payload, qualifier=self.mapping.qualifier)
+                return await self.context.functions.invoke(self.mapping.function_arn, payload)
             except TooManyRequests:
                 self.stats.throttles += 1
                 if not throttled:
@@ -435,6 +429,10 @@ class SqsPoller:
                     self._leave(batch.payload.messages)
                     return None
                 delay = min(delay * 2, THROTTLE_RETRY_MAX_S)
+            except AwsError as exc:  # the function is gone (deleted alias, version): nothing ran
+                log.warning("%s: %s; the batch is left on the queue", self.mapping.uuid, exc.message)
+                self._leave(batch.payload.messages)
+                return None
 
     def _failed(self, messages: list[PendingMessage]) -> None:
         self.stats.batches_failed += 1
