@@ -41,6 +41,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from emulator.backend.client import UNREACHABLE, BackendError
+
 if TYPE_CHECKING:
     from emulator.backend.client import BackendClient
     from emulator.clock import Clock
@@ -50,6 +52,10 @@ log = logging.getLogger("emulator.sources")
 
 # How long stop() lets batches that are already being invoked finish before cancelling.
 STOP_DRAIN_S = 5.0
+
+# What a poller's backend call may fail with: an error answer, or no answer at all (the
+# backend stopped, restarting, or killed mid-request). Pollers retry both with back-off.
+BACKEND_FAILURES: tuple[type[BaseException], ...] = (BackendError, *UNREACHABLE)
 
 # Event-source service (the ARN's service field) -> module exposing `create_poller`.
 POLLER_MODULES: dict[str, str] = {
@@ -108,6 +114,30 @@ class PollerContext:
     # kind (Kinesis: the per-shard read limits every mapping on a stream draws from, and each
     # mapping's checkpoints, so Update/Disable/Enable resume where the mapping stopped).
     shared: dict[str, Any] = field(default_factory=dict)
+
+
+class BackendOutage:
+    """A poller's failed backend calls, counted, and logged once per burst: a burst begins
+    with the first failure after an answer and ends with the next answer. (A line per failed
+    call would be one per batch worker per back-off step for as long as the backend is down.)"""
+
+    def __init__(self, logger: logging.Logger, source: str) -> None:
+        self._log = logger
+        self._source = source
+        self.failures = 0  # every failed call, for /_emulator/metrics
+        self._burst = 0
+
+    def failed(self, doing: str, error: BaseException) -> None:
+        self.failures += 1
+        self._burst += 1
+        if self._burst == 1:
+            self._log.warning("%s: %s failed (%s: %s); retrying with back-off until the backend answers",
+                              self._source, doing, type(error).__name__, error)
+
+    def answered(self) -> None:
+        if self._burst:
+            self._log.info("%s: the backend answers again, after %d failed call(s)", self._source, self._burst)
+            self._burst = 0
 
 
 class SourcePoller(Protocol):

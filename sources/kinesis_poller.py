@@ -21,7 +21,7 @@ from typing import Any
 from emulator.backend.client import BackendError
 from emulator.service.destinations import Destinations
 from emulator.tasks import OwnedTasks
-from emulator.sources.base import STOP_DRAIN_S, PollerContext
+from emulator.sources.base import STOP_DRAIN_S, BackendOutage, PollerContext
 from emulator.sources.kinesis_batching import ShardPosition
 from emulator.sources.kinesis_limits import ShardReadLimits
 from emulator.sources.kinesis_records import EventContext, LastAttempt, StreamRecord, on_failure_record
@@ -87,6 +87,7 @@ class KinesisMappingPoller:
         self.counters: Counter[str] = Counter({name: 0 for name in COUNTERS})
         self.workers: list[KinesisShardWorker] = []
         self.stopping = False
+        self.outage = BackendOutage(log, self.stream_arn)  # GetRecords failures of every shard
         self._tasks = OwnedTasks(f"kinesis mapping {self.mapping.uuid}", context.report_error)
 
     # -- the SourcePoller contract (sources/base.py) ---------------------------------------------

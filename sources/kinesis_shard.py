@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
-
 from emulator.backend.client import BackendError
+from emulator.sources.base import BACKEND_FAILURES
 from emulator.errors import AwsError, TooManyRequests
 from emulator.sources.kinesis_batching import (
     ShardPosition,
@@ -187,17 +186,16 @@ class KinesisShardWorker:
         try:
             if self.iterator is None:
                 self.iterator = await self._new_iterator(self._read_position())
-            return await owner.context.backend.kinesis_get_records(owner.stream_arn, self.iterator, limit)
-        except BackendError as error:
-            if error.code == EXPIRED_ITERATOR:  # §8.4: iterators expire after 5 min
+            result = await owner.context.backend.kinesis_get_records(owner.stream_arn, self.iterator, limit)
+        except BACKEND_FAILURES as error:
+            if isinstance(error, BackendError) and error.code == EXPIRED_ITERATOR:  # §8.4: they expire after 5 min
                 self.iterator = None
                 return None
             owner.counters["GetRecordsErrors"] += 1
-            log.warning("kinesis %s %s: GetRecords failed: %s", owner.stream_arn, self.shard_id, error)
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as error:
-            owner.counters["GetRecordsErrors"] += 1
-            log.warning("kinesis %s %s: backend unreachable: %s", owner.stream_arn, self.shard_id, error)
-        return None
+            owner.outage.failed(f"GetRecords on {self.shard_id}", error)
+            return None
+        owner.outage.answered()
+        return result
 
     def _accept(self, result: dict[str, Any], started: float) -> int:
         owner = self.owner
