@@ -288,7 +288,7 @@ class SqsPoller:
     # -- one batch worker -----------------------------------------------------------------
     async def _worker(self, slot: int) -> None:
         carry: list[PendingMessage] = []
-        while not self._stopping and (self._state is not None and slot < self._state.target or carry):
+        while not self._stopping and (self._wanted(slot) or carry):
             self._phase[slot] = WorkerPhase.RECEIVING
             batch, carry = await self._gather(slot, carry)
             if batch is None:
@@ -296,6 +296,9 @@ class SqsPoller:
             self._phase[slot] = WorkerPhase.INVOKING
             await self._process(batch)
         self._phase.pop(slot, None)
+
+    def _wanted(self, slot: int) -> bool:
+        return self._state is not None and slot < self._state.target
 
     async def _visibility_timeout(self) -> tuple[float, int | None]:
         """(visibility timeout in real seconds, VisibilityTimeout to ask for or None)."""
@@ -329,6 +332,8 @@ class SqsPoller:
         received_at = loop.time() if payload.messages else None
         backend_delay = BACKEND_RETRY_INITIAL_S
         while len(payload) < settings.batch_size and not overflow and not self._stopping:
+            if not payload.messages and not self._wanted(slot):
+                break  # scaled down while receiving nothing: this worker leaves, not polls again
             remaining = clock.to_real(deadline - clock.now())
             if window and remaining <= 0:
                 break
