@@ -13,7 +13,12 @@ invoke latency while pollers are busy. Everything in one run:
    of another no-op function on one keep-alive connection (bench_latency's client) before
    the mapping exists, while it drains, and after, its pollers idle in long polls;
 3. a 4-shard Kinesis stream filled first, then a mapping (BatchSize 100, TRIM_HORIZON),
-   records processed per second.
+   records processed per second;
+4. side by side: two emulators on the machine at once, one draining a queue at full speed,
+   the other quiet; blocks of warm invokes of the no-op function alternate between them,
+   each on a blocking keep-alive `http.client` connection. Both see the same machine (the
+   drain's CPU load included), so the ratio of their tails is what sharing the draining
+   emulator's event loop costs an unrelated invocation.
 
 The clients speak the AWS JSON protocols directly (prebuilt bodies on keep-alive
 connections): boto3 would cost the benchmark more CPU than the servers it measures.
@@ -37,7 +42,7 @@ from urllib.parse import urlsplit
 
 import bench_latency
 from harness import BENCH_DIR, NOOP_SOURCE, ServerProcess, TemplateBuilder, scratch_dir, start_emulator
-from report import Row, verdict
+from report import Row, percentile, verdict
 from settings import Settings
 
 from emulator.backend.moto_process import free_port
@@ -75,10 +80,16 @@ class Sizes:
     extra_sends: int  # messages sent through the emulator once 100,000 are queued
     latency_samples: int
     kinesis_records: int
+    side_by_side_messages: int  # queued in the draining emulator of the side-by-side comparison
+    side_by_side_rounds: int  # blocks per emulator, alternating
 
 
-FULL = Sizes(short_seconds=4, deep_seconds=5, extra_sends=20_000, latency_samples=5_000, kinesis_records=40_000)
-QUICK = Sizes(short_seconds=2, deep_seconds=3, extra_sends=10_000, latency_samples=2_000, kinesis_records=20_000)
+FULL = Sizes(short_seconds=4, deep_seconds=5, extra_sends=20_000, latency_samples=5_000, kinesis_records=40_000,
+             side_by_side_messages=100_000, side_by_side_rounds=10)
+QUICK = Sizes(short_seconds=2, deep_seconds=3, extra_sends=10_000, latency_samples=2_000, kinesis_records=20_000,
+              side_by_side_messages=60_000, side_by_side_rounds=6)
+SIDE_BY_SIDE_BLOCK = 300  # invokes per block
+SIDE_BY_SIDE_WARMUP = 200
 
 
 # -- a lean AWS JSON client ------------------------------------------------------------------
@@ -415,6 +426,54 @@ def kinesis_through_emulator(emulator: ServerProcess, sizes: Sizes) -> dict[str,
     return {"put": put_rate, "processed": per_s(n1 - n0, t1 - t0), "records": n1}
 
 
+# -- 4. side by side ----------------------------------------------------------------------------------
+def blocking_latencies(server: ServerProcess, count: int, warmup: int = 20) -> list[float]:
+    """ms per warm invoke, `count` of them in a row on one blocking keep-alive connection."""
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=CALL_TIMEOUT_S)
+    path = f"/2015-03-31/functions/{bench_latency.FUNCTION}/invocations"
+    headers = {"Content-Type": "application/json"}
+    times = []
+    try:
+        for index in range(warmup + count):
+            started = time.perf_counter()
+            connection.request("POST", path, b"{}", headers)
+            response = connection.getresponse()
+            response.read()
+            if index >= warmup:
+                times.append((time.perf_counter() - started) * 1000 if response.status == 200 else -1.0)
+    finally:
+        connection.close()
+    return times
+
+
+def side_by_side(workdir: Path, template: Path, sizes: Sizes) -> dict[str, Any]:
+    with start_emulator(workdir, template, "--backend", "moto", name="emulator-quiet") as quiet, \
+            start_emulator(workdir, template, "--backend", "moto", name="emulator-draining") as draining:
+        control = sqs_client(draining.url)
+        queue_url = control.call("CreateQueue", {"QueueName": "side-by-side"})["QueueUrl"]
+        in_parallel(draining.url, sender(queue_url), seconds=600, max_items=sizes.side_by_side_messages)
+        control.close()
+        for server in (quiet, draining):
+            blocking_latencies(server, SIDE_BY_SIDE_WARMUP)
+        create_mapping(draining.url, "sqs-noop", f"arn:aws:sqs:{REGION}:{ACCOUNT}:side-by-side", BatchSize=10)
+        samples: dict[str, list[float]] = {"quiet": [], "draining": []}
+        with DeletedSampler(draining.url, "sqs-noop") as sampler:
+            started = time.perf_counter()
+            while sampler.deleted() == 0 and time.perf_counter() - started < 30:
+                time.sleep(0.05)
+            time.sleep(BUSY_AFTER_S)
+            first, began = sampler.deleted(), time.perf_counter()
+            for round_number in range(sizes.side_by_side_rounds):
+                order = (("quiet", quiet), ("draining", draining))
+                for name, server in order if round_number % 2 == 0 else order[::-1]:
+                    samples[name] += blocking_latencies(server, SIDE_BY_SIDE_BLOCK)
+            deleted, elapsed = sampler.deleted() - first, time.perf_counter() - began
+    still_draining = deleted < sizes.side_by_side_messages - first
+    figures = {name: sorted(t for t in values if t >= 0) for name, values in samples.items()}
+    return {"figures": figures, "drained per s": per_s(deleted, elapsed), "drain outlasted": still_draining,
+            "errors": sum(1 for values in samples.values() for t in values if t < 0)}
+
+
 # -- the benchmark -------------------------------------------------------------------------------------
 def run(settings: Settings) -> list[Row]:
     sizes = QUICK if settings.quick else FULL
@@ -426,7 +485,25 @@ def run(settings: Settings) -> list[Row]:
         with start_emulator(workdir, template, "--backend", "moto") as emulator:
             sqs = sqs_through_emulator(emulator, sizes)
             kinesis = kinesis_through_emulator(emulator, sizes)
-    return rows(ceiling, sqs, kinesis, sizes)
+        pair = side_by_side(workdir, template, sizes)
+    return rows(ceiling, sqs, kinesis, sizes) + side_by_side_rows(pair, sizes)
+
+
+def side_by_side_rows(pair: dict[str, Any], sizes: Sizes) -> list[Row]:
+    name = "6 side by side, blocking client"
+    quiet, busy = pair["figures"]["quiet"], pair["figures"]["draining"]
+    n = f" (n={len(busy):,} each, {sizes.side_by_side_rounds} alternating blocks)"
+    out = [Row(name, "quiet emulator: p50 / p99 / max" + n,
+               f"{percentile(quiet, 0.5):.3f} / {percentile(quiet, 0.99):.3f} / {quiet[-1]:.2f} ms"),
+           Row(name, f"draining emulator ({pair['drained per s']:,.0f} msg/s deleted meanwhile"
+                     f"{'' if pair['drain outlasted'] else '; the queue ran dry'}): p50 / p99 / max",
+               f"{percentile(busy, 0.5):.3f} / {percentile(busy, 0.99):.3f} / {busy[-1]:.2f} ms")]
+    for label, fraction in (("p50", 0.5), ("p99", 0.99)):
+        ratio = percentile(busy, fraction) / percentile(quiet, fraction)
+        out.append(Row(name, f"{label}, draining / quiet", f"{ratio:.2f}x", target=f"<= {1 + LATENCY_TOLERANCE:.2f}x",
+                       verdict=verdict(ratio, 1 + LATENCY_TOLERANCE)))
+    out.append(Row(name, "failed invokes", str(pair["errors"]), target="0", verdict=verdict(pair["errors"], 0)))
+    return out
 
 
 def rows(ceiling: dict[str, float], sqs: dict[str, Any], kinesis: dict[str, float], sizes: Sizes) -> list[Row]:
@@ -478,11 +555,18 @@ if __name__ == "__main__":
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--side-by-side", action="store_true", help="run only part 4 (a quick A/B of the loop's share)")
     parser.add_argument("--produce", nargs=4, metavar=("URL", "QUEUE_URL", "PER_S", "SECONDS"),
                         help="internal: the steady producer of the paced latency measurement")
     arguments = parser.parse_args()
     if arguments.produce:
         url, queue, per_second, duration = arguments.produce
         print(produce(url, queue, float(per_second), float(duration)))
+    elif arguments.side_by_side:
+        chosen = QUICK if arguments.quick else FULL
+        with scratch_dir("side-by-side") as tmp:
+            template = (TemplateBuilder(Path(tmp)).add(bench_latency.FUNCTION, NOOP_SOURCE).add("sqs-noop", NOOP_NONE)
+                        .write())
+            print(plain_table(side_by_side_rows(side_by_side(Path(tmp), template, chosen), chosen)))
     else:
         print(plain_table(run(QUICK_SETTINGS if arguments.quick else FULL_SETTINGS)))

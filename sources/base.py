@@ -1,13 +1,19 @@
-"""The contract between the SourceManager and the pollers of each kind of event source.
+"""The contract between the SourceManager, the place pollers run, and the pollers.
 
 The manager (sources/manager.py) owns every EventSourceMapping and, while a mapping is
-Enabled, exactly one poller for it. A poller module per source kind plugs in by name, so
-adding a kind touches no manager code:
+Enabled, exactly one poller for it. The pollers do not run on the control plane's event
+loop: the manager asks a `PollerHost` to start and stop them, and the host it uses is the
+poller process (sources/poller_process.py, running sources/poller_host.py), so that
+receiving, deleting and building batches never delay an invocation. Inside that process
+`LocalPollers` (sources/local_pollers.py) runs them; unit tests run them the same way on
+their own loop.
+
+A poller module per source kind plugs in by name, so adding a kind touches no manager code:
 
     POLLER_MODULES["kinesis"] = "emulator.sources.kinesis_poller"
 
 That module exposes `create_poller(context: PollerContext, mapping: EventSourceMapping)
--> SourcePoller`. The manager calls, in this order and from the event loop:
+-> SourcePoller`. Its host calls, in this order and from its event loop:
 
 * `await poller.start()`: set up (may call the backend; raise to refuse) and spawn the
   poller's own tasks. Returns once the poller runs.
@@ -20,17 +26,18 @@ That module exposes `create_poller(context: PollerContext, mapping: EventSourceM
   Every task the poller spawned is done when it returns.
 
 A mapping's settings never change under a running poller: an update replaces the mapping
-value, stops the poller and starts a new one with the new value (sources/manager.py; the
-last `last_processing_result` carries over). The poller reads `mapping.settings`
-(sources/mapping.py) and may write `mapping.last_processing_result`.
+value, stops the poller and starts a new one with the new value (sources/manager.py). The
+poller reads `mapping.settings` (sources/mapping.py) and reports a new
+`LastProcessingResult` through `context.processing_result`.
 Unexpected exceptions in a poller's tasks go to `context.report_error` (the pytest plugin
 re-raises them in the test); expected backend and function failures are counted, logged
 and retried as AWS would, never reported.
 
 Every call a poller makes goes through two ports: `context.functions` invokes its function
 through the Lambda service's admission control (`InvokePort`: every concurrency rule and
-metric holds), and `context.backend` reads and deletes at the source (async aiohttp). Every
-wait goes through `context.clock.to_real` so that --time-scale applies.
+metric holds; in the poller process, a call over the channel to the control plane), and
+`context.backend` reads and deletes at the source (async aiohttp). Every wait goes through
+`context.clock.to_real` so that --time-scale applies.
 """
 
 from __future__ import annotations
@@ -110,6 +117,8 @@ class PollerContext:
     account_id: str
     config: SourcesConfig
     report_error: Callable[[BaseException], None]
+    # A mapping's new LastProcessingResult (uuid, value): the manager shows it in the API.
+    processing_result: Callable[[str, str], None] = lambda uuid, result: None
     # State a source kind shares between its pollers and keeps across poller restarts, by
     # kind (Kinesis: the per-shard read limits every mapping on a stream draws from, and each
     # mapping's checkpoints, so Update/Disable/Enable resume where the mapping stopped).
@@ -149,6 +158,23 @@ class SourcePoller(Protocol):
 
 
 PollerFactory = Callable[[PollerContext, "EventSourceMapping"], SourcePoller]
+
+
+class PollerHost(Protocol):
+    """Where pollers run, one per enabled mapping (LocalPollers, or the poller process)."""
+
+    async def start_poller(self, mapping: "EventSourceMapping") -> None:
+        """Start the mapping's poller; raises when it cannot start (the mapping is then
+        disabled with the reason)."""
+        ...
+
+    async def stop_poller(self, uuid: str) -> dict[str, Any]:
+        """Stop it (see SourcePoller.stop); returns its last counters ({} if none ran)."""
+        ...
+
+    async def snapshots(self) -> dict[str, dict[str, Any]]:
+        """The counters of every running poller, by mapping UUID."""
+        ...
 
 
 def poller_factory(kind: str) -> PollerFactory | None:

@@ -127,6 +127,12 @@ class KinesisMappingPoller:
         }
 
     # -- services for the shard workers ---------------------------------------------------------
+    def processing_result(self, result: str) -> None:
+        """§6.1 (S34): the mapping's LastProcessingResult; the manager hears of changes."""
+        if self.mapping.last_processing_result != result:
+            self.mapping.last_processing_result = result
+            self.context.processing_result(self.mapping.uuid, result)
+
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task:
         return self._tasks.spawn(coro, name)
 

@@ -303,10 +303,10 @@ class KinesisShardWorker:
             mapping.settings.report_batch_item_failures,
         )
         if report.outcome is InvokeOutcome.SUCCESS:
-            mapping.last_processing_result = RESULT_OK
+            owner.processing_result(RESULT_OK)
         else:
             owner.counters["FunctionErrors"] += 1
-            mapping.last_processing_result = RESULT_FUNCTION_FAILED
+            owner.processing_result(RESULT_FUNCTION_FAILED)
         return report
 
     async def _apply(self, lane: KinesisLane, step: BatchStep) -> None:

@@ -1,5 +1,6 @@
 """The SQS poller's controller (sources/sqs_poller.py) in virtual time: how many batches a
-mapping runs at once, second by second, as AWS documents it (aws-semantics §7.2, §7.3).
+mapping runs at once, second by second, as AWS documents it
+(https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html).
 
 The shell runs for real: its controller task, its batch workers, their receives, invokes
 and deletes. Time is virtual (the `looptime` plugin fast-forwards the event loop whenever
