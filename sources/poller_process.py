@@ -42,6 +42,9 @@ STOP_TIMEOUT_S = CHILD_STOP_TIMEOUT_S + 5.0
 # How long a child whose channel closed may take to exit before it is killed.
 EXIT_GRACE_S = 2.0
 EXIT_POLL_S = 0.01
+# /_emulator/metrics asks the child for its counters; a child too busy to answer within this
+# long must not hang the endpoint (its mappings then show no live counters, with a warning).
+SNAPSHOT_TIMEOUT_S = 5.0
 # The child runs at a lower CPU priority than the control plane (like the moto child, see
 # emulator/backend/moto_process.py): when the CPUs are busy, an invocation arriving at the
 # control plane runs first, and the pollers wait a little.
@@ -123,8 +126,11 @@ class PollerProcess:
         if self.state is not PollerProcessState.RUNNING or self._channel is None:
             return {}
         try:
-            return await self._channel.call("snapshots")
+            return await asyncio.wait_for(self._channel.call("snapshots"), SNAPSHOT_TIMEOUT_S)
         except ChannelClosed:
+            return {}
+        except asyncio.TimeoutError:
+            log.warning("poller process %s did not report its counters within %.0f s", self.pid, SNAPSHOT_TIMEOUT_S)
             return {}
 
     # -- lifecycle ---------------------------------------------------------------------------

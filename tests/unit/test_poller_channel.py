@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -13,9 +15,6 @@ from emulator.errors import AwsError, ResourceNotFound, TooManyRequests
 from emulator.sources.base import BatchResult
 from emulator.sources.channel import Channel, ChannelClosed, RemoteFailure
 from emulator.sources.invoke_port import ChannelInvokePort, serve_invoke_port
-
-pytestmark = pytest.mark.asyncio
-
 
 async def pair(calls: dict[str, Any], notes: dict[str, Any]) -> tuple[Channel, Channel, list[BaseException | None]]:
     """(asking end, answering end, what the asking end saw when the channel was lost)."""
@@ -28,6 +27,7 @@ async def pair(calls: dict[str, Any], notes: dict[str, Any]) -> tuple[Channel, C
     return asking, answering, lost
 
 
+@pytest.mark.asyncio
 async def test_calls_overlap_and_notes_arrive_in_order() -> None:
     gate = asyncio.Event()
     heard: list[Any] = []
@@ -52,6 +52,7 @@ async def test_calls_overlap_and_notes_arrive_in_order() -> None:
     answering.close()
 
 
+@pytest.mark.asyncio
 async def test_a_handler_that_raises_fails_the_call_with_its_traceback() -> None:
     async def broken() -> None:
         raise ValueError("bad state")
@@ -64,6 +65,7 @@ async def test_a_handler_that_raises_fails_the_call_with_its_traceback() -> None
     answering.close()
 
 
+@pytest.mark.asyncio
 async def test_calls_in_flight_fail_when_the_other_side_goes_away() -> None:
     never = asyncio.Event()
 
@@ -98,6 +100,7 @@ class ScriptedPort:
 
 @pytest.mark.parametrize("error", [None, TooManyRequests("ReservedFunctionConcurrentInvocationLimitExceeded"),
                                    ResourceNotFound("Function not found: arn:aws:lambda:us-east-1:1:function:f")])
+@pytest.mark.asyncio
 async def test_the_invoke_port_answers_across_the_channel_as_it_would_in_process(error: AwsError | None) -> None:
     asking, answering, _ = await pair(serve_invoke_port(ScriptedPort(error)), {})
     port = ChannelInvokePort(asking)
@@ -115,3 +118,15 @@ async def test_the_invoke_port_answers_across_the_channel_as_it_would_in_process
                                                                                          error.message)
     asking.close()
     answering.close()
+
+
+def test_the_poller_process_loads_no_part_of_the_control_plane() -> None:
+    """The child imports the pollers, the channel and the backend client: not the Lambda
+    service, the environments, the HTTP layer, templates or moto (a lean, fast start)."""
+    probe = ("import sys, emulator.sources.poller_host, emulator.sources.sqs_poller, emulator.sources.kinesis_poller;"
+             "print(' '.join(sorted(sys.modules)))")
+    loaded = set(subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout.split())
+    forbidden = {"emulator.api", "emulator.execution", "emulator.functions", "emulator.template", "emulator.server",
+                 "emulator.service.lambda_service", "emulator.service.async_queue", "moto", "boto3", "yaml"}
+    assert not {m for m in loaded if m in forbidden or m.split(".")[0] in forbidden}
+    assert not {m for m in loaded for f in forbidden if m.startswith(f + ".")}
