@@ -45,10 +45,12 @@ EXIT_POLL_S = 0.01
 # /_emulator/metrics asks the child for its counters; a child too busy to answer within this
 # long must not hang the endpoint (its mappings then show no live counters, with a warning).
 SNAPSHOT_TIMEOUT_S = 5.0
-# The child runs at a lower CPU priority than the control plane (like the moto child, see
-# emulator/backend/moto_process.py): when the CPUs are busy, an invocation arriving at the
-# control plane runs first, and the pollers wait a little.
-POLLER_NICE = 5
+# The child runs at a lower CPU priority than the control plane, the same as the moto child
+# (emulator/backend/moto_process.py): when a drain keeps both CPUs busy, an invocation
+# arriving at the control plane runs first, and the pollers and moto, the two halves of the
+# drain, wait alike. Measured side by side (docs/benchmarks.md, "Event sources"), nice 10
+# gave the lowest draining/quiet p99 ratio and no slower a drain than 0 or 5.
+POLLER_NICE = 10
 
 
 class PollerProcessState(Enum):
