@@ -29,6 +29,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import os
 import random
 import subprocess
 import sys
@@ -41,7 +42,7 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 import bench_latency
-from harness import BENCH_DIR, NOOP_SOURCE, ServerProcess, TemplateBuilder, scratch_dir, start_emulator
+from harness import BENCH_DIR, NOOP_SOURCE, ServerProcess, TemplateBuilder, children, cmdline, scratch_dir, start_emulator
 from report import Row, percentile, verdict
 from settings import Settings
 
@@ -331,9 +332,11 @@ def sqs_through_emulator(emulator: ServerProcess, sizes: Sizes) -> dict[str, Any
         figures["latency busy"] = latency(emulator, sizes.latency_samples)
         busy_until = time.perf_counter()
         figures["deleted while measuring"] = sampler.deleted() - before
+        cpu_from, deleted_from = drain_cpu(emulator.pid), sampler.deleted()
         deadline = time.perf_counter() + DRAIN_TIMEOUT_S
         while sampler.deleted() < total and time.perf_counter() < deadline:
             time.sleep(0.1)
+        cpu_to, deleted_to = drain_cpu(emulator.pid), sampler.deleted()
         time.sleep(0.3)  # one more sample after the last delete
     moving = [(t, n) for t, n, _ in sampler.samples if n > 0]
     (t_first, n_first), (_, drained) = moving[0], moving[-1]
@@ -343,11 +346,36 @@ def sqs_through_emulator(emulator: ServerProcess, sizes: Sizes) -> dict[str, Any
     figures["drain steady"] = per_s(steady[-1][1] - steady[0][1], steady[-1][0] - steady[0][0]) if len(steady) > 1 else float("nan")
     figures["drained"] = drained
     figures["peak pollers"] = max((p for _, _, p in sampler.samples), default=0)
+    per_thousand = 1000 / max(1, deleted_to - deleted_from)
+    figures["cpu per 1,000"] = {name: (cpu_to[name] - cpu_from.get(name, 0.0)) * per_thousand for name in cpu_to}
     time.sleep(1.0)  # pollers settle into their idle long polls
     figures["latency idle, pollers idle"] = latency(emulator, sizes.latency_samples)
     figures["paced"] = paced_busy_latency(emulator, queue_url, sizes)
     control.close()
     return figures
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process so far (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def drain_cpu(emulator_pid: int) -> dict[str, float]:
+    """CPU seconds so far of the control plane, of its poller process (if the pollers run in
+    one, sources/poller_process.py) and of the moto child."""
+    found = {"control plane": cpu_seconds(emulator_pid)}
+    for pid in children(emulator_pid):
+        command = cmdline(pid)
+        if "emulator.sources.poller_host" in command:
+            found["poller process"] = cpu_seconds(pid)
+        elif "emulator.moto_child" in command:
+            found["moto"] = cpu_seconds(pid)
+    return found
 
 
 def produce(url: str, queue_url: str, per_s: float, seconds: float) -> int:
@@ -523,6 +551,10 @@ def rows(ceiling: dict[str, float], sqs: dict[str, Any], kinesis: dict[str, floa
                    verdict=verdict(sqs["drain overall"], TARGET_DRAIN_PER_S, at_least=True)))
     out.append(Row(name, f"mapping drain, steady (after the latency block, to {STEADY_UNTIL:.0%})", rate(sqs["drain steady"])))
     out.append(Row(name, "peak pollers", str(sqs["peak pollers"])))
+    cpu = sqs["cpu per 1,000"]
+    out.append(Row(name, "CPU per 1,000 messages drained: control plane / poller process / moto",
+                   " / ".join(f"{cpu[part] * 1000:.0f} ms" if part in cpu else "-"
+                              for part in ("control plane", "poller process", "moto"))))
     idle, busy, after = sqs["latency idle, no pollers"], sqs["latency busy"], sqs["latency idle, pollers idle"]
     name = "6 invoke latency, 1 conn"
     n = f" (n={sizes.latency_samples:,})"

@@ -162,7 +162,9 @@ class PollerProcess:
         command = [sys.executable, "-m", "emulator.sources.poller_host", "--fd", str(theirs.fileno()),
                    "--settings", settings.to_json(), "--nice", str(POLLER_NICE)]
         try:
-            self._proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, pass_fds=(theirs.fileno(),))
+            # stdout is the CLI's (its first line is the URL); stderr is kept for a crash's traceback.
+            self._proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                          pass_fds=(theirs.fileno(),))
         except OSError as exc:
             ours.close()
             raise RuntimeError(f"cannot start the poller process: {exc}") from exc
