@@ -34,7 +34,7 @@ from typing import Any
 from emulator.backend.client import BackendClient
 from emulator.clock import ScaledClock
 from emulator.sources.base import PollerContext, SourcesConfig
-from emulator.sources.channel import Channel
+from emulator.sources.channel import Channel, RemoteFailure
 from emulator.sources.invoke_port import ChannelInvokePort
 from emulator.sources.local_pollers import LocalPollers
 from emulator.sources.mapping import EventSourceMapping
@@ -135,7 +135,10 @@ class PollerHostProcess:
     # -- notes to the control plane --------------------------------------------------------
     def _report_error(self, error: BaseException) -> None:
         assert self.channel is not None
-        self.channel.note("error", f"{type(error).__name__}: {error}", "".join(traceback.format_exception(error)))
+        text = "".join(traceback.format_exception(error))
+        if isinstance(error, RemoteFailure):  # a handler of the control plane raised: where, there
+            text += "raised in the control plane:\n" + error.remote_traceback
+        self.channel.note("error", f"{type(error).__name__}: {error}", text)
 
     def _processing_result(self, uuid: str, result: str) -> None:
         assert self.channel is not None

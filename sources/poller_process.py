@@ -12,8 +12,8 @@ here: the child asks for it over a channel (sources/channel.py), answered by the
 
 Lifecycle (STYLE.md §4, §5), in `_TRANSITIONS`: NOT_STARTED -> STARTING -> RUNNING ->
 STOPPING -> STOPPED, started on the first `start_poller`. A child that exits on its own
-(end of file on the channel) is reaped, reported as a background error, and the manager
-starts its pollers again in a new one. `close()` asks it to stop its pollers, then waits
+(end of file on the channel) takes it back to NOT_STARTED at once; it is reaped, reported
+as a background error, and the manager starts its pollers again in a new one. `close()` asks it to stop its pollers, then waits
 for it to exit, kills it after STOP_TIMEOUT_S, and reaps it.
 """
 
@@ -64,8 +64,7 @@ class PollerProcessState(Enum):
 _TRANSITIONS: dict[PollerProcessState, frozenset[PollerProcessState]] = {
     PollerProcessState.NOT_STARTED: frozenset({PollerProcessState.STARTING, PollerProcessState.STOPPED}),
     # STARTING -> NOT_STARTED: the child could not be spawned, or died at once.
-    PollerProcessState.STARTING: frozenset({PollerProcessState.RUNNING, PollerProcessState.NOT_STARTED,
-                                            PollerProcessState.STOPPING}),
+    PollerProcessState.STARTING: frozenset({PollerProcessState.RUNNING, PollerProcessState.NOT_STARTED}),
     # RUNNING -> NOT_STARTED: it died; the next start_poller starts a new one.
     PollerProcessState.RUNNING: frozenset({PollerProcessState.STOPPING, PollerProcessState.NOT_STARTED}),
     PollerProcessState.STOPPING: frozenset({PollerProcessState.STOPPED}),
@@ -109,7 +108,7 @@ class PollerProcess:
         self._proc: subprocess.Popen[bytes] | None = None
         self._channel: Channel | None = None
         self._starting = asyncio.Lock()
-        self._reaper: asyncio.Task[None] | None = None
+        self._reapers: set[asyncio.Task[None]] = set()  # children that died, being reaped
 
     # -- the PollerHost contract (sources/base.py) -------------------------------------------
     async def start_poller(self, mapping: EventSourceMapping) -> None:
@@ -149,12 +148,15 @@ class PollerProcess:
                 raise ChannelClosed(f"the poller process is {self.state.value}")
             self._transition(PollerProcessState.STARTING)
             try:
-                self._channel = await self._spawn()
+                channel = await self._spawn()
+                if channel.closed:  # its end of file came first: it died at once
+                    raise ChannelClosed("the poller process exited as it started")
             except BaseException:
                 self._transition(PollerProcessState.NOT_STARTED)
                 raise
+            self._channel = channel
             self._transition(PollerProcessState.RUNNING)
-            return self._channel
+            return channel
 
     async def _spawn(self) -> Channel:
         ours, theirs = socket.socketpair()
@@ -181,16 +183,21 @@ class PollerProcess:
         """End of file on the channel: expected while stopping, a death otherwise."""
         if self.state in (PollerProcessState.STOPPING, PollerProcessState.STOPPED):
             return
-        self._reaper = asyncio.ensure_future(self._bury())
+        proc, self._proc = self._proc, None
+        had_pollers = self.state is PollerProcessState.RUNNING  # else it died while starting
+        if had_pollers:
+            self._channel = None
+            self._transition(PollerProcessState.NOT_STARTED)  # the next start_poller starts a new one
+        reaper = asyncio.ensure_future(self._bury(proc, had_pollers))
+        self._reapers.add(reaper)
+        reaper.add_done_callback(self._reapers.discard)
 
-    async def _bury(self) -> None:
-        proc, self._proc, self._channel = self._proc, None, None
+    async def _bury(self, proc: subprocess.Popen[bytes] | None, had_pollers: bool) -> None:
         status = await self._reap(proc, EXIT_GRACE_S) if proc is not None else None
-        if self.state is PollerProcessState.RUNNING:
-            self._transition(PollerProcessState.NOT_STARTED)
-        self.events.report_error(PollerProcessDied(f"the poller process exited (status {status}); its pollers "
-                                                   "are started again in a new one"))
-        self.events.died()
+        self.events.report_error(PollerProcessDied(f"the poller process exited (status {status})"
+                                                   + ("; its pollers start again in a new one" if had_pollers else "")))
+        if had_pollers:
+            self.events.died()
 
     async def close(self) -> None:
         """Stop the pollers and the process (reaped; killed if it does not exit in time)."""
@@ -198,6 +205,7 @@ class PollerProcess:
             if self.state is PollerProcessState.STOPPED:
                 return
             if self.state is PollerProcessState.NOT_STARTED:
+                await asyncio.gather(*self._reapers, return_exceptions=True)
                 self._transition(PollerProcessState.STOPPED)
                 return
             self._transition(PollerProcessState.STOPPING)
@@ -210,8 +218,7 @@ class PollerProcess:
             channel.close()
         if proc is not None:
             await self._reap(proc, EXIT_GRACE_S)
-        if self._reaper is not None:
-            await asyncio.gather(self._reaper, return_exceptions=True)
+        await asyncio.gather(*self._reapers, return_exceptions=True)
         self._transition(PollerProcessState.STOPPED)
 
     @staticmethod
