@@ -13,7 +13,12 @@ invoke latency while pollers are busy. Everything in one run:
    of another no-op function on one keep-alive connection (bench_latency's client) before
    the mapping exists, while it drains, and after, its pollers idle in long polls;
 3. a 4-shard Kinesis stream filled first, then a mapping (BatchSize 100, TRIM_HORIZON),
-   records processed per second.
+   records processed per second;
+4. side by side: two emulators on the machine at once, one draining a queue at full speed,
+   the other quiet; blocks of warm invokes of the no-op function alternate between them,
+   each on a blocking keep-alive `http.client` connection. Both see the same machine (the
+   drain's CPU load included), so the ratio of their tails is what sharing the draining
+   emulator's event loop costs an unrelated invocation.
 
 The clients speak the AWS JSON protocols directly (prebuilt bodies on keep-alive
 connections): boto3 would cost the benchmark more CPU than the servers it measures.
@@ -24,6 +29,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import os
 import random
 import subprocess
 import sys
@@ -36,8 +42,8 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 import bench_latency
-from harness import BENCH_DIR, NOOP_SOURCE, ServerProcess, TemplateBuilder, scratch_dir, start_emulator
-from report import Row, verdict
+from harness import BENCH_DIR, NOOP_SOURCE, ServerProcess, TemplateBuilder, children, cmdline, scratch_dir, start_emulator
+from report import Row, percentile, verdict
 from settings import Settings
 
 from emulator.backend.moto_process import free_port
@@ -75,10 +81,16 @@ class Sizes:
     extra_sends: int  # messages sent through the emulator once 100,000 are queued
     latency_samples: int
     kinesis_records: int
+    side_by_side_messages: int  # queued in the draining emulator of the side-by-side comparison
+    side_by_side_rounds: int  # blocks per emulator, alternating
 
 
-FULL = Sizes(short_seconds=4, deep_seconds=5, extra_sends=20_000, latency_samples=5_000, kinesis_records=40_000)
-QUICK = Sizes(short_seconds=2, deep_seconds=3, extra_sends=10_000, latency_samples=2_000, kinesis_records=20_000)
+FULL = Sizes(short_seconds=4, deep_seconds=5, extra_sends=20_000, latency_samples=5_000, kinesis_records=40_000,
+             side_by_side_messages=100_000, side_by_side_rounds=10)
+QUICK = Sizes(short_seconds=2, deep_seconds=3, extra_sends=10_000, latency_samples=2_000, kinesis_records=20_000,
+              side_by_side_messages=60_000, side_by_side_rounds=6)
+SIDE_BY_SIDE_BLOCK = 300  # invokes per block
+SIDE_BY_SIDE_WARMUP = 200
 
 
 # -- a lean AWS JSON client ------------------------------------------------------------------
@@ -320,9 +332,11 @@ def sqs_through_emulator(emulator: ServerProcess, sizes: Sizes) -> dict[str, Any
         figures["latency busy"] = latency(emulator, sizes.latency_samples)
         busy_until = time.perf_counter()
         figures["deleted while measuring"] = sampler.deleted() - before
+        cpu_from, deleted_from = drain_cpu(emulator.pid), sampler.deleted()
         deadline = time.perf_counter() + DRAIN_TIMEOUT_S
         while sampler.deleted() < total and time.perf_counter() < deadline:
             time.sleep(0.1)
+        cpu_to, deleted_to = drain_cpu(emulator.pid), sampler.deleted()
         time.sleep(0.3)  # one more sample after the last delete
     moving = [(t, n) for t, n, _ in sampler.samples if n > 0]
     (t_first, n_first), (_, drained) = moving[0], moving[-1]
@@ -332,11 +346,36 @@ def sqs_through_emulator(emulator: ServerProcess, sizes: Sizes) -> dict[str, Any
     figures["drain steady"] = per_s(steady[-1][1] - steady[0][1], steady[-1][0] - steady[0][0]) if len(steady) > 1 else float("nan")
     figures["drained"] = drained
     figures["peak pollers"] = max((p for _, _, p in sampler.samples), default=0)
+    per_thousand = 1000 / max(1, deleted_to - deleted_from)
+    figures["cpu per 1,000"] = {name: (cpu_to[name] - cpu_from.get(name, 0.0)) * per_thousand for name in cpu_to}
     time.sleep(1.0)  # pollers settle into their idle long polls
     figures["latency idle, pollers idle"] = latency(emulator, sizes.latency_samples)
     figures["paced"] = paced_busy_latency(emulator, queue_url, sizes)
     control.close()
     return figures
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process so far (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def drain_cpu(emulator_pid: int) -> dict[str, float]:
+    """CPU seconds so far of the control plane, of its poller process (if the pollers run in
+    one, sources/poller_process.py) and of the moto child."""
+    found = {"control plane": cpu_seconds(emulator_pid)}
+    for pid in children(emulator_pid):
+        command = cmdline(pid)
+        if "emulator.sources.poller_host" in command:
+            found["poller process"] = cpu_seconds(pid)
+        elif "emulator.moto_child" in command:
+            found["moto"] = cpu_seconds(pid)
+    return found
 
 
 def produce(url: str, queue_url: str, per_s: float, seconds: float) -> int:
@@ -415,6 +454,54 @@ def kinesis_through_emulator(emulator: ServerProcess, sizes: Sizes) -> dict[str,
     return {"put": put_rate, "processed": per_s(n1 - n0, t1 - t0), "records": n1}
 
 
+# -- 4. side by side ----------------------------------------------------------------------------------
+def blocking_latencies(server: ServerProcess, count: int, warmup: int = 20) -> list[float]:
+    """ms per warm invoke, `count` of them in a row on one blocking keep-alive connection."""
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=CALL_TIMEOUT_S)
+    path = f"/2015-03-31/functions/{bench_latency.FUNCTION}/invocations"
+    headers = {"Content-Type": "application/json"}
+    times = []
+    try:
+        for index in range(warmup + count):
+            started = time.perf_counter()
+            connection.request("POST", path, b"{}", headers)
+            response = connection.getresponse()
+            response.read()
+            if index >= warmup:
+                times.append((time.perf_counter() - started) * 1000 if response.status == 200 else -1.0)
+    finally:
+        connection.close()
+    return times
+
+
+def side_by_side(workdir: Path, template: Path, sizes: Sizes) -> dict[str, Any]:
+    with start_emulator(workdir, template, "--backend", "moto", name="emulator-quiet") as quiet, \
+            start_emulator(workdir, template, "--backend", "moto", name="emulator-draining") as draining:
+        control = sqs_client(draining.url)
+        queue_url = control.call("CreateQueue", {"QueueName": "side-by-side"})["QueueUrl"]
+        in_parallel(draining.url, sender(queue_url), seconds=600, max_items=sizes.side_by_side_messages)
+        control.close()
+        for server in (quiet, draining):
+            blocking_latencies(server, SIDE_BY_SIDE_WARMUP)
+        create_mapping(draining.url, "sqs-noop", f"arn:aws:sqs:{REGION}:{ACCOUNT}:side-by-side", BatchSize=10)
+        samples: dict[str, list[float]] = {"quiet": [], "draining": []}
+        with DeletedSampler(draining.url, "sqs-noop") as sampler:
+            started = time.perf_counter()
+            while sampler.deleted() == 0 and time.perf_counter() - started < 30:
+                time.sleep(0.05)
+            time.sleep(BUSY_AFTER_S)
+            first, began = sampler.deleted(), time.perf_counter()
+            for round_number in range(sizes.side_by_side_rounds):
+                order = (("quiet", quiet), ("draining", draining))
+                for name, server in order if round_number % 2 == 0 else order[::-1]:
+                    samples[name] += blocking_latencies(server, SIDE_BY_SIDE_BLOCK)
+            deleted, elapsed = sampler.deleted() - first, time.perf_counter() - began
+    still_draining = deleted < sizes.side_by_side_messages - first
+    figures = {name: sorted(t for t in values if t >= 0) for name, values in samples.items()}
+    return {"figures": figures, "drained per s": per_s(deleted, elapsed), "drain outlasted": still_draining,
+            "errors": sum(1 for values in samples.values() for t in values if t < 0)}
+
+
 # -- the benchmark -------------------------------------------------------------------------------------
 def run(settings: Settings) -> list[Row]:
     sizes = QUICK if settings.quick else FULL
@@ -426,7 +513,25 @@ def run(settings: Settings) -> list[Row]:
         with start_emulator(workdir, template, "--backend", "moto") as emulator:
             sqs = sqs_through_emulator(emulator, sizes)
             kinesis = kinesis_through_emulator(emulator, sizes)
-    return rows(ceiling, sqs, kinesis, sizes)
+        pair = side_by_side(workdir, template, sizes)
+    return rows(ceiling, sqs, kinesis, sizes) + side_by_side_rows(pair, sizes)
+
+
+def side_by_side_rows(pair: dict[str, Any], sizes: Sizes) -> list[Row]:
+    name = "6 side by side, blocking client"
+    quiet, busy = pair["figures"]["quiet"], pair["figures"]["draining"]
+    n = f" (n={len(busy):,} each, {sizes.side_by_side_rounds} alternating blocks)"
+    out = [Row(name, "quiet emulator: p50 / p99 / max" + n,
+               f"{percentile(quiet, 0.5):.3f} / {percentile(quiet, 0.99):.3f} / {quiet[-1]:.2f} ms"),
+           Row(name, f"draining emulator ({pair['drained per s']:,.0f} msg/s deleted meanwhile"
+                     f"{'' if pair['drain outlasted'] else '; the queue ran dry'}): p50 / p99 / max",
+               f"{percentile(busy, 0.5):.3f} / {percentile(busy, 0.99):.3f} / {busy[-1]:.2f} ms")]
+    for label, fraction in (("p50", 0.5), ("p99", 0.99)):
+        ratio = percentile(busy, fraction) / percentile(quiet, fraction)
+        out.append(Row(name, f"{label}, draining / quiet", f"{ratio:.2f}x", target=f"<= {1 + LATENCY_TOLERANCE:.2f}x",
+                       verdict=verdict(ratio, 1 + LATENCY_TOLERANCE)))
+    out.append(Row(name, "failed invokes", str(pair["errors"]), target="0", verdict=verdict(pair["errors"], 0)))
+    return out
 
 
 def rows(ceiling: dict[str, float], sqs: dict[str, Any], kinesis: dict[str, float], sizes: Sizes) -> list[Row]:
@@ -446,6 +551,10 @@ def rows(ceiling: dict[str, float], sqs: dict[str, Any], kinesis: dict[str, floa
                    verdict=verdict(sqs["drain overall"], TARGET_DRAIN_PER_S, at_least=True)))
     out.append(Row(name, f"mapping drain, steady (after the latency block, to {STEADY_UNTIL:.0%})", rate(sqs["drain steady"])))
     out.append(Row(name, "peak pollers", str(sqs["peak pollers"])))
+    cpu = sqs["cpu per 1,000"]
+    out.append(Row(name, "CPU per 1,000 messages drained: control plane / poller process / moto",
+                   " / ".join(f"{cpu[part] * 1000:.0f} ms" if part in cpu else "-"
+                              for part in ("control plane", "poller process", "moto"))))
     idle, busy, after = sqs["latency idle, no pollers"], sqs["latency busy"], sqs["latency idle, pollers idle"]
     name = "6 invoke latency, 1 conn"
     n = f" (n={sizes.latency_samples:,})"
@@ -478,11 +587,18 @@ if __name__ == "__main__":
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--side-by-side", action="store_true", help="run only part 4 (a quick A/B of the loop's share)")
     parser.add_argument("--produce", nargs=4, metavar=("URL", "QUEUE_URL", "PER_S", "SECONDS"),
                         help="internal: the steady producer of the paced latency measurement")
     arguments = parser.parse_args()
     if arguments.produce:
         url, queue, per_second, duration = arguments.produce
         print(produce(url, queue, float(per_second), float(duration)))
+    elif arguments.side_by_side:
+        chosen = QUICK if arguments.quick else FULL
+        with scratch_dir("side-by-side") as tmp:
+            template = (TemplateBuilder(Path(tmp)).add(bench_latency.FUNCTION, NOOP_SOURCE).add("sqs-noop", NOOP_NONE)
+                        .write())
+            print(plain_table(side_by_side_rows(side_by_side(Path(tmp), template, chosen), chosen)))
     else:
         print(plain_table(run(QUICK_SETTINGS if arguments.quick else FULL_SETTINGS)))

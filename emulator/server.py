@@ -218,7 +218,7 @@ class EmulatorServer:
         config = self.config
         sources_config = SourcesConfig(config.sqs_scaling_model, config.sqs_max_concurrency, config.scale_factor)
         return SourceManager(
-            service=self.service, backend=self.backend, clock=self.clock, metrics=self.metrics, app=self.app,
+            service=self.service, backend=self.backend, clock=self.clock, app=self.app,
             region=config.region, account_id=config.account_id, config=sources_config, errors=self.errors,
         )
 
@@ -288,15 +288,16 @@ class EmulatorServer:
         return web.json_response(body)
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        return web.json_response(self.metrics_snapshot())
+        return web.json_response(await self.metrics_snapshot())
 
-    def metrics_snapshot(self) -> dict[str, Any]:
+    async def metrics_snapshot(self) -> dict[str, Any]:
+        mappings = await self.sources.snapshot()  # asks the poller process
         return {
             "account": self.ledger.snapshot(),
             "functions": self.metrics.snapshot(),
             # dropped_pending: what resets and shutdown dropped; kept across resets.
             "async_queue": {"pending": self.async_queue.pending, "dropped_pending": self.metrics.pending_dropped_snapshot()},
-            "event_source_mappings": self.sources.snapshot(),
+            "event_source_mappings": mappings,
             "logs": self.logs.snapshot(),
             "host": {**self.descriptors.snapshot(), "environments": self.factory.environments,
                      "environments_refused": self.factory.refused},
@@ -331,7 +332,7 @@ class EmulatorServer:
     # -- shutdown ----------------------------------------------------------------------
     async def stop(self) -> None:
         if getattr(self, "sources", None) is not None:
-            await self.sources.stop()  # pollers first (STYLE.md §10)
+            await self.sources.close()  # pollers and their process first (STYLE.md §10)
         self.ready = False
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.shutdown_timeout

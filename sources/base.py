@@ -1,13 +1,19 @@
-"""The contract between the SourceManager and the pollers of each kind of event source.
+"""The contract between the SourceManager, the place pollers run, and the pollers.
 
 The manager (sources/manager.py) owns every EventSourceMapping and, while a mapping is
-Enabled, exactly one poller for it. A poller module per source kind plugs in by name, so
-adding a kind touches no manager code:
+Enabled, exactly one poller for it. The pollers do not run on the control plane's event
+loop: the manager asks a `PollerHost` to start and stop them, and the host it uses is the
+poller process (sources/poller_process.py, running sources/poller_host.py), so that
+receiving, deleting and building batches never delay an invocation. Inside that process
+`LocalPollers` (sources/local_pollers.py) runs them; unit tests run them the same way on
+their own loop.
+
+A poller module per source kind plugs in by name, so adding a kind touches no manager code:
 
     POLLER_MODULES["kinesis"] = "emulator.sources.kinesis_poller"
 
 That module exposes `create_poller(context: PollerContext, mapping: EventSourceMapping)
--> SourcePoller`. The manager calls, in this order and from the event loop:
+-> SourcePoller`. Its host calls, in this order and from its event loop:
 
 * `await poller.start()`: set up (may call the backend; raise to refuse) and spawn the
   poller's own tasks. Returns once the poller runs.
@@ -20,15 +26,17 @@ That module exposes `create_poller(context: PollerContext, mapping: EventSourceM
   Every task the poller spawned is done when it returns.
 
 A mapping's settings never change under a running poller: an update replaces the mapping
-value, stops the poller and starts a new one with the new value (sources/manager.py; the
-last `last_processing_result` carries over). The poller reads `mapping.settings`
-(sources/mapping.py) and may write `mapping.last_processing_result`.
+value, stops the poller and starts a new one with the new value (sources/manager.py). The
+poller reads `mapping.settings` (sources/mapping.py) and reports a new
+`LastProcessingResult` through `context.processing_result`.
 Unexpected exceptions in a poller's tasks go to `context.report_error` (the pytest plugin
 re-raises them in the test); expected backend and function failures are counted, logged
 and retried as AWS would, never reported.
 
-Every call a poller makes goes through `context.service.invoke` (admission control) and
-`context.backend` (async aiohttp, never blocking the loop); every wait goes through
+Every call a poller makes goes through two ports: `context.functions` invokes its function
+through the Lambda service's admission control (`InvokePort`: every concurrency rule and
+metric holds; in the poller process, a call over the channel to the control plane), and
+`context.backend` reads and deletes at the source (async aiohttp). Every wait goes through
 `context.clock.to_real` so that --time-scale applies.
 """
 
@@ -40,17 +48,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from emulator.backend.client import UNREACHABLE, BackendError
+
 if TYPE_CHECKING:
     from emulator.backend.client import BackendClient
     from emulator.clock import Clock
-    from emulator.service.lambda_service import LambdaService
-    from emulator.functions.metrics import Metrics
     from emulator.sources.mapping import EventSourceMapping
 
 log = logging.getLogger("emulator.sources")
 
 # How long stop() lets batches that are already being invoked finish before cancelling.
 STOP_DRAIN_S = 5.0
+
+# What a poller's backend call may fail with: an error answer, or no answer at all (the
+# backend stopped, restarting, or killed mid-request). Pollers retry both with back-off.
+BACKEND_FAILURES: tuple[type[BaseException], ...] = (BackendError, *UNREACHABLE)
 
 # Event-source service (the ARN's service field) -> module exposing `create_poller`.
 POLLER_MODULES: dict[str, str] = {
@@ -73,21 +85,68 @@ class SourcesConfig:
 
 
 @dataclass(frozen=True)
-class PollerContext:
-    """Everything a poller may use; built once by the SourceManager."""
+class BatchResult:
+    """What a poller learns from invoking its function with a batch."""
 
-    service: "LambdaService"
+    payload: bytes
+    function_error: str | None  # "Unhandled" when the function failed
+    executed_version: str
+
+
+class InvokePort(Protocol):
+    """How a poller calls its function: through the Lambda service's admission control."""
+
+    async def invoke(self, function_arn: str, payload: bytes) -> BatchResult:
+        """Run the function (qualified or not) synchronously with `payload`. Raises
+        TooManyRequests when throttled, AwsError when it cannot be invoked at all."""
+        ...
+
+    async def timeout_s(self, function_arn: str) -> float:
+        """The function's Timeout in seconds; AwsError when it does not exist."""
+        ...
+
+
+@dataclass(frozen=True)
+class PollerContext:
+    """Everything a poller may use; built once per place pollers run."""
+
+    functions: InvokePort
     backend: "BackendClient"
     clock: "Clock"
-    metrics: "Metrics"
     region: str
     account_id: str
     config: SourcesConfig
     report_error: Callable[[BaseException], None]
+    # A mapping's new LastProcessingResult (uuid, value): the manager shows it in the API.
+    processing_result: Callable[[str, str], None] = lambda uuid, result: None
     # State a source kind shares between its pollers and keeps across poller restarts, by
     # kind (Kinesis: the per-shard read limits every mapping on a stream draws from, and each
     # mapping's checkpoints, so Update/Disable/Enable resume where the mapping stopped).
     shared: dict[str, Any] = field(default_factory=dict)
+
+
+class BackendOutage:
+    """A poller's failed backend calls, counted, and logged once per burst: a burst begins
+    with the first failure after an answer and ends with the next answer. (A line per failed
+    call would be one per batch worker per back-off step for as long as the backend is down.)"""
+
+    def __init__(self, logger: logging.Logger, source: str) -> None:
+        self._log = logger
+        self._source = source
+        self.failures = 0  # every failed call, for /_emulator/metrics
+        self._burst = 0
+
+    def failed(self, doing: str, error: BaseException) -> None:
+        self.failures += 1
+        self._burst += 1
+        if self._burst == 1:
+            self._log.warning("%s: %s failed (%s: %s); retrying with back-off until the backend answers",
+                              self._source, doing, type(error).__name__, error)
+
+    def answered(self) -> None:
+        if self._burst:
+            self._log.info("%s: the backend answers again, after %d failed call(s)", self._source, self._burst)
+            self._burst = 0
 
 
 class SourcePoller(Protocol):
@@ -99,6 +158,23 @@ class SourcePoller(Protocol):
 
 
 PollerFactory = Callable[[PollerContext, "EventSourceMapping"], SourcePoller]
+
+
+class PollerHost(Protocol):
+    """Where pollers run, one per enabled mapping (LocalPollers, or the poller process)."""
+
+    async def start_poller(self, mapping: "EventSourceMapping") -> None:
+        """Start the mapping's poller; raises when it cannot start (the mapping is then
+        disabled with the reason)."""
+        ...
+
+    async def stop_poller(self, uuid: str) -> dict[str, Any]:
+        """Stop it (see SourcePoller.stop); returns its last counters ({} if none ran)."""
+        ...
+
+    async def snapshots(self) -> dict[str, dict[str, Any]]:
+        """The counters of every running poller, by mapping UUID."""
+        ...
 
 
 def poller_factory(kind: str) -> PollerFactory | None:

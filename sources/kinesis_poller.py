@@ -21,7 +21,7 @@ from typing import Any
 from emulator.backend.client import BackendError
 from emulator.service.destinations import Destinations
 from emulator.tasks import OwnedTasks
-from emulator.sources.base import STOP_DRAIN_S, PollerContext
+from emulator.sources.base import STOP_DRAIN_S, BackendOutage, PollerContext
 from emulator.sources.kinesis_batching import ShardPosition
 from emulator.sources.kinesis_limits import ShardReadLimits
 from emulator.sources.kinesis_records import EventContext, LastAttempt, StreamRecord, on_failure_record
@@ -87,6 +87,7 @@ class KinesisMappingPoller:
         self.counters: Counter[str] = Counter({name: 0 for name in COUNTERS})
         self.workers: list[KinesisShardWorker] = []
         self.stopping = False
+        self.outage = BackendOutage(log, self.stream_arn)  # GetRecords failures of every shard
         self._tasks = OwnedTasks(f"kinesis mapping {self.mapping.uuid}", context.report_error)
 
     # -- the SourcePoller contract (sources/base.py) ---------------------------------------------
@@ -126,6 +127,12 @@ class KinesisMappingPoller:
         }
 
     # -- services for the shard workers ---------------------------------------------------------
+    def processing_result(self, result: str) -> None:
+        """§6.1 (S34): the mapping's LastProcessingResult; the manager hears of changes."""
+        if self.mapping.last_processing_result != result:
+            self.mapping.last_processing_result = result
+            self.context.processing_result(self.mapping.uuid, result)
+
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task:
         return self._tasks.spawn(coro, name)
 

@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
-
 from emulator.backend.client import BackendError
+from emulator.sources.base import BACKEND_FAILURES
 from emulator.errors import AwsError, TooManyRequests
 from emulator.sources.kinesis_batching import (
     ShardPosition,
@@ -187,17 +186,16 @@ class KinesisShardWorker:
         try:
             if self.iterator is None:
                 self.iterator = await self._new_iterator(self._read_position())
-            return await owner.context.backend.kinesis_get_records(owner.stream_arn, self.iterator, limit)
-        except BackendError as error:
-            if error.code == EXPIRED_ITERATOR:  # §8.4: iterators expire after 5 min
+            result = await owner.context.backend.kinesis_get_records(owner.stream_arn, self.iterator, limit)
+        except BACKEND_FAILURES as error:
+            if isinstance(error, BackendError) and error.code == EXPIRED_ITERATOR:  # §8.4: they expire after 5 min
                 self.iterator = None
                 return None
             owner.counters["GetRecordsErrors"] += 1
-            log.warning("kinesis %s %s: GetRecords failed: %s", owner.stream_arn, self.shard_id, error)
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as error:
-            owner.counters["GetRecordsErrors"] += 1
-            log.warning("kinesis %s %s: backend unreachable: %s", owner.stream_arn, self.shard_id, error)
-        return None
+            owner.outage.failed(f"GetRecords on {self.shard_id}", error)
+            return None
+        owner.outage.answered()
+        return result
 
     def _accept(self, result: dict[str, Any], started: float) -> int:
         owner = self.owner
@@ -284,10 +282,8 @@ class KinesisShardWorker:
     async def _invoke(self, lane: KinesisLane, batch: list[StreamRecord]) -> InvokeReport:
         owner = self.owner
         mapping = owner.mapping
-        service = owner.context.service
         try:
-            version = service.registry.resolve(mapping.function_name, mapping.qualifier)
-            result = await service.invoke(version, event_payload(batch), qualifier=mapping.qualifier)
+            result = await owner.context.functions.invoke(mapping.function_arn, event_payload(batch))
         except TooManyRequests:
             # §8.3 (S35): a throttle is retried and does not count towards MaximumRetryAttempts.
             owner.counters["ThrottledBatches"] += 1
@@ -307,10 +303,10 @@ class KinesisShardWorker:
             mapping.settings.report_batch_item_failures,
         )
         if report.outcome is InvokeOutcome.SUCCESS:
-            mapping.last_processing_result = RESULT_OK
+            owner.processing_result(RESULT_OK)
         else:
             owner.counters["FunctionErrors"] += 1
-            mapping.last_processing_result = RESULT_FUNCTION_FAILED
+            owner.processing_result(RESULT_FUNCTION_FAILED)
         return report
 
     async def _apply(self, lane: KinesisLane, step: BatchStep) -> None:

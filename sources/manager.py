@@ -2,7 +2,8 @@
 
 It serves the ESM API (emulator/api/esm_api.py holds the thin HTTP handlers), creates the
 template's mappings at start-up after provisioning the template's resources in the backend
-(emulator/backend/provisioning.py), and owns one poller per Enabled mapping (sources/base.py).
+(emulator/backend/provisioning.py), and owns one poller per Enabled mapping (sources/base.py),
+run by the poller process (sources/poller_process.py), which it owns too.
 
 State changes follow the API (aws-semantics §6.1): a create answers `Creating`, an update
 `Updating`/`Enabling`/`Disabling`, a delete `Deleting`; the change completes in a task the
@@ -25,7 +26,10 @@ from emulator.backend.client import BackendClient, BackendError
 from emulator.errors import AwsError, InvalidParameterValue, ResourceConflict, ResourceInUse, ResourceNotFound
 from emulator.backend.provisioning import Provisioner, ProvisioningError
 from emulator.tasks import OwnedTasks
-from emulator.sources.base import PollerContext, SourcePoller, SourcesConfig, log as sources_log, poller_factory
+from emulator.sources.base import POLLER_MODULES, SourcesConfig, log as sources_log
+from emulator.sources.invoke_port import LambdaInvokePort
+from emulator.sources.poller_host import PollerHostSettings
+from emulator.sources.poller_process import PollerProcess, PollerProcessEvents
 from emulator.sources.mapping import (
     SQS, STABLE_STATES, SUPPORTED_KINDS, EventSourceMapping, MappingState, source_kind,
 )
@@ -35,7 +39,6 @@ from emulator.sources.validation import settings_from_request
 if TYPE_CHECKING:
     from emulator.clock import Clock
     from emulator.service.lambda_service import LambdaService
-    from emulator.functions.metrics import Metrics
     from emulator.template.specs import AppSpec
 
 log = logging.getLogger("emulator.sources.manager")
@@ -57,27 +60,28 @@ class SourceStartupError(RuntimeError):
 
 class SourceManager:
     def __init__(self, *, service: "LambdaService", backend: BackendClient | None, clock: "Clock",
-                 metrics: "Metrics", app: "AppSpec", region: str, account_id: str,
+                 app: "AppSpec", region: str, account_id: str,
                  config: SourcesConfig | None = None, errors: list[BaseException] | None = None) -> None:
         self.service = service
         self.backend = backend
-        self.clock = clock
-        self.metrics = metrics
         self.app = app
         self.region = region
         self.account_id = account_id
         self.config = config or SourcesConfig()
         self.errors = errors if errors is not None else []
         self.mappings: dict[str, EventSourceMapping] = {}
-        self._pollers: dict[str, SourcePoller] = {}
+        self._polled: set[str] = set()  # mappings whose poller runs
         self._final: dict[str, dict[str, Any]] = {}  # last counters of a stopped poller
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks = OwnedTasks("event source mappings", self._report_error)
         self._warned: set[Any] = set()
-        self._context = None if backend is None else PollerContext(
-            service=service, backend=backend, clock=clock, metrics=metrics, region=region,
-            account_id=account_id, config=self.config, report_error=self._report_error,
-        )
+        self._closing = False
+        self.pollers: PollerProcess | None = None  # the PollerHost; none without a backend to poll
+        if backend is not None:
+            settings = PollerHostSettings(backend.endpoint_url, region, account_id, clock.scale, self.config,
+                                          sources_log.getEffectiveLevel())
+            events = PollerProcessEvents(self._report_error, self._processing_result, self._restart_pollers)
+            self.pollers = PollerProcess(settings, LambdaInvokePort(service), events)
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -112,13 +116,18 @@ class SourceManager:
         """Stop every poller (in-flight batches finish or are left to their source)."""
         await self._settle(timeout=TRANSITION_GRACE_S)
         await self._tasks.cancel_all()
-        pollers = list(self._pollers.items())
-        self._pollers.clear()
-        results = await asyncio.gather(*(poller.stop() for _, poller in pollers), return_exceptions=True)
-        for (uuid_, poller), result in zip(pollers, results):
-            self._final[uuid_] = poller.snapshot()
+        polled = list(self._polled)
+        results = await asyncio.gather(*(self._stop_poller(uuid_) for uuid_ in polled), return_exceptions=True)
+        for result in results:
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 self._report_error(result)
+
+    async def close(self) -> None:
+        """Stop every poller, then the poller process (at shutdown)."""
+        self._closing = True
+        await self.stop()
+        if self.pollers is not None:
+            await self.pollers.close()
 
     async def reset(self) -> None:
         """Back to the template: pollers stopped, API-made mappings gone, resources re-created."""
@@ -136,16 +145,41 @@ class SourceManager:
                 return
 
     def _report_error(self, error: BaseException) -> None:
-        log.error("event source poller failed", exc_info=error)
+        remote = getattr(error, "remote_traceback", None)
+        if remote:
+            log.error("event source poller failed: %s\n%s", error, remote.rstrip())
+        else:
+            log.error("event source poller failed", exc_info=error)
         self.errors.append(error)
 
+    def _processing_result(self, uuid_: str, result: str) -> None:
+        mapping = self.mappings.get(uuid_)
+        if mapping is not None:
+            mapping.last_processing_result = result
+
+    def _restart_pollers(self) -> None:
+        """The poller process died: start the pollers it ran again (in a new one)."""
+        lost, self._polled = self._polled, set()
+        if self._closing:
+            return
+        for uuid_ in lost:
+            mapping = self.mappings.get(uuid_)
+            if mapping is not None and mapping.state is MappingState.ENABLED:
+                self._tasks.spawn(self._restart_poller(mapping), f"{uuid_}: restart")
+
+    async def _restart_poller(self, mapping: EventSourceMapping) -> None:
+        async with self._locks.setdefault(mapping.uuid, asyncio.Lock()):
+            if self.mappings.get(mapping.uuid) is mapping and mapping.state is MappingState.ENABLED:
+                await self._start_poller(mapping)
+
     # -- metrics --------------------------------------------------------------------------
-    def snapshot(self) -> dict[str, Any]:
+    async def snapshot(self) -> dict[str, Any]:
+        live = await self.pollers.snapshots() if self.pollers is not None else {}
         result: dict[str, Any] = {}
         for uuid_, mapping in self.mappings.items():
-            poller = self._pollers.get(uuid_)
-            counters = poller.snapshot() if poller is not None else {**self._final.get(uuid_, {}), "Pollers": 0,
-                                                                       "BatchesInFlight": 0}
+            counters = live.get(uuid_)
+            if counters is None:
+                counters = {**self._final.get(uuid_, {}), "Pollers": 0, "BatchesInFlight": 0}
             result[uuid_] = {"FunctionArn": mapping.function_arn, "EventSourceArn": mapping.event_source_arn,
                              "State": str(mapping.state), **counters}
         return result
@@ -330,25 +364,18 @@ class SourceManager:
             mapping.transition(MappingState.ENABLED if mapping.settings.enabled else MappingState.DISABLED)
 
     async def _start_poller(self, mapping: EventSourceMapping) -> None:
-        factory = poller_factory(mapping.kind)
-        if self._context is None or factory is None:
-            reason = "there is no AWS backend" if self._context is None else f"no {mapping.kind} poller exists"
+        if self.pollers is None or mapping.kind not in POLLER_MODULES:
+            reason = "there is no AWS backend" if self.pollers is None else f"no {mapping.kind} poller exists"
             if mapping.uuid not in self._warned:
                 self._warned.add(mapping.uuid)
                 log.warning("event source mapping %s (%s): nothing polls %s: %s", mapping.uuid, mapping.origin,
                             mapping.event_source_arn, reason)
             return
-        poller = factory(self._context, mapping)
-        await poller.start()
-        self._pollers[mapping.uuid] = poller
+        await self.pollers.start_poller(mapping)
+        self._polled.add(mapping.uuid)
         self._final.pop(mapping.uuid, None)
 
     async def _stop_poller(self, uuid_: str) -> None:
-        poller = self._pollers.pop(uuid_, None)
-        if poller is not None:
-            await poller.stop()
-            self._final[uuid_] = poller.snapshot()
-            ran_with = getattr(poller, "mapping", None)
-            current = self.mappings.get(uuid_)
-            if isinstance(ran_with, EventSourceMapping) and current is not None and current is not ran_with:
-                current.last_processing_result = ran_with.last_processing_result
+        if uuid_ in self._polled and self.pollers is not None:
+            self._polled.discard(uuid_)
+            self._final[uuid_] = await self.pollers.stop_poller(uuid_)

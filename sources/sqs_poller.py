@@ -29,10 +29,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from emulator.backend.client import BackendError
 from emulator.errors import AwsError, TooManyRequests
 from emulator.tasks import OwnedTasks
-from emulator.sources.base import STOP_DRAIN_S, PollerContext
+from emulator.sources.base import BACKEND_FAILURES, STOP_DRAIN_S, BackendOutage, BatchResult, PollerContext
 from emulator.sources.mapping import EventSourceMapping
 from emulator.sources.sqs_records import BatchPayload, PendingMessage, failed_item_ids, pending_message, retry_ids
 from emulator.sources.sqs_scaling import (
@@ -56,7 +55,8 @@ THROTTLE_RETRY_MAX_S = 60.0
 # after an empty short poll (a batching window about to close, or any FIFO receive: see
 # `_wait_seconds`);
 EMPTY_POLL_PAUSE_S = 0.2
-# after a backend error (the queue deleted, the backend restarting), doubling up to 10 s;
+# after a backend error (the queue deleted, the backend restarting), doubling up to 10 s
+# per worker while the errors last;
 BACKEND_RETRY_INITIAL_S = 0.5
 BACKEND_RETRY_MAX_S = 10.0
 # how often queue attributes (visibility timeout, redrive policy) and the DLQ depth are
@@ -93,7 +93,6 @@ class SqsPollerStats:
     batches_dropped_throttled: int = 0  # gave up: the visibility timeout ran out while throttled
     throttles: int = 0  # every throttled attempt
     delete_failures: int = 0
-    backend_errors: int = 0
     dlq_depth: int | None = None
     dlq_arrivals: int = 0
 
@@ -140,7 +139,7 @@ class SqsPoller:
         self._tasks = OwnedTasks(f"sqs poller {mapping.uuid}", context.report_error)
         self._stopping = False
         self._stop_event = asyncio.Event()
-        self._backend_delay = BACKEND_RETRY_INITIAL_S
+        self._outage = BackendOutage(log, mapping.event_source_arn)
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -181,7 +180,7 @@ class SqsPoller:
             "BatchesDroppedAfterThrottling": s.batches_dropped_throttled,
             "Throttles": s.throttles,
             "DeleteFailures": s.delete_failures,
-            "BackendErrors": s.backend_errors,
+            "BackendErrors": self._outage.failures,
         }
         if self.queue is not None and self.queue.dead_letter_arn:
             body["DeadLetterQueueArn"] = self.queue.dead_letter_arn
@@ -197,11 +196,13 @@ class SqsPoller:
     async def _control(self) -> None:
         clock = self.context.clock
         loop = asyncio.get_running_loop()
+        delay = BACKEND_RETRY_INITIAL_S
         while self.queue is None:
             try:
                 self.queue = await self._queue_info()
-            except (BackendError, OSError, asyncio.TimeoutError) as exc:
-                await self._backend_failed("reading the queue's attributes", exc)
+            except BACKEND_FAILURES as exc:
+                delay = await self._backend_failed("reading the queue's attributes", exc, delay)
+        self._outage.answered()
         self._state = initial_state(self.scaling, clock.now())
         if self.queue.dead_letter_arn:
             self._spawn(self._watch_dead_letter_queue(self.queue.dead_letter_arn), "DLQ watch")
@@ -219,7 +220,7 @@ class SqsPoller:
                 refreshed = loop.time()
                 try:
                     self.queue = await self._queue_info()
-                except (BackendError, OSError, asyncio.TimeoutError) as exc:
+                except BACKEND_FAILURES as exc:
                     log.debug("%s: cannot refresh the queue's attributes: %s", self.mapping.event_source_arn, exc)
 
     def _ensure_workers(self) -> None:
@@ -267,7 +268,7 @@ class SqsPoller:
                 if previous is not None and depth > previous:
                     self.stats.dlq_arrivals += depth - previous
                 self.stats.dlq_depth = depth
-            except (BackendError, OSError, asyncio.TimeoutError) as exc:
+            except BACKEND_FAILURES as exc:
                 log.debug("%s: cannot read the DLQ depth: %s", dlq_arn, exc)
             await asyncio.sleep(DLQ_POLL_S)
 
@@ -278,16 +279,16 @@ class SqsPoller:
         except asyncio.TimeoutError:
             pass
 
-    async def _backend_failed(self, doing: str, exc: BaseException) -> None:
-        self.stats.backend_errors += 1
-        log.warning("%s: %s failed: %s; retrying in %.1f s", self.mapping.event_source_arn, doing, exc, self._backend_delay)
-        await asyncio.sleep(self._backend_delay)
-        self._backend_delay = min(self._backend_delay * 2, BACKEND_RETRY_MAX_S)
+    async def _backend_failed(self, doing: str, exc: BaseException, delay: float) -> float:
+        """Count and back off; returns the next delay."""
+        self._outage.failed(doing, exc)
+        await asyncio.sleep(delay)
+        return min(delay * 2, BACKEND_RETRY_MAX_S)
 
     # -- one batch worker -----------------------------------------------------------------
     async def _worker(self, slot: int) -> None:
         carry: list[PendingMessage] = []
-        while not self._stopping and (self._state is not None and slot < self._state.target or carry):
+        while not self._stopping and (self._wanted(slot) or carry):
             self._phase[slot] = WorkerPhase.RECEIVING
             batch, carry = await self._gather(slot, carry)
             if batch is None:
@@ -296,7 +297,10 @@ class SqsPoller:
             await self._process(batch)
         self._phase.pop(slot, None)
 
-    def _visibility_timeout(self) -> tuple[float, int | None]:
+    def _wanted(self, slot: int) -> bool:
+        return self._state is not None and slot < self._state.target
+
+    async def _visibility_timeout(self) -> tuple[float, int | None]:
         """(visibility timeout in real seconds, VisibilityTimeout to ask for or None)."""
         assert self.queue is not None
         vt = self.queue.visibility_timeout
@@ -304,7 +308,7 @@ class SqsPoller:
         if not window:
             return float(vt), None
         try:
-            timeout = self.context.service.registry.resolve(self.mapping.function_arn).spec.timeout_s
+            timeout = await self.context.functions.timeout_s(self.mapping.function_arn)
         except AwsError:
             return float(vt), None
         needed = self.context.clock.to_real(window) + timeout
@@ -324,9 +328,12 @@ class SqsPoller:
             (payload.add if len(payload) < settings.batch_size and payload.fits(message) else overflow.append)(message)
         window = settings.maximum_batching_window_s
         deadline = clock.now() + window
-        vt_real, vt_request = self._visibility_timeout()
+        vt_real, vt_request = await self._visibility_timeout()
         received_at = loop.time() if payload.messages else None
+        backend_delay = BACKEND_RETRY_INITIAL_S
         while len(payload) < settings.batch_size and not overflow and not self._stopping:
+            if not payload.messages and not self._wanted(slot):
+                break  # scaled down while receiving nothing: this worker leaves, not polls again
             remaining = clock.to_real(deadline - clock.now())
             if window and remaining <= 0:
                 break
@@ -338,12 +345,13 @@ class SqsPoller:
                 async with self._fifo_receive if self.queue.fifo else contextlib.nullcontext():
                     self._receiving_since[slot] = loop.time()
                     messages = await self.context.backend.sqs_receive(self.queue.url, want, wait, vt_request)
-            except (BackendError, OSError, asyncio.TimeoutError) as exc:
-                await self._backend_failed("ReceiveMessage", exc)
+            except BACKEND_FAILURES as exc:
+                backend_delay = await self._backend_failed("ReceiveMessage", exc, backend_delay)
                 continue
             finally:
                 self._receiving_since.pop(slot, None)
-            self._backend_delay = BACKEND_RETRY_INITIAL_S
+            self._outage.answered()
+            backend_delay = BACKEND_RETRY_INITIAL_S
             if not messages:
                 self._window.empty_receives += 1
                 if wait == 0:
@@ -379,13 +387,7 @@ class SqsPoller:
     async def _process(self, batch: _Batch) -> None:
         settings = self.mapping.settings
         messages = batch.payload.messages
-        try:
-            version = self.context.service.registry.resolve(self.mapping.function_arn)
-        except AwsError as exc:
-            log.warning("%s: %s; the batch is left on the queue", self.mapping.uuid, exc.message)
-            self._leave(messages)
-            return
-        result = await self._invoke(version, batch)
+        result = await self._invoke(batch)
         if result is None:
             return
         self.stats.invocations += 1
@@ -408,7 +410,7 @@ class SqsPoller:
             self.stats.batches_succeeded += 1
         await self._delete([m for m in messages if m.message_id not in keep])
 
-    async def _invoke(self, version: Any, batch: _Batch) -> Any:
+    async def _invoke(self, batch: _Batch) -> BatchResult | None:
         """Invoke, retrying throttles while the batch is still invisible; None when dropped."""
         clock = self.context.clock
         loop = asyncio.get_running_loop()
@@ -418,7 +420,7 @@ class SqsPoller:
         throttled = False
         while True:
             try:
-                return await self.context.service.invoke(version, payload, qualifier=self.mapping.qualifier)
+                return await self.context.functions.invoke(self.mapping.function_arn, payload)
             except TooManyRequests:
                 self.stats.throttles += 1
                 if not throttled:
@@ -435,6 +437,10 @@ class SqsPoller:
                     self._leave(batch.payload.messages)
                     return None
                 delay = min(delay * 2, THROTTLE_RETRY_MAX_S)
+            except AwsError as exc:  # the function is gone (deleted alias, version): nothing ran
+                log.warning("%s: %s; the batch is left on the queue", self.mapping.uuid, exc.message)
+                self._leave(batch.payload.messages)
+                return None
 
     def _failed(self, messages: list[PendingMessage]) -> None:
         self.stats.batches_failed += 1
@@ -454,11 +460,11 @@ class SqsPoller:
         assert self.queue is not None
         try:
             failed = await self.context.backend.sqs_delete_batch(self.queue.url, [m.receipt_handle for m in messages])
-        except (BackendError, OSError, asyncio.TimeoutError) as exc:
-            self.stats.backend_errors += 1
+        except BACKEND_FAILURES as exc:  # the messages come back after their visibility timeout
+            self._outage.failed("DeleteMessageBatch", exc)
             self.stats.delete_failures += len(messages)
-            log.warning("%s: DeleteMessageBatch failed: %s", self.mapping.event_source_arn, exc)
             return
+        self._outage.answered()
         self.stats.delete_failures += failed
         self.stats.messages_deleted += len(messages) - failed
 

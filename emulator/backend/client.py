@@ -8,6 +8,7 @@ sent so that it routes each request to the right service.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -22,6 +23,10 @@ _XML_MESSAGE_RE = re.compile(r"<Message>([^<]*)</Message>")
 # Event-source pollers hold one long poll each (up to 1,000 per SQS mapping, aws-semantics
 # §7.2), so the pool must not be the bottleneck; aiohttp's default is 100.
 MAX_CONNECTIONS = 2000
+# What a call raises when the backend cannot be reached or drops the connection (stopped,
+# restarting, killed mid-request: aiohttp's ServerDisconnectedError is a ClientError but not
+# an OSError), as opposed to BackendError, an answer. Callers that retry catch both.
+UNREACHABLE: tuple[type[BaseException], ...] = (aiohttp.ClientError, OSError, asyncio.TimeoutError)
 
 
 class BackendError(RuntimeError):

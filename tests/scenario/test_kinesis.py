@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any, Iterator
 
 import pytest
 
+from backend_testkit import RestartableMoto
 from core_testkit import wait_until
 from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emulator
 
@@ -380,3 +382,28 @@ def test_throttled_batches_are_retried_without_spending_retry_attempts(emu: Emul
     assert metrics["Retries"] == 0 and metrics["RecordsDiscarded"] == 0 and metrics["FunctionErrors"] == 0
     assert emu.metrics()["functions"]["narrow"]["Throttles"] == metrics["ThrottledBatches"]
     assert sorted(d for e in events(out_dir / "narrow") for d in datas(e)) == sorted(f"r{i}" for i in range(40))
+
+
+def test_pollers_survive_a_backend_that_dies_and_comes_back(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The backend (a moto server the test owns, behind --aws-endpoint) is killed under a
+    running shard reader: GetRecords failures are counted and logged once, the reader keeps
+    polling, and reads the recreated stream once the backend answers again. (The stream is
+    empty before the kill: moto's shard iterators encode the last sequence number read, and a
+    recreated stream numbers its records from 1 again.)"""
+    template = {"RestartStream": stream("restart-stream"), "restart": recorder(tmp_path / "restart")}
+    with RestartableMoto() as moto, running_emulator(template, time_scale=TIME_SCALE, aws_endpoint=moto.url) as emu:
+        uuid = create_mapping(emu, "restart", "restart-stream")
+        assert wait_until(lambda: esm_metrics(emu, uuid)["GetRecordsCalls"] >= 2, WAIT_S)
+        caplog.clear()
+        moto.kill()
+        assert wait_until(lambda: esm_metrics(emu, uuid)["GetRecordsErrors"] >= 5, WAIT_S)
+        moto.start()
+        emu.client("kinesis").create_stream(StreamName="restart-stream", ShardCount=1)
+        put(emu, "restart-stream", [("k", f"after-{i}") for i in range(3)])
+        assert wait_until(lambda: esm_metrics(emu, uuid)["RecordsProcessed"] == 3, WAIT_S)
+        assert [d for event in events(tmp_path / "restart") for d in datas(event)] == ["after-0", "after-1", "after-2"]
+        emu.check()
+        assert esm_metrics(emu, uuid)["Pollers"] == 1
+        warnings = [r for r in caplog.records if r.name.startswith("emulator.sources") and r.levelno >= logging.WARNING]
+        assert len(warnings) == 1, [r.getMessage() for r in warnings]  # once per burst, not once per failed call
+        assert "restart-stream" in warnings[0].getMessage()

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
+from backend_testkit import RestartableMoto
 from core_testkit import wait_until
 from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emulator
 
@@ -253,3 +255,27 @@ def test_overpull_valid_messages_reach_the_dlq_and_maximum_concurrency_fixes_it(
     assert depth(emu, "fix-dlq") == 0
     assert fix["MessagesDeleted"] == 50 and fix["BatchesThrottled"] == 0 and fix["Pollers"] == 2
     assert functions["fix"].get("Throttles", 0) == 0
+
+
+def test_pollers_survive_a_backend_that_dies_and_comes_back(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The backend (here a moto server the test owns, behind --aws-endpoint) is killed while
+    the pollers wait in their long polls: they count the failures, log them once, back off,
+    and process what arrives once it answers again. No poller task dies (a dead task is a
+    background error, raised when the block ends)."""
+    template = {"RestartQueue": queue("restart-q", visibility=2), "Restart": consumer(tmp_path, "restart", "restart-q")}
+    with RestartableMoto() as moto, running_emulator(template, aws_endpoint=moto.url) as emu:
+        send(emu, "restart-q", ["before"])
+        assert wait_until(lambda: mapping_stats(emu, "restart")["MessagesDeleted"] == 1, WAIT_S)
+        caplog.clear()
+        moto.kill()
+        assert wait_until(lambda: mapping_stats(emu, "restart")["BackendErrors"] >= 5, WAIT_S)
+        moto.start()
+        emu.client("sqs").create_queue(QueueName="restart-q", Attributes={"VisibilityTimeout": "2"})
+        send(emu, "restart-q", ["after-1", "after-2"])
+        assert wait_until(lambda: mapping_stats(emu, "restart")["MessagesDeleted"] == 3, WAIT_S)
+        assert sorted(r["body"] for r in records_of(tmp_path, "restart")) == ["after-1", "after-2", "before"]
+        emu.check()
+        assert mapping_stats(emu, "restart")["Pollers"] >= 2
+        warnings = [r for r in caplog.records if r.name.startswith("emulator.sources") and r.levelno >= logging.WARNING]
+        assert len(warnings) == 1, [r.getMessage() for r in warnings]  # once per burst, not once per failed call
+        assert "restart-q" in warnings[0].getMessage()
