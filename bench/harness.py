@@ -35,6 +35,40 @@ def emulator_command() -> list[str]:
     return [sys.executable, "-m", "emulator.cli"]
 
 
+def stage_installed_tree(source: Path, scratch: Path) -> Path:
+    """Lay out the package tree of checkout `source` as `pip install` would, under `scratch`.
+
+    A checkout is not importable as it stands: its pyproject.toml maps the top-level
+    runtimes/ and sources/ folders to emulator.runtimes and emulator.sources, so a checkout
+    on PYTHONPATH finds `emulator` but not `emulator.sources` (and the editable install's
+    finder might then supply the current tree's). setuptools' build_py applies the mapping,
+    whatever the checkout's layout: an older, flat one (emulator/, runtimes/, sources/ as
+    top-level packages) comes out flat, as it installed then. Returns the folder to put
+    first on PYTHONPATH. The egg-info and build folders go to `scratch` too, so the
+    checkout is left untouched.
+    """
+    lib = scratch / "lib"
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", "import setuptools; setuptools.setup()", "-q",
+         "egg_info", f"--egg-base={scratch}", "build", f"--build-base={scratch / 'build'}",
+         "build_py", f"--build-lib={lib}"],
+        cwd=source, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+    )  # fmt: skip
+    if result.returncode != 0 or not (lib / "emulator" / "__init__.py").is_file():
+        tail = "\n".join((result.stdout + result.stderr).splitlines()[-20:])
+        raise RuntimeError(f"could not build the package tree of {source} (exit {result.returncode}):\n{tail}")
+    # The servers must run this tree and nothing of the installed one: check where the CLI
+    # they start comes from, with the environment they will have.
+    probe = subprocess.run(
+        [sys.executable, "-c", "import emulator.cli; print(emulator.cli.__file__)"],
+        cwd=scratch, env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(lib), os.environ.get("PYTHONPATH"))))},
+        stdin=subprocess.DEVNULL, capture_output=True, text=True,
+    )
+    if probe.returncode != 0 or not Path(probe.stdout.strip()).is_relative_to(lib):
+        raise RuntimeError(f"the built tree of {source} does not take precedence: {(probe.stdout + probe.stderr).strip()[-500:]}")
+    return lib
+
+
 class ServerProcess:
     """A server subprocess that prints its URL on stdout; a context manager."""
 

@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -78,19 +79,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the rows and machine description to this file")
     parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
                         help="before each benchmark, wait up to this long for the (shared) machine to be >= 90%% idle")
-    parser.add_argument("--emulator-src", type=Path, help="benchmark the emulator package found in this folder (A/B of a scratch copy)")
+    parser.add_argument("--emulator-src", type=Path, metavar="DIR",
+                        help="benchmark the emulator of the checkout in DIR instead of the installed one (A/B against "
+                             "another commit: `git worktree add /tmp/x COMMIT`); its package tree is built as it installs")
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
-    if args.emulator_src:
-        source = args.emulator_src.resolve()
-        if not (source / "emulator" / "__init__.py").is_file():
-            parser.error(f"--emulator-src: no emulator package in {source}")
-        # Ahead of the editable install: its finder comes after the path-based one.
-        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(source), os.environ.get("PYTHONPATH", "")) if p)
+    with tempfile.TemporaryDirectory(prefix="bench-emulator-src-") as scratch:
+        if args.emulator_src:
+            source = args.emulator_src.resolve()
+            if not (source / "emulator" / "__init__.py").is_file():
+                parser.error(f"--emulator-src: no emulator package in {source}")
+            try:
+                staged = harness.stage_installed_tree(source, Path(scratch))
+            except RuntimeError as exc:
+                parser.error(f"--emulator-src: {exc}")
+            # Every server and helper the benchmarks start inherits this; it comes ahead of
+            # the editable install, whose finder runs after the path-based one.
+            os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(staged), os.environ.get("PYTHONPATH", "")) if p)
+        return _run(args, settings)
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     description = machine()
     print("Lambda emulator benchmarks (" + ("quick" if settings.quick else "full") + " run)")
     if args.emulator_src:
-        description["emulator source"] = str(source)
+        description["emulator source"] = str(args.emulator_src.resolve())
     print("; ".join(f"{key}: {value}" for key, value in description.items()), flush=True)
     rows: list[Row] = []
     idle_before: dict[str, float] = {}

@@ -332,7 +332,8 @@ class EmulatorServer:
     # -- shutdown ----------------------------------------------------------------------
     async def stop(self) -> None:
         if getattr(self, "sources", None) is not None:
-            await self.sources.close()  # pollers and their process first (STYLE.md §10)
+            # Pollers and their process first, so no new work arrives while invocations drain.
+            await self.sources.close()
         self.ready = False
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.shutdown_timeout

@@ -75,10 +75,12 @@ POLLER_MODULES: dict[str, str] = {
 class SourcesConfig:
     """Settings of the event-source layer that are not per mapping."""
 
-    # aws-semantics §7.2: "current" (since Nov 2023: +300/min) or "legacy" (+60/min).
+    # "current" (since Nov 6, 2023: +300/min) or "legacy" (+60/min):
+    # https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html (sources/sqs_scaling.py).
     sqs_scaling_model: str = "current"
-    # aws-semantics §7.2/§13.1: at most 1,000 concurrent batches per SQS mapping (the
-    # Nov 2023 launch blog's 1,250 is the documented alternative).
+    # At most 1,000 concurrent batches per SQS mapping (the scaling page above); AWS's
+    # Nov 2023 launch blog says 1,250 instead, so it is configurable (README, "Choices
+    # where AWS is ambiguous").
     sqs_max_concurrency: int = 1000
     # --scale-factor: AWS's SQS poller ceiling and scale-up rate are divided by it.
     scale_factor: float = 1.0

@@ -1,14 +1,14 @@
 """Kinesis polling cadence, batching and ParallelizationFactor lanes: pure policies.
 
-* Cadence (aws-semantics §8.2, S34): Lambda polls each shard "at a base rate of once per
-  second" and, "when more records are available, keeps processing batches until it
-  catches up": `next_poll_at`.
-* Batching (§6.2, S22): invoke when the batching window expires, BatchSize is reached or
-  the payload reaches 6 MB; the next window begins when the previous invocation completes:
-  `take_batch`.
-* Lanes (§8.2, S34): with ParallelizationFactor > 1 a shard is processed by up to PF
-  concurrent batches while keeping order per partition key: `lane_of` sends every key to
-  one lane, each lane runs one batch at a time, in order.
+* Cadence (https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html): Lambda polls
+  each shard "at a base rate of once per second" and, "when more records are available,
+  keeps processing batches until it catches up": `next_poll_at`.
+* Batching (https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventsourcemapping.html):
+  invoke when the batching window expires, BatchSize is reached or the payload reaches
+  6 MB; the next window begins when the previous invocation completes: `take_batch`.
+* Lanes (the Kinesis page above): with ParallelizationFactor > 1 a shard is processed by up
+  to PF concurrent batches while keeping order per partition key: `lane_of` sends every key
+  to one lane, each lane runs one batch at a time, in order.
 * Checkpoint: the shard may resume after a record only when every lane has finished every
   record up to it: `shard_checkpoint`.
 """
@@ -19,15 +19,18 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-# §8.2 (S34): base polling rate per shard.
+# Base polling rate per shard: https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html
 POLL_INTERVAL_S = 1.0
-# §6.2 (S22): the invocation payload cap of an event source mapping (fixed).
+# The invocation payload cap of an event source mapping (fixed):
+# https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventsourcemapping.html
 MAX_BATCH_PAYLOAD_BYTES = 6 * 1024 * 1024
 # Bytes of `{"Records":[` + `]}` around the records, joined by commas.
 PAYLOAD_ENVELOPE_BYTES = len('{"Records":[]}')
 # Inference, not AWS: how many batches per lane a shard reads ahead of processing. A
 # blocked lane therefore stops the shard's reads once this much is buffered, which is
-# what makes a poison record hold the shard (§8.3) and the iterator age grow.
+# what makes a poison record hold the shard (as on AWS, where a failing batch blocks its
+# shard: https://docs.aws.amazon.com/lambda/latest/dg/kinesis-on-failure-destination.html)
+# and the iterator age grow.
 READ_AHEAD_BATCHES = 2
 # Inference: never fewer than this read ahead, so small batches still let one GetRecords
 # call fetch many records (5 calls/s per shard would otherwise cap a shard at
@@ -40,8 +43,8 @@ def next_poll_at(last_poll_at: float, fetched: int, requested: int, millis_behin
     """When to call GetRecords next: at once while catching up, else one interval later.
 
     "Catching up" is a non-empty answer that either filled the request or reports the
-    shard still behind its latest record (§8.2). The read limits still apply to an
-    immediate call (kinesis_limits).
+    shard still behind its latest record (AWS keeps going "until it catches up"). The
+    read limits still apply to an immediate call (kinesis_limits).
     """
     if fetched > 0 and (fetched >= requested or millis_behind_latest > 0):
         return last_poll_at
@@ -78,7 +81,7 @@ def fitting_prefix(record_sizes: Sequence[int], batch_size: int, max_bytes: int 
 def take_batch(
     record_sizes: Sequence[int], batch_size: int, window_s: float, window_started_at: float, now: float
 ) -> TakeBatch | WaitForBatch:
-    """§6.2: the first of window expiry, BatchSize reached or payload full triggers a batch.
+    """The first of window expiry, BatchSize reached or payload full triggers a batch.
 
     `record_sizes` are the serialised sizes of the lane's buffered records, in order.
     """
@@ -94,8 +97,9 @@ def take_batch(
 
 # -- lanes -----------------------------------------------------------------------------------
 def lane_of(partition_key: str, lanes: int) -> int:
-    """The lane of a partition key: MD5 of the key, as Kinesis maps keys to shards (S38
-    PutRecord: "MD5 hash function is used to map partition keys to 128-bit integer values").
+    """The lane of a partition key: MD5 of the key, as Kinesis maps keys to shards
+    (https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecord.html: "MD5 hash
+    function is used to map partition keys to 128-bit integer values").
     The lane split itself is not documented; any stable function of the key keeps the
     documented guarantee (order per partition key)."""
     if lanes <= 1:
@@ -105,7 +109,8 @@ def lane_of(partition_key: str, lanes: int) -> int:
 
 @dataclass(frozen=True)
 class ShardPosition:
-    """Where a shard resumes: a GetShardIterator type and its sequence number (S38)."""
+    """Where a shard resumes: a GetShardIterator type and its sequence number
+    (https://docs.aws.amazon.com/kinesis/latest/APIReference/API_GetShardIterator.html)."""
 
     iterator_type: str  # AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER
     sequence_number: str
@@ -117,7 +122,9 @@ def shard_checkpoint(lowest_unfinished: Iterable[str | None], last_read: str | N
     `lowest_unfinished` holds, per lane, the sequence number of its oldest record not yet
     finished (None when the lane has nothing pending); `last_read` is the newest record
     read. Resuming there re-delivers records that other lanes already finished: at least
-    once, as the mapping promises (§6.2, S22). None: nothing was read yet.
+    once, as an event source mapping promises ("at least once":
+    https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventsourcemapping.html).
+    None: nothing was read yet.
     """
     pending = [seq for seq in lowest_unfinished if seq is not None]
     if pending:

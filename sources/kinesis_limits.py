@@ -1,15 +1,17 @@
-"""Kinesis shard read limits, which moto does not enforce (shared/measurements.md).
+"""Kinesis shard read limits, which moto does not enforce (docs/measurements.md).
 
-A pure policy (STYLE.md §1): `acquire_read(state, now)` says whether a GetRecords call on a
-shard may run now, and `charge_read(state, now, bytes)` books what it returned. The state
-is per shard and shared by every consumer of the shard (aws-semantics §8.4, S37: the read
-limits are per shard, and §8.2, S34: Lambda "shares" them with other consumers), so all
-mappings on one stream draw from the same `ShardReadLimits` registry entry.
+A pure policy, time passed in: `acquire_read(state, now)` says whether a GetRecords call on
+a shard may run now, and `charge_read(state, now, bytes)` books what it returned. The state
+is per shard and shared by every consumer of the shard (the read limits are per shard:
+https://docs.aws.amazon.com/streams/latest/dev/service-sizes-and-limits.html, and Lambda
+"shares" them with other consumers: https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html),
+so all mappings on one stream draw from the same `ShardReadLimits` registry entry.
 
 The byte budget is a debt: a response of `n` bytes makes the shard unreadable for
 `n / 2 MiB` seconds from when it was returned. That one rule gives both documented
-behaviours: 2 MB/s on average, and "after a 10 MB response, calls within the next 5 s
-throw ProvisionedThroughputExceededException" (§8.4).
+behaviours: 2 MB/s on average, and after a 10 MB response, calls within the next 5 s
+throw ProvisionedThroughputExceededException
+(https://docs.aws.amazon.com/kinesis/latest/APIReference/API_GetRecords.html).
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-# aws-semantics §8.4 (S37): per shard, shared by all consumers of the standard iterator.
+# Per shard, shared by all consumers of the standard iterator:
+# https://docs.aws.amazon.com/streams/latest/dev/service-sizes-and-limits.html
 MAX_READ_CALLS_PER_SECOND = 5
 READ_CALL_WINDOW_S = 1.0
 READ_BYTES_PER_SECOND = 2 * 1024 * 1024
-# §8.4 (S37, S38): one GetRecords returns at most 10,000 records and 10 MB.
+# One GetRecords returns at most 10,000 records and 10 MB:
+# https://docs.aws.amazon.com/kinesis/latest/APIReference/API_GetRecords.html
 MAX_RECORDS_PER_GET_RECORDS = 10_000
 MAX_BYTES_PER_GET_RECORDS = 10 * 1024 * 1024
 
@@ -63,13 +67,13 @@ def charge_read(state: ShardReadState, now: float, response_bytes: int) -> Shard
 
 def record_bytes(data_base64: str, partition_key: str) -> int:
     """Bytes a record counts for against the read limits: its data blob plus partition key
-    (S37 counts the partition key towards record size)."""
+    (the quotas page above counts the partition key towards record size)."""
     padding = data_base64[-2:].count("=")
     return (len(data_base64) * 3) // 4 - padding + len(partition_key.encode())
 
 
 def cap_response(sizes: list[int], max_bytes: int = MAX_BYTES_PER_GET_RECORDS) -> int:
-    """How many leading records of a response fit in one GetRecords answer (§8.4).
+    """How many leading records of a response fit in one GetRecords answer (10 MB).
 
     At least one: Kinesis always returns a record that alone is under its size limit.
     """

@@ -1,10 +1,13 @@
 """The poller of a Kinesis event source mapping (plugged into sources/base.py by name).
 
 One `KinesisShardWorker` per shard of the stream, each with ParallelizationFactor lanes
-(aws-semantics §8.2: "one batch at a time per shard (× ParallelizationFactor)"). What
-outlives a poller lives in `KinesisShared`, one per SourceManager: the shard read limits,
-shared by every mapping on a stream (§8.4), and each mapping's checkpoints, so that an
-Update or a Disable/Enable resumes where the mapping stopped, as AWS does.
+(one batch at a time per shard, times ParallelizationFactor:
+https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html). What outlives a poller
+lives in `KinesisShared`, one per SourceManager: the shard read limits, shared by every
+mapping on a stream as a shard's limits are shared by its consumers
+(https://docs.aws.amazon.com/streams/latest/dev/service-sizes-and-limits.html), and each
+mapping's checkpoints, so that an Update or a Disable/Enable resumes where the mapping
+stopped, as AWS does.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from emulator.sources.mapping import EventSourceMapping
 
 log = logging.getLogger("emulator.sources.kinesis")
 
-# shapes.py gives every function this execution role; §8.1's invokeIdentityArn is the role.
+# shapes.py gives every function this execution role; a Kinesis event record's
+# invokeIdentityArn is the role (https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html).
 EXECUTION_ROLE_NAME = "lambda-emulator-role"
 # Key of the Kinesis state in PollerContext.shared.
 SHARED_KEY = "kinesis"
@@ -128,7 +132,9 @@ class KinesisMappingPoller:
 
     # -- services for the shard workers ---------------------------------------------------------
     def processing_result(self, result: str) -> None:
-        """§6.1 (S34): the mapping's LastProcessingResult; the manager hears of changes."""
+        """The mapping's LastProcessingResult (values as the Kinesis page shows them:
+        https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html); the manager hears of
+        changes."""
         if self.mapping.last_processing_result != result:
             self.mapping.last_processing_result = result
             self.context.processing_result(self.mapping.uuid, result)
@@ -144,7 +150,8 @@ class KinesisMappingPoller:
     async def send_on_failure(
         self, event_context: EventContext, records: list[StreamRecord], condition: str, invokes: int, last: LastAttempt
     ) -> None:
-        """§8.3: the batch's metadata (not its records) goes to OnFailure; then move on."""
+        """The batch's metadata (not its records) goes to OnFailure; then move on
+        (https://docs.aws.amazon.com/lambda/latest/dg/kinesis-on-failure-destination.html)."""
         destination = self.mapping.settings.on_failure_destination
         if not destination:
             self.counters["RecordsDiscarded"] += len(records)
@@ -166,12 +173,14 @@ class KinesisMappingPoller:
         if delivered:
             self.counters["OnFailureRecordsSent"] += 1
         else:
-            # Inference: AWS does not document what a failed delivery does to the shard; the
-            # records are counted as discarded and the shard moves on.
+            # AWS does not document what a failed delivery does to the shard; the records are
+            # counted as discarded and the shard moves on (README, "Choices where AWS is
+            # ambiguous").
             self.counters["OnFailureDeliveryFailures"] += 1
             self.counters["RecordsDiscarded"] += len(records)
 
 
 def _no_lambda_destination(*_: Any) -> Any:
-    # §6.1 (S10): a stream mapping's OnFailure is SQS, SNS or S3, never a function.
+    # A stream mapping's OnFailure is SQS, SNS or S3, never a function (DestinationConfig in the
+    # Lambda API model: https://github.com/boto/botocore/blob/develop/botocore/data/lambda/2015-03-31/service-2.json).
     raise BackendError("lambda", 400, "a function is not an on-failure destination of an event source mapping")

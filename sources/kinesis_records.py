@@ -1,8 +1,10 @@
 """The Kinesis event a function receives and the on-failure record: exact AWS shapes.
 
-Event records follow aws-semantics §8.1 (S34); the on-failure record with its
-`KinesisBatchInfo` follows §8.3 (S34, S35), without the records themselves (SQS and SNS
-destinations).
+Event records follow AWS's example event
+(https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html); the on-failure record
+with its `KinesisBatchInfo` follows AWS's example record
+(https://docs.aws.amazon.com/lambda/latest/dg/kinesis-on-failure-destination.html),
+without the records themselves (SQS and SNS destinations).
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-# §8.1 (S34): constant fields of every Kinesis event record.
+# Constant fields of every Kinesis event record (the example event, with-kinesis page above).
 KINESIS_SCHEMA_VERSION = "1.0"
 EVENT_SOURCE = "aws:kinesis"
 EVENT_VERSION = "1.0"
 EVENT_NAME = "aws:kinesis:record"
-# §8.3 (S34, S35): version of the on-failure record.
+# Version of the on-failure record (the example record, on-failure page above).
 ON_FAILURE_RECORD_VERSION = "1.0"
 
 
@@ -39,7 +41,7 @@ class StreamRecord:
 
 @dataclass(frozen=True)
 class EventContext:
-    """What every record of a mapping shares (§8.1)."""
+    """What every record of a mapping shares."""
 
     stream_arn: str
     shard_id: str
@@ -100,7 +102,7 @@ def on_failure_record(
     now_wall: float,
     request_id: str | None = None,
 ) -> dict[str, Any]:
-    """The record sent to `DestinationConfig.OnFailure` (§8.3)."""
+    """The record sent to `DestinationConfig.OnFailure`."""
     response: dict[str, Any] = {"statusCode": last.status_code, "executedVersion": last.executed_version}
     if last.function_error:
         response["functionError"] = last.function_error

@@ -1,18 +1,19 @@
 """What a Kinesis lane does after each invocation: retry, bisect, checkpoint or give up.
 
-A pure policy (STYLE.md §1) over the lane's pending work, written next to
-aws-semantics §8.3 (S34, S35):
+A pure policy (a function of explicit state, no I/O, no clock of its own) over the lane's
+pending work, written next to https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html
+and https://docs.aws.amazon.com/lambda/latest/dg/kinesis-on-failure-destination.html:
 
 * On a function error Lambda retries the whole batch and the shard (here: the lane) waits.
 * `BisectBatchOnFunctionError` splits a failed batch in two; "splitting does not consume
   the retry quota", so the halves carry the parent's retry count and run at once.
 * `MaximumRetryAttempts` (−1 = infinite) counts function errors only: throttles and other
-  failures before the function ran do not count (S35).
+  failures before the function ran do not count (the on-failure page).
 * `MaximumRecordAgeInSeconds` (−1 = infinite) discards records older than that before an
   invocation, whatever the reason they waited.
 * `ReportBatchItemFailures`: Lambda checkpoints before the lowest failed sequence number
   and retries from there; with bisect on, the batch is bisected at that sequence number and
-  only the rest is retried (S34, S35).
+  only the rest is retried (both pages).
 * After exhaustion the batch's metadata goes to the OnFailure destination and the lane
   moves past it.
 
@@ -30,22 +31,28 @@ from enum import Enum
 from emulator.sources.kinesis_batching import POLL_INTERVAL_S
 from emulator.sources.sqs_records import failed_item_ids
 
-# aws-semantics §8.3 (S10, S36): the current defaults, −1 = infinite (§13.4 notes the
-# older 10,000 / 604,800 example outputs). Ranges are checked in sources/validation.py.
+# The current defaults, −1 = infinite:
+# https://docs.aws.amazon.com/lambda/latest/dg/services-kinesis-parameters.html and the Lambda
+# API model (https://github.com/boto/botocore/blob/develop/botocore/data/lambda/2015-03-31/service-2.json).
+# AWS's older example outputs show 10,000 / 604,800 for a new mapping; the current pages
+# win. Ranges are checked in sources/validation.py.
 INFINITE = -1
 DEFAULT_MAXIMUM_RETRY_ATTEMPTS = INFINITE
 DEFAULT_MAXIMUM_RECORD_AGE_S = INFINITE
-# Inference, not AWS: AWS documents no delay before retrying the same batch; the shard
-# poller's next cycle (§8.2, once per second) is used, for function errors and for
-# throttles alike. Halves of a bisected batch and the rest of a partial batch run at once.
+# AWS documents no delay before retrying the same batch (README, "Choices where AWS is
+# ambiguous"): the shard poller's next cycle (once per second, POLL_INTERVAL_S) is used, for
+# function errors and for throttles alike. Halves of a bisected batch and the rest of a
+# partial batch run at once.
 RETRY_DELAY_S = POLL_INTERVAL_S
 
 
 class FailureCondition(str, Enum):
-    """`requestContext.condition` of the on-failure record (§8.3)."""
+    """`requestContext.condition` of the on-failure record."""
 
-    RETRY_ATTEMPTS_EXHAUSTED = "RetryAttemptsExhausted"  # documented (S34, S35)
-    # UNCONFIRMED (§8.3, §13.8): seen in emulators and typed SDK definitions only.
+    RETRY_ATTEMPTS_EXHAUSTED = "RetryAttemptsExhausted"  # in AWS's example records (pages above)
+    # AWS's docs are silent on the condition of a record that ran out of time; this value
+    # is seen in other emulators and typed SDK definitions only (README, "Choices where AWS
+    # is ambiguous").
     RECORD_AGE_EXCEEDED = "RecordAgeExceeded"
 
     def __str__(self) -> str:
@@ -136,8 +143,9 @@ def expire_old_records(
     segments: Sequence[Segment], arrivals: Sequence[float], settings: StreamRetrySettings, now: float
 ) -> BatchStep | None:
     """Before invoking `segments[0]`: hand its records older than MaximumRecordAgeInSeconds
-    to OnFailure (S35: retries end when records "exceed max age"). `arrivals` are the
-    arrival times of the head segment's records, in order, on the clock's timeline."""
+    to OnFailure (the on-failure page: retries end when records "exceed max age").
+    `arrivals` are the arrival times of the head segment's records, in order, on the
+    clock's timeline."""
     max_age = settings.maximum_record_age_s
     if max_age == INFINITE or not segments:
         return None
@@ -159,14 +167,15 @@ def expire_old_records(
 def classify_response(
     function_error: str | None, payload: bytes, sequence_numbers: Sequence[str], report_batch_item_failures: bool
 ) -> InvokeReport:
-    """The outcome of an invocation that ran (S34, "Success and failure conditions").
+    """The outcome of an invocation that ran (the with-kinesis page, "Success and failure
+    conditions").
 
     Without ReportBatchItemFailures any answer that is not a function error is a success.
     With it, the answer is read as for SQS (sources/sqs_records.failed_item_ids: an empty or
     null list or response is a success; an empty, null or unknown `itemIdentifier`, or an
-    entry without that key, fails the whole batch, and so, UNCONFIRMED, does an answer that
-    is not a JSON object); otherwise Lambda checkpoints before the lowest sequence number
-    named.
+    entry without that key, fails the whole batch, and so does an answer that is not a JSON
+    object, which AWS does not document: README, "Choices where AWS is ambiguous");
+    otherwise Lambda checkpoints before the lowest sequence number named.
     """
     if function_error:
         return InvokeReport(InvokeOutcome.FUNCTION_ERROR)

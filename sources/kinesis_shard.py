@@ -6,7 +6,8 @@ deals each record to the lane of its partition key. Each lane runs one batch at 
 in order: batching (kinesis_batching.take_batch), invoking through the Lambda service's
 admission control, then the retry policy (kinesis_retry) decides. Records leave a lane
 only when finished (processed, or handed to OnFailure), so the shard's checkpoint is the
-oldest record any lane still holds. Every wait is on the one clock (STYLE.md §2).
+oldest record any lane still holds. Every wait is on the one injected clock, so
+--time-scale speeds the whole shard up alike.
 """
 
 from __future__ import annotations
@@ -57,9 +58,10 @@ log = logging.getLogger("emulator.sources.kinesis")
 
 # Inference: AWS documents no back-off for a failing GetRecords; one poll interval.
 BACKEND_RETRY_DELAY_S = 1.0
-# Kinesis error codes the reader handles (S38).
+# Kinesis error codes the reader handles
+# (https://docs.aws.amazon.com/kinesis/latest/APIReference/API_GetRecords.html#API_GetRecords_Errors).
 EXPIRED_ITERATOR = "ExpiredIteratorException"
-# §6.1 (S34): LastProcessingResult values.
+# LastProcessingResult values, as https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html shows them.
 RESULT_OK = "OK"
 RESULT_FUNCTION_FAILED = "PROBLEM: Function call failed"
 
@@ -167,7 +169,7 @@ class KinesisShardWorker:
             started = clock.now()
             decision = owner.read_limits.acquire(owner.stream_arn, self.shard_id, started)
             if not decision.granted:
-                owner.counters["ReadThrottles"] += 1  # ProvisionedThroughputExceeded (§8.4)
+                owner.counters["ReadThrottles"] += 1  # ProvisionedThroughputExceeded on AWS
                 next_at = decision.retry_at
                 continue
             requested = min(room, MAX_RECORDS_PER_GET_RECORDS)
@@ -188,7 +190,9 @@ class KinesisShardWorker:
                 self.iterator = await self._new_iterator(self._read_position())
             result = await owner.context.backend.kinesis_get_records(owner.stream_arn, self.iterator, limit)
         except BACKEND_FAILURES as error:
-            if isinstance(error, BackendError) and error.code == EXPIRED_ITERATOR:  # §8.4: they expire after 5 min
+            # Iterators expire 5 min after they are issued:
+            # https://docs.aws.amazon.com/kinesis/latest/APIReference/API_GetShardIterator.html
+            if isinstance(error, BackendError) and error.code == EXPIRED_ITERATOR:
                 self.iterator = None
                 return None
             owner.counters["GetRecordsErrors"] += 1
@@ -205,7 +209,7 @@ class KinesisShardWorker:
         owner.read_limits.charge(owner.stream_arn, self.shard_id, started, sum(sizes[:keep]))
         self.millis_behind_latest = int(result.get("MillisBehindLatest") or 0)
         if keep < len(raw):
-            # §8.4: one answer holds at most 10 MB; re-read the rest from after what was kept.
+            # One answer holds at most 10 MB (kinesis_limits); re-read the rest from after what was kept.
             raw = raw[:keep]
             self.iterator = None
             self.millis_behind_latest = max(self.millis_behind_latest, 1)
@@ -247,7 +251,8 @@ class KinesisShardWorker:
             if owner.stopping:
                 return
             if not lane.segments:
-                # §6.2 (S22): the next batching window begins when the invocation completes.
+                # The next batching window begins when the invocation completes:
+                # https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventsourcemapping.html
                 lane.window_started_at = clock.now()
             if step.retry_at is not None:
                 await owner.sleep_until(step.retry_at)
@@ -285,7 +290,8 @@ class KinesisShardWorker:
         try:
             result = await owner.context.functions.invoke(mapping.function_arn, event_payload(batch))
         except TooManyRequests:
-            # §8.3 (S35): a throttle is retried and does not count towards MaximumRetryAttempts.
+            # A throttle is retried and does not count towards MaximumRetryAttempts:
+            # https://docs.aws.amazon.com/lambda/latest/dg/kinesis-on-failure-destination.html
             owner.counters["ThrottledBatches"] += 1
             lane.last_attempt = LastAttempt(status_code=429)
             return InvokeReport(InvokeOutcome.NOT_INVOKED)

@@ -5,10 +5,12 @@ template's mappings at start-up after provisioning the template's resources in t
 (emulator/backend/provisioning.py), and owns one poller per Enabled mapping (sources/base.py),
 run by the poller process (sources/poller_process.py), which it owns too.
 
-State changes follow the API (aws-semantics §6.1): a create answers `Creating`, an update
-`Updating`/`Enabling`/`Disabling`, a delete `Deleting`; the change completes in a task the
-manager owns (stopping the old poller, starting the new), after which the mapping is
-`Enabled` or `Disabled` (or gone). One lock per mapping orders its transitions.
+State changes follow the Lambda API model
+(https://github.com/boto/botocore/blob/develop/botocore/data/lambda/2015-03-31/service-2.json):
+a create answers `Creating`, an update `Updating`/`Enabling`/`Disabling`, a delete
+`Deleting`; the change completes in a task the manager owns (stopping the old poller,
+starting the new), after which the mapping is `Enabled` or `Disabled` (or gone). One lock
+per mapping orders its transitions.
 """
 
 from __future__ import annotations
@@ -43,12 +45,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("emulator.sources.manager")
 
-# §6.1 (S10): ListEventSourceMappings MaxItems 1–10,000; AWS's default page is 100.
+# ListEventSourceMappings MaxItems 1–10,000 (the Lambda API model above); AWS's default page
+# is 100.
 DEFAULT_LIST_MAX_ITEMS = 100
 MAX_LIST_MAX_ITEMS = 10_000
 # How long stop() waits for transitions under way before cancelling them.
 TRANSITION_GRACE_S = 10.0
-# Observed answer to an unknown UUID (GetEventSourceMapping, S48).
+# Lambda's message for a resource it does not know, as users' error output shows it
+# (observed; AWS's docs do not give the wording).
 NOT_FOUND_MESSAGE = "The resource you requested does not exist."
 # Request fields that are not settings.
 _IDENTITY_FIELDS = ("FunctionName", "EventSourceArn", "UUID", "Tags")
@@ -195,7 +199,7 @@ class SourceManager:
         function_arn = self._function_arn(request.get("FunctionName"))
         source_arn = request.get("EventSourceArn")
         if not isinstance(source_arn, str) or not source_arn:
-            # Observed (LocalStack's AWS-verified ESM tests, S48).
+            # AWS's wording, observed in LocalStack's AWS-verified ESM tests (not in AWS's docs).
             raise InvalidParameterValue("Unrecognized event source.")
         kind = source_kind(source_arn)
         if kind not in SUPPORTED_KINDS:
@@ -217,7 +221,7 @@ class SourceManager:
     async def update(self, uuid_: str, request: Mapping[str, Any]) -> dict[str, Any]:
         mapping = self.get(uuid_)
         if mapping.state not in STABLE_STATES:
-            # §6.1 (S10): UpdateEventSourceMapping lists ResourceInUseException.
+            # UpdateEventSourceMapping lists ResourceInUseException (the Lambda API model above).
             raise ResourceInUse(f"Cannot update the event source mapping {uuid_} because it is in state "
                                 f"{mapping.state}; retry when it is Enabled or Disabled.")
         function_arn = mapping.function_arn
@@ -314,7 +318,7 @@ class SourceManager:
                 continue
             name = function_arn.split(":")[6]
             if kind == SQS:
-                # Observed (LocalStack's AWS-verified ESM tests, S48).
+                # AWS's wording, observed in LocalStack's AWS-verified ESM tests (not in AWS's docs).
                 raise ResourceConflict(f'An event source mapping with SQS arn (" {source_arn} ") and function '
                                        f'(" {name} ") already exists. Please update or delete the existing mapping '
                                        f"with UUID {other.uuid}")

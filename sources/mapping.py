@@ -3,7 +3,7 @@
 Settings are a frozen value (`MappingSettings`), built and checked by
 sources/validation.py from an API request or a template; the mapping is the mutable
 resource around them (state, timestamps, last result). Field names and defaults follow the
-Lambda API model (aws-semantics §6.1, S10).
+Lambda API model (https://github.com/boto/botocore/blob/develop/botocore/data/lambda/2015-03-31/service-2.json).
 """
 
 from __future__ import annotations
@@ -14,23 +14,24 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-# aws-semantics §6.1 (S10): "−1" means infinite for record age and retry attempts.
+# "−1" means infinite for record age and retry attempts (the Lambda API model above).
 INFINITE = -1
 REPORT_BATCH_ITEM_FAILURES = "ReportBatchItemFailures"
 # Source kinds (the event-source ARN's service field) and which of them are streams.
 SQS, KINESIS, DYNAMODB = "sqs", "kinesis", "dynamodb"
 STREAM_KINDS = frozenset({KINESIS, DYNAMODB})
 SUPPORTED_KINDS = frozenset({SQS, KINESIS, DYNAMODB})
-# StateTransitionReason values as AWS returns them (§6.1, S10/S34): SQS mappings say
+# StateTransitionReason values as AWS returns them (the model above and the example outputs
+# of https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html): SQS mappings say
 # USER_INITIATED, stream mappings "User action".
 SQS_TRANSITION_REASON = "USER_INITIATED"
 STREAM_TRANSITION_REASON = "User action"
-# §6.1 (S34): a stream mapping's LastProcessingResult before its first batch.
+# A stream mapping's LastProcessingResult before its first batch (the Kinesis page above).
 NO_RECORDS_PROCESSED = "No records processed"
 
 
 class MappingState(str, Enum):
-    """`State` of an event source mapping (§6.1, S10)."""
+    """`State` of an event source mapping (the Lambda API model above)."""
 
     CREATING = "Creating"
     ENABLING = "Enabling"
@@ -44,7 +45,8 @@ class MappingState(str, Enum):
         return self.value
 
 
-# The lifecycle in one place (STYLE.md §4). Transitional states end in a stable one.
+# The lifecycle in one place, so an illegal transition is an error, not a silent state.
+# Transitional states end in a stable one.
 _TRANSITIONS: dict[MappingState, frozenset[MappingState]] = {
     MappingState.CREATING: frozenset({MappingState.ENABLED, MappingState.DISABLED, MappingState.DELETING}),
     MappingState.ENABLING: frozenset({MappingState.ENABLED, MappingState.DISABLED, MappingState.DELETING}),
@@ -66,14 +68,14 @@ class IllegalMappingTransition(RuntimeError):
 
 @dataclass(frozen=True)
 class MappingSettings:
-    """What a mapping is configured to do; defaults are the API's (§6.1)."""
+    """What a mapping is configured to do; defaults are the API's."""
 
     batch_size: int
     maximum_batching_window_s: int = 0
     enabled: bool = True
     function_response_types: tuple[str, ...] = ()
     filter_criteria: dict[str, Any] | None = None
-    # SQS only (§6.1: ScalingConfig.MaximumConcurrency 2–1,000).
+    # SQS only (ScalingConfig.MaximumConcurrency 2–1,000).
     maximum_concurrency: int | None = None
     # Streams only.
     starting_position: str | None = None
@@ -148,7 +150,8 @@ class EventSourceMapping:
         self.state = target
 
     def to_api(self) -> dict[str, Any]:
-        """The `EventSourceMappingConfiguration` shape (S10), fields as AWS returns per kind."""
+        """The `EventSourceMappingConfiguration` shape of the API model, fields as AWS returns
+        per kind."""
         s = self.settings
         body: dict[str, Any] = {"UUID": self.uuid}
         stream = self.kind in STREAM_KINDS

@@ -10,11 +10,12 @@ client, and only the invocation itself, admission and the environment round trip
 here: the child asks for it over a channel (sources/channel.py), answered by the
 `LambdaInvokePort`, so every concurrency rule, throttle and metric is the control plane's.
 
-Lifecycle (STYLE.md §4, §5), in `_TRANSITIONS`: NOT_STARTED -> STARTING -> RUNNING ->
-STOPPING -> STOPPED, started on the first `start_poller`. A child that exits on its own
-(end of file on the channel) takes it back to NOT_STARTED at once; it is reaped, reported
-as a background error, and the manager starts its pollers again in a new one. `close()` asks it to stop its pollers, then waits
-for it to exit, kills it after STOP_TIMEOUT_S, and reaps it.
+Lifecycle (an explicit state machine over a supervised child), in `_TRANSITIONS`:
+NOT_STARTED -> STARTING -> RUNNING -> STOPPING -> STOPPED, started on the first
+`start_poller`. A child that exits on its own (end of file on the channel) takes it back to
+NOT_STARTED at once; it is reaped, reported as a background error, and the manager starts
+its pollers again in a new one. `close()` asks it to stop its pollers, then waits for it to
+exit, kills it after STOP_TIMEOUT_S, and reaps it.
 """
 
 from __future__ import annotations

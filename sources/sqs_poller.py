@@ -3,16 +3,20 @@
 A controller task asks the scaling policy (sources/sqs_scaling.py) for a target once per
 decision interval and keeps that many batch workers. Each worker loops:
 
-1. gather a batch (aws-semantics §6.2, §7.2): ReceiveMessage up to 10 at a time (long poll),
-   repeated while a batching window is open, until BatchSize, the window or the 6 MB cap;
-   received messages stay invisible meanwhile;
+1. gather a batch (https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventsourcemapping.html,
+   https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html): ReceiveMessage up to 10 at
+   a time (long poll), repeated while a batching window is open, until BatchSize, the
+   window or the 6 MB cap; received messages stay invisible meanwhile;
 2. invoke the function synchronously through `LambdaService.invoke`, the same admission
    control as every other caller. A throttle is retried with back-off until the batch's
-   visibility timeout would expire (§7.3, S25), then dropped: the messages become visible
-   again with a higher receive count, and a redrive policy moves them to the DLQ exactly
-   as on AWS — the "overpull" problem (§7.3, S51);
+   visibility timeout would expire
+   (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html), then
+   dropped: the messages become visible again with a higher receive count, and a redrive
+   policy moves them to the DLQ exactly as on AWS — the "overpull" problem (Zac Charles,
+   https://zaccharles.medium.com/does-maximum-concurrency-solve-the-lambda-sqs-issue-3c19701e6e75);
 3. on success delete the batch; on a function error leave it for its visibility timeout;
-   with ReportBatchItemFailures delete all but the failed messages (§7.4).
+   with ReportBatchItemFailures delete all but the failed messages (the error-handling
+   page above).
 
 The controller also watches the queue's dead-letter queue, if it has one, for metrics.
 All backend I/O is async (aiohttp); every wait goes through the clock.
@@ -40,15 +44,20 @@ from emulator.sources.sqs_scaling import (
 
 log = logging.getLogger("emulator.sources.sqs")
 
-# aws-semantics §7.5 (S33): at most 10 messages per ReceiveMessage, long polls up to 20 s.
+# At most 10 messages per ReceiveMessage, long polls up to 20 s:
+# https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ReceiveMessage.html
 MAX_MESSAGES_PER_RECEIVE = 10
 LONG_POLL_S = 20
-# §7.3 (S23, 2022 text, not rechecked): with a batching window, when window + function
-# timeout exceed the queue's visibility timeout, the effective one is window + timeout + 30 s.
+# With a batching window, when window + function timeout exceed the queue's visibility
+# timeout, the effective one is window + timeout + 30 s. AWS's 2022 SQS page said so
+# (https://github.com/awsdocs/aws-lambda-developer-guide/blob/38e9014eba7b2de5dff7e353de675d991e58947d/doc_source/with-sqs.md);
+# the current one (https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html) was not
+# rechecked for it.
 EFFECTIVE_VISIBILITY_MARGIN_S = 30
-# §7.3 (S25): throttled batches are retried "gradually" until their visibility timeout runs
-# out. The delays are UNCONFIRMED (§13.8); we use the shape of the async queue's throttle
-# retries (§14: exponential from 1 s), capped at one minute.
+# Throttled batches are retried "gradually" until their visibility timeout runs out
+# (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html). AWS gives
+# no delays (README, "Choices where AWS is ambiguous"); we use the shape of the async
+# queue's throttle retries (exponential from 1 s), capped at one minute.
 THROTTLE_RETRY_INITIAL_S = 1.0
 THROTTLE_RETRY_MAX_S = 60.0
 # Not AWS figures — how this poller paces itself:

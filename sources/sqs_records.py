@@ -1,10 +1,12 @@
 """The SQS event a function receives, and how its answer is read: exact AWS shapes, pure.
 
 * `sqs_record` turns a ReceiveMessage entry (SQS JSON protocol) into an event record
-  (aws-semantics §7.1, S23; `messageAttributes` in the observed Lambda shape, S48).
-* `BatchPayload` builds `{"Records": [...]}` record by record against the 6 MB cap (§6.2).
-* `retry_ids` reads a `ReportBatchItemFailures` answer (§7.4, S23) and says which
-  messages stay on the queue for another try.
+  (AWS's example event: https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html;
+  `messageAttributes` entries in the shape real Lambda events show, observed).
+* `BatchPayload` builds `{"Records": [...]}` record by record against the 6 MB cap.
+* `retry_ids` reads a `ReportBatchItemFailures` answer
+  (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html) and says
+  which messages stay on the queue for another try.
 """
 
 from __future__ import annotations
@@ -14,20 +16,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-# aws-semantics §7.1 (S23).
+# AWS's example event (the with-sqs page above).
 EVENT_SOURCE = "aws:sqs"
-# §7.1 (S23): the order of the string attributes in AWS's examples (FIFO adds three).
+# The order of the string attributes in AWS's examples (FIFO adds three).
 ATTRIBUTE_ORDER = (
     "AWSTraceHeader", "ApproximateReceiveCount", "SentTimestamp", "SequenceNumber", "MessageGroupId", "SenderId",
     "MessageDeduplicationId", "ApproximateFirstReceiveTimestamp", "DeadLetterQueueSourceArn",
 )
-# §6.2 (S22): an invocation payload never exceeds 6 MB (the synchronous Invoke limit).
+# An invocation payload never exceeds 6 MB (the synchronous Invoke limit):
+# https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventsourcemapping.html
 MAX_BATCH_PAYLOAD_BYTES = 6 * 1024 * 1024
 _ENVELOPE = (b'{"Records":[', b"]}")
 
 
 def _message_attribute(value: Mapping[str, Any]) -> dict[str, Any]:
-    # Observed Lambda shape (§7.1, S48): camelCase, both scalar values, empty list values.
+    # The shape real Lambda events show (observed in captured events; AWS's examples carry
+    # no attributes): camelCase, both scalar values, empty list values.
     return {
         "stringValue": value.get("StringValue"),
         "binaryValue": value.get("BinaryValue"),
@@ -103,13 +107,15 @@ class BatchPayload:
 
 
 def failed_item_ids(payload: bytes, batch_ids: Sequence[str]) -> frozenset[str] | None:
-    """The message ids a `ReportBatchItemFailures` answer marks failed (§7.4, S23).
+    """The message ids a `ReportBatchItemFailures` answer marks failed (the error-handling
+    page above).
 
     Empty set: complete success (an empty or null `batchItemFailures`, an empty or null
     response). None: the whole batch failed (invalid JSON; an `itemIdentifier` that is
     empty, null, under another key, or not a message of the batch). A JSON value that is
     not an object (a bare string, number or list) cannot be read as the response shape:
-    treated as invalid, which AWS does not document (UNCONFIRMED).
+    treated as invalid, which AWS does not document (README, "Choices where AWS is
+    ambiguous").
     """
     text = payload.strip()
     if not text:
@@ -143,8 +149,8 @@ def retry_ids(order: Sequence[str], failed: frozenset[str], *, fifo: bool) -> fr
     """Which messages stay on the queue after a partial failure.
 
     Standard queues: exactly the failed ones. FIFO: everything from the first failure on,
-    so nothing after a failed message is deleted ahead of it (§7.4, S23: "stop processing
-    at the first failure and return all failed and unprocessed messages").
+    so nothing after a failed message is deleted ahead of it (the error-handling page:
+    "stop processing at the first failure and return all failed and unprocessed messages").
     """
     if not fifo or not failed:
         return failed

@@ -1,23 +1,29 @@
 """How many batches an SQS event source mapping processes at once: a pure policy.
 
-`decide(state, window, now, config) -> state` (STYLE.md §1): the poller counts what its
+`decide(state, window, now, config) -> state`, with time passed in: the poller counts what its
 receives and invocations saw during a window and asks for the next target; it then runs
 that many concurrent batch workers. Time is emulated seconds from the injected clock.
 
-The rules, next to aws-semantics §7.2, §7.3 and §14:
+The rules, next to AWS's pages (URLs by the constants below):
 
-* Start with 5 concurrent batches (S24; "reads up to five batches" S23/S30).
+* Start with 5 concurrent batches (the SQS scaling page; "reads up to five batches" in the
+  legacy docs).
 * While messages are waiting, add up to 300 batches per minute (current model since
-  Nov 6, 2023: S24, S28), or 60 per minute in the legacy model (S23, S29, S30), up to
-  1,000 per mapping (S24; the launch blog's 1,250 is §13.1's alternative, set it through
-  `ceiling`).
-* When traffic is low, scale back to 5, then optimise down to 2 (S24); "this
-  optimization is not available when you enable maximum concurrency" (S24).
+  Nov 6, 2023), or 60 per minute in the legacy model, up to 1,000 per mapping (the launch
+  blog's 1,250 is the alternative, set it through `ceiling`: README, "Choices where AWS is
+  ambiguous").
+* When traffic is low, scale back to 5, then optimise down to 2; "this optimization is not
+  available when you enable maximum concurrency" (the scaling page).
 * `ScalingConfig.MaximumConcurrency` caps the target: the mapping reads no more messages
-  than it can invoke (S24, S31, S51).
+  than it can invoke (the scaling page;
+  https://aws.amazon.com/blogs/compute/introducing-maximum-concurrency-of-aws-lambda-functions-when-using-amazon-sqs-as-an-event-source/;
+  Zac Charles, https://zaccharles.medium.com/does-maximum-concurrency-solve-the-lambda-sqs-issue-3c19701e6e75).
 * Function errors and throttles make Lambda "gradually back off, reducing the amount of
-  concurrency allocated" (S25) — never below the starting 5, which is why AWS asks for a
-  reserved concurrency of at least 5 (§7.3, S23) and why fewer makes batches throttle.
+  concurrency allocated" (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html)
+  — never below the starting 5, which is why AWS asked for a reserved concurrency of at
+  least 5 (its SQS page until 2023:
+  https://github.com/awsdocs/aws-lambda-developer-guide/blob/38e9014eba7b2de5dff7e353de675d991e58947d/doc_source/with-sqs.md)
+  and why fewer makes batches throttle.
 
 "Messages are waiting" is read from the receives of the window: every receive came back
 full (as many messages as it asked for), so the pollers, not the queue, are the limit. A
@@ -34,31 +40,39 @@ from enum import StrEnum
 
 from emulator.policy.scaling import scale_count
 
-# aws-semantics §7.2 (S24; S23, S30 for the legacy model): concurrent batches at start.
+# Concurrent batches at start: https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html
+# (legacy model: https://aws.amazon.com/blogs/compute/understanding-how-aws-lambda-scales-when-subscribed-to-amazon-sqs-queues/).
 INITIAL_CONCURRENCY = 5
-# §7.2 (S24, S28): scale-up rate since Nov 6, 2023; (S23, S29, S30): before.
+# Scale-up rate since Nov 6, 2023 (the scaling page;
+# https://aws.amazon.com/about-aws/whats-new/2023/11/aws-lambda-polling-scale-rate-sqs-event-source);
+# before, 60 per minute (the legacy blog above;
+# https://aws.amazon.com/blogs/compute/introducing-faster-polling-scale-up-for-aws-lambda-functions-configured-with-amazon-sqs/).
 SCALE_UP_PER_MINUTE = 300
 LEGACY_SCALE_UP_PER_MINUTE = 60
-# §7.2, §13.1 (S24): most concurrent batches per mapping; the blog's 1,250 noted (S29).
+# Most concurrent batches per mapping (the scaling page). The Nov 2023 launch blog above
+# says the old model reached 1,250: AWS disagrees with itself, so it is configurable
+# (README, "Choices where AWS is ambiguous").
 MAX_CONCURRENCY = 1000
 BLOG_MAX_CONCURRENCY = 1250
-# §7.2 (S24): "can optimize to as few as 2 concurrent batches" when traffic is low.
+# "can optimize to as few as 2 concurrent batches" when traffic is low (the scaling page).
 IDLE_MINIMUM_CONCURRENCY = 2
-# UNCONFIRMED (§13.8: AWS gives no figures for the following; our choices):
+# AWS gives no figures for the following; our choices (README, "Choices where AWS is
+# ambiguous"):
 # - scale down when idle at the scale-up rate (symmetric);
 IDLE_SCALE_DOWN_PER_MINUTE = SCALE_UP_PER_MINUTE
 # - the 5 → 2 optimisation after one minute without messages;
 IDLE_BEFORE_MINIMUM_S = 60.0
-# - "gradually backs off" (S25): each window with failed or throttled batches removes
-#   this fraction of the target (at least one batch), never below INITIAL_CONCURRENCY.
+# - "gradually backs off" (the error-handling page): each window with failed or throttled
+#   batches removes this fraction of the target (at least one batch), never below
+#   INITIAL_CONCURRENCY.
 BACKOFF_FRACTION = 0.2
 # How often the poller asks for a decision (a cadence, not an AWS figure).
 DECISION_INTERVAL_S = 1.0
 
 
 class SqsScalingModel(StrEnum):
-    CURRENT = "current"  # since Nov 6, 2023 (S24, S28)
-    LEGACY = "legacy"  # before (S23, S30)
+    CURRENT = "current"  # since Nov 6, 2023 (the scaling page)
+    LEGACY = "legacy"  # before (the legacy blog)
 
 
 @dataclass(frozen=True)
@@ -77,7 +91,7 @@ class SqsScalingConfig:
     def for_model(cls, model: str, *, ceiling: int = MAX_CONCURRENCY,
                   maximum_concurrency: int | None = None) -> "SqsScalingConfig":
         if SqsScalingModel(model) is SqsScalingModel.LEGACY:
-            # The legacy docs (S23, S30) describe 5 → +60/min → 1,000 and no 2-batch floor.
+            # The legacy docs describe 5 → +60/min → 1,000 and no 2-batch floor.
             return cls(LEGACY_SCALE_UP_PER_MINUTE, ceiling, idle_minimum=None, maximum_concurrency=maximum_concurrency)
         return cls(SCALE_UP_PER_MINUTE, ceiling, maximum_concurrency=maximum_concurrency)
 

@@ -2,8 +2,9 @@
 
 Two layers, in Lambda's order:
 
-1. Model constraints (ranges, enums, list lengths of the API model, aws-semantics §6.1,
-   S10), answered in AWS's wording: "1 validation error detected: Value '0' at 'batchSize'
+1. Model constraints (ranges, enums, list lengths of the Lambda API model:
+   https://github.com/boto/botocore/blob/develop/botocore/data/lambda/2015-03-31/service-2.json),
+   answered in AWS's wording: "1 validation error detected: Value '0' at 'batchSize'
    failed to satisfy constraint: Member must have value greater than or equal to 1".
 2. Rules that depend on the kind of source (SQS standard or FIFO, Kinesis, DynamoDB), with
    the messages AWS is observed to return where known (sources cited per message).
@@ -24,15 +25,17 @@ from emulator.sources.mapping import (
     DYNAMODB, INFINITE, REPORT_BATCH_ITEM_FAILURES, SQS, STREAM_KINDS, MappingSettings,
 )
 
-# aws-semantics §6.1 (S10, S22): default BatchSize per kind; SQS FIFO allows at most 10.
+# Default BatchSize per kind (the Lambda API model above); SQS FIFO allows at most 10
+# (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-parameters.html).
 DEFAULT_SQS_BATCH_SIZE = 10
 DEFAULT_STREAM_BATCH_SIZE = 100
 MAX_FIFO_BATCH_SIZE = 10
-# §6.1 (S10, S26): a BatchSize over 10 needs a batching window of at least 1 s (SQS).
+# A BatchSize over 10 needs a batching window of at least 1 s (the model's BatchSize text).
 MAX_BATCH_SIZE_WITHOUT_WINDOW = 10
-# §6.1 (S10): MaximumRecordAgeInSeconds is −1 or 60–604,800 (0–59 pass the model, then fail).
+# MaximumRecordAgeInSeconds is −1 or 60–604,800 (0–59 pass the model's range, then fail:
+# the model's documentation of the field).
 MIN_RECORD_AGE_S = 60
-# §6.1 (S10): the model's integer ranges. Key: (name in AWS's messages, min, max).
+# The model's integer ranges. Key: (name in AWS's messages, min, max).
 INTEGER_RANGES: dict[str, tuple[str, int, int]] = {
     "BatchSize": ("batchSize", 1, 10_000),
     "MaximumBatchingWindowInSeconds": ("maximumBatchingWindowInSeconds", 0, 300),
@@ -41,16 +44,17 @@ INTEGER_RANGES: dict[str, tuple[str, int, int]] = {
     "MaximumRetryAttempts": ("maximumRetryAttempts", -1, 10_000),
     "TumblingWindowInSeconds": ("tumblingWindowInSeconds", 0, 900),
 }
-# §6.1 (S10, S31): ScalingConfig.MaximumConcurrency 2–1,000.
+# ScalingConfig.MaximumConcurrency 2–1,000 (the model).
 MAXIMUM_CONCURRENCY_RANGE = ("scalingConfig.maximumConcurrency", 2, 1000)
 STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST", "AT_TIMESTAMP")
 FUNCTION_RESPONSE_TYPES = (REPORT_BATCH_ITEM_FAILURES,)
 MAX_FUNCTION_RESPONSE_TYPES = 1
-# §6.1 (S10): a filter pattern is at most 4,096 characters.
+# A filter pattern is at most 4,096 characters (the model).
 MAX_FILTER_PATTERN = 4096
-# §6.1 (S10): on-failure destinations of stream mappings.
+# On-failure destinations of stream mappings (the model's DestinationConfig).
 ON_FAILURE_SERVICES = ("sqs", "sns", "s3")
-# Parameters that only one family of sources accepts (§6.1 "Applies to" column).
+# Parameters that only one family of sources accepts (the model's documentation of each
+# field says which sources it applies to).
 STREAM_ONLY = (
     "StartingPosition", "StartingPositionTimestamp", "ParallelizationFactor", "MaximumRecordAgeInSeconds",
     "MaximumRetryAttempts", "BisectBatchOnFunctionError", "TumblingWindowInSeconds", "DestinationConfig",
@@ -62,7 +66,8 @@ PASSTHROUGH = ("KMSKeyArn", "MetricsConfig", "LoggingConfig", "ProvisionedPoller
 
 def _unsupported(parameter: str) -> InvalidParameterValue:
     # Wording observed from Lambda for DestinationConfig on a source that has none
-    # (LocalStack's AWS-verified ESM tests, S48); used for every kind-specific parameter.
+    # (LocalStack's AWS-verified ESM tests; not in AWS's docs); used for every kind-specific
+    # parameter.
     return InvalidParameterValue(f"Unsupported {parameter} parameter for given event source mapping type.")
 
 
@@ -167,10 +172,11 @@ def _check_sqs_batching(batch_size: int, window: int, fifo: bool) -> None:
         # Observed (pulumi-aws-serverless#20, 2018, when every SQS source allowed ≤ 10).
         raise InvalidParameterValue(f"Maximum batch size must be between 1 and {MAX_FIFO_BATCH_SIZE} inclusive")
     if fifo and window > 0:
-        # Observed through CloudFormation (aws-lambda-dotnet#1758, 2024); §6.1 (S26).
+        # Observed through CloudFormation (aws-lambda-dotnet#1758, 2024); the rule is on the SQS
+        # parameters page.
         raise InvalidParameterValue("Batching window is not supported for FIFO queues")
     if batch_size > MAX_BATCH_SIZE_WITHOUT_WINDOW and window < 1:
-        # Observed (amazon.aws#1995, chalice#1778, many others); §6.1 (S10, S26).
+        # Observed (amazon.aws#1995, chalice#1778, many others); the rule is in the model.
         raise InvalidParameterValue("Maximum batch window in seconds must be greater than 0 if maximum batch size "
                                     "is greater than 10")
 
@@ -179,18 +185,19 @@ def _stream_settings(settings: MappingSettings, merged: Mapping[str, Any], *, ki
                      now: float | None) -> MappingSettings:
     position = merged.get("StartingPosition")
     if position is None:
-        # Observed (LocalStack's AWS-verified ESM tests, S48).
+        # AWS's wording, observed in LocalStack's AWS-verified ESM tests (not in AWS's docs).
         raise InvalidParameterValue("1 validation error detected: Value null at 'startingPosition' failed to "
                                     "satisfy constraint: Member must not be null.")
     timestamp = _timestamp(merged.get("StartingPositionTimestamp"))
     if position == "AT_TIMESTAMP":
         if kind == DYNAMODB:
-            # Observed (LocalStack's AWS-verified ESM tests, S48); §6.1: Kinesis only.
+            # AWS's wording, observed in LocalStack's AWS-verified ESM tests (not in AWS's docs);
+            # AT_TIMESTAMP is for Kinesis, not DynamoDB Streams (the model).
             raise InvalidParameterValue(f"Unsupported starting position for arn type: {event_source_arn}")
         if timestamp is None:
             raise InvalidParameterValue("StartingPositionTimestamp is required when StartingPosition is AT_TIMESTAMP")
         if now is not None and timestamp > now:
-            # §6.1 (S10): the timestamp may not be in the future.
+            # The timestamp may not be in the future (the model).
             raise InvalidParameterValue("StartingPositionTimestamp cannot be in the future")
     elif timestamp is not None:
         raise InvalidParameterValue("StartingPositionTimestamp is only allowed when StartingPosition is AT_TIMESTAMP")
@@ -198,7 +205,8 @@ def _stream_settings(settings: MappingSettings, merged: Mapping[str, Any], *, ki
     if record_age is None:
         record_age = INFINITE
     if record_age != INFINITE and record_age < MIN_RECORD_AGE_S:
-        # §6.1 (S10): −1 or 60–604,800; the exact AWS wording is UNCONFIRMED.
+        # −1 or 60–604,800 (the model); AWS's docs do not give the error's wording, so this
+        # message is ours.
         raise InvalidParameterValue(f"MaximumRecordAgeInSeconds must be -1 (infinite) or between {MIN_RECORD_AGE_S} "
                                     f"and 604800, got {record_age}")
     retries = merged.get("MaximumRetryAttempts", INFINITE)
@@ -232,7 +240,8 @@ def _on_failure(config: Any) -> str | None:
     if not isinstance(config, Mapping):
         raise InvalidParameterValue("DestinationConfig must be an object with OnFailure")
     if config.get("OnSuccess"):
-        # §6.1 (S10): "OnSuccess is not supported on ESMs"; wording observed (S48).
+        # The model: OnSuccess is not supported on event source mappings; the wording is
+        # observed (LocalStack's AWS-verified ESM tests).
         raise _unsupported("DestinationConfig")
     on_failure = config.get("OnFailure") or {}
     destination = on_failure.get("Destination") if isinstance(on_failure, Mapping) else None

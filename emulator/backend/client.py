@@ -20,8 +20,9 @@ import aiohttp
 DUMMY_ACCESS_KEY = "AKIAEMULATORLOCAL000"
 _XML_CODE_RE = re.compile(r"<Code>([^<]+)</Code>")
 _XML_MESSAGE_RE = re.compile(r"<Message>([^<]*)</Message>")
-# Event-source pollers hold one long poll each (up to 1,000 per SQS mapping, aws-semantics
-# §7.2), so the pool must not be the bottleneck; aiohttp's default is 100.
+# Event-source pollers hold one long poll each (up to 1,000 per SQS mapping:
+# https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html), so the pool must
+# not be the bottleneck; aiohttp's default is 100.
 MAX_CONNECTIONS = 2000
 # What a call raises when the backend cannot be reached or drops the connection (stopped,
 # restarting, killed mid-request: aiohttp's ServerDisconnectedError is a ClientError but not
