@@ -22,9 +22,11 @@ from emulator.errors import AwsError, InvalidRequestContent, ServiceError, UserE
 
 log = logging.getLogger("emulator.http")
 
-# An idle keep-alive connection (no request under way) is closed after this long, as
-# uvicorn does by default. Clients (botocore's pool included) reconnect transparently.
-KEEP_ALIVE_TIMEOUT_S = 5.0
+# An idle keep-alive connection (no request under way) is closed after this long: AWS's load
+# balancers' default idle timeout, https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html#connection-idle-timeout
+# (uvicorn's 5 s broke keep-alive clients that pause between phases, such as a load test's
+# own probes; a peer that sends nothing costs one descriptor for a minute at most).
+KEEP_ALIVE_TIMEOUT_S = 60.0
 # A request head must be complete this long after its first byte (fast path) or after the
 # connection went idle (general path: aiohttp's keep-alive timer keeps running while a head
 # arrives); a slow-loris peer is answered 408 and closed.
