@@ -223,10 +223,10 @@ class EmulatorServer:
         """API Gateway: the template's APIs on their own port (emulator/apigateway/)."""
         config = self.config
         rate, burst = account_limits(config.region)
-        factor = config.scale_factor  # --scale-factor divides AWS's limits, at least 1 each
+        factor = config.scale_factor  # --scale-factor divides AWS's limits (a burst of at least 1)
         gateway_config = GatewayConfig(
             host=config.host, port=config.api_port, region=config.region, account_id=config.account_id,
-            account_rate=max(1.0, (config.api_account_rate or rate) / factor),
+            account_rate=(config.api_account_rate or rate) / factor,
             account_burst=max(1, int((config.api_account_burst or burst) / factor)),
             lambda_throttle_status=config.api_lambda_throttle_status,
             quota_offset=QuotaOffset(config.api_quota_offset), spend=SpendRule(config.api_throttle_spend),

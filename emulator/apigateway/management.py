@@ -137,7 +137,8 @@ class ApiGatewayManagement:
         if stage.default_throttle is not None:
             entries["*/*"] = stage.default_throttle
         for (method, path), throttle in stage.route_throttles.items():
-            entries[f"{'*' if path == WILDCARD else path.lstrip('/').replace('/', '~1')}/{method}"] = throttle
+            # AWS's key: the resource path with every "/" as "~1", then the method (`~1pets/GET`).
+            entries[f"{'*' if path == WILDCARD else path.replace('/', '~1')}/{method}"] = throttle
         return {key: {"metricsEnabled": False, "loggingLevel": "OFF", "dataTraceEnabled": False,
                       "throttlingBurstLimit": self._throttle(t).burst, "throttlingRateLimit": self._throttle(t).rate,
                       "cachingEnabled": False, "cacheTtlInSeconds": 300, "cacheDataEncrypted": False,

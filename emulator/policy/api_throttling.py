@@ -169,7 +169,8 @@ class QuotaCounter:
         return self.limit
 
     def allows(self, wall: float) -> bool:
-        return self.used < self.allowance(wall)
+        allowance = self.allowance(wall)  # first: it starts a new period when one is due
+        return self.used < allowance
 
     def spend(self) -> None:
         self.used += 1
