@@ -266,3 +266,16 @@ def test_odd_requests_get_api_gateways_answers(gw: Callable[..., Reply], method:
 def test_an_unknown_method_is_refused_by_the_parser(gw: Callable[..., Reply]) -> None:
     reply = gw("FOO", "/Prod/default")
     assert (reply.status, reply.body) == (400, b'{"message":"Bad Request"}')
+
+
+def test_buckets_refill_on_the_emulators_clock(lambda_emulator_factory: Any) -> None:
+    """--time-scale speeds the refill up like every emulated timer: at one request per 20
+    emulated seconds, a time scale of 10^6 refills the bucket between any two requests (a
+    round trip takes far more than 20 us), while at 1 nothing refills within the test."""
+    template = {"Http": {"Type": "AWS::Serverless::HttpApi", "Properties": {
+        "DefaultRouteSettings": {"ThrottlingRateLimit": 0.05, "ThrottlingBurstLimit": 1}}},
+        "Fn": inline_function(OK, Events={"G": event("Http", "/g", kind="HttpApi")})}
+    fast = lambda_emulator_factory(template, backend="none", time_scale=1_000_000)
+    assert Counter(request(fast.api_url, "GET", "/g").status for _ in range(5)) == Counter({200: 5})
+    slow = lambda_emulator_factory(template, backend="none")
+    assert Counter(request(slow.api_url, "GET", "/g").status for _ in range(5)) == Counter({200: 1, 429: 4})
