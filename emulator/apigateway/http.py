@@ -101,9 +101,8 @@ class GatewayHttp:
             self._in_flight.discard(task)
 
     async def _serve(self, request: web.BaseRequest) -> web.StreamResponse:
-        too_large = gateway_answer(None, Answer.TOO_LARGE, "", extended_request_id())
         if request.content_length is not None and request.content_length > MAX_PAYLOAD_BYTES:
-            return self._write(too_large, close=True)
+            return self._write(self.pipeline.refuse(self._gateway_request(request, b""), Answer.TOO_LARGE), close=True)
         body: bytes | None = b""
         if request.body_exists:
             try:
@@ -114,11 +113,14 @@ class GatewayHttp:
             except ConnectionError:
                 return web.Response(status=400, body=_BAD_REQUEST, content_type="application/json")
             if body is None:
-                return self._write(too_large, close=True)
+                return self._write(self.pipeline.refuse(self._gateway_request(request, b""), Answer.TOO_LARGE), close=True)
+        return self._write(await self.pipeline.handle(self._gateway_request(request, body)))
+
+    def _gateway_request(self, request: web.BaseRequest, body: bytes) -> GatewayRequest:
         url = request.rel_url
         transport = request.transport
         sockname = transport.get_extra_info("sockname") if transport is not None else None
-        gateway_request = GatewayRequest(
+        return GatewayRequest(
             method=request.method,
             raw_path=url.raw_path,
             raw_query=url.raw_query_string,
@@ -129,7 +131,6 @@ class GatewayHttp:
             port=sockname[1] if sockname else (self.port or 0),
             protocol=f"HTTP/{request.version.major}.{request.version.minor}",
         )
-        return self._write(await self.pipeline.handle(gateway_request))
 
     @staticmethod
     def _write(response: GatewayResponse, close: bool = False) -> web.Response:

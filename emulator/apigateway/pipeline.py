@@ -115,6 +115,20 @@ class GatewayPipeline:
         self._record(exchange, response)
         return response
 
+    def refuse(self, request: GatewayRequest, answer: Answer) -> GatewayResponse:
+        """API Gateway's `answer` to a request the HTTP layer refused before the pipeline (a body
+        over the payload limit), shaped and counted for the API it was for."""
+        exchange = Exchange(request, time.perf_counter(), self.clock.wall())
+        found = self.catalogue.lookup(request.host, request.method, request.raw_path)
+        if isinstance(found, RouteMiss):
+            exchange.miss = found
+        else:
+            exchange.match = found
+        self._new_ids(exchange, exchange.kind or REST)
+        response = self.answer(exchange, answer)
+        self._record(exchange, response)
+        return response
+
     def answer(self, exchange: Exchange, answer: Answer) -> GatewayResponse:
         return gateway_answer(exchange.kind, answer, exchange.request_id, exchange.extended_request_id,
                               self.settings.lambda_throttle_status)
