@@ -42,6 +42,7 @@ class Answer(StrEnum):
     TOO_LARGE = "too-large"  # REQUEST_TOO_LARGE
     NOT_CONFIGURED = "not-configured"  # API_CONFIGURATION_ERROR: no Lambda integration to call
     SHUTTING_DOWN = "shutting-down"
+    INTERNAL = "internal"  # the emulator's own failure (logged with its traceback)
 
 
 _MISSING_TOKEN = (403, b'{"message":"Missing Authentication Token"}', "MissingAuthenticationTokenException")
@@ -59,6 +60,7 @@ REST_ANSWERS: dict[Answer, tuple[int, bytes, str]] = {
     Answer.TOO_LARGE: (413, b'{"message":"Request Too Long"}', "RequestTooLongException"),
     Answer.NOT_CONFIGURED: (500, _INTERNAL_REST, "InternalServerErrorException"),
     Answer.SHUTTING_DOWN: (503, b'{"message":"Service Unavailable"}', "ServiceUnavailableException"),
+    Answer.INTERNAL: (500, _INTERNAL_REST, "InternalServerErrorException"),
 }
 _INTERNAL_HTTP = b'{"message":"Internal Server Error"}'
 HTTP_ANSWERS: dict[Answer, tuple[int, bytes]] = {
@@ -74,6 +76,7 @@ HTTP_ANSWERS: dict[Answer, tuple[int, bytes]] = {
     Answer.TOO_LARGE: (413, b'{"message":"Request Entity Too Large"}'),
     Answer.NOT_CONFIGURED: (500, _INTERNAL_HTTP),
     Answer.SHUTTING_DOWN: (503, b'{"message":"Service Unavailable"}'),
+    Answer.INTERNAL: (500, _INTERNAL_HTTP),
 }
 # The body that goes with a status chosen for a Lambda throttle (--api-lambda-throttle-status).
 _BODY_FOR_STATUS = {

@@ -114,7 +114,14 @@ class GatewayHttp:
                 return web.Response(status=400, body=_BAD_REQUEST, content_type="application/json")
             if body is None:
                 return self._write(self.pipeline.refuse(self._gateway_request(request, b""), Answer.TOO_LARGE), close=True)
-        return self._write(await self.pipeline.handle(self._gateway_request(request, body)))
+        gateway_request = self._gateway_request(request, body)
+        try:
+            return self._write(await self.pipeline.handle(gateway_request))
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # our own failure: API Gateway's 500 to the client, the traceback to our log
+            log.exception("the gateway failed on %s %s", request.method, request.path)
+            return self._write(self.pipeline.refuse(gateway_request, Answer.INTERNAL))
 
     def _gateway_request(self, request: web.BaseRequest, body: bytes) -> GatewayRequest:
         url = request.rel_url

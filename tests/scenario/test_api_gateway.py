@@ -301,3 +301,25 @@ def test_shutdown_answers_a_request_still_waiting_at_the_deadline(new_gate: Call
     finally:
         handle.stop()
     assert (reply.status, reply.body) == (503, b'{"message":"Service Unavailable"}')
+
+
+def test_an_openapi_definition_with_an_api_key_scheme_and_an_integration_not_served(lambda_emulator_factory: Any) -> None:
+    uri = {"Fn::Sub": "arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Behave.Arn}/invocations"}
+    body = {
+        "swagger": "2.0",
+        "securityDefinitions": {"api_key": {"type": "apiKey", "name": "x-api-key", "in": "header"}},
+        "paths": {"/items": {
+            "get": {"x-amazon-apigateway-integration": {"type": "aws_proxy", "httpMethod": "POST", "uri": uri}},
+            "post": {"security": [{"api_key": []}],
+                     "x-amazon-apigateway-integration": {"type": "aws_proxy", "httpMethod": "POST", "uri": uri}},
+            "delete": {"x-amazon-apigateway-integration": {"type": "mock"}},
+        }},
+    }
+    emu = lambda_emulator_factory({
+        "Api": {"Type": "AWS::Serverless::Api", "Properties": {"StageName": "v1", "DefinitionBody": body}},
+        "Behave": inline_function(BEHAVE),
+    }, backend="none")
+    assert request(emu.api_url, "GET", "/v1/items").json()["resource"] == "/items"
+    assert request(emu.api_url, "POST", "/v1/items").status == 403  # a key is required, and none opens it
+    reply = request(emu.api_url, "DELETE", "/v1/items")
+    assert (reply.status, reply.body) == (500, b'{"message": "Internal server error"}')
