@@ -66,6 +66,8 @@ class ServedApi:
         self.default_stage = self.stages.get(DEFAULT_ROUTE) if spec.kind == HTTP else None
         self.root = _Node()
         self.default_route: RouteSpec | None = None
+        # REST resource ids, computed once (a hash each): requestContext.resourceId.
+        self.resource_ids = {route.path: resource_id(spec, route.path) for route in spec.routes} if spec.kind == REST else {}
         for route in spec.routes:
             if route.path == DEFAULT_ROUTE:
                 self.default_route = route
@@ -160,7 +162,7 @@ class Catalogue:
                 continue
             route, parameters = found
             path = "/" + "/".join(rest)
-            resource = resource_id(served.spec, route.path) if served.spec.kind == REST else ""
+            resource = served.resource_ids.get(route.path, "")
             return RouteMatch(served.spec, stage_spec, route, path, raw_path, parameters or None, resource)
         if first_miss is not None:
             return first_miss
