@@ -30,6 +30,14 @@ _INVOCATION_URI = re.compile(r"arn:[^:]+:apigateway:[^:]*:lambda:path/[^/]+/func
 _FUNCTION_ARN = re.compile(r"arn:[^:]+:lambda:[^:]*:[^:]*:function:([A-Za-z0-9_-]+)(?::([A-Za-z0-9$_-]+))?")
 
 
+class Unserved(Exception):
+    """A Lambda integration the emulator cannot serve (the route answers API Gateway's 500)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class ApiProps:
     """One resource's properties, resolved one at a time, with errors naming the property."""
 
@@ -154,7 +162,8 @@ def payload_format(props: ApiProps, prop: str, value: Any, kind: str) -> str:
 
 def lambda_target(props: ApiProps, prop: str, uri: Any, functions: Mapping[str, FunctionSpec]) -> tuple[str, str | None] | None:
     """(function name, qualifier) of a Lambda integration URI, or None for another kind of
-    URI. A function the template does not declare is an error: nothing could answer."""
+    URI. Raises Unserved for a function the template does not declare (another stack's, on
+    AWS) or one named through a stage variable."""
     text = props.text(prop, uri)
     invocation = _INVOCATION_URI.fullmatch(text)
     if invocation is not None:
@@ -162,14 +171,14 @@ def lambda_target(props: ApiProps, prop: str, uri: Any, functions: Mapping[str, 
     elif not text.startswith("arn:") and text in functions:
         return text, None  # a bare name (not valid on AWS, but unambiguous)
     if "${stageVariables." in text:
-        props.fail(prop, f"{text!r} names the function through a stage variable, which the emulator does not "
-                   "resolve; name the function directly, e.g. !GetAtt MyFunction.Arn")
+        raise Unserved(f"{text!r} names the function through a stage variable, which the emulator does not resolve; "
+                       "name the function directly, e.g. !GetAtt MyFunction.Arn")
     arn = _FUNCTION_ARN.fullmatch(text)
     if arn is None:
         return None
     name, qualifier = arn.group(1), arn.group(2)
     if name not in functions:
-        props.fail(prop, f"{text!r} names function {name!r}, which this template does not declare")
+        raise Unserved(f"{text!r} names function {name!r}, which this template does not declare")
     return name, qualifier
 
 
@@ -180,6 +189,20 @@ def integration(props: ApiProps, prop: str, uri: Any, functions: Mapping[str, Fu
         return None
     return IntegrationSpec(target[0], target[1], payload_format(props, f"{prop}.PayloadFormatVersion", payload, kind),
                            timeout_ms(props, f"{prop}.TimeoutInMillis", timeout, kind))
+
+
+def served_integration(props: ApiProps, prop: str, uri: Any, functions: Mapping[str, FunctionSpec], *,
+                       kind: str, payload: Any = None, timeout: Any = None) -> tuple[IntegrationSpec | None, str]:
+    """(integration, "") or (None, why it is not served): a URI the emulator cannot serve is
+    warned about and its route answers API Gateway's 500, the rest of the API is served."""
+    try:
+        spec = integration(props, prop, uri, functions, kind=kind, payload=payload, timeout=timeout)
+    except Unserved as unserved:
+        where = f"{prop}.Uri" if prop else "Uri"
+        props.stack.settings.warn(f"{props.stack.settings.source}: resource {props.logical_id!r}, property {where!r}: "
+                                  f"{unserved.reason}; the route answers 500")
+        return None, unserved.reason
+    return spec, "" if spec else f"its integration URI {uri!r} is not a Lambda function"
 
 
 def function_target(spec: FunctionSpec) -> tuple[str, str | None]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from emulator.template import api_ids
 from emulator.template.api_reading import (
-    ApiProps, check_path, integration, lambda_target, normalise_method, quota, usage_plan_id,
+    ApiProps, Unserved, check_path, lambda_target, normalise_method, quota, served_integration, usage_plan_id,
 )
 from emulator.template.api_specs import (
     ANY_METHOD, DEFAULT_ROUTE, HTTP, HTTP_MAX_TIMEOUT_MS, REST, ApiKeySpec, IntegrationSpec, RouteSpec,
@@ -59,7 +59,9 @@ def read_declared_apis(builder: GatewayBuilder, included: list[str]) -> None:
 
 def _rest_api(builder: GatewayBuilder, props: ApiProps) -> None:
     if props.raw.get("BodyS3Location") is not None:
-        props.fail("BodyS3Location", "a definition in S3 cannot be read; give it inline in Body")
+        props.stack.settings.warn(f"{props.stack.settings.source}: resource {props.logical_id!r}, property "
+                                  "'BodyS3Location': a definition in S3 cannot be read; only the API's Method resources "
+                                  "are served (give the definition inline in Body to serve it)")
     draft = ApiDraft(props.logical_id, REST, props.text("Name", props.get("Name"), props.logical_id),
                      props.text("Description", props.get("Description")),
                      binary_media_types(props, "BinaryMediaTypes", props.get("BinaryMediaTypes")),
@@ -106,10 +108,9 @@ def _rest_methods(builder: GatewayBuilder, included: list[str]) -> None:
             draft.add_route(RouteSpec(method, paths[resource], None, key_required, declared_by,
                                       f"its integration type {settings.get('Type')!r} is not emulated (only AWS_PROXY to Lambda is)"))
             continue
-        spec = integration(props, "Integration", settings.get("Uri"), builder.functions, kind=REST,
-                           timeout=settings.get("TimeoutInMillis"))
-        draft.add_route(RouteSpec(method, paths[resource], spec, key_required, declared_by,
-                                  "" if spec else "its integration URI is not a Lambda function"))
+        spec, why = served_integration(props, "Integration", settings.get("Uri"), builder.functions, kind=REST,
+                                       timeout=settings.get("TimeoutInMillis"))
+        draft.add_route(RouteSpec(method, paths[resource], spec, key_required, declared_by, why))
 
 
 def _rest_stage_settings(props: ApiProps, prefix: str, settings: Mapping[str, Any], name: str) -> StageSpec:
@@ -159,12 +160,17 @@ def _v2_api(builder: GatewayBuilder, props: ApiProps) -> None:
         # Quick create: a route (RouteKey, $default unless given) to the target, payload 2.0,
         # and a $default stage that deploys itself:
         # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-apigatewayv2-api.html#cfn-apigatewayv2-api-target
-        function = lambda_target(props, "Target", target, builder.functions)
-        if function is None:
-            props.fail("Target", f"{target!r} is not a Lambda function; only Lambda targets are emulated")
         method, path = split_route_key(props, "RouteKey", props.get("RouteKey") or DEFAULT_ROUTE)
-        draft.add_route(RouteSpec(method, path, IntegrationSpec(function[0], function[1], "2.0", HTTP_MAX_TIMEOUT_MS),
-                                  False, f"resource {props.logical_id!r} (Target)"))
+        try:
+            function = lambda_target(props, "Target", target, builder.functions)
+            why = "" if function else f"its target {target!r} is not a Lambda function"
+        except Unserved as unserved:
+            function, why = None, unserved.reason
+        if function is None:
+            props.stack.settings.warn(f"{props.stack.settings.source}: resource {props.logical_id!r}, property 'Target': "
+                                      f"{why}; the route answers 500")
+        spec = IntegrationSpec(function[0], function[1], "2.0", HTTP_MAX_TIMEOUT_MS) if function else None
+        draft.add_route(RouteSpec(method, path, spec, False, f"resource {props.logical_id!r} (Target)", why))
         draft.set_stage(StageSpec(DEFAULT_ROUTE))
     builder.apis[props.logical_id] = draft
 
@@ -173,13 +179,12 @@ def _v2_routes(builder: GatewayBuilder, included: list[str]) -> None:
     integrations: dict[str, tuple[IntegrationSpec | None, str]] = {}
     for props in _of_type(builder, included, api_ids.V2_INTEGRATION):
         kind = props.text("IntegrationType", props.get("IntegrationType")).upper()
-        spec = None
+        spec, why = None, f"its integration ({kind} {props.get('IntegrationUri')!r}) is not emulated (only AWS_PROXY to Lambda is)"
         if kind == "AWS_PROXY":
-            spec = integration(props, "", props.get("IntegrationUri"), builder.functions, kind=HTTP,
-                               payload=props.get("PayloadFormatVersion"), timeout=props.get("TimeoutInMillis"))
             if props.get("PayloadFormatVersion") is None:
                 props.fail("PayloadFormatVersion", "is required for an AWS_PROXY integration: 1.0 or 2.0")
-        why = "" if spec else f"its integration ({kind} {props.get('IntegrationUri')!r}) is not emulated (only AWS_PROXY to Lambda is)"
+            spec, why = served_integration(props, "", props.get("IntegrationUri"), builder.functions, kind=HTTP,
+                                           payload=props.get("PayloadFormatVersion"), timeout=props.get("TimeoutInMillis"))
         integrations[api_ids.derived_id("integration", props.logical_id)] = (spec, why)
     for props in _of_type(builder, included, api_ids.V2_ROUTE):
         draft = builder.api_by_id(props, "ApiId", props.get("ApiId"), HTTP)

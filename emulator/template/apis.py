@@ -194,6 +194,9 @@ def definition(builder: GatewayBuilder, props: ApiProps, body_prop: str, uri_pro
     of the local file DefinitionUri names; None if there is none."""
     raw_body = props.raw.get(body_prop)
     include = _include_location(raw_body)
+    if include is not None and include.startswith("s3://"):
+        _unread(props, body_prop, include)
+        return None
     if include is not None:
         return _resolve_document(builder, props, body_prop, include)
     if raw_body is not None:
@@ -202,9 +205,15 @@ def definition(builder: GatewayBuilder, props: ApiProps, body_prop: str, uri_pro
         return None
     uri = props.get(uri_prop)
     if isinstance(uri, Mapping) or (isinstance(uri, str) and uri.startswith("s3://")):
-        props.fail(uri_prop, f"{uri!r} is a definition in S3; only a local file is supported: point {uri_prop} at "
-                   "the OpenAPI file, relative to the template")
+        _unread(props, uri_prop, uri)
+        return None
     return _resolve_document(builder, props, uri_prop, props.text(uri_prop, uri))
+
+
+def _unread(props: ApiProps, prop: str, location: Any) -> None:
+    props.stack.settings.warn(f"{props.stack.settings.source}: resource {props.logical_id!r}, property {prop!r}: "
+                              f"{location!r} is in S3, which the emulator cannot read; the API serves only the routes "
+                              "its functions' events declare (point it at a local OpenAPI file to serve the rest)")
 
 
 def _include_location(raw: Any) -> str | None:
@@ -217,8 +226,8 @@ def _include_location(raw: Any) -> str | None:
 
 
 def _resolve_document(builder: GatewayBuilder, props: ApiProps, prop: str, location: str) -> Any:
-    if not location or location.startswith("s3://"):
-        props.fail(prop, f"{location!r}: only a local OpenAPI file can be read; give its path relative to the template")
+    if not location:
+        props.fail(prop, "the AWS::Include has no Location; give the OpenAPI file's path relative to the template")
     document = builder.read_document(builder.stack.settings.base_dir / location)
     try:
         return resolve(document, builder.stack, (prop,))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from emulator.template.api_reading import ApiProps, check_path, integration, normalise_method
+from emulator.template.api_reading import ApiProps, check_path, normalise_method, served_integration
 from emulator.template.api_specs import DEFAULT_ROUTE, RouteSpec
 from emulator.template.specs import FunctionSpec
 
@@ -64,12 +64,9 @@ def _operation_route(props: ApiProps, where: str, path: str, method: str, operat
     if integration_type != PROXY_TYPE:
         return RouteSpec(method, path, None, key_required, declared_by,
                          f"its integration type {settings.get('type')!r} is not emulated (only aws_proxy to Lambda is)")
-    spec = integration(props, f"{where}.{INTEGRATION_KEY}", settings.get("uri"), functions, kind=kind,
-                       payload=settings.get("payloadFormatVersion"), timeout=settings.get("timeoutInMillis"))
-    if spec is None:
-        return RouteSpec(method, path, None, key_required, declared_by,
-                         f"its integration URI {settings.get('uri')!r} is not a Lambda function")
-    return RouteSpec(method, path, spec, key_required, declared_by)
+    spec, why = served_integration(props, f"{where}.{INTEGRATION_KEY}", settings.get("uri"), functions, kind=kind,
+                                   payload=settings.get("payloadFormatVersion"), timeout=settings.get("timeoutInMillis"))
+    return RouteSpec(method, path, spec, key_required, declared_by, why)
 
 
 def _api_key_schemes(document: Mapping[str, Any]) -> set[str]:

@@ -282,19 +282,30 @@ def test_unsupported_parts_warn_once(tmp_path: Path, src: Path) -> None:
     ({"A": {"Type": "AWS::Serverless::Api", "Properties": {}}, "Fn": fn()}, "StageName"),
     ({"A": {"Type": "AWS::Serverless::Api", "Properties": {"StageName": "s", "Auth": {"UsagePlan": {"CreateUsagePlan": "SINGLE"}}}},
       "Fn": fn()}, "Auth.UsagePlan.CreateUsagePlan"),
-    ({"A": {"Type": "AWS::Serverless::Api", "Properties": {"StageName": "s", "DefinitionUri": "s3://bucket/api.yaml"}},
-      "Fn": fn()}, "DefinitionUri"),
-    ({"A": {"Type": "AWS::Serverless::HttpApi", "Properties": {"DefinitionBody": {"paths": {"/x": {"get": {
-        "x-amazon-apigateway-integration": {"type": "aws_proxy", "uri": "arn:aws:lambda:us-east-1:1:function:Missing"}}}}}}},
-      "Fn": fn()}, "DefinitionBody.paths./x.get.x-amazon-apigateway-integration.Uri"),
-    ({"A": {"Type": "AWS::Serverless::HttpApi", "Properties": {"DefinitionBody": {"paths": {"/x": {"get": {
-        "x-amazon-apigateway-integration": {"type": "aws_proxy",
-                                            "uri": "arn:aws:lambda:us-east-1:1:function:${stageVariables.fn}"}}}}}}},
-      "Fn": fn()}, "DefinitionBody.paths./x.get.x-amazon-apigateway-integration.Uri"),
 ])
 def test_template_errors_say_where(tmp_path: Path, src: Path, resources: dict[str, Any], where: str) -> None:
     failure = error(tmp_path, resources)
     assert failure.prop == where, str(failure)
+
+
+def test_what_cannot_be_served_is_warned_about_and_the_rest_is_served(tmp_path: Path, src: Path) -> None:
+    def get(uri: str) -> dict[str, Any]:
+        return {"get": {"x-amazon-apigateway-integration": {"type": "aws_proxy", "uri": uri}}}
+
+    warnings: list[str] = []
+    spec = gateway(tmp_path, {
+        "A": {"Type": "AWS::Serverless::HttpApi", "Properties": {"DefinitionBody": {"paths": {
+            "/other-stack": get("arn:aws:lambda:us-east-1:1:function:Missing"),
+            "/variable": get("arn:aws:lambda:us-east-1:1:function:${stageVariables.fn}"),
+            "/fine": get("arn:aws:lambda:us-east-1:1:function:Fn")}}}},
+        "B": {"Type": "AWS::Serverless::Api", "Properties": {"StageName": "s", "DefinitionUri": "s3://bucket/api.yaml"}},
+        "Fn": fn({"E": {"Type": "Api", "Properties": {"Path": "/e", "Method": "get", "RestApiId": {"Ref": "B"}}}}),
+    }, warnings)
+    found = routes(by_name(spec, "A"))
+    assert found["GET /fine"].integration is not None
+    assert "does not declare" in found["GET /other-stack"].unsupported and "stage variable" in found["GET /variable"].unsupported
+    assert list(routes(by_name(spec, "B"))) == ["GET /e"]
+    assert len(warnings) == 3 and "in S3" in warnings[2]
 
 
 def test_a_usage_plan_for_a_stage_the_api_lacks_is_an_error(tmp_path: Path, src: Path) -> None:
