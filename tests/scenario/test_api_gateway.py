@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import itertools
-import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterator
