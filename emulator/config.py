@@ -66,6 +66,19 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _runtime_pairs(text: str) -> tuple[tuple[str, str], ...]:
+    """`RUNTIME=VALUE[,RUNTIME=VALUE...]` (e.g. `python3.12=my-image:tag`), in order."""
+    pairs = []
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        runtime, sep, value = item.partition("=")
+        if not sep or not runtime.strip() or not value.strip():
+            raise ValueError(f"expected RUNTIME=VALUE, got {item.strip()!r}")
+        pairs.append((runtime.strip(), value.strip()))
+    return tuple(pairs)
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 65535:
@@ -115,6 +128,14 @@ class Config:
     # How MemorySize is enforced (README, "Memory"): auto picks a cgroup where one can be
     # made, else the resident-memory watchdog.
     memory_limits: str = "auto"
+    # What runs execution environments (emulator/execution/backends.py): fork (Python, the
+    # fastest), process-runtime-api (a runtime interface client as a local process) or
+    # container (a Docker engine). Container-image functions always run in containers.
+    execution: str = "fork"
+    # RUNTIME=COMMAND: how process-runtime-api runs a runtime (the handler is appended).
+    runtime_command: tuple[tuple[str, str], ...] = ()
+    # RUNTIME=IMAGE: the image zip functions of that runtime run in (--execution container).
+    runtime_image: tuple[tuple[str, str], ...] = ()
 
     def replace(self, **changes: Any) -> "Config":
         return dataclasses.replace(self, **changes)
@@ -152,6 +173,15 @@ OPTIONS: tuple[Option, ...] = (
         "cgroup (fail if none can be made), watchdog (sample resident memory) or none",
         ("auto", "cgroup", "watchdog", "none"),
     ),
+    Option(
+        "execution", str,
+        "what runs execution environments: fork (Python handlers forked from a preloaded runtime; fastest), "
+        "process-runtime-api (a runtime interface client as a local process, through the Lambda Runtime API) "
+        "or container (a Docker engine: DOCKER_HOST); container-image functions always run in containers",
+        ("fork", "process-runtime-api", "container"),
+    ),
+    Option("runtime_command", _runtime_pairs, "RUNTIME=COMMAND[,...]: how --execution process-runtime-api starts a runtime's client (the handler is appended)"),
+    Option("runtime_image", _runtime_pairs, "RUNTIME=IMAGE[,...]: the image zip functions of a runtime run in with --execution container"),
 )
 
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
