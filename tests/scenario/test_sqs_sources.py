@@ -17,6 +17,7 @@ import pytest
 
 from backend_testkit import RestartableMoto
 from core_testkit import wait_until
+from execution_testkit import EXECUTIONS, settings
 from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emulator
 
 pytestmark = pytest.mark.scenario
@@ -100,13 +101,19 @@ def mapping_stats(emu: EmulatorHandle, function: str) -> dict[str, Any]:
     raise AssertionError(f"no mapping for {function}")
 
 
-@pytest.fixture(scope="module")
-def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("sqs-events")
+@pytest.fixture(scope="module", params=EXECUTIONS)
+def execution(request: pytest.FixtureRequest) -> str:
+    # Every mapping test runs on each execution backend: pollers and batches do not depend on it.
+    return request.param
 
 
 @pytest.fixture(scope="module")
-def emu(out: Path) -> Iterator[EmulatorHandle]:
+def out(tmp_path_factory: pytest.TempPathFactory, execution: str) -> Path:
+    return tmp_path_factory.mktemp(f"sqs-events-{execution}")
+
+
+@pytest.fixture(scope="module")
+def emu(out: Path, execution: str) -> Iterator[EmulatorHandle]:
     template = {
         "ShapeQueue": queue("shape-q"),
         "ShapeFn": consumer(out, "shape", "shape-q"),
@@ -128,7 +135,7 @@ def emu(out: Path) -> Iterator[EmulatorHandle]:
         "FailQueue": queue("fail-q", dlq="fail-dlq", max_receive=2, visibility=1),
         "FailFn": consumer(out, "fail", "fail-q", "fail"),
     }
-    with running_emulator(template) as handle:
+    with running_emulator(template, **settings(execution)) as handle:
         yield handle
 
 

@@ -1,0 +1,62 @@
+"""The execution backends a scenario test runs on (emulator/execution/backends.py).
+
+`EXECUTIONS` parametrises a test (or a module's emulator) over every backend that can run
+here: the same assertions hold on each, because admission, scaling, timeouts, metrics,
+logs and event sources do not depend on what runs the environment. `settings(execution)`
+gives the emulator settings for one. A backend that cannot run on this machine is skipped
+with the reason.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib.util
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+FORK = "fork"
+PROCESS = "process-runtime-api"
+
+_no_awslambdaric = importlib.util.find_spec("awslambdaric") is None
+
+EXECUTIONS = [
+    pytest.param(FORK, id=FORK),
+    pytest.param(PROCESS, id=PROCESS, marks=pytest.mark.skipif(
+        _no_awslambdaric, reason="awslambdaric (Python's runtime interface client) is not installed: pip install awslambdaric")),
+]
+
+
+def settings(execution: str) -> dict[str, Any]:
+    """Emulator settings that run Python functions on `execution`."""
+    return {"execution": execution}
+
+
+# -- Node.js through aws-lambda-ric ------------------------------------------------------------
+# The version whose native client ships prebuilt (it runs on Node 20 with an engine warning).
+NODE_RIC_PACKAGE = "aws-lambda-ric@4.0.2"
+NODE_RIC_CACHE = Path.home() / ".cache" / "lambda-emulator-tests" / "aws-lambda-ric-4.0.2"
+NPM_INSTALL_TIMEOUT_S = 600
+
+
+def node_ric_command() -> tuple[str | None, str]:
+    """(the command that runs Node's runtime interface client, why not): installed once from
+    the npm registry into a cache shared by test runs."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        return None, "Node.js and npm are not installed"
+    ric = NODE_RIC_CACHE / "node_modules" / ".bin" / "aws-lambda-ric"
+    NODE_RIC_CACHE.mkdir(parents=True, exist_ok=True)
+    with open(NODE_RIC_CACHE / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one install at a time, across test processes
+        if not ric.exists():
+            result = subprocess.run(
+                [npm, "install", "--prefix", str(NODE_RIC_CACHE), "--no-audit", "--no-fund", NODE_RIC_PACKAGE],
+                capture_output=True, text=True, timeout=NPM_INSTALL_TIMEOUT_S,
+            )
+            if result.returncode != 0 or not ric.exists():
+                return None, f"npm install {NODE_RIC_PACKAGE} failed: {result.stderr.strip()[-300:]}"
+    return f"{node} {ric}", ""
