@@ -136,6 +136,14 @@ class Config:
     runtime_command: tuple[tuple[str, str], ...] = ()
     # RUNTIME=IMAGE: the image zip functions of that runtime run in (--execution container).
     runtime_image: tuple[tuple[str, str], ...] = ()
+    # The Docker engine of the container backend (unset: DOCKER_HOST, else the local socket),
+    # how containers reach the control plane, and how many are created ahead per function.
+    docker_host: str | None = None
+    container_network: str = "host"
+    runtime_api_host: str = "127.0.0.1"
+    container_pool: int = 1
+    # HOST=CONTAINER folders mounted (read-write) into every container, e.g. shared fixtures.
+    container_volumes: tuple[tuple[str, str], ...] = ()
 
     def replace(self, **changes: Any) -> "Config":
         return dataclasses.replace(self, **changes)
@@ -182,6 +190,11 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("runtime_command", _runtime_pairs, "RUNTIME=COMMAND[,...]: how --execution process-runtime-api starts a runtime's client (the handler is appended)"),
     Option("runtime_image", _runtime_pairs, "RUNTIME=IMAGE[,...]: the image zip functions of a runtime run in with --execution container"),
+    Option("docker_host", str, "Docker engine of the container backend: unix:///path, tcp://host:port, ssh://user@host (default: DOCKER_HOST, else the local socket)"),
+    Option("container_network", str, "how containers reach the emulator: host (its network; Linux) or bridge (through host.docker.internal)", ("host", "bridge")),
+    Option("runtime_api_host", str, "address each container's Runtime API listens on and is told (default 127.0.0.1; a bridge gateway or LAN address for bridge networks and remote engines)"),
+    Option("container_volumes", _runtime_pairs, "HOST=CONTAINER[,...]: folders mounted read-write into every container (e.g. test fixtures)"),
+    Option("container_pool", _non_negative_int, "containers created ahead (not started) per function version, for the next cold start (default 1)"),
 )
 
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}

@@ -99,7 +99,7 @@ class EmulatorServer:
             max_environments=self.descriptors.environment_limit, home=str(self._home_dir),
             memory_limits=config.memory_limits,
         )
-        self.execution = build_backends(config, self.factory, self.logs)  # fork, process-runtime-api, container
+        self.execution = build_backends(config, self.factory, self.logs, self.app.functions.values())
         self.invoker = Invoker(self.execution, self.logs, self.metrics, config.log_invocations)
         self.service = LambdaService(
             registry=self.registry, invoker=self.invoker, ledger=self.ledger, scaling=self.scaling, clock=self.clock, metrics=self.metrics

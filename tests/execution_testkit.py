@@ -10,6 +10,8 @@ with the reason.
 from __future__ import annotations
 
 import fcntl
+import getpass
+import tempfile
 import importlib.util
 import shutil
 import subprocess
@@ -32,7 +34,62 @@ EXECUTIONS = [
 
 def settings(execution: str) -> dict[str, Any]:
     """Emulator settings that run Python functions on `execution`."""
+    if execution == CONTAINER:
+        # The tests' own folders (gates, output files) at the same path inside the containers.
+        shared = str(Path(tempfile.gettempdir()) / f"pytest-of-{getpass.getuser()}")
+        return {"execution": execution, "runtime_image": ((PYTHON_RUNTIME, runtime_image()),),
+                "container_volumes": ((shared, shared),)}
     return {"execution": execution}
+
+
+# -- containers ---------------------------------------------------------------------------------
+CONTAINER = "container"
+PYTHON_RUNTIME = "python3.11"
+_LOCAL_IMAGES = Path(__file__).resolve().parent.parent / "docker" / "local_images.py"
+_built: dict[str, str] = {}
+
+
+def engine_unavailable() -> str | None:
+    """Why no container can run here (no SDK, no engine answering), or None."""
+    if importlib.util.find_spec("docker") is None:
+        return "the docker Python SDK is not installed"
+    import docker
+
+    try:
+        client = docker.from_env(version="auto", timeout=5)
+    except Exception as exc:
+        return f"no Docker engine: {exc}"
+    try:
+        client.ping()
+    except Exception as exc:
+        return f"no Docker engine answers: {exc}"
+    finally:
+        client.close()
+    return None
+
+
+def local_images(docker_host: str | None = None) -> tuple[str, str]:
+    """(base image, Python runtime image), built here from this machine's Python (no registry
+    is needed): docker/local_images.py; cached by the engine across runs."""
+    key = docker_host or ""
+    if key not in _built:
+        spec = importlib.util.spec_from_file_location("local_images", _LOCAL_IMAGES)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        base, runtime = module.build_all(docker_host)
+        _built[key] = f"{base} {runtime}"
+    base, runtime = _built[key].split()
+    return base, runtime
+
+
+def runtime_image(docker_host: str | None = None) -> str:
+    return local_images(docker_host)[1]
+
+
+_NO_ENGINE = engine_unavailable()
+EXECUTIONS.append(pytest.param(CONTAINER, id=CONTAINER, marks=pytest.mark.skipif(
+    _NO_ENGINE is not None, reason=f"no container engine for the container backend: {_NO_ENGINE}")))
 
 
 # -- Node.js through aws-lambda-ric ------------------------------------------------------------

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import shlex
-from typing import Any, Callable, NamedTuple, Protocol
+from typing import Any, Callable, Iterable, NamedTuple, Protocol
 
 from emulator.execution.environment import EnvState, InitResult, RawOutcome
 from emulator.execution.log_tail import LogTail
@@ -147,18 +147,28 @@ class UnsupportedExecution(ValueError):
 def choose_execution(version: FunctionVersion, execution: str) -> str:
     """Container-image functions run in containers; every other function where
     `--execution` says."""
-    if getattr(version.spec, "package_type", "Zip") == "Image":
+    if version.spec.package_type == "Image":
         return CONTAINER
     return execution
 
 
-def build_backends(config: Any, factory: Any, logs: Any) -> ExecutionBackends:
+def build_backends(config: Any, factory: Any, logs: Any, functions: Iterable[Any] = ()) -> ExecutionBackends:
     """The backends `config` asks for, around the fork backend `factory` (always there: it
-    forks the local processes of process-runtime-api too)."""
+    forks the local processes of process-runtime-api too). The container backend (and the
+    Docker SDK) only when `--execution container` or an Image function needs it."""
     from emulator.execution.process_backend import ProcessRuntimeApiBackend
 
     commands = {runtime: tuple(shlex.split(command)) for runtime, command in config.runtime_command}
     others: dict[str, ExecutionBackend] = {PROCESS_RUNTIME_API: ProcessRuntimeApiBackend(factory, logs, commands)}
+    if config.execution == CONTAINER or any(spec.package_type == "Image" for spec in functions):
+        from emulator.execution.container_backend import ContainerBackend, ContainerSettings
+
+        settings = ContainerSettings(
+            docker_host=config.docker_host, runtime_images=dict(config.runtime_image), network=config.container_network,
+            runtime_api_host=config.runtime_api_host, precreated=config.container_pool,
+            volumes=tuple(config.container_volumes),
+        )
+        others[CONTAINER] = ContainerBackend(factory, logs, settings)
     execution = config.execution
     return ExecutionBackends(factory, others, lambda version: choose_execution(version, execution))
 

@@ -90,6 +90,11 @@ class RuntimeApiEnvironment:
         self._drain_output = drain_output
         self.pid = pid
 
+    def starting(self) -> None:
+        """The runtime is being started now: Init Duration counts from here (a container
+        created ahead of time was not initialising while it waited)."""
+        self._started = time.perf_counter()
+
     def output(self, text: str) -> None:
         """What the runtime wrote to its stdout/stderr: the function's log (and the tail)."""
         if self._log_capture is not None:

@@ -66,6 +66,9 @@ def queue(name: str, *, dlq: str | None = None, max_receive: int = 1, visibility
 def consumer(out: Path, name: str, source: str, mode: str = "", event: dict | None = None, **props: Any) -> dict:
     events = {"Source": {"Type": "SQS", "Properties": {"Queue": queue_arn(source), **(event or {})}}}
     variables = {"OUT": str(out / f"{name}.jsonl"), "MODE": mode, "SLEEP_S": "0.5"}
+    # One vCPU (1,769 MB: https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html): a
+    # container's cold start then stays within the 1-second visibility timeouts below.
+    props.setdefault("MemorySize", 1769)
     return inline_function(RECORDER, FunctionName=name, Environment={"Variables": variables}, Events=events, **props)
 
 
