@@ -26,15 +26,16 @@ from settings import Settings
 
 COLD_FUNCTIONS_QUICK, COLD_FUNCTIONS_FULL = 10, 30
 CONTAINER_COLD_FUNCTIONS = 8  # each one is a container: slower, and memory-hungry
+MEMORY_MB = 1769
 
 
-def container_args() -> list[str] | None:
+def container_args(pool: int = 1) -> list[str] | None:
     """The emulator flags that run Python functions in containers, or None when no engine or
     image is available (EMULATOR_BENCH_RUNTIME_IMAGE names the image; see docs/containers.md)."""
     image = os.environ.get("EMULATOR_BENCH_RUNTIME_IMAGE")
     if not image or importlib.util.find_spec("docker") is None:
         return None
-    return ["--execution", "container", "--runtime-image", f"python3.11={image}"]
+    return ["--execution", "container", "--runtime-image", f"python3.11={image}", "--container-pool", str(pool)]
 
 
 def backends() -> dict[str, list[str]]:
@@ -44,6 +45,7 @@ def backends() -> dict[str, list[str]]:
     extra = container_args()
     if extra is not None:
         chosen["container"] = extra
+        chosen["container, no pool"] = container_args(0) or []
     return chosen
 
 
@@ -72,14 +74,17 @@ def run(settings: Settings) -> list[Row]:
     with scratch_dir("backends") as tmp:
         workdir = Path(tmp)
         count = COLD_FUNCTIONS_QUICK if settings.quick else COLD_FUNCTIONS_FULL
-        builder = TemplateBuilder(workdir).add(bench_latency.FUNCTION, NOOP_SOURCE)
-        cold_names = {name: [f"cold-{name}-{i}" for i in range(CONTAINER_COLD_FUNCTIONS if name == "container" else count)]
-                      for name in chosen}
-        for names in cold_names.values():
-            for function in names:
-                builder.add(function, bench_coldstart.TRIVIAL_INIT_SOURCE)
-        template = builder.write()
-        servers = {name: start_emulator(workdir, template, *extra, name=f"emulator-{name}") for name, extra in chosen.items()}
+        # One vCPU (1,769 MB) each: a container gets CPU by Lambda's memory rule, a process does not.
+        cold_names: dict[str, list[str]] = {}
+        servers: dict[str, ServerProcess] = {}
+        for index, (name, extra) in enumerate(chosen.items()):
+            folder = workdir / f"backend{index}"
+            folder.mkdir()
+            builder = TemplateBuilder(folder).add(bench_latency.FUNCTION, NOOP_SOURCE, memory_mb=MEMORY_MB)
+            cold_names[name] = [f"cold-{i}" for i in range(CONTAINER_COLD_FUNCTIONS if name.startswith("container") else count)]
+            for function in cold_names[name]:
+                builder.add(function, bench_coldstart.TRIVIAL_INIT_SOURCE, memory_mb=MEMORY_MB)
+            servers[name] = start_emulator(folder, builder.write(), *extra, name=f"emulator-{index}")
         try:
             warm = bench_latency.interleaved(servers, settings)
             cold = {name: cold_starts(servers[name], cold_names[name]) for name in chosen}

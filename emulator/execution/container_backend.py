@@ -115,7 +115,8 @@ class ContainerBackend:
         self.factory.create_refused(function)
 
     def check(self, version: FunctionVersion) -> None:
-        """At start-up: a zip function needs a runtime image."""
+        """At start-up: a zip function needs a runtime image; then its first container is
+        pre-created (and an image built from Metadata is built) while the emulator starts."""
         from emulator.execution.backends import UnsupportedExecution
 
         spec = version.spec
@@ -123,6 +124,8 @@ class ContainerBackend:
             raise UnsupportedExecution(
                 f"function {spec.name}: --execution container needs an image for runtime {spec.runtime}: "
                 f"--runtime-image {spec.runtime}=IMAGE (AWS's base image for it, where your engine can pull it)")
+        if self.settings.precreated > 0 and self.engine is not None:
+            self._refill(version)
 
     async def close(self) -> None:
         for task in list(self._refills):
