@@ -43,6 +43,14 @@ exec /usr/local/bin/python3 -m awslambdaric "$@"
 """
 
 
+def system_library_dir() -> str:
+    """Where this machine's libc is (lib/x86_64-linux-gnu on Debian for x86-64), relative to /."""
+    for lib in _shared_libraries([Path(sys.executable)]):
+        if lib.name.startswith("libc.so"):
+            return str(lib.parent).lstrip("/")
+    return "lib"
+
+
 def python_version() -> str:
     return f"{sys.version_info.major}.{sys.version_info.minor}"
 
@@ -57,6 +65,14 @@ def _shared_libraries(paths: list[Path]) -> set[Path]:
             if match:
                 found.add(Path(match.group(1)))
     return found
+
+
+def _copy_libraries(binaries: list[Path], folder: Path) -> None:
+    """The system libraries compiled packages load (libgcc_s, libstdc++ ...) into `folder`."""
+    folder.mkdir(exist_ok=True)
+    for lib in _shared_libraries(binaries):
+        if lib.exists() and not lib.name.startswith(("libc.so", "libm.so", "ld-linux", "libpython")) and "site-packages" not in str(lib):
+            shutil.copy2(lib.resolve(), folder / lib.name)
 
 
 def _add(tar: tarfile.TarFile, source: Path, target: str) -> None:
@@ -84,8 +100,10 @@ def base_rootfs(out: io.BufferedWriter) -> None:
             link.type, link.linkname = tarfile.SYMTYPE, f"python{version}"
             tar.addfile(link)
         _add(tar, sh, "bin/sh")
+        # Beside libc, where the dynamic loader looks without LD_LIBRARY_PATH (which the fork
+        # server's environment does not carry) and without an ld.so.cache.
         for lib in libpython:
-            _add(tar, lib, f"usr/local/lib/{lib.name}")
+            _add(tar, lib, f"{system_library_dir()}/{lib.name}")
         for lib in sorted(libraries):
             if lib.name.startswith("libpython"):
                 continue
@@ -149,21 +167,55 @@ def build_runtime(client: Any, base: str) -> str:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-compile", "--target", str(context / "runtime"),
                         AWSLAMBDARIC], check=True)
         # The runtime client's native extension needs libraries Python alone does not (libstdc++ ...).
-        (context / "libs").mkdir()
-        for lib in _shared_libraries(sorted((context / "runtime").rglob("*.so"))):
-            if not lib.name.startswith(("libc.so", "libm.so", "ld-linux", "libpython")):
-                shutil.copy2(lib.resolve(), context / "libs" / lib.name)
+        _copy_libraries(sorted((context / "runtime").rglob("*.so")), context / "libs")
         (context / "lambda-entrypoint.sh").write_text(ENTRYPOINT_SCRIPT)
         os.chmod(context / "lambda-entrypoint.sh", 0o755)
         (context / "Dockerfile").write_text(
             f"FROM {base}\n"
             "COPY runtime/ /var/runtime/\n"
-            "COPY libs/ /usr/local/lib/\n"
+            f"COPY libs/ /{system_library_dir()}/\n"
             "COPY lambda-entrypoint.sh /lambda-entrypoint.sh\n"
             "ENV LAMBDA_TASK_ROOT=/var/task LAMBDA_RUNTIME_DIR=/var/runtime PYTHONPATH=/var/runtime\n"
             "WORKDIR /var/task\n"
             'ENTRYPOINT ["/lambda-entrypoint.sh"]\n'
         )
+        client.images.build(path=str(context), tag=tag, rm=True, network_mode="none")
+    return tag
+
+
+EMULATOR_BASE_REPOSITORY = "lambda-emulator-local/emulator-base"
+# What of the running environment's site-packages stays out of the emulator's base image: the
+# editable install of the checkout itself (the Dockerfile installs the emulator).
+_SITE_SKIP = ("__editable__", "lambda_scale_emulator", "__pycache__", "setuptools", "_distutils_hack", "distutils-precedence")
+# The build backend the Dockerfile's offline `pip install` needs (bdist_wheel is built in since 70.1).
+BUILD_BACKEND = "setuptools>=70.1"
+
+
+def build_emulator_base(client: Any, base: str) -> str:
+    """`base` plus the packages of the Python running this script (the emulator's
+    dependencies, pip and setuptools): the Dockerfile then installs the emulator offline
+    (PIP_ARGS="--no-deps --no-build-isolation --no-index")."""
+    site = Path(sysconfig.get_paths()["purelib"])
+    names = sorted(path.name for path in site.iterdir() if not path.name.startswith(_SITE_SKIP))
+    tag = f"{EMULATOR_BASE_REPOSITORY}:{python_version()}-{_fingerprint(base, names, BUILD_BACKEND)}"
+    if _exists(client, tag):
+        return tag
+    with tempfile.TemporaryDirectory(prefix="lambda-emulator-emulator-base-") as tmp:
+        context = Path(tmp)
+        target = context / "site-packages"
+        target.mkdir()
+        for name in names:
+            source = site / name
+            if source.is_dir():
+                shutil.copytree(source, target / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy2(source, target / name)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-compile", "--target", str(target), BUILD_BACKEND],
+                       check=True)
+        _copy_libraries(sorted(target.rglob("*.so*")), context / "libs")
+        (context / "Dockerfile").write_text(
+            f"FROM {base}\nCOPY site-packages/ /usr/local/lib/python{python_version()}/site-packages/\n"
+            f"COPY libs/ /{system_library_dir()}/\n")
         client.images.build(path=str(context), tag=tag, rm=True, network_mode="none")
     return tag
 
@@ -182,9 +234,19 @@ def build_all(docker_host: str | None = None) -> tuple[str, str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docker-host", help="engine to build on (default: DOCKER_HOST, else the local socket)")
+    parser.add_argument("--emulator-base", action="store_true",
+                        help="also build the base for the emulator's own image (Dockerfile BASE_IMAGE) and print its tag")
     args = parser.parse_args()
     base, runtime = build_all(args.docker_host)
     print(f"base    {base}\nruntime {runtime}")
+    if args.emulator_base:
+        import docker
+
+        client = docker.DockerClient(base_url=args.docker_host) if args.docker_host else docker.from_env()
+        try:
+            print(f"emulator-base {build_emulator_base(client, base)}")
+        finally:
+            client.close()
     return 0
 
 
