@@ -87,6 +87,8 @@ def runtime_image(docker_host: str | None = None) -> str:
     return local_images(docker_host)[1]
 
 
+# Backends whose environments are processes of this machine (tests that look at their PIDs).
+LOCAL_EXECUTIONS = list(EXECUTIONS)
 _NO_ENGINE = engine_unavailable()
 EXECUTIONS.append(pytest.param(CONTAINER, id=CONTAINER, marks=pytest.mark.skipif(
     _NO_ENGINE is not None, reason=f"no container engine for the container backend: {_NO_ENGINE}")))
