@@ -179,7 +179,7 @@ def build_runtime(client: Any, base: str) -> str:
             "WORKDIR /var/task\n"
             'ENTRYPOINT ["/lambda-entrypoint.sh"]\n'
         )
-        client.images.build(path=str(context), tag=tag, rm=True, network_mode="none")
+        client.images.build(path=str(context), tag=tag, rm=True, forcerm=True, network_mode="none")
     return tag
 
 
@@ -216,7 +216,43 @@ def build_emulator_base(client: Any, base: str) -> str:
         (context / "Dockerfile").write_text(
             f"FROM {base}\nCOPY site-packages/ /usr/local/lib/python{python_version()}/site-packages/\n"
             f"COPY libs/ /{system_library_dir()}/\n")
-        client.images.build(path=str(context), tag=tag, rm=True, network_mode="none")
+        client.images.build(path=str(context), tag=tag, rm=True, forcerm=True, network_mode="none")
+    return tag
+
+
+NODE_RUNTIME_REPOSITORY = "lambda-emulator-local/nodejs-runtime"
+NODE_ENTRYPOINT_SCRIPT = """#!/bin/sh
+# As AWS's Node.js base images: the handler is the argument (CMD).
+exec /usr/local/bin/node /var/runtime/node_modules/aws-lambda-ric/index.mjs "$@"
+"""
+
+
+def build_node_runtime(client: Any, base: str, node_modules: Path) -> str:
+    """A Node.js runtime image on top of `base`: this machine's `node` and the given
+    node_modules holding aws-lambda-ric (from the npm registry), in AWS's layout."""
+    node = Path(shutil.which("node") or "/usr/bin/node").resolve()
+    version = subprocess.run([str(node), "--version"], capture_output=True, text=True, check=True).stdout.strip()
+    tag = f"{NODE_RUNTIME_REPOSITORY}:{version.lstrip('v')}-{_fingerprint(base, version, sorted(p.name for p in node_modules.iterdir()), NODE_ENTRYPOINT_SCRIPT)}"
+    if _exists(client, tag):
+        return tag
+    with tempfile.TemporaryDirectory(prefix="lambda-emulator-node-") as tmp:
+        context = Path(tmp)
+        shutil.copy2(node, context / "node")
+        _copy_libraries([node], context / "libs")
+        shutil.copytree(node_modules, context / "node_modules", symlinks=True)
+        (context / "lambda-entrypoint.sh").write_text(NODE_ENTRYPOINT_SCRIPT)
+        os.chmod(context / "lambda-entrypoint.sh", 0o755)
+        (context / "Dockerfile").write_text(
+            f"FROM {base}\n"
+            "COPY node /usr/local/bin/node\n"
+            f"COPY libs/ /{system_library_dir()}/\n"
+            "COPY node_modules/ /var/runtime/node_modules/\n"
+            "COPY lambda-entrypoint.sh /lambda-entrypoint.sh\n"
+            "ENV LAMBDA_TASK_ROOT=/var/task LAMBDA_RUNTIME_DIR=/var/runtime\n"
+            "WORKDIR /var/task\n"
+            'ENTRYPOINT ["/lambda-entrypoint.sh"]\n'
+        )
+        client.images.build(path=str(context), tag=tag, rm=True, forcerm=True, network_mode="none")
     return tag
 
 

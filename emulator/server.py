@@ -117,6 +117,7 @@ class EmulatorServer:
             await self.stop()
             raise
         self.factory.endpoint_url = self.url
+        self.execution.ready()  # environments prepared ahead know the endpoint now
         self.destinations = Destinations(self.backend, self._submit_record, self.registry.resolve)
         self.async_queue = AsyncInvocationQueue(self.service.async_queue_ports(), self.clock, self.destinations)
         self.service.async_queue = self.async_queue

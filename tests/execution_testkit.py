@@ -119,3 +119,26 @@ def node_ric_command() -> tuple[str | None, str]:
             if result.returncode != 0 or not ric.exists():
                 return None, f"npm install {NODE_RIC_PACKAGE} failed: {result.stderr.strip()[-300:]}"
     return f"{node} {ric}", ""
+
+
+def node_runtime_image(docker_host: str | None = None) -> str:
+    """A Node.js runtime image (this machine's node, aws-lambda-ric from the npm cache above),
+    built here: docker/local_images.py."""
+    key = f"node:{docker_host or ''}"
+    if key not in _built:
+        import docker
+
+        command, reason = node_ric_command()
+        if command is None:
+            pytest.skip(f"Node's runtime interface client is not available: {reason}")
+        spec = importlib.util.spec_from_file_location("local_images", _LOCAL_IMAGES)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        base, _ = local_images(docker_host)
+        client = docker.DockerClient(base_url=docker_host) if docker_host else docker.from_env()
+        try:
+            _built[key] = module.build_node_runtime(client, base, NODE_RIC_CACHE / "node_modules")
+        finally:
+            client.close()
+    return _built[key]

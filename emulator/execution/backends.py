@@ -129,6 +129,13 @@ class ExecutionBackends:
         for backend in self.backends.values():
             await backend.start()
 
+    def ready(self) -> None:
+        """The emulator serves: backends that prepare environments ahead may start now."""
+        for backend in self.backends.values():
+            hook = getattr(backend, "ready", None)
+            if hook is not None:
+                hook()
+
     async def create(self, version: FunctionVersion, init_type: str = "on-demand") -> Any:
         backend = self.backend_for(version)
         if backend is not self.fork and not self.has_room():

@@ -88,6 +88,7 @@ class ContainerBackend:
         self._refills: set[asyncio.Task] = set()
         self._builds: dict[str, asyncio.Future[str]] = {}
         self._image_configs: dict[str, dict[str, Any]] = {}
+        self._checked: list[FunctionVersion] = []  # pre-created once the emulator serves
 
     @property
     def environments(self) -> int:
@@ -124,8 +125,14 @@ class ContainerBackend:
             raise UnsupportedExecution(
                 f"function {spec.name}: --execution container needs an image for runtime {spec.runtime}: "
                 f"--runtime-image {spec.runtime}=IMAGE (AWS's base image for it, where your engine can pull it)")
+        self._checked.append(version)
+
+    def ready(self) -> None:
+        """The emulator serves (its endpoint is known): pre-create the first containers."""
         if self.settings.precreated > 0 and self.engine is not None:
-            self._refill(version)
+            for version in self._checked:
+                self._refill(version)
+        self._checked.clear()
 
     async def close(self) -> None:
         for task in list(self._refills):
