@@ -125,6 +125,16 @@ class ContainerBackend:
             raise UnsupportedExecution(
                 f"function {spec.name}: --execution container needs an image for runtime {spec.runtime}: "
                 f"--runtime-image {spec.runtime}=IMAGE (AWS's base image for it, where your engine can pull it)")
+        image = None
+        if spec.package_type != "Image":
+            image = self.settings.runtime_images[spec.runtime]
+        elif spec.image is not None and not spec.image.dockerfile:
+            image = spec.image.uri
+        if image is not None and self.engine is not None:
+            try:
+                self.engine.ensure_image(image)  # at start-up, once: a missing image fails `emulator up`
+            except EngineUnavailable as exc:
+                raise UnsupportedExecution(f"function {spec.name}: {exc}") from None
         self._checked.append(version)
 
     def ready(self) -> None:

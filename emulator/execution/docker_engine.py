@@ -90,6 +90,17 @@ class DockerEngine:
         except self._docker.errors.ImageNotFound:
             return False
 
+    def ensure_image(self, image: str) -> None:
+        """Pull `image` unless the engine has it (the SDK's create does not pull); a clear
+        error when it can be neither found nor pulled."""
+        if self.has_image(image):
+            return
+        try:
+            self.client.images.pull(image)
+        except Exception as exc:  # registry unreachable, unknown image, no credentials ...
+            raise EngineUnavailable(f"image {image} is not on the Docker engine at {self.where} and could not be pulled: "
+                                    f"{exc}; pull or build it there first") from None
+
     def image_config(self, image: str) -> dict[str, Any]:
         return self.client.images.get(image).attrs.get("Config") or {}
 
