@@ -97,6 +97,8 @@ def cmd_up(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         config = from_sources(flags, os.environ)
     except ValueError as exc:
         parser.error(str(exc))
+    if config.docker_host is None and os.environ.get("DOCKER_HOST"):
+        config = config.replace(docker_host=os.environ["DOCKER_HOST"])  # the engine the docker CLI would use
     refusal = remote_binding_refusal(config)
     if refusal is not None:
         print(f"error: {refusal}", file=sys.stderr)

@@ -79,6 +79,17 @@ def _lambda_throttle_status(text: str) -> int:
     if value not in (429, 500, 502, 503, 504):
         raise ValueError(f"must be one of 429, 500, 502, 503, 504, got {text}")
     return value
+def _runtime_pairs(text: str) -> tuple[tuple[str, str], ...]:
+    """`RUNTIME=VALUE[,RUNTIME=VALUE...]` (e.g. `python3.12=my-image:tag`), in order."""
+    pairs = []
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        runtime, sep, value = item.partition("=")
+        if not sep or not runtime.strip() or not value.strip():
+            raise ValueError(f"expected RUNTIME=VALUE, got {item.strip()!r}")
+        pairs.append((runtime.strip(), value.strip()))
+    return tuple(pairs)
 
 
 def _port(text: str) -> int:
@@ -140,6 +151,22 @@ class Config:
     api_lambda_throttle_status: int = 500
     api_quota_offset: str = "requests"
     api_throttle_spend: str = "admitted"
+    # What runs execution environments (emulator/execution/backends.py): fork (Python, the
+    # fastest), process-runtime-api (a runtime interface client as a local process) or
+    # container (a Docker engine). Container-image functions always run in containers.
+    execution: str = "fork"
+    # RUNTIME=COMMAND: how process-runtime-api runs a runtime (the handler is appended).
+    runtime_command: tuple[tuple[str, str], ...] = ()
+    # RUNTIME=IMAGE: the image zip functions of that runtime run in (--execution container).
+    runtime_image: tuple[tuple[str, str], ...] = ()
+    # The Docker engine of the container backend (unset: DOCKER_HOST, else the local socket),
+    # how containers reach the control plane, and how many are created ahead per function.
+    docker_host: str | None = None
+    container_network: str = "host"
+    runtime_api_host: str = "127.0.0.1"
+    container_pool: int = 1
+    # HOST=CONTAINER folders mounted (read-write) into every container, e.g. shared fixtures.
+    container_volumes: tuple[tuple[str, str], ...] = ()
 
     def replace(self, **changes: Any) -> "Config":
         return dataclasses.replace(self, **changes)
@@ -183,6 +210,20 @@ OPTIONS: tuple[Option, ...] = (
     Option("api_lambda_throttle_status", _lambda_throttle_status, "status API Gateway answers when Lambda throttles the function (AWS: 500)"),
     Option("api_quota_offset", str, "what a usage plan quota's Offset means: requests (subtracted in the first period) or day (the period's first day)", ("requests", "day")),
     Option("api_throttle_spend", str, "which throttle layers a request spends: admitted (only admitted requests, every layer) or each-layer (each layer it passes)", ("admitted", "each-layer")),
+    Option(
+        "execution", str,
+        "what runs execution environments: fork (Python handlers forked from a preloaded runtime; fastest), "
+        "process-runtime-api (a runtime interface client as a local process, through the Lambda Runtime API) "
+        "or container (a Docker engine: DOCKER_HOST); container-image functions always run in containers",
+        ("fork", "process-runtime-api", "container"),
+    ),
+    Option("runtime_command", _runtime_pairs, "RUNTIME=COMMAND[,...]: how --execution process-runtime-api starts a runtime's client (the handler is appended)"),
+    Option("runtime_image", _runtime_pairs, "RUNTIME=IMAGE[,...]: the image zip functions of a runtime run in with --execution container"),
+    Option("docker_host", str, "Docker engine of the container backend: unix:///path, tcp://host:port, ssh://user@host (default: DOCKER_HOST, else the local socket)"),
+    Option("container_network", str, "how containers reach the emulator: host (its network; Linux) or bridge (through host.docker.internal)", ("host", "bridge")),
+    Option("runtime_api_host", str, "address each container's Runtime API listens on and is told (default 127.0.0.1; a bridge gateway or LAN address for bridge networks and remote engines)"),
+    Option("container_volumes", _runtime_pairs, "HOST=CONTAINER[,...]: folders mounted read-write into every container (e.g. test fixtures)"),
+    Option("container_pool", _non_negative_int, "containers created ahead (not started) per function version, for the next cold start (default 1)"),
 )
 
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}

@@ -43,6 +43,7 @@ from emulator.execution.logsink import LogSink
 from emulator.execution.reaper import reap_idle_environments
 from emulator.functions.metrics import DROPPED_BY_RESET, Metrics
 from emulator.backend.moto_process import MotoServer
+from emulator.execution.backends import UnsupportedExecution, build_backends, check_runnable
 from emulator.execution.forkserver_client import ForkServerError
 from emulator.execution.pool import EnvironmentFactory
 from emulator.policy.scaling import ScalingRateConfig, ScalingRateModel
@@ -101,7 +102,8 @@ class EmulatorServer:
             max_environments=self.descriptors.environment_limit, home=str(self._home_dir),
             memory_limits=config.memory_limits,
         )
-        self.invoker = Invoker(self.factory, self.logs, self.metrics, config.log_invocations)
+        self.execution = build_backends(config, self.factory, self.logs, self.app.functions.values())
+        self.invoker = Invoker(self.execution, self.logs, self.metrics, config.log_invocations)
         self.service = LambdaService(
             registry=self.registry, invoker=self.invoker, ledger=self.ledger, scaling=self.scaling, clock=self.clock, metrics=self.metrics
         )
@@ -110,6 +112,7 @@ class EmulatorServer:
         try:
             await self._start_environments()
             self._load_functions(await self._code_fingerprints())
+            self._check_execution()
             await self._start_backend()
             self.sources = self._new_source_manager()
             self.gateway = self._new_gateway()
@@ -119,6 +122,7 @@ class EmulatorServer:
             await self.stop()
             raise
         self.factory.endpoint_url = self.url
+        self.execution.ready()  # environments prepared ahead know the endpoint now
         self.destinations = Destinations(self.backend, self._submit_record, self.registry.resolve)
         self.async_queue = AsyncInvocationQueue(self.service.async_queue_ports(), self.clock, self.destinations)
         self.service.async_queue = self.async_queue
@@ -143,9 +147,17 @@ class EmulatorServer:
 
     async def _start_environments(self) -> None:
         try:
-            await self.factory.start()
-        except ForkServerError as exc:
+            await self.execution.start()
+        except (ForkServerError, UnsupportedExecution) as exc:
             raise StartupError(f"cannot start execution environments: {exc}") from None
+
+    def _check_execution(self) -> None:
+        """Every function can run where it is routed, or `emulator up` says why."""
+        for function in self.registry.functions.values():
+            try:
+                check_runnable(self.execution, function.latest)
+            except UnsupportedExecution as exc:
+                raise StartupError(str(exc)) from None
 
     def _limits(self) -> LimitsConfig:
         config = self.config
@@ -330,8 +342,8 @@ class EmulatorServer:
             "event_source_mappings": mappings,
             "api_gateway": self.gateway.snapshot() if self.gateway is not None else {},
             "logs": self.logs.snapshot(),
-            "host": {**self.descriptors.snapshot(), "environments": self.factory.environments,
-                     "environments_refused": self.factory.refused},
+            "host": {**self.descriptors.snapshot(), "environments": self.execution.environments,
+                     "environments_refused": self.execution.refused},
         }
 
     async def _reset(self, request: web.Request) -> web.Response:
@@ -402,8 +414,8 @@ class EmulatorServer:
             self.admin.close()
         if hasattr(self, "invoker"):
             self.invoker.close()
-        if hasattr(self, "factory"):
-            await self.factory.close()
+        if hasattr(self, "execution"):
+            await self.execution.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

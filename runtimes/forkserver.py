@@ -39,7 +39,7 @@ from typing import NamedTuple
 
 # Imported here, before gc.freeze() and fork, so every environment shares these pages.
 import http.client  # noqa: F401  (AWS's runtime client imports it too)
-from . import bootstrap, cgroups, proctree
+from . import bootstrap, cgroups, exec_runtime, proctree
 from .cgroup_paths import MEMORY_MODES, choose_memory_mode, wants_cgroups
 from .watchdog import MemoryWatchdog, reported_peak_kb
 
@@ -227,6 +227,8 @@ class ForkServer:
         try:
             if not detached:
                 self.detach_from_fork_server()
+            if spec.get("exec"):
+                exec_runtime.run(fds[-1], spec)  # a program of its own: only its output pipe
             fd = fds[0]
             if len(fds) == 2:
                 # Output below Python's sys.stdout (subprocesses, C code, os.write) goes to

@@ -28,7 +28,7 @@ from emulator.template.intrinsics import (
 )
 from emulator.template.specs import (
     DEFAULT_MEMORY_MB, DEFAULT_RUNTIME, DEFAULT_TIMEOUT_S, MAX_ENVIRONMENT_BYTES, MAX_MEMORY_MB,
-    MAX_TIMEOUT_S, MIN_MEMORY_MB, MIN_TIMEOUT_S, AppSpec, EventInvokeSpec, FunctionSpec, ResourceSpec,
+    MAX_TIMEOUT_S, MIN_MEMORY_MB, MIN_TIMEOUT_S, AppSpec, EventInvokeSpec, FunctionSpec, ImageSpec, ResourceSpec,
 )
 
 __all__ = ["TemplateError", "load_template", "parse_template"]
@@ -52,7 +52,9 @@ _FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]+")
 _ALIAS_NAME = re.compile(r"(?!^[0-9]+$)[a-zA-Z0-9_-]{1,128}")
 _ENVIRONMENT_KEY = re.compile(r"[a-zA-Z][a-zA-Z0-9_]+")
 _HANDLER = re.compile(r"[^\s]{1,128}")
-_PYTHON_RUNTIME = re.compile(r"python3\.\d+")
+# Lambda's runtime identifiers (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html):
+# Python forks from our runtime; the others run through the Runtime API (--execution).
+_KNOWN_RUNTIME = re.compile(r"python3\.\d+|nodejs\d+\.x|provided(\.al2|\.al2023)?|java\d+(\.al2)?|dotnet\d+|ruby\d+\.\d+")
 # Asynchronous invocation settings:
 # https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-configuring.html
 MIN_RETRY_ATTEMPTS, MAX_RETRY_ATTEMPTS = 0, 2
@@ -68,10 +70,10 @@ _USED = {
     SAM_FUNCTION: {"CodeUri", "InlineCode", "Handler", "Runtime", "MemorySize", "Timeout",
                    "Environment", "Description", "FunctionName", "ReservedConcurrentExecutions",
                    "AutoPublishAlias", "ProvisionedConcurrencyConfig", "EventInvokeConfig",
-                   "DeadLetterQueue", "Events", "PackageType", "ImageUri"},
+                   "DeadLetterQueue", "Events", "PackageType", "ImageUri", "ImageConfig"},
     LAMBDA_FUNCTION: {"Code", "Handler", "Runtime", "MemorySize", "Timeout", "Environment",
                       "Description", "FunctionName", "ReservedConcurrentExecutions",
-                      "DeadLetterConfig", "PackageType"},
+                      "DeadLetterConfig", "PackageType", "ImageConfig"},
     EVENT_INVOKE_CONFIG: {"FunctionName", "Qualifier", "MaximumRetryAttempts",
                           "MaximumEventAgeInSeconds", "DestinationConfig"},
 }
@@ -283,17 +285,19 @@ def _read_function(props: _Props) -> FunctionSpec:
     sam = props.type == SAM_FUNCTION
     stack, logical_id = props.stack, props.logical_id
     code = None if sam else props.get("Code")
-    if (props.get("PackageType") == "Image" or (sam and props.get("ImageUri") is not None)
-            or (isinstance(code, Mapping) and "ImageUri" in code)):
-        props.fail("PackageType", "container images are not supported yet; use a Zip function "
-                   "with CodeUri pointing at the source folder")
     name = stack.name_of(logical_id)
     if not _FUNCTION_NAME.fullmatch(name) or len(name) > MAX_FUNCTION_NAME_LENGTH:
         props.fail("FunctionName", f"{name!r} is not a valid function name: use 1 to "
                    f"{MAX_FUNCTION_NAME_LENGTH} letters, digits, '-' or '_'")
-    handler = props.get("Handler")
-    if not isinstance(handler, str) or not _HANDLER.fullmatch(handler) or "." not in handler.strip("."):
-        props.fail("Handler", f"{handler!r} is not a handler: write 'module.function', e.g. app.handler")
+    image = None
+    if (props.get("PackageType") == "Image" or (sam and props.get("ImageUri") is not None)
+            or (isinstance(code, Mapping) and "ImageUri" in code)):
+        image = _image(props, code)
+        handler = ""
+    else:
+        handler = props.get("Handler")
+        if not isinstance(handler, str) or not _HANDLER.fullmatch(handler) or "." not in handler.strip("."):
+            props.fail("Handler", f"{handler!r} is not a handler: write 'module.function', e.g. app.handler")
     reserved = props.integer("ReservedConcurrentExecutions", props.get("ReservedConcurrentExecutions"), 0)
     alias = provisioned = event_invoke = dead_letter = None
     events: Mapping[str, Any] = {}
@@ -306,7 +310,8 @@ def _read_function(props: _Props) -> FunctionSpec:
     else:
         dead_letter = _dead_letter(props, "DeadLetterConfig", ("TargetArn",))
     return FunctionSpec(
-        name=name, code_dir=_code_dir(props, name, code), handler=handler, runtime=_runtime(props),
+        name=name, code_dir=_image_dir(props, name, image) if image else _code_dir(props, name, code),
+        handler=handler, runtime="" if image else _runtime(props),
         memory_mb=props.integer("MemorySize", props.get("MemorySize"), MIN_MEMORY_MB, MAX_MEMORY_MB)
         or DEFAULT_MEMORY_MB,
         timeout_s=props.integer("Timeout", props.get("Timeout"), MIN_TIMEOUT_S, MAX_TIMEOUT_S)
@@ -316,7 +321,55 @@ def _read_function(props: _Props) -> FunctionSpec:
         logical_id=logical_id, reserved_concurrency=reserved, auto_publish_alias=alias,
         provisioned_concurrency=provisioned, event_invoke=event_invoke,
         dead_letter_arn=dead_letter, events=dict(events),
+        package_type="Image" if image else "Zip", image=image,
     )
+
+
+def _image(props: _Props, code: Any) -> ImageSpec:
+    """`PackageType: Image`: ImageUri (SAM) or Code.ImageUri, ImageConfig, and the resource's
+    Metadata (Dockerfile, DockerContext, DockerTag, DockerBuildArgs) that `sam build` reads:
+    https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/serverless-sam-cli-using-build.html"""
+    uri = props.get("ImageUri") if props.type == SAM_FUNCTION else (code or {}).get("ImageUri")
+    config = props.mapping("ImageConfig", props.get("ImageConfig"), "Command, EntryPoint or WorkingDirectory")
+
+    def strings(key: str) -> tuple[str, ...]:
+        value = config.get(key)
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            props.fail(f"ImageConfig.{key}", f"{value!r} is not a list of strings")
+        return tuple(value)
+
+    metadata = props.stack.raw[props.logical_id].get("Metadata") or {}
+    if not isinstance(metadata, Mapping):
+        metadata = {}
+    dockerfile = metadata.get("Dockerfile")
+    context = None
+    if dockerfile is not None:
+        context = (props.stack.settings.base_dir / str(metadata.get("DockerContext", "."))).resolve()
+        if not (context / str(dockerfile)).is_file():
+            props.fail("Metadata.Dockerfile", f"{context / str(dockerfile)} is not a file; point Metadata "
+                       "DockerContext and Dockerfile at the image's build files")
+    elif not isinstance(uri, str) or not uri:
+        props.fail("ImageUri", "an Image function needs ImageUri, or Metadata with Dockerfile and "
+                   "DockerContext to build the image locally")
+    build_args = metadata.get("DockerBuildArgs") or {}
+    return ImageSpec(
+        uri=str(uri or ""), command=strings("Command"), entry_point=strings("EntryPoint"),
+        working_directory=str(config.get("WorkingDirectory") or ""), dockerfile=str(dockerfile or ""),
+        docker_context=context, docker_tag=str(metadata.get("DockerTag") or ""),
+        build_args=tuple((str(k), str(v)) for k, v in build_args.items()) if isinstance(build_args, Mapping) else (),
+    )
+
+
+def _image_dir(props: _Props, name: str, image: ImageSpec) -> Path:
+    """The folder watched for an image function: its build context (an edit rebuilds the
+    image for new environments), else an empty folder of its own."""
+    if image.docker_context is not None:
+        return image.docker_context
+    folder = props.stack.settings.base_dir / INLINE_CODE_DIR.parent / "image" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def _runtime(props: _Props) -> str:
@@ -326,9 +379,9 @@ def _runtime(props: _Props) -> str:
         props.stack.settings.warn(f"{props.stack.settings.source}: resource {props.logical_id!r} "
                                   f"has no Runtime; using {DEFAULT_RUNTIME}")
         return DEFAULT_RUNTIME
-    if not isinstance(runtime, str) or not _PYTHON_RUNTIME.fullmatch(runtime):
-        props.fail("Runtime", f"{runtime!r} is not supported: only Python runtimes (python3.N) are; "
-                   f"set Runtime: {DEFAULT_RUNTIME}")
+    if not isinstance(runtime, str) or not _KNOWN_RUNTIME.fullmatch(runtime):
+        props.fail("Runtime", f"{runtime!r} is not a Lambda runtime: use one of python3.N, nodejsN.x, "
+                   f"provided.al2023, javaN, dotnetN, rubyN.N (e.g. Runtime: {DEFAULT_RUNTIME})")
     return runtime
 
 

@@ -37,6 +37,21 @@ class EventInvokeSpec:
 
 
 @dataclass(frozen=True)
+class ImageSpec:
+    """A container-image function (`PackageType: Image`): the image, its `ImageConfig`
+    overrides, and how `sam build` would build it (the resource's `Metadata`)."""
+
+    uri: str = ""  # ImageUri; empty when the image is built from `dockerfile`
+    command: tuple[str, ...] = ()
+    entry_point: tuple[str, ...] = ()
+    working_directory: str = ""
+    dockerfile: str = ""  # Metadata.Dockerfile, relative to docker_context
+    docker_context: Path | None = None
+    docker_tag: str = ""
+    build_args: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     """One Lambda function as declared by the user."""
 
@@ -56,6 +71,9 @@ class FunctionSpec:
     dead_letter_arn: str | None = None
     # SAM `Events` as written (resolved intrinsics), for the event-source layer.
     events: dict[str, Any] = field(default_factory=dict)
+    # "Zip" (code folder + runtime) or "Image" (a container image: `image`).
+    package_type: str = "Zip"
+    image: ImageSpec | None = None
 
 
 @dataclass(frozen=True)
