@@ -203,7 +203,9 @@ def parse_template(doc: Mapping[str, Any], *, base_dir: Path, source: str = "<in
                    endpoint_url: str = "http://127.0.0.1:4566",
                    warn: Callable[[str], None] | None = None) -> AppSpec:
     """Turn an already-parsed template (`{"Resources": …}`, intrinsics in long form) into an AppSpec."""
-    settings = StackSettings(source, Path(base_dir), region, account_id, endpoint_url.rstrip("/"),
+    # Absolute from here on: environments run with their own working directory, so a code
+    # folder relative to where `emulator up` started would not be found by them.
+    settings = StackSettings(source, Path(base_dir).resolve(), region, account_id, endpoint_url.rstrip("/"),
                            dict(parameters or {}), warn or _log.warning)
     stack = StackScope(doc, settings)
     functions: dict[str, FunctionSpec] = {}
