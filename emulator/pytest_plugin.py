@@ -59,12 +59,14 @@ def load_app(template: Path | str | Mapping[str, Any], config: Config) -> AppSpe
     from emulator.template.loader import load_template, parse_template
 
     endpoint = f"http://127.0.0.1:{config.port}"
+    stack = {"region": config.region, "account_id": config.account_id, "endpoint_url": endpoint,
+             "parameters": config.parameter_overrides, "imports": config.import_values}
     if isinstance(template, Mapping):
         doc = dict(template)
         if "Resources" not in doc:  # {"Name": resource, ...} shorthand
             doc = {"Resources": doc}
-        return parse_template(doc, base_dir=Path.cwd(), region=config.region, account_id=config.account_id, endpoint_url=endpoint)
-    return load_template(Path(template), region=config.region, account_id=config.account_id, endpoint_url=endpoint)
+        return parse_template(doc, base_dir=Path.cwd(), **stack)
+    return load_template(Path(template), **stack)
 
 
 class EmulatorHandle:

@@ -167,12 +167,16 @@ for _short, _long in _SHORT_TAGS.items():
 def load_template(path: Path, *, region: str = "us-east-1", account_id: str = "123456789012",
                   parameters: Mapping[str, str] | None = None,
                   endpoint_url: str = "http://127.0.0.1:4566",
-                  warn: Callable[[str], None] | None = None) -> AppSpec:
-    """Read a SAM / CloudFormation template file. Relative code paths are taken from its folder."""
+                  warn: Callable[[str], None] | None = None,
+                  imports: Mapping[str, str] | None = None) -> AppSpec:
+    """Read a SAM / CloudFormation template file. Relative code paths are taken from its folder.
+
+    `parameters` are the stack's parameter values (`--parameter-overrides`); `imports` the
+    values of the exports `Fn::ImportValue` reads (`--import-values`)."""
     path = Path(path)
     return parse_template(_read_document(path), base_dir=path.parent, source=str(path),
                           region=region, account_id=account_id, parameters=parameters,
-                          endpoint_url=endpoint_url, warn=warn)
+                          endpoint_url=endpoint_url, warn=warn, imports=imports)
 
 
 def _read_document(path: Path) -> Any:
@@ -201,12 +205,13 @@ def parse_template(doc: Mapping[str, Any], *, base_dir: Path, source: str = "<in
                    region: str = "us-east-1", account_id: str = "123456789012",
                    parameters: Mapping[str, str] | None = None,
                    endpoint_url: str = "http://127.0.0.1:4566",
-                   warn: Callable[[str], None] | None = None) -> AppSpec:
+                   warn: Callable[[str], None] | None = None,
+                   imports: Mapping[str, str] | None = None) -> AppSpec:
     """Turn an already-parsed template (`{"Resources": …}`, intrinsics in long form) into an AppSpec."""
     # Absolute from here on: environments run with their own working directory, so a code
     # folder relative to where `emulator up` started would not be found by them.
     settings = StackSettings(source, Path(base_dir).resolve(), region, account_id, endpoint_url.rstrip("/"),
-                           dict(parameters or {}), warn or _log.warning)
+                           dict(parameters or {}), warn or _log.warning, imports=dict(imports or {}))
     stack = StackScope(doc, settings)
     functions: dict[str, FunctionSpec] = {}
     resources: dict[str, ResourceSpec] = {}
