@@ -35,10 +35,31 @@ class EventInvokeSpec:
 
 
 @dataclass(frozen=True)
+class LayerSpec:
+    """A layer version the template declares (AWS::Serverless::LayerVersion or
+    AWS::Lambda::LayerVersion) with local content."""
+
+    logical_id: str
+    name: str
+    arn: str  # the version's ARN, arn:aws:lambda:<region>:<account>:layer:<name>:<version>
+    # A folder or a .zip, as declared; once the emulator has prepared the packages
+    # (emulator/functions/packages.py), a folder of its own holding the layer's contents.
+    content: Path
+    version: int = 1
+    description: str = ""
+    compatible_runtimes: tuple[str, ...] = ()
+    compatible_architectures: tuple[str, ...] = ()
+    license_info: str | None = None
+    size: int = 0  # bytes unpacked, known once prepared
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     """One Lambda function as declared by the user."""
 
     name: str
+    # The folder holding the code, or a .zip of it as declared; always a folder once the
+    # emulator has prepared the packages (a .zip is then unpacked into a folder of its own).
     code_dir: Path
     handler: str
     runtime: str = DEFAULT_RUNTIME
@@ -54,6 +75,12 @@ class FunctionSpec:
     dead_letter_arn: str | None = None
     # SAM `Events` as written (resolved intrinsics), for the event-source layer.
     events: dict[str, Any] = field(default_factory=dict)
+    # The function's layers in the order they are applied (later ones overwrite earlier
+    # ones' files, as in /opt on Lambda).
+    layers: tuple[LayerSpec, ...] = ()
+    # What the function's environments see as /opt: its layers merged in order. Set when the
+    # packages are prepared; None without layers.
+    layers_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -75,3 +102,4 @@ class AppSpec:
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
     resources: dict[str, ResourceSpec] = field(default_factory=dict)
     source: str = "<in-code>"
+    layers: dict[str, LayerSpec] = field(default_factory=dict)  # by logical id

@@ -7,14 +7,18 @@ Each test names the behaviour it proves; the templates are plain YAML written to
 from __future__ import annotations
 
 import json
+import logging
+import stat
+import subprocess
 import textwrap
 import urllib.request
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from host_testkit import emulator_process
+from host_testkit import emulator_command, emulator_process
 
 pytestmark = pytest.mark.scenario
 
@@ -51,3 +55,200 @@ def test_inline_code_runs_with_a_relative_template_path(tmp_path: Path) -> None:
     with emulator_process(tmp_path, Path("app/template.yaml"), "--backend", "none") as emulator:
         status, headers, body = _invoke(emulator.url, "Inline", {"n": 21})
         assert (status, headers.get("X-Amz-Function-Error"), body) == (200, None, {"inline": 42})
+
+
+def _write(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root
+
+
+def _zip_folder(folder: Path, archive: Path) -> Path:
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                info = zipfile.ZipInfo(str(path.relative_to(folder)))
+                info.create_system, info.external_attr = 3, (path.stat().st_mode & 0xFFFF) << 16
+                bundle.writestr(info, path.read_bytes())
+    return archive
+
+
+LAYERS_TEMPLATE = """\
+Transform: AWS::Serverless-2016-10-31
+Globals:
+  Function:
+    Runtime: python3.11
+    Timeout: 10
+    Layers:
+      - !Ref SharedLayer
+Resources:
+  SharedLayer:
+    Type: AWS::Serverless::LayerVersion
+    Properties:
+      LayerName: shared-utils
+      ContentUri: layers/shared/
+      CompatibleRuntimes: [python3.11]
+  ExtrasLayer:
+    Type: AWS::Lambda::LayerVersion
+    Properties:
+      LayerName: extras
+      Content: build/extras-layer.zip
+  WithLayers:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/
+      Handler: app.handler
+      Layers:
+        - !Ref ExtrasLayer
+        - arn:aws:lambda:us-east-1:017000801446:layer:SomeonesLayer:7
+  WithoutLayers:
+    Type: AWS::Lambda::Function
+    Properties:
+      Code: src/
+      Handler: app.handler
+      Runtime: python3.11
+"""
+
+LAYER_HANDLER = """\
+import importlib, os, subprocess, sys
+
+def handler(event, context):
+    found = {}
+    for name in ("shared_utils", "extras_pkg", "common"):
+        try:
+            found[name] = importlib.import_module(name).WHO
+        except ImportError:
+            found[name] = None
+    tool = subprocess.run(["greet"], capture_output=True, text=True).stdout.strip() if found["shared_utils"] else None
+    layer_entries = [entry.split(os.sep)[-3:] for entry in sys.path[1:4]]
+    return {"found": found, "tool": tool, "path": layer_entries, "task_root_first": sys.path[0] == os.getcwd()}
+"""
+
+
+def test_layers_reach_the_handler_in_order_and_only_their_functions(lambda_emulator_factory: Any, tmp_path: Path,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """A folder layer from Globals and a .zip layer on the function: their python/ and
+    python/lib/python3.11/site-packages/ folders are on sys.path after the code, in layer
+    order (the later layer's `common` wins), their bin/ on PATH; a foreign layer ARN is
+    reported once and the function still runs; another function sees none of it."""
+    _write(tmp_path, {
+        "src/app.py": LAYER_HANDLER,
+        "layers/shared/python/shared_utils.py": "WHO = 'shared'\n",
+        "layers/shared/python/common.py": "WHO = 'shared'\n",
+        "layers/shared/bin/greet": "#!/bin/sh\necho hello from a layer\n",
+        "extras/python/lib/python3.11/site-packages/extras_pkg/__init__.py": "WHO = 'extras'\n",
+        "extras/python/common.py": "WHO = 'extras'\n",
+        "template.yaml": LAYERS_TEMPLATE,
+    })
+    (tmp_path / "layers/shared/bin/greet").chmod(0o755)
+    _zip_folder(tmp_path / "extras", tmp_path / "build/extras-layer.zip")
+    with caplog.at_level(logging.WARNING, logger="emulator.template.loader"):
+        emu = lambda_emulator_factory(tmp_path / "template.yaml", backend="none")
+    foreign = [r.getMessage() for r in caplog.records if "SomeonesLayer" in r.getMessage()]
+    assert len(foreign) == 1 and "starts without it" in foreign[0]
+    with_layers = emu.invoke("WithLayers")
+    assert with_layers["found"] == {"shared_utils": "shared", "extras_pkg": "extras", "common": "extras"}
+    assert with_layers["tool"] == "hello from a layer" and with_layers["task_root_first"]
+    assert with_layers["path"][0][-2:] == ["python3.11", "site-packages"]
+    assert with_layers["path"][1][-1] == "python"
+    without = emu.invoke("WithoutLayers")
+    assert without["found"] == {"shared_utils": None, "extras_pkg": None, "common": None}
+    layers = emu.lambda_client.get_function_configuration(FunctionName="WithLayers")["Layers"]
+    assert [layer["Arn"] for layer in layers] == [
+        "arn:aws:lambda:us-east-1:123456789012:layer:shared-utils:1", "arn:aws:lambda:us-east-1:123456789012:layer:extras:1"]
+    lam = emu.lambda_client
+    extras = lam.get_layer_version(LayerName="extras", VersionNumber=1)
+    assert extras["LayerVersionArn"] == "arn:aws:lambda:us-east-1:123456789012:layer:extras:1"
+    assert extras["Content"]["CodeSize"] == len("WHO = 'extras'\n") * 2
+    assert lam.get_layer_version_by_arn(Arn=extras["LayerVersionArn"])["Version"] == 1
+    assert [layer["LayerName"] for layer in lam.list_layers()["Layers"]] == ["extras", "shared-utils"]
+    assert [layer["LayerName"] for layer in lam.list_layers(CompatibleRuntime="python3.11")["Layers"]] == ["shared-utils"]
+    assert [v["Version"] for v in lam.list_layer_versions(LayerName="shared-utils")["LayerVersions"]] == [1]
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_layer_version(LayerName="extras", VersionNumber=2)
+
+
+VENDORED_HANDLER = """\
+import importlib.metadata
+import six
+import vendored_lib
+
+def handler(event, context):
+    return {"lib": vendored_lib.VERSION, "metadata": importlib.metadata.version("vendored-lib"), "six": six.__version__}
+"""
+
+
+def _vendored_app(folder: Path) -> Path:
+    """A function folder as `pip install -r requirements.txt -t .` leaves it: packages and their
+    dist-info beside the handler, one of them (six) also installed where the emulator runs."""
+    return _write(folder, {
+        "app.py": VENDORED_HANDLER,
+        "requirements.txt": "vendored-lib==2.5.0\nsix==0.0\n",
+        "vendored_lib/__init__.py": "VERSION = '2.5.0'\n",
+        "vendored_lib-2.5.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: vendored-lib\nVersion: 2.5.0\n",
+        "six.py": "__version__ = 'vendored'\n",
+    })
+
+
+ZIP_TEMPLATE = """\
+AWSTemplateFormatVersion: '2010-09-09'
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  FromZip:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: build/function.zip
+      Handler: app.handler
+      Runtime: python3.11
+  FromFolder:
+    Type: AWS::Lambda::Function
+    Properties:
+      Code: vendored/
+      Handler: app.handler
+      Runtime: python3.11
+      Role: arn:aws:iam::123456789012:role/lambda
+"""
+
+
+def test_zip_packages_and_vendored_dependencies_run_as_on_aws(lambda_emulator_factory: Any, tmp_path: Path,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    """`CodeUri: build/function.zip` is unpacked into a folder of the emulator's; dependencies
+    vendored in the function's own folder come first on sys.path (before what the emulator's
+    Python has installed, here `six`), with their metadata; a link in the zip that points
+    outside the package is left out with a warning."""
+    _vendored_app(tmp_path / "vendored")
+    (tmp_path / "template.yaml").write_text(ZIP_TEMPLATE)
+    archive = _zip_folder(tmp_path / "vendored", tmp_path / "build/function.zip")
+    with zipfile.ZipFile(archive, "a") as bundle:
+        link = zipfile.ZipInfo("etc-passwd")
+        link.create_system, link.external_attr = 3, (stat.S_IFLNK | 0o777) << 16
+        bundle.writestr(link, "/etc/passwd")
+    with caplog.at_level(logging.WARNING, logger="emulator.functions.packages"):
+        emu = lambda_emulator_factory(tmp_path / "template.yaml", backend="none")
+    expected = {"lib": "2.5.0", "metadata": "2.5.0", "six": "vendored"}
+    assert emu.invoke("FromZip") == expected
+    assert emu.invoke("FromFolder") == expected
+    skipped = [r.getMessage() for r in caplog.records if "etc-passwd" in r.getMessage()]
+    assert len(skipped) == 1 and "points outside the package" in skipped[0]
+    code_dir = Path(emu.server.app.functions["FromZip"].code_dir)
+    assert code_dir.is_dir() and tmp_path not in code_dir.parents  # the emulator's own folder
+    emu.stop()
+    assert not code_dir.exists()  # removed with the emulator
+
+
+def test_a_zip_bomb_stops_the_start_with_the_reason(tmp_path: Path) -> None:
+    (tmp_path / "template.yaml").write_text(ZIP_TEMPLATE.split("  FromFolder:")[0])
+    with zipfile.ZipFile(tmp_path / "build.zip", "w", zipfile.ZIP_DEFLATED) as bundle:
+        bundle.writestr("app.py", "def handler(e, c):\n    return 1\n")
+        with bundle.open("zeros.bin", "w", force_zip64=True) as zeros:  # ~300 KB zipped, 300 MB unzipped
+            for _ in range(300):
+                zeros.write(bytes(1024 * 1024))
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build.zip").rename(tmp_path / "build/function.zip")
+    result = subprocess.run([*emulator_command(), "up", "--port", "0", "--template", "template.yaml", "--backend", "none"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "unzipped size must be smaller than 262144000 bytes" in result.stderr and "Traceback" not in result.stderr

@@ -516,7 +516,7 @@ OK_DESTINATION = {"Type": "SQS", "Destination": QUEUE_ARN}
     ({"Runtime": "python2.7"}, "Runtime", ["only Python runtimes"]),
     ({"Handler": "app"}, "Handler", ["'app'", "module.function"]),
     ({"Handler": None}, "Handler", ["module.function"]),
-    ({"CodeUri": "nowhere"}, "CodeUri", ["nowhere", "not a folder"]),
+    ({"CodeUri": "nowhere"}, "CodeUri", ["nowhere", "neither a folder nor a .zip file"]),
     ({"CodeUri": "s3://bucket/key.zip"}, "CodeUri", ["only local code"]),
     ({"CodeUri": {"Bucket": "b", "Key": "k"}}, "CodeUri", ["only local code"]),
     ({"PackageType": "Image"}, "PackageType", ["container images are not supported yet"]),
@@ -593,11 +593,10 @@ def test_function_property_errors_name_the_resource_and_property(
         assert word in message
 
 
-def test_code_uri_pointing_at_a_zip_says_to_use_the_source_folder(tmp_path: Path) -> None:
+def test_code_uri_may_be_a_zip_package_unpacked_at_start_up(tmp_path: Path) -> None:
     (tmp_path / "build.zip").write_bytes(b"PK")
-    err = parse_error(tmp_path, {"Fn": sam_function(CodeUri="build.zip")})
-    assert (err.logical_id, err.prop) == ("Fn", "CodeUri")
-    assert ".zip archive" in str(err) and "source folder" in str(err)
+    app = parse(tmp_path, {"Fn": sam_function(CodeUri="build.zip")})
+    assert app.functions["Fn"].code_dir == (tmp_path / "build.zip").resolve()
 
 
 @pytest.mark.parametrize(("code", "prop", "words"), [
