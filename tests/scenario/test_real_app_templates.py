@@ -7,6 +7,7 @@ Each test names the behaviour it proves; the templates are plain YAML written to
 from __future__ import annotations
 
 import json
+import os
 import logging
 import stat
 import subprocess
@@ -252,3 +253,101 @@ def test_a_zip_bomb_stops_the_start_with_the_reason(tmp_path: Path) -> None:
                             cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert "unzipped size must be smaller than 262144000 bytes" in result.stderr and "Traceback" not in result.stderr
+
+
+PARAMETERS_TEMPLATE = """\
+AWSTemplateFormatVersion: '2010-09-09'
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  Stage:
+    Type: String
+    AllowedValues: [dev, prod]
+  TableName:
+    Type: String
+    AllowedPattern: '[a-z-]+'
+  Owner:
+    Type: String
+    Default: team-a
+Mappings:
+  StageSettings:
+    dev: {Timeout: 5}
+    prod: {Timeout: 20}
+Conditions:
+  IsProd: !Equals [!Ref Stage, prod]
+  IsDev: !Not [!Condition IsProd]
+  ProdAndOwned: !And [!Condition IsProd, !Equals [!Ref Owner, team-a]]
+Globals:
+  Function:
+    Runtime: python3.11
+    Handler: app.handler
+    CodeUri: src/
+    Timeout: !FindInMap [StageSettings, !Ref Stage, Timeout]
+Resources:
+  Api:
+    Type: AWS::Serverless::Function
+    Properties:
+      FunctionName: !Sub "orders-${Stage}"
+      MemorySize: !If [IsProd, 1024, 256]
+      ReservedConcurrentExecutions: !If [IsProd, 10, !Ref AWS::NoValue]
+      Environment:
+        Variables:
+          STAGE: !Ref Stage
+          TABLE: !Ref TableName
+          REGION_AND_ACCOUNT: !Join [":", [!Ref AWS::Region, !Ref AWS::AccountId]]
+          FIRST_PART: !Select [0, !Split ["-", !Ref TableName]]
+          ENCODED: !Base64 hello
+          VPC: !ImportValue network-VpcId
+          DEBUG: !If [IsDev, "1", !Ref AWS::NoValue]
+  Nightly:
+    Type: AWS::Serverless::Function
+    Condition: ProdAndOwned
+    Properties:
+      FunctionName: !Sub "nightly-${Stage}"
+"""
+
+PARAMETERS_HANDLER = """\
+import os
+
+def handler(event, context):
+    return {k: v for k, v in os.environ.items()
+            if k in ("STAGE", "TABLE", "REGION_AND_ACCOUNT", "FIRST_PART", "ENCODED", "VPC", "DEBUG")}
+"""
+
+
+def test_parameters_without_defaults_fail_the_start_naming_them_and_overrides_start_it(tmp_path: Path) -> None:
+    """`emulator up` of a template whose Parameters have no Default names them all and says
+    how to pass them; with `--parameter-overrides` (and EMULATOR_PARAMETER_OVERRIDES) it runs,
+    with its conditions, mappings and intrinsics evaluated from those values."""
+    _write(tmp_path, {"template.yaml": PARAMETERS_TEMPLATE, "src/app.py": PARAMETERS_HANDLER})
+    command = [*emulator_command(), "up", "--port", "0", "--template", "template.yaml", "--backend", "none"]
+    refused = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "parameters 'Stage', 'TableName' have no Default" in refused.stderr
+    assert "--parameter-overrides Stage=... TableName=..." in refused.stderr
+    wrong = subprocess.run([*command, "--parameter-overrides", "Stage=qa", "TableName=orders"],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert wrong.returncode == 2 and "'qa', which is not one of its AllowedValues ['dev', 'prod']" in wrong.stderr
+    env = {**os.environ, "EMULATOR_IMPORT_VALUES": "network-VpcId=vpc-0abc"}
+    with emulator_process(tmp_path, Path("template.yaml"), "--backend", "none", "--parameter-overrides",
+                          "ParameterKey=Stage,ParameterValue=prod", "TableName=orders-table", env=env) as emulator:
+        status, _, body = _invoke(emulator.url, "orders-prod")
+        assert status == 200 and body == {
+            "STAGE": "prod", "TABLE": "orders-table", "REGION_AND_ACCOUNT": "us-east-1:123456789012",
+            "FIRST_PART": "orders", "ENCODED": "aGVsbG8=", "VPC": "vpc-0abc"}
+        config = json.loads(urllib.request.urlopen(f"{emulator.url}/2015-03-31/functions/orders-prod/configuration").read())
+        assert (config["MemorySize"], config["Timeout"]) == (1024, 20)
+        assert _invoke(emulator.url, "nightly-prod")[0] == 200  # its Condition holds in prod
+
+
+def test_fixture_settings_take_parameter_overrides_and_conditions_leave_resources_out(
+        lambda_emulator_factory: Any, tmp_path: Path) -> None:
+    _write(tmp_path, {"template.yaml": PARAMETERS_TEMPLATE, "src/app.py": PARAMETERS_HANDLER})
+    emu = lambda_emulator_factory(tmp_path / "template.yaml", backend="none",
+                                  parameter_overrides={"Stage": "dev", "TableName": "carts"},
+                                  import_values="network-VpcId=vpc-1")
+    assert emu.invoke("orders-dev")["DEBUG"] == "1"
+    config = emu.lambda_client.get_function(FunctionName="orders-dev")
+    assert (config["Configuration"]["MemorySize"], config["Configuration"]["Timeout"]) == (256, 5)
+    assert "Concurrency" not in config  # AWS::NoValue: no reservation in dev
+    with pytest.raises(emu.lambda_client.exceptions.ResourceNotFoundException):
+        emu.lambda_client.get_function(FunctionName="nightly-dev")  # left out by its Condition
