@@ -282,9 +282,7 @@ class EmulatorServer:
         if not self.registry.apply_code_fingerprint(name, fingerprint):
             return
         latest = self.registry.functions[name].latest
-        pool = self.invoker.pools.get(latest.key)
-        if pool is not None:
-            pool.new_code(latest)
+        self.invoker.new_code(latest)
         log.info("%s: code changed; new environments load it", name)
 
     # -- admin endpoints ---------------------------------------------------------------

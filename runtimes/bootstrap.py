@@ -217,6 +217,12 @@ class Runner:
         meta, payload = protocol.split_meta(body)
         request_id = meta["id"]
         self.log_handler.request_id = request_id
+        # Set for each invocation, as AWS's runtime does (X-Ray SDKs, Powertools' Tracer read it).
+        trace = meta.get("trace")
+        if trace:
+            os.environ["_X_AMZN_TRACE_ID"] = trace
+        else:
+            os.environ.pop("_X_AMZN_TRACE_ID", None)
         spec = self.spec
         context = LambdaContext(
             request_id=request_id,
@@ -229,6 +235,7 @@ class Runner:
             log_stream_name=spec["log_stream"],
             client_context=meta.get("cc"),
             identity=meta.get("identity"),
+            tenant_id=meta.get("tenant"),
         )
         started = time.perf_counter()
         try:

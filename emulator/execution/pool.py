@@ -177,6 +177,8 @@ class EnvironmentFactory:
             # https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime
             env["PATH"] += f":{spec.layers_dir}/bin"
             env["LD_LIBRARY_PATH"] = f"{spec.layers_dir}/lib"
+        # Lambda sets it so that X-Ray SDKs log, not raise, when they find no segment (same page).
+        env["AWS_XRAY_CONTEXT_MISSING"] = "LOG_ERROR"
         env.update(spec.environment)
         # Variables Lambda reserves, which always win:
         # https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime

@@ -69,10 +69,10 @@ _USED = {
     SAM_FUNCTION: {"CodeUri", "InlineCode", "Handler", "Runtime", "MemorySize", "Timeout",
                    "Environment", "Description", "FunctionName", "ReservedConcurrentExecutions",
                    "AutoPublishAlias", "ProvisionedConcurrencyConfig", "EventInvokeConfig",
-                   "DeadLetterQueue", "Events", "PackageType", "ImageUri", "Layers"},
+                   "DeadLetterQueue", "Events", "PackageType", "ImageUri", "Layers", "TenancyConfig"},
     LAMBDA_FUNCTION: {"Code", "Handler", "Runtime", "MemorySize", "Timeout", "Environment",
                       "Description", "FunctionName", "ReservedConcurrentExecutions",
-                      "DeadLetterConfig", "PackageType", "Layers"},
+                      "DeadLetterConfig", "PackageType", "Layers", "TenancyConfig"},
     EVENT_INVOKE_CONFIG: {"FunctionName", "Qualifier", "MaximumRetryAttempts",
                           "MaximumEventAgeInSeconds", "DestinationConfig"},
 }
@@ -83,7 +83,7 @@ IGNORED_FUNCTION_PROPERTIES = frozenset({
     "EphemeralStorage", "CodeSigningConfigArn", "ImageConfig",
     "RuntimeManagementConfig", "LoggingConfig", "FunctionUrlConfig", "AutoPublishCodeSha256",
     "AutoPublishAliasAllProperties", "VersionDescription", "RolePath", "PropagateTags",
-    "RecursiveLoop", "SourceKMSKeyArn", "VersionDeletionPolicy", "TenancyConfig", "Metadata",
+    "RecursiveLoop", "SourceKMSKeyArn", "VersionDeletionPolicy", "Metadata",
 })
 # Accepted, but what they change on Lambda does not happen here: each warns once, saying so.
 UNEMULATED_FUNCTION_PROPERTIES = {
@@ -337,7 +337,20 @@ def _read_function(props: _Props, layers: Mapping[str, LayerSpec]) -> FunctionSp
         provisioned_concurrency=provisioned, event_invoke=event_invoke,
         dead_letter_arn=dead_letter, events=dict(events),
         layers=function_layers(stack, logical_id, props.get("Layers"), runtime, layers),
+        tenant_isolation_mode=_tenancy(props),
     )
+
+
+def _tenancy(props: _Props) -> str | None:
+    """TenancyConfig: {TenantIsolationMode: PER_TENANT}, the one mode there is:
+    https://docs.aws.amazon.com/lambda/latest/api/API_TenancyConfig.html"""
+    config = props.mapping("TenancyConfig", props.get("TenancyConfig"), "TenantIsolationMode")
+    if not config:
+        return None
+    mode = config.get("TenantIsolationMode")
+    if mode != "PER_TENANT":
+        props.fail("TenancyConfig.TenantIsolationMode", f"{mode!r} is not a tenant isolation mode; use PER_TENANT")
+    return mode
 
 
 def _runtime(props: _Props) -> str:

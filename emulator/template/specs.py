@@ -81,6 +81,9 @@ class FunctionSpec:
     # What the function's environments see as /opt: its layers merged in order. Set when the
     # packages are prepared; None without layers.
     layers_dir: Path | None = None
+    # TenancyConfig.TenantIsolationMode ("PER_TENANT"), or None: every invocation then names
+    # a tenant, and each tenant has environments of its own.
+    tenant_isolation_mode: str | None = None
 
 
 @dataclass(frozen=True)
