@@ -23,9 +23,17 @@ _PARENT = re.compile(r"[0-9a-fA-F]{16}")
 _MAX_INCOMING = 1024
 
 
+_ROOT_BITS = (1 << 96) - 1
+_PARENT_BITS = (1 << 64) - 1
+# %-formatting: the cheapest way found (timeit) on a path every invocation takes.
+_NEW = "Root=1-%08x-%024x;Parent=%016x;Sampled=0"
+
+
 def trace_header(incoming: str | None, epoch_s: float, random_bits: int) -> str:
     """The invocation's trace header: `incoming`'s valid Root, Parent and Sampled, the rest new.
     `random_bits` holds at least RANDOM_BITS random bits."""
+    if not incoming:
+        return _NEW % (int(epoch_s) & 0xFFFFFFFF, random_bits & _ROOT_BITS, (random_bits >> 96) & _PARENT_BITS)
     root = parent = sampled = None
     if incoming:
         for field in incoming[:_MAX_INCOMING].split(";"):
@@ -38,7 +46,7 @@ def trace_header(incoming: str | None, epoch_s: float, random_bits: int) -> str:
             elif key == "sampled" and value in ("0", "1"):
                 sampled = value
     if root is None:
-        root = f"1-{int(epoch_s) & 0xFFFFFFFF:08x}-{random_bits & ((1 << 96) - 1):024x}"
+        root = f"1-{int(epoch_s) & 0xFFFFFFFF:08x}-{random_bits & _ROOT_BITS:024x}"
     if parent is None:
-        parent = f"{(random_bits >> 96) & ((1 << 64) - 1):016x}"
+        parent = f"{(random_bits >> 96) & _PARENT_BITS:016x}"
     return f"Root={root};Parent={parent};Sampled={sampled or '0'}"
