@@ -7,6 +7,7 @@ Each test names the behaviour it proves; the templates are plain YAML written to
 from __future__ import annotations
 
 import json
+import shutil
 import os
 import logging
 import stat
@@ -19,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from core_testkit import wait_until
 from host_testkit import emulator_command, emulator_process
 
 pytestmark = pytest.mark.scenario
@@ -351,3 +353,20 @@ def test_fixture_settings_take_parameter_overrides_and_conditions_leave_resource
     assert "Concurrency" not in config  # AWS::NoValue: no reservation in dev
     with pytest.raises(emu.lambda_client.exceptions.ResourceNotFoundException):
         emu.lambda_client.get_function(FunctionName="nightly-dev")  # left out by its Condition
+
+
+def test_an_environment_that_cannot_start_says_why_in_the_functions_log(lambda_emulator_factory: Any,
+                                                                       tmp_path: Path) -> None:
+    """Before, an environment whose set-up failed (here: its code folder is gone) exited with
+    status 70 and nothing in the log."""
+    code = _write(tmp_path / "code", {"app.py": "def handler(event, context):\n    return 1\n"})
+    function = {"Type": "AWS::Serverless::Function",
+                "Properties": {"CodeUri": str(code), "Handler": "app.handler", "Runtime": "python3.11"}}
+    emu = lambda_emulator_factory({"Gone": function}, backend="none", watch_code=False)
+    seen: list[str] = []
+    emu.server.logs.listeners.append(lambda name, text: seen.append(text) if name == "Gone" else None)
+    shutil.rmtree(code)
+    response = emu.lambda_client.invoke(FunctionName="Gone", Payload=b"{}")
+    assert response["FunctionError"] == "Unhandled"
+    assert json.loads(response["Payload"].read())["errorType"] == "Runtime.ExitError"
+    assert wait_until(lambda: "the environment could not start: FileNotFoundError" in "".join(seen)), seen
