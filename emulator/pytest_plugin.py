@@ -243,6 +243,8 @@ def start_emulator(template: Path | str | Mapping[str, Any], **settings: Any) ->
 # -- fixtures --------------------------------------------------------------------------------
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("lambda_emulator_template", "SAM template served by the lambda_emulator fixture", default="template.yaml")
+    parser.addini("lambda_emulator_parameter_overrides", "the template's parameter values for the lambda_emulator "
+                  "fixture, as for sam deploy: Key=Value ...", default="")
 
 
 @pytest.fixture(scope="session")
@@ -250,7 +252,7 @@ def _lambda_emulator_session(pytestconfig: pytest.Config) -> Iterator[EmulatorHa
     template = Path(str(pytestconfig.rootpath)) / str(pytestconfig.getini("lambda_emulator_template"))
     if not template.is_file():
         pytest.fail(f"lambda_emulator: template {template} not found; set the lambda_emulator_template ini option")
-    handle = start_emulator(template)
+    handle = start_emulator(template, parameter_overrides=str(pytestconfig.getini("lambda_emulator_parameter_overrides")))
     try:
         yield handle
     finally:
