@@ -341,6 +341,13 @@ def _read_function(props: _Props, layers: Mapping[str, LayerSpec]) -> FunctionSp
     )
 
 
+# What tenant isolation cannot be combined with: SnapStart, provisioned concurrency, function
+# URLs, and event sources other than API Gateway
+# (https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.aws_lambda.TenancyConfig.html).
+_NOT_WITH_TENANCY = ("SnapStart", "ProvisionedConcurrencyConfig", "FunctionUrlConfig")
+_TENANCY_EVENT_TYPES = frozenset({"Api", "HttpApi"})
+
+
 def _tenancy(props: _Props) -> str | None:
     """TenancyConfig: {TenantIsolationMode: PER_TENANT}, the one mode there is:
     https://docs.aws.amazon.com/lambda/latest/api/API_TenancyConfig.html"""
@@ -350,6 +357,14 @@ def _tenancy(props: _Props) -> str | None:
     mode = config.get("TenantIsolationMode")
     if mode != "PER_TENANT":
         props.fail("TenancyConfig.TenantIsolationMode", f"{mode!r} is not a tenant isolation mode; use PER_TENANT")
+    for prop in _NOT_WITH_TENANCY:
+        if props.get(prop) not in (None, {"ApplyOn": "None"}):
+            props.fail(prop, "cannot be used with TenancyConfig: Lambda refuses it for tenant-isolated functions")
+    if props.type == SAM_FUNCTION:
+        for name, event in (props.get("Events") or {}).items():
+            if isinstance(event, Mapping) and event.get("Type") not in _TENANCY_EVENT_TYPES:
+                props.fail(f"Events.{name}", f"a {event.get('Type')} event cannot invoke a tenant-isolated function: "
+                           "only API Gateway can (it passes the tenant id)")
     return mode
 
 

@@ -181,3 +181,24 @@ def test_a_folder_link_in_a_later_layer_replaces_an_earlier_folder(tmp_path: Pat
     merged = prepare_packages(app, tmp_path / "work").functions["A"].layers_dir
     assert merged is not None and os.readlink(merged / "python" / "pkg") == "real"
     assert (merged / "python" / "pkg" / "__init__.py").read_text() == "WHO = 'two'\n"
+
+
+@pytest.mark.parametrize(("props", "prop"), [
+    ({"AutoPublishAlias": "live", "ProvisionedConcurrencyConfig": {"ProvisionedConcurrentExecutions": 1}},
+     "ProvisionedConcurrencyConfig"),
+    ({"SnapStart": {"ApplyOn": "PublishedVersions"}}, "SnapStart"),
+    ({"Events": {"Jobs": {"Type": "SQS", "Properties": {"Queue": "arn:aws:sqs:us-east-1:123456789012:q"}}}},
+     "Events.Jobs"),
+])
+def test_tenant_isolation_refuses_what_lambda_refuses_with_it(tmp_path: Path, props: dict[str, Any], prop: str) -> None:
+    err = failure(tmp_path, {"Fn": function(TenancyConfig={"TenantIsolationMode": "PER_TENANT"}, **props)})
+    assert (err.logical_id, err.prop) == ("Fn", prop)
+
+
+def test_tenant_isolation_mode_must_be_per_tenant(tmp_path: Path) -> None:
+    err = failure(tmp_path, {"Fn": function(TenancyConfig={"TenantIsolationMode": "SHARED"})})
+    assert err.prop == "TenancyConfig.TenantIsolationMode" and "PER_TENANT" in str(err)
+    app = load(tmp_path, {"Fn": function(TenancyConfig={"TenantIsolationMode": "PER_TENANT"},
+                                         Events={"Web": {"Type": "Api", "Properties": {"Path": "/", "Method": "get"}}})},
+               warnings=[])
+    assert app.functions["Fn"].tenant_isolation_mode == "PER_TENANT"
