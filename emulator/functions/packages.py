@@ -49,7 +49,7 @@ def prepare_packages(app: AppSpec, workdir: Path) -> AppSpec:
                                f"that (unzipped size must be smaller than {MAX_UNZIPPED_BYTES} bytes)")
         key = tuple(layer.logical_id for layer in own)
         if own and key not in merged:
-            merged[key] = _merge([layer.content for layer in own], workdir / "opt", key)
+            merged[key] = merge_layers(own, workdir / "opt")
         functions[name] = replace(spec, code_dir=code_dir, layers=own, layers_dir=merged.get(key))
     return replace(app, functions=functions, layers=layers)
 
@@ -84,15 +84,21 @@ def _prepare_layer(layer: LayerSpec, folder: Path) -> LayerSpec:
     return replace(layer, content=content, size=size)
 
 
-def _merge(folders: list[Path], root: Path, key: tuple[str, ...]) -> Path:
-    """One layer is its own /opt; several are merged into a new folder, later ones winning.
-    Files are hard links to the layers' copies (the emulator's own, never written to)."""
-    if len(folders) == 1:
-        return folders[0]
-    target = root / hashlib.sha256("/".join(key).encode()).hexdigest()[:16]
-    target.mkdir(parents=True)
-    for folder in folders:
-        _overlay(folder, target)
+def merge_layers(layers: tuple[LayerSpec, ...], root: Path) -> Path:
+    """The /opt of a function with these (prepared) layers, in a folder below `root`: one
+    layer is its own; several are merged into a new folder, later ones winning. Files are hard
+    links to the layers' copies (the emulator's own, never written to). Also for a function
+    whose layers change while the emulator runs."""
+    if len(layers) == 1:
+        return layers[0].content
+    target = root / hashlib.sha256("/".join(layer.arn for layer in layers).encode()).hexdigest()[:16]
+    if target.is_dir():
+        return target  # the same list merged before
+    staging = root / f".{target.name}-{os.getpid()}"
+    staging.mkdir(parents=True)
+    for layer in layers:
+        _overlay(layer.content, staging)
+    os.replace(staging, target)
     return target
 
 
