@@ -104,6 +104,12 @@ def _log_group_arn(stack: StackView, logical_id: str) -> str:
     return stack.arn("logs", f"log-group:{stack.name_of(logical_id)}:*")
 
 
+def _alias_arn(stack: StackView, logical_id: str) -> str:
+    function = str(stack.property_of(logical_id, "FunctionName"))
+    base = function if function.startswith("arn:") else stack.arn("lambda", f"function:{function}")
+    return f"{base}:{stack.property_of(logical_id, 'Name')}"
+
+
 def _event_bus_arn(stack: StackView, logical_id: str) -> str:
     return stack.arn("events", f"event-bus/{stack.name_of(logical_id)}")
 
@@ -118,7 +124,7 @@ REF_VALUES: dict[str, Getter] = {
     "AWS::StepFunctions::StateMachine": _state_machine_arn, "AWS::Serverless::StateMachine": _state_machine_arn,
     "AWS::Events::EventBus": _name, "AWS::Events::Rule": _name, "AWS::Logs::LogGroup": _name,
     "AWS::SSM::Parameter": _name, "AWS::SecretsManager::Secret": _secret_arn, "AWS::KMS::Key": _kms_key_id,
-    "AWS::KinesisFirehose::DeliveryStream": _name,
+    "AWS::KinesisFirehose::DeliveryStream": _name, "AWS::Lambda::Alias": _alias_arn,
     "AWS::SNS::Subscription": lambda s, lid: s.arn("sns", f"subscription/{_stable_id('', s, lid, 32).lower()}"),
 }
 

@@ -160,6 +160,9 @@ def test_import_value_without_a_given_value_says_how_to_give_it(tmp_path: Path) 
      {"Fn::GetAtt": ["R", "LayerVersionArn"]}, "arn:aws:lambda:us-east-1:123456789012:layer:R:1"),
     ({"Type": "AWS::IAM::Role", "Properties": {"RoleName": "runner"}}, {"Fn::GetAtt": ["R", "Arn"]},
      "arn:aws:iam::123456789012:role/runner"),
+    ({"Type": "AWS::Lambda::Alias", "Properties": {"FunctionName": {"Ref": "Fn"}, "Name": "live",
+                                                   "FunctionVersion": "1"}},
+     {"Ref": "R"}, "arn:aws:lambda:us-east-1:123456789012:function:Fn:live"),
 ])
 def test_ref_and_getatt_values_of_common_types(tmp_path: Path, resource: dict[str, Any], value: Any,
                                                expected: str) -> None:
