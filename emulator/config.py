@@ -52,12 +52,13 @@ _CFN_PAIR = re.compile(r"ParameterKey=(?P<key>[^,]*),\s*ParameterValue=(?P<value
 
 
 def key_values(raw: str | Iterable[str] | Mapping[str, Any]) -> dict[str, str]:
-    """`Key=Value` pairs as `sam deploy --parameter-overrides` takes them: one string (quoted
-    as in a shell: `Msg="hello world"`) or words already split, each `Key=Value` or
-    `ParameterKey=Key,ParameterValue=Value`; a mapping is taken as it is."""
+    """`Key=Value` pairs as `sam deploy --parameter-overrides` takes them: a string or several
+    (the CLI's words), each holding pairs `Key=Value` or `ParameterKey=Key,ParameterValue=Value`
+    separated by spaces, a value with spaces quoted (`Msg="hello world"`), as sam reads them; a
+    mapping is taken as it is."""
     if isinstance(raw, Mapping):
         return {str(key): str(value) for key, value in raw.items()}
-    words = shlex.split(raw) if isinstance(raw, str) else [str(word) for word in raw]
+    words = [word for text in ([raw] if isinstance(raw, str) else raw) for word in shlex.split(str(text))]
     joined: list[str] = []
     for word in words:  # "ParameterKey=K, ParameterValue=V" arrives as two words
         if joined and joined[-1].endswith(",") and word.startswith("ParameterValue="):

@@ -210,21 +210,22 @@ def test_alias_and_version_of_an_auto_published_function(tmp_path: Path) -> None
     ("Stage=dev Size=2", {"Stage": "dev", "Size": "2"}),
     ('Msg="hello world" Empty=', {"Msg": "hello world", "Empty": ""}),
     ("ParameterKey=Stage,ParameterValue=prod ParameterKey=Url, ParameterValue=a=b", {"Stage": "prod", "Url": "a=b"}),
-    (["Msg=hello world", "ParameterKey=K,", "ParameterValue=v"], {"Msg": "hello world", "K": "v"}),
+    (['Msg="hello world"', "ParameterKey=K,", "ParameterValue=v"], {"Msg": "hello world", "K": "v"}),
+    (["Stage=dev Size=2", "Owner=me"], {"Stage": "dev", "Size": "2", "Owner": "me"}),  # sam's one-argument form
     ({"Stage": 3}, {"Stage": "3"}),
 ])
 def test_key_values(raw: Any, expected: dict[str, str]) -> None:
     assert key_values(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["Stage", "=x", 'Unclosed="x'])
-def test_key_values_refuses_what_is_not_a_pair(raw: str) -> None:
+@pytest.mark.parametrize("raw", ["Stage", "=x", 'Unclosed="x', ["Msg=hello world"]])
+def test_key_values_refuses_what_is_not_a_pair(raw: Any) -> None:
     with pytest.raises(ValueError):
         key_values(raw)
 
 
 def test_overrides_come_from_flags_the_environment_and_fixture_settings() -> None:
-    config = from_sources({"parameter_overrides": ["Stage=prod", "Msg=a b"]},
+    config = from_sources({"parameter_overrides": ["Stage=prod", 'Msg="a b"']},
                           {"EMULATOR_PARAMETER_OVERRIDES": "Stage=dev", "EMULATOR_IMPORT_VALUES": "net-Vpc=vpc-1"})
     assert config.parameter_overrides == {"Stage": "prod", "Msg": "a b"}  # the flag wins
     assert config.import_values == {"net-Vpc": "vpc-1"}
