@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
             kwargs.pop("metavar")
         if option.type is bool_option:  # `--allow-remote` alone means true; `--watch-code false` still works
             kwargs.update(nargs="?", const="true", metavar="BOOL")
+        if option.many:  # `--parameter-overrides Stage=dev Size=2`, as sam takes it
+            kwargs.update(nargs="+", metavar="KEY=VALUE")
         up.add_argument(option.flag, **kwargs)
 
     invoke = commands.add_parser("invoke", help="invoke a function on a running emulator and print the result")
@@ -141,7 +143,8 @@ def _up(config: Config) -> int:
         print(f"error: template not found: {template}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        app = load_template(template, region=config.region, account_id=config.account_id, endpoint_url=_planned_url(config))
+        app = load_template(template, region=config.region, account_id=config.account_id, endpoint_url=_planned_url(config),
+                            parameters=config.parameter_overrides, imports=config.import_values)
     except TemplateError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

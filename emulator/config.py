@@ -10,10 +10,12 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import math
+import re
+import shlex
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 ENV_PREFIX = "EMULATOR_"
 
@@ -24,6 +26,7 @@ class Option:
     type: Callable[[str], Any]
     help: str
     choices: tuple[str, ...] | None = None
+    many: bool = False  # the flag takes several words (`--parameter-overrides A=1 B=2`)
 
     @property
     def flag(self) -> str:
@@ -44,6 +47,33 @@ def _bool(text: str) -> bool:
 
 
 bool_option = _bool  # the CLI lets a flag of this type stand alone (`--allow-remote` = true)
+
+# The AWS CLI's long form of one pair, which `sam deploy --parameter-overrides` also takes.
+_CFN_PAIR = re.compile(r"ParameterKey=(?P<key>[^,]*),\s*ParameterValue=(?P<value>.*)", re.DOTALL)
+
+
+def key_values(raw: str | Iterable[str] | Mapping[str, Any]) -> dict[str, str]:
+    """`Key=Value` pairs as `sam deploy --parameter-overrides` takes them: a string or several
+    (the CLI's words), each holding pairs `Key=Value` or `ParameterKey=Key,ParameterValue=Value`
+    separated by spaces, a value with spaces quoted (`Msg="hello world"`), as sam reads them; a
+    mapping is taken as it is."""
+    if isinstance(raw, Mapping):
+        return {str(key): str(value) for key, value in raw.items()}
+    words = [word for text in ([raw] if isinstance(raw, str) else raw) for word in shlex.split(str(text))]
+    joined: list[str] = []
+    for word in words:  # "ParameterKey=K, ParameterValue=V" arrives as two words
+        if joined and joined[-1].endswith(",") and word.startswith("ParameterValue="):
+            joined[-1] += word
+        else:
+            joined.append(word)
+    pairs: dict[str, str] = {}
+    for word in joined:
+        long_form = _CFN_PAIR.fullmatch(word)
+        key, sep, value = (long_form["key"], "=", long_form["value"]) if long_form else word.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"expected Key=Value (or ParameterKey=Key,ParameterValue=Value), got {word!r}")
+        pairs[key.strip()] = value
+    return pairs
 
 
 def _positive_float(text: str) -> float:
@@ -167,6 +197,15 @@ class Config:
     container_pool: int = 1
     # HOST=CONTAINER folders mounted (read-write) into every container, e.g. shared fixtures.
     container_volumes: tuple[tuple[str, str], ...] = ()
+    # The template's parameter values, as `sam deploy --parameter-overrides` takes them, and
+    # the values of the exports its Fn::ImportValue reads (a local app has no other stacks).
+    parameter_overrides: Mapping[str, str] = field(default_factory=dict)
+    import_values: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # The pytest fixtures pass settings straight in: a dict, or the CLI's text.
+        for name in ("parameter_overrides", "import_values"):
+            object.__setattr__(self, name, key_values(getattr(self, name)))
 
     def replace(self, **changes: Any) -> "Config":
         return dataclasses.replace(self, **changes)
@@ -224,6 +263,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("runtime_api_host", str, "address each container's Runtime API listens on and is told (default 127.0.0.1; a bridge gateway or LAN address for bridge networks and remote engines)"),
     Option("container_volumes", _runtime_pairs, "HOST=CONTAINER[,...]: folders mounted read-write into every container (e.g. test fixtures)"),
     Option("container_pool", _non_negative_int, "containers created ahead (not started) per function version, for the next cold start (default 1)"),
+    Option("parameter_overrides", key_values, "template parameter values, as for sam deploy: Key=Value ... "
+           "(or ParameterKey=Key,ParameterValue=Value ...)", many=True),
+    Option("import_values", key_values, "values for the template's Fn::ImportValue: ExportName=Value ...", many=True),
 )
 
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
@@ -241,11 +283,12 @@ def from_sources(flags: Mapping[str, Any] | None = None, environ: Mapping[str, s
         if value is None:
             continue
         option = OPTIONS_BY_NAME[name]
-        values[name] = _convert(option, value, option.flag) if isinstance(value, str) else value
+        convert = isinstance(value, str) or (option.many and isinstance(value, (list, tuple)))
+        values[name] = _convert(option, value, option.flag) if convert else value
     return (base or Config()).replace(**values)
 
 
-def _convert(option: Option, raw: str, source: str) -> Any:
+def _convert(option: Option, raw: Any, source: str) -> Any:
     try:
         value = option.type(raw)
     except (TypeError, ValueError) as exc:

@@ -59,12 +59,14 @@ def load_app(template: Path | str | Mapping[str, Any], config: Config) -> AppSpe
     from emulator.template.loader import load_template, parse_template
 
     endpoint = f"http://127.0.0.1:{config.port}"
+    stack = {"region": config.region, "account_id": config.account_id, "endpoint_url": endpoint,
+             "parameters": config.parameter_overrides, "imports": config.import_values}
     if isinstance(template, Mapping):
         doc = dict(template)
         if "Resources" not in doc:  # {"Name": resource, ...} shorthand
             doc = {"Resources": doc}
-        return parse_template(doc, base_dir=Path.cwd(), region=config.region, account_id=config.account_id, endpoint_url=endpoint)
-    return load_template(Path(template), region=config.region, account_id=config.account_id, endpoint_url=endpoint)
+        return parse_template(doc, base_dir=Path.cwd(), **stack)
+    return load_template(Path(template), **stack)
 
 
 class EmulatorHandle:
@@ -249,6 +251,8 @@ def start_emulator(template: Path | str | Mapping[str, Any], **settings: Any) ->
 # -- fixtures --------------------------------------------------------------------------------
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("lambda_emulator_template", "SAM template served by the lambda_emulator fixture", default="template.yaml")
+    parser.addini("lambda_emulator_parameter_overrides", "the template's parameter values for the lambda_emulator "
+                  "fixture, as for sam deploy: Key=Value ...", default="")
 
 
 @pytest.fixture(scope="session")
@@ -256,7 +260,7 @@ def _lambda_emulator_session(pytestconfig: pytest.Config) -> Iterator[EmulatorHa
     template = Path(str(pytestconfig.rootpath)) / str(pytestconfig.getini("lambda_emulator_template"))
     if not template.is_file():
         pytest.fail(f"lambda_emulator: template {template} not found; set the lambda_emulator_template ini option")
-    handle = start_emulator(template)
+    handle = start_emulator(template, parameter_overrides=str(pytestconfig.getini("lambda_emulator_parameter_overrides")))
     try:
         yield handle
     finally:

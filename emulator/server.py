@@ -30,6 +30,7 @@ from emulator.service.destinations import Destinations
 from emulator.service.function_admin import FunctionAdmin
 from emulator.functions.code_tree import CodeFingerprint, code_fingerprint
 from emulator.functions.code_watch import CodeWatcher
+from emulator.functions.packages import PackageError, prepare_packages
 from emulator.functions.registry import FunctionRegistry
 from emulator.api.fast_invoke import FastInvokeServer
 from emulator.api.routing import build_server
@@ -38,6 +39,7 @@ from emulator.execution.invoker import Invoker
 from emulator.api.esm_api import EsmApi
 from emulator.api.lambda_api import LambdaApi
 from emulator.api.lambda_config_api import LambdaConfigApi
+from emulator.api.layers_api import LayersApi
 from emulator.service.lambda_service import LambdaService
 from emulator.execution.logsink import LogSink
 from emulator.execution.reaper import reap_idle_environments
@@ -111,6 +113,7 @@ class EmulatorServer:
         self.admin = FunctionAdmin(self.service, self.invoker, self._versions_dir)
         try:
             await self._start_environments()
+            await self._prepare_packages()
             self._load_functions(await self._code_fingerprints())
             self._check_execution()
             await self._start_backend()
@@ -158,6 +161,15 @@ class EmulatorServer:
                 check_runnable(self.execution, function.latest)
             except UnsupportedExecution as exc:
                 raise StartupError(str(exc)) from None
+
+    async def _prepare_packages(self) -> None:
+        """.zip code unpacked, layers in place (emulator/functions/packages.py): a folder of the
+        emulator's own, removed when it stops."""
+        self._packages_dir = Path(tempfile.mkdtemp(prefix="lambda-emulator-packages-"))
+        try:
+            self.app = await asyncio.to_thread(prepare_packages, self.app, self._packages_dir)
+        except PackageError as exc:
+            raise StartupError(str(exc)) from None
 
     def _limits(self) -> LimitsConfig:
         config = self.config
@@ -269,7 +281,7 @@ class EmulatorServer:
             web.get("/_emulator/health", self._health),
             web.get("/_emulator/metrics", self._metrics),
             web.post("/_emulator/reset", self._reset),
-        ] + EsmApi(self.sources).routes()
+        ] + EsmApi(self.sources).routes() + LayersApi(lambda: self.app.layers.values()).routes()
         fallback = self.gateway.management.intercept(self.proxy.handle) if self.gateway else self.proxy.handle
         server = self._http = build_server(routes, fallback=fallback, fast_invoke=lambda_api.invoke_parts)
         self._runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=1.0)
@@ -312,9 +324,7 @@ class EmulatorServer:
         if not self.registry.apply_code_fingerprint(name, fingerprint):
             return
         latest = self.registry.functions[name].latest
-        pool = self.invoker.pools.get(latest.key)
-        if pool is not None:
-            pool.new_code(latest)
+        self.invoker.new_code(latest)
         log.info("%s: code changed; new environments load it", name)
 
     # -- admin endpoints ---------------------------------------------------------------
@@ -429,5 +439,7 @@ class EmulatorServer:
             shutil.rmtree(self._versions_dir, ignore_errors=True)
         if hasattr(self, "_home_dir"):
             shutil.rmtree(self._home_dir, ignore_errors=True)
+        if hasattr(self, "_packages_dir"):
+            shutil.rmtree(self._packages_dir, ignore_errors=True)
         if hasattr(self, "logs"):
             self.logs.close()

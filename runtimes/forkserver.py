@@ -68,6 +68,15 @@ def _close_all(fds: list[int]) -> None:
         os.close(fd)
 
 
+def _say_why(exc: BaseException) -> None:
+    """An environment that cannot even start (its code folder gone, a bad spec) says why on
+    fd 2, which reaches the function's log, instead of exiting without a word."""
+    try:
+        os.write(2, f"lambda runtime: the environment could not start: {type(exc).__name__}: {exc}\n".encode("utf-8", "replace"))
+    except OSError:
+        pass
+
+
 def describe_status(status: int) -> dict:
     """Exit status in the words Lambda uses ("exit status 1", "signal: killed")."""
     if os.WIFSIGNALED(status):
@@ -241,8 +250,9 @@ class ForkServer:
             code = 0
         except SystemExit as exc:
             code = bootstrap.exit_code(exc)
-        except BaseException:
+        except BaseException as exc:
             code = 70
+            _say_why(exc)
         finally:
             try:
                 sys.stdout.flush()

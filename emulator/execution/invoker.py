@@ -46,6 +46,8 @@ class Invocation:
     invoked_arn: str
     client_context: dict[str, Any] | None = None
     log_tail: bool = False
+    trace_header: str = ""  # what the runtime sets as _X_AMZN_TRACE_ID (emulator/service/tracing.py)
+    tenant_id: str | None = None  # its own environments: never shared with another tenant
 
 
 @dataclass(slots=True)
@@ -115,11 +117,20 @@ class Invoker:
         self.log_invocations = log_invocations
         self.pools: dict[str, EnvironmentPool] = {}
 
-    def pool_for(self, version: FunctionVersion) -> EnvironmentPool:
-        pool = self.pools.get(version.key)
+    def pool_for(self, version: FunctionVersion, tenant_id: str | None = None) -> EnvironmentPool:
+        """The version's environments; with tenant isolation, those of one tenant only
+        (https://docs.aws.amazon.com/lambda/latest/dg/tenant-isolation.html)."""
+        key = version.key if tenant_id is None else f"{version.key}\x00tenant:{tenant_id}"
+        pool = self.pools.get(key)
         if pool is None:
-            pool = self.pools[version.key] = EnvironmentPool(self.factory, version)
+            pool = self.pools[key] = EnvironmentPool(self.factory, version)
         return pool
+
+    def new_code(self, version: FunctionVersion) -> None:
+        """New code for `version`: its environments, every tenant's, load it from now on."""
+        for pool in self.pools.values():
+            if pool.version.key == version.key:
+                pool.new_code(version)
 
     async def run(
         self,
@@ -130,7 +141,7 @@ class Invoker:
         gate: Callable[[str], bool] | None = None,
     ) -> InvokeResult:
         """`gate(function)` is asked before a new environment is created (the scaling rate)."""
-        pool = self.pool_for(version)
+        pool = self.pool_for(version, invocation.tenant_id)
         spec = version.spec
         attempt = _Attempt(tail=LogTail() if invocation.log_tail else None)
         started = time.perf_counter()
@@ -162,6 +173,8 @@ class Invoker:
             invocation.invoked_arn,
             invocation.client_context,
             invocation.payload,
+            invocation.trace_header,
+            None if invocation.tenant_id is None else json.dumps(invocation.tenant_id),
         )
         try:
             outcome = await env.invoke(request, spec.timeout_s, attempt.tail)
@@ -269,7 +282,7 @@ class Invoker:
         max_mb = math.ceil(outcome.max_rss_kb / 1024) if outcome is not None and outcome.max_rss_kb else 0
         result.cold = cold
         result.duration_ms = duration
-        self.metrics.record_invocation(spec.name, result, cold)
+        self.metrics.record_invocation(spec.name, result, cold, invocation.tenant_id)
         if not (self.log_invocations or invocation.log_tail):
             return result
         if outcome is None:  # init failed: Lambda still writes START for the request
@@ -281,6 +294,9 @@ class Invoker:
         )
         if cold and attempt.init_ms is not None:
             report += f"Init Duration: {attempt.init_ms:.2f} ms\t"
+        if invocation.tenant_id is not None:
+            # AWS documents the tenant in JSON logs' platform.report (tenantId); in text, our choice.
+            report += f"Tenant ID: {invocation.tenant_id}\t"
         if result.error_type in ("Sandbox.Timedout",):
             report += "Status: timeout"
         elif result.error_type in ("Runtime.ExitError", "Runtime.OutOfMemory"):

@@ -172,6 +172,14 @@ class EnvironmentFactory:
         }
         if self.home is not None:
             env["HOME"] = self.home
+        if spec.layers_dir is not None:
+            # Lambda's PATH ends in /opt/bin and its LD_LIBRARY_PATH in /opt/lib: here the
+            # function's merged layers stand in for /opt.
+            # https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime
+            env["PATH"] += f":{spec.layers_dir}/bin"
+            env["LD_LIBRARY_PATH"] = f"{spec.layers_dir}/lib"
+        # Lambda sets it so that X-Ray SDKs log, not raise, when they find no segment (same page).
+        env["AWS_XRAY_CONTEXT_MISSING"] = "LOG_ERROR"
         env.update(spec.environment)
         # Variables Lambda reserves, which always win:
         # https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime
@@ -200,6 +208,9 @@ class EnvironmentFactory:
             "function_version": version.version,
             "log_group": log_group,
             "log_stream": log_stream,
+            # The bootstrap puts the layers' python/ folders on sys.path (runtimes/bootstrap.py).
+            "layers_dir": None if spec.layers_dir is None else str(spec.layers_dir),
+            "runtime": spec.runtime,
         }
 
     @property

@@ -47,6 +47,7 @@ class FunctionMetrics:
     async_events_succeeded: int = 0
     destination: DeliveryCounters = field(default_factory=DeliveryCounters)
     dead_letter: DeliveryCounters = field(default_factory=DeliveryCounters)
+    invocations_by_tenant: Counter = field(default_factory=Counter)  # tenant-isolated functions
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -73,6 +74,7 @@ class FunctionMetrics:
             "DeadLetterDeliveries": self.dead_letter.delivered,
             "DeadLetterErrors": self.dead_letter.failures,
             "DeadLetterDropped": self.dead_letter.dropped,
+            "InvocationsByTenant": dict(self.invocations_by_tenant),
         }
 
 
@@ -89,9 +91,11 @@ class Metrics:
             metrics = self.functions[function] = FunctionMetrics()
         return metrics
 
-    def record_invocation(self, function: str, result: _Result, cold: bool) -> None:
+    def record_invocation(self, function: str, result: _Result, cold: bool, tenant_id: str | None = None) -> None:
         metrics = self.of(function)
         metrics.invocations += 1
+        if tenant_id is not None:
+            metrics.invocations_by_tenant[tenant_id] += 1
         if result.function_error:
             metrics.errors += 1
             if result.error_type == "Sandbox.Timedout":

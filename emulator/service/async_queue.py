@@ -103,9 +103,9 @@ class AsyncQueuePorts:
     """What the queue needs from the Lambda service, as callables: the queue never sees the
     service itself (the service owns the queue)."""
 
-    # invoke(version, payload, qualifier, request_id): admitted like any invocation; raises
-    # TooManyRequests when throttled.
-    invoke: Callable[[FunctionVersion, bytes, "str | None", str], Awaitable[InvokeResult]]
+    # invoke(version, payload, qualifier, request_id[, tenant_id=, trace_header=]): admitted like
+    # any invocation; raises TooManyRequests when throttled.
+    invoke: Callable[..., Awaitable[InvokeResult]]
     # resolve(name, qualifier): the version an attempt runs now ($LATEST code may change).
     resolve: Callable[[str, "str | None"], FunctionVersion]
     # event_invoke_config(name, qualifier): the function's async settings.
@@ -163,8 +163,10 @@ class AsyncInvocationQueue:
         self._closed = False
 
     # -- accepting ---------------------------------------------------------------------
-    def submit(self, version: FunctionVersion, payload: bytes, qualifier: str | None, request_id: str) -> None:
-        event = AsyncEvent(request_id, version, qualifier, payload, EventState(received_at=self.clock.now()))
+    def submit(self, version: FunctionVersion, payload: bytes, qualifier: str | None, request_id: str,
+               tenant_id: str | None = None, trace_header: str | None = None) -> None:
+        event = AsyncEvent(request_id, version, qualifier, payload, EventState(received_at=self.clock.now()),
+                           tenant_id=tenant_id, trace_header=trace_header)
         self.ports.metrics.of(version.name).async_events_received += 1
         self._schedule(self.clock.now(), event)
 
@@ -257,7 +259,9 @@ class AsyncInvocationQueue:
             # A later version of the function may have replaced the one the event was
             # accepted for ($LATEST code changes): resolve again at every attempt.
             version = self.ports.resolve(name, event.qualifier)
-            result = await self.ports.invoke(version, event.payload, event.qualifier, event.request_id)
+            named = {key: value for key, value in (("tenant_id", event.tenant_id), ("trace_header", event.trace_header))
+                     if value is not None}
+            result = await self.ports.invoke(version, event.payload, event.qualifier, event.request_id, **named)
         except TooManyRequests as throttle:
             event.status_code, event.function_error, event.response = 429, None, None
             event.error_message = f"Rate Exceeded. ({throttle.reason})"

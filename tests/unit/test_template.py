@@ -516,7 +516,7 @@ OK_DESTINATION = {"Type": "SQS", "Destination": QUEUE_ARN}
     ({"Runtime": "python2.7"}, "Runtime", ["not a Lambda runtime"]),
     ({"Handler": "app"}, "Handler", ["'app'", "module.function"]),
     ({"Handler": None}, "Handler", ["module.function"]),
-    ({"CodeUri": "nowhere"}, "CodeUri", ["nowhere", "not a folder"]),
+    ({"CodeUri": "nowhere"}, "CodeUri", ["nowhere", "neither a folder nor a .zip file"]),
     ({"CodeUri": "s3://bucket/key.zip"}, "CodeUri", ["only local code"]),
     ({"CodeUri": {"Bucket": "b", "Key": "k"}}, "CodeUri", ["only local code"]),
     ({"PackageType": "Image"}, "ImageUri", ["needs ImageUri, or Metadata with Dockerfile"]),
@@ -562,7 +562,7 @@ OK_DESTINATION = {"Type": "SQS", "Destination": QUEUE_ARN}
     ({"Environment": {"Variables": {"VAR": {"Fn::Sub": "${Nope}"}}}}, "Environment.Variables.VAR", ["'Nope'"]),
     ({"Environment": {"Variables": {"VAR": {"Fn::Sub": "${Jobs.Nope}"}}}}, "Environment.Variables.VAR", ["'Nope'"]),
     ({"Environment": {"Variables": {"VAR": {"Fn::ImportValue": "Shared"}}}}, "Environment.Variables.VAR",
-     ["Parameter"]),
+     ["'Shared'", "--import-values Shared=..."]),
     ({"Environment": {"Variables": {"VAR": {"Fn::FindInMap": ["Sizes", "prod", "Memory"]}}}},
      "Environment.Variables.VAR", ["Sizes.prod.Memory"]),
     ({"Environment": {"Variables": {"VAR": {"Fn::Select": [5, ["a"]]}}}}, "Environment.Variables.VAR", ["5"]),
@@ -570,9 +570,6 @@ OK_DESTINATION = {"Type": "SQS", "Destination": QUEUE_ARN}
      ["Fn::Cidr is not supported"]),
     ({"Environment": {"Variables": {"VAR": {"Fn::If": ["Nope", "a", "b"]}}}}, "Environment.Variables.VAR",
      ["no condition 'Nope'"]),
-    ({"Environment": {"Variables": {"VAR": {"Ref": "Required"}}}}, "Environment.Variables.VAR",
-     ["'Required'", "no Default"]),
-    ({"Environment": {"Variables": {"VAR": {"Ref": "Picky"}}}}, "Environment.Variables.VAR", ["AllowedValues"]),
     ({"Environment": {"Variables": {"VAR": {"Ref": "Excluded"}}}}, "Environment.Variables.VAR",
      ["'Excluded'", "condition 'Never' is false"]),
     ({"Environment": {"Variables": {"VAR": {"Fn::Join": [",", "notalist"]}}}}, "Environment.Variables.VAR", ["list"]),
@@ -587,8 +584,6 @@ def test_function_property_errors_name_the_resource_and_property(
         tmp_path, {"Fn": sam_function(**props), "Jobs": {"Type": "AWS::SQS::Queue"},
                    "Items": {"Type": "AWS::DynamoDB::Table"},
                    "Excluded": {"Type": "AWS::SQS::Queue", "Condition": "Never"}},
-        Parameters={"Required": {"Type": "String"},
-                    "Picky": {"Type": "String", "Default": "c", "AllowedValues": ["a", "b"]}},
         Mappings={"Sizes": {"dev": {"Memory": 256}}},
         Conditions={"Never": {"Fn::Equals": ["a", "b"]}})
     assert (err.logical_id, err.prop) == ("Fn", prop)
@@ -598,11 +593,10 @@ def test_function_property_errors_name_the_resource_and_property(
         assert word in message
 
 
-def test_code_uri_pointing_at_a_zip_says_to_use_the_source_folder(tmp_path: Path) -> None:
+def test_code_uri_may_be_a_zip_package_unpacked_at_start_up(tmp_path: Path) -> None:
     (tmp_path / "build.zip").write_bytes(b"PK")
-    err = parse_error(tmp_path, {"Fn": sam_function(CodeUri="build.zip")})
-    assert (err.logical_id, err.prop) == ("Fn", "CodeUri")
-    assert ".zip archive" in str(err) and "source folder" in str(err)
+    app = parse(tmp_path, {"Fn": sam_function(CodeUri="build.zip")})
+    assert app.functions["Fn"].code_dir == (tmp_path / "build.zip").resolve()
 
 
 @pytest.mark.parametrize(("code", "prop", "words"), [
