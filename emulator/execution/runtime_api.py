@@ -26,7 +26,7 @@ import asyncio
 import json
 import logging
 import re
-from typing import Any, Callable
+from typing import Callable
 
 import httptools
 

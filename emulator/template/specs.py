@@ -49,6 +49,9 @@ class ImageSpec:
     docker_context: Path | None = None
     docker_tag: str = ""
     build_args: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class LayerSpec:
     """A layer version the template declares (AWS::Serverless::LayerVersion or
     AWS::Lambda::LayerVersion) with local content."""

@@ -6,7 +6,6 @@ the TenantId invoke parameter, `context.tenant_id`, environments of their own pe
 from __future__ import annotations
 
 import json
-import os
 import re
 import textwrap
 import urllib.request
