@@ -109,6 +109,8 @@ def _lambda_throttle_status(text: str) -> int:
     if value not in (429, 500, 502, 503, 504):
         raise ValueError(f"must be one of 429, 500, 502, 503, 504, got {text}")
     return value
+
+
 def _runtime_pairs(text: str) -> tuple[tuple[str, str], ...]:
     """`RUNTIME=VALUE[,RUNTIME=VALUE...]` (e.g. `python3.12=my-image:tag`), in order."""
     pairs = []

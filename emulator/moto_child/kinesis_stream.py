@@ -67,6 +67,7 @@ MAX_PARTITION_KEY_LENGTH = 256
 METRIC_PERIOD_MS = 60_000
 METRIC_NAMESPACE = "AWS/Kinesis"
 
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 

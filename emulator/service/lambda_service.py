@@ -118,7 +118,6 @@ class LambdaService:
         self.async_queue.submit(version, payload, qualifier, request_id, tenant_id, trace_header)
         return request_id
 
-
     def cold_start_allowed(self, function: str) -> bool:
         """A scaling token is spent only when a new environment is needed (emulator.policy.scaling)."""
         return self.scaling.try_take(function, self.clock.now())
