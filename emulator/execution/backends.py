@@ -43,7 +43,8 @@ class InvokeRequest(NamedTuple):
     invoked_arn: str
     client_context: dict[str, Any] | None
     payload: bytes
-    trace_id: str = ""
+    trace_id: str = ""  # the X-Ray header the runtime sets as _X_AMZN_TRACE_ID
+    tenant_id: str | None = None  # TenancyConfig PER_TENANT: the invocation's tenant
     cognito_identity: dict[str, Any] | None = None
 
 

@@ -151,6 +151,8 @@ class ExecutionEnvironment(asyncio.Protocol):
             _json_string(request.invoked_arn),
             "null" if request.client_context is None else json.dumps(request.client_context),
             request.payload,
+            request.trace_id,
+            None if request.tenant_id is None else json.dumps(request.tenant_id),
         )
         loop = asyncio.get_running_loop()
         self.transition(EnvState.BUSY)

@@ -173,8 +173,8 @@ class Invoker:
             invocation.invoked_arn,
             invocation.client_context,
             invocation.payload,
-            invocation.trace_header,
-            None if invocation.tenant_id is None else json.dumps(invocation.tenant_id),
+            trace_id=invocation.trace_header,
+            tenant_id=invocation.tenant_id,
         )
         try:
             outcome = await env.invoke(request, spec.timeout_s, attempt.tail)

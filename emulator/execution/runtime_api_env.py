@@ -237,6 +237,10 @@ class RuntimeApiEnvironment:
         }
         if event.client_context is not None:
             headers["Lambda-Runtime-Client-Context"] = json.dumps(event.client_context)
+        if event.tenant_id is not None:
+            # What runtime interface clients read for context.tenant_id (AWS's C++ and Rust
+            # clients: lambda-runtime-aws-tenant-id).
+            headers["Lambda-Runtime-Aws-Tenant-Id"] = event.tenant_id
         if event.cognito_identity is not None:
             headers["Lambda-Runtime-Cognito-Identity"] = json.dumps(event.cognito_identity)
         self._delivered_at = time.perf_counter()
