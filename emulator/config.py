@@ -115,6 +115,10 @@ class Config:
     # How MemorySize is enforced (README, "Memory"): auto picks a cgroup where one can be
     # made, else the resident-memory watchdog.
     memory_limits: str = "auto"
+    # The per-second timeline of metrics (docs/timeline.md) and how many seconds with data
+    # each series keeps (a ring: memory stays bounded).
+    timeline: bool = True
+    timeline_retention: int = 3600
 
     def replace(self, **changes: Any) -> "Config":
         return dataclasses.replace(self, **changes)
@@ -152,6 +156,8 @@ OPTIONS: tuple[Option, ...] = (
         "cgroup (fail if none can be made), watchdog (sample resident memory) or none",
         ("auto", "cgroup", "watchdog", "none"),
     ),
+    Option("timeline", _bool, "record a per-second timeline of metrics, served as /_emulator/timeline, Prometheus text and the CloudWatch API (default true)"),
+    Option("timeline_retention", _positive_int, "seconds with data each timeline series keeps (default 3600)"),
 )
 
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
