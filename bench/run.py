@@ -26,6 +26,7 @@ import bench_async  # noqa: E402
 import bench_coldstart  # noqa: E402
 import bench_kinesis  # noqa: E402
 import bench_latency  # noqa: E402
+import bench_load  # noqa: E402
 import bench_memory  # noqa: E402
 import bench_moto_memory  # noqa: E402
 import bench_sources  # noqa: E402
@@ -45,6 +46,8 @@ BENCHMARKS: dict[str, Callable[[Settings], list[Row]]] = {
     "kinesis": bench_kinesis.run,
     "moto-memory": bench_moto_memory.run,
     "async": bench_async.run,
+    "load": bench_load.run_generator,
+    "timeline": bench_load.run_timeline,
 }
 
 

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from emulator.load.series import ERROR, OK, THROTTLED, ClientSeries
+from emulator.load.series import ERROR, OK, THROTTLED, ClientSeries, SecondStats
 from emulator.load.targets import RequestBuilder, classify
 
 _HEADER_END = b"\r\n\r\n"
@@ -147,8 +147,26 @@ class Engine:
         self.busy: set[_Connection] = set()
         self._drained = asyncio.Event()
         self._connects: set[asyncio.Task] = set()
+        # The SecondStats of the second last sent in and last answered in (a dict lookup saved per request).
+        self._sent_second = self._answer_second = -1
+        self._sent_stats: SecondStats | None = None
+        self._answer_stats: SecondStats | None = None
+        self._sent_map: dict[int, SecondStats] | None = None
+        self._answer_map: dict[int, SecondStats] | None = None
 
     # -- the run ----------------------------------------------------------------------------
+    async def preconnect(self, count: int) -> None:
+        """Open `count` connections before the run, so its first second does not pay for them."""
+        loop = asyncio.get_running_loop()
+        count = min(count, self.settings.max_in_flight - self.open)
+        connections = [_Connection(self) for _ in range(count)]
+        results = await asyncio.gather(*(loop.create_connection(lambda c=c: c, self.settings.host, self.settings.port)
+                                         for c in connections), return_exceptions=True)
+        for connection, result in zip(connections, results):
+            if not isinstance(result, BaseException):
+                self.open += 1
+                self.idle.append(connection)
+
     async def run(self, arrivals: Iterator[tuple[int, float]], start: float) -> None:
         """Send request `index` at `start + t` for each (index, t), then wait for the answers."""
         self.start = start
@@ -175,7 +193,12 @@ class Engine:
             self.close()
 
     def send(self, index: int, due: float, now: float) -> None:
-        stats = self.series.at(int(due - self.start))
+        second = int(due - self.start)
+        stats = self._sent_stats
+        seconds = self.series.seconds  # a new dict after each drain: the cached stats were handed over
+        if stats is None or second != self._sent_second or seconds is not self._sent_map:
+            stats = self._sent_stats = self.series.at(second)
+            self._sent_second, self._sent_map = second, seconds
         stats.offered += 1
         idle = self.idle
         if idle:
@@ -240,7 +263,12 @@ class Engine:
     def _record(self, connection: _Connection, now: float, outcome: str, detail: str) -> None:
         connection.busy = False
         self.busy.discard(connection)
-        stats = self.series.at(int(now - self.start))
+        second = int(now - self.start)
+        stats = self._answer_stats
+        seconds = self.series.seconds
+        if stats is None or second != self._answer_second or seconds is not self._answer_map:
+            stats = self._answer_stats = self.series.at(second)
+            self._answer_second, self._answer_map = second, seconds
         stats.responses += 1
         stats.latency.add((now - connection.due) * 1000.0)
         if outcome is OK:

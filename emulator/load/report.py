@@ -93,7 +93,7 @@ def _num(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def build_report(scenario: Scenario, series: ClientSeries, *, started_at: float, ended_at: float, endpoint: str,
+def build_report(scenario: Scenario, series: ClientSeries, *, started_at: float, ended_at: float, endpoint: str | None,
                  emulator_started: bool, timeline: Mapping[str, Any] | None, emulated: tuple[int | None, int | None],
                  final_metrics: Mapping[str, Any] | None) -> dict[str, Any]:
     return {

@@ -65,6 +65,8 @@ def run(scenario: Scenario, *, out_dir: Path, endpoint: str | None = None, templ
     out_dir.mkdir(parents=True, exist_ok=True)
     template = template or scenario.emulator.template
     local = None
+    if endpoint is None and template is None and scenario.target.get("url"):
+        return _run(scenario, None, out_dir, display, stream, emulator_started=False)  # an HTTP target alone
     if endpoint is None:
         if template is None:
             raise emulator_link.EmulatorUnavailable(
@@ -79,8 +81,10 @@ def run(scenario: Scenario, *, out_dir: Path, endpoint: str | None = None, templ
             local.stop()
 
 
-def resolve_target(scenario: Scenario, endpoint: str) -> TargetSpec:
+def resolve_target(scenario: Scenario, endpoint: str | None) -> TargetSpec:
     settings = dict(scenario.target)
+    if endpoint is None:
+        return target_spec(settings, settings["url"], scenario.region)
     if settings.get("queue"):
         settings["queue"] = emulator_link.queue_url(endpoint, scenario.region, str(settings["queue"]))
     if settings.get("topic"):
@@ -90,7 +94,7 @@ def resolve_target(scenario: Scenario, endpoint: str) -> TargetSpec:
     return target_spec(settings, endpoint, scenario.region)
 
 
-def _run(scenario: Scenario, endpoint: str, out_dir: Path, show: bool, stream: IO[str] | None, *,
+def _run(scenario: Scenario, endpoint: str | None, out_dir: Path, show: bool, stream: IO[str] | None, *,
          emulator_started: bool) -> LoadResult:
     spec = resolve_target(scenario, endpoint)
     schedule = scenario.schedule
@@ -99,7 +103,7 @@ def _run(scenario: Scenario, endpoint: str, out_dir: Path, show: bool, stream: I
     jobs = jobs_for(base, scenario.workers, scenario.max_in_flight)
     series = ClientSeries()
     display = make_display(show, stream)
-    emulated_start = emulator_link.emulator_now(endpoint)
+    emulated_start = emulator_link.emulator_now(endpoint) if endpoint else None
     started_wall = time.time()
     last_poll = [0.0]
     snapshot: list[dict[str, Any] | None] = [None]
@@ -108,7 +112,7 @@ def _run(scenario: Scenario, endpoint: str, out_dir: Path, show: bool, stream: I
         now = time.monotonic()
         if display is None:
             return
-        if now - last_poll[0] >= METRICS_POLL_S:
+        if endpoint and now - last_poll[0] >= METRICS_POLL_S:
             last_poll[0] = now
             snapshot[0] = emulator_link.metrics(endpoint)
         elapsed = max(0.0, now - start)
@@ -121,23 +125,27 @@ def _run(scenario: Scenario, endpoint: str, out_dir: Path, show: bool, stream: I
                              emulator=snapshot[0]))
 
     if display is not None:
-        display.start(f"emulator load: {scenario.name}: {spec.label} at {endpoint}, {schedule.duration:g} s, "
+        display.start(f"emulator load: {scenario.name}: {spec.label} at {endpoint or spec.name}, {schedule.duration:g} s, "
                       f"{scenario.workers} worker(s), {scenario.arrivals} arrivals")
     try:
-        run_workers(jobs, series, tick)
+        worker_cpu = run_workers(jobs, series, tick)
     finally:
         if display is not None:
             display.stop()
-    _settle(scenario, endpoint, spec)
+    if endpoint:
+        _settle(scenario, endpoint, spec)
     ended_wall = time.time()
-    emulated_end = emulator_link.emulator_now(endpoint)
+    emulated_end = emulator_link.emulator_now(endpoint) if endpoint else None
     timeline = None
     if emulated_start is not None and emulated_end is not None:
         timeline = emulator_link.timeline(endpoint, emulated_start, emulated_end + 1)
     report = build_report(scenario, series, started_at=started_wall, ended_at=ended_wall, endpoint=endpoint,
                           emulator_started=emulator_started, timeline=timeline, emulated=(emulated_start, emulated_end),
-                          final_metrics=emulator_link.metrics(endpoint))
+                          final_metrics=emulator_link.metrics(endpoint) if endpoint else None)
     report["run"]["target"] = spec.label
+    sent = report["client"]["totals"]["sent"]
+    report["run"]["generator"] = {"worker_cpu_s": worker_cpu,
+                                  "cpu_us_per_request": sum(worker_cpu) / sent * 1e6 if sent else None}
     outcomes = [thresholds.evaluate(thresholds.parse(text), ReportMetrics(report)) for text in scenario.thresholds]
     add_outcomes(report, outcomes)
     _write(report, out_dir)

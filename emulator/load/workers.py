@@ -32,6 +32,8 @@ READY_TIMEOUT_S = 60.0
 # Workers start together this long after the last one is ready.
 START_DELAY_S = 0.3
 POLL_S = 0.25
+PRECONNECT_S = 0.005
+MIN_PRECONNECT = 4
 JOIN_TIMEOUT_S = 5.0
 
 
@@ -79,6 +81,7 @@ async def _work(job: WorkerJob, conn: multiprocessing.connection.Connection) -> 
     engine = Engine(EngineSettings(job.target.host, job.target.port, job.max_in_flight, job.timeout_s, job.target.kind),
                     builder, series)
     schedule = Schedule(job.phases)
+    await engine.preconnect(preconnections(schedule, job))
     conn.send(("ready",))
     message = conn.recv()
     if message[0] != "start":
@@ -97,7 +100,14 @@ async def _work(job: WorkerJob, conn: multiprocessing.connection.Connection) -> 
     finally:
         flusher.cancel()
     conn.send(("stats", series.drain()))
-    conn.send(("done",))
+    conn.send(("done", time.process_time()))  # this worker's CPU seconds, for the report
+
+
+def preconnections(schedule: Schedule, job: WorkerJob) -> int:
+    """Connections to open before the start: what PRECONNECT_S of the peak rate keeps busy
+    when answers are quick (more open as needed, up to max_in_flight)."""
+    peak = max(phase.peak for phase in schedule.phases) / job.workers
+    return min(job.max_in_flight, max(MIN_PRECONNECT, int(peak * PRECONNECT_S)))
 
 
 def jobs_for(base: WorkerJob, workers: int, max_in_flight: int) -> list[WorkerJob]:
@@ -105,9 +115,9 @@ def jobs_for(base: WorkerJob, workers: int, max_in_flight: int) -> list[WorkerJo
     return [replace(base, worker=i, workers=workers, max_in_flight=share) for i in range(workers)]
 
 
-def run_workers(jobs: list[WorkerJob], series: ClientSeries, on_tick: Callable[[float], None]) -> float:
+def run_workers(jobs: list[WorkerJob], series: ClientSeries, on_tick: Callable[[float], None]) -> list[float]:
     """Run the jobs to the end, merging their figures into `series`; `on_tick(start)` is
-    called about every POLL_S. Returns the monotonic start time."""
+    called about every POLL_S. Returns each worker's CPU seconds."""
     context = multiprocessing.get_context("spawn")
     processes: list[Any] = []
     conns: list[multiprocessing.connection.Connection] = []
@@ -128,6 +138,7 @@ def run_workers(jobs: list[WorkerJob], series: ClientSeries, on_tick: Callable[[
         for conn in conns:
             conn.send(("start", start))
         running = set(conns)
+        cpu: list[float] = []
         while running:
             for conn in multiprocessing.connection.wait(list(running), timeout=POLL_S):
                 try:
@@ -138,11 +149,12 @@ def run_workers(jobs: list[WorkerJob], series: ClientSeries, on_tick: Callable[[
                     series.merge(message[1])
                 elif message[0] == "done":
                     running.discard(conn)  # type: ignore[arg-type]
+                    cpu.append(float(message[1]))
                 else:
                     _expect(message, "stats")
             on_tick(start)
         on_tick(start)
-        return start
+        return cpu
     finally:
         for process in processes:
             process.join(JOIN_TIMEOUT_S)

@@ -311,6 +311,7 @@ class Timeline:
         self._functions: dict[str, FunctionSeries] = {}
         self._samples: dict[SeriesKey, SampleRing] = {}
         self._account = _Account()
+        self._last_tick = int(wall())
 
     # -- writing ------------------------------------------------------------------------
     def function(self, name: str) -> FunctionSeries:
@@ -336,20 +337,24 @@ class Timeline:
 
     def tick(self) -> None:
         """Once a second (the sampler): close every function's frame of a past second, so
-        that concurrency of long invocations shows each second, and sample the account's
-        peak executions since the last tick."""
+        that concurrency of long invocations shows each second, and record the account's
+        peak executions since the last tick, in the second that tick began."""
         second = self.now()
         for series in self._functions.values():
             series.roll(second)
+        if second <= self._last_tick:
+            return
         account = self._account
-        self.record_gauge(series_key(catalog.LAMBDA, "ConcurrentExecutions"), account.peak, second)
+        self.record_gauge(series_key(catalog.LAMBDA, "ConcurrentExecutions"), account.peak, self._last_tick)
         account.peak = account.in_flight
+        self._last_tick = second
 
     def reset(self) -> None:
         """Forget everything (the emulator's reset); executions still running are forgotten too."""
         self._functions.clear()
         self._samples.clear()
         self._account = _Account()
+        self._last_tick = self.now()
 
     # -- reading ------------------------------------------------------------------------
     def keys(self) -> list[SeriesKey]:
