@@ -104,10 +104,15 @@ def run_timeline(settings: Settings) -> list[Row]:
     for _ in range(5):  # interleaved, so load changes hit both alike
         off.append(_per_invoke_us(iterations, False))
         on.append(_per_invoke_us(iterations, True))
-    added = statistics.median(on) - statistics.median(off)
-    rows = [Row("11 timeline, per invoke (in-process)", "Metrics calls of one invoke: with / without timeline",
-                f"{statistics.median(on):.2f} / {statistics.median(off):.2f} µs (+{added:.2f} µs)", "-",
-                f"<= +{TARGET_TIMELINE_US:g} µs", "", verdict(added, TARGET_TIMELINE_US))]
+    # The fastest of the interleaved repeats is the cost itself (timeit's advice: slower
+    # repeats measure the other processes on the machine); the medians are shown too.
+    added = min(on) - min(off)
+    rows = [Row("11 timeline, per invoke (in-process)", "Metrics calls of one invoke: with / without timeline (best of 5)",
+                f"{min(on):.2f} / {min(off):.2f} µs (+{added:.2f} µs)", "-",
+                f"<= +{TARGET_TIMELINE_US:g} µs", "", verdict(added, TARGET_TIMELINE_US)),
+            Row("11 timeline, per invoke (in-process)", "the same, medians of 5",
+                f"{statistics.median(on):.2f} / {statistics.median(off):.2f} µs "
+                f"(+{statistics.median(on) - statistics.median(off):.2f} µs)")]
     with scratch_dir("timeline") as tmp:
         workdir = Path(tmp)
         template = TemplateBuilder(workdir).add(FUNCTION, NOOP_SOURCE).write()
