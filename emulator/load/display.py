@@ -8,13 +8,10 @@ plain line per second.
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Mapping
 from typing import IO, Any
 
 from emulator.load.series import SecondStats
-
-_WIDTH = 100
 
 
 def _ms(value: float) -> str:
@@ -132,7 +129,3 @@ def make_display(enabled: bool, stream: IO[str] | None = None) -> PlainDisplay |
         except ImportError:
             pass
     return PlainDisplay(target)
-
-
-def now() -> float:
-    return time.monotonic()

@@ -121,8 +121,7 @@ def _run(scenario: Scenario, endpoint: str | None, out_dir: Path, show: bool, st
         phase = scenario.phases[schedule.phase_at(min(elapsed, schedule.duration))].name if elapsed < schedule.duration else "finishing"
         display.update(Frame(elapsed=elapsed, duration=schedule.duration, phase=phase,
                              planned_rate=schedule.rate_at(max(0.0, previous + 0.5)), last=last,
-                             totals=series.totals() if int(elapsed * 4) % 4 == 0 else _cheap_totals(series),
-                             emulator=snapshot[0]))
+                             totals=series.running, emulator=snapshot[0]))
 
     if display is not None:
         display.start(f"emulator load: {scenario.name}: {spec.label} at {endpoint or spec.name}, {schedule.duration:g} s, "
@@ -150,22 +149,6 @@ def _run(scenario: Scenario, endpoint: str | None, out_dir: Path, show: bool, st
     add_outcomes(report, outcomes)
     _write(report, out_dir)
     return LoadResult(report, outcomes, out_dir)
-
-
-def _cheap_totals(series: ClientSeries) -> SecondStats:
-    """Totals without the latency histograms (merging them four times a second costs)."""
-    whole = SecondStats()
-    for stats in series.seconds.values():
-        whole.offered += stats.offered
-        whole.sent += stats.sent
-        whole.dropped += stats.dropped
-        whole.ok += stats.ok
-        whole.responses += stats.responses
-        for key, count in stats.throttles.items():
-            whole.throttles[key] = whole.throttles.get(key, 0) + count
-        for key, count in stats.errors.items():
-            whole.errors[key] = whole.errors.get(key, 0) + count
-    return whole
 
 
 def _settle(scenario: Scenario, endpoint: str, spec: TargetSpec) -> None:

@@ -54,6 +54,7 @@ class ClientSeries:
 
     def __init__(self) -> None:
         self.seconds: dict[int, SecondStats] = {}
+        self.running = SecondStats()  # everything merged so far (the parent's live display)
 
     def at(self, second: int) -> SecondStats:
         stats = self.seconds.get(second)
@@ -70,6 +71,7 @@ class ClientSeries:
     def merge(self, deltas: Mapping[str, Mapping[str, Any]]) -> None:
         for second, raw in deltas.items():
             self.at(int(second)).add_json(raw)
+            self.running.add_json(raw)
 
     def totals(self) -> SecondStats:
         whole = SecondStats()

@@ -14,7 +14,7 @@ import math
 from collections.abc import Iterable, Mapping
 
 GROWTH = 1.02  # relative width of a bucket: percentiles within ~1 % of the true value
-_INV_LOG_GROWTH = 1.0 / math.log(GROWTH)
+INV_LOG_GROWTH = 1.0 / math.log(GROWTH)
 # Values at or below this are counted in one bucket for "zero" (e.g. a 0 ms event age).
 SMALLEST = 1e-6
 ZERO_BUCKET = -(10**6)
@@ -23,7 +23,7 @@ ZERO_BUCKET = -(10**6)
 def bucket_of(value: float) -> int:
     if value <= SMALLEST:
         return ZERO_BUCKET
-    return math.floor(math.log(value) * _INV_LOG_GROWTH)
+    return math.floor(math.log(value) * INV_LOG_GROWTH)
 
 
 def bucket_value(bucket: int) -> float:
@@ -52,7 +52,7 @@ class Distribution:
             self.high = value
         if value < self.low:
             self.low = value
-        key = ZERO_BUCKET if value <= SMALLEST else math.floor(math.log(value) * _INV_LOG_GROWTH)
+        key = ZERO_BUCKET if value <= SMALLEST else math.floor(math.log(value) * INV_LOG_GROWTH)
         buckets = self.buckets
         buckets[key] = buckets.get(key, 0) + 1
 

@@ -25,8 +25,9 @@ from typing import Any, NamedTuple
 
 from emulator.telemetry import catalog
 from emulator.telemetry.catalog import Kind, MetricInfo
-from emulator.telemetry.histogram import Distribution
+from emulator.telemetry.histogram import INV_LOG_GROWTH, SMALLEST, ZERO_BUCKET, Distribution
 
+_floor, _log = math.floor, math.log
 DEFAULT_RETENTION_S = 3600
 # Percentiles every distribution and gauge series carries in an export.
 EXPORT_PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
@@ -149,7 +150,16 @@ class FunctionSeries:
         duration = frame.duration
         if duration is None:
             duration = frame.duration = Distribution()
-        duration.add(duration_ms)
+        # Distribution.add written out: this is the invoke path's one distribution.
+        duration.count += 1
+        duration.total += duration_ms
+        if duration_ms > duration.high:
+            duration.high = duration_ms
+        if duration_ms < duration.low:
+            duration.low = duration_ms
+        key = ZERO_BUCKET if duration_ms <= SMALLEST else _floor(_log(duration_ms) * INV_LOG_GROWTH)
+        buckets = duration.buckets
+        buckets[key] = buckets.get(key, 0) + 1
 
     def throttle(self, reason: str) -> None:
         frame = self.frame()
