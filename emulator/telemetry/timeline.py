@@ -216,38 +216,38 @@ class FunctionSeries:
 
 # -- sampled series -------------------------------------------------------------------------
 class SampleRing:
-    """(second, value) pairs in two fixed-size arrays; a second sampled twice keeps the
-    larger value (gauges) or the sum (counts)."""
+    """(second, value) pairs in two arrays that grow to `capacity` entries, then wrap; a
+    second sampled twice keeps the larger value (gauges) or the sum (counts)."""
 
-    __slots__ = ("seconds", "values", "start", "size", "summing")
+    __slots__ = ("seconds", "values", "start", "capacity", "summing")
 
     def __init__(self, capacity: int, summing: bool) -> None:
-        self.seconds = array("q", bytes(8 * capacity))
-        self.values = array("d", bytes(8 * capacity))
-        self.start = 0
-        self.size = 0
+        self.seconds = array("q")
+        self.values = array("d")
+        self.start = 0  # index of the oldest entry once the arrays are full
+        self.capacity = capacity
         self.summing = summing
 
     def record(self, second: int, value: float) -> None:
-        capacity = len(self.seconds)
-        if self.size:
-            last = (self.start + self.size - 1) % capacity
-            if self.seconds[last] >= second:  # the same second (or a late sample): fold in
-                self.values[last] = self.values[last] + value if self.summing else max(self.values[last], value)
+        seconds, values = self.seconds, self.values
+        size = len(seconds)
+        if size:
+            last = (self.start - 1) % size
+            if seconds[last] >= second:  # the same second (or a late sample): fold in
+                values[last] = values[last] + value if self.summing else max(values[last], value)
                 return
-        if self.size < capacity:
-            index = (self.start + self.size) % capacity
-            self.size += 1
-        else:
-            index = self.start
-            self.start = (self.start + 1) % capacity
-        self.seconds[index] = second
-        self.values[index] = value
+        if size < self.capacity:
+            seconds.append(second)
+            values.append(value)
+            return
+        seconds[self.start] = second
+        values[self.start] = value
+        self.start = (self.start + 1) % size
 
     def items(self) -> Iterator[tuple[int, float]]:
-        capacity = len(self.seconds)
-        for i in range(self.size):
-            index = (self.start + i) % capacity
+        size = len(self.seconds)
+        for i in range(size):
+            index = (self.start + i) % size
             yield self.seconds[index], self.values[index]
 
 
