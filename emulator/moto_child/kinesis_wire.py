@@ -2,7 +2,7 @@
 
 moto serves every request through Flask, a generic request set-up and a generic,
 model-driven serializer that walks the output shape member by member: for a PutRecords of
-500 records that is more than half of a ~25 ms request (docs/benchmarks.md, "Kinesis").
+500 records that is more than half of a ~25 ms request (docs/backend.md, "Kinesis").
 For PutRecords, PutRecord, GetShardIterator and GetRecords in the JSON protocol, this path
 reads the body with `json.loads` (moto's KinesisResponse reads it the same way), finds the
 backend as moto does (region and account from the request), calls the same stream
