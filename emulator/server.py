@@ -269,6 +269,7 @@ class EmulatorServer:
             concurrency_limit=self.service.concurrency_limit,
             mappings=self.sources.snapshot,
             backend=self.backend.timeline_metrics if self.backend is not None else None,
+            api_gateway=(lambda: self.gateway.snapshot()) if self.gateway is not None else None,
         )
 
     async def _bind(self) -> None:

@@ -24,9 +24,13 @@ from emulator.telemetry.histogram import Distribution
 
 SCHEMA = "lambda-emulator/load-report@1"
 PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0), ("p999", 99.9))
-# The generator's own metrics, as thresholds name them (also as client.NAME).
+# The generator's own metrics, as thresholds name them (also as client.NAME). Unqualified,
+# these names are the generator's, except Errors: that is the functions' (client.Errors is ours).
 CLIENT_METRICS = ("Latency", "SendLag", "Offered", "Requests", "Dropped", "Responses", "OK", "Failed", "Throttled",
                   "Errors", "TimedOut")
+CLIENT_FIRST = frozenset(CLIENT_METRICS) - {"Errors"}
+# An unqualified name found in several namespaces means the first of these.
+NAMESPACE_ORDER = (catalog.LAMBDA, catalog.SQS, catalog.KINESIS, catalog.API_GATEWAY)
 
 
 def distribution_summary(dist: Distribution) -> dict[str, Any]:
@@ -167,19 +171,22 @@ class ReportMetrics(MetricLookup):
 
     def known(self, metric: str) -> bool:
         name = metric[len("client."):] if metric.startswith("client.") else metric
-        return (name in CLIENT_METRICS or metric == "DLQ" or any(m.name == metric for m in catalog.ALL_METRICS)
-                or any(s["metric"] == metric for s in self.series_list))
+        namespace, _, bare = metric.rpartition(":")
+        return (name in CLIENT_METRICS or metric == "DLQ"
+                or any(m.name == bare and (not namespace or m.namespace == namespace) for m in catalog.ALL_METRICS)
+                or any(s["metric"] == bare for s in self.series_list))
 
     def series(self, metric: str, dimensions: Mapping[str, str]) -> SeriesData | None:
+        """client.NAME: the generator's; NAMESPACE:NAME (AWS/ApiGateway:Latency): that
+        namespace's; DLQ; a name of the generator's (Latency, Requests ...); else the timeline's."""
         if metric.startswith("client."):
             return self._client(metric[len("client."):], dimensions)
         if metric == "DLQ":
             return self._dlq()
-        if any(s["metric"] == metric for s in self.series_list) or any(m.name == metric for m in catalog.ALL_METRICS):
-            return self._timeline(metric, dimensions)
-        if metric in CLIENT_METRICS:
+        if metric in CLIENT_FIRST:
             return self._client(metric, dimensions)
-        return None
+        namespace, _, bare = metric.rpartition(":")
+        return self._timeline(bare, dimensions, namespace or None)
 
     # -- the generator's figures ---------------------------------------------------------------
     def _client(self, metric: str, dims: Mapping[str, str]) -> SeriesData | None:
@@ -204,18 +211,23 @@ class ReportMetrics(MetricLookup):
         return SeriesData("counter", "Count", tuple(float(v) for v in values), None)
 
     # -- the emulator's timeline ---------------------------------------------------------------
-    def _timeline(self, metric: str, dims: Mapping[str, str]) -> SeriesData | None:
-        matching = [s for s in self.series_list if s["metric"] == metric
+    def _timeline(self, metric: str, dims: Mapping[str, str], namespace: str | None = None) -> SeriesData | None:
+        matching = [s for s in self.series_list if s["metric"] == metric and (namespace is None or s["namespace"] == namespace)
                     and all(s["dimensions"].get(k) == v for k, v in dims.items())]
         if not matching:
             return None
+        namespaces = {s["namespace"] for s in matching}
+        if len(namespaces) > 1:  # e.g. Throttles of AWS/Lambda and of AWS/ApiGateway: Lambda's
+            first = min(namespaces, key=lambda n: NAMESPACE_ORDER.index(n) if n in NAMESPACE_ORDER else len(NAMESPACE_ORDER))
+            matching = [s for s in matching if s["namespace"] == first]
         groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
         for s in matching:
             groups.setdefault(tuple(sorted(s["dimensions"])), []).append(s)
         # The least detailed series that match (the account's, else per function ...), so
-        # nothing is counted twice; among equally detailed ones, per function first.
-        chosen_key = min(groups, key=lambda names: (len(names), "FunctionName" not in names, names))
-        chosen = groups[chosen_key]
+        # nothing is counted twice; groups as detailed name different things (a REST API's
+        # stages, an HTTP API's) and add up.
+        fewest = min(len(names) for names in groups)
+        chosen = [s for names, group in sorted(groups.items()) if len(names) == fewest for s in group]
         kind = chosen[0]["kind"]
         unit = chosen[0]["unit"]
         if kind == "distribution":

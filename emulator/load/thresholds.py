@@ -10,9 +10,9 @@ and evaluator.
 
 Grammar: `AGG(METRIC[{NAME=VALUE, ...}]) OP NUMBER[UNIT]` with AGG one of p50 … p99.9,
 avg, min, max, count, sum, rate; OP one of < <= > >= == !=; UNIT ms, s, m (times, converted
-to the metric's own unit), % (for rate). Metrics are the timeline's (CloudWatch's names,
-any namespace), `DLQ`, and the generator's own (`Latency`, `Requests` ...; a `client.`
-prefix says so explicitly): docs/load-testing.md, "Thresholds".
+to the metric's own unit), % (for rate). Metrics are the generator's own (`Latency`,
+`Requests` ...; `client.NAME` explicitly), `DLQ`, and the timeline's (CloudWatch's names;
+`NAMESPACE:NAME` picks a namespace): docs/load-testing.md, "Thresholds".
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ _TIME_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0}
 _METRIC_UNIT_SECONDS = {"Milliseconds": 0.001, "Seconds": 1.0, "Microseconds": 0.000001}
 
 _PATTERN = re.compile(
-    r"""^\s*(?P<agg>[A-Za-z][\w.]*)\s*\(\s*(?P<metric>[A-Za-z][\w./:-]*)\s*(?:\{(?P<dims>[^}]*)\})?\s*\)
+    r"""^\s*(?P<agg>[A-Za-z][\w.]*)\s*\(\s*(?P<metric>[A-Za-z0-9][\w./:-]*)\s*(?:\{(?P<dims>[^}]*)\})?\s*\)
         \s*(?P<op><=|>=|==|!=|<|>)\s*(?P<value>-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*(?P<unit>ms|s|m|%)?\s*$""",
     re.VERBOSE,
 )
@@ -47,6 +47,8 @@ RATE_DENOMINATORS: dict[str, tuple[str, ...]] = {
     "AsyncEventsDropped": ("AsyncEventsReceived",),
     "FailedInvokeEventCount": ("InvokedEventCount",),
     "DroppedEventCount": ("PolledEventCount",),
+    "4XXError": ("Count",), "5XXError": ("Count",), "4xx": ("Count",), "5xx": ("Count",),
+    "AWS/ApiGateway:Throttles": ("AWS/ApiGateway:Count",),
     "client.Failed": ("client.Requests",),
     "client.Throttled": ("client.Requests",),
     "client.Errors": ("client.Requests",),

@@ -16,7 +16,8 @@ from enum import Enum
 LAMBDA = "AWS/Lambda"
 SQS = "AWS/SQS"
 KINESIS = "AWS/Kinesis"
-NAMESPACES = (LAMBDA, SQS, KINESIS)
+API_GATEWAY = "AWS/ApiGateway"
+NAMESPACES = (LAMBDA, SQS, KINESIS, API_GATEWAY)
 
 
 class Kind(Enum):
@@ -115,7 +116,23 @@ STREAM_METRICS: tuple[MetricInfo, ...] = (
        "the same per shard (dimension ShardId, AWS's shard-level name)"),
 )
 
-ALL_METRICS: tuple[MetricInfo, ...] = FUNCTION_METRICS + ACCOUNT_METRICS + MAPPING_METRICS + QUEUE_METRICS + STREAM_METRICS
+# Per API stage of the API Gateway front door: REST APIs by ApiName and Stage
+# (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-metrics-and-dimensions.html),
+# HTTP APIs by ApiId and Stage (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-metrics.html).
+# Sampled from the gateway's counters once a second: latencies are each second's mean.
+API_METRICS: tuple[MetricInfo, ...] = (
+    _m(API_GATEWAY, "Count", "Count", C, "SampleCount", True, "requests the stage received"),
+    _m(API_GATEWAY, "4XXError", "Count", C, "Sum", True, "REST APIs: client errors"),
+    _m(API_GATEWAY, "5XXError", "Count", C, "Sum", True, "REST APIs: server errors"),
+    _m(API_GATEWAY, "4xx", "Count", C, "Sum", True, "HTTP APIs: client errors"),
+    _m(API_GATEWAY, "5xx", "Count", C, "Sum", True, "HTTP APIs: server errors"),
+    _m(API_GATEWAY, "Latency", "Milliseconds", G, "Average", True, "request to response, the second's mean"),
+    _m(API_GATEWAY, "IntegrationLatency", "Milliseconds", G, "Average", True, "the backend's part, the second's mean"),
+    _m(API_GATEWAY, "Throttles", "Count", C, "Sum", False, "requests answered 429, by the throttle Layer that answered"),
+)
+
+ALL_METRICS: tuple[MetricInfo, ...] = (FUNCTION_METRICS + ACCOUNT_METRICS + MAPPING_METRICS + QUEUE_METRICS + STREAM_METRICS
+                                       + API_METRICS)
 
 
 def info(namespace: str, name: str) -> MetricInfo | None:

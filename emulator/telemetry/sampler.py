@@ -64,6 +64,8 @@ class SamplerPorts:
     mappings: Callable[[], Awaitable[Mapping[str, Mapping[str, Any]]]]
     # The backend's queue and stream figures, or None (no backend, or one without them).
     backend: Callable[[], Awaitable[Mapping[str, Any] | None]] | None = None
+    # The API Gateway front door's counters (FrontDoor.snapshot), when the template has APIs.
+    api_gateway: Callable[[], Mapping[str, Any]] | None = None
 
 
 class CounterDeltas:
@@ -108,6 +110,8 @@ class Sampler:
         timeline.tick()
         second = timeline.now()
         self._sample_account(second)
+        if self.ports.api_gateway is not None:
+            self.record_api_gateway(self.ports.api_gateway(), second)
         self.record_mappings(await self.ports.mappings(), second)
         if self.ports.backend is not None:
             try:
@@ -206,6 +210,29 @@ class Sampler:
             for field, metric in (("incoming_records", "IncomingRecords"), ("incoming_bytes", "IncomingBytes")):
                 delta = self._deltas.delta(("stream", str(stream["name"]), field), float(stream.get(field) or 0))
                 timeline.record_count(series_key(catalog.KINESIS, metric, dims), delta, second)
+
+
+    # -- the API Gateway front door -------------------------------------------------------------
+    def record_api_gateway(self, snapshot: Mapping[str, Any], second: int) -> None:
+        """Per stage: counts from the gateway's cumulative counters, latencies as the mean of
+        the requests answered since the last sample."""
+        timeline = self.timeline
+        for api_id, api in (snapshot.get("apis") or {}).items():
+            rest = api.get("Type") == "REST"
+            for stage, counters in (api.get("Stages") or {}).items():
+                dims = {"ApiName": str(api.get("Name")), "Stage": stage} if rest else {"ApiId": api_id, "Stage": stage}
+                for metric in ("Count", "4XXError", "5XXError") if rest else ("Count", "4xx", "5xx"):
+                    delta = self._deltas.delta(("api", api_id, stage, metric), float(counters.get(metric) or 0))
+                    timeline.record_count(series_key(catalog.API_GATEWAY, metric, dims), delta, second)
+                for metric in ("Latency", "IntegrationLatency"):
+                    stats = counters.get(metric) or {}
+                    count = self._deltas.delta(("api", api_id, stage, metric, "n"), float(stats.get("SampleCount") or 0))
+                    total = self._deltas.delta(("api", api_id, stage, metric, "sum"), float(stats.get("Sum") or 0))
+                    if count > 0:
+                        timeline.record_gauge(series_key(catalog.API_GATEWAY, metric, dims), total / count, second)
+                for layer, value in (counters.get("ThrottlesByLayer") or {}).items():
+                    delta = self._deltas.delta(("api", api_id, stage, "throttles", layer), float(value))
+                    timeline.record_count(series_key(catalog.API_GATEWAY, "Throttles", {**dims, "Layer": layer}), delta, second)
 
 
 def receive_count_buckets(counts: Mapping[str, int]) -> dict[str, int]:

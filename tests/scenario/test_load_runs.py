@@ -210,3 +210,26 @@ def test_two_workers_send_the_schedule_exactly_once(emulator: EmulatorHandle, tm
     assert (totals["offered"], totals["ok"]) == (200, 200)
     assert total(result.report, "Invocations", FunctionName="echo") == 200
     assert len(result.report["run"]["generator"]["worker_cpu_s"]) == 2
+
+
+def test_a_url_target_through_the_api_gateway_front_door(tmp_path: Path) -> None:
+    pong = "def handler(event, context):\n    return {'statusCode': 200, 'body': 'pong'}\n"
+    template = {
+        "Rest": {"Type": "AWS::Serverless::Api", "Properties": {"StageName": "Prod", "Name": "shop"}},
+        "Http": {"Type": "AWS::Serverless::HttpApi"},
+        "Pong": inline_function(pong, Events={
+            "RestPing": {"Type": "Api", "Properties": {"RestApiId": {"Ref": "Rest"}, "Path": "/ping", "Method": "GET"}},
+            "HttpPing": {"Type": "HttpApi", "Properties": {"ApiId": {"Ref": "Http"}, "Path": "/ping", "Method": "GET"}}}),
+    }
+    with running_emulator(template, backend="none", log_invocations=False) as emulator:
+        for path, stage in (("/Prod/ping", {"ApiName": "shop", "Stage": "Prod"}), ("/ping", None)):
+            sc = scenario({"url": emulator.api_url + path, "method": "GET"}, [{"rate": 30, "duration": 1}], settle="3s",
+                          thresholds=["count(AWS/ApiGateway:Count) == 30", "count(client.Errors) == 0"])
+            result = run(emulator, tmp_path / path.strip("/").replace("/", "-"), sc)
+            report = result.report
+            assert report["client"]["totals"]["ok"] == 30
+            if stage is not None:
+                assert total(report, "Count", **stage) == 30 and total(report, "5XXError", **stage) == 0
+                assert series(report, "Latency", **stage) is not None
+            assert total(report, "Invocations", FunctionName="Pong") == 30
+            assert result.passed, [t["message"] for t in report["thresholds"]]

@@ -152,3 +152,22 @@ def test_report_client_metrics() -> None:
     assert evaluate(parse("rate(Dropped) < 10%"), data).ok  # 1 of 11 offered
     assert evaluate(parse("rate(Failed) == 10%"), data).ok
     assert evaluate(parse("p50(Latency) < 15ms"), data).ok
+
+
+def test_names_resolve_to_the_generator_the_functions_or_a_namespace() -> None:
+    base = report()
+    base["emulator"]["timeline"]["series"] += [
+        _series("AWS/ApiGateway", "Latency", {"ApiName": "shop", "Stage": "Prod"}, "gauge", [1], [900.0], "Milliseconds"),
+        _series("AWS/ApiGateway", "Count", {"ApiName": "shop", "Stage": "Prod"}, "counter", [1, 2], [6, 4]),
+        _series("AWS/ApiGateway", "Count", {"ApiId": "h1", "Stage": "$default"}, "counter", [1], [5]),
+        _series("AWS/ApiGateway", "5XXError", {"ApiName": "shop", "Stage": "Prod"}, "counter", [1], [1]),
+        _series("AWS/ApiGateway", "Throttles", {"ApiName": "shop", "Stage": "Prod", "Layer": "stage"}, "counter", [1], [50]),
+        _series("AWS/Lambda", "Errors", {"FunctionName": "a"}, "counter", [1], [2]),
+    ]
+    data = ReportMetrics(base)
+    assert evaluate(parse("p50(Latency) < 15ms"), data).ok  # the generator's, not the gateway's
+    assert evaluate(parse("max(AWS/ApiGateway:Latency) == 900ms"), data).ok
+    assert evaluate(parse("count(AWS/ApiGateway:Count) == 15"), data).ok  # a REST and an HTTP API's stages add up
+    assert evaluate(parse("rate(5XXError{ApiName=shop}) == 10%"), data).ok  # 1 of the REST stage's 10
+    assert evaluate(parse("count(Throttles) == 7"), data).ok  # AWS/Lambda's before AWS/ApiGateway's
+    assert evaluate(parse("count(Errors) == 2"), data).ok and evaluate(parse("count(client.Errors) == 0"), data).ok

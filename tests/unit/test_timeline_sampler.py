@@ -126,3 +126,26 @@ def test_a_backend_without_figures_is_skipped() -> None:
     clock, timeline, s = sampler(backend=[None])
     sample(clock, s, 1)
     assert not [k for k in timeline.keys() if k.namespace == "AWS/SQS"]
+
+
+def test_api_gateway_stages() -> None:
+    clock, timeline, s = sampler()
+    snapshots = iter([
+        {"apis": {"a1": {"Name": "shop", "Type": "REST", "Stages": {"Prod": {
+            "Count": 10, "4XXError": 1, "5XXError": 2, "Latency": {"SampleCount": 10, "Sum": 50.0},
+            "IntegrationLatency": {"SampleCount": 10, "Sum": 30.0}, "ThrottlesByLayer": {"stage": 1}}}},
+                  "h1": {"Name": "api", "Type": "HTTP", "Stages": {"$default": {"Count": 4, "4xx": 0, "5xx": 0,
+                                                                                 "Latency": {"SampleCount": 0}}}}}},
+        {"apis": {"a1": {"Name": "shop", "Type": "REST", "Stages": {"Prod": {
+            "Count": 14, "4XXError": 1, "5XXError": 2, "Latency": {"SampleCount": 14, "Sum": 90.0},
+            "IntegrationLatency": {"SampleCount": 14, "Sum": 30.0}, "ThrottlesByLayer": {"stage": 3}}}}}},
+    ])
+    s.ports = s.ports.__class__(**{**s.ports.__dict__, "api_gateway": lambda: next(snapshots)})
+    sample(clock, s, 2)
+    rest = {"ApiName": "shop", "Stage": "Prod"}
+    assert series(timeline, "AWS/ApiGateway", "Count", **rest) == [(0, 10), (1, 4)]
+    assert series(timeline, "AWS/ApiGateway", "5XXError", **rest) == [(0, 2), (1, 0)]
+    assert series(timeline, "AWS/ApiGateway", "Latency", **rest) == [(0, 5.0), (1, 10.0)]  # each second's mean
+    assert series(timeline, "AWS/ApiGateway", "IntegrationLatency", **rest) == [(0, 3.0), (1, 0.0)]
+    assert series(timeline, "AWS/ApiGateway", "Throttles", Layer="stage", **rest) == [(0, 1), (1, 2)]
+    assert series(timeline, "AWS/ApiGateway", "Count", ApiId="h1", Stage="$default") == [(0, 4)]
