@@ -24,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench_kinesis import cpu_seconds
 from bench_throughput import FUNCTION, invoke_url, median_run, wrk
 from harness import BENCH_DIR, NOOP_SOURCE, ServerProcess, TemplateBuilder, emulator_command, scratch_dir, start_emulator
 from report import Row, verdict
@@ -122,9 +123,13 @@ def run_timeline(settings: Settings) -> list[Row]:
                 for server in (with_tl, without_tl):
                     wrk(invoke_url(server), connections, 1, settings.wrk_threads)  # warm
                 runs_on, runs_off = [], []
+                cpu_on, cpu_off = [], []  # the control plane's CPU per invoke: less sensitive to other load than req/s
                 for _ in range(max(3, settings.wrk_rounds)):
-                    runs_off.append(wrk(invoke_url(without_tl), connections, settings.wrk_seconds, settings.wrk_threads))
-                    runs_on.append(wrk(invoke_url(with_tl), connections, settings.wrk_seconds, settings.wrk_threads))
+                    for server, runs, cpu in ((without_tl, runs_off, cpu_off), (with_tl, runs_on, cpu_on)):
+                        before = cpu_seconds(server.pid)
+                        figures = wrk(invoke_url(server), connections, settings.wrk_seconds, settings.wrk_threads)
+                        cpu.append((cpu_seconds(server.pid) - before) / max(1, figures.requests) * 1e6)
+                        runs.append(figures)
                 a, b = median_run(runs_on), median_run(runs_off)
                 loss = 1.0 - a.rps / b.rps if b.rps else float("nan")
                 name = f"11 timeline, wrk -c{connections}"
@@ -132,5 +137,9 @@ def run_timeline(settings: Settings) -> list[Row]:
                                 f"loss <= {TARGET_TIMELINE_THROUGHPUT_LOSS:.0%}", f"loss {loss:.1%}",
                                 verdict(loss, TARGET_TIMELINE_THROUGHPUT_LOSS)))
                 rows.append(Row(name, "latency p50 / p99", f"{a.p50_ms:.2f} / {a.p99_ms:.2f} ms", f"{b.p50_ms:.2f} / {b.p99_ms:.2f} ms"))
+                on_us, off_us = statistics.median(cpu_on), statistics.median(cpu_off)
+                rows.append(Row(name, "control plane CPU per invoke, median of rounds: on / off",
+                                f"{on_us:.1f} µs", f"{off_us:.1f} µs", f"<= +{TARGET_TIMELINE_THROUGHPUT_LOSS:.0%}",
+                                f"{on_us / off_us - 1:+.1%}", verdict(on_us / off_us - 1, TARGET_TIMELINE_THROUGHPUT_LOSS)))
                 rows.append(Row(name, "req/s range over rounds", a.spread, b.spread))
     return rows
