@@ -1,4 +1,5 @@
-"""The `emulator` command: `up` serves a template, `invoke` calls a function.
+"""The `emulator` command: `up` serves a template, `invoke` calls a function, `load` offers
+load (emulator/load/command.py).
 
 This is a composition root: the only place (with the pytest plugin) that reads argv and
 os.environ. Every `up` flag comes from config.OPTIONS, so flags, EMULATOR_* variables
@@ -78,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument("--qualifier", default=None, help="version or alias")
     invoke.add_argument("--invocation-type", default="RequestResponse", choices=("RequestResponse", "Event", "DryRun"))
     invoke.add_argument("--no-logs", action="store_true", help="do not print the log tail")
+
+    from emulator.load.command import add_parser as add_load_parser
+
+    add_load_parser(commands)
     return parser
 
 
@@ -88,6 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_up(args, parser)
     if args.command == "invoke":
         return cmd_invoke(args)
+    if args.command == "load":
+        from emulator.load.command import run_command
+
+        return run_command(args)
     parser.print_help()
     return EXIT_USAGE
 

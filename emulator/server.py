@@ -36,7 +36,9 @@ from emulator.api.fast_invoke import FastInvokeServer
 from emulator.api.routing import build_server
 from emulator.execution.host_limits import raise_open_files_limit, warn_if_short
 from emulator.execution.invoker import Invoker
+from emulator.api.cloudwatch_api import CloudWatchApi
 from emulator.api.esm_api import EsmApi
+from emulator.api.telemetry_api import TelemetryApi
 from emulator.api.lambda_api import LambdaApi
 from emulator.api.lambda_config_api import LambdaConfigApi
 from emulator.api.layers_api import LayersApi
@@ -53,6 +55,8 @@ from emulator.sources.base import SourcesConfig
 from emulator.sources.manager import SourceManager, SourceStartupError
 from emulator.template.specs import AppSpec
 from emulator.tasks import OwnedTasks
+from emulator.telemetry.sampler import LedgerView, Sampler, SamplerPorts
+from emulator.telemetry.timeline import Timeline
 
 log = logging.getLogger("emulator.server")
 
@@ -75,6 +79,8 @@ class EmulatorServer:
         self.moto: MotoServer | None = None
         self.backend: BackendClient | None = None
         self.backend_url: str | None = None
+        self.timeline: Timeline | None = None
+        self.sampler: Sampler | None = None
 
     @property
     def url(self) -> str:
@@ -90,7 +96,9 @@ class EmulatorServer:
         if (warning := remote_binding_warning(config)) is not None:
             log.warning("%s", warning)
         self.clock = ScaledClock(config.time_scale)
-        self.metrics = Metrics()
+        # The per-second timeline (docs/timeline.md), fed by the metrics and by the sampler.
+        self.timeline = Timeline(self.clock.wall, config.timeline_retention) if config.timeline else None
+        self.metrics = Metrics(self.timeline)
         self.logs = LogSink(enabled=config.log_invocations)
         self.registry = FunctionRegistry(config.region, config.account_id)
         self.ledger = self._new_ledger()
@@ -138,6 +146,9 @@ class EmulatorServer:
         self._spawn(reap_idle_environments(lambda: self.invoker.pools.values(), config.keep_alive, self.clock), "keep-alive reaper")
         if config.watch_code:
             self._spawn(self._watch_code(), "code watcher")
+        if self.timeline is not None:
+            self.sampler = Sampler(self.timeline, self._sampler_ports(), config.time_scale)
+            self._spawn(self.sampler.run(), "timeline sampler")
         try:
             await self.sources.start()  # template resources in the backend, then event source pollers
         except SourceStartupError as exc:
@@ -275,14 +286,25 @@ class EmulatorServer:
             region=config.region, account_id=config.account_id, config=sources_config, errors=self.errors,
         )
 
+    def _sampler_ports(self) -> SamplerPorts:
+        return SamplerPorts(
+            ledger=lambda: LedgerView(self.ledger.snapshot(), self.ledger.provisioned_usage()),
+            functions=lambda: list(self.registry.functions),
+            concurrency_limit=self.service.concurrency_limit,
+            mappings=self.sources.snapshot,
+            backend=self.backend.timeline_metrics if self.backend is not None else None,
+            api_gateway=(lambda: self.gateway.snapshot()) if self.gateway is not None else None,
+        )
+
     async def _bind(self) -> None:
         lambda_api = LambdaApi(self.service)
         routes = lambda_api.routes() + LambdaConfigApi(self.admin).routes() + [
             web.get("/_emulator/health", self._health),
-            web.get("/_emulator/metrics", self._metrics),
             web.post("/_emulator/reset", self._reset),
-        ] + EsmApi(self.sources).routes() + LayersApi(lambda: self.app.layers.values()).routes()
+        ] + TelemetryApi(self.metrics_snapshot, self.timeline).routes() + EsmApi(self.sources).routes()
+        routes += LayersApi(lambda: self.app.layers.values()).routes()
         fallback = self.gateway.management.intercept(self.proxy.handle) if self.gateway else self.proxy.handle
+        fallback = CloudWatchApi(self.timeline).wrap(fallback)  # CloudWatch reads come from the timeline
         server = self._http = build_server(routes, fallback=fallback, fast_invoke=lambda_api.invoke_parts)
         self._runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -339,9 +361,6 @@ class EmulatorServer:
                 return web.json_response(body, status=503)
         return web.json_response(body)
 
-    async def _metrics(self, request: web.Request) -> web.Response:
-        return web.json_response(await self.metrics_snapshot())
-
     async def metrics_snapshot(self) -> dict[str, Any]:
         mappings = await self.sources.snapshot()  # asks the poller process
         return {
@@ -368,7 +387,9 @@ class EmulatorServer:
         await self.async_queue.drop_all(DROPPED_BY_RESET)  # counted and logged; metrics.reset() keeps that count
         self.admin.close()
         self.invoker.close()
-        self.metrics.reset()
+        self.metrics.reset()  # and the timeline
+        if self.sampler is not None:
+            self.sampler.reset()
         self.errors.clear()
         self.registry.functions.clear()
         self.ledger = self.service.ledger = self._new_ledger()

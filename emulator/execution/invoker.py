@@ -282,7 +282,7 @@ class Invoker:
         max_mb = math.ceil(outcome.max_rss_kb / 1024) if outcome is not None and outcome.max_rss_kb else 0
         result.cold = cold
         result.duration_ms = duration
-        self.metrics.record_invocation(spec.name, result, cold, invocation.tenant_id)
+        self.metrics.record_invocation(spec.name, result, cold, attempt.init_ms, invocation.tenant_id)
         if not (self.log_invocations or invocation.log_tail):
             return result
         if outcome is None:  # init failed: Lambda still writes START for the request

@@ -167,7 +167,7 @@ class AsyncInvocationQueue:
                tenant_id: str | None = None, trace_header: str | None = None) -> None:
         event = AsyncEvent(request_id, version, qualifier, payload, EventState(received_at=self.clock.now()),
                            tenant_id=tenant_id, trace_header=trace_header)
-        self.ports.metrics.of(version.name).async_events_received += 1
+        self.ports.metrics.async_received(version.name)
         self._schedule(self.clock.now(), event)
 
     def _schedule(self, when: float, job: _Job) -> None:
@@ -225,6 +225,7 @@ class AsyncInvocationQueue:
         lane.running -= 1
         if not task.cancelled() and task.exception() is not None:
             self.ports.metrics.of(event.function).async_events_dropped += 1
+            self.ports.metrics.async_failed(event.function)
             log.error("async event %s for %s lost to an emulator bug", event.request_id, event.function, exc_info=task.exception())
         self._start_attempts(event.function, lane)
 
@@ -233,6 +234,7 @@ class AsyncInvocationQueue:
         if expired(event.state, self.clock.now(), config.maximum_event_age_s):
             self._fail(event, DestinationCondition.EVENT_AGE_EXCEEDED, config)
             return
+        self.ports.metrics.async_attempt(event.function, (self.clock.now() - event.state.received_at) * 1000.0)
         outcome = await self._invoke(event)
         decision = decide(
             event.state,
@@ -282,6 +284,7 @@ class AsyncInvocationQueue:
         return Outcome.SUCCESS
 
     def _fail(self, event: AsyncEvent, condition: DestinationCondition, config: EventInvokeConfig) -> None:
+        self.ports.metrics.async_failed(event.function)
         metrics = self.ports.metrics.of(event.function)
         if condition is DestinationCondition.EVENT_AGE_EXCEEDED:
             metrics.async_events_expired += 1
@@ -344,9 +347,9 @@ class AsyncInvocationQueue:
         decision = decide_delivery(delivery.state, not failure, self.clock.now(), self.rng)
         delivery.state = decision.state
         if isinstance(decision, Delivered):
-            counters.delivered += 1
+            self.ports.metrics.delivered(event.function, dead_letter=delivery.record is None)
             return
-        counters.failures += 1
+        self.ports.metrics.delivery_failed(event.function, dead_letter=delivery.record is None)
         kind = "dead letter" if delivery.record is None else "record"
         if isinstance(decision, RetryDeliveryAt):
             # The first failure says what is wrong; the retries after it stay quiet.
