@@ -22,14 +22,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from emulator.child_env import child_environment
 from emulator.sources.base import InvokePort
 from emulator.sources.channel import Channel, ChannelClosed, RemoteFailure
 from emulator.sources.invoke_port import serve_invoke_port
@@ -52,6 +54,12 @@ SNAPSHOT_TIMEOUT_S = 5.0
 # drain, wait alike. Measured side by side (docs/benchmarks.md, "Event sources"), nice 10
 # gave the lowest draining/quiet p99 ratio and no slower a drain than 0 or 5.
 POLLER_NICE = 10
+
+
+def poller_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The poller process's whole environment: enough to run Python, no HOME (it reads no
+    user file) and no AWS configuration (it signs nothing: the backend is local)."""
+    return child_environment(environ, settings={"AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull})
 
 
 class PollerProcessState(Enum):
@@ -166,8 +174,10 @@ class PollerProcess:
                    "--settings", settings.to_json(), "--nice", str(POLLER_NICE)]
         try:
             # stdout is the CLI's (its first line is the URL); stderr is kept for a crash's traceback.
+            # Its environment is the allow-list's (emulator/child_env.py): a handler can read
+            # /proc/<pid>/environ of this process too, so none of the user's secrets go in.
             self._proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                          pass_fds=(theirs.fileno(),))
+                                          pass_fds=(theirs.fileno(),), env=poller_environment(os.environ))
         except OSError as exc:
             ours.close()
             raise RuntimeError(f"cannot start the poller process: {exc}") from exc

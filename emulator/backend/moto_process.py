@@ -32,6 +32,7 @@ from typing import Any, Awaitable, Callable, Mapping
 
 import aiohttp
 
+from emulator.child_env import child_environment
 from emulator.policy.restarts import RestartHistory, RestartPolicy, after_death, started
 from emulator.tasks import OwnedTasks
 
@@ -46,18 +47,15 @@ STOP_TIMEOUT_S = 5.0
 # and the drain itself 9,450 -> 11,200-11,750 msg/s (docs/benchmarks.md, "Event sources").
 # Only matters when the CPUs are contended.
 MOTO_NICE = 10
-# What the moto child inherits of the emulator's environment: enough to run Python and
-# moto's own settings (MOTO_*), never the user's secrets (AWS keys, tokens, ...).
-_INHERITED_ENV = frozenset({"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "PYTHONPATH", "SSL_CERT_FILE", "SSL_CERT_DIR"})
 
 
 def moto_environment(environ: Mapping[str, str], home: str | None) -> dict[str, str]:
-    """The moto child's whole environment."""
-    env = {key: value for key, value in environ.items() if key in _INHERITED_ENV or key.startswith("MOTO_")}
-    env["AWS_CONFIG_FILE"] = env["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    """The moto child's whole environment (emulator/child_env.py) with moto's own settings
+    (MOTO_*), never the user's secrets nor their AWS configuration files."""
+    settings = {"AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
     if home is not None:
-        env["HOME"] = home
-    return env
+        settings["HOME"] = home
+    return child_environment(environ, prefixes=("MOTO_",), settings=settings)
 
 
 def moto_command(host: str, port: int, fast_sqs: bool = True) -> list[str]:

@@ -18,14 +18,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from emulator import runtimes
+from emulator.child_env import child_environment
 
 log = logging.getLogger("emulator.execution.forkserver_client")
 
 START_TIMEOUT_S = 30.0
 SPAWN_TIMEOUT_S = 30.0
-# What the fork server inherits from the control plane's environment. The PYENV_* variables
-# keep a pyenv shim (python3.X on PATH) choosing the same interpreter as in the user's shell.
-_INHERITED_ENV = frozenset({"PATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "VIRTUAL_ENV", "PYENV_ROOT", "PYENV_VERSION"})
 # Longer than the fork server takes to end everything below it (SHUTDOWN_WAIT_S there).
 STOP_TIMEOUT_S = 8.0
 # The name our runtime package has inside the fork server and every environment: the
@@ -73,9 +71,9 @@ class ForkServerClient:
         # ours (the environment also drops this folder from sys.path before user code runs).
         self._path_dir = tempfile.TemporaryDirectory(prefix="lambda-emulator-rt-")
         os.symlink(Path(runtimes.__file__).parent, Path(self._path_dir.name) / RUNTIME_PACKAGE)
-        env = {k: v for k, v in os.environ.items() if k in _INHERITED_ENV}
-        env["PYTHONPATH"] = self._path_dir.name
-        env["PYTHONUNBUFFERED"] = "1"
+        # The user's HOME, for a pyenv shim that finds its root there (handlers get their own).
+        env = child_environment(os.environ, also=("HOME",),
+                                settings={"PYTHONPATH": self._path_dir.name, "PYTHONUNBUFFERED": "1"})
         try:
             self._proc = subprocess.Popen(
                 [self.python, "-m", f"{RUNTIME_PACKAGE}.forkserver", str(child.fileno()), self.memory_limits],
