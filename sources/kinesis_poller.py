@@ -3,11 +3,12 @@
 One `KinesisShardWorker` per shard of the stream, each with ParallelizationFactor lanes
 (one batch at a time per shard, times ParallelizationFactor:
 https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html). What outlives a poller
-lives in `KinesisShared`, one per SourceManager: the shard read limits, shared by every
+lives in `KinesisShared`, one per place pollers run: the shard read limits, shared by every
 mapping on a stream as a shard's limits are shared by its consumers
-(https://docs.aws.amazon.com/streams/latest/dev/service-sizes-and-limits.html), and each
-mapping's checkpoints, so that an Update or a Disable/Enable resumes where the mapping
-stopped, as AWS does.
+(https://docs.aws.amazon.com/streams/latest/dev/service-sizes-and-limits.html); and in
+`context.checkpoints` (sources/checkpoints.py), each mapping's shard checkpoints, advanced
+as records are read and finished, so that an Update, a Disable/Enable or a new poller
+process resumes where the mapping stopped, as AWS does.
 """
 
 from __future__ import annotations
@@ -49,10 +50,9 @@ COUNTERS = (
 
 @dataclass
 class KinesisShared:
-    """Kinesis state that outlives one poller: read limits and checkpoints per mapping."""
+    """Kinesis state that outlives one poller: the shard read limits."""
 
     read_limits: ShardReadLimits = field(default_factory=ShardReadLimits)
-    checkpoints: dict[str, dict[str, ShardPosition]] = field(default_factory=dict)
 
 
 def kinesis_shared(context: PollerContext) -> KinesisShared:
@@ -76,9 +76,8 @@ class KinesisMappingPoller:
         self.region = context.region
         self.stream_arn = mapping.event_source_arn
         self.invoke_identity_arn = f"arn:aws:iam::{context.account_id}:role/{EXECUTION_ROLE_NAME}"
-        shared = kinesis_shared(context)
-        self.read_limits = shared.read_limits
-        self._checkpoints = shared.checkpoints.setdefault(mapping.uuid, {})
+        self.read_limits = kinesis_shared(context).read_limits
+        self._checkpoints = context.checkpoints
         settings = mapping.settings
         self.retry_settings = StreamRetrySettings(
             maximum_retry_attempts=settings.maximum_retry_attempts,
@@ -98,7 +97,8 @@ class KinesisMappingPoller:
     async def start(self) -> None:
         shards = await self.context.backend.kinesis_list_shards(self.stream_arn)
         for shard in shards:
-            worker = KinesisShardWorker(self, shard["ShardId"], self._checkpoints.get(shard["ShardId"]))
+            start = self._checkpoints.position(self.mapping.uuid, shard["ShardId"])
+            worker = KinesisShardWorker(self, shard["ShardId"], start)
             await worker.open()
             self.workers.append(worker)
         for worker in self.workers:
@@ -114,9 +114,7 @@ class KinesisMappingPoller:
             await asyncio.wait(busy, timeout=STOP_DRAIN_S)
         await self._tasks.cancel_all()
         for worker in self.workers:
-            position = worker.checkpoint()
-            if position is not None:
-                self._checkpoints[worker.shard_id] = position
+            self.advance_checkpoint(worker.shard_id, worker.checkpoint())
 
     def snapshot(self) -> dict[str, Any]:
         shards = {worker.shard_id: worker.snapshot() for worker in self.workers}
@@ -138,6 +136,11 @@ class KinesisMappingPoller:
         if self.mapping.last_processing_result != result:
             self.mapping.last_processing_result = result
             self.context.processing_result(self.mapping.uuid, result)
+
+    def advance_checkpoint(self, shard_id: str, position: ShardPosition | None) -> None:
+        """Where the shard resumes if this poller stops or its process dies now."""
+        if position is not None:
+            self._checkpoints.advance(self.mapping.uuid, shard_id, position)
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task:
         return self._tasks.spawn(coro, name)

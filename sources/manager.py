@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from emulator.backend.client import BackendClient, BackendError
+from emulator.clock import ScaledClock
 from emulator.errors import AwsError, InvalidParameterValue, ResourceConflict, ResourceInUse, ResourceNotFound
 from emulator.backend.provisioning import Provisioner, ProvisioningError
 from emulator.tasks import OwnedTasks
@@ -82,8 +83,9 @@ class SourceManager:
         self._closing = False
         self.pollers: PollerProcess | None = None  # the PollerHost; none without a backend to poll
         if backend is not None:
+            origin = clock.origin if isinstance(clock, ScaledClock) else None  # one timeline for both processes
             settings = PollerHostSettings(backend.endpoint_url, region, account_id, clock.scale, self.config,
-                                          sources_log.getEffectiveLevel())
+                                          sources_log.getEffectiveLevel(), origin)
             events = PollerProcessEvents(self._report_error, self._processing_result, self._restart_pollers)
             self.pollers = PollerProcess(settings, LambdaInvokePort(service), events)
 
@@ -136,6 +138,9 @@ class SourceManager:
     async def reset(self) -> None:
         """Back to the template: pollers stopped, API-made mappings gone, resources re-created."""
         await self.stop()
+        if self.pollers is not None:
+            for uuid_ in self.mappings:
+                self.pollers.forget(uuid_)
         self.mappings.clear()
         self._final.clear()
         self._locks.clear()
@@ -353,6 +358,8 @@ class SourceManager:
                 self.mappings.pop(mapping.uuid, None)
                 self._locks.pop(mapping.uuid, None)
                 self._final.pop(mapping.uuid, None)
+                if self.pollers is not None:
+                    self.pollers.forget(mapping.uuid)
                 return
             if mapping.settings.enabled:
                 try:

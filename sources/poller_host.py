@@ -9,7 +9,8 @@ batches cost the control plane nothing. Invoking a batch is a call over the chan
 Over the channel this process answers `start(mapping)`, `stop(uuid)`, `snapshots()` and
 `shutdown()`, and sends notes: `log` (the pollers' log records, re-logged by the control
 plane under the same logger names), `error` (an unexpected exception in a poller task) and
-`result` (a mapping's new LastProcessingResult).
+`result` (a mapping's new LastProcessingResult) and `checkpoint` (a stream shard's new
+checkpoint, which the control plane keeps for the next process if this one dies).
 
 It dies with the control plane: the channel's end of file stops it (and PR_SET_PDEATHSIG
 if the parent is killed). Ctrl-C in a terminal reaches the whole process group: it is
@@ -35,6 +36,7 @@ from emulator.backend.client import BackendClient
 from emulator.clock import ScaledClock
 from emulator.sources.base import PollerContext, SourcesConfig
 from emulator.sources.channel import Channel, RemoteFailure
+from emulator.sources.checkpoints import StreamCheckpoints
 from emulator.sources.invoke_port import ChannelInvokePort
 from emulator.sources.local_pollers import LocalPollers
 from emulator.sources.mapping import EventSourceMapping
@@ -53,6 +55,9 @@ class PollerHostSettings:
     time_scale: float
     sources: SourcesConfig
     log_level: int = logging.WARNING  # the control plane's level for emulator.sources
+    # The control plane clock's ScaledClock.origin: this process keeps time on the same
+    # timeline (emulated now() and wall() equal to the control plane's, across restarts).
+    clock_origin: tuple[float, float] | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -60,7 +65,12 @@ class PollerHostSettings:
     @classmethod
     def from_json(cls, text: str) -> "PollerHostSettings":
         raw = json.loads(text)
-        return cls(**{**raw, "sources": SourcesConfig(**raw["sources"])})
+        origin = raw.get("clock_origin")
+        return cls(**{**raw, "sources": SourcesConfig(**raw["sources"]),
+                      "clock_origin": None if origin is None else (origin[0], origin[1])})
+
+    def clock(self) -> ScaledClock:
+        return ScaledClock(self.time_scale, origin=self.clock_origin)
 
 
 class ChannelLogHandler(logging.Handler):
@@ -91,9 +101,10 @@ class PollerHostProcess:
         self.channel = Channel(calls, {}, lambda exc: self.finished.set())
         settings = self.settings
         context = PollerContext(
-            functions=ChannelInvokePort(self.channel), backend=self.backend, clock=ScaledClock(settings.time_scale),
+            functions=ChannelInvokePort(self.channel), backend=self.backend, clock=settings.clock(),
             region=settings.region, account_id=settings.account_id, config=settings.sources,
             report_error=self._report_error, processing_result=self._processing_result,
+            checkpoints=StreamCheckpoints(self._checkpoint_advanced),
         )
         self.pollers = LocalPollers(context)
         await self.channel.connect(sock)
@@ -108,9 +119,9 @@ class PollerHostProcess:
         logging.getLogger("emulator").setLevel(self.settings.log_level)
 
     # -- calls from the control plane ------------------------------------------------------
-    async def _start(self, mapping: EventSourceMapping) -> None:
+    async def _start(self, mapping: EventSourceMapping, checkpoints: dict[str, Any]) -> None:
         assert self.pollers is not None
-        await self.pollers.start_poller(mapping)
+        await self.pollers.start_poller(mapping, checkpoints)
 
     async def _stop(self, uuid: str) -> dict[str, Any]:
         assert self.pollers is not None
@@ -143,6 +154,10 @@ class PollerHostProcess:
     def _processing_result(self, uuid: str, result: str) -> None:
         assert self.channel is not None
         self.channel.note("result", uuid, result)
+
+    def _checkpoint_advanced(self, uuid: str, shard_id: str, position: Any) -> None:
+        assert self.channel is not None
+        self.channel.note("checkpoint", uuid, shard_id, position)
 
 
 def main(argv: list[str] | None = None) -> None:

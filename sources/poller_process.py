@@ -34,6 +34,7 @@ from typing import Any
 from emulator.child_env import child_environment
 from emulator.sources.base import InvokePort
 from emulator.sources.channel import Channel, ChannelClosed, RemoteFailure
+from emulator.sources.checkpoints import StreamCheckpoints
 from emulator.sources.invoke_port import serve_invoke_port
 from emulator.sources.mapping import EventSourceMapping
 from emulator.sources.poller_host import STOP_TIMEOUT_S as CHILD_STOP_TIMEOUT_S, PollerHostSettings
@@ -118,11 +119,19 @@ class PollerProcess:
         self._channel: Channel | None = None
         self._starting = asyncio.Lock()
         self._reapers: set[asyncio.Task[None]] = set()  # children that died, being reaped
+        # Stream checkpoints as the child tells them: a new child resumes from these.
+        self.checkpoints = StreamCheckpoints()
 
     # -- the PollerHost contract (sources/base.py) -------------------------------------------
-    async def start_poller(self, mapping: EventSourceMapping) -> None:
+    async def start_poller(self, mapping: EventSourceMapping, checkpoints: Mapping[str, Any] | None = None) -> None:
+        if checkpoints is not None:
+            self.checkpoints.replace(mapping.uuid, checkpoints)
         channel = await self._running()
-        await channel.call("start", mapping)
+        await channel.call("start", mapping, self.checkpoints.of(mapping.uuid))
+
+    def forget(self, uuid: str) -> None:
+        """The mapping is gone: its checkpoints too."""
+        self.checkpoints.forget(uuid)
 
     async def stop_poller(self, uuid: str) -> dict[str, Any]:
         if self.state is not PollerProcessState.RUNNING or self._channel is None:
@@ -184,7 +193,8 @@ class PollerProcess:
         finally:
             theirs.close()
         self.pid = self._proc.pid
-        notes = {"log": self._log, "error": self._error, "result": self.events.processing_result}
+        notes = {"log": self._log, "error": self._error, "result": self.events.processing_result,
+                 "checkpoint": self.checkpoints.advance}
         channel = Channel(serve_invoke_port(self.functions), notes, self._lost)
         await channel.connect(ours)
         log.debug("poller process %d started", self.pid)
