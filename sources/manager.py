@@ -30,6 +30,7 @@ from emulator.errors import AwsError, InvalidParameterValue, ResourceConflict, R
 from emulator.backend.provisioning import Provisioner, ProvisioningError
 from emulator.tasks import OwnedTasks
 from emulator.sources.base import POLLER_MODULES, SourcesConfig, log as sources_log
+from emulator.sources.channel import ChannelClosed
 from emulator.sources.invoke_port import LambdaInvokePort
 from emulator.sources.poller_host import PollerHostSettings
 from emulator.sources.poller_process import PollerProcess, PollerProcessEvents
@@ -382,8 +383,14 @@ class SourceManager:
                 log.warning("event source mapping %s (%s): nothing polls %s: %s", mapping.uuid, mapping.origin,
                             mapping.event_source_arn, reason)
             return
-        await self.pollers.start_poller(mapping)
-        self._polled.add(mapping.uuid)
+        self._polled.add(mapping.uuid)  # from here on, a death of the poller process starts it again
+        try:
+            await self.pollers.start_poller(mapping)
+        except ChannelClosed:
+            return  # the poller process died meanwhile: its restart (_restart_pollers) starts this poller too
+        except BaseException:
+            self._polled.discard(mapping.uuid)
+            raise
         self._final.pop(mapping.uuid, None)
 
     async def _stop_poller(self, uuid_: str) -> None:

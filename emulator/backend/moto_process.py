@@ -22,18 +22,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
-import threading
 from enum import Enum
 from typing import Any, Awaitable, Callable, Mapping
 
 import aiohttp
 
 from emulator.child_env import child_environment
-from emulator.policy.restarts import RestartHistory, RestartPolicy, after_death, started
+from emulator.policy.restarts import RestartPolicy
+from emulator.supervision import SupervisedChild, describe_exit, stop_process
 from emulator.tasks import OwnedTasks
 
 log = logging.getLogger("emulator.moto")
@@ -102,16 +101,6 @@ class IllegalBackendTransition(RuntimeError):
     pass
 
 
-def describe_exit(returncode: int) -> str:
-    if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = "an unknown signal"
-        return f"killed by signal {-returncode} ({name})"
-    return f"exit status {returncode}"
-
-
 class MotoServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, fast_sqs: bool = True,
                  policy: RestartPolicy | None = None, home: str | None = None) -> None:
@@ -119,16 +108,21 @@ class MotoServer:
         self.port = port
         self.fast_sqs = fast_sqs
         self.home = home
-        self.policy = policy or RestartPolicy()
         # Run after each restart, once the new child answers (the server re-provisions).
         self.on_restart: Callable[[], Awaitable[None]] | None = None
         self.state = BackendState.STOPPED
         self.restarts = 0  # successful restarts since start()
         self.last_exit: str | None = None  # how the last child that died ended
-        self._history = RestartHistory()
-        self._proc: subprocess.Popen | None = None
-        self._watch: tuple[Any, asyncio.AbstractEventLoop] | None = None  # (pidfd or thread, loop)
+        self._child = SupervisedChild("moto backend", policy)
         self._tasks = OwnedTasks("moto backend", lambda error: None)  # failures are logged by OwnedTasks
+
+    @property
+    def policy(self) -> RestartPolicy:
+        return self._child.policy
+
+    @property
+    def _proc(self) -> subprocess.Popen | None:
+        return self._child.proc
 
     @property
     def url(self) -> str:
@@ -167,20 +161,19 @@ class MotoServer:
         if self.port == 0:
             self.port = free_port(self.host)
         warn_if_unverified(self.fast_sqs)
-        self._history = started(self._history, asyncio.get_running_loop().time())
+        self._child.starting()
         try:
-            await self._launch()
+            proc = await self._launch()
         except BaseException:
             self._transition(BackendState.STOPPED)
             raise
-        assert self._proc is not None
-        self._start_watching(self._proc, asyncio.get_running_loop())
+        self._child.watch(proc, self._exited)
         self._transition(BackendState.RUNNING)
 
-    async def _launch(self) -> None:
+    async def _launch(self) -> subprocess.Popen:
         """Start a child on self.port and wait until it answers; RuntimeError if it cannot."""
         try:
-            self._proc = proc = subprocess.Popen(
+            proc = subprocess.Popen(
                 moto_command(self.host, self.port, self.fast_sqs),
                 env=moto_environment(os.environ, self.home),
                 stdin=subprocess.DEVNULL,
@@ -202,14 +195,14 @@ class MotoServer:
                     try:
                         async with session.get(self.url + "/moto-api/", timeout=aiohttp.ClientTimeout(total=2)) as response:
                             if response.status < 500:
-                                return
+                                return proc
                     except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
                         pass
                     if loop.time() > deadline:
                         raise RuntimeError(f"the moto server did not answer within {START_TIMEOUT_S:.0f} s")
                     await asyncio.sleep(0.05)
         except BaseException:
-            await self._end_child()
+            await stop_process(proc, STOP_TIMEOUT_S)
             raise
 
     async def reset(self) -> None:
@@ -221,64 +214,15 @@ class MotoServer:
         if self.state is not BackendState.STOPPED:
             self._transition(BackendState.STOPPED)
         await self._tasks.cancel_all()  # a restart under way, and the child it started
-        self._stop_watching()
-        await self._end_child()
-
-    async def _end_child(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.terminate()
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + STOP_TIMEOUT_S
-            while proc.poll() is None and loop.time() < deadline:
-                await asyncio.sleep(0.02)
-            if proc.poll() is None:
-                proc.kill()
-        proc.wait()
+        await self._child.stop(STOP_TIMEOUT_S)
 
     # -- supervision ------------------------------------------------------------------------
-    def _start_watching(self, proc: subprocess.Popen, loop: asyncio.AbstractEventLoop) -> None:
-        """Call _exited on `loop` as soon as `proc` exits."""
-        try:
-            pidfd = os.pidfd_open(proc.pid)  # readable once the process exits (Linux >= 5.3)
-        except (AttributeError, OSError):
-            waiter = threading.Thread(target=self._wait_in_thread, args=(proc, loop), name="moto-backend-waiter",
-                                      daemon=True)
-            self._watch = (waiter, loop)
-            waiter.start()
-            return
-        self._watch = (pidfd, loop)
-        loop.add_reader(pidfd, self._exited, proc)
-
-    def _wait_in_thread(self, proc: subprocess.Popen, loop: asyncio.AbstractEventLoop) -> None:
-        proc.wait()
-        try:
-            loop.call_soon_threadsafe(self._exited, proc)
-        except RuntimeError:  # the loop is closed: nobody supervises any more
-            pass
-
-    def _stop_watching(self) -> None:
-        watch, self._watch = self._watch, None
-        if watch is None or not isinstance(watch[0], int):
-            return  # a waiter thread ends with its process
-        pidfd, loop = watch
-        if not loop.is_closed():
-            loop.remove_reader(pidfd)
-        os.close(pidfd)
-
     def _exited(self, proc: subprocess.Popen) -> None:
-        if proc is not self._proc:
-            return  # a child we ended ourselves
-        self._stop_watching()
-        proc.wait()  # reaped: the pidfd said it exited
-        self._proc = None
+        """The child exited (reaped) while we did not stop it."""
         if self.state not in (BackendState.RUNNING, BackendState.RESTARTING):
             return
         self.last_exit = describe_exit(proc.returncode)
-        now = asyncio.get_running_loop().time()
-        delay, self._history = after_death(self.policy, self._history, now)
+        delay = self._child.restart_delay()
         if delay is None:
             self._transition(BackendState.FAILED)
             log.error("the moto backend (pid %d) exited unexpectedly (%s) after %d restarts in a row: not restarted "
@@ -288,19 +232,18 @@ class MotoServer:
         self._transition(BackendState.RESTARTING)
         log.error("the moto backend (pid %d) exited unexpectedly (%s): its data is lost; restarting it in %.1f s "
                   "(restart %d in a row, at most %d); calls for it answer 503 ServiceUnavailable meanwhile",
-                  proc.pid, self.last_exit, delay, self._history.in_a_row, self.policy.max_restarts)
+                  proc.pid, self.last_exit, delay, self._child.in_a_row, self.policy.max_restarts)
         self._tasks.spawn(self._restart(delay), "restart")
 
     async def _restart(self, delay: float) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(delay)
-            self._history = started(self._history, loop.time())
+            self._child.starting()
             try:
-                await self._launch()
+                proc = await self._launch()
                 break
             except RuntimeError as exc:
-                next_delay, self._history = after_death(self.policy, self._history, loop.time())
+                next_delay = self._child.restart_delay()
                 if next_delay is None:
                     self._transition(BackendState.FAILED)
                     log.error("the moto backend could not be restarted (%s): gave up after %d attempts in a row; "
@@ -309,9 +252,7 @@ class MotoServer:
                     return
                 log.warning("the moto backend could not be restarted (%s): trying again in %.1f s", exc, next_delay)
                 delay = next_delay
-        proc = self._proc
-        assert proc is not None
-        self._start_watching(proc, loop)  # a death while re-provisioning starts the next restart
+        self._child.watch(proc, self._exited)  # a death while re-provisioning starts the next restart
         log.warning("the moto backend is back (pid %d); re-creating the template's resources", proc.pid)
         if self.on_restart is not None:
             try:

@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from emulator import runtimes
 from emulator.child_env import child_environment
+from emulator.supervision import stop_process
 
 log = logging.getLogger("emulator.execution.forkserver_client")
 
@@ -230,13 +231,7 @@ class ForkServerClient:
             self._sock.close()
             self._sock = None
         if self._proc is not None:
-            proc = self._proc
-            deadline = asyncio.get_running_loop().time() + STOP_TIMEOUT_S
-            while proc.poll() is None and asyncio.get_running_loop().time() < deadline:
-                await asyncio.sleep(0.01)
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            await stop_process(self._proc, STOP_TIMEOUT_S, terminate=False)  # the closed socket asked it to exit
         if self._path_dir is not None:
             self._path_dir.cleanup()
             self._path_dir = None

@@ -7,6 +7,7 @@ this process; it is told apart from other children by its command line.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from core_testkit import ProcessId, cmdline, descendants, wait_until
+from emulator.policy.restarts import RestartPolicy
 from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emulator, start_emulator
 
 pytestmark = pytest.mark.scenario
@@ -93,6 +95,42 @@ def test_a_poller_process_that_dies_is_reported_and_its_pollers_start_again_in_a
         assert emu.lambda_client.list_event_source_mappings()["EventSourceMappings"][0]["State"] == "Enabled"
         assert emu.server is not None
         assert [type(error).__name__ for error in emu.server.errors] == ["PollerProcessDied"]
+        emu.server.errors.clear()
+    finally:
+        emu.stop()
+    assert poller_processes() == before
+
+
+def test_a_poller_process_that_keeps_dying_is_restarted_ever_later_then_given_up_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As the moto backend is (emulator/policy/restarts.py): not restarted at once, forever."""
+    out = tmp_path / "received.txt"
+    before = poller_processes()
+    emu = start_emulator(template(out))
+    try:
+        send(emu, "before")
+        assert wait_until(lambda: received(out) == ["before"], WAIT_S)
+        assert emu.server is not None and emu.server.sources.pollers is not None
+        pollers = emu.server.sources.pollers
+        pollers.policy = RestartPolicy(max_restarts=2, first_delay_s=0.2, stable_after_s=3_600)
+        caplog.set_level(logging.ERROR, logger="emulator.sources.process")
+        seen: set[ProcessId] = set()
+        for _ in range(2):
+            [current] = poller_processes() - before - seen
+            seen.add(current)
+            os.kill(current.pid, signal.SIGKILL)
+            assert wait_until(lambda: len(poller_processes() - before - seen) == 1, WAIT_S)  # restarted
+        [last] = poller_processes() - before - seen
+        seen.add(last)
+        os.kill(last.pid, signal.SIGKILL)
+        assert wait_until(lambda: pollers.state.value == "failed" and not last.alive, WAIT_S)
+        assert wait_until(lambda: "not started again" in caplog.text, WAIT_S)
+        restarts = [r.getMessage() for r in caplog.records if "start again in a new one in" in r.getMessage()]
+        assert [m.split(" in a new one in ")[1].split(" s ")[0] for m in restarts] == ["0.2", "0.4"]
+        assert poller_processes() - before - seen == set()  # no fourth process
+        assert [type(error).__name__ for error in emu.server.errors] == [
+            "PollerProcessDied", "PollerProcessDied", "PollerProcessFailed"]
         emu.server.errors.clear()
     finally:
         emu.stop()
