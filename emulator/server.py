@@ -331,12 +331,16 @@ class EmulatorServer:
 
     # -- shutdown ----------------------------------------------------------------------
     async def stop(self) -> None:
-        if getattr(self, "sources", None) is not None:
-            # Pollers and their process first, so no new work arrives while invocations drain.
-            await self.sources.close()
-        self.ready = False
+        # The deadline is taken first: stopping the pollers (their batches finish or are left
+        # to their source) may take longer than it, and every open request must be answered
+        # by then, well before the CLI gives up on stop() altogether.
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.shutdown_timeout
+        self.ready = False
+        sources: asyncio.Future[None] | None = None
+        if getattr(self, "sources", None) is not None:
+            # The pollers stop reading at once (no new batches) while the requests drain.
+            sources = asyncio.ensure_future(self.sources.close())
         if self._runner is not None:
             for site in list(self._runner.sites):
                 await site.stop()  # stop accepting new connections
@@ -348,12 +352,15 @@ class EmulatorServer:
             queue.stop_starting_attempts()  # queued events are new invocations: not during the drain
         while loop.time() < deadline and (
             (http is not None and http.requests_in_flight) or (ledger is not None and ledger.account_in_flight)
+            or (sources is not None and not sources.done())
         ):
-            await asyncio.sleep(0.01)  # drain in-flight requests and invocations
+            await asyncio.sleep(0.01)  # drain in-flight requests and invocations, and the pollers' batches
         if http is not None:
             # Every request still open is answered (ServiceException) before its environment stops.
             http.answer_remaining()
             await asyncio.sleep(0)  # the general path's cancelled handlers write their answers
+        if sources is not None:
+            await sources  # bounded by the pollers' own stop timeouts (sources/poller_process.py)
         if queue is not None:
             await queue.close()  # drops (counting, logging) what is still pending
         await self._tasks.cancel_all()
