@@ -11,6 +11,7 @@ dies over and over is restarted after a growing delay and then given up on
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
@@ -29,6 +30,29 @@ def describe_exit(returncode: int) -> str:
             name = "an unknown signal"
         return f"killed by signal {-returncode} ({name})"
     return f"exit status {returncode}"
+
+
+def log_output(proc: subprocess.Popen[Any], logger: logging.Logger, what: str) -> threading.Thread:
+    """Log what `proc` writes on its stderr pipe (a warning per chunk, as it arrives), read in
+    a thread that ends with the pipe: never on the event loop, and never left unread (a full
+    pipe would block the child)."""
+    assert proc.stderr is not None
+    fd = proc.stderr.fileno()
+
+    def pump() -> None:
+        try:
+            while chunk := os.read(fd, 65536):
+                text = chunk.decode(errors="replace").rstrip()
+                if text:
+                    logger.warning("%s (pid %d): %s", what, proc.pid, text)
+        except OSError:
+            pass
+        finally:
+            proc.stderr.close()  # type: ignore[union-attr]
+
+    reader = threading.Thread(target=pump, name=f"{what}-stderr-{proc.pid}", daemon=True)
+    reader.start()
+    return reader
 
 
 class ExitWatch:

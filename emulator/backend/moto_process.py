@@ -12,9 +12,11 @@ ServiceUnavailable, the health endpoint reports the state); after a restart `on_
 runs (the server re-creates the template's resources: moto keeps everything in memory).
 
 By default the child first applies emulator/moto_child/fast_sqs.py (an indexed SQS queue
-model, a short path for SQS's JSON calls, keep-alive): moto's own SQS is O(queue depth)
-per call. It is applied only on the moto versions it was verified with; on any other,
-moto runs unpatched and a warning is logged.
+model, a short path for SQS's JSON calls, keep-alive) and fast_kinesis.py: moto's own SQS
+and Kinesis are O(queue or shard depth) per call. They are applied only on the moto
+versions they were verified with; on any other, moto runs unpatched and a warning is
+logged. What the child writes on stderr (why it could not start, a model that could not be
+applied) goes to our log under `emulator.moto`.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import aiohttp
 
 from emulator.child_env import child_environment
 from emulator.policy.restarts import RestartPolicy
-from emulator.supervision import SupervisedChild, describe_exit, stop_process
+from emulator.supervision import SupervisedChild, describe_exit, log_output, stop_process
 from emulator.tasks import OwnedTasks
 
 log = logging.getLogger("emulator.moto")
@@ -70,8 +72,9 @@ def warn_if_unverified(fast_sqs: bool) -> None:
 
     version = installed_moto_version()
     if fast_sqs and version is not None and not is_verified(version):
-        log.warning("moto %s is not a version the fast SQS model was verified with (%s): the backend runs "
-                    "moto's own SQS, which slows down as queues grow", version, ", ".join(VERIFIED_MOTO_VERSIONS))
+        log.warning("moto %s is not a version the fast SQS and Kinesis models were verified with (%s): the backend "
+                    "runs moto's own SQS and Kinesis, which slow down as queues and streams grow", version,
+                    ", ".join(VERIFIED_MOTO_VERSIONS))
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -178,16 +181,19 @@ class MotoServer:
                 env=moto_environment(os.environ, self.home),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                # Into our log: why it failed to start, a fast model that could not be applied.
+                stderr=subprocess.PIPE,
             )
         except OSError as exc:
             raise RuntimeError(f"cannot start the moto server: {exc}") from exc
+        reader = log_output(proc, log, "moto")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + START_TIMEOUT_S
         try:
             async with aiohttp.ClientSession() as session:
                 while True:
                     if proc.poll() is not None:
+                        await asyncio.to_thread(reader.join, STOP_TIMEOUT_S)  # its reason is logged first
                         raise RuntimeError(
                             "the moto server exited at start-up (is moto[server] installed? is port "
                             f"{self.port} free? {describe_exit(proc.returncode)})"
