@@ -31,9 +31,11 @@ def main(argv: list[str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if "--plain" not in ours:
         apply_fast_models()
-    # stderr goes to the emulator's log: werkzeug's line per request (INFO) stays out of it,
-    # its errors do not.
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # stderr goes to the emulator's log, which is for the emulator's own troubles: werkzeug's
+    # line per request stays out of it, and so does its traceback for a request moto fails
+    # on (answered 500, which the emulator's proxy turns into an AWS-shaped error for the
+    # caller: a hostile or unsupported request is never a traceback in the log).
+    logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
     from moto.server import main as moto_main
 
     moto_main(argv)
