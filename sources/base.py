@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -128,6 +129,8 @@ class PollerContext:
     # Each stream mapping's shard checkpoints (sources/checkpoints.py); in the poller
     # process, every advance is told to the control plane, which keeps them across its death.
     checkpoints: StreamCheckpoints = field(default_factory=StreamCheckpoints)
+    # The jitter of retry delays (emulator/policy/backoff.py); seeded in tests.
+    rng: random.Random = field(default_factory=random.Random)
 
 
 class BackendOutage:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from enum import Enum, StrEnum
 
 from emulator.errors import ValidationError
+from emulator.policy.backoff import doubling_step, equal_jitter, full_jitter
 
 # MaximumRetryAttempts 0-2, default 2
 # (https://docs.aws.amazon.com/lambda/latest/api/API_PutFunctionEventInvokeConfig.html).
@@ -35,8 +36,6 @@ FUNCTION_ERROR_RETRY_DELAYS_S = (60, 120)
 # come back in step and throttle itself again.
 THROTTLE_BACKOFF_MIN_S = 1
 THROTTLE_BACKOFF_MAX_S = 300
-# 2**9 = 512 s already exceeds the cap; a bounded exponent avoids huge ints.
-_MAX_BACKOFF_EXPONENT = 16
 
 # Delivery of a destination record or a dead letter. AWS documents that a failed delivery
 # emits DestinationDeliveryFailures / DeadLetterErrors
@@ -109,20 +108,16 @@ class Fail:
 Decision = Deliver | RetryAt | Fail
 
 
-def _doubling_step(retries: int, floor: float, cap: float) -> float:
-    return float(min(cap, floor * 2 ** min(retries, _MAX_BACKOFF_EXPONENT)))
-
-
 def throttle_backoff(throttle_retries: int, rng: random.Random | None = None) -> float:
     """Delay before the next attempt after `throttle_retries` earlier throttle retries.
 
     Deterministic doubling 1, 2, 4, ... capped at 300 s. With `rng`, "full jitter" between
     the 1 s floor and that value, so a herd of throttled events does not retry in step.
     """
-    ceiling = _doubling_step(throttle_retries, THROTTLE_BACKOFF_MIN_S, THROTTLE_BACKOFF_MAX_S)
+    ceiling = doubling_step(throttle_retries, THROTTLE_BACKOFF_MIN_S, THROTTLE_BACKOFF_MAX_S)
     if rng is None:
         return ceiling
-    return rng.uniform(THROTTLE_BACKOFF_MIN_S, ceiling)
+    return full_jitter(ceiling, rng, floor=THROTTLE_BACKOFF_MIN_S)
 
 
 def expired(state: EventState, now: float, max_event_age_s: float = DEFAULT_MAX_EVENT_AGE_S) -> bool:
@@ -212,10 +207,10 @@ def delivery_backoff(failures: int, rng: random.Random | None = None) -> float:
 
     With `rng`, "equal jitter": a uniform draw between half the step and the step.
     """
-    step = _doubling_step(max(0, failures - 1), DELIVERY_BACKOFF_MIN_S, DELIVERY_BACKOFF_MAX_S)
+    step = doubling_step(failures - 1, DELIVERY_BACKOFF_MIN_S, DELIVERY_BACKOFF_MAX_S)
     if rng is None:
         return step
-    return rng.uniform(step / 2, step)
+    return equal_jitter(step, rng)
 
 
 def decide_delivery(
