@@ -321,7 +321,8 @@ class EmulatorServer:
         self.ledger = self.service.ledger = self._new_ledger()
         self.scaling = self.service.scaling = ScalingRateModel(self._scaling_config())
         self.service.event_invoke_configs.clear()
-        shutil.rmtree(self._versions_dir, ignore_errors=True)
+        # Snapshots may hold whole virtualenvs: removed off the event loop.
+        await asyncio.to_thread(shutil.rmtree, self._versions_dir, ignore_errors=True)
         self._versions_dir.mkdir()
         self._load_functions(fingerprints)
         await self._publish_template_aliases()
@@ -380,8 +381,8 @@ class EmulatorServer:
         if self.moto is not None:
             await self.moto.stop()
         if hasattr(self, "_versions_dir"):
-            shutil.rmtree(self._versions_dir, ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, self._versions_dir, ignore_errors=True)
         if hasattr(self, "_home_dir"):
-            shutil.rmtree(self._home_dir, ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, self._home_dir, ignore_errors=True)
         if hasattr(self, "logs"):
             self.logs.close()
