@@ -23,13 +23,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulator.backend.client import BackendError
+from emulator.policy.delivery_retry import Delivered, RetryDeliveryAt, new_delivery_state
+from emulator.service.delivery_retries import deliver_until_deadline
 from emulator.service.destinations import Destinations
 from emulator.tasks import OwnedTasks
 from emulator.sources.base import STOP_DRAIN_S, BackendOutage, PollerContext
 from emulator.sources.kinesis_batching import ShardPosition
 from emulator.sources.kinesis_limits import ShardReadLimits
 from emulator.sources.kinesis_records import EventContext, LastAttempt, StreamRecord, on_failure_record
-from emulator.sources.kinesis_retry import StreamRetrySettings
+from emulator.sources.kinesis_retry import INFINITE, StreamRetrySettings
 from emulator.sources.kinesis_shard import KinesisShardWorker, emulated_arrival_mapper
 from emulator.sources.mapping import EventSourceMapping
 
@@ -40,11 +42,15 @@ log = logging.getLogger("emulator.sources.kinesis")
 EXECUTION_ROLE_NAME = "lambda-emulator-role"
 # Key of the Kinesis state in PollerContext.shared.
 SHARED_KEY = "kinesis"
+# A stream keeps its records 24 hours unless its retention was raised
+# (https://docs.aws.amazon.com/streams/latest/dev/kinesis-extended-retention.html): how long
+# an on-failure record of a mapping without MaximumRecordAgeInSeconds is retried at most.
+STREAM_RETENTION_S = 24 * 3600
 # Counters of a mapping, in /_emulator/metrics order.
 COUNTERS = (
     "RecordsRead", "BatchesInvoked", "RecordsProcessed", "FunctionErrors", "ThrottledBatches", "InvokeErrors",
-    "Retries", "Bisections", "RecordsExpired", "OnFailureRecordsSent", "OnFailureDeliveryFailures",
-    "RecordsDiscarded", "GetRecordsCalls", "GetRecordsErrors", "ReadThrottles",
+    "Retries", "Bisections", "RecordsExpired", "OnFailureRecordsSent", "OnFailureDeliveryRetries",
+    "OnFailureDeliveryFailures", "RecordsDiscarded", "GetRecordsCalls", "GetRecordsErrors", "ReadThrottles",
 )
 
 
@@ -172,15 +178,38 @@ class KinesisMappingPoller:
             last=last,
             now_wall=self.clock.wall(),
         )
-        delivered = await self.destinations.send_raw(destination, json.dumps(record), None)
-        if delivered:
+        body = json.dumps(record)
+        # AWS does not document what a failed delivery does to the shard (README, "Choices
+        # where AWS is ambiguous"): the shard waits while it is retried on the schedule of
+        # the async queue's deliveries (emulator/policy/delivery_retry.py), until the records
+        # are too old to matter (their MaximumRecordAgeInSeconds, else the stream's
+        # retention); then they are counted as discarded and the shard moves on.
+        state = new_delivery_state(self._records_expire_at(records), self.clock.wall())
+
+        def retrying(failure: str, decision: RetryDeliveryAt) -> None:
+            self.counters["OnFailureDeliveryRetries"] += 1
+            if decision.state.attempts == 1:  # the first failure says what is wrong; the retries stay quiet
+                log.warning("kinesis mapping %s: on-failure delivery failed (%s); retrying until %.0f s from now",
+                            self.mapping.uuid, failure, decision.state.deadline - self.clock.wall())
+
+        decision, failure = await deliver_until_deadline(
+            lambda: self.destinations.deliver_raw(destination, body, None), state,
+            now=self.clock.wall, to_real=self.clock.to_real, rng=self.context.rng, on_retry=retrying,
+        )
+        if isinstance(decision, Delivered):
             self.counters["OnFailureRecordsSent"] += 1
-        else:
-            # AWS does not document what a failed delivery does to the shard; the records are
-            # counted as discarded and the shard moves on (README, "Choices where AWS is
-            # ambiguous").
-            self.counters["OnFailureDeliveryFailures"] += 1
-            self.counters["RecordsDiscarded"] += len(records)
+            return
+        self.counters["OnFailureDeliveryFailures"] += 1
+        self.counters["RecordsDiscarded"] += len(records)
+        log.warning("kinesis mapping %s: %d record(s) of %s discarded: the on-failure delivery to %s failed %d "
+                    "time(s), the last: %s", self.mapping.uuid, len(records), event_context.shard_id, destination,
+                    decision.state.attempts, failure)
+
+    def _records_expire_at(self, records: list[StreamRecord]) -> float:
+        """When the oldest of `records` is too old to deliver, on the wall timeline."""
+        max_age = self.mapping.settings.maximum_record_age_s
+        lifetime = STREAM_RETENTION_S if max_age == INFINITE else max_age
+        return min(self.emulated_arrival(r.arrival) for r in records) + lifetime
 
 
 def _no_lambda_destination(*_: Any) -> Any:
