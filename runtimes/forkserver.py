@@ -283,6 +283,16 @@ class ForkServer:
         if ended_without_group:
             self.kill_orphans()
 
+    def kill(self, pid: object) -> None:
+        """SIGKILL an environment for a control plane that has no pidfd for it (a kernel
+        before 5.3, or no descriptor left). Only one of our children not yet reaped: we are
+        its parent, so its PID cannot have been reused by another process."""
+        if isinstance(pid, int) and pid in self.children and not self.children[pid].silent:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
     def end_group(self, cgroup: str | None) -> None:
         """Kill everything left in a dead environment's cgroup, then remove it (now or later)."""
         if cgroup is None or self.groups is None:
@@ -412,6 +422,9 @@ class ForkServer:
             self.spawn(request, fds)
             return
         _close_all(fds)
+        if isinstance(request, dict) and request.get("op") == "kill":
+            self.kill(request.get("pid"))
+            return
         if isinstance(request, dict) and "id" in request:
             self.send({"op": "spawn_failed", "id": request["id"], "error": "malformed spawn request"})
 

@@ -20,6 +20,7 @@ from typing import Any, Callable
 from emulator import runtimes
 from emulator.child_env import child_environment
 from emulator.supervision import stop_process
+from emulator.tasks import OwnedTasks
 
 log = logging.getLogger("emulator.execution.forkserver_client")
 
@@ -57,6 +58,7 @@ class ForkServerClient:
         self._hello: asyncio.Future | None = None
         self._ids = itertools.count(1)
         self._send_lock = asyncio.Lock()
+        self._later = OwnedTasks("fork server client", lambda error: None)  # kill requests behind a full socket
         self._path_dir: tempfile.TemporaryDirectory | None = None
         self.memory_mode = ""  # "cgroup-v1", "cgroup-v2", "watchdog" or "none" (README, "Memory")
         self.memory_note = ""
@@ -153,6 +155,31 @@ class ForkServerClient:
             raise ForkServerError(reply.get("error", "spawn failed"))
         return int(reply["pid"])
 
+    def kill(self, pid: int) -> None:
+        """Ask the fork server, the environment's parent, to SIGKILL `pid`: for an environment
+        whose pidfd could not be opened (environment.py). Best effort: a datagram queued
+        behind a full socket is sent once it drains."""
+        if self.closed or self._sock is None:
+            return
+        message = json.dumps({"op": "kill", "pid": pid}).encode()
+        try:
+            self._sock.send(message)
+        except BlockingIOError:
+            self._later.spawn(self._send_when_writable(message), f"kill {pid}")
+        except OSError:
+            pass  # the fork server is gone, and every environment with it
+
+    async def _send_when_writable(self, message: bytes) -> None:
+        async with self._send_lock:
+            while self._sock is not None:
+                try:
+                    self._sock.send(message)
+                    return
+                except BlockingIOError:
+                    await self._wait_writable()
+                except OSError:
+                    return
+
     async def _wait_writable(self) -> None:
         loop = asyncio.get_running_loop()
         ready = loop.create_future()
@@ -223,6 +250,7 @@ class ForkServerClient:
     async def close(self) -> None:
         """Closing the socket makes the fork server kill and reap every environment, then exit."""
         self.closed = True
+        await self._later.cancel_all()
         if self._sock is not None:
             try:
                 asyncio.get_running_loop().remove_reader(self._sock.fileno())

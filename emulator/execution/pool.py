@@ -283,7 +283,7 @@ class EnvironmentFactory:
         early = self._early_exits.pop(pid, None)
         if early is None:
             self._by_pid[pid] = env
-        await env.attach(parent, pid)
+        await env.attach(parent, pid, server.kill)
         if early is not None:
             env.on_exit(early)
         return env
