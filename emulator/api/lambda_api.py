@@ -11,7 +11,7 @@ from typing import Any, Mapping
 from aiohttp import web
 
 from emulator.errors import InvalidParameterValue, InvalidRequestContent, RequestTooLarge
-from emulator.api.routing import json_response
+from emulator.api.routing import json_response, parse_json
 from emulator.service.lambda_service import LambdaService
 from emulator.api.shapes import function_configuration, get_function
 
@@ -41,20 +41,14 @@ _PAYLOAD_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def _parse_json(payload: bytes) -> None:
-    _PAYLOAD_DECODER.decode(payload.decode("utf-8"))
+    parse_json(payload, _PAYLOAD_DECODER, what="Could not parse payload into json: ")
 
 
 async def _check_json(payload: bytes) -> None:
-    try:
-        if len(payload) > INLINE_JSON_LIMIT:
-            await asyncio.get_running_loop().run_in_executor(None, _parse_json, payload)
-        else:
-            _parse_json(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequestContent(f"Could not parse request body into json: Could not parse payload into json: {exc}") from None
-    except RecursionError:  # nested deeper than the interpreter's recursion limit (~1,000)
-        raise InvalidRequestContent("Could not parse request body into json: Could not parse payload into json: "
-                                    "the JSON is nested too deeply.") from None
+    if len(payload) > INLINE_JSON_LIMIT:
+        await asyncio.get_running_loop().run_in_executor(None, _parse_json, payload)
+    else:
+        _parse_json(payload)
 
 
 def _check_size(invocation_type: str, size: int) -> None:

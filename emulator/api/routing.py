@@ -34,16 +34,18 @@ def json_response(body: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, body=json.dumps(body).encode(), content_type="application/json")
 
 
-def parse_json(raw: bytes | str, decoder: json.JSONDecoder | None = None) -> Any:
-    """JSON, or Lambda's InvalidRequestContentException. Nesting deeper than the interpreter's
-    recursion limit (~1,000, also the default limit of Jackson, the JVM parser AWS's Java
-    services use) is refused instead of failing with RecursionError."""
+def parse_json(raw: bytes | str, decoder: json.JSONDecoder | None = None, what: str = "") -> Any:
+    """JSON, or Lambda's InvalidRequestContentException (its message names `what` could not
+    be parsed, after the request body). Nesting deeper than the interpreter's recursion limit
+    (~1,000, also the default limit of Jackson, the JVM parser AWS's Java services use) is
+    refused instead of failing with RecursionError."""
+    prefix = "Could not parse request body into json: " + what
     try:
         return (decoder or _DECODER).decode(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from None
+        raise InvalidRequestContent(f"{prefix}{exc}") from None
     except RecursionError:
-        raise InvalidRequestContent("Could not parse request body into json: the JSON is nested too deeply.") from None
+        raise InvalidRequestContent(f"{prefix}the JSON is nested too deeply.") from None
 
 
 _DECODER = json.JSONDecoder()
