@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
 import json
 import logging
 import os
@@ -33,6 +32,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from emulator.backend.client import BackendClient
+from emulator.runtimes import proctree
 from emulator.clock import ScaledClock
 from emulator.sources.base import PollerContext, SourcesConfig
 from emulator.sources.channel import Channel, RemoteFailure
@@ -41,7 +41,6 @@ from emulator.sources.invoke_port import ChannelInvokePort
 from emulator.sources.local_pollers import LocalPollers
 from emulator.sources.mapping import EventSourceMapping
 
-PR_SET_PDEATHSIG = 1
 # How long `shutdown` or a lost channel give the pollers to stop (they let batches being
 # invoked finish within base.STOP_DRAIN_S).
 STOP_TIMEOUT_S = 10.0
@@ -166,10 +165,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--settings", required=True, help="PollerHostSettings as JSON")
     parser.add_argument("--nice", type=int, default=0)
     args = parser.parse_args(argv)
-    try:
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
+    parent = os.getppid()
+    proctree.die_with_parent(signal.SIGKILL)
+    if os.getppid() != parent:  # the control plane died before prctl took effect
+        os._exit(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if args.nice:
         os.nice(args.nice)
