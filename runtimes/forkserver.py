@@ -30,6 +30,7 @@ import gc
 import itertools
 import json
 import os
+import resource
 import selectors
 import signal
 import socket
@@ -53,6 +54,11 @@ SHUTDOWN_POLL_S = 0.002
 GROUP_RETRY_S = 0.005
 GROUP_GIVE_UP_S = 30.0
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+# Lambda's quota for one execution environment: "File descriptors 1,024"
+# (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html). Set on the fork
+# server before it forks anything, so every environment inherits it (the control plane's
+# own limit is raised far above it: emulator/execution/host_limits.py).
+LAMBDA_FILE_DESCRIPTORS = 1024
 
 
 class Child(NamedTuple):
@@ -429,6 +435,16 @@ class ForkServer:
             self.send({"op": "spawn_failed", "id": request["id"], "error": "malformed spawn request"})
 
 
+def limit_open_files(limit: int) -> None:
+    """This process's open-files limit, soft and hard, at `limit` (or the hard limit if lower)."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    limit = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+    except (ValueError, OSError):
+        pass  # it keeps what it inherited
+
+
 def _read_text(path: str) -> str:
     try:
         with open(path) as f:
@@ -446,6 +462,7 @@ def main() -> None:
     proctree.die_with_parent(signal.SIGTERM)  # a second way to learn of its death
     if os.getppid() != parent:  # the control plane died before prctl took effect
         os._exit(1)
+    limit_open_files(LAMBDA_FILE_DESCRIPTORS)
     # Output written below Python's sys.stdout (a handler's subprocess, os.write(1, ...)) must
     # not reach the control plane's stdout, which carries only the emulator's URL: send it to
     # stderr, where the emulator's log goes.
