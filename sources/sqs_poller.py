@@ -71,8 +71,8 @@ EMPTY_POLL_PAUSE_S = 0.2
 # per worker while the errors last, with equal jitter (the workers spread out);
 BACKEND_RETRY_INITIAL_S = 0.5
 BACKEND_RETRY_MAX_S = 10.0
-# how often queue attributes (visibility timeout, redrive policy) and the DLQ depth are
-# re-read, in real seconds: observation, not an emulated timer.
+# how often queue attributes (visibility timeout, redrive policy), the function's timeout
+# and the DLQ depth are re-read, in real seconds: observation, not an emulated timer.
 ATTRIBUTE_REFRESH_S = 30.0
 DLQ_POLL_S = 1.0
 
@@ -152,6 +152,7 @@ class SqsPoller:
         self._stopping = False
         self._stop_event = asyncio.Event()
         self._outage = BackendOutage(log, mapping.event_source_arn)
+        self._timeout_cache: tuple[float | None, float] | None = None  # (function Timeout, loop time asked)
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -320,15 +321,28 @@ class SqsPoller:
         window = self.mapping.settings.maximum_batching_window_s
         if not window:
             return float(vt), None
-        try:
-            timeout = await self.context.functions.timeout_s(self.mapping.function_arn)
-        except AwsError:
+        timeout = await self._function_timeout()
+        if timeout is None:
             return float(vt), None
         needed = self.context.clock.to_real(window) + timeout
         if needed <= vt:
             return float(vt), None
         effective = math.ceil(needed + EFFECTIVE_VISIBILITY_MARGIN_S)
         return float(effective), effective
+
+    async def _function_timeout(self) -> float | None:
+        """The function's Timeout, asked of the control plane (a call over the channel) at most
+        once per ATTRIBUTE_REFRESH_S, not per batch; None when the function cannot be found."""
+        now = asyncio.get_running_loop().time()
+        cached = self._timeout_cache
+        if cached is not None and now - cached[1] < ATTRIBUTE_REFRESH_S:
+            return cached[0]
+        try:
+            timeout: float | None = await self.context.functions.timeout_s(self.mapping.function_arn)
+        except AwsError:
+            timeout = None
+        self._timeout_cache = (timeout, now)
+        return timeout
 
     async def _gather(self, slot: int, carry: list[PendingMessage]) -> tuple[_Batch | None, list[PendingMessage]]:
         assert self.queue is not None

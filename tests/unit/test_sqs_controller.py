@@ -104,7 +104,10 @@ class FakeFunction:
         self.invocations += 1
         return BatchResult(b"null", "Unhandled" if self.failing else None, "$LATEST")
 
+    timeout_asked: int = 0
+
     async def timeout_s(self, function_arn: str) -> float:
+        self.timeout_asked += 1
         return 3.0
 
 
@@ -276,3 +279,12 @@ async def test_throttled_batches_retry_with_full_jitter_not_in_step() -> None:
     retries = [times[1] for times in together]
     assert all(first_throttle < t <= first_throttle + 1.0 for t in retries)
     assert len(set(retries)) == 55
+
+
+async def test_with_a_batching_window_the_functions_timeout_is_asked_once_per_refresh_not_per_batch() -> None:
+    """In the poller process, asking is a call over the channel to the control plane."""
+    function = FakeFunction()
+    async with Harness(FakeQueue(), function, concurrency_model("current"), MaximumBatchingWindowInSeconds=1) as run:
+        await run.at(59)
+    assert function.invocations > 100
+    assert function.timeout_asked == 2  # at the start and 30 s later (ATTRIBUTE_REFRESH_S)
