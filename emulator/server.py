@@ -23,7 +23,7 @@ from emulator.backend.proxy import AwsProxy
 from emulator.backend.client import BackendClient
 from emulator.clock import ScaledClock
 from emulator.policy.concurrency import ConcurrencyLedger, LimitsConfig
-from emulator.config import Config, remote_binding_refusal, remote_binding_warning
+from emulator.config import Config, remote_binding
 from emulator.service.destinations import Destinations
 from emulator.service.function_admin import FunctionAdmin
 from emulator.functions.code_tree import CodeFingerprint, code_fingerprint
@@ -56,6 +56,10 @@ class StartupError(RuntimeError):
     """The emulator cannot start with this configuration; the message says why."""
 
 
+class RemoteBindingRefused(StartupError):
+    """A non-loopback --host without --allow-remote (a usage error for the CLI)."""
+
+
 class EmulatorServer:
     def __init__(self, config: Config, app: AppSpec) -> None:
         self.config = config
@@ -78,11 +82,12 @@ class EmulatorServer:
     # -- start-up ----------------------------------------------------------------------
     async def start(self) -> None:
         config = self.config
-        refusal = remote_binding_refusal(config)
-        if refusal is not None:
-            raise StartupError(refusal)
-        if (warning := remote_binding_warning(config)) is not None:
-            log.warning("%s", warning)
+        # The one place the --host rule is checked (the CLI and the pytest plugin come here).
+        binding = remote_binding(config)
+        if binding.refusal is not None:
+            raise RemoteBindingRefused(binding.refusal)
+        if binding.warning is not None:
+            log.warning("\n%s\n%s\n%s", "!" * 78, binding.warning, "!" * 78)
         self.clock = ScaledClock(config.time_scale)
         self.metrics = Metrics()
         self.logs = LogSink(enabled=config.log_invocations)

@@ -78,8 +78,9 @@ def warn_if_unverified(fast_sqs: bool) -> None:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
+    family, kind, _, _, address = socket.getaddrinfo(host or None, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    with socket.socket(family, kind) as sock:  # "::" is IPv6
+        sock.bind(address)
         return sock.getsockname()[1]
 
 
