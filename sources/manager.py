@@ -22,9 +22,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
-
-from emulator.backend.client import BackendClient, BackendError
+from emulator.backend.client import UNREACHABLE, BackendClient, BackendError
 from emulator.clock import ScaledClock
 from emulator.errors import AwsError, InvalidParameterValue, ResourceConflict, ResourceInUse, ResourceNotFound
 from emulator.backend.provisioning import Provisioner, ProvisioningError
@@ -115,7 +113,7 @@ class SourceManager:
                 await provisioner.provision(self.app)
             except ProvisioningError as exc:
                 raise SourceStartupError(str(exc)) from None
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+            except UNREACHABLE as exc:
                 raise SourceStartupError(f"{self.app.source}: the AWS backend did not answer while creating the "
                                          f"template's resources: {exc}") from None
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from emulator.backend.moto_process import MOTO_NICE
 from emulator.child_env import child_environment
 from emulator.policy.restarts import RestartPolicy
 from emulator.supervision import SupervisedChild, describe_exit, stop_process
@@ -54,12 +55,12 @@ EXIT_GRACE_S = 2.0
 # /_emulator/metrics asks the child for its counters; a child too busy to answer within this
 # long must not hang the endpoint (its mappings then show no live counters, with a warning).
 SNAPSHOT_TIMEOUT_S = 5.0
-# The child runs at a lower CPU priority than the control plane, the same as the moto child
+# The child runs at the same lower CPU priority as the moto child
 # (emulator/backend/moto_process.py): when a drain keeps both CPUs busy, an invocation
 # arriving at the control plane runs first, and the pollers and moto, the two halves of the
 # drain, wait alike. Measured side by side (docs/benchmarks.md, "Event sources"), nice 10
 # gave the lowest draining/quiet p99 ratio and no slower a drain than 0 or 5.
-POLLER_NICE = 10
+POLLER_NICE = MOTO_NICE
 
 
 def poller_environment(environ: Mapping[str, str]) -> dict[str, str]:

@@ -13,13 +13,14 @@ made, so tests may set them first.
 from __future__ import annotations
 
 import asyncio
+import http
 import logging
 from typing import Any
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-from emulator.errors import AwsError, InvalidRequestContent, ServiceError, UserError
+from emulator.errors import AwsError, InvalidRequestContent, RequestTooLarge, ServiceError, UserError
 
 log = logging.getLogger("emulator.http")
 
@@ -40,6 +41,10 @@ READ_HIGH_WATER = 64 * 1024
 # Request heads larger than this are handed to aiohttp, whose own line and field limits
 # answer them.
 MAX_HEADER_BYTES = 16 * 1024
+# 6 MB synchronous payloads, 1 MB asynchronous (since Oct 2025):
+# https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
+MAX_ASYNC_PAYLOAD = 1024 * 1024
 # Larger than Lambda's 6 MB sync limit so we can answer with Lambda's own 413 (see
 # lambda_api.py) instead of aiohttp's; larger bodies are refused by aiohttp itself.
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -55,6 +60,11 @@ class RequestTimeout(UserError):
 
     code = "RequestTimeoutException"
     status = 408
+
+
+def payload_too_large(limit: int = MAX_SYNC_PAYLOAD) -> RequestTooLarge:
+    """Lambda's 413 for an Invoke payload above `limit` bytes."""
+    return RequestTooLarge(f"Request must be smaller than {limit} bytes for the Invoke operation")
 
 
 class ShuttingDown(ServiceError):
@@ -142,8 +152,5 @@ def http_status_line(status: int) -> str:
     return f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}"
 
 
-_REASONS = {
-    200: "OK", 202: "Accepted", 204: "No Content", 400: "Bad Request", 404: "Not Found", 408: "Request Timeout",
-    409: "Conflict", 413: "Request Entity Too Large", 415: "Unsupported Media Type", 429: "Too Many Requests",
-    500: "Internal Server Error", 502: "Bad Gateway",
-}
+# Every status's reason phrase (a dict, not an HTTPStatus call per response: the fast path).
+_REASONS = {status.value: status.phrase for status in http.HTTPStatus}

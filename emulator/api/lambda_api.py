@@ -10,15 +10,12 @@ from typing import Any, Mapping
 
 from aiohttp import web
 
-from emulator.errors import InvalidParameterValue, InvalidRequestContent, RequestTooLarge
+from emulator.api.edge import MAX_ASYNC_PAYLOAD, MAX_SYNC_PAYLOAD, payload_too_large
+from emulator.errors import InvalidParameterValue, InvalidRequestContent
 from emulator.api.routing import json_response, parse_json
 from emulator.service.lambda_service import LambdaService
 from emulator.api.shapes import function_configuration, get_function
 
-# 6 MB synchronous payloads, 1 MB asynchronous (since Oct 2025):
-# https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
-MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
-MAX_ASYNC_PAYLOAD = 1024 * 1024
 # ClientContext is up to 3,583 bytes of base64: https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html
 MAX_CLIENT_CONTEXT = 3583
 # Payloads above this are parsed off the event loop so big requests never stall small ones.
@@ -54,7 +51,7 @@ async def _check_json(payload: bytes) -> None:
 def _check_size(invocation_type: str, size: int) -> None:
     limit = MAX_ASYNC_PAYLOAD if invocation_type == "Event" else MAX_SYNC_PAYLOAD
     if size > limit:
-        raise RequestTooLarge(f"Request must be smaller than {limit} bytes for the Invoke operation")
+        raise payload_too_large(limit)
 
 
 def _client_context(header: str | None) -> dict[str, Any] | None:

@@ -21,7 +21,7 @@ from aiohttp import web
 from emulator.api import edge
 from emulator.api.edge import RequestTimeout, error_response
 from emulator.api.fast_invoke import FastInvokeServer
-from emulator.errors import AwsError, InvalidRequestContent, RequestTooLarge, ServiceError
+from emulator.errors import AwsError, InvalidRequestContent, ServiceError
 
 log = logging.getLogger("emulator.http")
 
@@ -80,7 +80,7 @@ def aws_errors(handler: Handler) -> Handler:
         except AwsError as error:
             return aws_error_response(error)
         except web.HTTPRequestEntityTooLarge:
-            return aws_error_response(RequestTooLarge("Request must be smaller than 6291456 bytes for the Invoke operation"))
+            return aws_error_response(edge.payload_too_large())
         except web.HTTPException:
             raise
         except Exception:
@@ -150,7 +150,7 @@ class Router:
                 log.info("rejected a request from %s: its body did not arrive within %g s", request.remote, edge.BODY_TIMEOUT_S)
                 return error_response(RequestTimeout(f"The request body did not arrive within {edge.BODY_TIMEOUT_S:g} s."), close=True)
             except web.HTTPRequestEntityTooLarge:
-                return aws_error_response(RequestTooLarge("Request must be smaller than 6291456 bytes for the Invoke operation"))
+                return aws_error_response(edge.payload_too_large())
             except ConnectionError:  # the client left mid-body: nobody to answer
                 log.debug("a client left while sending %s %s", request.method, request.path)
                 return error_response(RequestTimeout("The connection closed before the request body arrived."), close=True)
