@@ -24,8 +24,11 @@ from emulator.backend.client import BackendClient
 from emulator.clock import ScaledClock
 from emulator.policy.concurrency import ConcurrencyLedger, LimitsConfig
 from emulator.config import Config, remote_binding_refusal, remote_binding_warning
+from emulator.errors import AwsError
 from emulator.service.destinations import Destinations
 from emulator.service.function_admin import FunctionAdmin
+from emulator.service.function_lifecycle import FunctionLifecycle
+from emulator.service.function_policies import FunctionPolicies
 from emulator.functions.code_tree import CodeFingerprint, code_fingerprint
 from emulator.functions.code_watch import CodeWatcher
 from emulator.functions.registry import FunctionRegistry
@@ -34,6 +37,8 @@ from emulator.api.routing import build_server
 from emulator.execution.host_limits import raise_open_files_limit, warn_if_short
 from emulator.execution.invoker import Invoker
 from emulator.api.esm_api import EsmApi
+from emulator.api.function_api import FunctionApi
+from emulator.api.policy_api import PolicyApi
 from emulator.api.lambda_api import LambdaApi
 from emulator.api.lambda_config_api import LambdaConfigApi
 from emulator.service.lambda_service import LambdaService
@@ -104,6 +109,11 @@ class EmulatorServer:
         )
         self._versions_dir = Path(tempfile.mkdtemp(prefix="lambda-emulator-versions-"))
         self.admin = FunctionAdmin(self.service, self.invoker, self._versions_dir)
+        # Packages uploaded through CreateFunction / UpdateFunctionCode, and the .zips
+        # GetFunction's Code.Location serves: this emulator's, removed at stop.
+        self._packages_dir = Path(tempfile.mkdtemp(prefix="lambda-emulator-packages-"))
+        self.lifecycle = FunctionLifecycle(self.admin, self._packages_dir / "functions", self.errors.append)
+        self.policies = FunctionPolicies(lambda: self.service.registry)
         try:
             await self._start_environments()
             self._load_functions(await self._code_fingerprints())
@@ -179,6 +189,20 @@ class EmulatorServer:
                     raise StartupError(f"function {spec.name}: ReservedConcurrentExecutions {spec.reserved_concurrency}: {exc}") from None
             if spec.event_invoke is not None:
                 self.service.event_invoke_configs[(spec.name, "$LATEST")] = event_invoke_config_from_spec(spec.event_invoke)
+        self._load_permissions()
+
+    def _load_permissions(self) -> None:
+        """The template's AWS::Lambda::Permission resources become policy statements
+        (stored and returned by GetPolicy; not enforced)."""
+        for resource in self.app.resources.values():
+            if resource.type != "AWS::Lambda::Permission":
+                continue
+            target = str(resource.properties.get("FunctionName") or "")
+            try:
+                self.policies.add_template_permission(target, resource.logical_id, resource.properties)
+            except AwsError as exc:
+                raise StartupError(f"{self.app.source}: resource {resource.logical_id!r} (AWS::Lambda::Permission): "
+                                   f"{exc.message}") from None
 
     async def _publish_template_aliases(self) -> None:
         """SAM AutoPublishAlias: version 1 plus the alias, then its provisioned concurrency."""
@@ -228,7 +252,8 @@ class EmulatorServer:
             web.get("/_emulator/health", self._health),
             web.get("/_emulator/metrics", self._metrics),
             web.post("/_emulator/reset", self._reset),
-        ] + EsmApi(self.sources).routes()
+        ] + EsmApi(self.sources).routes() + FunctionApi(self.lifecycle, self._packages_dir / "downloads").routes() \
+            + PolicyApi(self.policies).routes()
         server = self._http = build_server(routes, fallback=self.proxy.handle, fast_invoke=lambda_api.invoke_parts)
         self._runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -313,8 +338,10 @@ class EmulatorServer:
         fingerprints = await self._code_fingerprints()  # before anything is cleared
         await self.sources.stop()  # no poller may invoke or receive while the rest resets
         await self.async_queue.drop_all(DROPPED_BY_RESET)  # counted and logged; metrics.reset() keeps that count
+        await self.lifecycle.close()
         self.admin.close()
         self.invoker.close()
+        await asyncio.to_thread(_empty_folder, self._packages_dir)
         self.metrics.reset()
         self.errors.clear()
         self.registry.functions.clear()
@@ -357,6 +384,8 @@ class EmulatorServer:
         if queue is not None:
             await queue.close()  # drops (counting, logging) what is still pending
         await self._tasks.cancel_all()
+        if hasattr(self, "lifecycle"):
+            await self.lifecycle.close()
         if hasattr(self, "admin"):
             self.admin.close()
         if hasattr(self, "invoker"):
@@ -374,7 +403,14 @@ class EmulatorServer:
             await self.moto.stop()
         if hasattr(self, "_versions_dir"):
             shutil.rmtree(self._versions_dir, ignore_errors=True)
+        if hasattr(self, "_packages_dir"):
+            shutil.rmtree(self._packages_dir, ignore_errors=True)
         if hasattr(self, "_home_dir"):
             shutil.rmtree(self._home_dir, ignore_errors=True)
         if hasattr(self, "logs"):
             self.logs.close()
+
+
+def _empty_folder(folder: Path) -> None:
+    for entry in folder.iterdir():
+        shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)

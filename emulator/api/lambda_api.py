@@ -14,6 +14,7 @@ from emulator.errors import InvalidParameterValue, InvalidRequestContent, Reques
 from emulator.api.routing import json_response
 from emulator.service.lambda_service import LambdaService
 from emulator.api.shapes import function_configuration, get_function
+from emulator.api.function_api import code_url
 
 # 6 MB synchronous payloads, 1 MB asynchronous (since Oct 2025):
 # https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
@@ -141,13 +142,20 @@ class LambdaApi:
         return 200, out, result.payload
 
     async def get_function(self, request: web.Request) -> web.Response:
-        registry = self.service.registry
-        version = registry.resolve(request.match_info["name"], request.query.get("Qualifier"))
-        return json_response(get_function(version, self.service.ledger.reserved(version.name)))
+        function, version = self._lookup(request)
+        lifecycle = function.lifecycle if version is function.latest else None
+        return json_response(get_function(version, self.service.ledger.reserved(version.name),
+                                          code_url=code_url(request, version), tags=function.tags, lifecycle=lifecycle))
 
     async def get_function_configuration(self, request: web.Request) -> web.Response:
-        version = self.service.registry.resolve(request.match_info["name"], request.query.get("Qualifier"))
-        return json_response(function_configuration(version))
+        function, version = self._lookup(request)
+        return json_response(function_configuration(version, function.lifecycle if version is function.latest else None))
+
+    def _lookup(self, request: web.Request) -> tuple[Any, Any]:
+        registry = self.service.registry
+        raw_name, qualifier = request.match_info["name"], request.query.get("Qualifier")
+        version = registry.resolve(raw_name, qualifier)
+        return registry.get(raw_name)[0], version
 
     async def list_functions(self, request: web.Request) -> web.Response:
         registry = self.service.registry
@@ -165,7 +173,8 @@ class LambdaApi:
                 raise InvalidParameterValue(f"Invalid marker: {marker}")
             start = names.index(marker)
         page = names[start : start + max_items]
-        body: dict[str, Any] = {"Functions": [function_configuration(registry.functions[n].latest) for n in page]}
+        body: dict[str, Any] = {"Functions": [function_configuration(registry.functions[n].latest, registry.functions[n].lifecycle)
+                                              for n in page]}
         if start + max_items < len(names):
             body["NextMarker"] = names[start + max_items]
         return json_response(body)

@@ -295,6 +295,16 @@ class Invoker:
             result.log_result = base64.b64encode(attempt.tail.value()).decode()
         return result
 
+    def retire(self, function: str, version: str | None = None) -> list[EnvironmentPool]:
+        """Stop using the pools of a deleted function (or one deleted version); returns them
+        (their busy environments finish first)."""
+        keys = [key for key, pool in self.pools.items()
+                if pool.version.name == function and (version is None or pool.version.version == version)]
+        retired = [self.pools.pop(key) for key in keys]
+        for pool in retired:
+            pool.retire()
+        return retired
+
     def close(self) -> None:
         for pool in self.pools.values():
             pool.close()

@@ -384,6 +384,15 @@ class EnvironmentPool:
         for env in idle:
             self._retire(env)
 
+    def retire(self) -> None:
+        """The version is gone (DeleteFunction): idle environments stop now, busy ones when
+        their invocation ends."""
+        self.generation += 1
+        idle = self.idle + self.provisioned_idle
+        self.idle, self.provisioned_idle = [], []
+        for env in idle:
+            self._retire(env)
+
     def evict_idle(self, env: ExecutionEnvironment) -> None:
         """Stop one idle environment now, to free its descriptors for another function."""
         if env in self.idle:

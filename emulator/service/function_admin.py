@@ -310,6 +310,29 @@ class FunctionAdmin:
     def _qualified_arn(function: LambdaFunction, qualifier: str) -> str:
         return f"{function.latest.function_arn}:{qualifier}"
 
+    # -- a function or version deleted (emulator/service/function_lifecycle.py) ---------------
+    def forget_function(self, function: LambdaFunction) -> None:
+        """Drop every run-time setting of a deleted function: provisioned concurrency (its
+        allocations cancelled), reserved concurrency, event invoke configs."""
+        for (name, qualifier) in [key for key in self.provisioned if key[0] == function.name]:
+            self._drop_provisioned(name, qualifier)
+        if self.service.ledger.reserved(function.name) is not None:
+            self.service.ledger.set_reserved(function.name, None)
+        for key in [key for key in self.service.event_invoke_configs if key[0] == function.name]:
+            del self.service.event_invoke_configs[key]
+        self._publishing.pop(function.name, None)
+
+    def forget_version(self, function: LambdaFunction, version: str) -> None:
+        if (function.name, version) in self.provisioned:
+            self._drop_provisioned(function.name, version)
+        self.service.event_invoke_configs.pop((function.name, version), None)
+
+    def _drop_provisioned(self, name: str, qualifier: str) -> None:
+        config = self.provisioned.pop((name, qualifier))
+        if config.task is not None:
+            config.task.cancel()
+        self.service.ledger.set_provisioned(name, qualifier, None)
+
     def close(self) -> None:
         for config in self.provisioned.values():
             if config.task is not None:
