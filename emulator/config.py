@@ -115,6 +115,8 @@ class Config:
     # How MemorySize is enforced (README, "Memory"): auto picks a cgroup where one can be
     # made, else the resident-memory watchdog.
     memory_limits: str = "auto"
+    # Function logs also go to CloudWatch Logs in the backend, as on Lambda (README, "Logs").
+    cloudwatch_logs: bool = True
 
     def replace(self, **changes: Any) -> "Config":
         return dataclasses.replace(self, **changes)
@@ -152,6 +154,7 @@ OPTIONS: tuple[Option, ...] = (
         "cgroup (fail if none can be made), watchdog (sample resident memory) or none",
         ("auto", "cgroup", "watchdog", "none"),
     ),
+    Option("cloudwatch_logs", _bool, "also send function logs to CloudWatch Logs in the backend (default true; needs a backend)"),
 )
 
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}

@@ -42,7 +42,9 @@ from emulator.api.policy_api import PolicyApi
 from emulator.api.lambda_api import LambdaApi
 from emulator.api.lambda_config_api import LambdaConfigApi
 from emulator.service.lambda_service import LambdaService
+from emulator.execution.log_feed import CloudWatchFeed
 from emulator.execution.logsink import LogSink
+from emulator.service.log_shipper import LogShipper
 from emulator.execution.reaper import reap_idle_environments
 from emulator.functions.metrics import DROPPED_BY_RESET, Metrics
 from emulator.backend.moto_process import MotoServer
@@ -74,6 +76,7 @@ class EmulatorServer:
         self.moto: MotoServer | None = None
         self.backend: BackendClient | None = None
         self.backend_url: str | None = None
+        self.log_shipper: LogShipper | None = None
 
     @property
     def url(self) -> str:
@@ -133,6 +136,8 @@ class EmulatorServer:
             await self.stop()
             raise
         self._spawn(self.async_queue.run(), "async invocation queue")
+        if self.log_shipper is not None:
+            self._spawn(self.log_shipper.run(), "CloudWatch Logs shipper")
         self._spawn(reap_idle_environments(lambda: self.invoker.pools.values(), config.keep_alive, self.clock), "keep-alive reaper")
         if config.watch_code:
             self._spawn(self._watch_code(), "code watcher")
@@ -231,11 +236,16 @@ class EmulatorServer:
             self.backend_url = self.moto.url
         if self.backend_url:
             self.backend = BackendClient(self.backend_url, config.region)
+            if config.cloudwatch_logs:
+                self.logs.feed = CloudWatchFeed()
+                self.log_shipper = LogShipper(self.logs.feed, self.backend)
         self.proxy = AwsProxy(self.backend_url, self.moto.unavailable_reason if self.moto is not None else None)
 
     async def _backend_restarted(self) -> None:
         """The moto child came back empty: create the template's resources again (the
         mappings and their pollers are ours and kept; they find their queues again)."""
+        if self.log_shipper is not None:
+            self.log_shipper.forget_resources()
         await self.sources.provision()
 
     def _new_source_manager(self) -> SourceManager:
@@ -323,7 +333,8 @@ class EmulatorServer:
             # dropped_pending: what resets and shutdown dropped; kept across resets.
             "async_queue": {"pending": self.async_queue.pending, "dropped_pending": self.metrics.pending_dropped_snapshot()},
             "event_source_mappings": mappings,
-            "logs": self.logs.snapshot(),
+            "logs": {**self.logs.snapshot(),
+                     **({"cloudwatch": self.log_shipper.snapshot()} if self.log_shipper is not None else {})},
             "host": {**self.descriptors.snapshot(), "environments": self.factory.environments,
                      "environments_refused": self.factory.refused},
         }
@@ -354,6 +365,9 @@ class EmulatorServer:
         await self._publish_template_aliases()
         if self.moto is not None:
             await self.moto.reset()
+        if self.log_shipper is not None:
+            self.log_shipper.feed.take()  # what the old environments wrote goes with them
+            self.log_shipper.forget_resources()
         await self.sources.reset()
 
     # -- shutdown ----------------------------------------------------------------------
@@ -384,6 +398,11 @@ class EmulatorServer:
         if queue is not None:
             await queue.close()  # drops (counting, logging) what is still pending
         await self._tasks.cancel_all()
+        if self.log_shipper is not None:  # the last lines, while the backend still runs
+            try:
+                await asyncio.wait_for(self.log_shipper.flush(), LogShipper.final_flush_timeout_s)
+            except asyncio.TimeoutError:
+                log.warning("the last function logs did not reach CloudWatch Logs in time; dropped")
         if hasattr(self, "lifecycle"):
             await self.lifecycle.close()
         if hasattr(self, "admin"):

@@ -89,14 +89,16 @@ class BackendClient:
             )
         return self._session
 
-    async def json_call(self, service: str, target: str, body: dict[str, Any], content_type: str = "application/x-amz-json-1.0") -> dict[str, Any]:
+    async def json_call(self, service: str, target: str, body: dict[str, Any] | bytes, content_type: str = "application/x-amz-json-1.0") -> dict[str, Any]:
+        """`body` is the request object, or its JSON already encoded."""
         headers = {
             "X-Amz-Target": target,
             "Content-Type": content_type,
             "Authorization": _auth(service, self.region),
             "X-Amz-Date": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
         }
-        async with self._http().post(self.endpoint_url + "/", data=json.dumps(body), headers=headers) as response:
+        data = body if isinstance(body, bytes) else json.dumps(body)
+        async with self._http().post(self.endpoint_url + "/", data=data, headers=headers) as response:
             text = await response.text()
             if response.status >= 300:
                 raise BackendError(service, response.status, text)

@@ -35,6 +35,8 @@ def main(argv: list[str]) -> None:
             apply()
             from emulator.moto_child.fast_kinesis import apply as apply_fast_kinesis
             apply_fast_kinesis()
+            from emulator.moto_child.fast_logs import apply as apply_fast_logs
+            apply_fast_logs()
         except Exception:  # plain moto still serves (slow, but correct); say why on stderr
             traceback.print_exc()
     from moto.server import main as moto_main

@@ -101,3 +101,44 @@ def test_a_policy_over_twenty_kilobytes_is_refused() -> None:
             resource_policy.add(policy, {"StatementId": f"s{i}", "Action": "lambda:InvokeFunction",
                                          "Principal": "s3.amazonaws.com", "SourceArn": source})
     assert 0 < len(policy.statements) < 40
+
+
+# -- log shipping: pure parts -----------------------------------------------------------------
+def test_the_feed_is_bounded_and_counts_what_it_drops() -> None:
+    from emulator.execution.log_feed import CloudWatchFeed
+
+    feed = CloudWatchFeed(max_chunks=2, max_chars=100)
+    for text in ("a\n", "b\n", "c\n"):
+        feed.put("/g", "s", text)
+    assert (len(feed), feed.dropped_chunks) == (2, 1)
+    assert [c.text for c in feed.take()] == ["a\n", "b\n"] and len(feed) == 0
+    feed.put("/g", "s", "x" * 101)
+    assert feed.dropped_chars == 2 + 101
+
+
+def test_put_log_events_batches_keep_the_api_limits() -> None:
+    import json
+
+    from emulator.service.log_shipper import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, _batches, _cut, _escape
+
+    def event(message: str) -> str:
+        return '{"timestamp":1,"message":' + _escape(message) + "}"
+
+    many = [event("m") for _ in range(MAX_BATCH_EVENTS + 1)]
+    assert [len(b) for b in _batches(many)] == [MAX_BATCH_EVENTS, 1]
+    big = [event("x" * 200_000), event("é" * 100_000)] * 3
+    for batch in _batches(big):
+        real = sum(len(json.loads(e)["message"].encode()) + 26 for e in batch)
+        assert real <= MAX_BATCH_BYTES
+    assert len(_cut("é" * 200_000).encode()) <= 256 * 1024 - 26
+
+
+def test_json_application_level_filters_lines_as_lambda_does() -> None:
+    from emulator.execution.platform_log import application_filter
+    from emulator.template.specs import LoggingSpec
+
+    assert application_filter(LoggingSpec("Text")) is None
+    assert application_filter(LoggingSpec("JSON", "INFO", "INFO")) is None
+    keep = application_filter(LoggingSpec("JSON", "ERROR", "INFO"))
+    text = 'plain\n{"level": "WARN", "m": 1}\n{"level": "error"}\n{"log_level": "ERROR"}\n{broken\n'
+    assert keep(text) == '{"level": "error"}\n{"log_level": "ERROR"}\n'
