@@ -167,7 +167,9 @@ class KinesisMappingPoller:
             condition=condition,
             invoke_count=invokes,
             last=last,
-            now_wall=self.clock.wall(),
+            # The real wall clock, as the async queue's records have it: under --time-scale the
+            # clock's `wall` runs fast, and the record would be stamped in the future.
+            now_wall=time.time(),
         )
         delivered = await self.destinations.send_raw(destination, json.dumps(record), None)
         if delivered:

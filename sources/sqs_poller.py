@@ -149,6 +149,7 @@ class SqsPoller:
         self._stopping = False
         self._stop_event = asyncio.Event()
         self._outage = BackendOutage(log, mapping.event_source_arn)
+        self._extension_logged = 0  # the visibility extension last logged (once per value)
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -324,6 +325,11 @@ class SqsPoller:
         if needed <= vt:
             return float(vt), None
         effective = math.ceil(needed + EFFECTIVE_VISIBILITY_MARGIN_S)
+        if effective != self._extension_logged:
+            self._extension_logged = effective
+            log.info("%s: the batching window (%g s) plus the function timeout (%g s) exceed the queue's visibility "
+                     "timeout (%d s): batches are received with VisibilityTimeout %d s (window + timeout + %d s)",
+                     self.mapping.event_source_arn, window, timeout, vt, effective, EFFECTIVE_VISIBILITY_MARGIN_S)
         return float(effective), effective
 
     async def _gather(self, slot: int, carry: list[PendingMessage]) -> tuple[_Batch | None, list[PendingMessage]]:
@@ -411,7 +417,7 @@ class SqsPoller:
                 self._failed(messages)
                 return
             assert self.queue is not None
-            keep = retry_ids(ids, failed, fifo=self.queue.fifo)
+            keep = retry_ids([(m.message_id, m.group_id) for m in messages], failed, fifo=self.queue.fifo)
         if keep:
             self.stats.batches_partially_failed += 1
             self._leave([m for m in messages if m.message_id in keep])

@@ -65,6 +65,8 @@ def queue(name: str, *, dlq: str | None = None, max_receive: int = 1, visibility
 def consumer(out: Path, name: str, source: str, mode: str = "", event: dict | None = None, **props: Any) -> dict:
     events = {"Source": {"Type": "SQS", "Properties": {"Queue": queue_arn(source), **(event or {})}}}
     variables = {"OUT": str(out / f"{name}.jsonl"), "MODE": mode, "SLEEP_S": "0.5"}
+    # 1 s: no longer than the shortest visibility timeout here (Lambda refuses a mapping otherwise).
+    props.setdefault("Timeout", 1)
     return inline_function(RECORDER, FunctionName=name, Environment={"Variables": variables}, Events=events, **props)
 
 
