@@ -125,19 +125,15 @@ def _string(problems: _Problems, value: Any, where: str, *, pattern: str | None 
         problems.add(value, where, f"Member must satisfy enum value set: [{', '.join(enum)}]")
 
 
-def check_function_name(name: Any) -> str:
-    problems = _Problems()
-    if name is None:
-        problems.add(None, "functionName", "Member must not be null")
-    _string(problems, name, "functionName", pattern=FUNCTION_NAME_PATTERN, max_length=MAX_FUNCTION_NAME_LENGTH)
-    problems.raise_any()
-    return name
-
-
 def _check_model(request: Mapping[str, Any], *, creating: bool) -> None:
     problems = _Problems()
-    if creating and request.get("Role") is None:
-        problems.add(None, "role", "Member must not be null")
+    if creating:
+        if request.get("FunctionName") is None:
+            problems.add(None, "functionName", "Member must not be null")
+        _string(problems, request.get("FunctionName"), "functionName", pattern=FUNCTION_NAME_PATTERN,
+                max_length=MAX_FUNCTION_NAME_LENGTH)
+        if request.get("Role") is None:
+            problems.add(None, "role", "Member must not be null")
     _string(problems, request.get("Role"), "role", pattern=ROLE_PATTERN, max_length=10_000)
     _string(problems, request.get("Handler"), "handler", pattern=HANDLER_PATTERN, max_length=MAX_HANDLER_LENGTH)
     _string(problems, request.get("Runtime"), "runtime", enum=MODEL_RUNTIMES)
@@ -283,7 +279,7 @@ def spec_from_create(request: Mapping[str, Any], code_dir: Path) -> FunctionSpec
     _check_model(request, creating=True)
     if request.get("PackageType") == "Image":
         raise InvalidParameterValue("Container image functions are not emulated: use a .zip package (PackageType Zip).")
-    name = check_function_name(request.get("FunctionName"))
+    name = request["FunctionName"]
     handler = request.get("Handler")
     if not handler:
         raise InvalidParameterValue("The Handler parameter is required for a function with a .zip deployment package.")

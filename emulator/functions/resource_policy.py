@@ -128,10 +128,10 @@ def statement(request: Mapping[str, Any], resource_arn: str) -> dict[str, Any]:
 def add(policy: ResourcePolicy, request: Mapping[str, Any]) -> dict[str, Any]:
     """Add a statement; returns it. Raises Lambda's errors for a duplicate id, a stale
     RevisionId or a policy over its size limit."""
+    new = statement(request, policy.resource_arn)  # the request's own checks come first, as in Lambda
     revision = request.get("RevisionId")
     if revision is not None and revision != policy.revision_id:
         raise PreconditionFailed(REVISION_MISMATCH)
-    new = statement(request, policy.resource_arn)
     if any(existing["Sid"] == new["Sid"] for existing in policy.statements):
         raise ResourceConflict(SID_EXISTS)
     candidate = ResourcePolicy(policy.resource_arn, policy.statements + [new])

@@ -64,12 +64,13 @@ class FunctionLifecycle:
     # -- CreateFunction ------------------------------------------------------------------
     async def create(self, request: Mapping[str, Any]) -> tuple[LambdaFunction, FunctionVersion]:
         """The new function (Pending) and the configuration to answer with."""
-        name = function_settings.check_function_name(request.get("FunctionName"))
+        spec = function_settings.spec_from_create(request, Path("/"))  # every check of the request first
+        name = spec.name
         if name in self.registry.functions:
             raise ResourceConflict(ALREADY_EXISTS.format(name=name))
         data = _zip_bytes(request.get("Code"))
         folder = self._new_folder(name)
-        spec = function_settings.spec_from_create(request, folder / "code")
+        spec = replace(spec, code_dir=folder / "code")
         tags = tag_rules.merged({}, tag_rules.check_tags(request["Tags"])) if request.get("Tags") is not None else {}
         info = await self._inspect(data)
         package = await asyncio.to_thread(_write_package, folder, data)
