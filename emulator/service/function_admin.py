@@ -113,7 +113,9 @@ class FunctionAdmin:
         self.registry.warn_skipped(function.name, skipped)
         copied = await asyncio.to_thread(code_fingerprint, snapshot)
         spec = replace(latest.spec, code_dir=snapshot, description=description if description is not None else latest.spec.description)
-        version = FunctionVersion(spec, number, latest.region, latest.account_id, time.time(), latest.code_sha256 or copied.sha256, copied.size)
+        # An uploaded package's size is the .zip's, as Lambda reports it (the copy is its contents).
+        size = latest.code_size if latest.package is not None else copied.size
+        version = FunctionVersion(spec, number, latest.region, latest.account_id, time.time(), latest.code_sha256 or copied.sha256, size)
         function.versions[number] = version
         return version
 
@@ -365,4 +367,6 @@ def _check_alias_name(alias: str) -> None:
 
 def _same_config(a: FunctionVersion, b: FunctionVersion) -> bool:
     sa, sb = a.spec, b.spec
-    return (sa.handler, sa.runtime, sa.memory_mb, sa.timeout_s, sa.environment) == (sb.handler, sb.runtime, sb.memory_mb, sb.timeout_s, sb.environment)
+    fields = ("handler", "runtime", "memory_mb", "timeout_s", "environment", "logging", "dead_letter_arn", "role",
+              "layer_arns", "api_echo")
+    return all(getattr(sa, name) == getattr(sb, name) for name in fields)

@@ -85,8 +85,8 @@ class FunctionLifecycle:
         task = self._tasks.spawn(self._activate(function, data, spec.code_dir), f"{name}: activate")
         if request.get("Publish"):
             await asyncio.shield(task)
-            published = await self.admin.publish_version(name)
-            return function, published
+            if function.lifecycle.state is FunctionState.ACTIVE:
+                return function, await self.admin.publish_version(name)
         return function, version
 
     async def _activate(self, function: LambdaFunction, data: bytes, code_dir: Path) -> None:
@@ -122,7 +122,8 @@ class FunctionLifecycle:
         task = self._tasks.spawn(self._switch_code(function, pending, data), f"{function.name}: update code")
         if request.get("Publish"):
             await asyncio.shield(task)
-            return function, await self.admin.publish_version(function.name)
+            if function.lifecycle.update is UpdateStatus.SUCCESSFUL:
+                return function, await self.admin.publish_version(function.name)
         return function, pending
 
     async def _switch_code(self, function: LambdaFunction, pending: FunctionVersion, data: bytes) -> None:
@@ -134,7 +135,13 @@ class FunctionLifecycle:
             log.warning("%s: code update failed: %s", function.name, exc)
             return
         _warn_links(function.name, extracted.skipped_links)
+        previous = function.latest
+        pool = self.admin.invoker.pools.get(pending.key)
         self._switch(function, pending)
+        if previous.package is not None and previous.spec.code_dir.parent != pending.spec.code_dir.parent:
+            # The previous upload's folder goes once no environment runs its code any more.
+            self._tasks.spawn(self._remove_folders([_OldGeneration(pool)] if pool else [], {previous.spec.code_dir.parent}),
+                              f"{function.name}: remove the previous package")
 
     # -- UpdateFunctionConfiguration -----------------------------------------------------
     async def update_configuration(self, raw_name: str, request: Mapping[str, Any]) -> tuple[LambdaFunction, FunctionVersion]:
@@ -227,6 +234,17 @@ class FunctionLifecycle:
 
     async def close(self) -> None:
         await self._tasks.cancel_all()
+
+
+class _OldGeneration:
+    """The environments of a pool that still run the code before its last change."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool, self.generation = pool, pool.generation
+
+    @property
+    def size(self) -> int:
+        return sum(1 for env in self.pool.members if env.generation < self.generation and env.alive)
 
 
 def _zip_bytes(code: Any) -> bytes:

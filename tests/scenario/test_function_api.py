@@ -333,3 +333,24 @@ def test_unknown_routes_and_bad_bodies_never_leak_a_traceback(emu: EmulatorHandl
         urllib.request.urlopen(request, timeout=10)
     assert excinfo.value.code == 400
     assert "Traceback" not in excinfo.value.read().decode()
+
+
+def test_a_replaced_package_folder_is_removed_once_its_environments_are_gone(emu: EmulatorHandle, lam: Any,
+                                                                             tmp_path: Path) -> None:
+    create(lam, "replaced")
+    assert emu.server is not None
+    first = emu.server.registry.functions["replaced"].latest.spec.code_dir.parent
+    gate = Gate(tmp_path / "gate")
+    held: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: held.update(invoke(emu, "replaced", {"gate": gate.path})))
+    thread.start()
+    assert wait_until(lambda: gate.arrived() == 1)
+    lam.update_function_code(FunctionName="replaced", ZipFile=app(2))
+    lam.get_waiter("function_updated_v2").wait(FunctionName="replaced", WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    assert invoke(emu, "replaced")["version"] == 2
+    assert first.is_dir()  # the busy environment still runs the first package
+    gate.open()
+    thread.join(30)
+    assert held["version"] == 1
+    assert wait_until(lambda: not first.exists())
+    lam.delete_function(FunctionName="replaced")
