@@ -236,6 +236,7 @@ class EmulatorServer:
             self.backend_url = self.moto.url
         if self.backend_url:
             self.backend = BackendClient(self.backend_url, config.region)
+            self.lifecycle.backend = self.backend
             if config.cloudwatch_logs:
                 self.logs.feed = CloudWatchFeed()
                 self.log_shipper = LogShipper(self.logs.feed, self.backend)

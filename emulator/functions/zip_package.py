@@ -78,10 +78,12 @@ def _is_link(info: zipfile.ZipInfo) -> bool:
     return info.create_system == 3 and stat.S_ISLNK(info.external_attr >> 16)  # 3: made on Unix
 
 
-def inspect_package(data: bytes) -> PackageInfo:
-    """Check an archive without extracting it: readable, every path inside, within limits."""
-    if len(data) > MAX_ZIPPED_BYTES:
-        raise PackageError(f"Zipped size must be smaller than {MAX_ZIPPED_BYTES} bytes")
+def inspect_package(data: bytes, max_zipped: int = MAX_ZIPPED_BYTES) -> PackageInfo:
+    """Check an archive without extracting it: readable, every path inside, within limits
+    (`max_zipped`: 50 MB for an upload in the request; a package in S3 is held to the
+    unzipped limit only, as on Lambda)."""
+    if len(data) > max_zipped:
+        raise PackageError(f"Zipped size must be smaller than {max_zipped} bytes")
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = archive.infolist()
@@ -101,7 +103,7 @@ def inspect_package(data: bytes) -> PackageInfo:
 def extract_package(data: bytes, destination: Path) -> ExtractedPackage:
     """Extract into `destination` (which must not exist): first into a sibling folder,
     renamed into place when complete, so a failure leaves nothing half-written."""
-    inspect_package(data)
+    inspect_package(data, MAX_UNZIPPED_BYTES)
     staging = destination.with_name(destination.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)

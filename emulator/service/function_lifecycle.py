@@ -12,8 +12,9 @@ Domain logic only; emulator/api/function_api.py maps it to HTTP. What AWS does, 
 * after the switch, new execution environments start with the new code and configuration;
   idle ones are stopped, busy ones finish their invocation first and are then replaced.
 
-Uploaded packages are checked and extracted by emulator/functions/zip_package.py into a
-folder of this emulator's, kept with the .zip itself (GetFunction's Code.Location serves it).
+Packages (uploaded in the request, or named by S3Bucket/S3Key in the backend's S3) are
+checked and extracted by emulator/functions/zip_package.py into a folder of this
+emulator's, kept with the .zip itself (GetFunction's Code.Location serves it).
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ from emulator.errors import InvalidParameterValue, PreconditionFailed, ResourceC
 from emulator.functions import function_settings, tags as tag_rules
 from emulator.functions.function_state import FunctionState, Lifecycle, UpdateStatus
 from emulator.functions.registry import LATEST, FunctionVersion, LambdaFunction
-from emulator.functions.zip_package import PackageError, PackageInfo, extract_package, inspect_package
+from emulator.backend.client import BackendClient, BackendError
+from emulator.functions.zip_package import (
+    MAX_UNZIPPED_BYTES, MAX_ZIPPED_BYTES, PackageError, PackageInfo, extract_package, inspect_package,
+)
 from emulator.service.function_admin import FunctionAdmin
 from emulator.tasks import OwnedTasks
 
@@ -55,6 +59,7 @@ class FunctionLifecycle:
         self.admin = admin
         self.packages_dir = packages_dir
         self._tasks = OwnedTasks("function lifecycle", on_error)
+        self.backend: BackendClient | None = None  # for code in S3; set once the backend runs
         self._warned_layers: set[tuple[str, str]] = set()
 
     @property
@@ -68,11 +73,11 @@ class FunctionLifecycle:
         name = spec.name
         if name in self.registry.functions:
             raise ResourceConflict(ALREADY_EXISTS.format(name=name))
-        data = _zip_bytes(request.get("Code"))
+        data, limit = await self._package(request.get("Code"))
         folder = self._new_folder(name)
         spec = replace(spec, code_dir=folder / "code")
         tags = tag_rules.merged({}, tag_rules.check_tags(request["Tags"])) if request.get("Tags") is not None else {}
-        info = await self._inspect(data)
+        info = await self._inspect(data, limit)
         package = await asyncio.to_thread(_write_package, folder, data)
         if name in self.registry.functions:  # created by another request while we read the package
             shutil.rmtree(folder, ignore_errors=True)
@@ -108,8 +113,8 @@ class FunctionLifecycle:
         _check_revision(request.get("RevisionId"), latest)
         if request.get("ImageUri"):
             raise InvalidParameterValue("Container image functions are not emulated: upload a .zip (ZipFile).")
-        data = _zip_bytes(request)
-        info = await self._inspect(data)
+        data, limit = await self._package(request)
+        info = await self._inspect(data, limit)
         if request.get("DryRun"):
             return function, replace(latest, code_sha256=info.code_sha256, code_size=info.code_size)
         function.lifecycle.check_updatable(latest.function_arn)  # another update began meanwhile
@@ -226,11 +231,33 @@ class FunctionLifecycle:
     def _new_folder(self, name: str) -> Path:
         return self.packages_dir / name / uuid.uuid4().hex
 
-    async def _inspect(self, data: bytes) -> PackageInfo:
+    async def _inspect(self, data: bytes, max_zipped: int) -> PackageInfo:
         try:
-            return await asyncio.to_thread(inspect_package, data)
+            return await asyncio.to_thread(inspect_package, data, max_zipped)
         except PackageError as exc:
             raise InvalidParameterValue(str(exc)) from None
+
+    async def _package(self, code: Any) -> tuple[bytes, int]:
+        """The .zip of a request's `Code` (CreateFunction) or body (UpdateFunctionCode), and
+        the zipped size allowed for where it came from."""
+        if not isinstance(code, Mapping) or not (code.get("S3Bucket") or code.get("S3Key")):
+            return _zip_bytes(code), MAX_ZIPPED_BYTES
+        bucket, key = code.get("S3Bucket"), code.get("S3Key")
+        if not isinstance(bucket, str) or not isinstance(key, str) or not bucket or not key:
+            raise InvalidParameterValue("Please provide a source for function code: both S3Bucket and S3Key.")
+        if self.backend is None:
+            raise InvalidParameterValue("Code in S3 needs the AWS backend; this emulator runs with --backend none.")
+        try:
+            return await self.backend.s3_get_object(bucket, key, code.get("S3ObjectVersion"), MAX_UNZIPPED_BYTES), \
+                MAX_UNZIPPED_BYTES
+        except BackendError as exc:
+            if exc.status >= 500:
+                raise
+            # Lambda's wording (users' error output).
+            raise InvalidParameterValue(f"Error occurred while GetObject. S3 Error Code: {exc.code}. S3 Error Message: "
+                                        f"{exc.message}") from None
+        except ValueError:
+            raise InvalidParameterValue(f"Unzipped size must be smaller than {MAX_UNZIPPED_BYTES} bytes") from None
 
     async def close(self) -> None:
         await self._tasks.cancel_all()
@@ -253,8 +280,6 @@ def _zip_bytes(code: Any) -> bytes:
         raise InvalidParameterValue("Please provide a source for function code: ZipFile.")
     if code.get("ImageUri"):
         raise InvalidParameterValue("Container image functions are not emulated: use a .zip package (ZipFile).")
-    if code.get("S3Bucket") or code.get("S3Key"):
-        raise InvalidParameterValue("Code in S3 (S3Bucket, S3Key) is not emulated: upload the .zip itself (ZipFile).")
     raw = code.get("ZipFile")
     if not isinstance(raw, str) or not raw:
         raise InvalidParameterValue("Please provide a source for function code: ZipFile.")

@@ -138,7 +138,7 @@ def test_an_existing_name_is_a_conflict(lam: Any) -> None:
     ({"Environment": {"Variables": {"BIG": "x" * 5000}}}, ("InvalidParameterValueException", "exceeded the 4KB limit")),
     ({"Layers": [f"arn:aws:lambda:us-east-1:123456789012:layer:l{i}:1" for i in range(6)]}, ("InvalidParameterValueException", "Cannot reference more than 5 layers.")),
     ({"Code": {"ZipFile": b"this is not a zip"}}, ("InvalidParameterValueException", "Could not unzip uploaded file. Please check your file, then try to upload again.")),
-    ({"Code": {"S3Bucket": "bucket", "S3Key": "key.zip"}}, ("InvalidParameterValueException", "not emulated")),
+    ({"Code": {"S3Bucket": "bucket", "S3Key": "key.zip"}}, ("InvalidParameterValueException", "needs the AWS backend")),
     ({"Tags": {"aws:owner": "me"}}, ("InvalidParameterValueException", "reserved for AWS use")),
     ({"LoggingConfig": {"LogFormat": "Text", "ApplicationLogLevel": "DEBUG"}}, ("InvalidParameterValueException", "LogFormat JSON")),
 ])
@@ -261,8 +261,9 @@ def test_update_code_switches_new_environments_and_publish_makes_a_version(emu: 
     published = lam.update_function_code(FunctionName="coded", ZipFile=app(3), Publish=True)
     assert published["Version"] == "1"
     assert invoke(emu, "coded", Qualifier="1")["version"] == 3
-    dry = lam.update_function_code(FunctionName="coded", ZipFile=app(4), DryRun=True)
-    assert dry["CodeSha256"] == base64.b64encode(hashlib.sha256(app(4)).digest()).decode()
+    fourth = app(4)
+    dry = lam.update_function_code(FunctionName="coded", ZipFile=fourth, DryRun=True)
+    assert dry["CodeSha256"] == base64.b64encode(hashlib.sha256(fourth).digest()).decode()
     assert invoke(emu, "coded")["version"] == 3  # a dry run changes nothing
     with pytest.raises(ClientError) as excinfo:
         lam.update_function_code(FunctionName="coded", ZipFile=b"garbage")
@@ -354,3 +355,25 @@ def test_a_replaced_package_folder_is_removed_once_its_environments_are_gone(emu
     assert held["version"] == 1
     assert wait_until(lambda: not first.exists())
     lam.delete_function(FunctionName="replaced")
+
+
+def test_code_in_the_backends_s3_is_fetched_as_deploy_tools_upload_it(lambda_emulator_factory: Any) -> None:
+    emu = lambda_emulator_factory({"Echo": inline_function("def handler(e, c):\n    return e\n")})
+    s3, lam = emu.client("s3"), emu.lambda_client
+    s3.create_bucket(Bucket="artifacts")
+    code = app(7)
+    s3.put_object(Bucket="artifacts", Key="builds/app v1.zip", Body=code)
+    answer = lam.create_function(FunctionName="from-s3", Runtime="python3.11", Role=ROLE, Handler="app.handler",
+                                 Code={"S3Bucket": "artifacts", "S3Key": "builds/app v1.zip"})
+    assert answer["CodeSha256"] == base64.b64encode(hashlib.sha256(code).digest()).decode()
+    lam.get_waiter("function_active_v2").wait(FunctionName="from-s3", WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    assert emu.invoke("from-s3", {})["version"] == 7
+    s3.put_object(Bucket="artifacts", Key="builds/app v2.zip", Body=app(8))
+    lam.update_function_code(FunctionName="from-s3", S3Bucket="artifacts", S3Key="builds/app v2.zip")
+    lam.get_waiter("function_updated_v2").wait(FunctionName="from-s3", WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    assert emu.invoke("from-s3", {})["version"] == 8
+    with pytest.raises(ClientError) as excinfo:
+        lam.update_function_code(FunctionName="from-s3", S3Bucket="artifacts", S3Key="missing.zip")
+    code, message, _ = error_of(excinfo)
+    assert code == "InvalidParameterValueException"
+    assert message.startswith("Error occurred while GetObject. S3 Error Code: NoSuchKey. S3 Error Message: ")
