@@ -37,6 +37,8 @@ MAX_EVENT_BYTES = 256 * 1024 - EVENT_OVERHEAD_BYTES
 # Not AWS figures: how often the feed is emptied, and how long stop() waits for the last batches.
 FLUSH_INTERVAL_S = 0.5
 FINAL_FLUSH_TIMEOUT_S = 5.0
+# Preparing a shipment runs on the event loop: it yields after this many chunks (~1-2 ms).
+YIELD_EVERY_CHUNKS = 1_000
 _LOGS_TARGET = "Logs_20140328."
 _JSON_11 = "application/x-amz-json-1.1"
 
@@ -89,7 +91,9 @@ class LogShipper:
         # Events are encoded as JSON text here, one string each (json's C escaper), not as
         # dicts for json.dumps: a quarter of the cost, on the control plane's event loop.
         by_stream: dict[tuple[str, str], list[str]] = defaultdict(list)
-        for chunk in chunks:
+        for index, chunk in enumerate(chunks):
+            if index and index % YIELD_EVERY_CHUNKS == 0:
+                await asyncio.sleep(0)  # let invocations run between slices of a large shipment
             events = by_stream[(chunk.group, chunk.stream)]
             prefix = '{"timestamp":%d,"message":' % chunk.timestamp_ms
             for line in chunk.text.splitlines():
