@@ -212,6 +212,8 @@ class Config:
         # The pytest fixtures pass settings straight in: a dict, or the CLI's text.
         for name in ("parameter_overrides", "import_values"):
             object.__setattr__(self, name, key_values(getattr(self, name)))
+    # Function logs also go to CloudWatch Logs in the backend, as on Lambda (README, "Logs").
+    cloudwatch_logs: bool = True
 
     def replace(self, **changes: Any) -> "Config":
         return dataclasses.replace(self, **changes)
@@ -274,6 +276,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("import_values", key_values, "values for the template's Fn::ImportValue: ExportName=Value ...", many=True),
     Option("timeline", _bool, "record a per-second timeline of metrics, served as /_emulator/timeline, Prometheus text and the CloudWatch API (default true)"),
     Option("timeline_retention", _positive_int, "seconds with data each timeline series keeps (default 3600)"),
+    Option("cloudwatch_logs", _bool, "also send function logs to CloudWatch Logs in the backend (default true; needs a backend)"),
 )
 
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}

@@ -26,8 +26,11 @@ from emulator.clock import ScaledClock
 from emulator.policy.api_throttling import QuotaOffset, SpendRule, account_limits
 from emulator.policy.concurrency import ConcurrencyLedger, LimitsConfig
 from emulator.config import Config, remote_binding
+from emulator.errors import AwsError
 from emulator.service.destinations import Destinations
 from emulator.service.function_admin import FunctionAdmin
+from emulator.service.function_lifecycle import FunctionLifecycle
+from emulator.service.function_policies import FunctionPolicies
 from emulator.functions.code_tree import CodeFingerprint, code_fingerprint
 from emulator.functions.code_watch import CodeWatcher
 from emulator.functions.packages import PackageError, prepare_packages
@@ -39,11 +42,15 @@ from emulator.execution.invoker import Invoker
 from emulator.api.cloudwatch_api import CloudWatchApi
 from emulator.api.esm_api import EsmApi
 from emulator.api.telemetry_api import TelemetryApi
+from emulator.api.function_api import FunctionApi
+from emulator.api.policy_api import PolicyApi
 from emulator.api.lambda_api import LambdaApi
 from emulator.api.lambda_config_api import LambdaConfigApi
 from emulator.api.layers_api import LayersApi
 from emulator.service.lambda_service import LambdaService
+from emulator.execution.log_feed import CloudWatchFeed
 from emulator.execution.logsink import LogSink
+from emulator.service.log_shipper import LogShipper
 from emulator.execution.reaper import reap_idle_environments
 from emulator.functions.metrics import DROPPED_BY_RESET, Metrics
 from emulator.backend.moto_process import MotoServer
@@ -85,6 +92,7 @@ class EmulatorServer:
         self.backend_url: str | None = None
         self.timeline: Timeline | None = None
         self.sampler: Sampler | None = None
+        self.log_shipper: LogShipper | None = None
 
     @property
     def url(self) -> str:
@@ -124,6 +132,11 @@ class EmulatorServer:
         )
         self._versions_dir = Path(tempfile.mkdtemp(prefix="lambda-emulator-versions-"))
         self.admin = FunctionAdmin(self.service, self.invoker, self._versions_dir)
+        # Packages uploaded through CreateFunction / UpdateFunctionCode, and the .zips
+        # GetFunction's Code.Location serves: this emulator's, removed at stop.
+        self._packages_dir = Path(tempfile.mkdtemp(prefix="lambda-emulator-packages-"))
+        self.lifecycle = FunctionLifecycle(self.admin, self._packages_dir / "functions", self.errors.append)
+        self.policies = FunctionPolicies(lambda: self.service.registry)
         try:
             await self._start_environments()
             await self._prepare_packages()
@@ -148,6 +161,8 @@ class EmulatorServer:
             await self.stop()
             raise
         self._spawn(self.async_queue.run(), "async invocation queue")
+        if self.log_shipper is not None:
+            self._spawn(self.log_shipper.run(), "CloudWatch Logs shipper")
         self._spawn(reap_idle_environments(lambda: self.invoker.pools.values(), config.keep_alive, self.clock), "keep-alive reaper")
         if config.watch_code:
             self._spawn(self._watch_code(), "code watcher")
@@ -181,9 +196,9 @@ class EmulatorServer:
     async def _prepare_packages(self) -> None:
         """.zip code unpacked, layers in place (emulator/functions/packages.py): a folder of the
         emulator's own, removed when it stops."""
-        self._packages_dir = Path(tempfile.mkdtemp(prefix="lambda-emulator-packages-"))
+        self._template_packages_dir = Path(tempfile.mkdtemp(prefix="lambda-emulator-template-"))
         try:
-            self.app = await asyncio.to_thread(prepare_packages, self.app, self._packages_dir)
+            self.app = await asyncio.to_thread(prepare_packages, self.app, self._template_packages_dir)
         except PackageError as exc:
             raise StartupError(str(exc)) from None
 
@@ -224,6 +239,20 @@ class EmulatorServer:
                     raise StartupError(f"function {spec.name}: ReservedConcurrentExecutions {spec.reserved_concurrency}: {exc}") from None
             if spec.event_invoke is not None:
                 self.service.event_invoke_configs[(spec.name, "$LATEST")] = event_invoke_config_from_spec(spec.event_invoke)
+        self._load_permissions()
+
+    def _load_permissions(self) -> None:
+        """The template's AWS::Lambda::Permission resources become policy statements
+        (stored and returned by GetPolicy; not enforced)."""
+        for resource in self.app.resources.values():
+            if resource.type != "AWS::Lambda::Permission":
+                continue
+            target = str(resource.properties.get("FunctionName") or "")
+            try:
+                self.policies.add_template_permission(target, resource.logical_id, resource.properties)
+            except AwsError as exc:
+                raise StartupError(f"{self.app.source}: resource {resource.logical_id!r} (AWS::Lambda::Permission): "
+                                   f"{exc.message}") from None
 
     async def _publish_template_aliases(self) -> None:
         """SAM AutoPublishAlias: version 1 plus the alias, then its provisioned concurrency."""
@@ -252,11 +281,17 @@ class EmulatorServer:
             self.backend_url = self.moto.url
         if self.backend_url:
             self.backend = BackendClient(self.backend_url, config.region)
+            self.lifecycle.backend = self.backend
+            if config.cloudwatch_logs:
+                self.logs.feed = CloudWatchFeed()
+                self.log_shipper = LogShipper(self.logs.feed, self.backend)
         self.proxy = AwsProxy(self.backend_url, self.moto.unavailable_reason if self.moto is not None else None)
 
     async def _backend_restarted(self) -> None:
         """The moto child came back empty: create the template's resources again (the
         mappings and their pollers are ours and kept; they find their queues again)."""
+        if self.log_shipper is not None:
+            self.log_shipper.forget_resources()
         await self.sources.provision()
 
     def _new_gateway(self) -> ApiGatewayFrontDoor:
@@ -307,6 +342,7 @@ class EmulatorServer:
             web.get("/_emulator/health", self._health),
             web.post("/_emulator/reset", self._reset),
         ] + TelemetryApi(self.metrics_snapshot, self.timeline).routes() + EsmApi(self.sources).routes()
+        routes += FunctionApi(self.lifecycle, self._packages_dir / "downloads").routes() + PolicyApi(self.policies).routes()
         routes += LayersApi(lambda: self.app.layers.values()).routes()
         fallback = self.gateway.management.intercept(self.proxy.handle) if self.gateway else self.proxy.handle
         fallback = CloudWatchApi(self.timeline).wrap(fallback)  # CloudWatch reads come from the timeline
@@ -375,7 +411,8 @@ class EmulatorServer:
             "async_queue": {"pending": self.async_queue.pending, "dropped_pending": self.metrics.pending_dropped_snapshot()},
             "event_source_mappings": mappings,
             "api_gateway": self.gateway.snapshot() if self.gateway is not None else {},
-            "logs": self.logs.snapshot(),
+            "logs": {**self.logs.snapshot(),
+                     **({"cloudwatch": self.log_shipper.snapshot()} if self.log_shipper is not None else {})},
             "host": {**self.descriptors.snapshot(), "environments": self.execution.environments,
                      "environments_refused": self.execution.refused},
         }
@@ -390,8 +427,10 @@ class EmulatorServer:
         fingerprints = await self._code_fingerprints()  # before anything is cleared
         await self.sources.stop()  # no poller may invoke or receive while the rest resets
         await self.async_queue.drop_all(DROPPED_BY_RESET)  # counted and logged; metrics.reset() keeps that count
+        await self.lifecycle.close()
         self.admin.close()
         self.invoker.close()
+        await asyncio.to_thread(_empty_folder, self._packages_dir)
         self.metrics.reset()  # and the timeline
         if self.sampler is not None:
             self.sampler.reset()
@@ -409,6 +448,9 @@ class EmulatorServer:
         await self._publish_template_aliases()
         if self.moto is not None:
             await self.moto.reset()
+        if self.log_shipper is not None:
+            self.log_shipper.feed.take()  # what the old environments wrote goes with them
+            self.log_shipper.forget_resources()
         await self.sources.reset()
 
     # -- shutdown ----------------------------------------------------------------------
@@ -454,6 +496,13 @@ class EmulatorServer:
         await self._tasks.cancel_all()
         if gateway is not None:
             await gateway.close()  # invocations still running past their requests, then the site
+        if self.log_shipper is not None:  # the last lines, while the backend still runs
+            try:
+                await asyncio.wait_for(self.log_shipper.flush(), LogShipper.final_flush_timeout_s)
+            except asyncio.TimeoutError:
+                log.warning("the last function logs did not reach CloudWatch Logs in time; dropped")
+        if hasattr(self, "lifecycle"):
+            await self.lifecycle.close()
         if hasattr(self, "admin"):
             self.admin.close()
         if hasattr(self, "invoker"):
@@ -471,9 +520,16 @@ class EmulatorServer:
             await self.moto.stop()
         if hasattr(self, "_versions_dir"):
             await asyncio.to_thread(shutil.rmtree, self._versions_dir, ignore_errors=True)
-        if hasattr(self, "_home_dir"):
-            await asyncio.to_thread(shutil.rmtree, self._home_dir, ignore_errors=True)
         if hasattr(self, "_packages_dir"):
             await asyncio.to_thread(shutil.rmtree, self._packages_dir, ignore_errors=True)
+        if hasattr(self, "_home_dir"):
+            await asyncio.to_thread(shutil.rmtree, self._home_dir, ignore_errors=True)
+        if hasattr(self, "_template_packages_dir"):
+            await asyncio.to_thread(shutil.rmtree, self._template_packages_dir, ignore_errors=True)
         if hasattr(self, "logs"):
             self.logs.close()
+
+
+def _empty_folder(folder: Path) -> None:
+    for entry in folder.iterdir():
+        shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)

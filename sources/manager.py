@@ -36,7 +36,7 @@ from emulator.sources.mapping import (
     SQS, STABLE_STATES, SUPPORTED_KINDS, EventSourceMapping, MappingState, source_kind,
 )
 from emulator.sources.template_sources import template_mappings
-from emulator.sources.validation import settings_from_request
+from emulator.sources.validation import check_visibility_timeout, settings_from_request
 
 if TYPE_CHECKING:
     from emulator.clock import Clock
@@ -212,6 +212,8 @@ class SourceManager:
         await self._check_source(kind, source_arn)
         settings = settings_from_request(self._settings_part(request), kind=kind, fifo=self._fifo(source_arn),
                                          event_source_arn=source_arn, now=time.time())
+        if kind == SQS:
+            await self._check_visibility_timeout(source_arn, function_arn)
         self._check_duplicate(function_arn, source_arn, kind)
         mapping = EventSourceMapping.new(function_arn, source_arn, settings, region=self.region,
                                          account_id=self.account_id, origin=origin)
@@ -231,6 +233,8 @@ class SourceManager:
         function_arn = mapping.function_arn
         if request.get("FunctionName") is not None:
             function_arn = self._function_arn(request["FunctionName"])
+            if mapping.kind == SQS:
+                await self._check_visibility_timeout(mapping.event_source_arn, function_arn)
         settings = settings_from_request(self._settings_part(request), kind=mapping.kind,
                                          fifo=self._fifo(mapping.event_source_arn),
                                          event_source_arn=mapping.event_source_arn, base=mapping.settings)
@@ -313,6 +317,13 @@ class SourceManager:
                                    f"({exc.code or exc.status}: {exc.message})") from None
         except ValueError:
             raise InvalidParameterValue(f"Value '{source_arn}' at 'eventSourceArn' is not a valid ARN") from None
+
+    async def _check_visibility_timeout(self, queue_arn: str, function_arn: str) -> None:
+        if self.backend is None:
+            return
+        attributes = await self.backend.sqs_queue_attributes(await self.backend.queue_url(queue_arn), ["VisibilityTimeout"])
+        check_visibility_timeout(int(attributes.get("VisibilityTimeout", 30)),
+                                 self.service.registry.resolve(function_arn).spec.timeout_s)
 
     def _check_duplicate(self, function_arn: str, source_arn: str, kind: str) -> None:
         for other in self.mappings.values():

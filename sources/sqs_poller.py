@@ -157,6 +157,7 @@ class SqsPoller:
         self._stop_event = asyncio.Event()
         self._outage = BackendOutage(log, mapping.event_source_arn)
         self._timeout_cache: tuple[float | None, float] | None = None  # (function Timeout, loop time asked)
+        self._extension_logged = 0  # the visibility extension last logged (once per value)
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -334,6 +335,11 @@ class SqsPoller:
         if needed <= vt:
             return float(vt), None
         effective = math.ceil(needed + EFFECTIVE_VISIBILITY_MARGIN_S)
+        if effective != self._extension_logged:
+            self._extension_logged = effective
+            log.info("%s: the batching window (%g s) plus the function timeout (%g s) exceed the queue's visibility "
+                     "timeout (%d s): batches are received with VisibilityTimeout %d s (window + timeout + %d s)",
+                     self.mapping.event_source_arn, window, timeout, vt, effective, EFFECTIVE_VISIBILITY_MARGIN_S)
         return float(effective), effective
 
     async def _function_timeout(self) -> float | None:
@@ -436,7 +442,7 @@ class SqsPoller:
                 self._failed(messages)
                 return
             assert self.queue is not None
-            keep = retry_ids(ids, failed, fifo=self.queue.fifo)
+            keep = retry_ids([(m.message_id, m.group_id) for m in messages], failed, fifo=self.queue.fifo)
         if keep:
             self.stats.batches_partially_failed += 1
             self.stats.events_failed_invoke += len(keep)

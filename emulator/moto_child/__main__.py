@@ -45,10 +45,10 @@ def apply_fast_models() -> dict[str, bool]:
     """Patch moto with each fast model; {name: applied}. Each on its own: one that fails
     leaves moto's own model for that service (slow, but correct) and says why on stderr,
     which the emulator logs (logger emulator.moto); the others still apply."""
-    from emulator.moto_child import fast_kinesis, fast_sqs
+    from emulator.moto_child import fast_kinesis, fast_logs, fast_sqs
 
     applied = {}
-    for name, apply in (("SQS", fast_sqs.apply), ("Kinesis", fast_kinesis.apply)):
+    for name, apply in (("SQS", fast_sqs.apply), ("Kinesis", fast_kinesis.apply), ("CloudWatch Logs", fast_logs.apply)):
         try:
             applied[name] = apply()
         except Exception:
