@@ -21,7 +21,7 @@ from aiohttp import web
 from emulator.api import edge
 from emulator.api.edge import RequestTimeout, error_response
 from emulator.api.fast_invoke import FastInvokeServer
-from emulator.errors import AwsError, InvalidRequestContent, RequestEntityTooLarge, RequestTooLarge, ServiceError
+from emulator.errors import AwsError, InvalidRequestContent, RequestEntityTooLarge, ServiceError
 
 log = logging.getLogger("emulator.http")
 
@@ -144,19 +144,6 @@ class Router:
             self._in_flight.discard(task)
 
     async def _dispatch(self, request: RoutedRequest) -> web.StreamResponse:
-        if request.body_exists:
-            # The whole body, within the body timeout (a stalled client is answered 408);
-            # handlers then read it from aiohttp's cache.
-            try:
-                await asyncio.wait_for(request.read(), edge.BODY_TIMEOUT_S)
-            except asyncio.TimeoutError:
-                log.info("rejected a request from %s: its body did not arrive within %g s", request.remote, edge.BODY_TIMEOUT_S)
-                return error_response(RequestTimeout(f"The request body did not arrive within {edge.BODY_TIMEOUT_S:g} s."), close=True)
-            except web.HTTPRequestEntityTooLarge:
-                return aws_error_response(edge.payload_too_large())
-            except ConnectionError:  # the client left mid-body: nobody to answer
-                log.debug("a client left while sending %s %s", request.method, request.path)
-                return error_response(RequestTimeout("The connection closed before the request body arrived."), close=True)
         # Match the raw path, then decode each value, as aiohttp's router does: an encoded
         # "/" inside a function name is part of the name (and then invalid), not a separator.
         method, path = request.method, request.rel_url.raw_path
@@ -187,7 +174,7 @@ class Router:
             if max_body is not None:
                 limit, operation = max_body
                 return aws_error_response(RequestEntityTooLarge(f"Request must be smaller than {limit} bytes for the {operation} operation"))
-            return aws_error_response(RequestTooLarge("Request must be smaller than 6291456 bytes for the Invoke operation"))
+            return aws_error_response(edge.payload_too_large())
         except ConnectionError:  # the client left mid-body: nobody to answer
             log.debug("a client left while sending %s %s", request.method, request.path)
             return error_response(RequestTimeout("The connection closed before the request body arrived."), close=True)
