@@ -115,6 +115,9 @@ class Config:
     # How MemorySize is enforced (README, "Memory"): auto picks a cgroup where one can be
     # made, else the resident-memory watchdog.
     memory_limits: str = "auto"
+    # DynamoDB capacity units, throttling, on-demand limits and ReturnConsumedCapacity as
+    # AWS accounts them (README, "DynamoDB capacity"); off: moto's own, never throttled.
+    dynamodb_capacity: bool = True
 
     def replace(self, **changes: Any) -> "Config":
         return dataclasses.replace(self, **changes)
@@ -152,6 +155,8 @@ OPTIONS: tuple[Option, ...] = (
         "cgroup (fail if none can be made), watchdog (sample resident memory) or none",
         ("auto", "cgroup", "watchdog", "none"),
     ),
+    Option("dynamodb_capacity", _bool, "account DynamoDB capacity units and throttle tables as AWS does (default true; "
+           "false: never throttled)"),
 )
 
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}

@@ -201,7 +201,9 @@ class EmulatorServer:
         if config.aws_endpoint:
             self.backend_url = config.aws_endpoint
         elif config.backend == "moto":
-            self.moto = MotoServer(home=str(self._home_dir))
+            # DynamoDB capacity in the child runs on the emulator's clock (emulator/moto_child/fast_dynamodb.py).
+            options = (f"--time-scale={config.time_scale!r}", f"--dynamodb-capacity={'on' if config.dynamodb_capacity else 'off'}")
+            self.moto = MotoServer(home=str(self._home_dir), options=options)
             self.moto.on_restart = self._backend_restarted
             await self.moto.start()
             self.backend_url = self.moto.url

@@ -200,6 +200,10 @@ class BackendClient:
     async def dynamodb(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self.json_call("dynamodb", f"DynamoDB_20120810.{action}", body)
 
+    async def dynamodb_streams(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
+        """DynamoDB Streams (JSON 1.0; signed for "dynamodb", as the SDKs sign it)."""
+        return await self.json_call("dynamodb", f"DynamoDBStreams_20120810.{action}", body)
+
     async def s3_create_bucket(self, bucket: str) -> None:
         """CreateBucket, path style; a LocationConstraint outside us-east-1 (S3 API rule)."""
         body = b""
