@@ -21,6 +21,8 @@ from aiohttp import web
 from emulator.service.async_queue import AsyncInvocationQueue, event_invoke_config_from_spec
 from emulator.backend.proxy import AwsProxy
 from emulator.backend.client import BackendClient
+from emulator.backend.dynamodb_capacity import DynamoDBCapacity
+from emulator.backend.dynamodb_scaling_targets import ScalingTemplateError
 from emulator.clock import ScaledClock
 from emulator.policy.concurrency import ConcurrencyLedger, LimitsConfig
 from emulator.config import Config, remote_binding_refusal, remote_binding_warning
@@ -134,6 +136,8 @@ class EmulatorServer:
         except BaseException:
             await self.stop()
             raise
+        if self.dynamodb is not None:
+            self._spawn(self.dynamodb.run(), "dynamodb capacity")
         self.ready = True
 
     async def _start_environments(self) -> None:
@@ -210,6 +214,12 @@ class EmulatorServer:
         if self.backend_url:
             self.backend = BackendClient(self.backend_url, config.region)
         self.proxy = AwsProxy(self.backend_url, self.moto.unavailable_reason if self.moto is not None else None)
+        self.dynamodb: DynamoDBCapacity | None = None  # DynamoDB metrics and auto scaling
+        if self.backend is not None:
+            try:
+                self.dynamodb = DynamoDBCapacity(self.backend, self.clock, self.app, config.region, config.account_id)
+            except ScalingTemplateError as exc:
+                raise StartupError(f"{self.app.source}: {exc}") from None
 
     async def _backend_restarted(self) -> None:
         """The moto child came back empty: create the template's resources again (the
@@ -300,6 +310,7 @@ class EmulatorServer:
             # dropped_pending: what resets and shutdown dropped; kept across resets.
             "async_queue": {"pending": self.async_queue.pending, "dropped_pending": self.metrics.pending_dropped_snapshot()},
             "event_source_mappings": mappings,
+            "dynamodb": await self.dynamodb.snapshot() if self.dynamodb is not None else {"available": False},
             "logs": self.logs.snapshot(),
             "host": {**self.descriptors.snapshot(), "environments": self.factory.environments,
                      "environments_refused": self.factory.refused},
@@ -330,6 +341,8 @@ class EmulatorServer:
         if self.moto is not None:
             await self.moto.reset()
         await self.sources.reset()
+        if self.dynamodb is not None:
+            self.dynamodb.reset()
 
     # -- shutdown ----------------------------------------------------------------------
     async def stop(self) -> None:

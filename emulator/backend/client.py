@@ -102,6 +102,14 @@ class BackendClient:
                 raise BackendError(service, response.status, text)
             return json.loads(text) if text else {}
 
+    async def get_json(self, path: str) -> Any:
+        """GET one of the moto child's own endpoints (e.g. /_emulator/dynamodb-capacity)."""
+        async with self._http().get(self.endpoint_url + path) as response:
+            text = await response.text()
+            if response.status >= 300:
+                raise BackendError("emulator", response.status, text)
+            return json.loads(text)
+
     async def query_call(self, service: str, params: dict[str, str]) -> str:
         headers = {
             "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
