@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_async  # noqa: E402
 import bench_coldstart  # noqa: E402
+import bench_dynamodb  # noqa: E402
 import bench_kinesis  # noqa: E402
 import bench_latency  # noqa: E402
 import bench_memory  # noqa: E402
@@ -45,6 +46,7 @@ BENCHMARKS: dict[str, Callable[[Settings], list[Row]]] = {
     "kinesis": bench_kinesis.run,
     "moto-memory": bench_moto_memory.run,
     "async": bench_async.run,
+    "dynamodb": bench_dynamodb.run,
 }
 
 

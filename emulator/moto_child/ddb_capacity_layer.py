@@ -304,8 +304,9 @@ class CapacityLayer:
         if view is None:
             return original(handler)
         before = self._stored(view, key)
-        old = copy.deepcopy(before.attrs) if before is not None and view.shape.indexes else _attrs(before)
-        old_size = item_size(old)
+        old_size = item_size(_attrs(before))
+        # moto updates the stored item in place: what the indexes compare needs a copy.
+        old = copy.deepcopy(before.attrs) if before is not None and view.shape.indexes else None
         name = view.shape.name
         known = [Charge(name, "", WRITE, write_units(old_size))]
         known += [Charge(name, index.name, WRITE, 0.0, True) for index in view.shape.indexes if index.is_global]
@@ -315,7 +316,11 @@ class CapacityLayer:
         except ConditionalCheckFailed:
             self._charge(known[:1])
             raise
-        charges = write_charges(view.shape, old, _attrs(self._stored(view, key)))
+        after = _attrs(self._stored(view, key))
+        if view.shape.indexes:
+            charges = write_charges(view.shape, old, after)
+        else:
+            charges = [Charge(name, "", WRITE, write_units(max(old_size, item_size(after))))]
         self._charge(charges)
         self._report(handler, result, charges, [name], listed=False)
         return result

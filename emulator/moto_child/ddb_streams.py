@@ -260,9 +260,31 @@ def streams_backend_methods() -> dict[str, Any]:
 
     def get_records(self: Any, iterator_arn: str, limit: int) -> dict[str, Any]:
         records, following = read(self.dynamodb, iterator_arn, limit)
-        return {"Records": [json.loads(text) for text in records], "NextShardIterator": following}
+        return {"Records": [_with_raw_binaries(json.loads(text)) for text in records], "NextShardIterator": following}
 
     return {"describe_stream": describe_stream, "get_shard_iterator": get_shard_iterator, "get_records": get_records}
+
+
+def _with_raw_binaries(record: dict[str, Any]) -> dict[str, Any]:
+    """A stored record with its binaries as bytes: moto's serializer base64-encodes them
+    (the short path sends the stored JSON, already encoded, as it is)."""
+    def raw(value: Any) -> Any:
+        kind, inner = next(iter(value.items()))
+        if kind == "B":
+            return {"B": base64.b64decode(inner)}
+        if kind == "BS":
+            return {"BS": [base64.b64decode(member) for member in inner]}
+        if kind == "M":
+            return {"M": {name: raw(member) for name, member in inner.items()}}
+        if kind == "L":
+            return {"L": [raw(member) for member in inner]}
+        return value
+
+    stream = record.get("dynamodb", {})
+    for image in ("Keys", "NewImage", "OldImage"):
+        if image in stream:
+            stream[image] = {name: raw(value) for name, value in stream[image].items()}
+    return record
 
 
 def backend_methods(original_update_item: Any, original_transact: Any) -> dict[str, Any]:

@@ -62,6 +62,7 @@ def emu() -> Iterator[EmulatorHandle]:
             "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
             "OnDemandThroughput": {"MaxWriteRequestUnits": 5}}},
         "Shrinking": provisioned("shrinking", 50, 50),
+        "Plain": provisioned("plain", 1000, 1000),
     }
     with running_emulator(template) as handle:
         yield handle
@@ -209,6 +210,11 @@ def test_consumed_capacity_counts_units_as_aws_does(emu: EmulatorHandle) -> None
     update = ddb.update_item(TableName="units", Key={"pk": {"S": "big"}}, UpdateExpression="REMOVE #d", ExpressionAttributeNames={"#d": "data"},
                              ReturnConsumedCapacity="INDEXES")["ConsumedCapacity"]
     assert update["Table"] == {"CapacityUnits": 5.0} and update["GlobalSecondaryIndexes"] == {"by-owner": {"CapacityUnits": 1.0}}
+    # The same without an index (moto updates the stored item in place: the old size is kept first).
+    ddb.put_item(TableName="plain", Item={"pk": {"S": "p"}, "data": {"S": "x" * 3_000}})
+    shrink = ddb.update_item(TableName="plain", Key={"pk": {"S": "p"}}, UpdateExpression="REMOVE #d",
+                             ExpressionAttributeNames={"#d": "data"}, ReturnConsumedCapacity="TOTAL")
+    assert shrink["ConsumedCapacity"] == {"TableName": "plain", "CapacityUnits": 3.0}
     # BatchGetItem rounds each item up on its own; transactions cost double.
     ddb.put_item(TableName="units", Item={"pk": {"S": "small"}})
     batch = ddb.batch_get_item(RequestItems={"units": {"Keys": [{"pk": {"S": "big"}}, {"pk": {"S": "small"}}]}},
