@@ -17,8 +17,8 @@ short path of emulator/moto_child/ddb_wire.py. Where moto and AWS differ, these 
   https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_streams_StreamRecord.html)
   and `SizeBytes` as AWS counts it (emulator/moto_child/ddb_items.py; moto's is the length
   of its JSON);
-- sequence numbers of 26 digits, unique in the process (moto's restart at the same number
-  in every table), a shard id of AWS's form, made per stream;
+- sequence numbers of 26 digits, increasing across the process and its restarts (moto's
+  restart at the same number in every table), a shard id of AWS's form;
 - records are trimmed after 24 hours and iterators expire after 15 minutes
   (ExpiredIteratorException); an iterator or position older than the trim horizon is a
   TrimmedDataAccessException; an iterator we did not issue is a ValidationException (moto:
@@ -38,8 +38,8 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import hashlib
 import math
-import os
 import threading
 import time
 import uuid
@@ -64,7 +64,10 @@ from emulator.moto_child.ddb_capacity import plain_item
 from emulator.moto_child.kinesis_store import SequenceCounter
 
 DYNAMODB_LOCK = threading.RLock()
-SEQUENCES = SequenceCounter()
+# Sequence numbers go on increasing across restarts of the moto process (the counter starts at
+# the time, in microseconds): a poller's iterator from before a restart then points before
+# every new record, and is told TrimmedDataAccessException, not silence.
+SEQUENCES = SequenceCounter(time.time_ns() // 1000)
 EVENT_VERSION = "1.1"
 EVENT_SOURCE = "aws:dynamodb"
 _SUPPRESS = threading.local()  # a write whose record is made by its caller (update_item below)
@@ -110,8 +113,11 @@ class FastStreamShard:
         self.account_id = account_id
         self.table = table
         self.created_on = utcnow()
-        # AWS's shard ids look like "shardId-00000001414576573621-f55eea83".
-        self.id = f"shardId-{int(time.time() * 1000):020d}-{os.urandom(4).hex()}"
+        # AWS's shard ids look like "shardId-00000001414576573621-f55eea83". Ours is the same
+        # for a table across restarts of the moto process (the one shard never closes), so a
+        # mapping's shard worker finds its shard again when the backend comes back.
+        digest = hashlib.md5(table.table_arn.encode(), usedforsecurity=False).hexdigest()[:8]
+        self.id = f"shardId-{1:020d}-{digest}"
         with DYNAMODB_LOCK:
             self.store = StreamStore(SEQUENCES.last)
 

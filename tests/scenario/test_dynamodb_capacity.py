@@ -260,3 +260,49 @@ def test_a_fifth_decrease_within_the_hour_is_refused(emu: EmulatorHandle) -> Non
     throughput = ddb.describe_table(TableName="shrinking")["Table"]["ProvisionedThroughput"]
     assert (throughput["WriteCapacityUnits"], throughput["NumberOfDecreasesToday"]) == (60, 4)
     assert wait_until(lambda: table_metrics(emu, "shrinking")["ProvisionedWriteCapacityUnits"] == 60, 5.0)
+
+
+# -- auto scaling from the template: scale-in after 15 quiet minutes -----------------------------------
+def test_auto_scaling_lowers_an_idle_tables_capacity_after_fifteen_quiet_minutes() -> None:
+    template = {
+        "Idle": provisioned("idle", 5, 50),
+        "IdleTarget": {"Type": "AWS::ApplicationAutoScaling::ScalableTarget", "Properties": {
+            "ServiceNamespace": "dynamodb", "ResourceId": "table/idle", "ScalableDimension": "dynamodb:table:WriteCapacityUnits",
+            "MinCapacity": 2, "MaxCapacity": 100}},
+        "IdlePolicy": {"Type": "AWS::ApplicationAutoScaling::ScalingPolicy", "Properties": {
+            "PolicyName": "idle-writes", "PolicyType": "TargetTrackingScaling", "ScalingTargetId": {"Ref": "IdleTarget"},
+            "TargetTrackingScalingPolicyConfiguration": {
+                "TargetValue": 70, "PredefinedMetricSpecification": {"PredefinedMetricType": "DynamoDBWriteCapacityUtilization"}}}},
+    }
+    # 300×: a minute of data points is 0.2 s; fifteen of them 3 s.
+    with running_emulator(template, time_scale=300) as emu:
+        ddb = emu.client("dynamodb")
+
+        def write_capacity() -> int:
+            return ddb.describe_table(TableName="idle")["Table"]["ProvisionedThroughput"]["WriteCapacityUnits"]
+
+        assert wait_until(lambda: write_capacity() == 2, 30.0)
+        throughput = ddb.describe_table(TableName="idle")["Table"]["ProvisionedThroughput"]
+        assert throughput["NumberOfDecreasesToday"] == 1 and throughput["ReadCapacityUnits"] == 5
+        [activity] = emu.metrics()["dynamodb"]["scaling_activities"]
+        assert (activity["ResourceId"], activity["From"], activity["To"], activity["StatusCode"]) == (
+            "table/idle", 50, 2, "Successful")
+        assert "15 minutes" in activity["Cause"]
+
+
+def test_a_scaling_policy_cloudformation_would_refuse_stops_the_start_with_its_reason() -> None:
+    template = {
+        "T": provisioned("t", 5, 5),
+        "Target": {"Type": "AWS::ApplicationAutoScaling::ScalableTarget", "Properties": {
+            "ServiceNamespace": "dynamodb", "ResourceId": "table/t", "ScalableDimension": "dynamodb:table:WriteCapacityUnits",
+            "MinCapacity": 1, "MaxCapacity": 10}},
+        "Policy": {"Type": "AWS::ApplicationAutoScaling::ScalingPolicy", "Properties": {
+            "PolicyName": "p", "PolicyType": "TargetTrackingScaling", "ScalingTargetId": {"Ref": "Target"},
+            "TargetTrackingScalingPolicyConfiguration": {
+                "TargetValue": 95, "PredefinedMetricSpecification": {"PredefinedMetricType": "DynamoDBWriteCapacityUtilization"}}}},
+    }
+    from emulator.server import StartupError
+
+    with pytest.raises(StartupError, match="TargetValue 95 is outside DynamoDB's 20-90 percent"):
+        with running_emulator(template):
+            pass

@@ -9,8 +9,12 @@ event it receives to a file, so a test sees exactly what the function saw, in or
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterator
@@ -351,3 +355,34 @@ def test_a_mapping_on_a_table_without_a_stream_is_refused(emu: EmulatorHandle) -
         lam.create_event_source_mapping(FunctionName="idle", StartingPosition="AT_TIMESTAMP",
                                         StartingPositionTimestamp=time.time() - 10,
                                         EventSourceArn=stream_arn_of(emu, "idle-table"))
+
+
+# -- the backend dies and comes back -------------------------------------------------------------------------
+def test_a_stream_mapping_goes_on_after_the_backend_restarts(tmp_path: Path) -> None:
+    """moto keeps everything in memory: a restarted backend has the template's table again,
+    empty, with a new stream. The mapping's reader finds its shard again (the same id) and,
+    its old position being older than anything the new stream holds, reads the new stream
+    from its start (TrimmedDataAccessException, then TRIM_HORIZON)."""
+    template = {"Feed": table("feed"), "reader": recorder(tmp_path / "reader", Events={"Feed": {
+        "Type": "DynamoDB", "Properties": {"Stream": {"Fn::GetAtt": ["Feed", "StreamArn"]},
+                                           "StartingPosition": "TRIM_HORIZON"}}})}
+
+    def health() -> dict[str, Any]:
+        try:
+            with urllib.request.urlopen(emu.url + "/_emulator/health") as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return json.loads(error.read())
+
+    with running_emulator(template, time_scale=TIME_SCALE) as emu:
+        ddb = emu.client("dynamodb")
+        ddb.put_item(TableName="feed", Item={"pk": {"S": "before"}, "name": {"S": "before"}})
+        assert wait_until(lambda: [name_of(r) for r in records(tmp_path / "reader")] == ["before"], WAIT_S)
+        before = health()["backend"]
+        os.kill(before["pid"], signal.SIGKILL)
+        assert wait_until(lambda: health()["status"] == "ready" and health()["backend"]["pid"] != before["pid"], WAIT_S)
+        assert wait_until(lambda: "Table" in ddb.describe_table(TableName="feed"), WAIT_S)
+        for name in ("after-0", "after-1"):
+            ddb.put_item(TableName="feed", Item={"pk": {"S": name}, "name": {"S": name}})
+        assert wait_until(lambda: [name_of(r) for r in records(tmp_path / "reader")] == ["before", "after-0", "after-1"],
+                          WAIT_S)
