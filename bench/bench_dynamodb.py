@@ -3,7 +3,9 @@
 1. PutItem latency, the capacity layer on and off (A/B, interleaved rounds, each its own
    emulator: `--dynamodb-capacity true|false`): an on-demand table (the layer accounts every
    write, nothing throttles), one keep-alive connection, p50 and p99 of each call after a
-   warm-up. The layer's cost is the difference of the medians.
+   warm-up. The layer's cost is the difference of the medians. On a busy machine that
+   difference drowns in scheduling noise, so the same A/B also runs in-process
+   (bench/moto_dynamodb_inprocess.py: moto's WSGI application called directly, no HTTP).
 2. Writes per second: PutItem (one item per call) and BatchWriteItem (25 items per call),
    each from 4 keep-alive client threads, for a few seconds.
 3. A DynamoDB stream mapping keeping up: a table with a NEW_AND_OLD_IMAGES stream, a no-op
@@ -21,6 +23,8 @@ from __future__ import annotations
 
 import json
 import statistics
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -29,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_sources import AwsJsonClient
-from harness import NOOP_SOURCE, ServerProcess, TemplateBuilder, scratch_dir, start_emulator
+from harness import BENCH_DIR, NOOP_SOURCE, TemplateBuilder, scratch_dir, start_emulator
 from report import Row, percentile, verdict
 from settings import Settings
 
@@ -107,6 +111,18 @@ def put_latencies(url: str, table: str, calls: int, warmup: int = 500) -> list[f
         return sorted(times)
     finally:
         client.close()
+
+
+def inprocess_ab(sizes: Sizes) -> dict[str, list[tuple[float, float]]]:
+    """The same A/B with moto's application called in-process: (p50, p99) in ms per round."""
+    found: dict[str, list[tuple[float, float]]] = {"off": [], "on": []}
+    for _ in range(sizes.latency_rounds + 1):
+        for variant in ("off", "on"):
+            out = subprocess.run([sys.executable, str(BENCH_DIR / "moto_dynamodb_inprocess.py"), "--capacity", variant,
+                                  "--calls", str(sizes.latency_calls)], capture_output=True, text=True, check=True)
+            figures = json.loads(out.stdout.strip().splitlines()[-1])
+            found[variant].append((figures["p50_us"] / 1000, figures["p99_us"] / 1000))
+    return found
 
 
 def latency_ab(workdir: Path, sizes: Sizes) -> dict[str, list[tuple[float, float]]]:
@@ -247,14 +263,18 @@ def run(settings: Settings) -> list[Row]:
     with scratch_dir("dynamodb") as tmp:
         workdir = Path(tmp)
         ab = latency_ab(workdir, sizes)
+        inprocess = inprocess_ab(sizes)
         stream = stream_keep_up(workdir, sizes)
-    return rows(ab, stream)
+    return rows(ab, inprocess, stream)
 
 
-def rows(ab: dict[str, list[tuple[float, float]]], stream: dict[str, float]) -> list[Row]:
+def rows(ab: dict[str, list[tuple[float, float]]], inprocess: dict[str, list[tuple[float, float]]],
+         stream: dict[str, float]) -> list[Row]:
     name = "9 DynamoDB, emulator up"
     off = statistics.median(p50 for p50, _ in ab["off"])
     on = statistics.median(p50 for p50, _ in ab["on"])
+    inprocess_off = statistics.median(p50 for p50, _ in inprocess["off"])
+    inprocess_on = statistics.median(p50 for p50, _ in inprocess["on"])
     out = [
         Row(name, "PutItem p50 / p99, capacity off, by round",
             ", ".join(f"{p50:.3f} / {p99:.3f} ms" for p50, p99 in ab["off"])),
@@ -262,6 +282,10 @@ def rows(ab: dict[str, list[tuple[float, float]]], stream: dict[str, float]) -> 
             ", ".join(f"{p50:.3f} / {p99:.3f} ms" for p50, p99 in ab["on"])),
         Row(name, "  capacity layer adds, p50 (median of rounds)", f"{on - off:+.3f} ms",
             target=f"<= {TARGET_ADDED_P50_MS} ms", verdict=verdict(on - off, TARGET_ADDED_P50_MS)),
+        Row(name, "  in-process (moto's application, no HTTP): p50 off / on, by round", ", ".join(
+            f"{a * 1000:.0f} / {b * 1000:.0f} us" for (a, _), (b, _) in zip(inprocess["off"], inprocess["on"]))),
+        Row(name, "  capacity layer adds in-process, p50 (median of rounds)", f"{inprocess_on - inprocess_off:+.3f} ms",
+            target=f"<= {TARGET_ADDED_P50_MS} ms", verdict=verdict(inprocess_on - inprocess_off, TARGET_ADDED_P50_MS)),
         Row(name, f"PutItem, {CLIENT_THREADS} clients", f"{stream['put']:,.0f} items/s"),
         Row(name, f"BatchWriteItem({BATCH}), {CLIENT_THREADS} clients", f"{stream['batch']:,.0f} items/s"),
         Row(name, f"stream mapping: writes paced at {PACED_WRITES_PER_S:,}/s, {stream['written']:,.0f} items",
