@@ -15,7 +15,10 @@ keeps moto as the store and the API and changes four things:
    GetRecords (emulator/moto_child/ddb_wire.py), and moto's per-call `inspect.getmembers`
    of the handler class cached (a class's methods do not change while the server runs);
 4. `GET /_emulator/dynamodb-capacity` on the child's URL: every table's capacity counters
-   (the control plane's metrics and auto scaling read them: emulator/backend/dynamodb_capacity.py).
+   (the control plane's metrics and auto scaling read them: emulator/backend/dynamodb_capacity.py);
+5. moto's dashboard no longer keeps every `Item` moto ever made (each write makes one, and
+   copies): a table written over and over held every version of every item
+   (emulator/moto_child/instance_tracking.py).
 
 moto's internals change between releases, so `apply()` patches only the versions in
 VERIFIED_MOTO_VERSIONS; on any other it leaves moto alone with a warning.
@@ -45,13 +48,13 @@ def apply(time_scale: float = 1.0, capacity: bool = True) -> bool:
         return False
     from moto.core import responses as core_responses
     from moto.dynamodb import models as dynamodb_models
-    from moto.dynamodb.models import table as table_models
+    from moto.dynamodb.models import dynamo_type, table as table_models
     from moto.dynamodb.responses import DynamoHandler
     from moto.dynamodbstreams.models import DynamoDBStreamsBackend
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
     from emulator.clock import ScaledClock
-    from emulator.moto_child import ddb_capacity_layer, ddb_streams, ddb_wire
+    from emulator.moto_child import ddb_capacity_layer, ddb_streams, ddb_wire, instance_tracking
 
     if getattr(dynamodb_models, "_emulator_fast_dynamodb", False):
         return True
@@ -76,6 +79,7 @@ def apply(time_scale: float = 1.0, capacity: bool = True) -> bool:
     for name, method in backend_methods.items():
         setattr(dynamodb_models.DynamoDBBackend, name, method)
     core_responses.method_names_from_class = method_names
+    instance_tracking.stop_tracking(dynamo_type.Item)
     DomainDispatcherApplication.__call__ = dispatch
     dynamodb_models._emulator_fast_dynamodb = True
     return True

@@ -221,3 +221,23 @@ def test_the_capacity_endpoint_shows_every_table(server: MotoServer, ddb: Any) -
     [mine] = [t for t in answer["tables"] if t["TableName"] == table]
     assert mine["BillingMode"] == "PAY_PER_REQUEST" and mine["ConsumedWriteCapacityUnits"] == 2.0
     assert mine["ProvisionedWriteCapacityUnits"] == 0 and mine["ThrottledRequests"] == 0
+
+
+def test_overwritten_and_deleted_items_are_freed(server: MotoServer, ddb: Any) -> None:
+    """moto's BaseModel keeps every Item it ever made for its dashboard: a table written
+    over and over would hold every version of every item. Only the live items may stay."""
+    table = new_table(ddb, view=None)
+
+    def tracked_items() -> int:
+        connection = http.client.HTTPConnection(server.host, server.port, timeout=30)
+        connection.request("GET", "/_emulator/backend-stats")
+        stats = json.loads(connection.getresponse().read())
+        connection.close()
+        return int(stats["tracked_instances"].get("dynamodb.Item", 0))
+
+    before = tracked_items()
+    for i in range(300):
+        ddb.put_item(TableName=table, Item={"pk": {"S": "same"}, "sk": {"N": "1"}, "v": {"N": str(i)}})
+        ddb.put_item(TableName=table, Item={"pk": {"S": f"gone-{i}"}, "sk": {"N": "1"}})
+        ddb.delete_item(TableName=table, Key={"pk": {"S": f"gone-{i}"}, "sk": {"N": "1"}})
+    assert tracked_items() - before < 10, "300 overwrites and 300 put-then-deletes leave one live item"
