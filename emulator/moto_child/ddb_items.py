@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -56,13 +57,20 @@ def _binary_length(value: Any) -> int:
         return len(text.encode("utf-8"))
 
 
+_PLAIN_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
 def number_size(text: Any) -> int:
     """Bytes of a number: 1 per two significant digits, plus 1."""
-    try:
-        digits = Decimal(str(text)).normalize().as_tuple().digits
-    except (InvalidOperation, ValueError):
-        digits = tuple(ch for ch in str(text) if ch.isdigit())  # type: ignore[assignment]
-    significant = len(digits) if any(digits) else 0
+    text = str(text)
+    if _PLAIN_NUMBER.fullmatch(text):  # the common case, without Decimal: digits, zeros trimmed
+        significant = len(text.replace("-", "").replace(".", "").strip("0"))
+    else:  # exponents ("1E+5") and anything else
+        try:
+            digits = Decimal(text).normalize().as_tuple().digits
+        except (InvalidOperation, ValueError):
+            digits = tuple(int(ch) for ch in text if ch.isdigit())
+        significant = len(digits) if any(digits) else 0
     return (significant + 1) // 2 + NUMBER_OVERHEAD_BYTES
 
 

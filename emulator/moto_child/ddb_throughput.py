@@ -110,6 +110,8 @@ class OnDemandPeaks:
 
 def advance_peaks(peaks: OnDemandPeaks, now: float) -> OnDemandPeaks:
     """Close the 1-s windows that ended before `now` and settle the peaks old enough."""
+    if now < peaks.window_start + ON_DEMAND_WINDOW_S and not peaks.pending:
+        return peaks  # within the current window, nothing waiting to settle
     pending = list(peaks.pending)
     start, units = peaks.window_start, peaks.window_units
     if now >= start + ON_DEMAND_WINDOW_S:

@@ -34,7 +34,7 @@ def test_the_example_records_of_the_lambda_page_have_the_sizes_aws_reports() -> 
 
 @pytest.mark.parametrize("text, size", [
     ("0", 1), ("1", 2), ("12", 2), ("123", 3), ("101", 3), ("100", 2), ("1000000", 2), ("0.001", 2),
-    ("-12.5", 3), ("1234567890", 6), ("1E+5", 2),
+    ("-12.5", 3), ("1234567890", 6), ("1E+5", 2), ("-0.0", 1), ("00012.3400", 3), ("1.5e-3", 2),
 ])
 def test_a_number_takes_one_byte_per_two_significant_digits_plus_one(text: str, size: int) -> None:
     assert number_size(text) == size
