@@ -203,6 +203,9 @@ async def serve(config: Config, app: AppSpec) -> int:
         file=sys.stderr,
         flush=True,
     )
+    if server.gateway is not None and server.gateway.port is not None:
+        print("  API Gateway (--api-port):\n" + "\n".join(f"    {line}" for line in server.gateway.describe()),
+              file=sys.stderr, flush=True)
     warning = remote_binding_warning(config)
     if warning is not None:
         print(f"\n{'!' * 78}\n{warning}\n{'!' * 78}\n", file=sys.stderr, flush=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,20 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0 or not math.isfinite(value):
+        raise ValueError(f"must be a number, 0 or more, got {text}")
+    return value
+
+
+def _lambda_throttle_status(text: str) -> int:
+    value = int(text)
+    if value not in (429, 500, 502, 503, 504):
+        raise ValueError(f"must be one of 429, 500, 502, 503, 504, got {text}")
+    return value
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 65535:
@@ -115,6 +130,16 @@ class Config:
     # How MemorySize is enforced (README, "Memory"): auto picks a cgroup where one can be
     # made, else the resident-memory watchdog.
     memory_limits: str = "auto"
+    # API Gateway (README "API Gateway"): the port of the APIs the template declares (3000,
+    # as `sam local start-api`), the account-level throttle (0: AWS's value for the Region,
+    # 10,000 rps / burst 5,000 in most: https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html),
+    # and the choices where AWS is silent (README 'Choices').
+    api_port: int = 3000
+    api_account_rate: float = 0.0
+    api_account_burst: int = 0
+    api_lambda_throttle_status: int = 500
+    api_quota_offset: str = "requests"
+    api_throttle_spend: str = "admitted"
     # DynamoDB capacity units, throttling, on-demand limits and ReturnConsumedCapacity as
     # AWS accounts them (README, "DynamoDB capacity"); off: moto's own, never throttled.
     dynamodb_capacity: bool = True
@@ -155,6 +180,12 @@ OPTIONS: tuple[Option, ...] = (
         "cgroup (fail if none can be made), watchdog (sample resident memory) or none",
         ("auto", "cgroup", "watchdog", "none"),
     ),
+    Option("api_port", _port, "port of the template's API Gateway APIs; 0 picks a free one and prints it (default 3000)"),
+    Option("api_account_rate", _non_negative_float, "API Gateway account-level rate limit, requests/s (0: AWS's for the Region, 10000)"),
+    Option("api_account_burst", _non_negative_int, "API Gateway account-level burst (0: AWS's for the Region, 5000)"),
+    Option("api_lambda_throttle_status", _lambda_throttle_status, "status API Gateway answers when Lambda throttles the function (AWS: 500)"),
+    Option("api_quota_offset", str, "what a usage plan quota's Offset means: requests (subtracted in the first period) or day (the period's first day)", ("requests", "day")),
+    Option("api_throttle_spend", str, "which throttle layers a request spends: admitted (only admitted requests, every layer) or each-layer (each layer it passes)", ("admitted", "each-layer")),
     Option("dynamodb_capacity", _bool, "account DynamoDB capacity units and throttle tables as AWS does (default true; "
            "false: never throttled)"),
 )

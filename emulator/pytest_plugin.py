@@ -159,6 +159,13 @@ class EmulatorHandle:
         assert self.server is not None and self.server.port is not None
         return self.server.url
 
+    @property
+    def api_url(self) -> str:
+        """Where the template's API Gateway APIs are served (`{api_url}/Prod/hello`)."""
+        assert self.server is not None and self.server.gateway is not None and self.server.gateway.port is not None, \
+            "the template declares no API"
+        return self.server.gateway.url
+
     def client(self, service: str, **kwargs: Any) -> Any:
         """A boto3 client for any AWS service, pointed at the emulator."""
         import boto3
@@ -233,8 +240,9 @@ def start_emulator(template: Path | str | Mapping[str, Any], **settings: Any) ->
     # (the user's secrets) through /proc/<pid>/environ.
     harden_control_plane()
 
-    # A concrete port up front, so the template's queue URLs name the emulator's endpoint.
-    config = Config(host="127.0.0.1", port=free_port()).replace(**settings)
+    # A concrete port up front, so the template's queue URLs name the emulator's endpoint; the
+    # APIs' port picked when they bind (api_url), so emulators in parallel never collide.
+    config = Config(host="127.0.0.1", port=free_port(), api_port=0).replace(**settings)
     return EmulatorHandle(config, load_app(template, config)).start()
 
 

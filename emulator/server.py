@@ -18,12 +18,14 @@ from typing import Any
 
 from aiohttp import web
 
+from emulator.apigateway.front_door import ApiGatewayFrontDoor, GatewayConfig
 from emulator.service.async_queue import AsyncInvocationQueue, event_invoke_config_from_spec
 from emulator.backend.proxy import AwsProxy
 from emulator.backend.client import BackendClient
 from emulator.backend.dynamodb_capacity import DynamoDBCapacity
 from emulator.backend.dynamodb_scaling_targets import ScalingTemplateError
 from emulator.clock import ScaledClock
+from emulator.policy.api_throttling import QuotaOffset, SpendRule, account_limits
 from emulator.policy.concurrency import ConcurrencyLedger, LimitsConfig
 from emulator.config import Config, remote_binding_refusal, remote_binding_warning
 from emulator.service.destinations import Destinations
@@ -68,6 +70,7 @@ class EmulatorServer:
         self._tasks = OwnedTasks("emulator", self.errors.append)
         self._runner: web.ServerRunner | None = None
         self._http: FastInvokeServer | None = None
+        self.gateway: ApiGatewayFrontDoor | None = None
         self.moto: MotoServer | None = None
         self.backend: BackendClient | None = None
         self.backend_url: str | None = None
@@ -111,7 +114,9 @@ class EmulatorServer:
             self._load_functions(await self._code_fingerprints())
             await self._start_backend()
             self.sources = self._new_source_manager()
+            self.gateway = self._new_gateway()
             await self._bind()
+            await self._start_gateway()
         except BaseException:
             await self.stop()
             raise
@@ -226,6 +231,30 @@ class EmulatorServer:
         mappings and their pollers are ours and kept; they find their queues again)."""
         await self.sources.provision()
 
+    def _new_gateway(self) -> ApiGatewayFrontDoor:
+        """API Gateway: the template's APIs on their own port (emulator/apigateway/)."""
+        config = self.config
+        rate, burst = account_limits(config.region)
+        factor = config.scale_factor  # --scale-factor divides AWS's limits (a burst of at least 1)
+        gateway_config = GatewayConfig(
+            host=config.host, port=config.api_port, region=config.region, account_id=config.account_id,
+            account_rate=(config.api_account_rate or rate) / factor,
+            account_burst=max(1, int((config.api_account_burst or burst) / factor)),
+            lambda_throttle_status=config.api_lambda_throttle_status,
+            quota_offset=QuotaOffset(config.api_quota_offset), spend=SpendRule(config.api_throttle_spend),
+        )
+        return ApiGatewayFrontDoor(self.app.gateway, gateway_config, self.service, self.clock)
+
+    async def _start_gateway(self) -> None:
+        assert self.gateway is not None
+        try:
+            await self.gateway.start()
+        except OSError as exc:
+            raise StartupError(
+                f"cannot listen for the template's APIs on {self.config.host}:{self.config.api_port}: "
+                f"{exc.strerror or exc}. Pick another port with --api-port (0 picks a free one)."
+            ) from None
+
     def _new_source_manager(self) -> SourceManager:
         config = self.config
         sources_config = SourcesConfig(config.sqs_scaling_model, config.sqs_max_concurrency, config.scale_factor)
@@ -241,7 +270,8 @@ class EmulatorServer:
             web.get("/_emulator/metrics", self._metrics),
             web.post("/_emulator/reset", self._reset),
         ] + EsmApi(self.sources).routes()
-        server = self._http = build_server(routes, fallback=self.proxy.handle, fast_invoke=lambda_api.invoke_parts)
+        fallback = self.gateway.management.intercept(self.proxy.handle) if self.gateway else self.proxy.handle
+        server = self._http = build_server(routes, fallback=fallback, fast_invoke=lambda_api.invoke_parts)
         self._runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port, backlog=1024, reuse_address=True)
@@ -310,6 +340,7 @@ class EmulatorServer:
             # dropped_pending: what resets and shutdown dropped; kept across resets.
             "async_queue": {"pending": self.async_queue.pending, "dropped_pending": self.metrics.pending_dropped_snapshot()},
             "event_source_mappings": mappings,
+            "api_gateway": self.gateway.snapshot() if self.gateway is not None else {},
             "dynamodb": await self.dynamodb.snapshot() if self.dynamodb is not None else {"available": False},
             "logs": self.logs.snapshot(),
             "host": {**self.descriptors.snapshot(), "environments": self.factory.environments,
@@ -334,6 +365,8 @@ class EmulatorServer:
         self.ledger = self.service.ledger = self._new_ledger()
         self.scaling = self.service.scaling = ScalingRateModel(self._scaling_config())
         self.service.event_invoke_configs.clear()
+        if self.gateway is not None:
+            await self.gateway.reset()
         shutil.rmtree(self._versions_dir, ignore_errors=True)
         self._versions_dir.mkdir()
         self._load_functions(fingerprints)
@@ -355,7 +388,9 @@ class EmulatorServer:
         if self._runner is not None:
             for site in list(self._runner.sites):
                 await site.stop()  # stop accepting new connections
-        http, ledger = self._http, getattr(self, "ledger", None)
+        http, ledger, gateway = self._http, getattr(self, "ledger", None), self.gateway
+        if gateway is not None:
+            await gateway.begin_shutdown()  # its port stops accepting; new requests are answered 503
         if http is not None:
             http.begin_shutdown()  # idle connections close; new requests are answered ServiceException
         queue = getattr(self, "async_queue", None)
@@ -363,15 +398,21 @@ class EmulatorServer:
             queue.stop_starting_attempts()  # queued events are new invocations: not during the drain
         while loop.time() < deadline and (
             (http is not None and http.requests_in_flight) or (ledger is not None and ledger.account_in_flight)
+            or (gateway is not None and gateway.requests_in_flight)
         ):
             await asyncio.sleep(0.01)  # drain in-flight requests and invocations
         if http is not None:
             # Every request still open is answered (ServiceException) before its environment stops.
             http.answer_remaining()
-            await asyncio.sleep(0)  # the general path's cancelled handlers write their answers
+        if gateway is not None:
+            gateway.answer_remaining()
+        if http is not None or gateway is not None:
+            await asyncio.sleep(0)  # the cancelled handlers write their answers
         if queue is not None:
             await queue.close()  # drops (counting, logging) what is still pending
         await self._tasks.cancel_all()
+        if gateway is not None:
+            await gateway.close()  # invocations still running past their requests, then the site
         if hasattr(self, "admin"):
             self.admin.close()
         if hasattr(self, "invoker"):

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
+from emulator.template.api_ids import GATEWAY_ATTRIBUTES, GATEWAY_REF_VALUES
+
 # The value of `Ref: AWS::NoValue`: the enclosing key (or list item) disappears.
 NO_VALUE: Any = type("NoValueType", (), {"__repr__": lambda self: "AWS::NoValue"})()
 
@@ -510,6 +512,7 @@ _REF_VALUES: dict[str, _Getter] = {
     "AWS::SNS::Topic": lambda s, lid: s.arn("sns", s.name_of(lid)),
     "AWS::Kinesis::Stream": _name, "AWS::DynamoDB::Table": _name, "AWS::S3::Bucket": _name,
     "AWS::IAM::Role": _name,
+    **GATEWAY_REF_VALUES,  # API Gateway's APIs, resources, stages, keys and plans
 }
 # The `Fn::GetAtt` attributes the emulator can answer.
 _ATTRIBUTES: dict[str, dict[str, _Getter]] = {
@@ -523,6 +526,7 @@ _ATTRIBUTES: dict[str, dict[str, _Getter]] = {
                              "StreamArn": StackScope.table_stream_arn},
     "AWS::S3::Bucket": {"Arn": lambda s, lid: f"arn:aws:s3:::{s.name_of(lid)}"},
     "AWS::IAM::Role": {"Arn": lambda s, lid: f"arn:aws:iam::{s.settings.account_id}:role/{s.name_of(lid)}"},
+    **GATEWAY_ATTRIBUTES,
 }
 
 

@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 
 import yaml
 
+from emulator.template.gateway import GATEWAY_TYPES, prepare_gateway, read_gateway
 from emulator.template.intrinsics import (
     LAMBDA_FUNCTION, NAME_PROPERTY, SAM_FUNCTION, StackScope, StackSettings,
     TemplateError, to_text,
@@ -206,6 +207,7 @@ def parse_template(doc: Mapping[str, Any], *, base_dir: Path, source: str = "<in
     settings = StackSettings(source, Path(base_dir), region, account_id, endpoint_url.rstrip("/"),
                            dict(parameters or {}), warn or _log.warning)
     stack = StackScope(doc, settings)
+    prepare_gateway(stack, doc)  # SAM's transform for APIs, before anything refers to them
     functions: dict[str, FunctionSpec] = {}
     resources: dict[str, ResourceSpec] = {}
     invoke_configs: list[str] = []
@@ -221,11 +223,14 @@ def parse_template(doc: Mapping[str, Any], *, base_dir: Path, source: str = "<in
             functions[spec.name] = spec
         elif rtype == EVENT_INVOKE_CONFIG:
             invoke_configs.append(logical_id)
+        elif rtype in GATEWAY_TYPES:
+            continue  # read_gateway, below
         else:
             resources[logical_id] = _read_resource(stack, logical_id, rtype)
     for logical_id in invoke_configs:
         _attach_event_invoke_config(_Props(stack, logical_id), functions)
-    return AppSpec(functions=functions, resources=resources, source=source)
+    gateway = read_gateway(stack, functions, _read_document)
+    return AppSpec(functions=functions, resources=resources, source=source, gateway=gateway)
 
 
 # --- functions --------------------------------------------------------------------------

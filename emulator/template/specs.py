@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emulator.template.api_specs import GatewaySpec
+
 # Memory 128-10,240 MB, timeout up to 900 s: https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
 # Defaults 128 MB and 3 s: https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html and
 # https://docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html
@@ -75,3 +77,5 @@ class AppSpec:
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
     resources: dict[str, ResourceSpec] = field(default_factory=dict)
     source: str = "<in-code>"
+    # API Gateway: APIs, usage plans and keys (emulator/template/gateway.py).
+    gateway: GatewaySpec = field(default_factory=GatewaySpec)

@@ -466,13 +466,13 @@ def test_unknown_types_are_kept_with_one_warning_per_type(tmp_path: Path, src: P
                                                           warnings: list[str]) -> None:
     app = parse(tmp_path, {
         "Fn": sam_function(),
-        "Api1": {"Type": "AWS::Serverless::Api", "Properties": {"StageName": {"Ref": "AWS::StackName"}}},
-        "Api2": {"Type": "AWS::Serverless::Api", "Properties": {"StageName": "v2"}},
+        "Api1": {"Type": "AWS::Events::Rule", "Properties": {"Name": {"Ref": "AWS::StackName"}}},
+        "Api2": {"Type": "AWS::Events::Rule", "Properties": {"Name": "v2"}},
         "Role": {"Type": "AWS::IAM::Role", "Properties": {"RoleName": "r"}},
     }, warnings)
-    assert app.resources["Api1"].properties == {"StageName": "local"}
+    assert app.resources["Api1"].properties == {"Name": "local"}
     assert app.resources["Role"].name == "r"
-    assert len(warnings) == 1 and "AWS::Serverless::Api" in warnings[0]
+    assert len(warnings) == 1 and "AWS::Events::Rule" in warnings[0]
 
 
 def test_unresolvable_reference_in_an_unemulated_resource_does_not_stop_loading(
