@@ -32,19 +32,24 @@ from emulator.service.destinations import Destinations
 from emulator.service.function_admin import FunctionAdmin
 from emulator.functions.code_tree import CodeFingerprint, code_fingerprint
 from emulator.functions.code_watch import CodeWatcher
+from emulator.functions.packages import PackageError, prepare_packages
 from emulator.functions.registry import FunctionRegistry
 from emulator.api.fast_invoke import FastInvokeServer
 from emulator.api.routing import build_server
 from emulator.execution.host_limits import raise_open_files_limit, warn_if_short
 from emulator.execution.invoker import Invoker
+from emulator.api.cloudwatch_api import CloudWatchApi
 from emulator.api.esm_api import EsmApi
+from emulator.api.telemetry_api import TelemetryApi
 from emulator.api.lambda_api import LambdaApi
 from emulator.api.lambda_config_api import LambdaConfigApi
+from emulator.api.layers_api import LayersApi
 from emulator.service.lambda_service import LambdaService
 from emulator.execution.logsink import LogSink
 from emulator.execution.reaper import reap_idle_environments
 from emulator.functions.metrics import DROPPED_BY_RESET, Metrics
 from emulator.backend.moto_process import MotoServer
+from emulator.execution.backends import UnsupportedExecution, build_backends, check_runnable
 from emulator.execution.forkserver_client import ForkServerError
 from emulator.execution.pool import EnvironmentFactory
 from emulator.policy.scaling import ScalingRateConfig, ScalingRateModel
@@ -52,6 +57,8 @@ from emulator.sources.base import SourcesConfig
 from emulator.sources.manager import SourceManager, SourceStartupError
 from emulator.template.specs import AppSpec
 from emulator.tasks import OwnedTasks
+from emulator.telemetry.sampler import LedgerView, Sampler, SamplerPorts
+from emulator.telemetry.timeline import Timeline
 
 log = logging.getLogger("emulator.server")
 
@@ -74,6 +81,8 @@ class EmulatorServer:
         self.moto: MotoServer | None = None
         self.backend: BackendClient | None = None
         self.backend_url: str | None = None
+        self.timeline: Timeline | None = None
+        self.sampler: Sampler | None = None
 
     @property
     def url(self) -> str:
@@ -89,7 +98,9 @@ class EmulatorServer:
         if (warning := remote_binding_warning(config)) is not None:
             log.warning("%s", warning)
         self.clock = ScaledClock(config.time_scale)
-        self.metrics = Metrics()
+        # The per-second timeline (docs/timeline.md), fed by the metrics and by the sampler.
+        self.timeline = Timeline(self.clock.wall, config.timeline_retention) if config.timeline else None
+        self.metrics = Metrics(self.timeline)
         self.logs = LogSink(enabled=config.log_invocations)
         self.registry = FunctionRegistry(config.region, config.account_id)
         self.ledger = self._new_ledger()
@@ -103,7 +114,8 @@ class EmulatorServer:
             max_environments=self.descriptors.environment_limit, home=str(self._home_dir),
             memory_limits=config.memory_limits,
         )
-        self.invoker = Invoker(self.factory, self.logs, self.metrics, config.log_invocations)
+        self.execution = build_backends(config, self.factory, self.logs, self.app.functions.values())
+        self.invoker = Invoker(self.execution, self.logs, self.metrics, config.log_invocations)
         self.service = LambdaService(
             registry=self.registry, invoker=self.invoker, ledger=self.ledger, scaling=self.scaling, clock=self.clock, metrics=self.metrics
         )
@@ -111,7 +123,9 @@ class EmulatorServer:
         self.admin = FunctionAdmin(self.service, self.invoker, self._versions_dir)
         try:
             await self._start_environments()
+            await self._prepare_packages()
             self._load_functions(await self._code_fingerprints())
+            self._check_execution()
             await self._start_backend()
             self.sources = self._new_source_manager()
             self.gateway = self._new_gateway()
@@ -121,6 +135,7 @@ class EmulatorServer:
             await self.stop()
             raise
         self.factory.endpoint_url = self.url
+        self.execution.ready()  # environments prepared ahead know the endpoint now
         self.destinations = Destinations(self.backend, self._submit_record, self.registry.resolve)
         self.async_queue = AsyncInvocationQueue(self.service.async_queue_ports(), self.clock, self.destinations)
         self.service.async_queue = self.async_queue
@@ -133,6 +148,9 @@ class EmulatorServer:
         self._spawn(reap_idle_environments(lambda: self.invoker.pools.values(), config.keep_alive, self.clock), "keep-alive reaper")
         if config.watch_code:
             self._spawn(self._watch_code(), "code watcher")
+        if self.timeline is not None:
+            self.sampler = Sampler(self.timeline, self._sampler_ports(), config.time_scale)
+            self._spawn(self.sampler.run(), "timeline sampler")
         try:
             await self.sources.start()  # template resources in the backend, then event source pollers
         except SourceStartupError as exc:
@@ -147,9 +165,26 @@ class EmulatorServer:
 
     async def _start_environments(self) -> None:
         try:
-            await self.factory.start()
-        except ForkServerError as exc:
+            await self.execution.start()
+        except (ForkServerError, UnsupportedExecution) as exc:
             raise StartupError(f"cannot start execution environments: {exc}") from None
+
+    def _check_execution(self) -> None:
+        """Every function can run where it is routed, or `emulator up` says why."""
+        for function in self.registry.functions.values():
+            try:
+                check_runnable(self.execution, function.latest)
+            except UnsupportedExecution as exc:
+                raise StartupError(str(exc)) from None
+
+    async def _prepare_packages(self) -> None:
+        """.zip code unpacked, layers in place (emulator/functions/packages.py): a folder of the
+        emulator's own, removed when it stops."""
+        self._packages_dir = Path(tempfile.mkdtemp(prefix="lambda-emulator-packages-"))
+        try:
+            self.app = await asyncio.to_thread(prepare_packages, self.app, self._packages_dir)
+        except PackageError as exc:
+            raise StartupError(str(exc)) from None
 
     def _limits(self) -> LimitsConfig:
         config = self.config
@@ -263,14 +298,25 @@ class EmulatorServer:
             region=config.region, account_id=config.account_id, config=sources_config, errors=self.errors,
         )
 
+    def _sampler_ports(self) -> SamplerPorts:
+        return SamplerPorts(
+            ledger=lambda: LedgerView(self.ledger.snapshot(), self.ledger.provisioned_usage()),
+            functions=lambda: list(self.registry.functions),
+            concurrency_limit=self.service.concurrency_limit,
+            mappings=self.sources.snapshot,
+            backend=self.backend.timeline_metrics if self.backend is not None else None,
+            api_gateway=(lambda: self.gateway.snapshot()) if self.gateway is not None else None,
+        )
+
     async def _bind(self) -> None:
         lambda_api = LambdaApi(self.service)
         routes = lambda_api.routes() + LambdaConfigApi(self.admin).routes() + [
             web.get("/_emulator/health", self._health),
-            web.get("/_emulator/metrics", self._metrics),
             web.post("/_emulator/reset", self._reset),
-        ] + EsmApi(self.sources).routes()
+        ] + TelemetryApi(self.metrics_snapshot, self.timeline).routes() + EsmApi(self.sources).routes()
+        routes += LayersApi(lambda: self.app.layers.values()).routes()
         fallback = self.gateway.management.intercept(self.proxy.handle) if self.gateway else self.proxy.handle
+        fallback = CloudWatchApi(self.timeline).wrap(fallback)  # CloudWatch reads come from the timeline
         server = self._http = build_server(routes, fallback=fallback, fast_invoke=lambda_api.invoke_parts)
         self._runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -312,9 +358,7 @@ class EmulatorServer:
         if not self.registry.apply_code_fingerprint(name, fingerprint):
             return
         latest = self.registry.functions[name].latest
-        pool = self.invoker.pools.get(latest.key)
-        if pool is not None:
-            pool.new_code(latest)
+        self.invoker.new_code(latest)
         log.info("%s: code changed; new environments load it", name)
 
     # -- admin endpoints ---------------------------------------------------------------
@@ -329,9 +373,6 @@ class EmulatorServer:
                 return web.json_response(body, status=503)
         return web.json_response(body)
 
-    async def _metrics(self, request: web.Request) -> web.Response:
-        return web.json_response(await self.metrics_snapshot())
-
     async def metrics_snapshot(self) -> dict[str, Any]:
         mappings = await self.sources.snapshot()  # asks the poller process
         return {
@@ -343,8 +384,8 @@ class EmulatorServer:
             "api_gateway": self.gateway.snapshot() if self.gateway is not None else {},
             "dynamodb": await self.dynamodb.snapshot() if self.dynamodb is not None else {"available": False},
             "logs": self.logs.snapshot(),
-            "host": {**self.descriptors.snapshot(), "environments": self.factory.environments,
-                     "environments_refused": self.factory.refused},
+            "host": {**self.descriptors.snapshot(), "environments": self.execution.environments,
+                     "environments_refused": self.execution.refused},
         }
 
     async def _reset(self, request: web.Request) -> web.Response:
@@ -359,7 +400,9 @@ class EmulatorServer:
         await self.async_queue.drop_all(DROPPED_BY_RESET)  # counted and logged; metrics.reset() keeps that count
         self.admin.close()
         self.invoker.close()
-        self.metrics.reset()
+        self.metrics.reset()  # and the timeline
+        if self.sampler is not None:
+            self.sampler.reset()
         self.errors.clear()
         self.registry.functions.clear()
         self.ledger = self.service.ledger = self._new_ledger()
@@ -417,8 +460,8 @@ class EmulatorServer:
             self.admin.close()
         if hasattr(self, "invoker"):
             self.invoker.close()
-        if hasattr(self, "factory"):
-            await self.factory.close()
+        if hasattr(self, "execution"):
+            await self.execution.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -432,5 +475,7 @@ class EmulatorServer:
             shutil.rmtree(self._versions_dir, ignore_errors=True)
         if hasattr(self, "_home_dir"):
             shutil.rmtree(self._home_dir, ignore_errors=True)
+        if hasattr(self, "_packages_dir"):
+            shutil.rmtree(self._packages_dir, ignore_errors=True)
         if hasattr(self, "logs"):
             self.logs.close()

@@ -39,7 +39,7 @@ from typing import NamedTuple
 
 # Imported here, before gc.freeze() and fork, so every environment shares these pages.
 import http.client  # noqa: F401  (AWS's runtime client imports it too)
-from . import bootstrap, cgroups, proctree
+from . import bootstrap, cgroups, exec_runtime, proctree
 from .cgroup_paths import MEMORY_MODES, choose_memory_mode, wants_cgroups
 from .watchdog import MemoryWatchdog, reported_peak_kb
 
@@ -66,6 +66,15 @@ class Child(NamedTuple):
 def _close_all(fds: list[int]) -> None:
     for fd in fds:
         os.close(fd)
+
+
+def _say_why(exc: BaseException) -> None:
+    """An environment that cannot even start (its code folder gone, a bad spec) says why on
+    fd 2, which reaches the function's log, instead of exiting without a word."""
+    try:
+        os.write(2, f"lambda runtime: the environment could not start: {type(exc).__name__}: {exc}\n".encode("utf-8", "replace"))
+    except OSError:
+        pass
 
 
 def describe_status(status: int) -> dict:
@@ -227,6 +236,8 @@ class ForkServer:
         try:
             if not detached:
                 self.detach_from_fork_server()
+            if spec.get("exec"):
+                exec_runtime.run(fds[-1], spec)  # a program of its own: only its output pipe
             fd = fds[0]
             if len(fds) == 2:
                 # Output below Python's sys.stdout (subprocesses, C code, os.write) goes to
@@ -239,8 +250,9 @@ class ForkServer:
             code = 0
         except SystemExit as exc:
             code = bootstrap.exit_code(exc)
-        except BaseException:
+        except BaseException as exc:
             code = 70
+            _say_why(exc)
         finally:
             try:
                 sys.stdout.flush()

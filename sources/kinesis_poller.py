@@ -46,6 +46,9 @@ COUNTERS = (
     "RecordsRead", "BatchesInvoked", "RecordsProcessed", "FunctionErrors", "ThrottledBatches", "InvokeErrors",
     "Retries", "Bisections", "RecordsExpired", "OnFailureRecordsSent", "OnFailureDeliveryFailures",
     "RecordsDiscarded", "GetRecordsCalls", "GetRecordsErrors", "ReadThrottles",
+    # Records, as AWS's event source mapping metrics count them
+    # (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html).
+    "InvokedEventCount", "FailedInvokeEventCount", "OnFailureDestinationDeliveredEventCount",
 )
 
 
@@ -226,6 +229,7 @@ class StreamMappingPoller:
         delivered = await self.destinations.send_raw(destination, json.dumps(record), None)
         if delivered:
             self.counters["OnFailureRecordsSent"] += 1
+            self.counters["OnFailureDestinationDeliveredEventCount"] += len(records)
         else:
             # AWS does not document what a failed delivery does to the shard; the records are
             # counted as discarded and the shard moves on (README, "Choices where AWS is

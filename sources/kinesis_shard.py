@@ -267,15 +267,18 @@ class KinesisShardWorker:
             # A throttle is retried and does not count towards MaximumRetryAttempts:
             # https://docs.aws.amazon.com/lambda/latest/dg/kinesis-on-failure-destination.html
             owner.counters["ThrottledBatches"] += 1
+            owner.counters["FailedInvokeEventCount"] += len(batch)
             lane.last_attempt = LastAttempt(status_code=429)
             return InvokeReport(InvokeOutcome.NOT_INVOKED)
         except AwsError as error:
             owner.counters["InvokeErrors"] += 1
+            owner.counters["FailedInvokeEventCount"] += len(batch)
             lane.last_attempt = LastAttempt(status_code=error.status)
             owner.log.warning("%s mapping %s: invoke failed before the function ran: %s", owner.source.name, mapping.uuid,
                               error.message)
             return InvokeReport(InvokeOutcome.NOT_INVOKED)
         owner.counters["BatchesInvoked"] += 1
+        owner.counters["InvokedEventCount"] += len(batch)
         lane.last_attempt = LastAttempt(200, result.function_error, result.executed_version)
         report = classify_response(
             result.function_error,
@@ -287,6 +290,7 @@ class KinesisShardWorker:
             owner.processing_result(RESULT_OK)
         else:
             owner.counters["FunctionErrors"] += 1
+            owner.counters["FailedInvokeEventCount"] += len(batch)
             owner.processing_result(RESULT_FUNCTION_FAILED)
         return report
 

@@ -102,6 +102,10 @@ class SqsPollerStats:
     batches_dropped_throttled: int = 0  # gave up: the visibility timeout ran out while throttled
     throttles: int = 0  # every throttled attempt
     delete_failures: int = 0
+    # Messages, as AWS's event source mapping metrics count them
+    # (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html):
+    events_invoked: int = 0  # InvokedEventCount: in batches the function ran with
+    events_failed_invoke: int = 0  # FailedInvokeEventCount: failed, or throttled until given up
     dlq_depth: int | None = None
     dlq_arrivals: int = 0
 
@@ -189,6 +193,8 @@ class SqsPoller:
             "BatchesDroppedAfterThrottling": s.batches_dropped_throttled,
             "Throttles": s.throttles,
             "DeleteFailures": s.delete_failures,
+            "InvokedEventCount": s.events_invoked,
+            "FailedInvokeEventCount": s.events_failed_invoke,
             "BackendErrors": self._outage.failures,
         }
         if self.queue is not None and self.queue.dead_letter_arn:
@@ -400,6 +406,7 @@ class SqsPoller:
         if result is None:
             return
         self.stats.invocations += 1
+        self.stats.events_invoked += len(messages)
         if result.function_error:
             self._failed(messages)
             return
@@ -414,6 +421,7 @@ class SqsPoller:
             keep = retry_ids(ids, failed, fifo=self.queue.fifo)
         if keep:
             self.stats.batches_partially_failed += 1
+            self.stats.events_failed_invoke += len(keep)
             self._leave([m for m in messages if m.message_id in keep])
         else:
             self.stats.batches_succeeded += 1
@@ -439,6 +447,7 @@ class SqsPoller:
                 wait = clock.to_real(delay)
                 if self._stopping or loop.time() + wait >= deadline:
                     self.stats.batches_dropped_throttled += 1
+                    self.stats.events_failed_invoke += len(batch.payload.messages)
                     self._leave(batch.payload.messages)
                     return None
                 await self._pause(wait)
@@ -453,6 +462,7 @@ class SqsPoller:
 
     def _failed(self, messages: list[PendingMessage]) -> None:
         self.stats.batches_failed += 1
+        self.stats.events_failed_invoke += len(messages)
         self._window.failed_batches += 1
         self._leave(messages)
 

@@ -13,11 +13,16 @@ import logging
 import os
 import signal
 import socket
+import functools
+import json
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from emulator.execution.log_tail import LogTail
 from emulator.runtimes import protocol
+
+if TYPE_CHECKING:
+    from emulator.execution.backends import InvokeRequest
 
 log = logging.getLogger("emulator.execution.environment")
 
@@ -37,6 +42,9 @@ _TRANSITIONS: dict[EnvState, frozenset[EnvState]] = {
     EnvState.STOPPING: frozenset({EnvState.DEAD}),
     EnvState.DEAD: frozenset(),
 }
+
+
+TRANSITIONS = _TRANSITIONS  # shared with the Runtime API's environments (runtime_api_env.py)
 
 
 class IllegalTransition(RuntimeError):
@@ -135,8 +143,17 @@ class ExecutionEnvironment(asyncio.Protocol):
         self._mark_dead()
 
     # -- invocation --------------------------------------------------------------------
-    def invoke(self, frame: bytes, timeout_s: float, log_capture: LogTail | None) -> asyncio.Future[RawOutcome]:
+    def invoke(self, request: InvokeRequest, timeout_s: float, log_capture: LogTail | None) -> asyncio.Future[RawOutcome]:
         """Send one INVOKE frame; the future resolves with the outcome (never raises)."""
+        frame = protocol.invoke_frame(
+            request.request_id,
+            request.deadline_ms,
+            _json_string(request.invoked_arn),
+            "null" if request.client_context is None else json.dumps(request.client_context),
+            request.payload,
+            request.trace_id,
+            None if request.tenant_id is None else json.dumps(request.tenant_id),
+        )
         loop = asyncio.get_running_loop()
         self.transition(EnvState.BUSY)
         call = loop.create_future()
@@ -250,3 +267,8 @@ class ExecutionEnvironment(asyncio.Protocol):
     @property
     def alive(self) -> bool:
         return self.state is not EnvState.DEAD and self.state is not EnvState.STOPPING
+
+
+@functools.lru_cache(maxsize=4096)
+def _json_string(text: str) -> str:
+    return json.dumps(text)

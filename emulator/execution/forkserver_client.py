@@ -120,10 +120,11 @@ class ForkServerClient:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
-    async def spawn(self, spec: dict[str, Any], env_sock: socket.socket, output_fd: int | None = None) -> int:
+    async def spawn(self, spec: dict[str, Any], env_sock: socket.socket | None, output_fd: int | None = None) -> int:
         """Fork a new environment that will talk over `env_sock` (and write its fd 1 and 2
-        to `output_fd`); returns its PID."""
-        fds = [env_sock.fileno()] if output_fd is None else [env_sock.fileno(), output_fd]
+        to `output_fd`); returns its PID. A spec with "exec" (a program that talks the
+        Runtime API: runtimes/exec_runtime.py) has no socket, only the output pipe."""
+        fds = [fd for fd in (env_sock.fileno() if env_sock is not None else None, output_fd) if fd is not None]
         if self.closed or self._sock is None:
             raise ForkServerError("the fork server is not running")
         request_id = f"env-{next(self._ids)}"
