@@ -15,7 +15,8 @@ keeps moto as the store and the API and changes four things:
    GetRecords (emulator/moto_child/ddb_wire.py), and moto's per-call `inspect.getmembers`
    of the handler class cached (a class's methods do not change while the server runs);
 4. `GET /_emulator/dynamodb-capacity` on the child's URL: every table's capacity counters
-   (the control plane's metrics and auto scaling read them: emulator/backend/dynamodb_capacity.py);
+   (the control plane's metrics and auto scaling read them: emulator/backend/dynamodb_capacity.py;
+   the timeline reads the same through `capacity_tables()`: queue_metrics.py);
 5. moto's dashboard no longer keeps every `Item` moto ever made (each write makes one, and
    copies): a table written over and over held every version of every item
    (emulator/moto_child/instance_tracking.py).
@@ -36,6 +37,8 @@ from emulator.moto_child.versions import VERIFIED_MOTO_VERSIONS, is_verified
 log = logging.getLogger("emulator.moto.dynamodb")
 
 CAPACITY_PATH = "/_emulator/dynamodb-capacity"
+# The capacity layer apply() installed: the timeline's figures (queue_metrics.py) read it too.
+_LAYER: Any = None
 
 
 def apply(time_scale: float = 1.0, capacity: bool = True) -> bool:
@@ -82,7 +85,19 @@ def apply(time_scale: float = 1.0, capacity: bool = True) -> bool:
     instance_tracking.stop_tracking(dynamo_type.Item)
     DomainDispatcherApplication.__call__ = dispatch
     dynamodb_models._emulator_fast_dynamodb = True
+    global _LAYER
+    _LAYER = layer
     return True
+
+
+def capacity_tables() -> list[dict[str, Any]] | None:
+    """Every table's capacity settings and cumulative counters, as CAPACITY_PATH shows them;
+    None when the capacity layer is not installed or is off (`--dynamodb-capacity false`)."""
+    if _LAYER is None or not _LAYER.enabled:
+        return None
+    from moto.dynamodb.models import dynamodb_backends
+
+    return _LAYER.snapshot(dynamodb_backends)
 
 
 def capacity_dispatcher_call(inner: Callable[..., Any], layer: Any) -> Callable[..., Any]:

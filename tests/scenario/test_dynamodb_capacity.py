@@ -11,6 +11,7 @@ timing.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import urllib.error
 import urllib.request
@@ -44,6 +45,7 @@ def emu() -> Iterator[EmulatorHandle]:
     template = {
         "Slow": provisioned("slow", 1, 1),
         "Wire": provisioned("wire", 1, 1),
+        "Watched": provisioned("watched", 1, 1),
         "Batch": provisioned("batch", 1, 1),
         "Retried": provisioned("retried", 1, 20),
         "Indexed": provisioned("indexed", 100, 100, attributes=[{"AttributeName": "owner", "AttributeType": "S"}],
@@ -116,6 +118,30 @@ def test_a_provisioned_table_throttles_a_burst_and_stores_exactly_what_it_accept
     assert metrics["ThrottledRequests"] == len(errors) + metrics["ReadThrottleEvents"]  # the scans were throttled too
     assert metrics["ConsumedWriteCapacityUnits"] == len(stored)
     assert (metrics["BillingMode"], metrics["ProvisionedWriteCapacityUnits"]) == ("PROVISIONED", 1)
+
+
+def test_the_tables_figures_are_cloudwatchs_metrics_on_the_one_endpoint(emu: EmulatorHandle) -> None:
+    """The timeline samples the capacity layer's counters: GetMetricData answers them under
+    AWS/DynamoDB with dimension TableName (metrics-dimensions.html)."""
+    stored, errors = put_burst(emu.client("dynamodb"), "watched", 50)
+    assert errors and len(stored) + len(errors) == 50
+    cloudwatch = emu.client("cloudwatch")
+    now = dt.datetime.now(dt.timezone.utc)
+    start, end = now - dt.timedelta(minutes=10), now + dt.timedelta(minutes=1)
+
+    def sums() -> dict[str, float]:
+        queries = [{"Id": f"m{i}", "Label": name, "MetricStat": {
+            "Metric": {"Namespace": "AWS/DynamoDB", "MetricName": name, "Dimensions": [{"Name": "TableName", "Value": "watched"}]},
+            "Period": 60, "Stat": "Sum"}}
+            for i, name in enumerate(("ConsumedWriteCapacityUnits", "WriteThrottleEvents", "ThrottledRequests"))]
+        answer = cloudwatch.get_metric_data(StartTime=start, EndTime=end, MetricDataQueries=queries)
+        return {result["Label"]: sum(result["Values"]) for result in answer["MetricDataResults"]}
+
+    expected = {"ConsumedWriteCapacityUnits": len(stored), "WriteThrottleEvents": len(errors), "ThrottledRequests": len(errors)}
+    assert wait_until(lambda: sums() == expected, 10.0), sums()  # sampled once a second
+    listed = cloudwatch.list_metrics(Namespace="AWS/DynamoDB", MetricName="ProvisionedWriteCapacityUnits")["Metrics"]
+    assert {"Namespace": "AWS/DynamoDB", "MetricName": "ProvisionedWriteCapacityUnits",
+            "Dimensions": [{"Name": "TableName", "Value": "watched"}]} in listed
 
 
 def test_the_throttling_error_is_on_the_wire_as_aws_writes_it(emu: EmulatorHandle) -> None:

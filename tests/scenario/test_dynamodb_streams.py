@@ -195,6 +195,22 @@ def test_inserts_modifies_and_removes_reach_the_handler_with_the_exact_shape(emu
     assert arn.split("/stream/")[0] == template_arn.split("/stream/")[0]
 
 
+def test_the_timeline_shows_the_mappings_iterator_age_as_lambdas_not_as_a_kinesis_stream(emu: EmulatorHandle) -> None:
+    uuid = mapping_for(emu, "shape")
+
+    def series() -> list[dict[str, Any]]:
+        with urllib.request.urlopen(emu.url + "/_emulator/timeline?since=-600", timeout=10) as response:
+            return json.loads(response.read())["series"]
+
+    def ages() -> list[dict[str, Any]]:
+        return [s for s in series() if (s["namespace"], s["metric"]) == ("AWS/Lambda", "IteratorAge")
+                and s["dimensions"] == {"EventSourceMappingUUID": uuid}]
+
+    assert wait_until(ages, WAIT_S)  # sampled once an emulated second
+    kinesis = {s["dimensions"].get("StreamName") for s in series() if s["namespace"] == "AWS/Kinesis"}
+    assert kinesis <= {"idle-kinesis"}, "a DynamoDB stream is no Kinesis stream"
+
+
 @pytest.mark.parametrize("table_name, view, images", [
     ("keys-table", "KEYS_ONLY", set()),
     ("new-table", "NEW_IMAGE", {"NewImage"}),

@@ -16,6 +16,7 @@ from emulator.sources.base import BatchResult
 from emulator.sources.channel import Channel, ChannelClosed, RemoteFailure
 from emulator.sources.invoke_port import ChannelInvokePort, serve_invoke_port
 
+
 async def pair(calls: dict[str, Any], notes: dict[str, Any]) -> tuple[Channel, Channel, list[BaseException | None]]:
     """(asking end, answering end, what the asking end saw when the channel was lost)."""
     ours, theirs = socket.socketpair()
