@@ -106,6 +106,9 @@ def test_failing_event_is_attempted_three_times_then_recorded_on_failure(emu):
     assert record["requestPayload"] == {"order": 7}
     assert record["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"}
     assert record["responsePayload"]["errorMessage"] == "always fails"
+    # The record is in the queue as soon as the backend stores it; the control plane counts
+    # the delivery when SendMessage's answer reaches it, a moment later.
+    assert wait_until(lambda: emu.metrics()["functions"]["Failer"]["DestinationDeliveries"] == 1)
     metrics = emu.metrics()["functions"]["Failer"]
     assert metrics["AsyncEventsRetried"] == 2
     assert metrics["DestinationDeliveries"] == 1
@@ -289,6 +292,7 @@ def test_a_failed_destination_delivery_is_retried_until_it_succeeds(emu):
     record = json.loads(receive_one(emu, url)["Body"])
     assert record["requestContext"]["requestId"] == response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
     assert record["requestPayload"] == {"late": True}
+    assert wait_until(lambda: function_metric(emu, "Failer", "DestinationDeliveries") == 1)  # counted on SendMessage's answer
     metrics = emu.metrics()["functions"]["Failer"]
     assert metrics["DestinationDeliveries"] == 1
     assert metrics["DestinationDeliveryAttempts"] == metrics["DestinationDeliveryFailures"] + 1
