@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_async  # noqa: E402
 import bench_backends  # noqa: E402
 import bench_coldstart  # noqa: E402
+import bench_dynamodb  # noqa: E402
 import bench_kinesis  # noqa: E402
 import bench_latency  # noqa: E402
 import bench_load  # noqa: E402
@@ -50,6 +51,7 @@ BENCHMARKS: dict[str, Callable[[Settings], list[Row]]] = {
     "backends": bench_backends.run,
     "load": bench_load.run_generator,
     "timeline": bench_load.run_timeline,
+    "dynamodb": bench_dynamodb.run,
 }
 
 

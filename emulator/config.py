@@ -207,6 +207,9 @@ class Config:
     # each series keeps (a ring: memory stays bounded).
     timeline: bool = True
     timeline_retention: int = 3600
+    # DynamoDB capacity units, throttling, on-demand limits and ReturnConsumedCapacity as
+    # AWS accounts them (README, "DynamoDB capacity"); off: moto's own, never throttled.
+    dynamodb_capacity: bool = True
 
     def __post_init__(self) -> None:
         # The pytest fixtures pass settings straight in: a dict, or the CLI's text.
@@ -277,6 +280,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("timeline", _bool, "record a per-second timeline of metrics, served as /_emulator/timeline, Prometheus text and the CloudWatch API (default true)"),
     Option("timeline_retention", _positive_int, "seconds with data each timeline series keeps (default 3600)"),
     Option("cloudwatch_logs", _bool, "also send function logs to CloudWatch Logs in the backend (default true; needs a backend)"),
+    Option("dynamodb_capacity", _bool, "account DynamoDB capacity units and throttle tables as AWS does (default true; "
+           "false: never throttled)"),
 )
 
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}

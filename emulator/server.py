@@ -22,6 +22,8 @@ from emulator.apigateway.front_door import ApiGatewayFrontDoor, GatewayConfig
 from emulator.service.async_queue import AsyncInvocationQueue, event_invoke_config_from_spec
 from emulator.backend.proxy import AwsProxy
 from emulator.backend.client import BackendClient
+from emulator.backend.dynamodb_capacity import DynamoDBCapacity
+from emulator.backend.dynamodb_scaling_targets import ScalingTemplateError
 from emulator.clock import ScaledClock
 from emulator.policy.api_throttling import QuotaOffset, SpendRule, account_limits
 from emulator.policy.concurrency import ConcurrencyLedger, LimitsConfig
@@ -177,6 +179,8 @@ class EmulatorServer:
         except BaseException:
             await self.stop()
             raise
+        if self.dynamodb is not None:
+            self._spawn(self.dynamodb.run(), "dynamodb capacity")
         self.ready = True
 
     async def _start_environments(self) -> None:
@@ -275,7 +279,9 @@ class EmulatorServer:
         if config.aws_endpoint:
             self.backend_url = config.aws_endpoint
         elif config.backend == "moto":
-            self.moto = MotoServer(home=str(self._home_dir))
+            # DynamoDB capacity in the child runs on the emulator's clock (emulator/moto_child/fast_dynamodb.py).
+            options = (f"--time-scale={config.time_scale!r}", f"--dynamodb-capacity={'on' if config.dynamodb_capacity else 'off'}")
+            self.moto = MotoServer(home=str(self._home_dir), options=options)
             self.moto.on_restart = self._backend_restarted
             await self.moto.start()
             self.backend_url = self.moto.url
@@ -286,6 +292,12 @@ class EmulatorServer:
                 self.logs.feed = CloudWatchFeed()
                 self.log_shipper = LogShipper(self.logs.feed, self.backend)
         self.proxy = AwsProxy(self.backend_url, self.moto.unavailable_reason if self.moto is not None else None)
+        self.dynamodb: DynamoDBCapacity | None = None  # DynamoDB metrics and auto scaling
+        if self.backend is not None:
+            try:
+                self.dynamodb = DynamoDBCapacity(self.backend, self.clock, self.app, config.region, config.account_id)
+            except ScalingTemplateError as exc:
+                raise StartupError(f"{self.app.source}: {exc}") from None
 
     async def _backend_restarted(self) -> None:
         """The moto child came back empty: create the template's resources again (the
@@ -411,6 +423,7 @@ class EmulatorServer:
             "async_queue": {"pending": self.async_queue.pending, "dropped_pending": self.metrics.pending_dropped_snapshot()},
             "event_source_mappings": mappings,
             "api_gateway": self.gateway.snapshot() if self.gateway is not None else {},
+            "dynamodb": await self.dynamodb.snapshot() if self.dynamodb is not None else {"available": False},
             "logs": {**self.logs.snapshot(),
                      **({"cloudwatch": self.log_shipper.snapshot()} if self.log_shipper is not None else {})},
             "host": {**self.descriptors.snapshot(), "environments": self.execution.environments,
@@ -452,6 +465,8 @@ class EmulatorServer:
             self.log_shipper.feed.take()  # what the old environments wrote goes with them
             self.log_shipper.forget_resources()
         await self.sources.reset()
+        if self.dynamodb is not None:
+            self.dynamodb.reset()
 
     # -- shutdown ----------------------------------------------------------------------
     async def stop(self) -> None:

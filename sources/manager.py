@@ -309,6 +309,8 @@ class SourceManager:
                 await self.backend.queue_url(source_arn)
             elif kind == "kinesis":
                 await self.backend.kinesis("DescribeStreamSummary", {"StreamARN": source_arn})
+            elif kind == "dynamodb":
+                await self.backend.dynamodb_streams("DescribeStream", {"StreamArn": source_arn, "Limit": 1})
         except BackendError as exc:
             if exc.status >= 500:
                 raise

@@ -104,6 +104,14 @@ class BackendClient:
                 raise BackendError(service, response.status, text)
             return json.loads(text) if text else {}
 
+    async def get_json(self, path: str) -> Any:
+        """GET one of the moto child's own endpoints (e.g. /_emulator/dynamodb-capacity)."""
+        async with self._http().get(self.endpoint_url + path) as response:
+            text = await response.text()
+            if response.status >= 300:
+                raise BackendError("emulator", response.status, text)
+            return json.loads(text)
+
     async def query_call(self, service: str, params: dict[str, str]) -> str:
         headers = {
             "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
@@ -211,6 +219,10 @@ class BackendClient:
     # -- DynamoDB (JSON 1.0) and S3 (REST) ---------------------------------------------------
     async def dynamodb(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self.json_call("dynamodb", f"DynamoDB_20120810.{action}", body)
+
+    async def dynamodb_streams(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
+        """DynamoDB Streams (JSON 1.0; signed for "dynamodb", as the SDKs sign it)."""
+        return await self.json_call("dynamodb", f"DynamoDBStreams_20120810.{action}", body)
 
     async def s3_create_bucket(self, bucket: str) -> None:
         """CreateBucket, path style; a LocationConstraint outside us-east-1 (S3 API rule)."""

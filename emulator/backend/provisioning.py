@@ -219,6 +219,9 @@ class Provisioner:
         request["BillingMode"] = mode
         if mode == "PROVISIONED" and throughput:
             request["ProvisionedThroughput"] = {k: int(v) for k, v in throughput.items()}
+        on_demand = props.get("OnDemandThroughput")
+        if mode == "PAY_PER_REQUEST" and isinstance(on_demand, Mapping):
+            request["OnDemandThroughput"] = {k: int(v) for k, v in on_demand.items()}
         stream = props.get("StreamSpecification")
         if isinstance(stream, Mapping) and stream.get("StreamViewType"):
             request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}

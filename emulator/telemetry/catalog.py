@@ -6,6 +6,7 @@ such in docs/timeline.md. Sources:
 Lambda: https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html
 SQS: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html
 Kinesis: https://docs.aws.amazon.com/streams/latest/dev/monitoring-with-cloudwatch.html
+DynamoDB: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/metrics-dimensions.html
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ LAMBDA = "AWS/Lambda"
 SQS = "AWS/SQS"
 KINESIS = "AWS/Kinesis"
 API_GATEWAY = "AWS/ApiGateway"
-NAMESPACES = (LAMBDA, SQS, KINESIS, API_GATEWAY)
+DYNAMODB = "AWS/DynamoDB"
+NAMESPACES = (LAMBDA, SQS, KINESIS, API_GATEWAY, DYNAMODB)
 
 
 class Kind(Enum):
@@ -131,8 +133,23 @@ API_METRICS: tuple[MetricInfo, ...] = (
     _m(API_GATEWAY, "Throttles", "Count", C, "Sum", False, "requests answered 429, by the throttle Layer that answered"),
 )
 
+# Per table (dimension TableName) and global secondary index (TableName and
+# GlobalSecondaryIndexName), from the moto child's capacity layer
+# (emulator/moto_child/ddb_throughput.py). AWS publishes them per minute; here per second.
+# ThrottledRequests is per table only (AWS: TableName and Operation). Provisioned capacity
+# is published for provisioned tables only, as on AWS.
+TABLE_METRICS: tuple[MetricInfo, ...] = (
+    _m(DYNAMODB, "ConsumedReadCapacityUnits", "Count", C, "Sum", True, "read capacity units consumed"),
+    _m(DYNAMODB, "ConsumedWriteCapacityUnits", "Count", C, "Sum", True, "write capacity units consumed"),
+    _m(DYNAMODB, "ReadThrottleEvents", "Count", C, "Sum", True, "read events refused for lack of capacity"),
+    _m(DYNAMODB, "WriteThrottleEvents", "Count", C, "Sum", True, "write events refused for lack of capacity"),
+    _m(DYNAMODB, "ThrottledRequests", "Count", C, "Sum", True, "requests with at least one throttled event (per table)"),
+    _m(DYNAMODB, "ProvisionedReadCapacityUnits", "Count", G, "Average", True, "provisioned read capacity (auto scaling moves it)"),
+    _m(DYNAMODB, "ProvisionedWriteCapacityUnits", "Count", G, "Average", True, "provisioned write capacity (auto scaling moves it)"),
+)
+
 ALL_METRICS: tuple[MetricInfo, ...] = (FUNCTION_METRICS + ACCOUNT_METRICS + MAPPING_METRICS + QUEUE_METRICS + STREAM_METRICS
-                                       + API_METRICS)
+                                       + API_METRICS + TABLE_METRICS)
 
 
 def info(namespace: str, name: str) -> MetricInfo | None:

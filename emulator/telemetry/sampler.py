@@ -2,8 +2,8 @@
 
 Off the invoke path, it reads the ledger (account concurrency and limits, provisioned
 utilisation), the pollers' counters (asked of the poller process, as /_emulator/metrics
-does) and the backend's queue and stream figures (one call to the moto child:
-emulator/moto_child/queue_metrics.py), and turns cumulative counters into per-second
+does) and the backend's queue, stream and DynamoDB table figures (one call to the moto
+child: emulator/moto_child/queue_metrics.py), and turns cumulative counters into per-second
 counts. What it reads comes through `SamplerPorts`, so this module knows neither the
 service nor the backend.
 
@@ -45,6 +45,9 @@ _QUEUE_GAUGES = {"visible": "ApproximateNumberOfMessagesVisible", "not_visible":
                  "delayed": "ApproximateNumberOfMessagesDelayed", "oldest_age_s": "ApproximateAgeOfOldestMessage"}
 _QUEUE_COUNTERS = {"received": "NumberOfMessagesReceived", "deleted": "NumberOfMessagesDeleted",
                    "dead_lettered": "NumberOfMessagesMovedToDLQ"}
+# The capacity layer's cumulative counters per table and global index (CloudWatch's names).
+_CAPACITY_COUNTERS = ("ConsumedReadCapacityUnits", "ConsumedWriteCapacityUnits", "ReadThrottleEvents", "WriteThrottleEvents")
+_PROVISIONED = ("ProvisionedReadCapacityUnits", "ProvisionedWriteCapacityUnits")
 
 
 @dataclass(frozen=True)
@@ -159,7 +162,9 @@ class Sampler:
             function = _resource_name(str(counters.get("FunctionArn", "")), "function:")
             if function:
                 function_ages[function] = max(function_ages.get(function, 0.0), age)
-            stream = _resource_name(str(counters.get("EventSourceArn", "")), "stream/")
+            # AWS/Kinesis series for Kinesis mappings only (a DynamoDB stream's ARN also has "stream/").
+            source_arn = str(counters.get("EventSourceArn", ""))
+            stream = _resource_name(source_arn, "stream/") if source_arn.startswith("arn:aws:kinesis:") else ""
             for shard_id, shard in shards.items():
                 shard_age = float(shard.get("IteratorAgeMilliseconds") or 0)
                 timeline.record_gauge(series_key(catalog.LAMBDA, "IteratorAge", {**dims, "ShardId": shard_id}), shard_age, second)
@@ -173,7 +178,7 @@ class Sampler:
             timeline.record_gauge(series_key(catalog.KINESIS, "GetRecords.IteratorAgeMilliseconds", {"StreamName": stream}),
                                   age, second)
 
-    # -- queues and streams in the backend ---------------------------------------------------
+    # -- queues, streams and tables in the backend ----------------------------------------
     def record_backend(self, figures: Mapping[str, Any], second: int) -> None:
         timeline = self.timeline
         queues = [q for q in figures.get("sqs") or () if isinstance(q, Mapping) and q.get("name")]
@@ -210,6 +215,28 @@ class Sampler:
             for field, metric in (("incoming_records", "IncomingRecords"), ("incoming_bytes", "IncomingBytes")):
                 delta = self._deltas.delta(("stream", str(stream["name"]), field), float(stream.get(field) or 0))
                 timeline.record_count(series_key(catalog.KINESIS, metric, dims), delta, second)
+        for table in figures.get("dynamodb") or ():
+            if isinstance(table, Mapping) and table.get("TableName"):
+                self._record_table(table, second)
+
+    def _record_table(self, table: Mapping[str, Any], second: int) -> None:
+        """A table's and its global indexes' capacity series (dimension TableName, and
+        GlobalSecondaryIndexName for an index)."""
+        name = str(table["TableName"])
+        arn = str(table.get("TableArn") or name)  # deltas by ARN: a same-named table elsewhere is another table
+        provisioned = table.get("BillingMode") != "PAY_PER_REQUEST"
+        parts: list[tuple[str, dict[str, str], Mapping[str, Any], tuple[str, ...]]] = [
+            ("", {"TableName": name}, table, (*_CAPACITY_COUNTERS, "ThrottledRequests"))]
+        for index, figures in (table.get("GlobalSecondaryIndexes") or {}).items():
+            if isinstance(figures, Mapping):
+                parts.append((index, {"TableName": name, "GlobalSecondaryIndexName": index}, figures, _CAPACITY_COUNTERS))
+        for index, dims, figures, counters in parts:
+            for metric in counters:
+                delta = self._deltas.delta(("table", arn, index, metric), float(figures.get(metric) or 0))
+                self.timeline.record_count(series_key(catalog.DYNAMODB, metric, dims), delta, second)
+            if provisioned:
+                for metric in _PROVISIONED:
+                    self.timeline.record_gauge(series_key(catalog.DYNAMODB, metric, dims), figures.get(metric) or 0, second)
 
     # -- the API Gateway front door -------------------------------------------------------------
     def record_api_gateway(self, snapshot: Mapping[str, Any], second: int) -> None:

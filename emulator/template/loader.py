@@ -106,7 +106,7 @@ UNEMULATED_FUNCTION_PROPERTIES = {
 EMULATED_TYPES = frozenset({
     "AWS::SQS::Queue", "AWS::Kinesis::Stream", "AWS::SNS::Topic", "AWS::SNS::Subscription",
     "AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::Lambda::EventSourceMapping",
-    "AWS::Lambda::Permission",
+    "AWS::Lambda::Permission", "AWS::ApplicationAutoScaling::ScalableTarget", "AWS::ApplicationAutoScaling::ScalingPolicy",
 })
 # Types with no local behaviour that are in almost every template: kept without a warning.
 QUIET_TYPES = frozenset({
