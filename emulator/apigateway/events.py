@@ -63,6 +63,17 @@ class EventContext:
     received_wall: float  # epoch seconds
     api_key: str | None = None  # the key value and id, when the method required one
     api_key_id: str | None = None
+    # What a Lambda authorizer let through: `principalId` and its `context` (REST: values as
+    # strings), and the authorizer's latency in ms; None when the route has no Lambda authorizer.
+    authorizer: "AuthorizerOutcome | None" = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizerOutcome:
+    principal_id: str | None
+    context: Mapping[str, Any]
+    latency_ms: int
+    simple: bool = False  # an HTTP API simple response (no principal)
 
 
 @dataclass(slots=True)
@@ -206,10 +217,27 @@ def event_v1(request: GatewayRequest, match: RouteMatch, context: EventContext) 
     }
     if api.kind == REST:
         request_context["deploymentId"] = match.api.api_id[:6]
+        if context.authorizer is not None:
+            request_context["authorizer"] = authorizer_v1(context.authorizer, stringify=True)
     else:
         event = {"version": "1.0", **event}
-        request_context["authorizer"] = {"claims": None, "scopes": None}
+        request_context["authorizer"] = ({"claims": None, "scopes": None} if context.authorizer is None
+                                         else authorizer_v1(context.authorizer, stringify=False))
     return event
+
+
+def authorizer_v1(outcome: AuthorizerOutcome, stringify: bool) -> dict[str, Any]:
+    """`requestContext.authorizer` of a format 1.0 event behind a Lambda authorizer: the
+    context's keys, `principalId` and `integrationLatency` (the authorizer's)
+    (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-lambda-authorizer-output.html)."""
+    values: dict[str, Any] = dict(outcome.context)
+    if stringify:
+        values = {key: ("true" if v is True else "false" if v is False else "" if v is None else str(v))
+                  for key, v in values.items()}
+    if outcome.principal_id is not None:
+        values["principalId"] = outcome.principal_id
+    values["integrationLatency"] = outcome.latency_ms
+    return values
 
 
 # --- payload format 2.0 ------------------------------------------------------------------------
@@ -261,6 +289,7 @@ def event_v2(request: GatewayRequest, match: RouteMatch, context: EventContext) 
         },
         "requestId": context.request_id,
         "routeKey": route_key,
+        **({"authorizer": {"lambda": dict(context.authorizer.context)}} if context.authorizer is not None else {}),
         "stage": match.stage.name,
         "time": request_time(context.received_wall),
         "timeEpoch": int(context.received_wall * 1000),
