@@ -12,12 +12,14 @@ https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-use-lamb
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any, Callable, Iterator
 
 import pytest
 
 from apigw_testkit import Reply, gateway_metrics, request
+from core_testkit import wait_until
 from emulator.pytest_plugin import EmulatorHandle, inline_function, start_emulator
 from emulator.template.api_ids import api_id
 
@@ -317,3 +319,23 @@ def test_http_payload_1_0_policy_answer(emu: EmulatorHandle, gw: Callable[..., R
     assert gw("GET", "/p", headers={"Authorization": "t1"}).status == 200
     assert invocations(emu, "PolicyAuthorizer") == 2  # ReauthorizeEvery 0
     assert json.loads(gw("GET", "/p").body) == {"message": "Unauthorized"}
+
+
+def test_cache_counts_reach_the_timeline_per_stage_and_method(emu: EmulatorHandle, gw: Callable[..., Reply]) -> None:
+    for _ in range(5):
+        gw("GET", "/c/item")
+    cloudwatch = emu.client("cloudwatch")
+    now = dt.datetime.now(dt.timezone.utc)
+    stage = [{"Name": "ApiName", "Value": "Cached"}, {"Name": "Stage", "Value": "c"}]
+    method = stage + [{"Name": "Method", "Value": "GET"}, {"Name": "Resource", "Value": "/item"}]
+
+    def totals() -> dict[str, float]:
+        answer = cloudwatch.get_metric_data(
+            StartTime=now - dt.timedelta(minutes=5), EndTime=now + dt.timedelta(minutes=5), MetricDataQueries=[
+                {"Id": f"{name.lower()}_{where}", "MetricStat": {"Metric": {
+                    "Namespace": "AWS/ApiGateway", "MetricName": name, "Dimensions": dims}, "Period": 60, "Stat": "Sum"}}
+                for name in ("CacheHitCount", "CacheMissCount") for where, dims in (("stage", stage), ("method", method))])
+        return {r["Id"]: sum(r["Values"]) for r in answer["MetricDataResults"]}
+
+    expected = {"cachehitcount_stage": 4, "cachehitcount_method": 4, "cachemisscount_stage": 1, "cachemisscount_method": 1}
+    assert wait_until(lambda: totals() == expected, timeout_s=15), totals()
