@@ -22,6 +22,7 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_apigw  # noqa: E402
 import bench_async  # noqa: E402
 import bench_backends  # noqa: E402
 import bench_coldstart  # noqa: E402
@@ -50,6 +51,7 @@ BENCHMARKS: dict[str, Callable[[Settings], list[Row]]] = {
     "backends": bench_backends.run,
     "load": bench_load.run_generator,
     "timeline": bench_load.run_timeline,
+    "apigw": bench_apigw.run,
 }
 
 
