@@ -20,6 +20,7 @@ from typing import Any, Mapping
 from urllib.parse import parse_qsl
 
 from emulator.apigateway.routing import RouteMatch
+from emulator.policy.authorizer_policy import stringified_context
 from emulator.template.api_specs import HTTP, REST
 
 # The keys a format 1.0 proxy response may have; any other makes it malformed (ibid.).
@@ -238,10 +239,7 @@ def authorizer_v1(outcome: AuthorizerOutcome, stringify: bool) -> dict[str, Any]
     """`requestContext.authorizer` of a format 1.0 event behind a Lambda authorizer: the
     context's keys, `principalId` and `integrationLatency` (the authorizer's)
     (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-lambda-authorizer-output.html)."""
-    values: dict[str, Any] = dict(outcome.context)
-    if stringify:
-        values = {key: ("true" if v is True else "false" if v is False else "" if v is None else str(v))
-                  for key, v in values.items()}
+    values: dict[str, Any] = stringified_context(outcome.context) if stringify else dict(outcome.context)
     if outcome.principal_id is not None:
         values["principalId"] = outcome.principal_id
     values["integrationLatency"] = outcome.latency_ms
