@@ -22,6 +22,7 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_apigw  # noqa: E402
 import bench_async  # noqa: E402
 import bench_backends  # noqa: E402
 import bench_coldstart  # noqa: E402
@@ -52,6 +53,7 @@ BENCHMARKS: dict[str, Callable[[Settings], list[Row]]] = {
     "load": bench_load.run_generator,
     "timeline": bench_load.run_timeline,
     "dynamodb": bench_dynamodb.run,
+    "apigw": bench_apigw.run,
 }
 
 

@@ -183,6 +183,8 @@ class Config:
     api_lambda_throttle_status: int = 500
     api_quota_offset: str = "requests"
     api_throttle_spend: str = "admitted"
+    api_cache_max_mb: int = 64
+    api_cache_statuses: str = "all"
     # What runs execution environments (emulator/execution/backends.py): fork (Python, the
     # fastest), process-runtime-api (a runtime interface client as a local process) or
     # container (a Docker engine). Container-image functions always run in containers.
@@ -259,6 +261,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("api_account_burst", _non_negative_int, "API Gateway account-level burst (0: AWS's for the Region, 5000)"),
     Option("api_lambda_throttle_status", _lambda_throttle_status, "status API Gateway answers when Lambda throttles the function (AWS: 500)"),
     Option("api_quota_offset", str, "what a usage plan quota's Offset means: requests (subtracted in the first period) or day (the period's first day)", ("requests", "day")),
+    Option("api_cache_max_mb", _positive_int, "most memory, in MB, one REST stage's cache may hold (its CacheClusterSize, up to this; default 64)"),
+    Option("api_cache_statuses", str, "which integration responses a REST stage cache keeps: all (default) or 2xx", ("all", "2xx")),
     Option("api_throttle_spend", str, "which throttle layers a request spends: admitted (only admitted requests, every layer) or each-layer (each layer it passes)", ("admitted", "each-layer")),
     Option(
         "execution", str,

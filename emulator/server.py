@@ -317,6 +317,7 @@ class EmulatorServer:
             account_burst=max(1, int((config.api_account_burst or burst) / factor)),
             lambda_throttle_status=config.api_lambda_throttle_status,
             quota_offset=QuotaOffset(config.api_quota_offset), spend=SpendRule(config.api_throttle_spend),
+            cache_max_mb=config.api_cache_max_mb, cache_statuses=config.api_cache_statuses,
         )
         return ApiGatewayFrontDoor(self.app.gateway, gateway_config, self.service, self.clock)
 

@@ -118,9 +118,11 @@ STREAM_METRICS: tuple[MetricInfo, ...] = (
        "the same per shard (dimension ShardId, AWS's shard-level name)"),
 )
 
-# Per API stage of the API Gateway front door: REST APIs by ApiName and Stage
+# Per API stage of the API Gateway front door, and per method or route: REST APIs by ApiName
+# and Stage, and ApiName, Stage, Method and Resource
 # (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-metrics-and-dimensions.html),
-# HTTP APIs by ApiId and Stage (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-metrics.html).
+# HTTP APIs by ApiId and Stage, and ApiId, Stage and Route
+# (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-metrics.html).
 # Sampled from the gateway's counters once a second: latencies are each second's mean.
 API_METRICS: tuple[MetricInfo, ...] = (
     _m(API_GATEWAY, "Count", "Count", C, "SampleCount", True, "requests the stage received"),
@@ -130,6 +132,9 @@ API_METRICS: tuple[MetricInfo, ...] = (
     _m(API_GATEWAY, "5xx", "Count", C, "Sum", True, "HTTP APIs: server errors"),
     _m(API_GATEWAY, "Latency", "Milliseconds", G, "Average", True, "request to response, the second's mean"),
     _m(API_GATEWAY, "IntegrationLatency", "Milliseconds", G, "Average", True, "the backend's part, the second's mean"),
+    _m(API_GATEWAY, "CacheHitCount", "Count", C, "Sum", True, "REST APIs: requests answered from the stage cache"),
+    _m(API_GATEWAY, "CacheMissCount", "Count", C, "Sum", True,
+       "REST APIs: requests to cached methods the integration answered"),
     _m(API_GATEWAY, "Throttles", "Count", C, "Sum", False, "requests answered 429, by the throttle Layer that answered"),
 )
 

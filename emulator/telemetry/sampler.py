@@ -240,25 +240,40 @@ class Sampler:
 
     # -- the API Gateway front door -------------------------------------------------------------
     def record_api_gateway(self, snapshot: Mapping[str, Any], second: int) -> None:
-        """Per stage: counts from the gateway's cumulative counters, latencies as the mean of
-        the requests answered since the last sample."""
-        timeline = self.timeline
+        """Per stage, and per method (REST: Method and Resource) or route (HTTP: Route), as
+        CloudWatch's dimensions have them: counts from the gateway's cumulative counters,
+        latencies as the mean of the requests answered since the last sample."""
         for api_id, api in (snapshot.get("apis") or {}).items():
             rest = api.get("Type") == "REST"
             for stage, counters in (api.get("Stages") or {}).items():
                 dims = {"ApiName": str(api.get("Name")), "Stage": stage} if rest else {"ApiId": api_id, "Stage": stage}
-                for metric in ("Count", "4XXError", "5XXError") if rest else ("Count", "4xx", "5xx"):
-                    delta = self._deltas.delta(("api", api_id, stage, metric), float(counters.get(metric) or 0))
-                    timeline.record_count(series_key(catalog.API_GATEWAY, metric, dims), delta, second)
-                for metric in ("Latency", "IntegrationLatency"):
-                    stats = counters.get(metric) or {}
-                    count = self._deltas.delta(("api", api_id, stage, metric, "n"), float(stats.get("SampleCount") or 0))
-                    total = self._deltas.delta(("api", api_id, stage, metric, "sum"), float(stats.get("Sum") or 0))
-                    if count > 0:
-                        timeline.record_gauge(series_key(catalog.API_GATEWAY, metric, dims), total / count, second)
-                for layer, value in (counters.get("ThrottlesByLayer") or {}).items():
-                    delta = self._deltas.delta(("api", api_id, stage, "throttles", layer), float(value))
-                    timeline.record_count(series_key(catalog.API_GATEWAY, "Throttles", {**dims, "Layer": layer}), delta, second)
+                self._record_api_counters(("api", api_id, stage), dims, counters, rest, second)
+                for route_key, route in (counters.get("Routes") or {}).items():
+                    if rest:
+                        method, _, resource = str(route_key).partition(" ")
+                        route_dims = {**dims, "Method": method, "Resource": resource}
+                    else:
+                        route_dims = {**dims, "Route": str(route_key)}
+                    self._record_api_counters(("api", api_id, stage, str(route_key)), route_dims, route, rest, second)
+
+    def _record_api_counters(self, key: tuple[str, ...], dims: dict[str, str], counters: Mapping[str, Any], rest: bool,
+                             second: int) -> None:
+        timeline = self.timeline
+        names = ("Count", "4XXError", "5XXError", "CacheHitCount", "CacheMissCount") if rest else ("Count", "4xx", "5xx")
+        for metric in names:
+            if metric not in counters and metric.startswith("Cache"):
+                continue
+            delta = self._deltas.delta((*key, metric), float(counters.get(metric) or 0))
+            timeline.record_count(series_key(catalog.API_GATEWAY, metric, dims), delta, second)
+        for metric in ("Latency", "IntegrationLatency"):
+            stats = counters.get(metric) or {}
+            count = self._deltas.delta((*key, metric, "n"), float(stats.get("SampleCount") or 0))
+            total = self._deltas.delta((*key, metric, "sum"), float(stats.get("Sum") or 0))
+            if count > 0:
+                timeline.record_gauge(series_key(catalog.API_GATEWAY, metric, dims), total / count, second)
+        for layer, value in (counters.get("ThrottlesByLayer") or {}).items():
+            delta = self._deltas.delta((*key, "throttles", layer), float(value))
+            timeline.record_count(series_key(catalog.API_GATEWAY, "Throttles", {**dims, "Layer": layer}), delta, second)
 
 
 def receive_count_buckets(counts: Mapping[str, int]) -> dict[str, int]:

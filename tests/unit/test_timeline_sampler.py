@@ -201,3 +201,28 @@ def test_dynamodb_tables_and_global_indexes() -> None:
     assert not series(timeline, "AWS/DynamoDB", "ThrottledRequests", **gsi)  # a request is throttled at its table
     assert series(timeline, "AWS/DynamoDB", "ConsumedWriteCapacityUnits", TableName="events") == [(0, 7), (1, 2)]
     assert not series(timeline, "AWS/DynamoDB", "ProvisionedWriteCapacityUnits", TableName="events")  # on demand
+
+
+def test_api_gateway_methods_routes_and_cache_counts() -> None:
+    clock, timeline, s = sampler()
+
+    def snapshot(hits: int, misses: int, route_count: int) -> dict:
+        return {"apis": {
+            "a1": {"Name": "shop", "Type": "REST", "Stages": {"Prod": {
+                "Count": hits + misses, "CacheHitCount": hits, "CacheMissCount": misses,
+                "Routes": {"GET /pets/{id}": {"Count": hits + misses, "CacheHitCount": hits, "CacheMissCount": misses,
+                                              "ThrottlesByLayer": {"method": route_count}}}}}},
+            "h1": {"Name": "api", "Type": "HTTP", "Stages": {"$default": {
+                "Count": route_count, "Routes": {"$default": {"Count": route_count, "4xx": 1}}}}}}}
+
+    snapshots = iter([snapshot(3, 1, 2), snapshot(10, 2, 5)])
+    s.ports = s.ports.__class__(**{**s.ports.__dict__, "api_gateway": lambda: next(snapshots)})
+    sample(clock, s, 2)
+    stage = {"ApiName": "shop", "Stage": "Prod"}
+    method = {**stage, "Method": "GET", "Resource": "/pets/{id}"}
+    assert series(timeline, "AWS/ApiGateway", "CacheHitCount", **stage) == [(0, 3), (1, 7)]
+    assert series(timeline, "AWS/ApiGateway", "CacheMissCount", **method) == [(0, 1), (1, 1)]
+    assert series(timeline, "AWS/ApiGateway", "Throttles", Layer="method", **method) == [(0, 2), (1, 3)]
+    assert series(timeline, "AWS/ApiGateway", "Count", ApiId="h1", Stage="$default", Route="$default") == [(0, 2), (1, 3)]
+    assert series(timeline, "AWS/ApiGateway", "4xx", ApiId="h1", Stage="$default", Route="$default") == [(0, 1), (1, 0)]
+    assert not series(timeline, "AWS/ApiGateway", "CacheHitCount", ApiId="h1", Stage="$default")
