@@ -105,7 +105,6 @@ def wrk(url: str, connections: int, seconds: int, lua: Path | None) -> dict[str,
     return {"rps": figures.rps, "p50": figures.p50_ms, "p99": figures.p99_ms, "bad": figures.non_2xx + figures.socket_errors}
 
 
-
 def throttle_exactness() -> tuple[int, int, int, float]:
     """(admitted, refused, expected admitted, decisions per real second) for OFFERED_RPS evenly
     spaced requests over OFFERED_SECONDS against a stage limit, in virtual time."""
