@@ -472,7 +472,8 @@ def handler(event, context):
 
 
 def tenant_handler(event, context):
-    return {"tenant": context.tenant_id, "helper": common_helpers.__name__}
+    return {"tenant": context.tenant_id, "helper": common_helpers.__name__,
+            "max_concurrency": os.environ.get("AWS_LAMBDA_MAX_CONCURRENCY")}
 """
 
 
@@ -509,7 +510,10 @@ def test_a_pattern_shaped_app_runs_unchanged_under_emulator_up(tmp_path: Path) -
         assert statement["Condition"]["ArnLike"] == {"AWS:SourceArn": "arn:aws:s3:::uploads-staging"}
         tenants = [json.loads(lam.invoke(FunctionName="tenant-quota-staging", Payload=b"{}",
                                          TenantId=tenant)["Payload"].read()) for tenant in ("acme", "globex")]
-        assert tenants == [{"tenant": "acme", "helper": "common_helpers"}, {"tenant": "globex", "helper": "common_helpers"}]
+        # AWS_LAMBDA_MAX_CONCURRENCY is Lambda Managed Instances' only, never set here
+        # (https://docs.aws.amazon.com/lambda/latest/dg/lambda-managed-instances-python-runtime.html).
+        assert tenants == [{"tenant": tenant, "helper": "common_helpers", "max_concurrency": None}
+                           for tenant in ("acme", "globex")]
 
         def thumbnail_log() -> list[dict[str, Any]]:
             try:
