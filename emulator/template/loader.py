@@ -106,12 +106,12 @@ UNEMULATED_FUNCTION_PROPERTIES = {
 EMULATED_TYPES = frozenset({
     "AWS::SQS::Queue", "AWS::Kinesis::Stream", "AWS::SNS::Topic", "AWS::SNS::Subscription",
     "AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::Lambda::EventSourceMapping",
-    "AWS::Lambda::Permission", "AWS::ApplicationAutoScaling::ScalableTarget", "AWS::ApplicationAutoScaling::ScalingPolicy",
+    "AWS::Lambda::Permission", "AWS::Logs::LogGroup", "AWS::ApplicationAutoScaling::ScalableTarget",
+    "AWS::ApplicationAutoScaling::ScalingPolicy",
 })
 # Types with no local behaviour that are in almost every template: kept without a warning.
 QUIET_TYPES = frozenset({
-    "AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::Logs::LogGroup",
-    "AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy", "AWS::Lambda::Version", "AWS::Lambda::Alias",
+    "AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy", "AWS::Lambda::Version", "AWS::Lambda::Alias",
 })
 
 _log = logging.getLogger("emulator.template.loader")
