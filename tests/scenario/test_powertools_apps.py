@@ -14,7 +14,6 @@ Powertools warns through `warnings.warn` (a line naming a `...Warning` class) or
 from __future__ import annotations
 
 import json
-import os
 import textwrap
 from pathlib import Path
 from typing import Any, Iterator
