@@ -223,9 +223,9 @@ def render(report: Mapping[str, Any]) -> str:
 
 
 def _embed(data: Any) -> str:
-    """JSON safe inside <script>: no "</" to end the element, no NaN."""
-    text = json.dumps(_finite(data), allow_nan=False, separators=(",", ":"))
-    return text.replace("</", "<\\/").replace("<!--", "<\\!--")
+    """JSON safe inside <script>: every "<" (only ever inside a string) as its \\u escape, so
+    nothing can end the element or open a comment in it; no NaN."""
+    return json.dumps(_finite(data), allow_nan=False, separators=(",", ":")).replace("<", "\\u003c")
 
 
 def _finite(value: Any) -> Any:
