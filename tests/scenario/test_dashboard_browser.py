@@ -161,9 +161,11 @@ def test_a_bad_since_is_an_aws_shaped_error(emulator: EmulatorHandle) -> None:
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(f"{emulator.url}/_emulator/dashboard/panels?since=soon", timeout=10)
     assert caught.value.code == 400 and caught.value.headers["x-amzn-ErrorType"].startswith("InvalidParameterValue")
-    assert b"epoch seconds" in caught.value.read()
+    with caught.value:
+        assert b"epoch seconds" in caught.value.read()
     with pytest.raises(urllib.error.HTTPError) as missing:
         urllib.request.urlopen(f"{emulator.url}/_emulator/dashboard/static/..%2Fserver.py", timeout=10)
-    assert missing.value.code == 404
+    with missing.value:
+        assert missing.value.code == 404
     with urllib.request.urlopen(f"{emulator.url}/_emulator/dashboard/static/uPlot.LICENSE", timeout=10) as licence:
         assert b"MIT License" in licence.read()
