@@ -19,6 +19,10 @@ from emulator.web import ASSETS, asset
 
 # The page asks for the last N seconds at first: at most the longest window it offers.
 MAX_WINDOW_S = 3600
+# One answer covers at most this many seconds: a page filling a long window asks again at
+# once for the rest, so no single request holds the event loop long (~50 ms for 120 s of
+# 50 series; docs/benchmarks.md, benchmark 12).
+MAX_SLICE_S = 120
 
 
 class DashboardApi:
@@ -48,13 +52,15 @@ class DashboardApi:
         return web.Response(body=asset(name), headers={"Content-Type": ASSETS[name], "Cache-Control": cache})
 
     async def panels(self, request: web.Request) -> web.Response:
-        """?since=EPOCH or -SECONDS: the panels of [since, now], now the live second."""
+        """?since=EPOCH or -SECONDS: the panels of [since, now], now the live second, at most
+        MAX_SLICE_S seconds of it (the answer's `end` then lies before `now + 1`)."""
         if self.timeline is None:
             raise InvalidParameterValue("The timeline is off (--timeline false): the dashboard has nothing to show.")
         now = self.timeline.now()
         since = parse_time(request.query.get("since"), now, now - 300)
         since = min(max(math.floor(since), now - MAX_WINDOW_S), now)
-        export = self.timeline.export(since, now + 1)
-        body = panels.build(export, start=since, end=now + 1, mappings=self.mappings())
+        until = min(now + 1, since + MAX_SLICE_S)
+        export = self.timeline.export(since, until)
+        body = panels.build(export, start=since, end=until, mappings=self.mappings())
         body["now"] = now
         return json_response(body)

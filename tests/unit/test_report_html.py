@@ -201,3 +201,25 @@ def test_the_assets_install_with_the_package(tmp_path: Path) -> None:
     static = tmp_path / "lib" / "emulator" / "web" / "static"
     assert sorted(p.name for p in static.iterdir()) == sorted(ASSETS)
     assert "MIT License" in (static / "uPlot.LICENSE").read_text()
+
+
+def test_a_recent_window_reads_the_same_as_the_whole_ring_cut_to_it() -> None:
+    """Timeline reads from `start` on walk the rings from their newest end (the dashboard's
+    cheap once-a-second read): the same points as the whole history cut to the window."""
+    wall = Wall()
+    timeline = Timeline(wall, retention_s=50)  # the rings wrap: 80 seconds of data, 50 kept
+    fn = timeline.function("f")
+    for second in range(80):
+        if second % 3:
+            fn.invocation(float(second + 1), error=False, cold=False, init_ms=None)
+        timeline.record_gauge(series_key("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": "q"}), second)
+        wall.now += 1
+    for start, end in ((T0 + 70, T0 + 80), (T0 + 75, T0 + 76), (T0 + 10, T0 + 40), (T0 + 79, T0 + 200)):
+        whole = {(s["metric"], tuple(s["dimensions"].items())): s for s in timeline.export().get("series", [])}
+        window = timeline.export(start, end)
+        for s in window["series"]:
+            full = whole[(s["metric"], tuple(s["dimensions"].items()))]
+            expected = [t for t in full["t"] if start <= t < end]
+            assert s["t"] == expected, (s["metric"], start, end)
+        listed = {(s["metric"], tuple(s["dimensions"].items())) for s in window["series"]}
+        assert listed == {key for key, s in whole.items() if any(start <= t < end for t in s["t"])}

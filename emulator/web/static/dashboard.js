@@ -1,7 +1,8 @@
 /* The live dashboard: once a second, the seconds of the timeline not yet seen (and the last
  * few again: the live second and late samples change them), merged into a window of the last
  * N seconds and drawn by charts.js. The server shapes the timeline into panels
- * (GET /_emulator/dashboard/panels?since=...); this file only keeps the window. */
+ * (GET /_emulator/dashboard/panels?since=...), in slices of at most two minutes: a long window
+ * fills with a few requests in a row. This file only keeps the window. */
 (function (global) {
   "use strict";
 
@@ -102,17 +103,22 @@
       this.window = new Window(Number(new URLSearchParams(global.location.search).get("window")) || 300);
       this.paused = false;
       this.last = null;
+      this.next = null;
       this.polls = 0;
     }
 
     async poll() {
-      const since = this.last === null ? -this.window.seconds : this.last - REREAD_S;
+      // The rest of a window still being filled (answers come in slices), else the new seconds.
+      const since = this.next !== null ? this.next : this.last === null ? -this.window.seconds : this.last - REREAD_S;
+      let wait = POLL_MS;
       try {
         const response = await fetch("/_emulator/dashboard/panels?since=" + since, {cache: "no-store"});
         if (!response.ok) throw new Error("HTTP " + response.status + ": " + (await response.text()).slice(0, 200));
         const model = await response.json();
         this.window.merge(model);
         if (model.t.length) this.last = model.t[model.t.length - 1];
+        this.next = model.end !== null && model.end <= model.now ? model.end : null;
+        if (this.next !== null) wait = 0;
         if (!this.paused) this.board.render(this.window.model());
         this.polls += 1;
         this.status.textContent = "live · " + new Date((model.now || 0) * 1000).toLocaleTimeString() + " (emulated time)";
@@ -121,12 +127,13 @@
         this.status.textContent = "disconnected: " + error.message + " (retrying)";
         this.status.className = "status down";
       }
-      global.setTimeout(() => this.poll(), POLL_MS);
+      global.setTimeout(() => this.poll(), wait);
     }
 
     setWindow(seconds) {
       this.window = new Window(seconds);
       this.last = null;  // read the whole window again
+      this.next = null;
     }
   }
 
