@@ -27,6 +27,7 @@ import bench_backends  # noqa: E402
 import bench_coldstart  # noqa: E402
 import bench_kinesis  # noqa: E402
 import bench_latency  # noqa: E402
+import bench_dashboard  # noqa: E402
 import bench_load  # noqa: E402
 import bench_memory  # noqa: E402
 import bench_moto_memory  # noqa: E402
@@ -50,6 +51,7 @@ BENCHMARKS: dict[str, Callable[[Settings], list[Row]]] = {
     "backends": bench_backends.run,
     "load": bench_load.run_generator,
     "timeline": bench_load.run_timeline,
+    "dashboard": bench_dashboard.run,
 }
 
 
