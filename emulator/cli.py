@@ -221,7 +221,7 @@ async def serve(config: Config, app: AppSpec) -> int:
         f"Emulator ready in {elapsed:.1f} s at {server.url}\n"
         f"  functions: {names}\n"
         f"  try: AWS_ENDPOINT_URL={server.url} aws lambda invoke --function-name {next(iter(sorted(app.functions)), 'NAME')} out.json\n"
-        f"  metrics: {server.url}/_emulator/metrics    stop: Ctrl-C",
+        f"  dashboard: {server.url}/_emulator/dashboard    metrics: {server.url}/_emulator/metrics    stop: Ctrl-C",
         file=sys.stderr,
         flush=True,
     )
