@@ -29,6 +29,7 @@ import bench_coldstart  # noqa: E402
 import bench_dynamodb  # noqa: E402
 import bench_kinesis  # noqa: E402
 import bench_latency  # noqa: E402
+import bench_dashboard  # noqa: E402
 import bench_load  # noqa: E402
 import bench_memory  # noqa: E402
 import bench_moto_memory  # noqa: E402
@@ -54,6 +55,7 @@ BENCHMARKS: dict[str, Callable[[Settings], list[Row]]] = {
     "timeline": bench_load.run_timeline,
     "dynamodb": bench_dynamodb.run,
     "apigw": bench_apigw.run,
+    "dashboard": bench_dashboard.run,
 }
 
 

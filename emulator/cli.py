@@ -1,5 +1,6 @@
 """The `emulator` command: `up` serves a template, `invoke` calls a function, `load` offers
-load (emulator/load/command.py).
+load (emulator/load/command.py), `report` writes report.html from a running emulator
+(emulator/load/report_command.py).
 
 This is a composition root: the only place (with the pytest plugin) that reads argv and
 os.environ. Every `up` flag comes from config.OPTIONS, so flags, EMULATOR_* variables
@@ -83,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     from emulator.load.command import add_parser as add_load_parser
 
     add_load_parser(commands)
+    from emulator.load.report_command import add_parser as add_report_parser
+
+    add_report_parser(commands)
     return parser
 
 
@@ -97,6 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from emulator.load.command import run_command
 
         return run_command(args)
+    if args.command == "report":
+        from emulator.load import report_command
+
+        return report_command.run_command(args, os.environ.get("AWS_ENDPOINT_URL") or "http://127.0.0.1:3001")
     parser.print_help()
     return EXIT_USAGE
 
@@ -209,7 +217,7 @@ async def serve(config: Config, app: AppSpec) -> int:
         f"Emulator ready in {elapsed:.1f} s at {server.url}\n"
         f"  functions: {names}\n"
         f"  try: AWS_ENDPOINT_URL={server.url} aws lambda invoke --function-name {next(iter(sorted(app.functions)), 'NAME')} out.json\n"
-        f"  metrics: {server.url}/_emulator/metrics    stop: Ctrl-C",
+        f"  dashboard: {server.url}/_emulator/dashboard    metrics: {server.url}/_emulator/metrics    stop: Ctrl-C",
         file=sys.stderr,
         flush=True,
     )

@@ -43,6 +43,7 @@ from emulator.execution.host_limits import raise_open_files_limit, warn_if_short
 from emulator.execution.invoker import Invoker
 from emulator.api.cloudwatch_api import CloudWatchApi
 from emulator.api.esm_api import EsmApi
+from emulator.api.dashboard_api import DashboardApi
 from emulator.api.telemetry_api import TelemetryApi
 from emulator.api.function_api import FunctionApi
 from emulator.api.policy_api import PolicyApi
@@ -349,6 +350,11 @@ class EmulatorServer:
             api_gateway=(lambda: self.gateway.snapshot()) if self.gateway is not None else None,
         )
 
+    def _mapping_names(self) -> dict[str, dict[str, str]]:
+        """What the dashboard names mapping panels by (no call to the poller process)."""
+        return {uuid: {"FunctionArn": m.function_arn, "EventSourceArn": m.event_source_arn}
+                for uuid, m in self.sources.mappings.items()}
+
     async def _bind(self) -> None:
         lambda_api = LambdaApi(self.service)
         routes = lambda_api.routes() + LambdaConfigApi(self.admin).routes() + [
@@ -357,6 +363,7 @@ class EmulatorServer:
         ] + TelemetryApi(self.metrics_snapshot, self.timeline).routes() + EsmApi(self.sources).routes()
         routes += FunctionApi(self.lifecycle, self._packages_dir / "downloads").routes() + PolicyApi(self.policies).routes()
         routes += LayersApi(lambda: self.app.layers.values()).routes()
+        routes += DashboardApi(self.timeline, self._mapping_names).routes()
         fallback = self.gateway.management.intercept(self.proxy.handle) if self.gateway else self.proxy.handle
         fallback = CloudWatchApi(self.timeline).wrap(fallback)  # CloudWatch reads come from the timeline
         server = self._http = build_server(routes, fallback=fallback, fast_invoke=lambda_api.invoke_parts)

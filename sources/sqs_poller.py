@@ -29,7 +29,7 @@ import contextlib
 import json
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -63,6 +63,8 @@ EFFECTIVE_VISIBILITY_MARGIN_S = 30
 # at once.
 THROTTLE_RETRY_INITIAL_S = 1.0
 THROTTLE_RETRY_MAX_S = 60.0
+# Why a batch's messages were left in flight (DeadLetterBoundByCause; the report's "DLQ: why").
+THROTTLED, FAILED, OTHER = "Throttled", "Failed", "Other"
 # Not AWS figures — how this poller paces itself:
 # after an empty short poll (a batching window about to close, or any FIFO receive: see
 # `_wait_seconds`);
@@ -97,6 +99,9 @@ class SqsPollerStats:
     messages_deleted: int = 0
     messages_returned: int = 0  # left for the visibility timeout (error, throttle, partial)
     messages_at_max_receive_count: int = 0  # returned with ReceiveCount ≥ maxReceiveCount: DLQ-bound
+    # The same, by why the batch was left: "Throttled" (never ran), "Failed" (function error,
+    # partial failure), "Other" (the function was gone, or the mapping stopped).
+    dead_letter_bound: dict[str, int] = field(default_factory=dict)
     invocations: int = 0
     batches_succeeded: int = 0
     batches_failed: int = 0  # function error, or an unreadable partial batch response
@@ -190,6 +195,7 @@ class SqsPoller:
             "MessagesDeleted": s.messages_deleted,
             "MessagesReturned": s.messages_returned,
             "MessagesReturnedAtMaxReceiveCount": s.messages_at_max_receive_count,
+            "DeadLetterBoundByCause": dict(s.dead_letter_bound),
             "Invocations": s.invocations,
             "BatchesSucceeded": s.batches_succeeded,
             "BatchesFailed": s.batches_failed,
@@ -446,7 +452,7 @@ class SqsPoller:
         if keep:
             self.stats.batches_partially_failed += 1
             self.stats.events_failed_invoke += len(keep)
-            self._leave([m for m in messages if m.message_id in keep])
+            self._leave([m for m in messages if m.message_id in keep], FAILED)
         else:
             self.stats.batches_succeeded += 1
         await self._delete([m for m in messages if m.message_id not in keep])
@@ -473,30 +479,35 @@ class SqsPoller:
                 if self._stopping or loop.time() + wait >= deadline:
                     self.stats.batches_dropped_throttled += 1
                     self.stats.events_failed_invoke += len(batch.payload.messages)
-                    self._leave(batch.payload.messages)
+                    self._leave(batch.payload.messages, THROTTLED)
                     return None
                 await self._pause(wait)
                 if self._stopping:
-                    self._leave(batch.payload.messages)
+                    self._leave(batch.payload.messages, OTHER)
                     return None
                 retries += 1
             except AwsError as exc:  # the function is gone (deleted alias, version): nothing ran
                 log.warning("%s: %s; the batch is left on the queue", self.mapping.uuid, exc.message)
-                self._leave(batch.payload.messages)
+                self._leave(batch.payload.messages, OTHER)
                 return None
 
     def _failed(self, messages: list[PendingMessage]) -> None:
         self.stats.batches_failed += 1
         self.stats.events_failed_invoke += len(messages)
         self._window.failed_batches += 1
-        self._leave(messages)
+        self._leave(messages, FAILED)
 
-    def _leave(self, messages: list[PendingMessage]) -> None:
-        """Leave messages in flight: SQS shows them again when their visibility timeout ends."""
+    def _leave(self, messages: list[PendingMessage], why: str) -> None:
+        """Leave messages in flight: SQS shows them again when their visibility timeout ends
+        (and moves those at maxReceiveCount to the DLQ: counted by why, for the report)."""
         self.stats.messages_returned += len(messages)
         limit = self.queue.max_receive_count if self.queue else None
         if limit is not None:
-            self.stats.messages_at_max_receive_count += sum(1 for m in messages if m.receive_count >= limit)
+            last = sum(1 for m in messages if m.receive_count >= limit)
+            if last:
+                self.stats.messages_at_max_receive_count += last
+                bound = self.stats.dead_letter_bound
+                bound[why] = bound.get(why, 0) + last
 
     async def _delete(self, messages: list[PendingMessage]) -> None:
         if not messages:

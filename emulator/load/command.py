@@ -138,5 +138,5 @@ def summary(result: runner.LoadResult) -> str:
         lines.append("errors: " + ", ".join(f"{k} {v}" for k, v in totals["errors_by_kind"].items()))
     for outcome in result.outcomes:
         lines.append(("  PASS " if outcome.ok else "  FAIL ") + outcome.message)
-    lines.append(f"report: {result.out_dir / 'report.json'} ({result.report['verdict']})")
+    lines.append(f"report: {result.out_dir / 'report.html'}, {result.out_dir / 'report.json'} ({result.report['verdict']})")
     return "\n".join(lines)

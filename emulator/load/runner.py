@@ -6,8 +6,8 @@
    counters are read for the display (not for the figures: those come from its timeline);
 4. `settle`: the emulator is watched a while longer (until its async queue, pollers and
    the target queue are idle, or the time is up);
-5. report.json and the CSV files from the generator's figures and the emulator's timeline
-   over the run; the thresholds decide the verdict.
+5. report.json, the CSV files and report.html from the generator's figures and the
+   emulator's timeline over the run; the thresholds decide the verdict.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, IO
 
-from emulator.load import emulator_link, thresholds
+from emulator.load import emulator_link, html_report, thresholds
 from emulator.load.display import Frame, make_display
 from emulator.load.report import ReportMetrics, add_outcomes, build_report, write_csvs
 from emulator.load.scenario import Scenario
@@ -147,7 +147,7 @@ def _run(scenario: Scenario, endpoint: str | None, out_dir: Path, show: bool, st
                                   "cpu_us_per_request": sum(worker_cpu) / sent * 1e6 if sent else None}
     outcomes = [thresholds.evaluate(thresholds.parse(text), ReportMetrics(report)) for text in scenario.thresholds]
     add_outcomes(report, outcomes)
-    _write(report, out_dir)
+    write_files(report, out_dir)
     return LoadResult(report, outcomes, out_dir)
 
 
@@ -184,11 +184,12 @@ def _idle(endpoint: str, queue: str | None) -> bool:
     return True
 
 
-def _write(report: dict[str, Any], out_dir: Path) -> None:
+def write_files(report: dict[str, Any], out_dir: Path) -> None:
     import json
 
     (out_dir / "report.json").write_text(json.dumps(_finite(report), indent=1, allow_nan=False))
     write_csvs(report, out_dir)
+    (out_dir / "report.html").write_text(html_report.render(report), encoding="utf-8")
 
 
 def _finite(value: Any) -> Any:

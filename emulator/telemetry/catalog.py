@@ -89,6 +89,9 @@ MAPPING_METRICS: tuple[MetricInfo, ...] = (
     _m(LAMBDA, "DeletedEventCount", "Count", C, "Sum", True, "SQS messages deleted after processing"),
     _m(LAMBDA, "OnFailureDestinationDeliveredEventCount", "Count", C, "Sum", True, "stream records whose batch was sent on failure"),
     _m(LAMBDA, "FilteredOutEventCount", "Count", C, "Sum", True, "events filtered out by FilterCriteria"),
+    _m(LAMBDA, "DeadLetterBoundEventCount", "Count", C, "Sum", False,
+       "SQS messages left in flight at their queue's maxReceiveCount, so bound for its DLQ, by Cause: "
+       "Throttled (the batch never ran), Failed (function error or partial failure), Other"),
     _m(LAMBDA, "Pollers", "Count", G, "Maximum", False, "pollers (SQS: concurrent batch workers; Kinesis: lanes)"),
     _m(LAMBDA, "ConcurrentBatches", "Count", G, "Maximum", False, "batches being invoked"),
     _m(LAMBDA, "IteratorAge", "Milliseconds", G, "Maximum", True,

@@ -152,6 +152,10 @@ class Sampler:
                         delta = self._deltas.delta(("mapping", uuid, field), float(counters[field] or 0))
                         timeline.record_count(series_key(catalog.LAMBDA, metric, dims), delta, second)
                         break
+            for cause, value in (counters.get("DeadLetterBoundByCause") or {}).items():
+                delta = self._deltas.delta(("mapping", uuid, "dlq-bound", cause), float(value or 0))
+                timeline.record_count(series_key(catalog.LAMBDA, "DeadLetterBoundEventCount", {**dims, "Cause": cause}),
+                                      delta, second)
             timeline.record_gauge(series_key(catalog.LAMBDA, "Pollers", dims), counters.get("Pollers") or 0, second)
             timeline.record_gauge(series_key(catalog.LAMBDA, "ConcurrentBatches", dims), counters.get("BatchesInFlight") or 0, second)
             shards = counters.get("Shards")
