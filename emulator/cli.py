@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     from emulator.load.command import add_parser as add_load_parser
 
     add_load_parser(commands)
+    from emulator.advice.command import add_parser as add_check_parser
+
+    add_check_parser(commands)
     return parser
 
 
@@ -97,8 +100,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         from emulator.load.command import run_command
 
         return run_command(args)
+    if args.command == "check":
+        return cmd_check(args)
     parser.print_help()
     return EXIT_USAGE
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from emulator.advice.command import run_check
+    from emulator.config import key_values
+
+    template, _ = find_template(args.template, Path.cwd())
+    try:
+        overrides = dict(key_values(" ".join(args.parameter_overrides))) if args.parameter_overrides else {}
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return run_check(args, template, overrides)
 
 
 # -- up ------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from emulator.advice.app_facts import describe as describe_app
 from emulator.apigateway.front_door import ApiGatewayFrontDoor, GatewayConfig
 from emulator.service.async_queue import AsyncInvocationQueue, event_invoke_config_from_spec
 from emulator.backend.proxy import AwsProxy
@@ -296,11 +297,20 @@ class EmulatorServer:
             api_gateway=(lambda: self.gateway.snapshot()) if self.gateway is not None else None,
         )
 
+    async def _app_facts(self, request: web.Request) -> web.Response:
+        """The app's settings as the limits advisor and the cost estimate read them
+        (emulator/advice/facts.py), for clients such as `emulator load`."""
+        limits = self._limits()
+        facts = describe_app(self.app, region=self.config.region, account_concurrency=limits.account_limit,
+                             unreserved_minimum=limits.unreserved_minimum)
+        return web.json_response(facts.to_json())
+
     async def _bind(self) -> None:
         lambda_api = LambdaApi(self.service)
         routes = lambda_api.routes() + LambdaConfigApi(self.admin).routes() + [
             web.get("/_emulator/health", self._health),
             web.post("/_emulator/reset", self._reset),
+            web.get("/_emulator/app", self._app_facts),
         ] + TelemetryApi(self.metrics_snapshot, self.timeline).routes() + EsmApi(self.sources).routes()
         routes += LayersApi(lambda: self.app.layers.values()).routes()
         fallback = self.gateway.management.intercept(self.proxy.handle) if self.gateway else self.proxy.handle
