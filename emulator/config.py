@@ -173,6 +173,9 @@ class Config:
     # How MemorySize is enforced (README, "Memory"): auto picks a cgroup where one can be
     # made, else the resident-memory watchdog.
     memory_limits: str = "auto"
+    # CPU in proportion to memory, as on Lambda (README, "Memory, crashes and processes"):
+    # off by default, so load tests measure the emulator's scaling, not a throttled CPU.
+    cpu_model: str = "off"
     # API Gateway (README "API Gateway"): the port of the APIs the template declares (3000,
     # as `sam local start-api`), the account-level throttle (0: AWS's value for the Region,
     # 10,000 rps / burst 5,000 in most: https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html),
@@ -248,6 +251,12 @@ OPTIONS: tuple[Option, ...] = (
         "how MemorySize is enforced: auto (a memory cgroup when one can be made, else the watchdog), "
         "cgroup (fail if none can be made), watchdog (sample resident memory) or none",
         ("auto", "cgroup", "watchdog", "none"),
+    ),
+    Option(
+        "cpu_model", str,
+        "CPU per environment: proportional (capped in proportion to MemorySize, 1,769 MB = 1 vCPU, where cgroups "
+        "can be made) or off (uncapped; the default)",
+        ("proportional", "off"),
     ),
     Option("api_port", _port, "port of the template's API Gateway APIs; 0 picks a free one and prints it (default 3000)"),
     Option("api_account_rate", _non_negative_float, "API Gateway account-level rate limit, requests/s (0: AWS's for the Region, 10000)"),

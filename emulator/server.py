@@ -111,7 +111,7 @@ class EmulatorServer:
         self.factory = EnvironmentFactory(
             region=config.region, endpoint_url="", logs=self.logs, interpreter=config.interpreter,
             max_environments=self.descriptors.environment_limit, home=str(self._home_dir),
-            memory_limits=config.memory_limits,
+            memory_limits=config.memory_limits, cpu_model=config.cpu_model,
         )
         self.execution = build_backends(config, self.factory, self.logs, self.app.functions.values())
         self.invoker = Invoker(self.execution, self.logs, self.metrics, config.log_invocations)
@@ -382,7 +382,8 @@ class EmulatorServer:
             "api_gateway": self.gateway.snapshot() if self.gateway is not None else {},
             "logs": self.logs.snapshot(),
             "host": {**self.descriptors.snapshot(), "environments": self.execution.environments,
-                     "environments_refused": self.execution.refused},
+                     "environments_refused": self.execution.refused,
+                     "cpu_model": self.factory.cpu_mode or "off"},
         }
 
     async def _reset(self, request: web.Request) -> web.Response:
