@@ -84,8 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_load_parser(commands)
     from emulator.advice.command import add_parser as add_check_parser
+    from emulator.load.tune import add_parser as add_tune_parser
 
     add_check_parser(commands)
+    add_tune_parser(commands)
     return parser
 
 
@@ -102,6 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_command(args)
     if args.command == "check":
         return cmd_check(args)
+    if args.command == "tune":
+        from emulator.load.tune import run_command as run_tune
+
+        return run_tune(args, find_template(None, Path.cwd())[0])
     parser.print_help()
     return EXIT_USAGE
 

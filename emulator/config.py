@@ -206,6 +206,9 @@ class Config:
     # the values of the exports its Fn::ImportValue reads (a local app has no other stacks).
     parameter_overrides: Mapping[str, str] = field(default_factory=dict)
     import_values: Mapping[str, str] = field(default_factory=dict)
+    # MemorySize per function name, over the template's (what UpdateFunctionConfiguration
+    # would change; `emulator tune` starts emulators with it).
+    memory_sizes: Mapping[str, str] = field(default_factory=dict)
     # The per-second timeline of metrics (docs/timeline.md) and how many seconds with data
     # each series keeps (a ring: memory stays bounded).
     timeline: bool = True
@@ -213,7 +216,7 @@ class Config:
 
     def __post_init__(self) -> None:
         # The pytest fixtures pass settings straight in: a dict, or the CLI's text.
-        for name in ("parameter_overrides", "import_values"):
+        for name in ("parameter_overrides", "import_values", "memory_sizes"):
             object.__setattr__(self, name, key_values(getattr(self, name)))
 
     def replace(self, **changes: Any) -> "Config":
@@ -281,6 +284,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("parameter_overrides", key_values, "template parameter values, as for sam deploy: Key=Value ... "
            "(or ParameterKey=Key,ParameterValue=Value ...)", many=True),
     Option("import_values", key_values, "values for the template's Fn::ImportValue: ExportName=Value ...", many=True),
+    Option("memory_sizes", key_values, "MemorySize over the template's, per function: FunctionName=MB ...", many=True),
     Option("timeline", _bool, "record a per-second timeline of metrics, served as /_emulator/timeline, Prometheus text and the CloudWatch API (default true)"),
     Option("timeline_retention", _positive_int, "seconds with data each timeline series keeps (default 3600)"),
 )

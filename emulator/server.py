@@ -9,12 +9,13 @@ rest, stop environments and templates, stop moto.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from aiohttp import web
 
@@ -54,7 +55,7 @@ from emulator.execution.pool import EnvironmentFactory
 from emulator.policy.scaling import ScalingRateConfig, ScalingRateModel
 from emulator.sources.base import SourcesConfig
 from emulator.sources.manager import SourceManager, SourceStartupError
-from emulator.template.specs import AppSpec
+from emulator.template.specs import MAX_MEMORY_MB, MIN_MEMORY_MB, AppSpec
 from emulator.tasks import OwnedTasks
 from emulator.telemetry.sampler import LedgerView, Sampler, SamplerPorts
 from emulator.telemetry.timeline import Timeline
@@ -64,6 +65,18 @@ log = logging.getLogger("emulator.server")
 
 class StartupError(RuntimeError):
     """The emulator cannot start with this configuration; the message says why."""
+
+
+def with_memory_sizes(app: AppSpec, sizes: Mapping[str, str]) -> AppSpec:
+    """`--memory-sizes NAME=MB`: the functions' MemorySize over the template's."""
+    functions = dict(app.functions)
+    for name, value in sizes.items():
+        if name not in functions:
+            raise StartupError(f"--memory-sizes: no function {name!r} in the template")
+        if not value.isdigit() or not MIN_MEMORY_MB <= int(value) <= MAX_MEMORY_MB:
+            raise StartupError(f"--memory-sizes: {name}={value}: MemorySize is {MIN_MEMORY_MB} to {MAX_MEMORY_MB} MB")
+        functions[name] = dataclasses.replace(functions[name], memory_mb=int(value))
+    return dataclasses.replace(app, functions=functions) if sizes else app
 
 
 class EmulatorServer:
@@ -94,6 +107,7 @@ class EmulatorServer:
         refusal = remote_binding_refusal(config)
         if refusal is not None:
             raise StartupError(refusal)
+        self.app = with_memory_sizes(self.app, config.memory_sizes)
         if (warning := remote_binding_warning(config)) is not None:
             log.warning("%s", warning)
         self.clock = ScaledClock(config.time_scale)
