@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from emulator import __version__
-from emulator.config import OPTIONS, Config, bool_option, from_sources, remote_binding_refusal, remote_binding_warning
+from emulator.config import OPTIONS, Config, bool_option, from_sources
 from emulator.template.specs import AppSpec
 
 TEMPLATE_NAMES = ("template.yaml", "template.yml", "template.json")
@@ -134,10 +134,6 @@ def cmd_up(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error(str(exc))
     if config.docker_host is None and os.environ.get("DOCKER_HOST"):
         config = config.replace(docker_host=os.environ["DOCKER_HOST"])  # the engine the docker CLI would use
-    refusal = remote_binding_refusal(config)
-    if refusal is not None:
-        print(f"error: {refusal}", file=sys.stderr)
-        return EXIT_USAGE
     from emulator.execution.logsink import BackgroundWriter
     from emulator.execution.process_hardening import harden_control_plane
 
@@ -203,7 +199,7 @@ def _use_uvloop() -> None:
 
 
 async def serve(config: Config, app: AppSpec) -> int:
-    from emulator.server import EmulatorServer, StartupError
+    from emulator.server import EmulatorServer, RemoteBindingRefused, StartupError
 
     server = EmulatorServer(config, app)
     stop = asyncio.Event()
@@ -230,7 +226,7 @@ async def serve(config: Config, app: AppSpec) -> int:
         await server.start()
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_USAGE if isinstance(exc, RemoteBindingRefused) else 1
     elapsed = time.perf_counter() - started
     names = ", ".join(sorted(app.functions)) or "(none)"
     print(
@@ -244,9 +240,6 @@ async def serve(config: Config, app: AppSpec) -> int:
     if server.gateway is not None and server.gateway.port is not None:
         print("  API Gateway (--api-port):\n" + "\n".join(f"    {line}" for line in server.gateway.describe()),
               file=sys.stderr, flush=True)
-    warning = remote_binding_warning(config)
-    if warning is not None:
-        print(f"\n{'!' * 78}\n{warning}\n{'!' * 78}\n", file=sys.stderr, flush=True)
     print(server.url, flush=True)  # stdout carries only the URL, for scripts (port 0)
     await stop.wait()
     print("Shutting down ...", file=sys.stderr, flush=True)

@@ -340,22 +340,38 @@ def is_loopback_host(host: str) -> bool:
     return bool(addresses) and all(ipaddress.ip_address(str(address).split("%")[0]).is_loopback for address in addresses)
 
 
-def remote_binding_refusal(config: Config) -> str | None:
-    """Why `config` may not start (a non-loopback --host without --allow-remote), or None."""
-    if config.allow_remote or is_loopback_host(config.host):
-        return None
-    return (
-        f"--host {config.host} is not a loopback address: every API the emulator serves (Lambda, and SQS, "
-        "Kinesis, DynamoDB ... through moto) would be open to the network without authentication. "
-        "Add --allow-remote (or EMULATOR_ALLOW_REMOTE=true) if that is what you want."
-    )
+@dataclass(frozen=True)
+class RemoteBinding:
+    """What `--host` means for safety: a refusal (a non-loopback host without --allow-remote)
+    or the start-up warning for an allowed one; both None on loopback."""
+
+    refusal: str | None
+    warning: str | None
 
 
-def remote_binding_warning(config: Config) -> str | None:
-    """The start-up warning for an allowed non-loopback --host, or None."""
+def remote_binding(config: Config) -> RemoteBinding:
+    """Checked once per start (a host name costs blocking DNS lookups)."""
     if is_loopback_host(config.host):
-        return None
-    return (
+        return RemoteBinding(None, None)
+    warning = (
         f"WARNING: listening on {config.host or '*'} (--allow-remote): anyone who can reach this address can call "
         "every API, invoke your functions and read your queues and tables, without credentials."
     )
+    if config.allow_remote:
+        return RemoteBinding(None, warning)
+    return RemoteBinding(
+        f"--host {config.host} is not a loopback address: every API the emulator serves (Lambda, and SQS, "
+        "Kinesis, DynamoDB ... through moto) would be open to the network without authentication. "
+        "Add --allow-remote (or EMULATOR_ALLOW_REMOTE=true) if that is what you want.",
+        warning,
+    )
+
+
+def remote_binding_refusal(config: Config) -> str | None:
+    """Why `config` may not start (a non-loopback --host without --allow-remote), or None."""
+    return remote_binding(config).refusal
+
+
+def remote_binding_warning(config: Config) -> str | None:
+    """The start-up warning for a non-loopback --host, or None."""
+    return remote_binding(config).warning

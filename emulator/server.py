@@ -27,7 +27,7 @@ from emulator.backend.client import BackendClient
 from emulator.clock import ScaledClock
 from emulator.policy.api_throttling import QuotaOffset, SpendRule, account_limits
 from emulator.policy.concurrency import ConcurrencyLedger, LimitsConfig
-from emulator.config import Config, remote_binding_refusal, remote_binding_warning
+from emulator.config import Config, remote_binding
 from emulator.service.destinations import Destinations
 from emulator.service.function_admin import FunctionAdmin
 from emulator.functions.code_tree import CodeFingerprint, code_fingerprint
@@ -79,6 +79,10 @@ def with_memory_sizes(app: AppSpec, sizes: Mapping[str, str]) -> AppSpec:
     return dataclasses.replace(app, functions=functions) if sizes else app
 
 
+class RemoteBindingRefused(StartupError):
+    """A non-loopback --host without --allow-remote (a usage error for the CLI)."""
+
+
 class EmulatorServer:
     def __init__(self, config: Config, app: AppSpec) -> None:
         self.config = config
@@ -104,12 +108,13 @@ class EmulatorServer:
     # -- start-up ----------------------------------------------------------------------
     async def start(self) -> None:
         config = self.config
-        refusal = remote_binding_refusal(config)
-        if refusal is not None:
-            raise StartupError(refusal)
+        # The one place the --host rule is checked (the CLI and the pytest plugin come here).
+        binding = remote_binding(config)
+        if binding.refusal is not None:
+            raise RemoteBindingRefused(binding.refusal)
+        if binding.warning is not None:
+            log.warning("\n%s\n%s\n%s", "!" * 78, binding.warning, "!" * 78)
         self.app = with_memory_sizes(self.app, config.memory_sizes)
-        if (warning := remote_binding_warning(config)) is not None:
-            log.warning("%s", warning)
         self.clock = ScaledClock(config.time_scale)
         # The per-second timeline (docs/timeline.md), fed by the metrics and by the sampler.
         self.timeline = Timeline(self.clock.wall, config.timeline_retention) if config.timeline else None
@@ -422,7 +427,8 @@ class EmulatorServer:
         self.service.event_invoke_configs.clear()
         if self.gateway is not None:
             await self.gateway.reset()
-        shutil.rmtree(self._versions_dir, ignore_errors=True)
+        # Snapshots may hold whole virtualenvs: removed off the event loop.
+        await asyncio.to_thread(shutil.rmtree, self._versions_dir, ignore_errors=True)
         self._versions_dir.mkdir()
         self._load_functions(fingerprints)
         await self._publish_template_aliases()
@@ -432,12 +438,16 @@ class EmulatorServer:
 
     # -- shutdown ----------------------------------------------------------------------
     async def stop(self) -> None:
-        if getattr(self, "sources", None) is not None:
-            # Pollers and their process first, so no new work arrives while invocations drain.
-            await self.sources.close()
-        self.ready = False
+        # The deadline is taken first: stopping the pollers (their batches finish or are left
+        # to their source) may take longer than it, and every open request must be answered
+        # by then, well before the CLI gives up on stop() altogether.
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.shutdown_timeout
+        self.ready = False
+        sources: asyncio.Future[None] | None = None
+        if getattr(self, "sources", None) is not None:
+            # The pollers stop reading at once (no new batches) while the requests drain.
+            sources = asyncio.ensure_future(self.sources.close())
         if self._runner is not None:
             for site in list(self._runner.sites):
                 await site.stop()  # stop accepting new connections
@@ -452,8 +462,9 @@ class EmulatorServer:
         while loop.time() < deadline and (
             (http is not None and http.requests_in_flight) or (ledger is not None and ledger.account_in_flight)
             or (gateway is not None and gateway.requests_in_flight)
+            or (sources is not None and not sources.done())
         ):
-            await asyncio.sleep(0.01)  # drain in-flight requests and invocations
+            await asyncio.sleep(0.01)  # drain in-flight requests and invocations, and the pollers' batches
         if http is not None:
             # Every request still open is answered (ServiceException) before its environment stops.
             http.answer_remaining()
@@ -461,6 +472,8 @@ class EmulatorServer:
             gateway.answer_remaining()
         if http is not None or gateway is not None:
             await asyncio.sleep(0)  # the cancelled handlers write their answers
+        if sources is not None:
+            await sources  # bounded by the pollers' own stop timeouts (sources/poller_process.py)
         if queue is not None:
             await queue.close()  # drops (counting, logging) what is still pending
         await self._tasks.cancel_all()
@@ -482,10 +495,10 @@ class EmulatorServer:
         if self.moto is not None:
             await self.moto.stop()
         if hasattr(self, "_versions_dir"):
-            shutil.rmtree(self._versions_dir, ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, self._versions_dir, ignore_errors=True)
         if hasattr(self, "_home_dir"):
-            shutil.rmtree(self._home_dir, ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, self._home_dir, ignore_errors=True)
         if hasattr(self, "_packages_dir"):
-            shutil.rmtree(self._packages_dir, ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, self._packages_dir, ignore_errors=True)
         if hasattr(self, "logs"):
             self.logs.close()

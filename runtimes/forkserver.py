@@ -30,6 +30,7 @@ import gc
 import itertools
 import json
 import os
+import resource
 import selectors
 import signal
 import socket
@@ -53,6 +54,11 @@ SHUTDOWN_POLL_S = 0.002
 GROUP_RETRY_S = 0.005
 GROUP_GIVE_UP_S = 30.0
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+# Lambda's quota for one execution environment: "File descriptors 1,024"
+# (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html). Set on the fork
+# server before it forks anything, so every environment inherits it (the control plane's
+# own limit is raised far above it: emulator/execution/host_limits.py).
+LAMBDA_FILE_DESCRIPTORS = 1024
 
 
 class Child(NamedTuple):
@@ -334,6 +340,16 @@ class ForkServer:
         if ended_without_group:
             self.kill_orphans()
 
+    def kill(self, pid: object) -> None:
+        """SIGKILL an environment for a control plane that has no pidfd for it (a kernel
+        before 5.3, or no descriptor left). Only one of our children not yet reaped: we are
+        its parent, so its PID cannot have been reused by another process."""
+        if isinstance(pid, int) and pid in self.children and not self.children[pid].silent:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
     def end_group(self, cgroup: str | None) -> None:
         """Kill everything left in a dead environment's cgroup, then remove it (now or later)."""
         if cgroup is None or self.groups is None:
@@ -466,8 +482,21 @@ class ForkServer:
             self.spawn(request, fds)
             return
         _close_all(fds)
+        if isinstance(request, dict) and request.get("op") == "kill":
+            self.kill(request.get("pid"))
+            return
         if isinstance(request, dict) and "id" in request:
             self.send({"op": "spawn_failed", "id": request["id"], "error": "malformed spawn request"})
+
+
+def limit_open_files(limit: int) -> None:
+    """This process's open-files limit, soft and hard, at `limit` (or the hard limit if lower)."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    limit = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+    except (ValueError, OSError):
+        pass  # it keeps what it inherited
 
 
 def _read_text(path: str) -> str:
@@ -487,6 +516,7 @@ def main() -> None:
     proctree.die_with_parent(signal.SIGTERM)  # a second way to learn of its death
     if os.getppid() != parent:  # the control plane died before prctl took effect
         os._exit(1)
+    limit_open_files(LAMBDA_FILE_DESCRIPTORS)
     # Output written below Python's sys.stdout (a handler's subprocess, os.write(1, ...)) must
     # not reach the control plane's stdout, which carries only the emulator's URL: send it to
     # stderr, where the emulator's log goes.

@@ -95,6 +95,7 @@ class KinesisShardWorker:
         self.buffered = 0
         self.room = asyncio.Event()
         self.last_read: str | None = None
+        self.anchored = start is not None  # resumes at a sequence number (not a new LATEST)
         self.iterator: str | None = None
         self.closed = False  # the shard is closed and fully read
         self.millis_behind_latest = 0
@@ -226,6 +227,11 @@ class KinesisShardWorker:
             self.buffered += len(raw)
             self.last_read = str(raw[-1]["SequenceNumber"])
             owner.counters["RecordsRead"] += len(raw)
+            if not self.anchored:
+                # The first records of a LATEST or AT_TIMESTAMP start: from here on the shard
+                # resumes at a sequence number, not at a new "latest".
+                self.anchored = True
+                owner.advance_checkpoint(self.shard_id, self.checkpoint())
         return len(raw)
 
     # -- processing -------------------------------------------------------------------------
@@ -336,6 +342,8 @@ class KinesisShardWorker:
         if failed:
             assert step.condition is not None
             await owner.send_on_failure(self.event_context, failed, str(step.condition), step.failed_invokes, lane.last_attempt)
+        if finished:
+            owner.advance_checkpoint(self.shard_id, self.checkpoint())
 
 
 def emulated_arrival_mapper(clock_wall: float, real_wall: float, scale: float) -> Callable[[float], float]:

@@ -11,15 +11,12 @@ from typing import Any, Mapping
 
 from aiohttp import web
 
-from emulator.errors import InvalidParameterValue, InvalidRequestContent, RequestTooLarge
-from emulator.api.routing import json_response
+from emulator.api.edge import MAX_ASYNC_PAYLOAD, MAX_SYNC_PAYLOAD, payload_too_large
+from emulator.errors import InvalidParameterValue, InvalidRequestContent
+from emulator.api.routing import json_response, parse_json
 from emulator.service.lambda_service import LambdaService, check_tenant
 from emulator.api.shapes import function_configuration, get_function
 
-# 6 MB synchronous payloads, 1 MB asynchronous (since Oct 2025):
-# https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
-MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
-MAX_ASYNC_PAYLOAD = 1024 * 1024
 # ClientContext is up to 3,583 bytes of base64: https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html
 MAX_CLIENT_CONTEXT = 3583
 # Payloads above this are parsed off the event loop so big requests never stall small ones.
@@ -45,26 +42,20 @@ _PAYLOAD_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def _parse_json(payload: bytes) -> None:
-    _PAYLOAD_DECODER.decode(payload.decode("utf-8"))
+    parse_json(payload, _PAYLOAD_DECODER, what="Could not parse payload into json: ")
 
 
 async def _check_json(payload: bytes) -> None:
-    try:
-        if len(payload) > INLINE_JSON_LIMIT:
-            await asyncio.get_running_loop().run_in_executor(None, _parse_json, payload)
-        else:
-            _parse_json(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequestContent(f"Could not parse request body into json: Could not parse payload into json: {exc}") from None
-    except RecursionError:  # nested deeper than the interpreter's recursion limit (~1,000)
-        raise InvalidRequestContent("Could not parse request body into json: Could not parse payload into json: "
-                                    "the JSON is nested too deeply.") from None
+    if len(payload) > INLINE_JSON_LIMIT:
+        await asyncio.get_running_loop().run_in_executor(None, _parse_json, payload)
+    else:
+        _parse_json(payload)
 
 
 def _check_size(invocation_type: str, size: int) -> None:
     limit = MAX_ASYNC_PAYLOAD if invocation_type == "Event" else MAX_SYNC_PAYLOAD
     if size > limit:
-        raise RequestTooLarge(f"Request must be smaller than {limit} bytes for the Invoke operation")
+        raise payload_too_large(limit)
 
 
 def _tenant_id(header: str | None) -> str | None:

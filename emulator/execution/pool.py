@@ -18,7 +18,6 @@ from typing import Any
 from emulator.execution.backends import Environment, ExecutionBackend
 from emulator.execution.environment import EnvState, ExecutionEnvironment
 from emulator.execution.forkserver_client import ForkServerClient, ForkServerError
-from emulator.execution.host_limits import limit_environment_descriptors
 from emulator.functions.registry import FunctionVersion
 from emulator.execution.logsink import LogSink
 
@@ -140,8 +139,6 @@ class EnvironmentFactory:
             # the failed interpreter too: otherwise every later cold start would retry it and
             # start yet another template, replacing (and leaking) the one already running.
             server = await self._server_for_python(sys.executable, runtime)
-        if server.pid is not None:
-            limit_environment_descriptors(server.pid)  # its forks inherit Lambda's quota
         self._servers[python] = server
         if not self.memory_mode:
             self.memory_mode = server.memory_mode
@@ -304,12 +301,11 @@ class EnvironmentFactory:
         finally:
             child.close()
             os.close(output_w)
-        limit_environment_descriptors(pid)
         await self._read_output(output_r, version.name)
         early = self._early_exits.pop(pid, None)
         if early is None:
             self._by_pid[pid] = env
-        await env.attach(parent, pid)
+        await env.attach(parent, pid, server.kill)
         if early is not None:
             env.on_exit(early)
         return env
@@ -337,7 +333,6 @@ class EnvironmentFactory:
                 raise
             finally:
                 os.close(output_w)
-            limit_environment_descriptors(pid)
             on_output(output_r)
             early = self._early_exits.pop(pid, None)
             if early is None:

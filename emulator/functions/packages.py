@@ -74,7 +74,7 @@ def _prepare_layer(layer: LayerSpec, folder: Path) -> LayerSpec:
     else:
         folder.mkdir(parents=True, exist_ok=True)
         try:
-            _warn_skipped(owner, copy_code(layer.content, target))
+            _warn_skipped(owner, copy_code(layer.content, target).skipped)
         except OSError as err:
             raise PackageError(f"{owner}: cannot copy {layer.content}: {err.strerror or err}") from None
         content, size = target, _tree_size(target)

@@ -35,18 +35,15 @@ from emulator.policy.async_retry import (
     DEFAULT_MAX_EVENT_AGE_S,
     DEFAULT_MAX_RETRY_ATTEMPTS,
     Deliver,
-    Delivered,
-    DeliveryState,
     DestinationCondition,
     EventState,
     Outcome,
     RetryAt,
-    RetryDeliveryAt,
     decide,
-    decide_delivery,
     expired,
     new_delivery,
 )
+from emulator.policy.delivery_retry import Delivered, DeliveryState, RetryDeliveryAt, decide_delivery
 from emulator.service.async_records import (
     AsyncEvent,
     dead_letter_attributes,

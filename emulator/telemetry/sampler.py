@@ -211,7 +211,6 @@ class Sampler:
                 delta = self._deltas.delta(("stream", str(stream["name"]), field), float(stream.get(field) or 0))
                 timeline.record_count(series_key(catalog.KINESIS, metric, dims), delta, second)
 
-
     # -- the API Gateway front door -------------------------------------------------------------
     def record_api_gateway(self, snapshot: Mapping[str, Any], second: int) -> None:
         """Per stage: counts from the gateway's cumulative counters, latencies as the mean of
