@@ -197,6 +197,10 @@ def tune(function: str, parsed: tuning.TuningInput, *, endpoint: str | None, tem
         architecture = (original.get("Architectures") or ["x86_64"])[0]
         facts = emulator_link.app_facts(emulators.endpoint) or {}
         region = facts.get("region") or "us-east-1"
+        cpu_model = ((emulator_link.metrics(emulators.endpoint) or {}).get("host") or {}).get("cpu_model", "off")
+        if cpu_model not in ("cgroup-v1", "cgroup-v2"):
+            progress(f"note: this emulator does not cap CPU in proportion to memory (cpu model: {cpu_model}), so "
+                     f"durations will not change with memory as on Lambda (README, 'CPU in proportion to memory')")
         table, where = prices
         region_prices = (table["regions"].get(region) or table["regions"].get("us-east-1"))
         gb_second = region_prices["lambda"]["gb_second"][architecture]
@@ -217,7 +221,7 @@ def tune(function: str, parsed: tuning.TuningInput, *, endpoint: str | None, tem
     results = tuning.output(stats, parsed.strategy, parsed.balanced_weight, base_url)
     (out_dir / "tuning.json").write_text(json.dumps({"results": results}, indent=1))
     details = {**results, "function": function, "input": parsed.describe(), "region": region,
-               "architecture": architecture, "billed_durations_ms": {str(k): v for k, v in durations.items()},
+               "architecture": architecture, "cpu_model": cpu_model, "billed_durations_ms": {str(k): v for k, v in durations.items()},
                "price_table": {"date": table.get("date"), "source": where},
                "warm_runs_in_only_cold_starts": warm, "started_at": started, "ended_at": time.time()}
     _add_to_report(out_dir / "report.json", details)
