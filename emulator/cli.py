@@ -87,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     from emulator.load.report_command import add_parser as add_report_parser
 
     add_report_parser(commands)
+    from emulator.advice.command import add_parser as add_check_parser
+    from emulator.load.tune import add_parser as add_tune_parser
+
+    add_check_parser(commands)
+    add_tune_parser(commands)
     return parser
 
 
@@ -105,8 +110,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         from emulator.load import report_command
 
         return report_command.run_command(args, os.environ.get("AWS_ENDPOINT_URL") or "http://127.0.0.1:3001")
+    if args.command == "check":
+        return cmd_check(args)
+    if args.command == "tune":
+        from emulator.load.tune import run_command as run_tune
+
+        return run_tune(args, find_template(None, Path.cwd())[0])
     parser.print_help()
     return EXIT_USAGE
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from emulator.advice.command import run_check
+    from emulator.config import key_values
+
+    template, _ = find_template(args.template, Path.cwd())
+    try:
+        overrides = dict(key_values(" ".join(args.parameter_overrides))) if args.parameter_overrides else {}
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return run_check(args, template, overrides)
 
 
 # -- up ------------------------------------------------------------------------------------

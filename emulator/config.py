@@ -173,6 +173,9 @@ class Config:
     # How MemorySize is enforced (README, "Memory"): auto picks a cgroup where one can be
     # made, else the resident-memory watchdog.
     memory_limits: str = "auto"
+    # CPU in proportion to memory, as on Lambda (README, "Memory, crashes and processes"):
+    # off by default, so load tests measure the emulator's scaling, not a throttled CPU.
+    cpu_model: str = "off"
     # API Gateway (README "API Gateway"): the port of the APIs the template declares (3000,
     # as `sam local start-api`), the account-level throttle (0: AWS's value for the Region,
     # 10,000 rps / burst 5,000 in most: https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html),
@@ -205,6 +208,9 @@ class Config:
     # the values of the exports its Fn::ImportValue reads (a local app has no other stacks).
     parameter_overrides: Mapping[str, str] = field(default_factory=dict)
     import_values: Mapping[str, str] = field(default_factory=dict)
+    # MemorySize per function name, over the template's (what UpdateFunctionConfiguration
+    # would change; `emulator tune` starts emulators with it).
+    memory_sizes: Mapping[str, str] = field(default_factory=dict)
     # The per-second timeline of metrics (docs/timeline.md) and how many seconds with data
     # each series keeps (a ring: memory stays bounded).
     timeline: bool = True
@@ -215,7 +221,7 @@ class Config:
 
     def __post_init__(self) -> None:
         # The pytest fixtures pass settings straight in: a dict, or the CLI's text.
-        for name in ("parameter_overrides", "import_values"):
+        for name in ("parameter_overrides", "import_values", "memory_sizes"):
             object.__setattr__(self, name, key_values(getattr(self, name)))
     # Function logs also go to CloudWatch Logs in the backend, as on Lambda (README, "Logs").
     cloudwatch_logs: bool = True
@@ -256,6 +262,12 @@ OPTIONS: tuple[Option, ...] = (
         "cgroup (fail if none can be made), watchdog (sample resident memory) or none",
         ("auto", "cgroup", "watchdog", "none"),
     ),
+    Option(
+        "cpu_model", str,
+        "CPU per environment: proportional (capped in proportion to MemorySize, 1,769 MB = 1 vCPU, where cgroups "
+        "can be made) or off (uncapped; the default)",
+        ("proportional", "off"),
+    ),
     Option("api_port", _port, "port of the template's API Gateway APIs; 0 picks a free one and prints it (default 3000)"),
     Option("api_account_rate", _non_negative_float, "API Gateway account-level rate limit, requests/s (0: AWS's for the Region, 10000)"),
     Option("api_account_burst", _non_negative_int, "API Gateway account-level burst (0: AWS's for the Region, 5000)"),
@@ -281,6 +293,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("parameter_overrides", key_values, "template parameter values, as for sam deploy: Key=Value ... "
            "(or ParameterKey=Key,ParameterValue=Value ...)", many=True),
     Option("import_values", key_values, "values for the template's Fn::ImportValue: ExportName=Value ...", many=True),
+    Option("memory_sizes", key_values, "MemorySize over the template's, per function: FunctionName=MB ...", many=True),
     Option("timeline", _bool, "record a per-second timeline of metrics, served as /_emulator/timeline, Prometheus text and the CloudWatch API (default true)"),
     Option("timeline_retention", _positive_int, "seconds with data each timeline series keeps (default 3600)"),
     Option("cloudwatch_logs", _bool, "also send function logs to CloudWatch Logs in the backend (default true; needs a backend)"),

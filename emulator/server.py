@@ -9,15 +9,17 @@ rest, stop environments and templates, stop moto.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from aiohttp import web
 
+from emulator.advice.app_facts import describe as describe_app
 from emulator.apigateway.front_door import ApiGatewayFrontDoor, GatewayConfig
 from emulator.service.async_queue import AsyncInvocationQueue, event_invoke_config_from_spec
 from emulator.backend.proxy import AwsProxy
@@ -63,7 +65,7 @@ from emulator.execution.pool import EnvironmentFactory
 from emulator.policy.scaling import ScalingRateConfig, ScalingRateModel
 from emulator.sources.base import SourcesConfig
 from emulator.sources.manager import SourceManager, SourceStartupError
-from emulator.template.specs import AppSpec
+from emulator.template.specs import MAX_MEMORY_MB, MIN_MEMORY_MB, AppSpec
 from emulator.tasks import OwnedTasks
 from emulator.telemetry.sampler import LedgerView, Sampler, SamplerPorts
 from emulator.telemetry.timeline import Timeline
@@ -73,6 +75,18 @@ log = logging.getLogger("emulator.server")
 
 class StartupError(RuntimeError):
     """The emulator cannot start with this configuration; the message says why."""
+
+
+def with_memory_sizes(app: AppSpec, sizes: Mapping[str, str]) -> AppSpec:
+    """`--memory-sizes NAME=MB`: the functions' MemorySize over the template's."""
+    functions = dict(app.functions)
+    for name, value in sizes.items():
+        if name not in functions:
+            raise StartupError(f"--memory-sizes: no function {name!r} in the template")
+        if not value.isdigit() or not MIN_MEMORY_MB <= int(value) <= MAX_MEMORY_MB:
+            raise StartupError(f"--memory-sizes: {name}={value}: MemorySize is {MIN_MEMORY_MB} to {MAX_MEMORY_MB} MB")
+        functions[name] = dataclasses.replace(functions[name], memory_mb=int(value))
+    return dataclasses.replace(app, functions=functions) if sizes else app
 
 
 class RemoteBindingRefused(StartupError):
@@ -111,6 +125,7 @@ class EmulatorServer:
             raise RemoteBindingRefused(binding.refusal)
         if binding.warning is not None:
             log.warning("\n%s\n%s\n%s", "!" * 78, binding.warning, "!" * 78)
+        self.app = with_memory_sizes(self.app, config.memory_sizes)
         self.clock = ScaledClock(config.time_scale)
         # The per-second timeline (docs/timeline.md), fed by the metrics and by the sampler.
         self.timeline = Timeline(self.clock.wall, config.timeline_retention) if config.timeline else None
@@ -126,7 +141,7 @@ class EmulatorServer:
         self.factory = EnvironmentFactory(
             region=config.region, endpoint_url="", logs=self.logs, interpreter=config.interpreter,
             max_environments=self.descriptors.environment_limit, home=str(self._home_dir),
-            memory_limits=config.memory_limits,
+            memory_limits=config.memory_limits, cpu_model=config.cpu_model,
         )
         self.execution = build_backends(config, self.factory, self.logs, self.app.functions.values())
         self.invoker = Invoker(self.execution, self.logs, self.metrics, config.log_invocations)
@@ -355,11 +370,20 @@ class EmulatorServer:
         return {uuid: {"FunctionArn": m.function_arn, "EventSourceArn": m.event_source_arn}
                 for uuid, m in self.sources.mappings.items()}
 
+    async def _app_facts(self, request: web.Request) -> web.Response:
+        """The app's settings as the limits advisor and the cost estimate read them
+        (emulator/advice/facts.py), for clients such as `emulator load`."""
+        limits = self._limits()
+        facts = describe_app(self.app, region=self.config.region, account_concurrency=limits.account_limit,
+                             unreserved_minimum=limits.unreserved_minimum)
+        return web.json_response(facts.to_json())
+
     async def _bind(self) -> None:
         lambda_api = LambdaApi(self.service)
         routes = lambda_api.routes() + LambdaConfigApi(self.admin).routes() + [
             web.get("/_emulator/health", self._health),
             web.post("/_emulator/reset", self._reset),
+            web.get("/_emulator/app", self._app_facts),
         ] + TelemetryApi(self.metrics_snapshot, self.timeline).routes() + EsmApi(self.sources).routes()
         routes += FunctionApi(self.lifecycle, self._packages_dir / "downloads").routes() + PolicyApi(self.policies).routes()
         routes += LayersApi(lambda: self.app.layers.values()).routes()
@@ -435,7 +459,8 @@ class EmulatorServer:
             "logs": {**self.logs.snapshot(),
                      **({"cloudwatch": self.log_shipper.snapshot()} if self.log_shipper is not None else {})},
             "host": {**self.descriptors.snapshot(), "environments": self.execution.environments,
-                     "environments_refused": self.execution.refused},
+                     "environments_refused": self.execution.refused,
+                     "cpu_model": self.factory.cpu_mode or "off"},
         }
 
     async def _reset(self, request: web.Request) -> web.Response:

@@ -313,10 +313,11 @@ def _hold_processes(spec: dict[str, Any]) -> None:
     """Keep every process the handler starts findable, so it ends with the environment: in
     the environment's memory cgroup (which also caps its memory), or else below this
     process, which adopts the orphans of its descendants (runtimes/forkserver.py)."""
-    procs = spec.get("cgroup_procs")
-    if procs:
-        with open(procs, "w") as f:
-            f.write(str(os.getpid()))
+    for key in ("cgroup_procs", "cpu_cgroup_procs"):  # its memory group; its CPU share's (runtimes/cpu_groups.py)
+        procs = spec.get(key)
+        if procs:
+            with open(procs, "w") as f:
+                f.write(str(os.getpid()))
     if spec.get("subreaper"):
         proctree.become_subreaper()
 

@@ -33,7 +33,7 @@ def function_configuration(version: FunctionVersion, lifecycle: Lifecycle | None
         "RevisionId": version.current_revision,
         **(lifecycle or _ACTIVE).shape(),
         "PackageType": "Zip",
-        "Architectures": ["x86_64"],
+        "Architectures": [spec.architecture],
         "EphemeralStorage": {"Size": 512},
         "LoggingConfig": _logging_config(version),
     }

@@ -53,8 +53,11 @@ class EnvironmentFactory:
         max_environments: int | None = None,
         home: str | None = None,
         memory_limits: str = "auto",
+        cpu_model: str = "off",
     ) -> None:
         self.region = region
+        self.cpu_model = cpu_model
+        self.cpu_mode = ""  # how CPU follows memory, as the first fork server found it
         # Handlers' HOME: a private folder of this emulator, so that `~` (boto3's
         # ~/.aws/credentials, ~/.netrc, ...) never resolves to the user's home.
         self.home = home
@@ -126,7 +129,7 @@ class EnvironmentFactory:
                 self._starting.pop(python, None)
 
     async def _start_server(self, python: str, runtime: str) -> ForkServerClient:
-        server = ForkServerClient(python, self._on_exit, self.memory_limits, self._on_recycle)
+        server = ForkServerClient(python, self._on_exit, self.memory_limits, self._on_recycle, self.cpu_model)
         try:
             await server.start()
         except Exception:
@@ -141,6 +144,13 @@ class EnvironmentFactory:
         if not self.memory_mode:
             self.memory_mode = server.memory_mode
             log.log(logging.WARNING if server.memory_warning else logging.INFO, "memory limits: %s", server.memory_note or server.memory_mode)
+        if not self.cpu_mode and self.cpu_model != "off":
+            self.cpu_mode = server.cpu_mode
+            if server.cpu_mode == "unavailable":
+                log.warning("--cpu-model proportional: CPU cannot be capped in proportion to memory here (%s); "
+                            "environments run uncapped and durations are unscaled", server.cpu_note)
+            else:
+                log.info("CPU in proportion to memory (1,769 MB = 1 vCPU): %s", server.cpu_note)
         return server
 
     def _on_exit(self, pid: int, info: dict[str, Any]) -> None:

@@ -13,12 +13,13 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, IO
 
-from emulator.load import emulator_link, html_report, thresholds
+from emulator.load import emulator_link, html_report, insights, thresholds
 from emulator.load.display import Frame, make_display
 from emulator.load.report import ReportMetrics, add_outcomes, build_report, write_csvs
 from emulator.load.scenario import Scenario
@@ -61,12 +62,13 @@ class LoadResult:
 
 
 def run(scenario: Scenario, *, out_dir: Path, endpoint: str | None = None, template: Path | None = None,
-        display: bool = True, stream: IO[str] | None = None) -> LoadResult:
+        display: bool = True, stream: IO[str] | None = None, price_table: Path | None = None) -> LoadResult:
     out_dir.mkdir(parents=True, exist_ok=True)
     template = template or scenario.emulator.template
     local = None
     if endpoint is None and template is None and scenario.target.get("url"):
-        return _run(scenario, None, out_dir, display, stream, emulator_started=False)  # an HTTP target alone
+        return _run(scenario, None, out_dir, display, stream, emulator_started=False,
+                    price_table=price_table)  # an HTTP target alone
     if endpoint is None:
         if template is None:
             raise emulator_link.EmulatorUnavailable(
@@ -75,7 +77,8 @@ def run(scenario: Scenario, *, out_dir: Path, endpoint: str | None = None, templ
         local = emulator_link.LocalEmulator(template, scenario.emulator.options, out_dir / "emulator.log")
         endpoint = local.start()
     try:
-        return _run(scenario, endpoint.rstrip("/"), out_dir, display, stream, emulator_started=local is not None)
+        return _run(scenario, endpoint.rstrip("/"), out_dir, display, stream, emulator_started=local is not None,
+                    price_table=price_table)
     finally:
         if local is not None:
             local.stop()
@@ -95,8 +98,14 @@ def resolve_target(scenario: Scenario, endpoint: str | None) -> TargetSpec:
 
 
 def _run(scenario: Scenario, endpoint: str | None, out_dir: Path, show: bool, stream: IO[str] | None, *,
-         emulator_started: bool) -> LoadResult:
+         emulator_started: bool, price_table: Path | None = None) -> LoadResult:
     spec = resolve_target(scenario, endpoint)
+    facts = insights.facts_of(emulator_link.app_facts(endpoint)) if endpoint else None
+    warned = insights.before(facts)
+    if warned and show:
+        print("limits advisor, before the run:", file=stream or sys.stderr)
+        for finding in warned:
+            print(f"  {finding.line()}", file=stream or sys.stderr)
     schedule = scenario.schedule
     base = WorkerJob(0, 1, spec, scenario.payload, scenario.phases, scenario.arrivals, scenario.seed,
                      scenario.max_in_flight, scenario.timeout_s)
@@ -147,6 +156,7 @@ def _run(scenario: Scenario, endpoint: str | None, out_dir: Path, show: bool, st
                                   "cpu_us_per_request": sum(worker_cpu) / sent * 1e6 if sent else None}
     outcomes = [thresholds.evaluate(thresholds.parse(text), ReportMetrics(report)) for text in scenario.thresholds]
     add_outcomes(report, outcomes)
+    insights.add_to_report(report, facts, price_table)
     write_files(report, out_dir)
     return LoadResult(report, outcomes, out_dir)
 

@@ -29,7 +29,7 @@ from emulator.template.intrinsics import (
 from emulator.template.layers import function_layers, read_layers
 from emulator.template.resource_values import LAYER_TYPES
 from emulator.template.specs import (
-    DEFAULT_MEMORY_MB, DEFAULT_RUNTIME, DEFAULT_TIMEOUT_S, MAX_ENVIRONMENT_BYTES, MAX_MEMORY_MB,
+    ARCHITECTURES, DEFAULT_ARCHITECTURE, DEFAULT_MEMORY_MB, DEFAULT_RUNTIME, DEFAULT_TIMEOUT_S, MAX_ENVIRONMENT_BYTES, MAX_MEMORY_MB,
     MAX_TIMEOUT_S, MIN_MEMORY_MB, MIN_TIMEOUT_S, AppSpec, EventInvokeSpec, FunctionSpec, ImageSpec, LayerSpec,
     LoggingSpec, ResourceSpec,
 )
@@ -74,17 +74,17 @@ _USED = {
                    "Environment", "Description", "FunctionName", "ReservedConcurrentExecutions",
                    "AutoPublishAlias", "ProvisionedConcurrencyConfig", "EventInvokeConfig",
                    "DeadLetterQueue", "Events", "PackageType", "ImageUri", "ImageConfig", "Layers", "TenancyConfig",
-                   "Tags", "LoggingConfig", "Role"},
+                   "Tags", "LoggingConfig", "Role", "Architectures"},
     LAMBDA_FUNCTION: {"Code", "Handler", "Runtime", "MemorySize", "Timeout", "Environment",
                       "Description", "FunctionName", "ReservedConcurrentExecutions",
                       "DeadLetterConfig", "PackageType", "ImageConfig", "Layers", "TenancyConfig",
-                      "Tags", "LoggingConfig", "Role"},
+                      "Tags", "LoggingConfig", "Role", "Architectures"},
     EVENT_INVOKE_CONFIG: {"FunctionName", "Qualifier", "MaximumRetryAttempts",
                           "MaximumEventAgeInSeconds", "DestinationConfig"},
 }
 # Accepted and never evaluated: they change nothing in a local emulation.
 IGNORED_FUNCTION_PROPERTIES = frozenset({
-    "Policies", "Tracing", "TracingConfig", "VpcConfig", "Architectures",
+    "Policies", "Tracing", "TracingConfig", "VpcConfig",
     "KmsKeyArn", "PermissionsBoundary", "DeploymentPreference", "AssumeRolePolicyDocument",
     "EphemeralStorage", "FileSystemConfigs", "CodeSigningConfigArn", "ImageConfig", "SnapStart",
     "RuntimeManagementConfig", "FunctionUrlConfig", "AutoPublishCodeSha256",
@@ -353,6 +353,7 @@ def _read_function(props: _Props, layers: Mapping[str, LayerSpec]) -> FunctionSp
         layers=function_layers(stack, logical_id, props.get("Layers"), runtime, layers),
         tenant_isolation_mode=_tenancy(props),
         logging=_logging_config(props), tags=_tags(props, sam), role=_role(props),
+        architecture=_architecture(props),
     )
 
 
@@ -407,6 +408,18 @@ def _role(props: _Props) -> str:
     except TemplateError:
         return ""  # a role the emulator cannot resolve changes nothing locally
     return role if isinstance(role, str) and role.startswith("arn:") else ""
+
+
+def _architecture(props: _Props) -> str:
+    """`Architectures`: one of x86_64 (the default) or arm64. It decides the price
+    (emulator/advice/cost.py), not where the code runs: handlers run on this machine's CPU.
+    https://docs.aws.amazon.com/lambda/latest/dg/foundation-arch.html"""
+    value = props.get("Architectures")
+    if value is None:
+        return DEFAULT_ARCHITECTURE
+    if not isinstance(value, list) or len(value) != 1 or value[0] not in ARCHITECTURES:
+        props.fail("Architectures", f"{value!r} is not a list of one architecture ({' or '.join(ARCHITECTURES)})")
+    return str(value[0])
 
 
 def _image(props: _Props, code: Any) -> ImageSpec:

@@ -22,6 +22,9 @@ MIN_TIMEOUT_S = 1
 MAX_TIMEOUT_S = 900
 DEFAULT_TIMEOUT_S = 3
 DEFAULT_RUNTIME = "python3.11"
+# https://docs.aws.amazon.com/lambda/latest/dg/foundation-arch.html
+ARCHITECTURES = ("x86_64", "arm64")
+DEFAULT_ARCHITECTURE = "x86_64"
 # "4 KB" for all environment variables (the quotas page above).
 MAX_ENVIRONMENT_BYTES = 4 * 1024
 
@@ -118,6 +121,8 @@ class FunctionSpec:
     # TenancyConfig.TenantIsolationMode ("PER_TENANT"), or None: every invocation then names
     # a tenant, and each tenant has environments of its own.
     tenant_isolation_mode: str | None = None
+    # Architectures[0]: what AWS would bill (x86_64 or arm64); handlers run on this machine.
+    architecture: str = DEFAULT_ARCHITECTURE
     logging: LoggingSpec = LoggingSpec()
     tags: dict[str, str] = field(default_factory=dict)
     role: str = ""  # the execution role's ARN as declared ("" when none: a default is shown)
