@@ -148,16 +148,18 @@ class ContainerBackend:
         for task in list(self._refills):
             task.cancel()
         await asyncio.gather(*self._refills, return_exceptions=True)
+        engine, self.engine = self.engine, None
+        if engine is not None:
+            # The containers go first, their Runtime APIs after: a runtime never sees its API
+            # close under it (it would log a crash that is not one).
+            await asyncio.to_thread(self._remove_all, engine)
+            await asyncio.to_thread(engine.close)
         for spares in self._spares.values():
             for spare in spares:
                 spare.env.api.close()
         self._spares.clear()
         for env in list(self._live):
             env.api.close()
-        engine, self.engine = self.engine, None
-        if engine is not None:
-            await asyncio.to_thread(self._remove_all, engine)
-            await asyncio.to_thread(engine.close)
 
     def _remove_all(self, engine: DockerEngine) -> None:
         for container in engine.containers(**{OWNER_LABEL: self.owner}):
