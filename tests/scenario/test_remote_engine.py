@@ -93,7 +93,7 @@ def test_environments_run_on_the_engine_docker_host_names_and_admission_stays_ce
     try:
         image = runtime_image(remote_engine)  # built on the remote engine itself
         config = {**settings(CONTAINER), "runtime_image": ((PYTHON_RUNTIME, image),), "docker_host": remote_engine}
-        template = {"Sleeper": inline_function(SLEEPER, ReservedConcurrentExecutions=2, MemorySize=1024)}
+        template = {"Sleeper": inline_function(SLEEPER, ReservedConcurrentExecutions=2, MemorySize=1024, Timeout=60)  # held at a gate}
         with running_emulator(template, backend="none", **config) as emu:
             gate = Gate(tmp_path / "gate")
 
