@@ -4,7 +4,8 @@ Runs container-image functions (`PackageType: Image`: `ImageUri`, or an image bu
 template's `Metadata` `Dockerfile`/`DockerContext` as `sam build` does) and, with
 `--execution container`, zip functions of any runtime: the code folder mounted read-only at
 /var/task in the runtime image named with `--runtime-image RUNTIME=IMAGE` (AWS's base images
-keep the code there: https://docs.aws.amazon.com/lambda/latest/dg/images-create.html).
+keep the code there: https://docs.aws.amazon.com/lambda/latest/dg/images-create.html), and
+the function's layers, merged in order, read-only at /opt.
 
 The runtime inside talks to the Runtime API the control plane serves for that container
 (emulator/execution/runtime_api_env.py), so the invoker sees the same environment as for a
@@ -47,11 +48,15 @@ MAX_OPEN_FILES = 1024
 MAX_PROCESSES = 1024
 TASK_ROOT = "/var/task"
 RUNTIME_DIR = "/var/runtime"
+# Lambda extracts a function's layers, merged in order, into /opt:
+# https://docs.aws.amazon.com/lambda/latest/dg/packaging-layers.html
+LAYERS_ROOT = "/opt"
 # The name containers on a bridge network have for the host (Docker's host-gateway).
 HOST_GATEWAY_NAME = "host.docker.internal"
-# Variables of the control plane's environments that mean nothing inside an image, whose
-# own PATH and HOME apply.
-_HOST_ONLY_VARIABLES = ("PATH", "HOME")
+# Variables of the control plane's environments that name its own folders and mean nothing
+# inside an image, whose own PATH, HOME and LD_LIBRARY_PATH apply (AWS's base images put
+# /opt/bin and /opt/lib on them). A value the function's template sets is kept.
+_HOST_ONLY_VARIABLES = ("PATH", "HOME", "LD_LIBRARY_PATH")
 BUILT_IMAGE_REPOSITORY = "lambda-emulator-fn"
 
 
@@ -255,6 +260,8 @@ class ContainerBackend:
         else:
             kwargs["command"] = [spec.handler]
             kwargs["volumes"] = {str(spec.code_dir): {"bind": TASK_ROOT, "mode": "ro"}}
+            if spec.layers_dir is not None:  # the function's layers, already merged in order
+                kwargs["volumes"][str(spec.layers_dir)] = {"bind": LAYERS_ROOT, "mode": "ro"}
         if self.settings.volumes:
             volumes = kwargs.setdefault("volumes", {})
             for host, inside in self.settings.volumes:
@@ -274,7 +281,8 @@ class ContainerBackend:
         log_stream = time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{version.version}]{uuid.uuid4().hex}"
         variables = dict(self.factory.environment_spec(version, init_type, log_stream)["env"])
         for name in _HOST_ONLY_VARIABLES:
-            variables.pop(name, None)
+            if name not in spec.environment:
+                variables.pop(name, None)
         variables.update({
             "LAMBDA_TASK_ROOT": TASK_ROOT,
             "LAMBDA_RUNTIME_DIR": RUNTIME_DIR,
