@@ -30,7 +30,8 @@ def handler(event, context):
     import common, extras_pkg, shared_utils
     marker = open("/opt/marker.txt").read() if os.path.exists("/opt/marker.txt") else None
     return {"shared": shared_utils.WHO, "common": common.WHO, "extras": extras_pkg.WHO, "marker": marker,
-            "tool": subprocess.run(["greet"], capture_output=True, text=True).stdout.strip()}
+            "tool": subprocess.run(["greet"], capture_output=True, text=True).stdout.strip(),
+            "ld": os.environ.get("LD_LIBRARY_PATH", "")}
 """
 NODE_HANDLER = """\
 const fs = require('fs');
@@ -38,7 +39,7 @@ const { execFileSync } = require('child_process');
 exports.handler = async () => ({
   shared: require('shared-js').WHO, common: require('common-js').WHO, extras: require('extras-js').WHO,
   marker: fs.existsSync('/opt/marker.txt') ? fs.readFileSync('/opt/marker.txt', 'utf8') : null,
-  tool: execFileSync('greet').toString().trim(),
+  tool: execFileSync('greet').toString().trim(), ld: process.env.LD_LIBRARY_PATH || '',
 });
 """
 LAYER_FILES = {
@@ -117,3 +118,6 @@ def test_layers_are_found_in_order_where_the_runtime_searches_them(emu: Emulator
     assert payload["tool"] == "hello from a layer"  # bin/ on PATH
     if emu.config.execution == CONTAINER:
         assert payload["marker"] == "extras"  # /opt is the merged layers
+        assert "/opt/lib" in payload["ld"].split(":")  # the image's own, not the host's folder
+    else:
+        assert payload["ld"].endswith("/lib") and "/opt/lib" not in payload["ld"].split(":")  # the merged folder's lib/
