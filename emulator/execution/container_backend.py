@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import socket
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -94,6 +95,9 @@ class ContainerBackend:
         self._builds: dict[str, asyncio.Future[str]] = {}
         self._image_configs: dict[str, dict[str, Any]] = {}
         self._checked: list[FunctionVersion] = []  # pre-created once the emulator serves
+        # The address of this machine the containers reach: the Runtime API listens there and
+        # is named by it (on a bridge, found at start()).
+        self.reach_host = settings.runtime_api_host
 
     @property
     def environments(self) -> int:
@@ -110,9 +114,38 @@ class ContainerBackend:
             self.engine = await asyncio.to_thread(DockerEngine, self.settings.docker_host)
         except EngineUnavailable as exc:
             raise UnsupportedExecution(str(exc)) from None
+        if self.settings.network == "bridge":
+            self.reach_host = await asyncio.to_thread(self._bridge_host, self.engine)
         removed = await asyncio.to_thread(self.engine.sweep_orphans)
         if removed:
             log.info("removed %d container(s) left by an emulator that is no longer running", removed)
+
+    def _bridge_host(self, engine: DockerEngine) -> str:
+        """On a bridge network: the --runtime-api-host given, else the engine's bridge gateway
+        when it is an address of this machine (a local engine): containers reach the host
+        there, and `host.docker.internal` (host-gateway) names it."""
+        from emulator.config import is_loopback_host
+        from emulator.execution.backends import UnsupportedExecution
+
+        if not is_loopback_host(self.settings.runtime_api_host):
+            return self.settings.runtime_api_host
+        gateway = engine.bridge_gateway()
+        if gateway is None or not _is_local_address(gateway):
+            where = f"its gateway {gateway} is not an address of this machine" if gateway else "it has no bridge network"
+            raise UnsupportedExecution(
+                f"--container-network bridge: containers of the Docker engine at {engine.where} cannot reach this "
+                f"machine through its bridge ({where}: a remote engine, or dockerd --bridge=none). Give "
+                "--runtime-api-host ADDRESS, an address of this machine they reach, and let the emulator listen "
+                "there too (--host ADDRESS --allow-remote); or use --container-network host on a local engine")
+        return gateway
+
+    def endpoint_hosts(self) -> tuple[str, ...]:
+        """Addresses the emulator's endpoint must also listen on for the containers to reach
+        AWS_ENDPOINT_URL: the bridge gateway found at start() (a given --runtime-api-host is
+        the user's to listen on, with --host)."""
+        if self.settings.network == "bridge" and self.reach_host != self.settings.runtime_api_host:
+            return (self.reach_host,)
+        return ()
 
     def has_room(self) -> bool:
         return self.factory.has_room()
@@ -237,7 +270,7 @@ class ContainerBackend:
         image = await self._image_for(version)
         config = await self._image_config(image)
         env = RuntimeApiEnvironment(f"{version.name}-ctr-{next(self._ids)}", self.logs.handler_output(version.name))
-        address = await env.listen(self.settings.runtime_api_host)
+        address = await env.listen(self.reach_host)
         kwargs: dict[str, Any] = dict(
             image=image,
             environment=self._variables(version, init_type, address, config),
@@ -300,11 +333,15 @@ class ContainerBackend:
 
     def _endpoint_for_containers(self, endpoint: str) -> str:
         """The emulator's endpoint as a container reaches it: the same URL on the host's
-        network; through the host gateway on a bridge."""
+        network; on a bridge, through the host gateway (`host.docker.internal`, where the
+        endpoint also listens: endpoint_hosts), or at the --runtime-api-host given."""
         if self.settings.network != "bridge" or not endpoint:
             return endpoint
         parts = urlsplit(endpoint)
-        return urlunsplit(parts._replace(netloc=f"{HOST_GATEWAY_NAME}:{parts.port}"))
+        host = HOST_GATEWAY_NAME if self.endpoint_hosts() else self.reach_host
+        if ":" in host:
+            host = f"[{host}]"  # an IPv6 address
+        return urlunsplit(parts._replace(netloc=f"{host}:{parts.port}"))
 
     def _kill(self, container: Any) -> None:
         engine = self.engine
@@ -389,6 +426,17 @@ class _LineSplitter:
             self._write(data.decode("utf-8", "replace"))
         except RuntimeError:
             pass  # the loop is closed
+
+
+def _is_local_address(address: str) -> bool:
+    """Whether `address` belongs to this machine (it can be bound)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.bind((address, 0))
+        return True
+    except OSError:
+        return False
 
 
 def _ulimit(limit: int) -> Any:
