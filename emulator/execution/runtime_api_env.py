@@ -215,6 +215,9 @@ class RuntimeApiEnvironment:
         if self._parked is not None and self._parked.open:
             return self._refuse_transition(request, RuntimePhase.READY)
         if self.phase is RuntimePhase.INITIALIZING:
+            if not self.alive:  # killed before its Init ended: it waits for its end; no Init is reported
+                self._parked = request
+                return
             self.init_ms = (time.perf_counter() - self._started) * 1000.0
             self.phase = RuntimePhase.READY
             if self.state is EnvState.STARTING:

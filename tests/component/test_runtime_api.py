@@ -222,3 +222,21 @@ async def test_an_idle_runtime_stopped_stays_parked_until_it_is_gone(runtime: Ru
     runtime.env.on_exit({"status": "signal: killed", "oom": False})
     with pytest.raises(aiohttp.ClientError):
         await parked
+
+
+async def test_a_runtime_killed_during_init_never_reports_init_done(runtime: Runtime) -> None:
+    runtime.env.kill()  # an Init timeout, or shutdown, before the runtime's first /next
+    host, port = runtime.env.api.address.rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))  # raw: the request is sent when drain returns
+    writer.write(f"GET {BASE}/invocation/next HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    await writer.drain()
+    try:
+        assert (await runtime.get("/restore/next"))[0] == 404  # a round trip after it: the /next was read
+        init = await runtime.env.wait_ready(0)
+        assert init is None  # no Init reported: the runtime is being killed
+        runtime.env.on_exit({"status": "signal: killed", "oom": False})
+        init = await runtime.env.wait_ready(5)
+        assert init is not None and not init.ok
+        assert await reader.read() == b""  # closed, unanswered
+    finally:
+        writer.close()
