@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import getpass
 import importlib.util
+import ipaddress
 import os
 import shutil
 import signal
@@ -215,6 +216,10 @@ def host_bridge(name: str, gateway_cidr: str) -> Iterator[str]:
     ip = shutil.which("ip")
     if ip is None or os.geteuid() != 0:
         pytest.skip("a bridge for a second engine needs iproute2 (ip) and root")
+    subnet = str(ipaddress.ip_interface(gateway_cidr).network)
+    taken = subprocess.run([ip, "-o", "addr", "show", "to", subnet], capture_output=True, text=True).stdout.strip()
+    if taken:
+        pytest.skip(f"{subnet} is in use on this machine: {taken[:200]}")
     made = subprocess.run([ip, "link", "add", name, "type", "bridge"], capture_output=True, text=True)
     if made.returncode != 0:
         pytest.skip(f"cannot create the bridge {name}: {made.stderr.strip()}")

@@ -41,9 +41,10 @@ def handler(event, context):
 @pytest.fixture(scope="module")
 def bridge_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """(engine URL, gateway address): a bridge of this test's own (name and /24 unique to
-    this process), and an engine whose containers use it."""
-    index = os.getpid() % 200
-    name, gateway = f"lemubr{os.getpid() % 100000}", f"172.31.{index + 20}.1"
+    this process, in 198.18.0.0/15, the range set aside for benchmarking networks: RFC 2544,
+    so no real network of the machine is shadowed), and an engine whose containers use it."""
+    index = os.getpid() % 250
+    name, gateway = f"lemubr{os.getpid() % 100000}", f"198.18.{index}.1"
     with host_bridge(name, f"{gateway}/24"):
         with second_engine(tmp_path_factory.mktemp("bridge-engine"), ENGINE_DATA, bridge=name) as url:
             yield url, gateway
