@@ -6,7 +6,8 @@ Nothing is pulled: the base image is a root filesystem made of this machine's ow
 imported as an image (`docker import`); the runtime image adds AWS's Python runtime
 interface client (awslambdaric, installed from PyPI by the host's pip) laid out like AWS's
 base images (https://docs.aws.amazon.com/lambda/latest/dg/python-image.html): code in
-/var/task, the runtime in /var/runtime, ENTRYPOINT /lambda-entrypoint.sh, the handler as CMD.
+/var/task, the runtime in /var/runtime, layers found at /opt, ENTRYPOINT
+/lambda-entrypoint.sh, the handler as CMD.
 
 Images are tagged with a hash of what went into them, so a second run finds them built
 (a few seconds the first time; nothing after). Usage:
@@ -37,6 +38,8 @@ AWSLAMBDARIC = "awslambdaric==4.2.2"
 # Standard-library parts no handler or the emulator needs: left out to keep the image small.
 _STDLIB_SKIP = {"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "site-packages", "__pycache__"}
 _LDD_LINE = re.compile(r"(?:=>\s*)?(/\S+)\s+\(0x")
+# What AWS's base images put on the search paths for a function's layers at /opt.
+LAYER_PATHS = "PATH=/usr/local/bin:/usr/bin:/bin:/opt/bin LD_LIBRARY_PATH=/usr/local/lib:/opt/lib"
 ENTRYPOINT_SCRIPT = """#!/bin/sh
 # As AWS's base images: the handler is the argument (CMD); AWS_LAMBDA_RUNTIME_API names the API.
 exec /usr/local/bin/python3 -m awslambdaric "$@"
@@ -175,7 +178,12 @@ def build_runtime(client: Any, base: str) -> str:
             "COPY runtime/ /var/runtime/\n"
             f"COPY libs/ /{system_library_dir()}/\n"
             "COPY lambda-entrypoint.sh /lambda-entrypoint.sh\n"
-            "ENV LAMBDA_TASK_ROOT=/var/task LAMBDA_RUNTIME_DIR=/var/runtime PYTHONPATH=/var/runtime\n"
+            "ENV LAMBDA_TASK_ROOT=/var/task LAMBDA_RUNTIME_DIR=/var/runtime\n"
+            # Layers at /opt: bin/ on PATH, lib/ on LD_LIBRARY_PATH
+            # (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime),
+            # python/lib/pythonX.Y/site-packages and python/ right after the code
+            # (https://docs.aws.amazon.com/lambda/latest/dg/packaging-layers.html#packaging-layers-paths).
+            f"ENV {LAYER_PATHS} PYTHONPATH=/opt/python/lib/python{python_version()}/site-packages:/opt/python:/var/runtime\n"
             "WORKDIR /var/task\n"
             'ENTRYPOINT ["/lambda-entrypoint.sh"]\n'
         )
@@ -249,6 +257,10 @@ def build_node_runtime(client: Any, base: str, node_modules: Path) -> str:
             "COPY node_modules/ /var/runtime/node_modules/\n"
             "COPY lambda-entrypoint.sh /lambda-entrypoint.sh\n"
             "ENV LAMBDA_TASK_ROOT=/var/task LAMBDA_RUNTIME_DIR=/var/runtime\n"
+            # Layers at /opt, as for Python; node_modules of nodejs/nodeNN and nodejs/ on NODE_PATH
+            # (https://docs.aws.amazon.com/lambda/latest/dg/packaging-layers.html#packaging-layers-paths).
+            f"ENV {LAYER_PATHS} NODE_PATH=/opt/nodejs/node{version.lstrip('v').split('.')[0]}/node_modules"
+            ":/opt/nodejs/node_modules:/var/runtime/node_modules:/var/runtime:/var/task\n"
             "WORKDIR /var/task\n"
             'ENTRYPOINT ["/lambda-entrypoint.sh"]\n'
         )

@@ -287,7 +287,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("runtime_image", _runtime_pairs, "RUNTIME=IMAGE[,...]: the image zip functions of a runtime run in with --execution container"),
     Option("docker_host", str, "Docker engine of the container backend: unix:///path, tcp://host:port, ssh://user@host (default: DOCKER_HOST, else the local socket)"),
     Option("container_network", str, "how containers reach the emulator: host (its network; Linux) or bridge (through host.docker.internal)", ("host", "bridge")),
-    Option("runtime_api_host", str, "address each container's Runtime API listens on and is told (default 127.0.0.1; a bridge gateway or LAN address for bridge networks and remote engines)"),
+    Option("runtime_api_host", str, "address each container's Runtime API listens on and is told (default 127.0.0.1; on a bridge, a local engine's gateway is found by itself; an address of this machine for remote engines)"),
     Option("container_volumes", _runtime_pairs, "HOST=CONTAINER[,...]: folders mounted read-write into every container (e.g. test fixtures)"),
     Option("container_pool", _non_negative_int, "containers created ahead (not started) per function version, for the next cold start (default 1)"),
     Option("parameter_overrides", key_values, "template parameter values, as for sam deploy: Key=Value ... "

@@ -403,6 +403,14 @@ class EmulatorServer:
             ) from None
         server = site._server  # aiohttp exposes the bound sockets only here
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        for host in self.execution.endpoint_hosts():
+            # Containers on a bridge reach the endpoint at the bridge's gateway (docs/containers.md).
+            extra = web.TCPSite(self._runner, host, self.port, backlog=1024, reuse_address=True)
+            try:
+                await extra.start()
+            except OSError as exc:
+                raise StartupError(f"cannot listen on {host}:{self.port} for the containers: {exc.strerror or exc}") from None
+            log.info("containers reach the endpoint at %s:%d (the Docker bridge's gateway)", host, self.port)
 
     def _submit_record(self, version: Any, payload: bytes) -> None:
         self.service.submit_async(version, payload)

@@ -12,13 +12,18 @@ from __future__ import annotations
 import gc
 import fcntl
 import getpass
-import tempfile
 import importlib.util
+import ipaddress
+import os
 import shutil
+import signal
+import socket
 import subprocess
+import tempfile
+from contextlib import contextmanager
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
@@ -149,3 +154,87 @@ def node_runtime_image(docker_host: str | None = None) -> str:
         finally:
             client.close()
     return _built[key]
+
+
+# -- a second Docker engine of the test's own ---------------------------------------------------
+SECOND_ENGINE_START_S = 60.0
+
+
+def _engine_answers(url: str) -> bool:
+    import docker
+
+    if url.startswith("unix://"):
+        # The SDK leaves the socket of a failed connection to the garbage collector (a
+        # ResourceWarning): ask it only once the engine's socket takes connections.
+        with socket.socket(socket.AF_UNIX) as probe:
+            try:
+                probe.connect(url[len("unix://"):])
+            except OSError:
+                return False
+    # A fixed API version: "auto" asks the engine from the constructor, and a constructor that
+    # fails there leaves its connection to the garbage collector too.
+    client = docker.APIClient(base_url=url, version="1.41", timeout=2)
+    try:
+        return bool(client.ping())
+    except Exception:
+        return False
+    finally:
+        client.close()
+
+
+@contextmanager
+def second_engine(run: Path, data_root: Path, *, tcp_port: int | None = None, bridge: str | None = None) -> Iterator[str]:
+    """A dockerd beside the machine's engine, on its own socket (and a loopback TCP port when
+    `tcp_port` is given: its URL is then tcp://), exec folder and `data_root` (kept between runs:
+    its image cache); with `bridge` (a bridge interface of this machine) its containers'
+    default network, else none. Stopped (with its containers) on exit; skips the test, saying
+    why, when it cannot start."""
+    dockerd = shutil.which("dockerd")
+    if _NO_ENGINE is not None or dockerd is None or os.geteuid() != 0:
+        pytest.skip("a second Docker engine needs dockerd and root" + (f" ({_NO_ENGINE})" if _NO_ENGINE else ""))
+    from core_testkit import wait_until
+
+    socket_url = f"unix://{run}/docker.sock"
+    url = f"tcp://127.0.0.1:{tcp_port}" if tcp_port else socket_url
+    hosts = ["--host", socket_url] + (["--host", url] if tcp_port else [])
+    with open(run / "dockerd.log", "w") as engine_log:
+        process = subprocess.Popen(
+            [dockerd, *hosts, "--data-root", str(data_root), "--exec-root", str(run / "exec"),
+             "--pidfile", str(run / "docker.pid"), f"--bridge={bridge or 'none'}", "--iptables=false", "--ip6tables=false"],
+            stdout=subprocess.DEVNULL, stderr=engine_log,
+        )
+    try:
+        if not wait_until(lambda: process.poll() is None and _engine_answers(url), SECOND_ENGINE_START_S, 0.2):
+            pytest.skip(f"the second engine did not start: {(run / 'dockerd.log').read_text()[-500:]}")
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)  # dockerd stops its containerd and containers
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def host_bridge(name: str, gateway_cidr: str) -> Iterator[str]:
+    """A bridge interface of this machine (ip link), with the gateway address containers on it
+    reach the host at; removed on exit. Skips the test, saying why, when it cannot be made."""
+    ip = shutil.which("ip")
+    if ip is None or os.geteuid() != 0:
+        pytest.skip("a bridge for a second engine needs iproute2 (ip) and root")
+    subnet = str(ipaddress.ip_interface(gateway_cidr).network)
+    taken = subprocess.run([ip, "-o", "addr", "show", "to", subnet], capture_output=True, text=True).stdout.strip()
+    if taken:
+        pytest.skip(f"{subnet} is in use on this machine: {taken[:200]}")
+    made = subprocess.run([ip, "link", "add", name, "type", "bridge"], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot create the bridge {name}: {made.stderr.strip()}")
+    try:
+        for command in (["addr", "add", gateway_cidr, "dev", name], ["link", "set", name, "up"]):
+            done = subprocess.run([ip, *command], capture_output=True, text=True)
+            if done.returncode != 0:
+                pytest.skip(f"cannot set up the bridge {name}: {done.stderr.strip()}")
+        yield name
+    finally:
+        subprocess.run([ip, "link", "del", name], capture_output=True)

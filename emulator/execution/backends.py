@@ -138,6 +138,16 @@ class ExecutionBackends:
             if hook is not None:
                 hook()
 
+    def endpoint_hosts(self) -> tuple[str, ...]:
+        """Addresses, beyond --host, where the emulator's endpoint must listen for the
+        environments to reach it (a container bridge's gateway)."""
+        hosts: list[str] = []
+        for backend in self.backends.values():
+            hook = getattr(backend, "endpoint_hosts", None)
+            if hook is not None:
+                hosts.extend(host for host in hook() if host not in hosts)
+        return tuple(hosts)
+
     async def create(self, version: FunctionVersion, init_type: str = "on-demand") -> Any:
         backend = self.backend_for(version)
         if backend is not self.fork and not self.has_room():

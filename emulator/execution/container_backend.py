@@ -4,7 +4,8 @@ Runs container-image functions (`PackageType: Image`: `ImageUri`, or an image bu
 template's `Metadata` `Dockerfile`/`DockerContext` as `sam build` does) and, with
 `--execution container`, zip functions of any runtime: the code folder mounted read-only at
 /var/task in the runtime image named with `--runtime-image RUNTIME=IMAGE` (AWS's base images
-keep the code there: https://docs.aws.amazon.com/lambda/latest/dg/images-create.html).
+keep the code there: https://docs.aws.amazon.com/lambda/latest/dg/images-create.html), and
+the function's layers, merged in order, read-only at /opt.
 
 The runtime inside talks to the Runtime API the control plane serves for that container
 (emulator/execution/runtime_api_env.py), so the invoker sees the same environment as for a
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import socket
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -47,11 +49,15 @@ MAX_OPEN_FILES = 1024
 MAX_PROCESSES = 1024
 TASK_ROOT = "/var/task"
 RUNTIME_DIR = "/var/runtime"
+# Lambda extracts a function's layers, merged in order, into /opt:
+# https://docs.aws.amazon.com/lambda/latest/dg/packaging-layers.html
+LAYERS_ROOT = "/opt"
 # The name containers on a bridge network have for the host (Docker's host-gateway).
 HOST_GATEWAY_NAME = "host.docker.internal"
-# Variables of the control plane's environments that mean nothing inside an image, whose
-# own PATH and HOME apply.
-_HOST_ONLY_VARIABLES = ("PATH", "HOME")
+# Variables of the control plane's environments that name its own folders and mean nothing
+# inside an image, whose own PATH, HOME and LD_LIBRARY_PATH apply (AWS's base images put
+# /opt/bin and /opt/lib on them). A value the function's template sets is kept.
+_HOST_ONLY_VARIABLES = ("PATH", "HOME", "LD_LIBRARY_PATH")
 BUILT_IMAGE_REPOSITORY = "lambda-emulator-fn"
 
 
@@ -89,6 +95,9 @@ class ContainerBackend:
         self._builds: dict[str, asyncio.Future[str]] = {}
         self._image_configs: dict[str, dict[str, Any]] = {}
         self._checked: list[FunctionVersion] = []  # pre-created once the emulator serves
+        # The address of this machine the containers reach: the Runtime API listens there and
+        # is named by it (on a bridge, found at start()).
+        self.reach_host = settings.runtime_api_host
 
     @property
     def environments(self) -> int:
@@ -105,9 +114,38 @@ class ContainerBackend:
             self.engine = await asyncio.to_thread(DockerEngine, self.settings.docker_host)
         except EngineUnavailable as exc:
             raise UnsupportedExecution(str(exc)) from None
+        if self.settings.network == "bridge":
+            self.reach_host = await asyncio.to_thread(self._bridge_host, self.engine)
         removed = await asyncio.to_thread(self.engine.sweep_orphans)
         if removed:
             log.info("removed %d container(s) left by an emulator that is no longer running", removed)
+
+    def _bridge_host(self, engine: DockerEngine) -> str:
+        """On a bridge network: the --runtime-api-host given, else the engine's bridge gateway
+        when it is an address of this machine (a local engine): containers reach the host
+        there, and `host.docker.internal` (host-gateway) names it."""
+        from emulator.config import is_loopback_host
+        from emulator.execution.backends import UnsupportedExecution
+
+        if not is_loopback_host(self.settings.runtime_api_host):
+            return self.settings.runtime_api_host
+        gateway = engine.bridge_gateway()
+        if gateway is None or not _is_local_address(gateway):
+            where = f"its gateway {gateway} is not an address of this machine" if gateway else "it has no bridge network"
+            raise UnsupportedExecution(
+                f"--container-network bridge: containers of the Docker engine at {engine.where} cannot reach this "
+                f"machine through its bridge ({where}: a remote engine, or dockerd --bridge=none). Give "
+                "--runtime-api-host ADDRESS, an address of this machine they reach, and let the emulator listen "
+                "there too (--host ADDRESS --allow-remote); or use --container-network host on a local engine")
+        return gateway
+
+    def endpoint_hosts(self) -> tuple[str, ...]:
+        """Addresses the emulator's endpoint must also listen on for the containers to reach
+        AWS_ENDPOINT_URL: the bridge gateway found at start() (a given --runtime-api-host is
+        the user's to listen on, with --host)."""
+        if self.settings.network == "bridge" and self.reach_host != self.settings.runtime_api_host:
+            return (self.reach_host,)
+        return ()
 
     def has_room(self) -> bool:
         return self.factory.has_room()
@@ -148,16 +186,18 @@ class ContainerBackend:
         for task in list(self._refills):
             task.cancel()
         await asyncio.gather(*self._refills, return_exceptions=True)
+        engine, self.engine = self.engine, None
+        if engine is not None:
+            # The containers go first, their Runtime APIs after: a runtime never sees its API
+            # close under it (it would log a crash that is not one).
+            await asyncio.to_thread(self._remove_all, engine)
+            await asyncio.to_thread(engine.close)
         for spares in self._spares.values():
             for spare in spares:
                 spare.env.api.close()
         self._spares.clear()
         for env in list(self._live):
             env.api.close()
-        engine, self.engine = self.engine, None
-        if engine is not None:
-            await asyncio.to_thread(self._remove_all, engine)
-            await asyncio.to_thread(engine.close)
 
     def _remove_all(self, engine: DockerEngine) -> None:
         for container in engine.containers(**{OWNER_LABEL: self.owner}):
@@ -233,7 +273,7 @@ class ContainerBackend:
         output = self.logs.handler_output(version.name, version.spec.log_group, log_stream)
         env = RuntimeApiEnvironment(f"{version.name}-ctr-{next(self._ids)}", output)
         env.log_stream = log_stream
-        address = await env.listen(self.settings.runtime_api_host)
+        address = await env.listen(self.reach_host)
         kwargs: dict[str, Any] = dict(
             image=image,
             environment=self._variables(version, init_type, address, config, log_stream),
@@ -256,6 +296,8 @@ class ContainerBackend:
         else:
             kwargs["command"] = [spec.handler]
             kwargs["volumes"] = {str(spec.code_dir): {"bind": TASK_ROOT, "mode": "ro"}}
+            if spec.layers_dir is not None:  # the function's layers, already merged in order
+                kwargs["volumes"][str(spec.layers_dir)] = {"bind": LAYERS_ROOT, "mode": "ro"}
         if self.settings.volumes:
             volumes = kwargs.setdefault("volumes", {})
             for host, inside in self.settings.volumes:
@@ -275,7 +317,8 @@ class ContainerBackend:
         spec = version.spec
         variables = dict(self.factory.environment_spec(version, init_type, log_stream)["env"])
         for name in _HOST_ONLY_VARIABLES:
-            variables.pop(name, None)
+            if name not in spec.environment:
+                variables.pop(name, None)
         variables.update({
             "LAMBDA_TASK_ROOT": TASK_ROOT,
             "LAMBDA_RUNTIME_DIR": RUNTIME_DIR,
@@ -293,11 +336,15 @@ class ContainerBackend:
 
     def _endpoint_for_containers(self, endpoint: str) -> str:
         """The emulator's endpoint as a container reaches it: the same URL on the host's
-        network; through the host gateway on a bridge."""
+        network; on a bridge, through the host gateway (`host.docker.internal`, where the
+        endpoint also listens: endpoint_hosts), or at the --runtime-api-host given."""
         if self.settings.network != "bridge" or not endpoint:
             return endpoint
         parts = urlsplit(endpoint)
-        return urlunsplit(parts._replace(netloc=f"{HOST_GATEWAY_NAME}:{parts.port}"))
+        host = HOST_GATEWAY_NAME if self.endpoint_hosts() else self.reach_host
+        if ":" in host:
+            host = f"[{host}]"  # an IPv6 address
+        return urlunsplit(parts._replace(netloc=f"{host}:{parts.port}"))
 
     def _kill(self, container: Any) -> None:
         engine = self.engine
@@ -382,6 +429,17 @@ class _LineSplitter:
             self._write(data.decode("utf-8", "replace"))
         except RuntimeError:
             pass  # the loop is closed
+
+
+def _is_local_address(address: str) -> bool:
+    """Whether `address` belongs to this machine (it can be bound)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.bind((address, 0))
+        return True
+    except OSError:
+        return False
 
 
 def _ulimit(limit: int) -> Any:

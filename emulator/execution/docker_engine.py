@@ -113,6 +113,19 @@ class DockerEngine:
             raise RuntimeError(f"docker build of {context} failed: {exc.msg}\n" + "\n".join(line for line in lines if line)[-2000:]) from None
         return tag
 
+    # -- networks ----------------------------------------------------------------------
+    def bridge_gateway(self, network: str = "bridge") -> str | None:
+        """The gateway address of the engine's bridge network (what `host-gateway` names for
+        its containers), or None when it has no bridge (dockerd --bridge=none)."""
+        try:
+            attrs = self.client.networks.get(network).attrs
+        except self._docker.errors.NotFound:
+            return None
+        for entry in (attrs.get("IPAM") or {}).get("Config") or []:
+            if entry.get("Gateway"):
+                return str(entry["Gateway"]).split("/")[0]
+        return None
+
     # -- containers --------------------------------------------------------------------
     def create(self, **kwargs: Any) -> Any:
         return self.client.containers.create(**kwargs)

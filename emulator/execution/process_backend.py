@@ -70,6 +70,27 @@ def runtime_command(spec: FunctionSpec, python: str, overrides: Mapping[str, tup
                               f"give one with --runtime-command {runtime}='COMMAND', or use --execution container")
 
 
+def add_layer_paths(spec: FunctionSpec, env: dict[str, str]) -> None:
+    """Put the function's layers (its merged /opt, a folder of the emulator's here) where the
+    runtime client's language searches them, as AWS's base images do at /opt:
+    python/lib/python3.X/site-packages and python/ (PYTHONPATH), nodejs/nodeNN/node_modules and
+    nodejs/node_modules (NODE_PATH), before what the template sets.
+    https://docs.aws.amazon.com/lambda/latest/dg/packaging-layers.html#packaging-layers-paths"""
+    if spec.layers_dir is None:
+        return
+    opt = str(spec.layers_dir)
+    if spec.runtime.startswith("python"):
+        variable, paths = "PYTHONPATH", [f"{opt}/python/lib/{spec.runtime}/site-packages", f"{opt}/python"]
+    elif spec.runtime.startswith("nodejs"):
+        major = spec.runtime.removeprefix("nodejs").split(".")[0]
+        variable, paths = "NODE_PATH", [f"{opt}/nodejs/node{major}/node_modules", f"{opt}/nodejs/node_modules"]
+    else:
+        return
+    if env.get(variable):
+        paths.append(env[variable])
+    env[variable] = ":".join(paths)
+
+
 def _node_modules_bin(folder: Path) -> str | None:
     for parent in (folder, *folder.parents):
         candidate = parent / "node_modules" / ".bin" / NODE_RIC_COMMAND
@@ -164,6 +185,7 @@ class ProcessRuntimeApiBackend:
         env = RuntimeApiEnvironment(f"{version.name}-rapi-{next(self._ids)}", output)
         env.log_stream = log_stream
         spec = self.factory.environment_spec(version, init_type, log_stream)
+        add_layer_paths(version.spec, spec["env"])
         spec["env"]["AWS_LAMBDA_RUNTIME_API"] = await env.listen(RUNTIME_API_HOST)
         spec["exec"] = argv
         readers: list[OutputReader] = []

@@ -118,11 +118,15 @@ class RuntimeApiEnvironment:
         self._log_capture = capture
 
     def kill(self) -> None:
+        # The Runtime API stays open until the runtime's exit is reported (`on_exit`): a
+        # container's kill is a request its engine carries out a little later, and a runtime
+        # that saw its API vanish meanwhile would log "Failed to get next" and a traceback
+        # into the function's log, as if it had crashed. Until then a STOPPING runtime is
+        # answered as usual but never handed an event (its /next stays parked).
         if self.state is not EnvState.DEAD and self.state is not EnvState.STOPPING:
             self.transition(EnvState.STOPPING)
         if self._kill is not None:
             self._kill()
-        self.api.close()
 
     def stop(self) -> None:
         # Lambda's Shutdown phase gives a runtime without extensions no grace worth waiting
@@ -212,6 +216,9 @@ class RuntimeApiEnvironment:
         if self._parked is not None and self._parked.open:
             return self._refuse_transition(request, RuntimePhase.READY)
         if self.phase is RuntimePhase.INITIALIZING:
+            if not self.alive:  # killed before its Init ended: it waits for its end; no Init is reported
+                self._parked = request
+                return
             self.init_ms = (time.perf_counter() - self._started) * 1000.0
             self.phase = RuntimePhase.READY
             if self.state is EnvState.STARTING:

@@ -20,7 +20,7 @@ import pytest_asyncio
 from emulator.execution.backends import InvokeRequest
 from emulator.execution.environment import EnvState
 from emulator.execution.runtime_api import MAX_PAYLOAD_BYTES
-from emulator.execution.runtime_api_env import RuntimeApiEnvironment
+from emulator.execution.runtime_api_env import RuntimeApiEnvironment, RuntimePhase
 
 pytestmark = [pytest.mark.component, pytest.mark.asyncio]
 
@@ -181,3 +181,62 @@ async def test_unknown_paths_and_methods_are_refused(runtime: Runtime) -> None:
     assert (await runtime.get("/../../etc/passwd"))[0] == 404
     async with runtime.session.post(runtime.base + "/invocation/next") as response:
         assert response.status == 405
+
+
+# -- killing is asynchronous (a container's kill is a request to its engine) -----------------
+async def phase_reached(runtime: Runtime, phase: RuntimePhase, timeout_s: float = 5.0) -> bool:
+    """Wait (bounded) until the runtime's requests have brought it to `phase`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while runtime.env.phase is not phase and loop.time() < deadline:
+        await asyncio.sleep(0.001)
+    return runtime.env.phase is phase
+
+
+async def test_a_killed_runtime_keeps_its_api_until_its_exit_is_reported(runtime: Runtime) -> None:
+    # Between the kill and the runtime's death (a Docker kill takes its time) the runtime must
+    # not see its Runtime API vanish: awslambdaric then logs "Failed to get next" and a
+    # traceback into the function's log as if it had crashed. On Lambda it is simply frozen
+    # or killed. The runtime fixture's kill only records the call, as an engine's kill does.
+    parked = await ready(runtime)
+    outcome = runtime.env.invoke(event(), 0.05, None)
+    await parked
+    assert (await outcome).kind == "timeout"  # killed, not dead yet
+    assert runtime.env.state is EnvState.STOPPING
+    assert await runtime.post("/invocation/req-1/response", b'{"late": true}') == (202, {"status": "OK"})
+    next_call = asyncio.ensure_future(runtime.get("/invocation/next"))
+    assert await phase_reached(runtime, RuntimePhase.READY)  # its /next arrived
+    assert (await runtime.get("/restore/next"))[0] == 404  # the API still serves
+    assert not next_call.done()  # parked: no event will come, and no error either
+    runtime.env.on_exit({"status": "signal: killed", "oom": False})
+    assert runtime.env.state is EnvState.DEAD
+    with pytest.raises(aiohttp.ClientError):
+        await next_call  # now it is gone (as is, on a real kill, the runtime)
+
+
+async def test_an_idle_runtime_stopped_stays_parked_until_it_is_gone(runtime: Runtime) -> None:
+    parked = await ready(runtime)
+    runtime.env.stop()  # the idle reaper, or shutdown
+    assert (await runtime.get("/restore/next"))[0] == 404
+    assert not parked.done()
+    runtime.env.on_exit({"status": "signal: killed", "oom": False})
+    with pytest.raises(aiohttp.ClientError):
+        await parked
+
+
+async def test_a_runtime_killed_during_init_never_reports_init_done(runtime: Runtime) -> None:
+    runtime.env.kill()  # an Init timeout, or shutdown, before the runtime's first /next
+    host, port = runtime.env.api.address.rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))  # raw: the request is sent when drain returns
+    writer.write(f"GET {BASE}/invocation/next HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    await writer.drain()
+    try:
+        assert (await runtime.get("/restore/next"))[0] == 404  # a round trip after it: the /next was read
+        init = await runtime.env.wait_ready(0)
+        assert init is None  # no Init reported: the runtime is being killed
+        runtime.env.on_exit({"status": "signal: killed", "oom": False})
+        init = await runtime.env.wait_ready(5)
+        assert init is not None and not init.ok
+        assert await reader.read() == b""  # closed, unanswered
+    finally:
+        writer.close()

@@ -86,3 +86,91 @@ def test_docker_compose_up_serves_the_bundled_example() -> None:
     left = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={project[1]}"],
                           capture_output=True, text=True)
     assert left.stdout.strip() == ""
+
+
+LAYERED_TEMPLATE = """\
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Shared:
+    Type: AWS::Serverless::LayerVersion
+    Properties:
+      LayerName: shared
+      ContentUri: layer/
+  {name}:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/
+      Handler: app.handler
+      Runtime: python3.11
+      MemorySize: 1024
+      Layers: [!Ref Shared]
+"""
+LAYERED_HANDLER = """\
+def handler(event, context):
+    import from_layer
+    return {"layer": from_layer.WHO, "opt": open("/opt/marker.txt").read(), "name": event.get("name")}
+"""
+
+
+@pytest.mark.skipif(_NO_ENGINE is not None, reason=f"no container engine: {_NO_ENGINE}")
+def test_docker_compose_with_the_container_backend_runs_functions_in_containers_with_their_layers(
+    tmp_path: Path,
+) -> None:
+    """docker-compose.docker.yml: the emulator (in Compose, on the host's network) runs the
+    function in a container on the host's engine, its layer merged into /opt from the
+    emulator's work folder; nothing is left after `down`."""
+    compose = compose_command()
+    if compose is None:
+        pytest.skip("Docker Compose is not installed (docker compose plugin or docker-compose)")
+    app = tmp_path / "app"
+    (app / "src").mkdir(parents=True)
+    (app / "layer" / "python").mkdir(parents=True)
+    name = f"Layered{uuid.uuid4().hex[:8]}"  # its containers are told from any other test's by its name
+    (app / "template.yaml").write_text(LAYERED_TEMPLATE.replace("{name}", name))
+    (app / "src" / "app.py").write_text(LAYERED_HANDLER)
+    (app / "layer" / "python" / "from_layer.py").write_text("WHO = 'layer'\n")
+    (app / "layer" / "marker.txt").write_text("from /opt")
+    built = subprocess.run([sys.executable, str(_LOCAL_IMAGES), "--emulator-base"], capture_output=True, text=True,
+                           timeout=COMPOSE_TIMEOUT_S, check=True)
+    base = next(line.split()[1] for line in built.stdout.splitlines() if line.startswith("emulator-base"))
+    runtime = next(line.split()[1] for line in built.stdout.splitlines() if line.startswith("runtime"))
+    port = _free_port()
+    env = {**os.environ, "EMULATOR_BASE_IMAGE": base, "EMULATOR_PIP_ARGS": "--no-deps --no-build-isolation --no-index",
+           "EMULATOR_PORT": str(port), "EMULATOR_API_PORT": str(_free_port()), "EMULATOR_APP": str(app),
+           "EMULATOR_RUNTIME_IMAGES": f"python3.11={runtime}"}
+    project = ["-p", f"lambdaemu{uuid.uuid4().hex[:8]}", "-f", "docker-compose.docker.yml"]
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*compose, *project, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=COMPOSE_TIMEOUT_S)
+
+    import docker
+
+    client = docker.from_env(version="auto")
+
+    def mine() -> list[Any]:
+        return client.containers.list(all=True, filters={"label": f"lambda-emulator.function={name}:$LATEST"})
+
+    try:
+        up = run("up", "-d", "--build")
+        assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
+        try:
+            def answer() -> Any:
+                request = urllib.request.Request(f"http://127.0.0.1:{port}/2015-03-31/functions/{name}/invocations",
+                                                 data=b'{"name": "compose"}', method="POST")
+                try:
+                    with urllib.request.urlopen(request, timeout=60) as response:
+                        return json.loads(response.read())
+                except OSError:
+                    return None
+
+            result = wait_until(answer, 60, 0.5)
+            assert result == {"layer": "layer", "opt": "from /opt", "name": "compose"}, run("logs").stdout[-2000:]
+            assert mine(), "the function did not run in a container"
+        finally:
+            down = run("down", "--timeout", "20")
+        assert down.returncode == 0, down.stderr[-2000:]
+        assert client.containers.list(all=True, filters={"label": f"com.docker.compose.project={project[1]}"}) == []
+        assert mine() == []  # shutdown removed the function's containers
+    finally:
+        client.close()

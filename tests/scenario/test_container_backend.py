@@ -207,3 +207,37 @@ def test_no_container_is_left_after_shutdown_nor_after_the_emulator_is_killed_an
     owners = {str(killed.pid), str(restarted.pid)}
     left = [c for c in our_containers(docker_client) if c.labels[OWNER_LABEL].split(":")[1] in owners]
     assert left == []
+
+
+def test_a_reaped_or_shut_down_container_logs_no_runtime_crash(tmp_path: Path, docker_client: Any) -> None:
+    # A container's kill is a request its engine carries out a little later; the Runtime API
+    # used to close at once, and awslambdaric, parked on /next, logged "Failed to get next"
+    # and a traceback into the function's log at every idle reap and at shutdown.
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "app.py").write_text(textwrap.dedent(APP))
+    template = tmp_path / "template.json"
+    template.write_text(json.dumps({"Resources": {"Fn": {"Type": "AWS::Serverless::Function", "Properties": {
+        "CodeUri": str(code), "Handler": "app.handler", "Runtime": "python3.11", "MemorySize": 1024}}}}))
+    output = tmp_path / "emulator.log"
+    with open(output, "w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "emulator.cli", "up", "--port", "0", "--backend", "none", "--template", str(template),
+             "--execution", "container", "--runtime-image", f"python3.11={runtime_image()}", "--container-pool", "0",
+             "--keep-alive", "1"],
+            stdout=subprocess.PIPE, stderr=sink, text=True, start_new_session=True,
+        )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        assert _invoke(url, "Fn")["task_root"] == "/var/task"
+        owner = {OWNER_LABEL: our_containers(docker_client)[0].labels[OWNER_LABEL]}
+        assert wait_until(lambda: not our_containers(docker_client, **owner), 30), "the idle container was not reaped"
+        assert _invoke(url, "Fn")["task_root"] == "/var/task"  # a new one, then shutdown with it running
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(60)
+        process.stdout.close()  # type: ignore[union-attr]
+    log = output.read_text()
+    assert log.count("START RequestId") == 2, log
+    assert "Failed to get next" not in log and "Traceback" not in log, log

@@ -86,7 +86,7 @@ def emu(tmp_path_factory: pytest.TempPathFactory, execution: dict[str, Any], out
     code = tmp_path_factory.mktemp("node-code")
     template = {
         "Node": node_function(code / "node", Timeout=1, MemorySize=256),
-        "NodeReserved": node_function(code / "reserved", ReservedConcurrentExecutions=2),
+        "NodeReserved": node_function(code / "reserved", ReservedConcurrentExecutions=2, Timeout=60),  # held at a gate
         "NodeQueue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "node-q"}},
         "NodeConsumer": node_function(
             code / "consumer", Environment={"Variables": {"OUT": str(out / "consumer.jsonl")}},

@@ -8,11 +8,7 @@ built there (docker/local_images.py), cached across runs in that folder.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
 import socket
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterator
@@ -21,7 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from core_testkit import GATED_HANDLER_SOURCE, Gate, wait_until
-from execution_testkit import _NO_ENGINE, PYTHON_RUNTIME, runtime_image, settings, CONTAINER
+from execution_testkit import CONTAINER, PYTHON_RUNTIME, runtime_image, second_engine, settings
 from emulator.execution.docker_engine import LABEL
 from emulator.pytest_plugin import inline_function, running_emulator
 
@@ -29,7 +25,6 @@ pytestmark = pytest.mark.scenario
 
 # Kept between runs, so the second engine's image cache survives (a few seconds to fill).
 ENGINE_DATA = Path("/var/lib/lambda-emulator-test-engine")
-ENGINE_START_S = 60.0
 SLEEPER = GATED_HANDLER_SOURCE + """
 def handler(event, context):
     wait_at_gate(event, context)
@@ -45,43 +40,8 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def remote_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    dockerd = shutil.which("dockerd")
-    if _NO_ENGINE is not None or dockerd is None or os.geteuid() != 0:
-        pytest.skip("a second Docker engine needs dockerd and root" + (f" ({_NO_ENGINE})" if _NO_ENGINE else ""))
-    import docker
-
-    run = tmp_path_factory.mktemp("engine")
-    url = f"tcp://127.0.0.1:{_free_port()}"
-    with open(run / "dockerd.log", "w") as engine_log:
-        process = subprocess.Popen(
-            [dockerd, "--host", f"unix://{run}/docker.sock", "--host", url,
-             "--data-root", str(ENGINE_DATA), "--exec-root", str(run / "exec"), "--pidfile", str(run / "docker.pid"),
-             "--bridge=none", "--iptables=false", "--ip6tables=false"],
-            stdout=subprocess.DEVNULL, stderr=engine_log,
-        )
-    try:
-        def answers() -> bool:
-            try:
-                client = docker.DockerClient(base_url=url, version="auto", timeout=2)
-            except Exception:
-                return False
-            try:
-                return bool(client.ping())
-            except Exception:
-                return False
-            finally:
-                client.close()
-
-        if not wait_until(answers, ENGINE_START_S, 0.2):
-            pytest.skip(f"the second engine did not start: {(run / 'dockerd.log').read_text()[-500:]}")
+    with second_engine(tmp_path_factory.mktemp("engine"), ENGINE_DATA, tcp_port=_free_port()) as url:
         yield url
-    finally:
-        process.send_signal(signal.SIGTERM)  # dockerd stops its containerd and containers
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def test_environments_run_on_the_engine_docker_host_names_and_admission_stays_central(
@@ -93,7 +53,8 @@ def test_environments_run_on_the_engine_docker_host_names_and_admission_stays_ce
     try:
         image = runtime_image(remote_engine)  # built on the remote engine itself
         config = {**settings(CONTAINER), "runtime_image": ((PYTHON_RUNTIME, image),), "docker_host": remote_engine}
-        template = {"Sleeper": inline_function(SLEEPER, ReservedConcurrentExecutions=2, MemorySize=1024)}
+        # Timeout: held at a gate meanwhile
+        template = {"Sleeper": inline_function(SLEEPER, ReservedConcurrentExecutions=2, MemorySize=1024, Timeout=60)}
         with running_emulator(template, backend="none", **config) as emu:
             gate = Gate(tmp_path / "gate")
 

@@ -34,6 +34,10 @@ def handler(event, context):
     return {"init": os.environ["AWS_LAMBDA_INITIALIZATION_TYPE"], "version": context.function_version}
 """
 BURST_SETTLE_S = 30.0
+# A function held at a gate must not time out while the others of its burst start: a
+# container at 128 MB (0.07 vCPU) takes seconds to start on a busy machine, longer than the
+# default 3 s Timeout of the first one waiting at the gate.
+HELD_TIMEOUT_S = 60
 
 
 @pytest.fixture
@@ -82,7 +86,7 @@ def call_many_ungated(lam: Any, count: int, *, seconds: float) -> list:
 @pytest.mark.parametrize("execution", EXECUTIONS)  # throttling does not depend on what runs the function
 def test_reserved_concurrency_two_gives_two_successes_and_eight_throttles(lambda_emulator_factory, new_gate, execution):
     emu = lambda_emulator_factory(
-        {"Sleeper": inline_function(SLEEPER, ReservedConcurrentExecutions=2)}, backend="none", **settings(execution)
+        {"Sleeper": inline_function(SLEEPER, Timeout=HELD_TIMEOUT_S, ReservedConcurrentExecutions=2)}, backend="none", **settings(execution)
     )
     outcomes = call_many(emu.lambda_client, 10, new_gate(), held=2)
     assert outcomes.count(200) == 2
@@ -108,7 +112,7 @@ def test_throttle_response_is_aws_shaped(lambda_emulator_factory):
 @pytest.mark.parametrize("execution", EXECUTIONS)
 def test_account_pool_throttles_with_concurrent_invocation_limit(lambda_emulator_factory, new_gate, execution):
     emu = lambda_emulator_factory(
-        {"Sleeper": inline_function(SLEEPER)}, backend="none", account_concurrency=4, unreserved_minimum=0, **settings(execution)
+        {"Sleeper": inline_function(SLEEPER, Timeout=HELD_TIMEOUT_S)}, backend="none", account_concurrency=4, unreserved_minimum=0, **settings(execution)
     )
     outcomes = call_many(emu.lambda_client, 9, new_gate(), held=4)
     assert outcomes.count(200) == 4
@@ -140,7 +144,7 @@ def test_reserved_concurrency_is_carved_out_of_the_account_pool(lambda_emulator_
 def test_scaling_rate_limits_new_environments_but_not_warm_reuse(lambda_emulator_factory, new_gate, execution):
     # 3 new environments per 10 s (a scaled-down version of AWS's 1,000 per 10 s).
     emu = lambda_emulator_factory(
-        {"Sleeper": inline_function(SLEEPER)}, backend="none", scaling_environments=3, scaling_period=10, **settings(execution)
+        {"Sleeper": inline_function(SLEEPER, Timeout=HELD_TIMEOUT_S)}, backend="none", scaling_environments=3, scaling_period=10, **settings(execution)
     )
     outcomes = call_many(emu.lambda_client, 6, new_gate(), held=3)
     assert outcomes.count(200) == 3
@@ -160,7 +164,7 @@ def test_scale_factor_divides_the_account_limit(lambda_emulator_factory, new_gat
 @pytest.mark.parametrize("execution", EXECUTIONS)
 def test_accounting_is_exact_under_load(lambda_emulator_factory, execution):
     emu = lambda_emulator_factory(
-        {"Sleeper": inline_function(SLEEPER)}, backend="none", account_concurrency=10, unreserved_minimum=0, log_invocations=False,
+        {"Sleeper": inline_function(SLEEPER, Timeout=HELD_TIMEOUT_S)}, backend="none", account_concurrency=10, unreserved_minimum=0, log_invocations=False,
         **settings(execution),
     )
     outcomes = call_many_ungated(emu.lambda_client, 60, seconds=0.05)

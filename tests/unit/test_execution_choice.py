@@ -66,3 +66,36 @@ def test_runtime_pairs_options_parse_and_refuse_what_they_cannot_read() -> None:
         from_sources({"runtime_image": "python3.12"})
     with pytest.raises(ValueError, match="--execution: expected one of fork, process-runtime-api, container"):
         from_sources({"execution": "vm"})
+
+
+class _Engine:
+    """What the container backend asks an engine about its bridge (a stand-in for Docker)."""
+
+    where = "tcp://engine:2375"
+
+    def __init__(self, gateway: str | None) -> None:
+        self.gateway = gateway
+
+    def bridge_gateway(self) -> str | None:
+        return self.gateway
+
+
+def test_a_bridge_network_reaches_the_host_at_a_local_gateway_or_at_the_address_given() -> None:
+    from emulator.execution.container_backend import ContainerBackend, ContainerSettings
+
+    def backend(**settings: object) -> ContainerBackend:
+        return ContainerBackend(None, None, ContainerSettings(network="bridge", **settings))  # type: ignore[arg-type]
+
+    local = backend()
+    assert local._bridge_host(_Engine("127.0.0.2")) == "127.0.0.2"  # an address of this machine: listened on
+    local.reach_host = "127.0.0.2"
+    assert local.endpoint_hosts() == ("127.0.0.2",)
+    assert local._endpoint_for_containers("http://127.0.0.1:4566") == "http://host.docker.internal:4566"
+    for engine, why in ((_Engine(None), "it has no bridge network"), (_Engine("192.0.2.1"), "192.0.2.1 is not an address of this machine")):
+        with pytest.raises(UnsupportedExecution, match=f"{why}.*--runtime-api-host ADDRESS"):
+            backend()._bridge_host(engine)  # type: ignore[arg-type]
+    given = backend(runtime_api_host="192.0.2.7")  # a remote engine's containers reach us there
+    assert given._bridge_host(_Engine(None)) == "192.0.2.7"  # type: ignore[arg-type]
+    given.reach_host = "192.0.2.7"
+    assert given.endpoint_hosts() == ()  # the user listens there (--host)
+    assert given._endpoint_for_containers("http://0.0.0.0:4566") == "http://192.0.2.7:4566"
