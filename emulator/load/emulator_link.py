@@ -123,6 +123,19 @@ def emulator_now(endpoint: str) -> int | None:
         raise EmulatorUnavailable(f"cannot reach the emulator at {endpoint}: {exc}") from None
 
 
+def wait_past(endpoint: str, second: int, timeout_s: float = 3.0) -> None:
+    """Wait (at most `timeout_s`) until the emulator's clock is past `second`: its timeline
+    samples levels (concurrency limits, queue depths) once each emulated second, so only then
+    does a read of a window ending at `second` hold that second's samples. Without it a run
+    shorter than a second could be read before any level was sampled."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        now = emulator_now(endpoint)
+        if now is None or now > second:
+            return
+        time.sleep(0.05)
+
+
 def timeline(endpoint: str, since: float, until: float | None = None) -> dict[str, Any] | None:
     query = f"since={since}" + (f"&until={until}" if until is not None else "")
     try:

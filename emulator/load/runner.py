@@ -146,6 +146,7 @@ def _run(scenario: Scenario, endpoint: str | None, out_dir: Path, show: bool, st
     emulated_end = emulator_link.emulator_now(endpoint) if endpoint else None
     timeline = None
     if emulated_start is not None and emulated_end is not None:
+        emulator_link.wait_past(endpoint, emulated_end)
         timeline = emulator_link.timeline(endpoint, emulated_start, emulated_end + 1)
     report = build_report(scenario, series, started_at=started_wall, ended_at=ended_wall, endpoint=endpoint,
                           emulator_started=emulator_started, timeline=timeline, emulated=(emulated_start, emulated_end),

@@ -44,8 +44,10 @@ def queue_pair(name: str, consumer: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[EmulatorHandle]:
     def consumer(source: str, queue: str, **props: Any) -> dict[str, Any]:
+        # Timeout 1 s: no longer than the queues' 1 s visibility timeout (Lambda refuses the
+        # mapping otherwise).
         return inline_function(source, Events={"Queue": {"Type": "SQS", "Properties": {
-            "Queue": {"Fn::GetAtt": [queue, "Arn"]}, "BatchSize": 10}}}, **props)
+            "Queue": {"Fn::GetAtt": [queue, "Arn"]}, "BatchSize": 10}}}, Timeout=1, **props)
 
     template = {
         "Gated": inline_function(GATED, FunctionName="gated", ReservedConcurrentExecutions=2, Timeout=60),
