@@ -39,13 +39,14 @@ from emulator.api.lambda_config_api import LambdaConfigApi
 from emulator.service.lambda_service import LambdaService
 from emulator.execution.logsink import LogSink
 from emulator.execution.reaper import reap_idle_environments
-from emulator.functions.metrics import DROPPED_BY_RESET, Metrics
+from emulator.functions.metrics import DROPPED_AT_SHUTDOWN, DROPPED_BY_RESET, Metrics
 from emulator.backend.moto_process import MotoServer
 from emulator.execution.forkserver_client import ForkServerError
 from emulator.execution.pool import EnvironmentFactory
 from emulator.policy.scaling import ScalingRateConfig, ScalingRateModel
 from emulator.sources.base import SourcesConfig
 from emulator.sources.manager import SourceManager, SourceStartupError
+from emulator.sns.fanout import SnsLambdaFanout
 from emulator.template.specs import AppSpec
 from emulator.tasks import OwnedTasks
 
@@ -69,6 +70,7 @@ class EmulatorServer:
         self.moto: MotoServer | None = None
         self.backend: BackendClient | None = None
         self.backend_url: str | None = None
+        self.sns: SnsLambdaFanout | None = None  # SNS → Lambda deliveries (with a backend)
 
     @property
     def url(self) -> str:
@@ -123,6 +125,10 @@ class EmulatorServer:
             await self.stop()
             raise
         self._spawn(self.async_queue.run(), "async invocation queue")
+        if self.backend is not None and self.backend_url:
+            self.sns = SnsLambdaFanout(service=self.service, backend=self.backend, backend_url=self.backend_url,
+                                       clock=self.clock, rejections=config.sns_lambda_rejections, errors=self.errors)
+            self.sns.start()
         self._spawn(reap_idle_environments(lambda: self.invoker.pools.values(), config.keep_alive, self.clock), "keep-alive reaper")
         if config.watch_code:
             self._spawn(self._watch_code(), "code watcher")
@@ -298,6 +304,7 @@ class EmulatorServer:
             # dropped_pending: what resets and shutdown dropped; kept across resets.
             "async_queue": {"pending": self.async_queue.pending, "dropped_pending": self.metrics.pending_dropped_snapshot()},
             "event_source_mappings": mappings,
+            "sns": await self.sns.snapshot() if self.sns is not None else {},
             "logs": self.logs.snapshot(),
             "host": {**self.descriptors.snapshot(), "environments": self.factory.environments,
                      "environments_refused": self.factory.refused},
@@ -312,6 +319,9 @@ class EmulatorServer:
         queues or counters, and fresh backing resources."""
         fingerprints = await self._code_fingerprints()  # before anything is cleared
         await self.sources.stop()  # no poller may invoke or receive while the rest resets
+        if self.sns is not None:
+            await self.sns.stop(DROPPED_BY_RESET)  # SNS retries still pending: counted and logged
+            self.sns.reset_counters()
         await self.async_queue.drop_all(DROPPED_BY_RESET)  # counted and logged; metrics.reset() keeps that count
         self.admin.close()
         self.invoker.close()
@@ -327,6 +337,8 @@ class EmulatorServer:
         await self._publish_template_aliases()
         if self.moto is not None:
             await self.moto.reset()
+        if self.sns is not None:
+            self.sns.start()
         await self.sources.reset()
 
     # -- shutdown ----------------------------------------------------------------------
@@ -354,6 +366,8 @@ class EmulatorServer:
             # Every request still open is answered (ServiceException) before its environment stops.
             http.answer_remaining()
             await asyncio.sleep(0)  # the general path's cancelled handlers write their answers
+        if self.sns is not None:
+            await self.sns.stop(DROPPED_AT_SHUTDOWN)  # SNS retries still pending: counted and logged
         if queue is not None:
             await queue.close()  # drops (counting, logging) what is still pending
         await self._tasks.cancel_all()

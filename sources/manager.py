@@ -35,7 +35,8 @@ from emulator.sources.poller_process import PollerProcess, PollerProcessEvents
 from emulator.sources.mapping import (
     SQS, STABLE_STATES, SUPPORTED_KINDS, EventSourceMapping, MappingState, source_kind,
 )
-from emulator.sources.template_sources import template_mappings
+from emulator.sources.sns_events import expand_sns_events, with_sns_event_resources
+from emulator.sources.template_sources import TemplateMapping, template_mappings
 from emulator.sources.validation import settings_from_request
 
 if TYPE_CHECKING:
@@ -91,7 +92,8 @@ class SourceManager:
     async def start(self) -> None:
         """Create the template's resources, then its mappings; their pollers run on return."""
         await self.provision()
-        for declared in template_mappings(self.app):
+        sns_queues = expand_sns_events(self.app, region=self.region, account_id=self.account_id).mappings
+        for declared in [*template_mappings(self.app), *(TemplateMapping(w, r) for w, r in sns_queues)]:
             kind = source_kind(str(declared.request.get("EventSourceArn") or ""))
             if kind not in SUPPORTED_KINDS:
                 log.warning("%s: %s: event source %r is not emulated; skipped", self.app.source, declared.where,
@@ -108,8 +110,11 @@ class SourceManager:
         backend restarted empty: emulator/backend/moto_process.py)."""
         if self.backend is not None:
             provisioner = Provisioner(self.backend, region=self.region, account_id=self.account_id, source=self.app.source)
+            # SAM's SNS events stand for subscriptions (and queues) of their own.
+            app = with_sns_event_resources(self.app, expand_sns_events(self.app, region=self.region,
+                                                                       account_id=self.account_id))
             try:
-                await provisioner.provision(self.app)
+                await provisioner.provision(app)
             except ProvisioningError as exc:
                 raise SourceStartupError(str(exc)) from None
             except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:

@@ -2,7 +2,7 @@
 
 Started by emulator/backend/moto_process.py. It dies with the emulator (PR_SET_PDEATHSIG),
 runs at a lower CPU priority, ignores Ctrl-C (the emulator stops it last, after its pollers
-and in-flight invocations no longer need it), applies the fast SQS and Kinesis models unless `--plain`,
+and in-flight invocations no longer need it), applies the fast SQS and Kinesis models and the SNS fan-out unless `--plain`,
 then hands the remaining arguments to moto's own server.
 """
 
@@ -35,6 +35,8 @@ def main(argv: list[str]) -> None:
             apply()
             from emulator.moto_child.fast_kinesis import apply as apply_fast_kinesis
             apply_fast_kinesis()
+            from emulator.moto_child.fast_sns import apply as apply_fast_sns
+            apply_fast_sns()
         except Exception:  # plain moto still serves (slow, but correct); say why on stderr
             traceback.print_exc()
     from moto.server import main as moto_main
