@@ -46,7 +46,7 @@ from emulator.execution.pool import EnvironmentFactory
 from emulator.policy.scaling import ScalingRateConfig, ScalingRateModel
 from emulator.sources.base import SourcesConfig
 from emulator.sources.manager import SourceManager, SourceStartupError
-from emulator.sns.fanout import SnsLambdaFanout
+from emulator.sns.fanout import SnsLambdaFanout, lambda_ports
 from emulator.template.specs import AppSpec
 from emulator.tasks import OwnedTasks
 
@@ -126,7 +126,7 @@ class EmulatorServer:
             raise
         self._spawn(self.async_queue.run(), "async invocation queue")
         if self.backend is not None and self.backend_url:
-            self.sns = SnsLambdaFanout(service=self.service, backend=self.backend, backend_url=self.backend_url,
+            self.sns = SnsLambdaFanout(ports=lambda_ports(self.service, self.backend), backend_url=self.backend_url,
                                        clock=self.clock, rejections=config.sns_lambda_rejections, errors=self.errors)
             self.sns.start()
         self._spawn(reap_idle_environments(lambda: self.invoker.pools.values(), config.keep_alive, self.clock), "keep-alive reaper")

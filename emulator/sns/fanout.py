@@ -32,6 +32,7 @@ import logging
 import random
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +57,12 @@ MESSAGES_PER_POLL = 1000
 # Not AWS figures: how the fan-out waits for the moto child when it does not answer.
 BACKEND_RETRY_INITIAL_S = 0.2
 BACKEND_RETRY_MAX_S = 5.0
+# Not AWS figures: a retry due within this many emulated seconds is due now (a timer fires
+# at its loop's resolution, which can land a hair before the due time: without the slack a
+# virtual-time loop would wait for that hair forever), and a long run of due retries
+# yields to the loop every so many attempts.
+DUE_SLACK_S = 1e-3
+RETRIES_PER_TURN = 1000
 RETRY = "retry"
 DEAD_LETTER = "dead-letter"
 REJECTION_POLICIES = (RETRY, DEAD_LETTER)
@@ -67,6 +74,30 @@ REDRIVEN = "NumberOfNotificationsRedrivenToDlq"
 REDRIVE_FAILED = "NumberOfNotificationsFailedToRedriveToDlq"
 REJECTED_ATTEMPTS = "LambdaDeliveryAttemptsRejected"  # ours: every refused hand-over
 DISCARDED = "NumberOfNotificationsDiscarded"  # ours: given up without a dead-letter queue
+
+
+@dataclass(frozen=True)
+class FanoutPorts:
+    """What the fan-out needs from the rest of the emulator, as callables (so its shell is
+    tested in virtual time against scripted ones: tests/unit/test_sns_fanout.py)."""
+
+    # hand_over(function_arn, payload): queue an asynchronous invocation; raises AwsError
+    # when Lambda refuses it.
+    hand_over: Callable[[str, bytes], None]
+    # send_dead_letter(queue_arn, body, {name: (type, value)}): one attempt; raises on failure.
+    send_dead_letter: Callable[[str, str, dict[str, tuple[str, str]]], Awaitable[None]]
+
+
+def lambda_ports(service: "LambdaService", backend: BackendClient) -> FanoutPorts:
+    """The ports of a running emulator: Lambda's async queue, the backend's SQS."""
+
+    def hand_over(function_arn: str, payload: bytes) -> None:
+        version, qualifier = service.registry.resolve_qualified(function_arn)
+        if len(payload) > MAX_ASYNC_PAYLOAD_BYTES:
+            raise RequestTooLarge(f"Request must be smaller than {MAX_ASYNC_PAYLOAD_BYTES} bytes for the Invoke operation")
+        service.submit_async(version, payload, qualifier)
+
+    return FanoutPorts(hand_over, backend.sqs_send)
 
 
 @dataclass
@@ -84,13 +115,11 @@ class _Delivery:
 
 
 class SnsLambdaFanout:
-    def __init__(self, *, service: "LambdaService", backend: BackendClient, backend_url: str, clock: Clock,
-                 rejections: str = RETRY, rng: random.Random | None = None,
-                 errors: list[BaseException] | None = None) -> None:
+    def __init__(self, *, ports: FanoutPorts, backend_url: str, clock: Clock, rejections: str = RETRY,
+                 rng: random.Random | None = None, errors: list[BaseException] | None = None) -> None:
         if rejections not in REJECTION_POLICIES:
             raise ValueError(f"rejections must be one of {REJECTION_POLICIES}, got {rejections!r}")
-        self.service = service
-        self.backend = backend
+        self.ports = ports
         self.backend_url = backend_url.rstrip("/")
         self.clock = clock
         self.rejections = rejections
@@ -107,8 +136,9 @@ class SnsLambdaFanout:
         self.supported = True  # False once the backend shows it has no SNS outbox
 
     # -- lifecycle ------------------------------------------------------------------------
-    def start(self) -> None:
-        self._tasks.spawn(self._poll_loop(), "sns outbox poll")
+    def start(self, poll: bool = True) -> None:
+        if poll:
+            self._tasks.spawn(self._poll_loop(), "sns outbox poll")
         self._tasks.spawn(self._retry_loop(), "sns delivery retries")
 
     async def stop(self, cause: str) -> int:
@@ -160,7 +190,7 @@ class SnsLambdaFanout:
             self._unavailable = False
             delay = BACKEND_RETRY_INITIAL_S
             for message in body.get("messages", ()):
-                self._fan_out(message)
+                self.deliver(message)
             acknowledged = max(acknowledged, int(body.get("batch") or 0))
 
     def _no_outbox(self) -> None:
@@ -168,7 +198,8 @@ class SnsLambdaFanout:
         log.warning("SNS fan-out: the AWS backend (%s) has no SNS outbox (it is not the emulator's moto): "
                     "messages published to topics are not delivered to Lambda subscriptions", self.backend_url)
 
-    def _fan_out(self, message: dict[str, Any]) -> None:
+    def deliver(self, message: dict[str, Any]) -> None:
+        """Hand one message of the outbox to each of its Lambda subscriptions."""
         now = self.clock.now()
         for subscription_arn, function_arn, dead_letter_arn in message.get("Subscriptions", ()):
             payload = lambda_event(
@@ -189,12 +220,7 @@ class SnsLambdaFanout:
 
     def _attempt(self, delivery: _Delivery) -> None:
         try:
-            registry = self.service.registry
-            version, qualifier = registry.resolve_qualified(delivery.function_arn)
-            if len(delivery.payload) > MAX_ASYNC_PAYLOAD_BYTES:
-                raise RequestTooLarge(f"Request must be smaller than {MAX_ASYNC_PAYLOAD_BYTES} bytes for the "
-                                      "Invoke operation")
-            self.service.submit_async(version, delivery.payload, qualifier)
+            self.ports.hand_over(delivery.function_arn, delivery.payload)
         except AwsError as refusal:
             self._rejected(delivery, f"{refusal.code}: {refusal.message}")
             return
@@ -221,21 +247,28 @@ class SnsLambdaFanout:
         self._wake.set()
 
     async def _retry_loop(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             self._wake.clear()
             now = self.clock.now()
-            while self._retries and self._retries[0][0] <= now:
+            turn = 0
+            while self._retries and self._retries[0][0] <= now + DUE_SLACK_S:
                 _, _, delivery = heapq.heappop(self._retries)
                 self._attempt(delivery)
-                if self._retries and self._retries[0][0] <= now:
-                    await asyncio.sleep(0)  # a long run of due retries must not hold the loop
+                turn += 1
+                if turn % RETRIES_PER_TURN == 0:
+                    await asyncio.sleep(0)
+                    now = self.clock.now()
             if not self._retries:
                 await self._wake.wait()
                 continue
+            # A timer that sets the wake-up event: cheaper than wait_for, which makes a task
+            # per wait (100,015 attempts per message under the delivery policy).
+            timer = loop.call_later(max(0.0, self.clock.to_real(self._retries[0][0] - now)), self._wake.set)
             try:
-                await asyncio.wait_for(self._wake.wait(), self.clock.to_real(self._retries[0][0] - now))
-            except asyncio.TimeoutError:
-                pass
+                await self._wake.wait()
+            finally:
+                timer.cancel()
 
     def _give_up(self, delivery: _Delivery) -> None:
         self._count(delivery.topic_arn, FAILED)
@@ -264,7 +297,7 @@ class SnsLambdaFanout:
                       if not a["Type"].startswith("Binary")}
         try:
             assert delivery.dead_letter_arn is not None
-            await self.backend.sqs_send(delivery.dead_letter_arn, body, attributes)
+            await self.ports.send_dead_letter(delivery.dead_letter_arn, body, attributes)
         except Exception as exc:  # the queue does not exist, the backend is down: counted, logged
             self._count(delivery.topic_arn, REDRIVE_FAILED)
             log.warning("SNS: message %s for %s could not be sent to its dead-letter queue %s: %s",
