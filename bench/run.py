@@ -23,9 +23,11 @@ from typing import Callable
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_async  # noqa: E402
+import bench_backends  # noqa: E402
 import bench_coldstart  # noqa: E402
 import bench_kinesis  # noqa: E402
 import bench_latency  # noqa: E402
+import bench_load  # noqa: E402
 import bench_memory  # noqa: E402
 import bench_moto_memory  # noqa: E402
 import bench_sources  # noqa: E402
@@ -45,6 +47,9 @@ BENCHMARKS: dict[str, Callable[[Settings], list[Row]]] = {
     "kinesis": bench_kinesis.run,
     "moto-memory": bench_moto_memory.run,
     "async": bench_async.run,
+    "backends": bench_backends.run,
+    "load": bench_load.run_generator,
+    "timeline": bench_load.run_timeline,
 }
 
 

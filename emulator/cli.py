@@ -1,4 +1,5 @@
-"""The `emulator` command: `up` serves a template, `invoke` calls a function.
+"""The `emulator` command: `up` serves a template, `invoke` calls a function, `load` offers
+load (emulator/load/command.py).
 
 This is a composition root: the only place (with the pytest plugin) that reads argv and
 os.environ. Every `up` flag comes from config.OPTIONS, so flags, EMULATOR_* variables
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from emulator import __version__
-from emulator.config import OPTIONS, Config, bool_option, from_sources, remote_binding_refusal, remote_binding_warning
+from emulator.config import OPTIONS, Config, bool_option, from_sources
 from emulator.template.specs import AppSpec
 
 TEMPLATE_NAMES = ("template.yaml", "template.yml", "template.json")
@@ -67,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
             kwargs.pop("metavar")
         if option.type is bool_option:  # `--allow-remote` alone means true; `--watch-code false` still works
             kwargs.update(nargs="?", const="true", metavar="BOOL")
+        if option.many:  # `--parameter-overrides Stage=dev Size=2`, as sam takes it
+            kwargs.update(nargs="+", metavar="KEY=VALUE")
         up.add_argument(option.flag, **kwargs)
 
     invoke = commands.add_parser("invoke", help="invoke a function on a running emulator and print the result")
@@ -76,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument("--qualifier", default=None, help="version or alias")
     invoke.add_argument("--invocation-type", default="RequestResponse", choices=("RequestResponse", "Event", "DryRun"))
     invoke.add_argument("--no-logs", action="store_true", help="do not print the log tail")
+
+    from emulator.load.command import add_parser as add_load_parser
+
+    add_load_parser(commands)
     return parser
 
 
@@ -86,6 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_up(args, parser)
     if args.command == "invoke":
         return cmd_invoke(args)
+    if args.command == "load":
+        from emulator.load.command import run_command
+
+        return run_command(args)
     parser.print_help()
     return EXIT_USAGE
 
@@ -97,10 +108,8 @@ def cmd_up(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         config = from_sources(flags, os.environ)
     except ValueError as exc:
         parser.error(str(exc))
-    refusal = remote_binding_refusal(config)
-    if refusal is not None:
-        print(f"error: {refusal}", file=sys.stderr)
-        return EXIT_USAGE
+    if config.docker_host is None and os.environ.get("DOCKER_HOST"):
+        config = config.replace(docker_host=os.environ["DOCKER_HOST"])  # the engine the docker CLI would use
     from emulator.execution.logsink import BackgroundWriter
     from emulator.execution.process_hardening import harden_control_plane
 
@@ -139,7 +148,8 @@ def _up(config: Config) -> int:
         print(f"error: template not found: {template}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        app = load_template(template, region=config.region, account_id=config.account_id, endpoint_url=_planned_url(config))
+        app = load_template(template, region=config.region, account_id=config.account_id, endpoint_url=_planned_url(config),
+                            parameters=config.parameter_overrides, imports=config.import_values)
     except TemplateError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -165,7 +175,7 @@ def _use_uvloop() -> None:
 
 
 async def serve(config: Config, app: AppSpec) -> int:
-    from emulator.server import EmulatorServer, StartupError
+    from emulator.server import EmulatorServer, RemoteBindingRefused, StartupError
 
     server = EmulatorServer(config, app)
     stop = asyncio.Event()
@@ -192,7 +202,7 @@ async def serve(config: Config, app: AppSpec) -> int:
         await server.start()
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_USAGE if isinstance(exc, RemoteBindingRefused) else 1
     elapsed = time.perf_counter() - started
     names = ", ".join(sorted(app.functions)) or "(none)"
     print(
@@ -203,9 +213,9 @@ async def serve(config: Config, app: AppSpec) -> int:
         file=sys.stderr,
         flush=True,
     )
-    warning = remote_binding_warning(config)
-    if warning is not None:
-        print(f"\n{'!' * 78}\n{warning}\n{'!' * 78}\n", file=sys.stderr, flush=True)
+    if server.gateway is not None and server.gateway.port is not None:
+        print("  API Gateway (--api-port):\n" + "\n".join(f"    {line}" for line in server.gateway.describe()),
+              file=sys.stderr, flush=True)
     print(server.url, flush=True)  # stdout carries only the URL, for scripts (port 0)
     await stop.wait()
     print("Shutting down ...", file=sys.stderr, flush=True)

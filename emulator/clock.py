@@ -39,6 +39,9 @@ class ScaledClock:
 
     Both readings derive from the one monotonic source, so `wall` never jumps when the
     host's clock is adjusted; only its starting point comes from the real wall clock.
+
+    Another process shares this timeline by building its clock with this one's `origin`:
+    the monotonic clock is the system's (CLOCK_MONOTONIC), the same in every process.
     """
 
     __slots__ = ("scale", "_monotonic", "_t0", "_wall0")
@@ -48,13 +51,22 @@ class ScaledClock:
         scale: float = 1.0,
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        origin: tuple[float, float] | None = None,
     ) -> None:
         if not (scale > 0 and math.isfinite(scale)):
             raise ValueError(f"clock scale must be a finite number > 0, got {scale!r}")
         self.scale = float(scale)
         self._monotonic = monotonic
-        self._t0 = monotonic()
-        self._wall0 = wall()
+        if origin is None:
+            self._t0 = monotonic()
+            self._wall0 = wall()
+        else:
+            self._t0, self._wall0 = float(origin[0]), float(origin[1])
+
+    @property
+    def origin(self) -> tuple[float, float]:
+        """(monotonic, wall) at the start of this timeline: what another process needs to share it."""
+        return self._t0, self._wall0
 
     def _elapsed(self) -> float:
         return (self._monotonic() - self._t0) * self.scale
@@ -63,7 +75,8 @@ class ScaledClock:
         return self._t0 + self._elapsed()
 
     def wall(self) -> float:
-        return self._wall0 + self._elapsed()
+        # _elapsed() written out: the timeline reads this once per invocation.
+        return self._wall0 + (self._monotonic() - self._t0) * self.scale
 
     def to_real(self, emulated_seconds: float) -> float:
         # Callers pass `deadline - now`, which is negative once a deadline has passed:

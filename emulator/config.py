@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
+import re
+import shlex
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 ENV_PREFIX = "EMULATOR_"
 
@@ -23,6 +26,7 @@ class Option:
     type: Callable[[str], Any]
     help: str
     choices: tuple[str, ...] | None = None
+    many: bool = False  # the flag takes several words (`--parameter-overrides A=1 B=2`)
 
     @property
     def flag(self) -> str:
@@ -43,6 +47,33 @@ def _bool(text: str) -> bool:
 
 
 bool_option = _bool  # the CLI lets a flag of this type stand alone (`--allow-remote` = true)
+
+# The AWS CLI's long form of one pair, which `sam deploy --parameter-overrides` also takes.
+_CFN_PAIR = re.compile(r"ParameterKey=(?P<key>[^,]*),\s*ParameterValue=(?P<value>.*)", re.DOTALL)
+
+
+def key_values(raw: str | Iterable[str] | Mapping[str, Any]) -> dict[str, str]:
+    """`Key=Value` pairs as `sam deploy --parameter-overrides` takes them: a string or several
+    (the CLI's words), each holding pairs `Key=Value` or `ParameterKey=Key,ParameterValue=Value`
+    separated by spaces, a value with spaces quoted (`Msg="hello world"`), as sam reads them; a
+    mapping is taken as it is."""
+    if isinstance(raw, Mapping):
+        return {str(key): str(value) for key, value in raw.items()}
+    words = [word for text in ([raw] if isinstance(raw, str) else raw) for word in shlex.split(str(text))]
+    joined: list[str] = []
+    for word in words:  # "ParameterKey=K, ParameterValue=V" arrives as two words
+        if joined and joined[-1].endswith(",") and word.startswith("ParameterValue="):
+            joined[-1] += word
+        else:
+            joined.append(word)
+    pairs: dict[str, str] = {}
+    for word in joined:
+        long_form = _CFN_PAIR.fullmatch(word)
+        key, sep, value = (long_form["key"], "=", long_form["value"]) if long_form else word.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"expected Key=Value (or ParameterKey=Key,ParameterValue=Value), got {word!r}")
+        pairs[key.strip()] = value
+    return pairs
 
 
 def _positive_float(text: str) -> float:
@@ -71,6 +102,33 @@ def _filter_quota(text: str) -> int:
     if not 1 <= value <= 10:
         raise ValueError(f"must be between 1 and 10 (AWS's default quota is 5, raised on request up to 10), got {text}")
     return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0 or not math.isfinite(value):
+        raise ValueError(f"must be a number, 0 or more, got {text}")
+    return value
+
+
+def _lambda_throttle_status(text: str) -> int:
+    value = int(text)
+    if value not in (429, 500, 502, 503, 504):
+        raise ValueError(f"must be one of 429, 500, 502, 503, 504, got {text}")
+    return value
+
+
+def _runtime_pairs(text: str) -> tuple[tuple[str, str], ...]:
+    """`RUNTIME=VALUE[,RUNTIME=VALUE...]` (e.g. `python3.12=my-image:tag`), in order."""
+    pairs = []
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        runtime, sep, value = item.partition("=")
+        if not sep or not runtime.strip() or not value.strip():
+            raise ValueError(f"expected RUNTIME=VALUE, got {item.strip()!r}")
+        pairs.append((runtime.strip(), value.strip()))
+    return tuple(pairs)
 
 
 def _port(text: str) -> int:
@@ -129,6 +187,45 @@ class Config:
     # Filters per event source mapping: 5 by default, up to 10 on request
     # (https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventfiltering.html).
     event_filter_quota: int = 5
+    # API Gateway (README "API Gateway"): the port of the APIs the template declares (3000,
+    # as `sam local start-api`), the account-level throttle (0: AWS's value for the Region,
+    # 10,000 rps / burst 5,000 in most: https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html),
+    # and the choices where AWS is silent (README 'Choices').
+    api_port: int = 3000
+    api_account_rate: float = 0.0
+    api_account_burst: int = 0
+    api_lambda_throttle_status: int = 500
+    api_quota_offset: str = "requests"
+    api_throttle_spend: str = "admitted"
+    # What runs execution environments (emulator/execution/backends.py): fork (Python, the
+    # fastest), process-runtime-api (a runtime interface client as a local process) or
+    # container (a Docker engine). Container-image functions always run in containers.
+    execution: str = "fork"
+    # RUNTIME=COMMAND: how process-runtime-api runs a runtime (the handler is appended).
+    runtime_command: tuple[tuple[str, str], ...] = ()
+    # RUNTIME=IMAGE: the image zip functions of that runtime run in (--execution container).
+    runtime_image: tuple[tuple[str, str], ...] = ()
+    # The Docker engine of the container backend (unset: DOCKER_HOST, else the local socket),
+    # how containers reach the control plane, and how many are created ahead per function.
+    docker_host: str | None = None
+    container_network: str = "host"
+    runtime_api_host: str = "127.0.0.1"
+    container_pool: int = 1
+    # HOST=CONTAINER folders mounted (read-write) into every container, e.g. shared fixtures.
+    container_volumes: tuple[tuple[str, str], ...] = ()
+    # The template's parameter values, as `sam deploy --parameter-overrides` takes them, and
+    # the values of the exports its Fn::ImportValue reads (a local app has no other stacks).
+    parameter_overrides: Mapping[str, str] = field(default_factory=dict)
+    import_values: Mapping[str, str] = field(default_factory=dict)
+    # The per-second timeline of metrics (docs/timeline.md) and how many seconds with data
+    # each series keeps (a ring: memory stays bounded).
+    timeline: bool = True
+    timeline_retention: int = 3600
+
+    def __post_init__(self) -> None:
+        # The pytest fixtures pass settings straight in: a dict, or the CLI's text.
+        for name in ("parameter_overrides", "import_values"):
+            object.__setattr__(self, name, key_values(getattr(self, name)))
 
     def replace(self, **changes: Any) -> "Config":
         return dataclasses.replace(self, **changes)
@@ -169,6 +266,31 @@ OPTIONS: tuple[Option, ...] = (
     Option("sns_lambda_rejections", str, "when Lambda refuses an SNS message (function missing, payload too large): "
            "retry (SNS's delivery policy, then the subscription's DLQ) or dead-letter (at once)", ("retry", "dead-letter")),
     Option("event_filter_quota", _filter_quota, "most FilterCriteria filters per event source mapping (AWS: 5, up to 10 on request)"),
+    Option("api_port", _port, "port of the template's API Gateway APIs; 0 picks a free one and prints it (default 3000)"),
+    Option("api_account_rate", _non_negative_float, "API Gateway account-level rate limit, requests/s (0: AWS's for the Region, 10000)"),
+    Option("api_account_burst", _non_negative_int, "API Gateway account-level burst (0: AWS's for the Region, 5000)"),
+    Option("api_lambda_throttle_status", _lambda_throttle_status, "status API Gateway answers when Lambda throttles the function (AWS: 500)"),
+    Option("api_quota_offset", str, "what a usage plan quota's Offset means: requests (subtracted in the first period) or day (the period's first day)", ("requests", "day")),
+    Option("api_throttle_spend", str, "which throttle layers a request spends: admitted (only admitted requests, every layer) or each-layer (each layer it passes)", ("admitted", "each-layer")),
+    Option(
+        "execution", str,
+        "what runs execution environments: fork (Python handlers forked from a preloaded runtime; fastest), "
+        "process-runtime-api (a runtime interface client as a local process, through the Lambda Runtime API) "
+        "or container (a Docker engine: DOCKER_HOST); container-image functions always run in containers",
+        ("fork", "process-runtime-api", "container"),
+    ),
+    Option("runtime_command", _runtime_pairs, "RUNTIME=COMMAND[,...]: how --execution process-runtime-api starts a runtime's client (the handler is appended)"),
+    Option("runtime_image", _runtime_pairs, "RUNTIME=IMAGE[,...]: the image zip functions of a runtime run in with --execution container"),
+    Option("docker_host", str, "Docker engine of the container backend: unix:///path, tcp://host:port, ssh://user@host (default: DOCKER_HOST, else the local socket)"),
+    Option("container_network", str, "how containers reach the emulator: host (its network; Linux) or bridge (through host.docker.internal)", ("host", "bridge")),
+    Option("runtime_api_host", str, "address each container's Runtime API listens on and is told (default 127.0.0.1; a bridge gateway or LAN address for bridge networks and remote engines)"),
+    Option("container_volumes", _runtime_pairs, "HOST=CONTAINER[,...]: folders mounted read-write into every container (e.g. test fixtures)"),
+    Option("container_pool", _non_negative_int, "containers created ahead (not started) per function version, for the next cold start (default 1)"),
+    Option("parameter_overrides", key_values, "template parameter values, as for sam deploy: Key=Value ... "
+           "(or ParameterKey=Key,ParameterValue=Value ...)", many=True),
+    Option("import_values", key_values, "values for the template's Fn::ImportValue: ExportName=Value ...", many=True),
+    Option("timeline", _bool, "record a per-second timeline of metrics, served as /_emulator/timeline, Prometheus text and the CloudWatch API (default true)"),
+    Option("timeline_retention", _positive_int, "seconds with data each timeline series keeps (default 3600)"),
 )
 
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
@@ -186,11 +308,12 @@ def from_sources(flags: Mapping[str, Any] | None = None, environ: Mapping[str, s
         if value is None:
             continue
         option = OPTIONS_BY_NAME[name]
-        values[name] = _convert(option, value, option.flag) if isinstance(value, str) else value
+        convert = isinstance(value, str) or (option.many and isinstance(value, (list, tuple)))
+        values[name] = _convert(option, value, option.flag) if convert else value
     return (base or Config()).replace(**values)
 
 
-def _convert(option: Option, raw: str, source: str) -> Any:
+def _convert(option: Option, raw: Any, source: str) -> Any:
     try:
         value = option.type(raw)
     except (TypeError, ValueError) as exc:
@@ -221,22 +344,38 @@ def is_loopback_host(host: str) -> bool:
     return bool(addresses) and all(ipaddress.ip_address(str(address).split("%")[0]).is_loopback for address in addresses)
 
 
-def remote_binding_refusal(config: Config) -> str | None:
-    """Why `config` may not start (a non-loopback --host without --allow-remote), or None."""
-    if config.allow_remote or is_loopback_host(config.host):
-        return None
-    return (
-        f"--host {config.host} is not a loopback address: every API the emulator serves (Lambda, and SQS, "
-        "Kinesis, DynamoDB ... through moto) would be open to the network without authentication. "
-        "Add --allow-remote (or EMULATOR_ALLOW_REMOTE=true) if that is what you want."
-    )
+@dataclass(frozen=True)
+class RemoteBinding:
+    """What `--host` means for safety: a refusal (a non-loopback host without --allow-remote)
+    or the start-up warning for an allowed one; both None on loopback."""
+
+    refusal: str | None
+    warning: str | None
 
 
-def remote_binding_warning(config: Config) -> str | None:
-    """The start-up warning for an allowed non-loopback --host, or None."""
+def remote_binding(config: Config) -> RemoteBinding:
+    """Checked once per start (a host name costs blocking DNS lookups)."""
     if is_loopback_host(config.host):
-        return None
-    return (
+        return RemoteBinding(None, None)
+    warning = (
         f"WARNING: listening on {config.host or '*'} (--allow-remote): anyone who can reach this address can call "
         "every API, invoke your functions and read your queues and tables, without credentials."
     )
+    if config.allow_remote:
+        return RemoteBinding(None, warning)
+    return RemoteBinding(
+        f"--host {config.host} is not a loopback address: every API the emulator serves (Lambda, and SQS, "
+        "Kinesis, DynamoDB ... through moto) would be open to the network without authentication. "
+        "Add --allow-remote (or EMULATOR_ALLOW_REMOTE=true) if that is what you want.",
+        warning,
+    )
+
+
+def remote_binding_refusal(config: Config) -> str | None:
+    """Why `config` may not start (a non-loopback --host without --allow-remote), or None."""
+    return remote_binding(config).refusal
+
+
+def remote_binding_warning(config: Config) -> str | None:
+    """The start-up warning for a non-loopback --host, or None."""
+    return remote_binding(config).warning

@@ -8,7 +8,8 @@
 `lambda_emulator_template` ini option (or ./template.yaml) and reset before each test.
 `lambda_emulator_factory` starts more, each with its own template (a path, or a dict
 built with `inline_function`) and configuration. Errors raised by the emulator's
-background tasks during a test are re-raised in that test.
+background tasks during a test are re-raised in that test. `load_test` runs a load
+scenario (emulator/load/) and fails the test when one of its thresholds fails.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ import pytest
 from emulator.config import Config
 
 if TYPE_CHECKING:  # the server (aiohttp and the rest) loads when a fixture first starts one,
-    from emulator.server import EmulatorServer  # not in every pytest run of a project
+    from emulator.load.runner import LoadResult  # not in every pytest run of a project
+    from emulator.server import EmulatorServer
     from emulator.template.specs import AppSpec
 
 STARTUP_TIMEOUT_S = 120.0
@@ -59,12 +61,14 @@ def load_app(template: Path | str | Mapping[str, Any], config: Config) -> AppSpe
     from emulator.template.loader import load_template, parse_template
 
     endpoint = f"http://127.0.0.1:{config.port}"
+    stack = {"region": config.region, "account_id": config.account_id, "endpoint_url": endpoint,
+             "parameters": config.parameter_overrides, "imports": config.import_values}
     if isinstance(template, Mapping):
         doc = dict(template)
         if "Resources" not in doc:  # {"Name": resource, ...} shorthand
             doc = {"Resources": doc}
-        return parse_template(doc, base_dir=Path.cwd(), region=config.region, account_id=config.account_id, endpoint_url=endpoint)
-    return load_template(Path(template), region=config.region, account_id=config.account_id, endpoint_url=endpoint)
+        return parse_template(doc, base_dir=Path.cwd(), **stack)
+    return load_template(Path(template), **stack)
 
 
 class EmulatorHandle:
@@ -159,6 +163,13 @@ class EmulatorHandle:
         assert self.server is not None and self.server.port is not None
         return self.server.url
 
+    @property
+    def api_url(self) -> str:
+        """Where the template's API Gateway APIs are served (`{api_url}/Prod/hello`)."""
+        assert self.server is not None and self.server.gateway is not None and self.server.gateway.port is not None, \
+            "the template declares no API"
+        return self.server.gateway.url
+
     def client(self, service: str, **kwargs: Any) -> Any:
         """A boto3 client for any AWS service, pointed at the emulator."""
         import boto3
@@ -233,14 +244,17 @@ def start_emulator(template: Path | str | Mapping[str, Any], **settings: Any) ->
     # (the user's secrets) through /proc/<pid>/environ.
     harden_control_plane()
 
-    # A concrete port up front, so the template's queue URLs name the emulator's endpoint.
-    config = Config(host="127.0.0.1", port=free_port()).replace(**settings)
+    # A concrete port up front, so the template's queue URLs name the emulator's endpoint; the
+    # APIs' port picked when they bind (api_url), so emulators in parallel never collide.
+    config = Config(host="127.0.0.1", port=free_port(), api_port=0).replace(**settings)
     return EmulatorHandle(config, load_app(template, config)).start()
 
 
 # -- fixtures --------------------------------------------------------------------------------
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("lambda_emulator_template", "SAM template served by the lambda_emulator fixture", default="template.yaml")
+    parser.addini("lambda_emulator_parameter_overrides", "the template's parameter values for the lambda_emulator "
+                  "fixture, as for sam deploy: Key=Value ...", default="")
 
 
 @pytest.fixture(scope="session")
@@ -248,7 +262,7 @@ def _lambda_emulator_session(pytestconfig: pytest.Config) -> Iterator[EmulatorHa
     template = Path(str(pytestconfig.rootpath)) / str(pytestconfig.getini("lambda_emulator_template"))
     if not template.is_file():
         pytest.fail(f"lambda_emulator: template {template} not found; set the lambda_emulator_template ini option")
-    handle = start_emulator(template)
+    handle = start_emulator(template, parameter_overrides=str(pytestconfig.getini("lambda_emulator_parameter_overrides")))
     try:
         yield handle
     finally:
@@ -261,6 +275,37 @@ def lambda_emulator(_lambda_emulator_session: EmulatorHandle) -> Iterator[Emulat
     handle.reset()
     yield handle
     handle.check()
+
+
+def run_load(scenario: Path | str | Mapping[str, Any], *, out_dir: Path | str, endpoint: str | None = None,
+             template: Path | str | None = None, check: bool = True, **keys: Any) -> "LoadResult":
+    """Run a load scenario (a YAML file, or its keys as a dict; `keys` override it) against
+    `endpoint` (e.g. `lambda_emulator.url`) or an emulator started with `template`; with
+    `check`, raise AssertionError naming every threshold that failed. Returns the result
+    (its `report` is report.json's content)."""
+    from emulator.load import runner
+    from emulator.load.scenario import build, from_file
+
+    if isinstance(scenario, Mapping):
+        loaded = build({**scenario, **keys}, Path.cwd())
+    else:
+        loaded = from_file(Path(scenario), keys)
+    result = runner.run(loaded, out_dir=Path(out_dir), endpoint=endpoint, template=Path(template) if template else None,
+                        display=False)
+    if check:
+        result.assert_thresholds()
+    return result
+
+
+@pytest.fixture
+def load_test(tmp_path: Path) -> Any:
+    """`load_test(scenario, endpoint=..., **keys)`: run_load with its report under the test's tmp_path."""
+    runs = iter(range(1_000_000))
+
+    def run(scenario: Path | str | Mapping[str, Any], **kwargs: Any) -> "LoadResult":
+        return run_load(scenario, out_dir=tmp_path / f"load-{next(runs)}", **kwargs)
+
+    return run
 
 
 @pytest.fixture

@@ -18,29 +18,36 @@ from typing import Any
 
 from aiohttp import web
 
+from emulator.apigateway.front_door import ApiGatewayFrontDoor, GatewayConfig
 from emulator.service.async_queue import AsyncInvocationQueue, event_invoke_config_from_spec
 from emulator.backend.proxy import AwsProxy
 from emulator.backend.client import BackendClient
 from emulator.clock import ScaledClock
+from emulator.policy.api_throttling import QuotaOffset, SpendRule, account_limits
 from emulator.policy.concurrency import ConcurrencyLedger, LimitsConfig
-from emulator.config import Config, remote_binding_refusal, remote_binding_warning
+from emulator.config import Config, remote_binding
 from emulator.service.destinations import Destinations
 from emulator.service.function_admin import FunctionAdmin
 from emulator.functions.code_tree import CodeFingerprint, code_fingerprint
 from emulator.functions.code_watch import CodeWatcher
+from emulator.functions.packages import PackageError, prepare_packages
 from emulator.functions.registry import FunctionRegistry
 from emulator.api.fast_invoke import FastInvokeServer
 from emulator.api.routing import build_server
 from emulator.execution.host_limits import raise_open_files_limit, warn_if_short
 from emulator.execution.invoker import Invoker
+from emulator.api.cloudwatch_api import CloudWatchApi
 from emulator.api.esm_api import EsmApi
+from emulator.api.telemetry_api import TelemetryApi
 from emulator.api.lambda_api import LambdaApi
 from emulator.api.lambda_config_api import LambdaConfigApi
+from emulator.api.layers_api import LayersApi
 from emulator.service.lambda_service import LambdaService
 from emulator.execution.logsink import LogSink
 from emulator.execution.reaper import reap_idle_environments
 from emulator.functions.metrics import DROPPED_AT_SHUTDOWN, DROPPED_BY_RESET, Metrics
 from emulator.backend.moto_process import MotoServer
+from emulator.execution.backends import UnsupportedExecution, build_backends, check_runnable
 from emulator.execution.forkserver_client import ForkServerError
 from emulator.execution.pool import EnvironmentFactory
 from emulator.policy.scaling import ScalingRateConfig, ScalingRateModel
@@ -49,12 +56,18 @@ from emulator.sources.manager import SourceManager, SourceStartupError
 from emulator.sns.fanout import SnsLambdaFanout, lambda_ports
 from emulator.template.specs import AppSpec
 from emulator.tasks import OwnedTasks
+from emulator.telemetry.sampler import LedgerView, Sampler, SamplerPorts
+from emulator.telemetry.timeline import Timeline
 
 log = logging.getLogger("emulator.server")
 
 
 class StartupError(RuntimeError):
     """The emulator cannot start with this configuration; the message says why."""
+
+
+class RemoteBindingRefused(StartupError):
+    """A non-loopback --host without --allow-remote (a usage error for the CLI)."""
 
 
 class EmulatorServer:
@@ -67,10 +80,13 @@ class EmulatorServer:
         self._tasks = OwnedTasks("emulator", self.errors.append)
         self._runner: web.ServerRunner | None = None
         self._http: FastInvokeServer | None = None
+        self.gateway: ApiGatewayFrontDoor | None = None
         self.moto: MotoServer | None = None
         self.backend: BackendClient | None = None
         self.backend_url: str | None = None
         self.sns: SnsLambdaFanout | None = None  # SNS → Lambda deliveries (with a backend)
+        self.timeline: Timeline | None = None
+        self.sampler: Sampler | None = None
 
     @property
     def url(self) -> str:
@@ -80,13 +96,16 @@ class EmulatorServer:
     # -- start-up ----------------------------------------------------------------------
     async def start(self) -> None:
         config = self.config
-        refusal = remote_binding_refusal(config)
-        if refusal is not None:
-            raise StartupError(refusal)
-        if (warning := remote_binding_warning(config)) is not None:
-            log.warning("%s", warning)
+        # The one place the --host rule is checked (the CLI and the pytest plugin come here).
+        binding = remote_binding(config)
+        if binding.refusal is not None:
+            raise RemoteBindingRefused(binding.refusal)
+        if binding.warning is not None:
+            log.warning("\n%s\n%s\n%s", "!" * 78, binding.warning, "!" * 78)
         self.clock = ScaledClock(config.time_scale)
-        self.metrics = Metrics()
+        # The per-second timeline (docs/timeline.md), fed by the metrics and by the sampler.
+        self.timeline = Timeline(self.clock.wall, config.timeline_retention) if config.timeline else None
+        self.metrics = Metrics(self.timeline)
         self.logs = LogSink(enabled=config.log_invocations)
         self.registry = FunctionRegistry(config.region, config.account_id)
         self.ledger = self._new_ledger()
@@ -100,7 +119,8 @@ class EmulatorServer:
             max_environments=self.descriptors.environment_limit, home=str(self._home_dir),
             memory_limits=config.memory_limits,
         )
-        self.invoker = Invoker(self.factory, self.logs, self.metrics, config.log_invocations)
+        self.execution = build_backends(config, self.factory, self.logs, self.app.functions.values())
+        self.invoker = Invoker(self.execution, self.logs, self.metrics, config.log_invocations)
         self.service = LambdaService(
             registry=self.registry, invoker=self.invoker, ledger=self.ledger, scaling=self.scaling, clock=self.clock, metrics=self.metrics
         )
@@ -108,14 +128,19 @@ class EmulatorServer:
         self.admin = FunctionAdmin(self.service, self.invoker, self._versions_dir)
         try:
             await self._start_environments()
+            await self._prepare_packages()
             self._load_functions(await self._code_fingerprints())
+            self._check_execution()
             await self._start_backend()
             self.sources = self._new_source_manager()
+            self.gateway = self._new_gateway()
             await self._bind()
+            await self._start_gateway()
         except BaseException:
             await self.stop()
             raise
         self.factory.endpoint_url = self.url
+        self.execution.ready()  # environments prepared ahead know the endpoint now
         self.destinations = Destinations(self.backend, self._submit_record, self.registry.resolve)
         self.async_queue = AsyncInvocationQueue(self.service.async_queue_ports(), self.clock, self.destinations)
         self.service.async_queue = self.async_queue
@@ -132,6 +157,9 @@ class EmulatorServer:
         self._spawn(reap_idle_environments(lambda: self.invoker.pools.values(), config.keep_alive, self.clock), "keep-alive reaper")
         if config.watch_code:
             self._spawn(self._watch_code(), "code watcher")
+        if self.timeline is not None:
+            self.sampler = Sampler(self.timeline, self._sampler_ports(), config.time_scale)
+            self._spawn(self.sampler.run(), "timeline sampler")
         try:
             await self.sources.start()  # template resources in the backend, then event source pollers
         except SourceStartupError as exc:
@@ -144,9 +172,26 @@ class EmulatorServer:
 
     async def _start_environments(self) -> None:
         try:
-            await self.factory.start()
-        except ForkServerError as exc:
+            await self.execution.start()
+        except (ForkServerError, UnsupportedExecution) as exc:
             raise StartupError(f"cannot start execution environments: {exc}") from None
+
+    def _check_execution(self) -> None:
+        """Every function can run where it is routed, or `emulator up` says why."""
+        for function in self.registry.functions.values():
+            try:
+                check_runnable(self.execution, function.latest)
+            except UnsupportedExecution as exc:
+                raise StartupError(str(exc)) from None
+
+    async def _prepare_packages(self) -> None:
+        """.zip code unpacked, layers in place (emulator/functions/packages.py): a folder of the
+        emulator's own, removed when it stops."""
+        self._packages_dir = Path(tempfile.mkdtemp(prefix="lambda-emulator-packages-"))
+        try:
+            self.app = await asyncio.to_thread(prepare_packages, self.app, self._packages_dir)
+        except PackageError as exc:
+            raise StartupError(str(exc)) from None
 
     def _limits(self) -> LimitsConfig:
         config = self.config
@@ -220,6 +265,30 @@ class EmulatorServer:
         mappings and their pollers are ours and kept; they find their queues again)."""
         await self.sources.provision()
 
+    def _new_gateway(self) -> ApiGatewayFrontDoor:
+        """API Gateway: the template's APIs on their own port (emulator/apigateway/)."""
+        config = self.config
+        rate, burst = account_limits(config.region)
+        factor = config.scale_factor  # --scale-factor divides AWS's limits (a burst of at least 1)
+        gateway_config = GatewayConfig(
+            host=config.host, port=config.api_port, region=config.region, account_id=config.account_id,
+            account_rate=(config.api_account_rate or rate) / factor,
+            account_burst=max(1, int((config.api_account_burst or burst) / factor)),
+            lambda_throttle_status=config.api_lambda_throttle_status,
+            quota_offset=QuotaOffset(config.api_quota_offset), spend=SpendRule(config.api_throttle_spend),
+        )
+        return ApiGatewayFrontDoor(self.app.gateway, gateway_config, self.service, self.clock)
+
+    async def _start_gateway(self) -> None:
+        assert self.gateway is not None
+        try:
+            await self.gateway.start()
+        except OSError as exc:
+            raise StartupError(
+                f"cannot listen for the template's APIs on {self.config.host}:{self.config.api_port}: "
+                f"{exc.strerror or exc}. Pick another port with --api-port (0 picks a free one)."
+            ) from None
+
     def _new_source_manager(self) -> SourceManager:
         config = self.config
         sources_config = SourcesConfig(config.sqs_scaling_model, config.sqs_max_concurrency, config.scale_factor)
@@ -228,14 +297,26 @@ class EmulatorServer:
             region=config.region, account_id=config.account_id, config=sources_config, errors=self.errors,
         )
 
+    def _sampler_ports(self) -> SamplerPorts:
+        return SamplerPorts(
+            ledger=lambda: LedgerView(self.ledger.snapshot(), self.ledger.provisioned_usage()),
+            functions=lambda: list(self.registry.functions),
+            concurrency_limit=self.service.concurrency_limit,
+            mappings=self.sources.snapshot,
+            backend=self.backend.timeline_metrics if self.backend is not None else None,
+            api_gateway=(lambda: self.gateway.snapshot()) if self.gateway is not None else None,
+        )
+
     async def _bind(self) -> None:
         lambda_api = LambdaApi(self.service)
         routes = lambda_api.routes() + LambdaConfigApi(self.admin).routes() + [
             web.get("/_emulator/health", self._health),
-            web.get("/_emulator/metrics", self._metrics),
             web.post("/_emulator/reset", self._reset),
-        ] + EsmApi(self.sources).routes()
-        server = self._http = build_server(routes, fallback=self.proxy.handle, fast_invoke=lambda_api.invoke_parts)
+        ] + TelemetryApi(self.metrics_snapshot, self.timeline).routes() + EsmApi(self.sources).routes()
+        routes += LayersApi(lambda: self.app.layers.values()).routes()
+        fallback = self.gateway.management.intercept(self.proxy.handle) if self.gateway else self.proxy.handle
+        fallback = CloudWatchApi(self.timeline).wrap(fallback)  # CloudWatch reads come from the timeline
+        server = self._http = build_server(routes, fallback=fallback, fast_invoke=lambda_api.invoke_parts)
         self._runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port, backlog=1024, reuse_address=True)
@@ -276,9 +357,7 @@ class EmulatorServer:
         if not self.registry.apply_code_fingerprint(name, fingerprint):
             return
         latest = self.registry.functions[name].latest
-        pool = self.invoker.pools.get(latest.key)
-        if pool is not None:
-            pool.new_code(latest)
+        self.invoker.new_code(latest)
         log.info("%s: code changed; new environments load it", name)
 
     # -- admin endpoints ---------------------------------------------------------------
@@ -293,9 +372,6 @@ class EmulatorServer:
                 return web.json_response(body, status=503)
         return web.json_response(body)
 
-    async def _metrics(self, request: web.Request) -> web.Response:
-        return web.json_response(await self.metrics_snapshot())
-
     async def metrics_snapshot(self) -> dict[str, Any]:
         mappings = await self.sources.snapshot()  # asks the poller process
         return {
@@ -305,9 +381,10 @@ class EmulatorServer:
             "async_queue": {"pending": self.async_queue.pending, "dropped_pending": self.metrics.pending_dropped_snapshot()},
             "event_source_mappings": mappings,
             "sns": await self.sns.snapshot() if self.sns is not None else {},
+            "api_gateway": self.gateway.snapshot() if self.gateway is not None else {},
             "logs": self.logs.snapshot(),
-            "host": {**self.descriptors.snapshot(), "environments": self.factory.environments,
-                     "environments_refused": self.factory.refused},
+            "host": {**self.descriptors.snapshot(), "environments": self.execution.environments,
+                     "environments_refused": self.execution.refused},
         }
 
     async def _reset(self, request: web.Request) -> web.Response:
@@ -325,13 +402,18 @@ class EmulatorServer:
         await self.async_queue.drop_all(DROPPED_BY_RESET)  # counted and logged; metrics.reset() keeps that count
         self.admin.close()
         self.invoker.close()
-        self.metrics.reset()
+        self.metrics.reset()  # and the timeline
+        if self.sampler is not None:
+            self.sampler.reset()
         self.errors.clear()
         self.registry.functions.clear()
         self.ledger = self.service.ledger = self._new_ledger()
         self.scaling = self.service.scaling = ScalingRateModel(self._scaling_config())
         self.service.event_invoke_configs.clear()
-        shutil.rmtree(self._versions_dir, ignore_errors=True)
+        if self.gateway is not None:
+            await self.gateway.reset()
+        # Snapshots may hold whole virtualenvs: removed off the event loop.
+        await asyncio.to_thread(shutil.rmtree, self._versions_dir, ignore_errors=True)
         self._versions_dir.mkdir()
         self._load_functions(fingerprints)
         await self._publish_template_aliases()
@@ -343,16 +425,22 @@ class EmulatorServer:
 
     # -- shutdown ----------------------------------------------------------------------
     async def stop(self) -> None:
-        if getattr(self, "sources", None) is not None:
-            # Pollers and their process first, so no new work arrives while invocations drain.
-            await self.sources.close()
-        self.ready = False
+        # The deadline is taken first: stopping the pollers (their batches finish or are left
+        # to their source) may take longer than it, and every open request must be answered
+        # by then, well before the CLI gives up on stop() altogether.
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.shutdown_timeout
+        self.ready = False
+        sources: asyncio.Future[None] | None = None
+        if getattr(self, "sources", None) is not None:
+            # The pollers stop reading at once (no new batches) while the requests drain.
+            sources = asyncio.ensure_future(self.sources.close())
         if self._runner is not None:
             for site in list(self._runner.sites):
                 await site.stop()  # stop accepting new connections
-        http, ledger = self._http, getattr(self, "ledger", None)
+        http, ledger, gateway = self._http, getattr(self, "ledger", None), self.gateway
+        if gateway is not None:
+            await gateway.begin_shutdown()  # its port stops accepting; new requests are answered 503
         if http is not None:
             http.begin_shutdown()  # idle connections close; new requests are answered ServiceException
         queue = getattr(self, "async_queue", None)
@@ -360,23 +448,32 @@ class EmulatorServer:
             queue.stop_starting_attempts()  # queued events are new invocations: not during the drain
         while loop.time() < deadline and (
             (http is not None and http.requests_in_flight) or (ledger is not None and ledger.account_in_flight)
+            or (gateway is not None and gateway.requests_in_flight)
+            or (sources is not None and not sources.done())
         ):
-            await asyncio.sleep(0.01)  # drain in-flight requests and invocations
+            await asyncio.sleep(0.01)  # drain in-flight requests and invocations, and the pollers' batches
         if http is not None:
             # Every request still open is answered (ServiceException) before its environment stops.
             http.answer_remaining()
-            await asyncio.sleep(0)  # the general path's cancelled handlers write their answers
+        if gateway is not None:
+            gateway.answer_remaining()
+        if http is not None or gateway is not None:
+            await asyncio.sleep(0)  # the cancelled handlers write their answers
+        if sources is not None:
+            await sources  # bounded by the pollers' own stop timeouts (sources/poller_process.py)
         if self.sns is not None:
             await self.sns.stop(DROPPED_AT_SHUTDOWN)  # SNS retries still pending: counted and logged
         if queue is not None:
             await queue.close()  # drops (counting, logging) what is still pending
         await self._tasks.cancel_all()
+        if gateway is not None:
+            await gateway.close()  # invocations still running past their requests, then the site
         if hasattr(self, "admin"):
             self.admin.close()
         if hasattr(self, "invoker"):
             self.invoker.close()
-        if hasattr(self, "factory"):
-            await self.factory.close()
+        if hasattr(self, "execution"):
+            await self.execution.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -387,8 +484,10 @@ class EmulatorServer:
         if self.moto is not None:
             await self.moto.stop()
         if hasattr(self, "_versions_dir"):
-            shutil.rmtree(self._versions_dir, ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, self._versions_dir, ignore_errors=True)
         if hasattr(self, "_home_dir"):
-            shutil.rmtree(self._home_dir, ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, self._home_dir, ignore_errors=True)
+        if hasattr(self, "_packages_dir"):
+            await asyncio.to_thread(shutil.rmtree, self._packages_dir, ignore_errors=True)
         if hasattr(self, "logs"):
             self.logs.close()

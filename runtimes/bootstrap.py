@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import resource
+import site
 import socket
 import sys
 import time
@@ -216,6 +217,12 @@ class Runner:
         meta, payload = protocol.split_meta(body)
         request_id = meta["id"]
         self.log_handler.request_id = request_id
+        # Set for each invocation, as AWS's runtime does (X-Ray SDKs, Powertools' Tracer read it).
+        trace = meta.get("trace")
+        if trace:
+            os.environ["_X_AMZN_TRACE_ID"] = trace
+        else:
+            os.environ.pop("_X_AMZN_TRACE_ID", None)
         spec = self.spec
         context = LambdaContext(
             request_id=request_id,
@@ -228,6 +235,7 @@ class Runner:
             log_stream_name=spec["log_stream"],
             client_context=meta.get("cc"),
             identity=meta.get("identity"),
+            tenant_id=meta.get("tenant"),
         )
         started = time.perf_counter()
         try:
@@ -279,6 +287,19 @@ def _hold_processes(spec: dict[str, Any]) -> None:
         proctree.become_subreaper()
 
 
+def _add_layers(layers_dir: str, runtime: str) -> None:
+    """The function's layers, as Lambda's Python runtime searches them: right after the task
+    root, python/lib/python3.X/site-packages (a site directory: its .pth files count), then
+    python/. https://docs.aws.amazon.com/lambda/latest/dg/python-package.html#python-package-searchpath
+    and https://docs.aws.amazon.com/lambda/latest/dg/packaging-layers.html"""
+    site_dir = os.path.join(layers_dir, "python", "lib", runtime, "site-packages")
+    known = len(sys.path)
+    site.addsitedir(site_dir)  # appends it and what its .pth files name
+    added = [entry for entry in sys.path[known:]] or [site_dir]
+    del sys.path[known:]
+    sys.path[1:1] = [*added, os.path.join(layers_dir, "python")]
+
+
 def _hide_runtime() -> None:
     """Drop the folder our runtime package was imported from out of sys.path, so user code
     cannot import it (or anything else of ours) by accident."""
@@ -296,6 +317,8 @@ def run(sock: socket.socket, spec: dict[str, Any]) -> None:
     task_root = spec["task_root"]
     os.chdir(task_root)
     sys.path.insert(0, task_root)
+    if spec.get("layers_dir"):
+        _add_layers(spec["layers_dir"], spec["runtime"])
     _watch_task_root_sources(task_root)
     stream = FrameLog(sock)
     sys.stdout = stream  # type: ignore[assignment]

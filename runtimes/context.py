@@ -55,6 +55,7 @@ class LambdaContext:
         log_stream_name: str,
         client_context: dict[str, Any] | None = None,
         identity: dict[str, Any] | None = None,
+        tenant_id: str | None = None,
     ) -> None:
         self.aws_request_id = request_id
         self.invoked_function_arn = invoked_function_arn
@@ -67,6 +68,9 @@ class LambdaContext:
         identity = identity or {}
         self.identity = CognitoIdentity(identity.get("cognitoIdentityId"), identity.get("cognitoIdentityPoolId"))
         self._deadline_ms = deadline_ms
+        # The invocation's TenantId (None unless the function isolates tenants):
+        # https://docs.aws.amazon.com/lambda/latest/dg/tenant-isolation-context.html
+        self.tenant_id = tenant_id
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, self._deadline_ms - int(time.time() * 1000))
@@ -82,5 +86,5 @@ class LambdaContext:
             f"log_stream_name={self.log_stream_name},function_name={self.function_name},"
             f"memory_limit_in_mb={self.memory_limit_in_mb},function_version={self.function_version},"
             f"invoked_function_arn={self.invoked_function_arn},client_context={self.client_context},"
-            f"identity={self.identity}])"
+            f"identity={self.identity},tenant_id={self.tenant_id}])"
         )

@@ -30,6 +30,7 @@ import gc
 import itertools
 import json
 import os
+import resource
 import selectors
 import signal
 import socket
@@ -39,7 +40,7 @@ from typing import NamedTuple
 
 # Imported here, before gc.freeze() and fork, so every environment shares these pages.
 import http.client  # noqa: F401  (AWS's runtime client imports it too)
-from . import bootstrap, cgroups, proctree
+from . import bootstrap, cgroups, exec_runtime, proctree
 from .cgroup_paths import MEMORY_MODES, choose_memory_mode, wants_cgroups
 from .watchdog import MemoryWatchdog, reported_peak_kb
 
@@ -53,6 +54,11 @@ SHUTDOWN_POLL_S = 0.002
 GROUP_RETRY_S = 0.005
 GROUP_GIVE_UP_S = 30.0
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+# Lambda's quota for one execution environment: "File descriptors 1,024"
+# (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html). Set on the fork
+# server before it forks anything, so every environment inherits it (the control plane's
+# own limit is raised far above it: emulator/execution/host_limits.py).
+LAMBDA_FILE_DESCRIPTORS = 1024
 
 
 class Child(NamedTuple):
@@ -66,6 +72,15 @@ class Child(NamedTuple):
 def _close_all(fds: list[int]) -> None:
     for fd in fds:
         os.close(fd)
+
+
+def _say_why(exc: BaseException) -> None:
+    """An environment that cannot even start (its code folder gone, a bad spec) says why on
+    fd 2, which reaches the function's log, instead of exiting without a word."""
+    try:
+        os.write(2, f"lambda runtime: the environment could not start: {type(exc).__name__}: {exc}\n".encode("utf-8", "replace"))
+    except OSError:
+        pass
 
 
 def describe_status(status: int) -> dict:
@@ -227,6 +242,8 @@ class ForkServer:
         try:
             if not detached:
                 self.detach_from_fork_server()
+            if spec.get("exec"):
+                exec_runtime.run(fds[-1], spec)  # a program of its own: only its output pipe
             fd = fds[0]
             if len(fds) == 2:
                 # Output below Python's sys.stdout (subprocesses, C code, os.write) goes to
@@ -239,8 +256,9 @@ class ForkServer:
             code = 0
         except SystemExit as exc:
             code = bootstrap.exit_code(exc)
-        except BaseException:
+        except BaseException as exc:
             code = 70
+            _say_why(exc)
         finally:
             try:
                 sys.stdout.flush()
@@ -282,6 +300,16 @@ class ForkServer:
             self.send({"op": "exited", "pid": pid, **describe_status(status), "oom": oom, "max_memory_kb": peak_kb})
         if ended_without_group:
             self.kill_orphans()
+
+    def kill(self, pid: object) -> None:
+        """SIGKILL an environment for a control plane that has no pidfd for it (a kernel
+        before 5.3, or no descriptor left). Only one of our children not yet reaped: we are
+        its parent, so its PID cannot have been reused by another process."""
+        if isinstance(pid, int) and pid in self.children and not self.children[pid].silent:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def end_group(self, cgroup: str | None) -> None:
         """Kill everything left in a dead environment's cgroup, then remove it (now or later)."""
@@ -412,8 +440,21 @@ class ForkServer:
             self.spawn(request, fds)
             return
         _close_all(fds)
+        if isinstance(request, dict) and request.get("op") == "kill":
+            self.kill(request.get("pid"))
+            return
         if isinstance(request, dict) and "id" in request:
             self.send({"op": "spawn_failed", "id": request["id"], "error": "malformed spawn request"})
+
+
+def limit_open_files(limit: int) -> None:
+    """This process's open-files limit, soft and hard, at `limit` (or the hard limit if lower)."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    limit = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+    except (ValueError, OSError):
+        pass  # it keeps what it inherited
 
 
 def _read_text(path: str) -> str:
@@ -433,6 +474,7 @@ def main() -> None:
     proctree.die_with_parent(signal.SIGTERM)  # a second way to learn of its death
     if os.getppid() != parent:  # the control plane died before prctl took effect
         os._exit(1)
+    limit_open_files(LAMBDA_FILE_DESCRIPTORS)
     # Output written below Python's sys.stdout (a handler's subprocess, os.write(1, ...)) must
     # not reach the control plane's stdout, which carries only the emulator's URL: send it to
     # stderr, where the emulator's log goes.

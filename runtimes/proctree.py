@@ -22,7 +22,8 @@ PAGE_KB = resource.getpagesize() // 1024
 _STATE, _NUM_THREADS, _RSS = 0, 17, 21
 
 
-def _prctl(option: int, value: int) -> bool:
+def prctl(option: int, value: int) -> bool:
+    """prctl(2) with one argument; False where it fails or does not exist."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         return libc.prctl(option, value, 0, 0, 0) == 0
@@ -32,13 +33,13 @@ def _prctl(option: int, value: int) -> bool:
 
 def die_with_parent(sig: int = signal.SIGKILL) -> bool:
     """Ask the kernel to send `sig` to this process when its parent dies."""
-    return _prctl(PR_SET_PDEATHSIG, sig)
+    return prctl(PR_SET_PDEATHSIG, sig)
 
 
 def become_subreaper() -> bool:
     """Orphaned descendants of this process become its children (instead of init's), so it
     can kill and reap them."""
-    return _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    return prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 
 def _stat_fields(pid: int) -> list[str] | None:

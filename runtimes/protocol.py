@@ -60,13 +60,17 @@ def split_result(body: bytes | memoryview) -> tuple[float, int, bytes]:
     return duration_ms, max_rss_kb, bytes(body[RESULT_META.size :])
 
 
-def invoke_frame(request_id: str, deadline_ms: int, arn_json: str, client_context_json: str, payload: bytes) -> bytes:
-    """An INVOKE frame; `arn_json` and `client_context_json` are already JSON-encoded.
+def invoke_frame(request_id: str, deadline_ms: int, arn_json: str, client_context_json: str, payload: bytes,
+                 trace: str = "", tenant_json: str | None = None) -> bytes:
+    """An INVOKE frame; `arn_json`, `client_context_json` and `tenant_json` are already
+    JSON-encoded; `trace` is an X-Ray trace header (letters, digits, '-', '=', ';').
 
     Formatted by hand because json.dumps of the meta dict cost more than the rest of the
     frame (request ids are hex and dashes, deadlines integers: nothing to escape).
     """
-    meta = f'{{"id":"{request_id}","deadline_ms":{deadline_ms},"arn":{arn_json},"cc":{client_context_json}}}'.encode()
+    tenant = "" if tenant_json is None else f',"tenant":{tenant_json}'
+    meta = (f'{{"id":"{request_id}","deadline_ms":{deadline_ms},"arn":{arn_json},"cc":{client_context_json},'
+            f'"trace":"{trace}"{tenant}}}').encode()
     return b"".join((HEADER.pack(META_LEN.size + len(meta) + len(payload), INVOKE), META_LEN.pack(len(meta)), meta, payload))
 
 

@@ -44,11 +44,13 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Callable
+import random
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from emulator.backend.client import UNREACHABLE, BackendError
+from emulator.sources.checkpoints import StreamCheckpoints
 
 if TYPE_CHECKING:
     from emulator.backend.client import BackendClient
@@ -121,10 +123,14 @@ class PollerContext:
     report_error: Callable[[BaseException], None]
     # A mapping's new LastProcessingResult (uuid, value): the manager shows it in the API.
     processing_result: Callable[[str, str], None] = lambda uuid, result: None
-    # State a source kind shares between its pollers and keeps across poller restarts, by
-    # kind (Kinesis: the per-shard read limits every mapping on a stream draws from, and each
-    # mapping's checkpoints, so Update/Disable/Enable resume where the mapping stopped).
+    # State a source kind shares between its pollers, by kind (Kinesis: the per-shard read
+    # limits every mapping on a stream draws from).
     shared: dict[str, Any] = field(default_factory=dict)
+    # Each stream mapping's shard checkpoints (sources/checkpoints.py); in the poller
+    # process, every advance is told to the control plane, which keeps them across its death.
+    checkpoints: StreamCheckpoints = field(default_factory=StreamCheckpoints)
+    # The jitter of retry delays (emulator/policy/backoff.py); seeded in tests.
+    rng: random.Random = field(default_factory=random.Random)
 
 
 class BackendOutage:
@@ -165,8 +171,9 @@ PollerFactory = Callable[[PollerContext, "EventSourceMapping"], SourcePoller]
 class PollerHost(Protocol):
     """Where pollers run, one per enabled mapping (LocalPollers, or the poller process)."""
 
-    async def start_poller(self, mapping: "EventSourceMapping") -> None:
-        """Start the mapping's poller; raises when it cannot start (the mapping is then
+    async def start_poller(self, mapping: "EventSourceMapping", checkpoints: Mapping[str, Any] | None = None) -> None:
+        """Start the mapping's poller, resuming its stream shards from `checkpoints` when
+        given (sources/checkpoints.py); raises when it cannot start (the mapping is then
         disabled with the reason)."""
         ...
 

@@ -71,6 +71,8 @@ class Channel(asyncio.Protocol):
         if self.closed:
             raise ChannelClosed(f"channel closed before calling {name}")
         await self._writable.wait()
+        if self.closed:  # it closed while we waited for the socket to drain
+            raise ChannelClosed(f"channel closed before calling {name}")
         call_id = next(self._ids)
         reply = asyncio.get_running_loop().create_future()
         self._pending[call_id] = reply
@@ -83,7 +85,10 @@ class Channel(asyncio.Protocol):
     def note(self, name: str, *args: Any) -> None:
         """Fire and forget; dropped once the channel is closed."""
         if not self.closed:
-            self._send((NOTE, 0, name, args))
+            try:
+                self._send((NOTE, 0, name, args))
+            except ChannelClosed:
+                pass
 
     def close(self) -> None:
         if self._transport is not None:
@@ -126,9 +131,13 @@ class Channel(asyncio.Protocol):
 
     # -- internals --------------------------------------------------------------------------
     def _send(self, message: tuple[Any, ...]) -> None:
+        """Write one frame; ChannelClosed once the transport is closing (a write there would
+        be dropped, and a caller would wait for an answer that never comes)."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            raise ChannelClosed("the channel is closed")
         body = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
-        assert self._transport is not None
-        self._transport.write(_LENGTH.pack(len(body)) + body)
+        transport.write(_LENGTH.pack(len(body)) + body)
 
     def _dispatch(self, message: tuple[Any, ...]) -> None:
         kind, call_id = message[0], message[1]
@@ -153,9 +162,15 @@ class Channel(asyncio.Protocol):
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            if not self.closed:
-                summary = f"{type(exc).__name__}: {exc}"
-                self._send((FAIL, call_id, (summary, "".join(traceback.format_exception(exc)))))
+            summary = f"{type(exc).__name__}: {exc}"
+            self._answer((FAIL, call_id, (summary, "".join(traceback.format_exception(exc)))))
             return
+        self._answer((REPLY, call_id, value))
+
+    def _answer(self, message: tuple[Any, ...]) -> None:
+        """An answer to a call from the other side; nobody waits for it once it is gone."""
         if not self.closed:
-            self._send((REPLY, call_id, value))
+            try:
+                self._send(message)
+            except ChannelClosed:
+                pass

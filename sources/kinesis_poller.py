@@ -3,11 +3,12 @@
 One `KinesisShardWorker` per shard of the stream, each with ParallelizationFactor lanes
 (one batch at a time per shard, times ParallelizationFactor:
 https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html). What outlives a poller
-lives in `KinesisShared`, one per SourceManager: the shard read limits, shared by every
+lives in `KinesisShared`, one per place pollers run: the shard read limits, shared by every
 mapping on a stream as a shard's limits are shared by its consumers
-(https://docs.aws.amazon.com/streams/latest/dev/service-sizes-and-limits.html), and each
-mapping's checkpoints, so that an Update or a Disable/Enable resumes where the mapping
-stopped, as AWS does.
+(https://docs.aws.amazon.com/streams/latest/dev/service-sizes-and-limits.html); and in
+`context.checkpoints` (sources/checkpoints.py), each mapping's shard checkpoints, advanced
+as records are read and finished, so that an Update, a Disable/Enable or a new poller
+process resumes where the mapping stopped, as AWS does.
 """
 
 from __future__ import annotations
@@ -22,13 +23,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulator.backend.client import BackendError
+from emulator.policy.delivery_retry import Delivered, RetryDeliveryAt, new_delivery_state
+from emulator.service.delivery_retries import deliver_until_deadline
 from emulator.service.destinations import Destinations
 from emulator.tasks import OwnedTasks
 from emulator.sources.base import STOP_DRAIN_S, BackendOutage, PollerContext
 from emulator.sources.kinesis_batching import ShardPosition
 from emulator.sources.kinesis_limits import ShardReadLimits
 from emulator.sources.kinesis_records import EventContext, LastAttempt, StreamRecord, on_failure_record
-from emulator.sources.kinesis_retry import StreamRetrySettings
+from emulator.sources.kinesis_retry import INFINITE, StreamRetrySettings
 from emulator.sources.kinesis_shard import KinesisShardWorker, emulated_arrival_mapper
 from emulator.sources.mapping import EventSourceMapping
 
@@ -39,20 +42,26 @@ log = logging.getLogger("emulator.sources.kinesis")
 EXECUTION_ROLE_NAME = "lambda-emulator-role"
 # Key of the Kinesis state in PollerContext.shared.
 SHARED_KEY = "kinesis"
+# A stream keeps its records 24 hours unless its retention was raised
+# (https://docs.aws.amazon.com/streams/latest/dev/kinesis-extended-retention.html): how long
+# an on-failure record of a mapping without MaximumRecordAgeInSeconds is retried at most.
+STREAM_RETENTION_S = 24 * 3600
 # Counters of a mapping, in /_emulator/metrics order.
 COUNTERS = (
     "RecordsRead", "BatchesInvoked", "RecordsProcessed", "FunctionErrors", "ThrottledBatches", "InvokeErrors",
-    "Retries", "Bisections", "RecordsExpired", "OnFailureRecordsSent", "OnFailureDeliveryFailures",
-    "RecordsDiscarded", "GetRecordsCalls", "GetRecordsErrors", "ReadThrottles",
+    "Retries", "Bisections", "RecordsExpired", "OnFailureRecordsSent", "OnFailureDeliveryRetries",
+    "OnFailureDeliveryFailures", "RecordsDiscarded", "GetRecordsCalls", "GetRecordsErrors", "ReadThrottles",
+    # Records, as AWS's event source mapping metrics count them
+    # (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html).
+    "InvokedEventCount", "FailedInvokeEventCount", "OnFailureDestinationDeliveredEventCount",
 )
 
 
 @dataclass
 class KinesisShared:
-    """Kinesis state that outlives one poller: read limits and checkpoints per mapping."""
+    """Kinesis state that outlives one poller: the shard read limits."""
 
     read_limits: ShardReadLimits = field(default_factory=ShardReadLimits)
-    checkpoints: dict[str, dict[str, ShardPosition]] = field(default_factory=dict)
 
 
 def kinesis_shared(context: PollerContext) -> KinesisShared:
@@ -76,9 +85,8 @@ class KinesisMappingPoller:
         self.region = context.region
         self.stream_arn = mapping.event_source_arn
         self.invoke_identity_arn = f"arn:aws:iam::{context.account_id}:role/{EXECUTION_ROLE_NAME}"
-        shared = kinesis_shared(context)
-        self.read_limits = shared.read_limits
-        self._checkpoints = shared.checkpoints.setdefault(mapping.uuid, {})
+        self.read_limits = kinesis_shared(context).read_limits
+        self._checkpoints = context.checkpoints
         settings = mapping.settings
         self.retry_settings = StreamRetrySettings(
             maximum_retry_attempts=settings.maximum_retry_attempts,
@@ -98,7 +106,8 @@ class KinesisMappingPoller:
     async def start(self) -> None:
         shards = await self.context.backend.kinesis_list_shards(self.stream_arn)
         for shard in shards:
-            worker = KinesisShardWorker(self, shard["ShardId"], self._checkpoints.get(shard["ShardId"]))
+            start = self._checkpoints.position(self.mapping.uuid, shard["ShardId"])
+            worker = KinesisShardWorker(self, shard["ShardId"], start)
             await worker.open()
             self.workers.append(worker)
         for worker in self.workers:
@@ -114,9 +123,7 @@ class KinesisMappingPoller:
             await asyncio.wait(busy, timeout=STOP_DRAIN_S)
         await self._tasks.cancel_all()
         for worker in self.workers:
-            position = worker.checkpoint()
-            if position is not None:
-                self._checkpoints[worker.shard_id] = position
+            self.advance_checkpoint(worker.shard_id, worker.checkpoint())
 
     def snapshot(self) -> dict[str, Any]:
         shards = {worker.shard_id: worker.snapshot() for worker in self.workers}
@@ -138,6 +145,11 @@ class KinesisMappingPoller:
         if self.mapping.last_processing_result != result:
             self.mapping.last_processing_result = result
             self.context.processing_result(self.mapping.uuid, result)
+
+    def advance_checkpoint(self, shard_id: str, position: ShardPosition | None) -> None:
+        """Where the shard resumes if this poller stops or its process dies now."""
+        if position is not None:
+            self._checkpoints.advance(self.mapping.uuid, shard_id, position)
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task:
         return self._tasks.spawn(coro, name)
@@ -169,15 +181,39 @@ class KinesisMappingPoller:
             last=last,
             now_wall=self.clock.wall(),
         )
-        delivered = await self.destinations.send_raw(destination, json.dumps(record), None)
-        if delivered:
+        body = json.dumps(record)
+        # AWS does not document what a failed delivery does to the shard (README, "Choices
+        # where AWS is ambiguous"): the shard waits while it is retried on the schedule of
+        # the async queue's deliveries (emulator/policy/delivery_retry.py), until the records
+        # are too old to matter (their MaximumRecordAgeInSeconds, else the stream's
+        # retention); then they are counted as discarded and the shard moves on.
+        state = new_delivery_state(self._records_expire_at(records), self.clock.wall())
+
+        def retrying(failure: str, decision: RetryDeliveryAt) -> None:
+            self.counters["OnFailureDeliveryRetries"] += 1
+            if decision.state.attempts == 1:  # the first failure says what is wrong; the retries stay quiet
+                log.warning("kinesis mapping %s: on-failure delivery failed (%s); retrying until %.0f s from now",
+                            self.mapping.uuid, failure, decision.state.deadline - self.clock.wall())
+
+        decision, failure = await deliver_until_deadline(
+            lambda: self.destinations.deliver_raw(destination, body, None), state,
+            now=self.clock.wall, to_real=self.clock.to_real, rng=self.context.rng, on_retry=retrying,
+        )
+        if isinstance(decision, Delivered):
             self.counters["OnFailureRecordsSent"] += 1
-        else:
-            # AWS does not document what a failed delivery does to the shard; the records are
-            # counted as discarded and the shard moves on (README, "Choices where AWS is
-            # ambiguous").
-            self.counters["OnFailureDeliveryFailures"] += 1
-            self.counters["RecordsDiscarded"] += len(records)
+            self.counters["OnFailureDestinationDeliveredEventCount"] += len(records)
+            return
+        self.counters["OnFailureDeliveryFailures"] += 1
+        self.counters["RecordsDiscarded"] += len(records)
+        log.warning("kinesis mapping %s: %d record(s) of %s discarded: the on-failure delivery to %s failed %d "
+                    "time(s), the last: %s", self.mapping.uuid, len(records), event_context.shard_id, destination,
+                    decision.state.attempts, failure)
+
+    def _records_expire_at(self, records: list[StreamRecord]) -> float:
+        """When the oldest of `records` is too old to deliver, on the wall timeline."""
+        max_age = self.mapping.settings.maximum_record_age_s
+        lifetime = STREAM_RETENTION_S if max_age == INFINITE else max_age
+        return min(self.emulated_arrival(r.arrival) for r in records) + lifetime
 
 
 def _no_lambda_destination(*_: Any) -> Any:

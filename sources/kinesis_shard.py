@@ -95,6 +95,7 @@ class KinesisShardWorker:
         self.buffered = 0
         self.room = asyncio.Event()
         self.last_read: str | None = None
+        self.anchored = start is not None  # resumes at a sequence number (not a new LATEST)
         self.iterator: str | None = None
         self.closed = False  # the shard is closed and fully read
         self.millis_behind_latest = 0
@@ -226,6 +227,11 @@ class KinesisShardWorker:
             self.buffered += len(raw)
             self.last_read = str(raw[-1]["SequenceNumber"])
             owner.counters["RecordsRead"] += len(raw)
+            if not self.anchored:
+                # The first records of a LATEST or AT_TIMESTAMP start: from here on the shard
+                # resumes at a sequence number, not at a new "latest".
+                self.anchored = True
+                owner.advance_checkpoint(self.shard_id, self.checkpoint())
         return len(raw)
 
     # -- processing -------------------------------------------------------------------------
@@ -293,14 +299,17 @@ class KinesisShardWorker:
             # A throttle is retried and does not count towards MaximumRetryAttempts:
             # https://docs.aws.amazon.com/lambda/latest/dg/kinesis-on-failure-destination.html
             owner.counters["ThrottledBatches"] += 1
+            owner.counters["FailedInvokeEventCount"] += len(batch)
             lane.last_attempt = LastAttempt(status_code=429)
             return InvokeReport(InvokeOutcome.NOT_INVOKED)
         except AwsError as error:
             owner.counters["InvokeErrors"] += 1
+            owner.counters["FailedInvokeEventCount"] += len(batch)
             lane.last_attempt = LastAttempt(status_code=error.status)
             log.warning("kinesis mapping %s: invoke failed before the function ran: %s", mapping.uuid, error.message)
             return InvokeReport(InvokeOutcome.NOT_INVOKED)
         owner.counters["BatchesInvoked"] += 1
+        owner.counters["InvokedEventCount"] += len(batch)
         lane.last_attempt = LastAttempt(200, result.function_error, result.executed_version)
         report = classify_response(
             result.function_error,
@@ -312,6 +321,7 @@ class KinesisShardWorker:
             owner.processing_result(RESULT_OK)
         else:
             owner.counters["FunctionErrors"] += 1
+            owner.counters["FailedInvokeEventCount"] += len(batch)
             owner.processing_result(RESULT_FUNCTION_FAILED)
         return report
 
@@ -332,6 +342,8 @@ class KinesisShardWorker:
         if failed:
             assert step.condition is not None
             await owner.send_on_failure(self.event_context, failed, str(step.condition), step.failed_invokes, lane.last_attempt)
+        if finished:
+            owner.advance_checkpoint(self.shard_id, self.checkpoint())
 
 
 def emulated_arrival_mapper(clock_wall: float, real_wall: float, scale: float) -> Callable[[float], float]:

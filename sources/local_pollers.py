@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 from emulator.sources.base import PollerContext, SourcePoller, poller_factory
@@ -19,12 +20,14 @@ class LocalPollers:
         self.context = context
         self._pollers: dict[str, SourcePoller] = {}
 
-    async def start_poller(self, mapping: EventSourceMapping) -> None:
+    async def start_poller(self, mapping: EventSourceMapping, checkpoints: Mapping[str, Any] | None = None) -> None:
         if mapping.uuid in self._pollers:
             raise RuntimeError(f"event source mapping {mapping.uuid} already has a poller")
         factory = poller_factory(mapping.kind)
         if factory is None:
             raise NoPollerForSource(f"no {mapping.kind} poller exists")
+        if checkpoints is not None:
+            self.context.checkpoints.replace(mapping.uuid, checkpoints)
         poller = factory(self.context, mapping)
         await poller.start()
         self._pollers[mapping.uuid] = poller

@@ -22,13 +22,13 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
-
-from emulator.backend.client import BackendClient, BackendError
+from emulator.backend.client import UNREACHABLE, BackendClient, BackendError
+from emulator.clock import ScaledClock
 from emulator.errors import AwsError, InvalidParameterValue, ResourceConflict, ResourceInUse, ResourceNotFound
 from emulator.backend.provisioning import Provisioner, ProvisioningError
 from emulator.tasks import OwnedTasks
 from emulator.sources.base import POLLER_MODULES, SourcesConfig, log as sources_log
+from emulator.sources.channel import ChannelClosed
 from emulator.sources.invoke_port import LambdaInvokePort
 from emulator.sources.poller_host import PollerHostSettings
 from emulator.sources.poller_process import PollerProcess, PollerProcessEvents
@@ -83,8 +83,9 @@ class SourceManager:
         self._closing = False
         self.pollers: PollerProcess | None = None  # the PollerHost; none without a backend to poll
         if backend is not None:
+            origin = clock.origin if isinstance(clock, ScaledClock) else None  # one timeline for both processes
             settings = PollerHostSettings(backend.endpoint_url, region, account_id, clock.scale, self.config,
-                                          sources_log.getEffectiveLevel())
+                                          sources_log.getEffectiveLevel(), origin)
             events = PollerProcessEvents(self._report_error, self._processing_result, self._restart_pollers)
             self.pollers = PollerProcess(settings, LambdaInvokePort(service), events)
 
@@ -117,7 +118,7 @@ class SourceManager:
                 await provisioner.provision(app)
             except ProvisioningError as exc:
                 raise SourceStartupError(str(exc)) from None
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+            except UNREACHABLE as exc:
                 raise SourceStartupError(f"{self.app.source}: the AWS backend did not answer while creating the "
                                          f"template's resources: {exc}") from None
 
@@ -141,6 +142,9 @@ class SourceManager:
     async def reset(self) -> None:
         """Back to the template: pollers stopped, API-made mappings gone, resources re-created."""
         await self.stop()
+        if self.pollers is not None:
+            for uuid_ in self.mappings:
+                self.pollers.forget(uuid_)
         self.mappings.clear()
         self._final.clear()
         self._locks.clear()
@@ -358,6 +362,8 @@ class SourceManager:
                 self.mappings.pop(mapping.uuid, None)
                 self._locks.pop(mapping.uuid, None)
                 self._final.pop(mapping.uuid, None)
+                if self.pollers is not None:
+                    self.pollers.forget(mapping.uuid)
                 return
             if mapping.settings.enabled:
                 try:
@@ -380,8 +386,14 @@ class SourceManager:
                 log.warning("event source mapping %s (%s): nothing polls %s: %s", mapping.uuid, mapping.origin,
                             mapping.event_source_arn, reason)
             return
-        await self.pollers.start_poller(mapping)
-        self._polled.add(mapping.uuid)
+        self._polled.add(mapping.uuid)  # from here on, a death of the poller process starts it again
+        try:
+            await self.pollers.start_poller(mapping)
+        except ChannelClosed:
+            return  # the poller process died meanwhile: its restart (_restart_pollers) starts this poller too
+        except BaseException:
+            self._polled.discard(mapping.uuid)
+            raise
         self._final.pop(mapping.uuid, None)
 
     async def _stop_poller(self, uuid_: str) -> None:

@@ -9,7 +9,8 @@ batches cost the control plane nothing. Invoking a batch is a call over the chan
 Over the channel this process answers `start(mapping)`, `stop(uuid)`, `snapshots()` and
 `shutdown()`, and sends notes: `log` (the pollers' log records, re-logged by the control
 plane under the same logger names), `error` (an unexpected exception in a poller task) and
-`result` (a mapping's new LastProcessingResult).
+`result` (a mapping's new LastProcessingResult) and `checkpoint` (a stream shard's new
+checkpoint, which the control plane keeps for the next process if this one dies).
 
 It dies with the control plane: the channel's end of file stops it (and PR_SET_PDEATHSIG
 if the parent is killed). Ctrl-C in a terminal reaches the whole process group: it is
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
 import json
 import logging
 import os
@@ -32,14 +32,15 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from emulator.backend.client import BackendClient
+from emulator.runtimes import proctree
 from emulator.clock import ScaledClock
 from emulator.sources.base import PollerContext, SourcesConfig
 from emulator.sources.channel import Channel, RemoteFailure
+from emulator.sources.checkpoints import StreamCheckpoints
 from emulator.sources.invoke_port import ChannelInvokePort
 from emulator.sources.local_pollers import LocalPollers
 from emulator.sources.mapping import EventSourceMapping
 
-PR_SET_PDEATHSIG = 1
 # How long `shutdown` or a lost channel give the pollers to stop (they let batches being
 # invoked finish within base.STOP_DRAIN_S).
 STOP_TIMEOUT_S = 10.0
@@ -53,6 +54,9 @@ class PollerHostSettings:
     time_scale: float
     sources: SourcesConfig
     log_level: int = logging.WARNING  # the control plane's level for emulator.sources
+    # The control plane clock's ScaledClock.origin: this process keeps time on the same
+    # timeline (emulated now() and wall() equal to the control plane's, across restarts).
+    clock_origin: tuple[float, float] | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -60,7 +64,12 @@ class PollerHostSettings:
     @classmethod
     def from_json(cls, text: str) -> "PollerHostSettings":
         raw = json.loads(text)
-        return cls(**{**raw, "sources": SourcesConfig(**raw["sources"])})
+        origin = raw.get("clock_origin")
+        return cls(**{**raw, "sources": SourcesConfig(**raw["sources"]),
+                      "clock_origin": None if origin is None else (origin[0], origin[1])})
+
+    def clock(self) -> ScaledClock:
+        return ScaledClock(self.time_scale, origin=self.clock_origin)
 
 
 class ChannelLogHandler(logging.Handler):
@@ -91,9 +100,10 @@ class PollerHostProcess:
         self.channel = Channel(calls, {}, lambda exc: self.finished.set())
         settings = self.settings
         context = PollerContext(
-            functions=ChannelInvokePort(self.channel), backend=self.backend, clock=ScaledClock(settings.time_scale),
+            functions=ChannelInvokePort(self.channel), backend=self.backend, clock=settings.clock(),
             region=settings.region, account_id=settings.account_id, config=settings.sources,
             report_error=self._report_error, processing_result=self._processing_result,
+            checkpoints=StreamCheckpoints(self._checkpoint_advanced),
         )
         self.pollers = LocalPollers(context)
         await self.channel.connect(sock)
@@ -108,9 +118,9 @@ class PollerHostProcess:
         logging.getLogger("emulator").setLevel(self.settings.log_level)
 
     # -- calls from the control plane ------------------------------------------------------
-    async def _start(self, mapping: EventSourceMapping) -> None:
+    async def _start(self, mapping: EventSourceMapping, checkpoints: dict[str, Any]) -> None:
         assert self.pollers is not None
-        await self.pollers.start_poller(mapping)
+        await self.pollers.start_poller(mapping, checkpoints)
 
     async def _stop(self, uuid: str) -> dict[str, Any]:
         assert self.pollers is not None
@@ -144,6 +154,10 @@ class PollerHostProcess:
         assert self.channel is not None
         self.channel.note("result", uuid, result)
 
+    def _checkpoint_advanced(self, uuid: str, shard_id: str, position: Any) -> None:
+        assert self.channel is not None
+        self.channel.note("checkpoint", uuid, shard_id, position)
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m emulator.sources.poller_host")
@@ -151,10 +165,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--settings", required=True, help="PollerHostSettings as JSON")
     parser.add_argument("--nice", type=int, default=0)
     args = parser.parse_args(argv)
-    try:
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
+    parent = os.getppid()
+    proctree.die_with_parent(signal.SIGKILL)
+    if os.getppid() != parent:  # the control plane died before prctl took effect
+        os._exit(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if args.nice:
         os.nice(args.nice)

@@ -37,6 +37,7 @@ from emulator.errors import AwsError, TooManyRequests
 from emulator.tasks import OwnedTasks
 from emulator.sources.base import BACKEND_FAILURES, STOP_DRAIN_S, BackendOutage, BatchResult, PollerContext
 from emulator.sources.mapping import EventSourceMapping
+from emulator.policy.backoff import doubling_step, equal_jitter, full_jitter
 from emulator.sources.sqs_records import BatchPayload, PendingMessage, failed_item_ids, pending_message, retry_ids
 from emulator.sources.sqs_scaling import (
     DECISION_INTERVAL_S, PollWindow, SqsScalingConfig, SqsScalingState, decide, initial_state,
@@ -57,7 +58,9 @@ EFFECTIVE_VISIBILITY_MARGIN_S = 30
 # Throttled batches are retried "gradually" until their visibility timeout runs out
 # (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html). AWS gives
 # no delays (README, "Choices where AWS is ambiguous"); we use the shape of the async
-# queue's throttle retries (exponential from 1 s), capped at one minute.
+# queue's throttle retries (exponential from 1 s), capped at one minute, with full jitter
+# (emulator/policy/backoff.py): up to 1,000 batches throttled at once must not come back
+# at once.
 THROTTLE_RETRY_INITIAL_S = 1.0
 THROTTLE_RETRY_MAX_S = 60.0
 # Not AWS figures — how this poller paces itself:
@@ -65,11 +68,11 @@ THROTTLE_RETRY_MAX_S = 60.0
 # `_wait_seconds`);
 EMPTY_POLL_PAUSE_S = 0.2
 # after a backend error (the queue deleted, the backend restarting), doubling up to 10 s
-# per worker while the errors last;
+# per worker while the errors last, with equal jitter (the workers spread out);
 BACKEND_RETRY_INITIAL_S = 0.5
 BACKEND_RETRY_MAX_S = 10.0
-# how often queue attributes (visibility timeout, redrive policy) and the DLQ depth are
-# re-read, in real seconds: observation, not an emulated timer.
+# how often queue attributes (visibility timeout, redrive policy), the function's timeout
+# and the DLQ depth are re-read, in real seconds: observation, not an emulated timer.
 ATTRIBUTE_REFRESH_S = 30.0
 DLQ_POLL_S = 1.0
 
@@ -102,6 +105,10 @@ class SqsPollerStats:
     batches_dropped_throttled: int = 0  # gave up: the visibility timeout ran out while throttled
     throttles: int = 0  # every throttled attempt
     delete_failures: int = 0
+    # Messages, as AWS's event source mapping metrics count them
+    # (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html):
+    events_invoked: int = 0  # InvokedEventCount: in batches the function ran with
+    events_failed_invoke: int = 0  # FailedInvokeEventCount: failed, or throttled until given up
     dlq_depth: int | None = None
     dlq_arrivals: int = 0
 
@@ -149,6 +156,7 @@ class SqsPoller:
         self._stopping = False
         self._stop_event = asyncio.Event()
         self._outage = BackendOutage(log, mapping.event_source_arn)
+        self._timeout_cache: tuple[float | None, float] | None = None  # (function Timeout, loop time asked)
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -189,6 +197,8 @@ class SqsPoller:
             "BatchesDroppedAfterThrottling": s.batches_dropped_throttled,
             "Throttles": s.throttles,
             "DeleteFailures": s.delete_failures,
+            "InvokedEventCount": s.events_invoked,
+            "FailedInvokeEventCount": s.events_failed_invoke,
             "BackendErrors": self._outage.failures,
         }
         if self.queue is not None and self.queue.dead_letter_arn:
@@ -205,12 +215,12 @@ class SqsPoller:
     async def _control(self) -> None:
         clock = self.context.clock
         loop = asyncio.get_running_loop()
-        delay = BACKEND_RETRY_INITIAL_S
+        failures = 0
         while self.queue is None:
             try:
                 self.queue = await self._queue_info()
             except BACKEND_FAILURES as exc:
-                delay = await self._backend_failed("reading the queue's attributes", exc, delay)
+                failures = await self._backend_failed("reading the queue's attributes", exc, failures)
         self._outage.answered()
         self._state = initial_state(self.scaling, clock.now())
         if self.queue.dead_letter_arn:
@@ -288,11 +298,12 @@ class SqsPoller:
         except asyncio.TimeoutError:
             pass
 
-    async def _backend_failed(self, doing: str, exc: BaseException, delay: float) -> float:
-        """Count and back off; returns the next delay."""
+    async def _backend_failed(self, doing: str, exc: BaseException, failures: int) -> int:
+        """Count and back off after `failures` failures in a row before this one; returns the new count."""
         self._outage.failed(doing, exc)
-        await asyncio.sleep(delay)
-        return min(delay * 2, BACKEND_RETRY_MAX_S)
+        step = doubling_step(failures, BACKEND_RETRY_INITIAL_S, BACKEND_RETRY_MAX_S)
+        await asyncio.sleep(equal_jitter(step, self.context.rng))
+        return failures + 1
 
     # -- one batch worker -----------------------------------------------------------------
     async def _worker(self, slot: int) -> None:
@@ -316,15 +327,28 @@ class SqsPoller:
         window = self.mapping.settings.maximum_batching_window_s
         if not window:
             return float(vt), None
-        try:
-            timeout = await self.context.functions.timeout_s(self.mapping.function_arn)
-        except AwsError:
+        timeout = await self._function_timeout()
+        if timeout is None:
             return float(vt), None
         needed = self.context.clock.to_real(window) + timeout
         if needed <= vt:
             return float(vt), None
         effective = math.ceil(needed + EFFECTIVE_VISIBILITY_MARGIN_S)
         return float(effective), effective
+
+    async def _function_timeout(self) -> float | None:
+        """The function's Timeout, asked of the control plane (a call over the channel) at most
+        once per ATTRIBUTE_REFRESH_S, not per batch; None when the function cannot be found."""
+        now = asyncio.get_running_loop().time()
+        cached = self._timeout_cache
+        if cached is not None and now - cached[1] < ATTRIBUTE_REFRESH_S:
+            return cached[0]
+        try:
+            timeout: float | None = await self.context.functions.timeout_s(self.mapping.function_arn)
+        except AwsError:
+            timeout = None
+        self._timeout_cache = (timeout, now)
+        return timeout
 
     async def _gather(self, slot: int, carry: list[PendingMessage]) -> tuple[_Batch | None, list[PendingMessage]]:
         assert self.queue is not None
@@ -339,7 +363,7 @@ class SqsPoller:
         deadline = clock.now() + window
         vt_real, vt_request = await self._visibility_timeout()
         received_at = loop.time() if payload.messages else None
-        backend_delay = BACKEND_RETRY_INITIAL_S
+        backend_failures = 0
         while len(payload) < settings.batch_size and not overflow and not self._stopping:
             if not payload.messages and not self._wanted(slot):
                 break  # scaled down while receiving nothing: this worker leaves, not polls again
@@ -355,12 +379,12 @@ class SqsPoller:
                     self._receiving_since[slot] = loop.time()
                     messages = await self.context.backend.sqs_receive(self.queue.url, want, wait, vt_request)
             except BACKEND_FAILURES as exc:
-                backend_delay = await self._backend_failed("ReceiveMessage", exc, backend_delay)
+                backend_failures = await self._backend_failed("ReceiveMessage", exc, backend_failures)
                 continue
             finally:
                 self._receiving_since.pop(slot, None)
             self._outage.answered()
-            backend_delay = BACKEND_RETRY_INITIAL_S
+            backend_failures = 0
             if not messages:
                 self._window.empty_receives += 1
                 if wait == 0:
@@ -400,6 +424,7 @@ class SqsPoller:
         if result is None:
             return
         self.stats.invocations += 1
+        self.stats.events_invoked += len(messages)
         if result.function_error:
             self._failed(messages)
             return
@@ -414,6 +439,7 @@ class SqsPoller:
             keep = retry_ids(ids, failed, fifo=self.queue.fifo)
         if keep:
             self.stats.batches_partially_failed += 1
+            self.stats.events_failed_invoke += len(keep)
             self._leave([m for m in messages if m.message_id in keep])
         else:
             self.stats.batches_succeeded += 1
@@ -425,7 +451,7 @@ class SqsPoller:
         loop = asyncio.get_running_loop()
         payload = batch.payload.encode()
         deadline = batch.received_at + batch.visibility_timeout
-        delay = THROTTLE_RETRY_INITIAL_S
+        retries = 0
         throttled = False
         while True:
             try:
@@ -436,16 +462,18 @@ class SqsPoller:
                     throttled = True
                     self.stats.batches_throttled += 1
                     self._window.throttled_batches += 1
-                wait = clock.to_real(delay)
+                step = doubling_step(retries, THROTTLE_RETRY_INITIAL_S, THROTTLE_RETRY_MAX_S)
+                wait = clock.to_real(full_jitter(step, self.context.rng))
                 if self._stopping or loop.time() + wait >= deadline:
                     self.stats.batches_dropped_throttled += 1
+                    self.stats.events_failed_invoke += len(batch.payload.messages)
                     self._leave(batch.payload.messages)
                     return None
                 await self._pause(wait)
                 if self._stopping:
                     self._leave(batch.payload.messages)
                     return None
-                delay = min(delay * 2, THROTTLE_RETRY_MAX_S)
+                retries += 1
             except AwsError as exc:  # the function is gone (deleted alias, version): nothing ran
                 log.warning("%s: %s; the batch is left on the queue", self.mapping.uuid, exc.message)
                 self._leave(batch.payload.messages)
@@ -453,6 +481,7 @@ class SqsPoller:
 
     def _failed(self, messages: list[PendingMessage]) -> None:
         self.stats.batches_failed += 1
+        self.stats.events_failed_invoke += len(messages)
         self._window.failed_batches += 1
         self._leave(messages)
 

@@ -12,13 +12,15 @@ made, so tests may set them first.
 
 from __future__ import annotations
 
+import asyncio
+import http
 import logging
 from typing import Any
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-from emulator.errors import AwsError, InvalidRequestContent, ServiceError, UserError
+from emulator.errors import AwsError, InvalidRequestContent, RequestTooLarge, ServiceError, UserError
 
 log = logging.getLogger("emulator.http")
 
@@ -27,9 +29,8 @@ log = logging.getLogger("emulator.http")
 # (uvicorn's 5 s broke keep-alive clients that pause between phases, such as a load test's
 # own probes; a peer that sends nothing costs one descriptor for a minute at most).
 KEEP_ALIVE_TIMEOUT_S = 60.0
-# A request head must be complete this long after its first byte (fast path) or after the
-# connection went idle (general path: aiohttp's keep-alive timer keeps running while a head
-# arrives); a slow-loris peer is answered 408 and closed.
+# A request head must be complete this long after its first byte (both paths); a slow-loris
+# peer is answered 408 and closed.
 HEADER_TIMEOUT_S = 10.0
 # A request body must be complete this long after its head. Bodies are at most 16 MB and
 # come over loopback or a LAN, so ten seconds is generous.
@@ -40,6 +41,10 @@ READ_HIGH_WATER = 64 * 1024
 # Request heads larger than this are handed to aiohttp, whose own line and field limits
 # answer them.
 MAX_HEADER_BYTES = 16 * 1024
+# 6 MB synchronous payloads, 1 MB asynchronous (since Oct 2025):
+# https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
+MAX_ASYNC_PAYLOAD = 1024 * 1024
 # Larger than Lambda's 6 MB sync limit so we can answer with Lambda's own 413 (see
 # lambda_api.py) instead of aiohttp's; larger bodies are refused by aiohttp itself.
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -55,6 +60,11 @@ class RequestTimeout(UserError):
 
     code = "RequestTimeoutException"
     status = 408
+
+
+def payload_too_large(limit: int = MAX_SYNC_PAYLOAD) -> RequestTooLarge:
+    """Lambda's 413 for an Invoke payload above `limit` bytes."""
+    return RequestTooLarge(f"Request must be smaller than {limit} bytes for the Invoke operation")
 
 
 class ShuttingDown(ServiceError):
@@ -79,7 +89,44 @@ def error_response(error: AwsError, close: bool = False) -> web.Response:
 
 class QuietProtocol(RequestHandler):
     """aiohttp's connection protocol, answering the requests its parser rejects with an
-    AWS-shaped 400 and one log line instead of a traceback."""
+    AWS-shaped 400 and one log line instead of a traceback, and a request head that does not
+    arrive within HEADER_TIMEOUT_S of its first byte with 408 (aiohttp itself would only
+    close the connection, without an answer, once its keep-alive timer ran out)."""
+
+    _head_timer: asyncio.TimerHandle | None = None
+
+    def data_received(self, data: bytes) -> None:
+        # Between requests (none being handled or queued), new bytes begin a request head.
+        between = self._current_request is None and not self._messages
+        heads = self._request_count
+        super().data_received(data)
+        if self._request_count != heads:
+            self._stop_head_timer()  # a head arrived in full
+        elif between and data and self._head_timer is None and self.transport is not None and not self._force_close:
+            deadline = self._loop.time() + HEADER_TIMEOUT_S
+            self._head_timer = self._loop.call_at(deadline, self._head_timed_out)
+            # aiohttp's keep-alive check would close the connection unanswered: not before us.
+            self._next_keepalive_close_time = max(self._next_keepalive_close_time, deadline + 1.0)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._stop_head_timer()
+        super().connection_lost(exc)
+
+    def _stop_head_timer(self) -> None:
+        timer, self._head_timer = self._head_timer, None
+        if timer is not None:
+            timer.cancel()
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        error = RequestTimeout(f"The request head did not arrive within {HEADER_TIMEOUT_S:g} s.")
+        peer = transport.get_extra_info("peername")
+        log.info("rejected a request from %s: %s", peer[0] if peer else "?", error.message)
+        transport.write(encode_response(error))
+        self.force_close()  # the transport sends what was written, then closes
 
     def handle_error(self, request: Any, status: int = 500, exc: BaseException | None = None, message: str | None = None) -> web.StreamResponse:
         if status >= 500:
@@ -91,12 +138,19 @@ class QuietProtocol(RequestHandler):
         return error_response(MalformedRequest(text), close=True)
 
 
+def encode_response(error: AwsError) -> bytes:
+    """`error` as a whole HTTP/1.1 response that closes the connection (for a request no
+    handler will see)."""
+    status, headers, payload = error.to_response_parts()
+    lines = [http_status_line(status), f"Content-Length: {len(payload)}"]
+    lines.extend(f"{key}: {value}" for key, value in headers.items())
+    lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
+
+
 def http_status_line(status: int) -> str:
     return f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}"
 
 
-_REASONS = {
-    200: "OK", 202: "Accepted", 204: "No Content", 400: "Bad Request", 404: "Not Found", 408: "Request Timeout",
-    409: "Conflict", 413: "Request Entity Too Large", 415: "Unsupported Media Type", 429: "Too Many Requests",
-    500: "Internal Server Error", 502: "Bad Gateway",
-}
+# Every status's reason phrase (a dict, not an HTTPStatus call per response: the fast path).
+_REASONS = {status.value: status.phrase for status in http.HTTPStatus}

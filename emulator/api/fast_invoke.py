@@ -39,7 +39,7 @@ _INVOKE_TARGET = re.compile(rb"/2015-03-31/functions/([^/?]+)/invocations(?:\?(.
 # The headers this path reads: framing, and what LambdaApi.invoke_parts looks at.
 _WANTED_HEADERS = frozenset({
     b"content-length", b"transfer-encoding", b"expect", b"connection",
-    b"x-amz-invocation-type", b"x-amz-log-type", b"x-amz-client-context",
+    b"x-amz-invocation-type", b"x-amz-log-type", b"x-amz-client-context", b"x-amzn-trace-id", b"x-amz-tenant-id",
 })
 _SHUTDOWN_MESSAGE = "The emulator shut down before this request was answered (see --shutdown-timeout)."
 

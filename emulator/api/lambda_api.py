@@ -6,25 +6,26 @@ import asyncio
 import base64
 import binascii
 import json
+import re
 from typing import Any, Mapping
 
 from aiohttp import web
 
-from emulator.errors import InvalidParameterValue, InvalidRequestContent, RequestTooLarge
-from emulator.api.routing import json_response
-from emulator.service.lambda_service import LambdaService
+from emulator.api.edge import MAX_ASYNC_PAYLOAD, MAX_SYNC_PAYLOAD, payload_too_large
+from emulator.errors import InvalidParameterValue, InvalidRequestContent
+from emulator.api.routing import json_response, parse_json
+from emulator.service.lambda_service import LambdaService, check_tenant
 from emulator.api.shapes import function_configuration, get_function
 
-# 6 MB synchronous payloads, 1 MB asynchronous (since Oct 2025):
-# https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
-MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
-MAX_ASYNC_PAYLOAD = 1024 * 1024
 # ClientContext is up to 3,583 bytes of base64: https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html
 MAX_CLIENT_CONTEXT = 3583
 # Payloads above this are parsed off the event loop so big requests never stall small ones.
 INLINE_JSON_LIMIT = 128 * 1024
 INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
 LOG_TYPES = ("None", "Tail")
+# The Invoke parameter TenantId (header X-Amz-Tenant-Id): shape TenantId in the Lambda API model
+# (https://github.com/boto/botocore/blob/develop/botocore/data/lambda/2015-03-31/service-2.json).
+_TENANT_ID = re.compile(r"[a-zA-Z0-9._:/=+\-@ ]{1,256}")
 # ListFunctions returns up to 50 functions per page unless MaxItems says otherwise:
 # https://docs.aws.amazon.com/lambda/latest/api/API_ListFunctions.html
 DEFAULT_LIST_MAX_ITEMS = 50
@@ -41,26 +42,30 @@ _PAYLOAD_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def _parse_json(payload: bytes) -> None:
-    _PAYLOAD_DECODER.decode(payload.decode("utf-8"))
+    parse_json(payload, _PAYLOAD_DECODER, what="Could not parse payload into json: ")
 
 
 async def _check_json(payload: bytes) -> None:
-    try:
-        if len(payload) > INLINE_JSON_LIMIT:
-            await asyncio.get_running_loop().run_in_executor(None, _parse_json, payload)
-        else:
-            _parse_json(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequestContent(f"Could not parse request body into json: Could not parse payload into json: {exc}") from None
-    except RecursionError:  # nested deeper than the interpreter's recursion limit (~1,000)
-        raise InvalidRequestContent("Could not parse request body into json: Could not parse payload into json: "
-                                    "the JSON is nested too deeply.") from None
+    if len(payload) > INLINE_JSON_LIMIT:
+        await asyncio.get_running_loop().run_in_executor(None, _parse_json, payload)
+    else:
+        _parse_json(payload)
 
 
 def _check_size(invocation_type: str, size: int) -> None:
     limit = MAX_ASYNC_PAYLOAD if invocation_type == "Event" else MAX_SYNC_PAYLOAD
     if size > limit:
-        raise RequestTooLarge(f"Request must be smaller than {limit} bytes for the Invoke operation")
+        raise payload_too_large(limit)
+
+
+def _tenant_id(header: str | None) -> str | None:
+    if header is None:
+        return None
+    if not _TENANT_ID.fullmatch(header):
+        raise InvalidParameterValue(
+            f"1 validation error detected: Value '{header[:256]}' at 'tenantId' failed to satisfy constraint: Member "
+            "must satisfy regular expression pattern: [a-zA-Z0-9\\._:\\/=+\\-@ ]+ and have length between 1 and 256")
+    return header
 
 
 def _client_context(header: str | None) -> dict[str, Any] | None:
@@ -121,10 +126,13 @@ class LambdaApi:
         else:
             await _check_json(payload)
         client_context = _client_context(headers.get("x-amz-client-context"))
+        tenant_id = _tenant_id(headers.get("x-amz-tenant-id"))
+        check_tenant(version, tenant_id)
+        trace = headers.get("x-amzn-trace-id")
         if invocation_type == "DryRun":
             return 204, {}, b""
         if invocation_type == "Event":
-            request_id = service.submit_async(version, payload, qualifier=name_qualifier)
+            request_id = service.submit_async(version, payload, qualifier=name_qualifier, tenant_id=tenant_id, trace_header=trace)
             return 202, {"x-amzn-RequestId": request_id}, b""
         result = await service.invoke(
             version,
@@ -132,6 +140,8 @@ class LambdaApi:
             qualifier=name_qualifier,
             client_context=client_context,
             log_tail=log_type == "Tail",
+            trace_header=trace,
+            tenant_id=tenant_id,
         )
         out = {"Content-Type": "application/json", "X-Amz-Executed-Version": result.executed_version, "x-amzn-RequestId": result.request_id}
         if result.function_error:

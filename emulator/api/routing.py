@@ -21,7 +21,7 @@ from aiohttp import web
 from emulator.api import edge
 from emulator.api.edge import RequestTimeout, error_response
 from emulator.api.fast_invoke import FastInvokeServer
-from emulator.errors import AwsError, InvalidRequestContent, RequestTooLarge, ServiceError
+from emulator.errors import AwsError, InvalidRequestContent, ServiceError
 
 log = logging.getLogger("emulator.http")
 
@@ -34,16 +34,18 @@ def json_response(body: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, body=json.dumps(body).encode(), content_type="application/json")
 
 
-def parse_json(raw: bytes | str, decoder: json.JSONDecoder | None = None) -> Any:
-    """JSON, or Lambda's InvalidRequestContentException. Nesting deeper than the interpreter's
-    recursion limit (~1,000, also the default limit of Jackson, the JVM parser AWS's Java
-    services use) is refused instead of failing with RecursionError."""
+def parse_json(raw: bytes | str, decoder: json.JSONDecoder | None = None, what: str = "") -> Any:
+    """JSON, or Lambda's InvalidRequestContentException (its message names `what` could not
+    be parsed, after the request body). Nesting deeper than the interpreter's recursion limit
+    (~1,000, also the default limit of Jackson, the JVM parser AWS's Java services use) is
+    refused instead of failing with RecursionError."""
+    prefix = "Could not parse request body into json: " + what
     try:
         return (decoder or _DECODER).decode(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from None
+        raise InvalidRequestContent(f"{prefix}{exc}") from None
     except RecursionError:
-        raise InvalidRequestContent("Could not parse request body into json: the JSON is nested too deeply.") from None
+        raise InvalidRequestContent(f"{prefix}the JSON is nested too deeply.") from None
 
 
 _DECODER = json.JSONDecoder()
@@ -78,7 +80,7 @@ def aws_errors(handler: Handler) -> Handler:
         except AwsError as error:
             return aws_error_response(error)
         except web.HTTPRequestEntityTooLarge:
-            return aws_error_response(RequestTooLarge("Request must be smaller than 6291456 bytes for the Invoke operation"))
+            return aws_error_response(edge.payload_too_large())
         except web.HTTPException:
             raise
         except Exception:
@@ -148,7 +150,7 @@ class Router:
                 log.info("rejected a request from %s: its body did not arrive within %g s", request.remote, edge.BODY_TIMEOUT_S)
                 return error_response(RequestTimeout(f"The request body did not arrive within {edge.BODY_TIMEOUT_S:g} s."), close=True)
             except web.HTTPRequestEntityTooLarge:
-                return aws_error_response(RequestTooLarge("Request must be smaller than 6291456 bytes for the Invoke operation"))
+                return aws_error_response(edge.payload_too_large())
             except ConnectionError:  # the client left mid-body: nobody to answer
                 log.debug("a client left while sending %s %s", request.method, request.path)
                 return error_response(RequestTimeout("The connection closed before the request body arrived."), close=True)

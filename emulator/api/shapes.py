@@ -37,6 +37,10 @@ def function_configuration(version: FunctionVersion) -> dict[str, Any]:
         config["Environment"] = {"Variables": dict(spec.environment)}
     if spec.dead_letter_arn:
         config["DeadLetterConfig"] = {"TargetArn": spec.dead_letter_arn}
+    if spec.layers:
+        config["Layers"] = [{"Arn": layer.arn, "CodeSize": layer.size} for layer in spec.layers]
+    if spec.tenant_isolation_mode:
+        config["TenancyConfig"] = {"TenantIsolationMode": spec.tenant_isolation_mode}
     return config
 
 

@@ -114,6 +114,16 @@ class BackendClient:
                 raise BackendError(service, response.status, text)
             return text
 
+    async def timeline_metrics(self) -> dict[str, Any] | None:
+        """The moto child's queue and stream figures for the timeline
+        (emulator/moto_child/queue_metrics.py); None from a backend without them."""
+        async with self._http().get(self.endpoint_url + "/_emulator/backend-metrics") as response:
+            if response.status != 200:
+                return None
+            body = await response.read()
+        value = json.loads(body)
+        return value if isinstance(value, dict) else None
+
     # -- SQS (JSON protocol) -----------------------------------------------------------
     async def sqs(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self.json_call("sqs", f"AmazonSQS.{action}", body)

@@ -12,9 +12,11 @@ ServiceUnavailable, the health endpoint reports the state); after a restart `on_
 runs (the server re-creates the template's resources: moto keeps everything in memory).
 
 By default the child first applies emulator/moto_child/fast_sqs.py (an indexed SQS queue
-model, a short path for SQS's JSON calls, keep-alive): moto's own SQS is O(queue depth)
-per call. It is applied only on the moto versions it was verified with; on any other,
-moto runs unpatched and a warning is logged.
+model, a short path for SQS's JSON calls, keep-alive) and fast_kinesis.py: moto's own SQS
+and Kinesis are O(queue or shard depth) per call. They are applied only on the moto
+versions they were verified with; on any other, moto runs unpatched and a warning is
+logged. What the child writes on stderr (why it could not start, a model that could not be
+applied) goes to our log under `emulator.moto`.
 """
 
 from __future__ import annotations
@@ -22,17 +24,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
-import threading
 from enum import Enum
 from typing import Any, Awaitable, Callable, Mapping
 
 import aiohttp
 
-from emulator.policy.restarts import RestartHistory, RestartPolicy, after_death, started
+from emulator.child_env import child_environment
+from emulator.policy.restarts import RestartPolicy
+from emulator.supervision import SupervisedChild, describe_exit, log_output, stop_process
 from emulator.tasks import OwnedTasks
 
 log = logging.getLogger("emulator.moto")
@@ -46,18 +48,15 @@ STOP_TIMEOUT_S = 5.0
 # and the drain itself 9,450 -> 11,200-11,750 msg/s (docs/benchmarks.md, "Event sources").
 # Only matters when the CPUs are contended.
 MOTO_NICE = 10
-# What the moto child inherits of the emulator's environment: enough to run Python and
-# moto's own settings (MOTO_*), never the user's secrets (AWS keys, tokens, ...).
-_INHERITED_ENV = frozenset({"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "PYTHONPATH", "SSL_CERT_FILE", "SSL_CERT_DIR"})
 
 
 def moto_environment(environ: Mapping[str, str], home: str | None) -> dict[str, str]:
-    """The moto child's whole environment."""
-    env = {key: value for key, value in environ.items() if key in _INHERITED_ENV or key.startswith("MOTO_")}
-    env["AWS_CONFIG_FILE"] = env["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    """The moto child's whole environment (emulator/child_env.py) with moto's own settings
+    (MOTO_*), never the user's secrets nor their AWS configuration files."""
+    settings = {"AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
     if home is not None:
-        env["HOME"] = home
-    return env
+        settings["HOME"] = home
+    return child_environment(environ, prefixes=("MOTO_",), settings=settings)
 
 
 def moto_command(host: str, port: int, fast_sqs: bool = True) -> list[str]:
@@ -73,13 +72,16 @@ def warn_if_unverified(fast_sqs: bool) -> None:
 
     version = installed_moto_version()
     if fast_sqs and version is not None and not is_verified(version):
-        log.warning("moto %s is not a version the fast SQS model was verified with (%s): the backend runs "
-                    "moto's own SQS, which slows down as queues grow", version, ", ".join(VERIFIED_MOTO_VERSIONS))
+        log.warning("moto %s is not a version the fast SQS and Kinesis models and the SNS fan-out were verified with "
+                    "(%s): the backend runs moto's own SQS and Kinesis, which slow down as queues and streams grow, "
+                    "and SNS delivers nothing to Lambda", version,
+                    ", ".join(VERIFIED_MOTO_VERSIONS))
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
+    family, kind, _, _, address = socket.getaddrinfo(host or None, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    with socket.socket(family, kind) as sock:  # "::" is IPv6
+        sock.bind(address)
         return sock.getsockname()[1]
 
 
@@ -104,16 +106,6 @@ class IllegalBackendTransition(RuntimeError):
     pass
 
 
-def describe_exit(returncode: int) -> str:
-    if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = "an unknown signal"
-        return f"killed by signal {-returncode} ({name})"
-    return f"exit status {returncode}"
-
-
 class MotoServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, fast_sqs: bool = True,
                  policy: RestartPolicy | None = None, home: str | None = None) -> None:
@@ -121,16 +113,21 @@ class MotoServer:
         self.port = port
         self.fast_sqs = fast_sqs
         self.home = home
-        self.policy = policy or RestartPolicy()
         # Run after each restart, once the new child answers (the server re-provisions).
         self.on_restart: Callable[[], Awaitable[None]] | None = None
         self.state = BackendState.STOPPED
         self.restarts = 0  # successful restarts since start()
         self.last_exit: str | None = None  # how the last child that died ended
-        self._history = RestartHistory()
-        self._proc: subprocess.Popen | None = None
-        self._watch: tuple[Any, asyncio.AbstractEventLoop] | None = None  # (pidfd or thread, loop)
+        self._child = SupervisedChild("moto backend", policy)
         self._tasks = OwnedTasks("moto backend", lambda error: None)  # failures are logged by OwnedTasks
+
+    @property
+    def policy(self) -> RestartPolicy:
+        return self._child.policy
+
+    @property
+    def _proc(self) -> subprocess.Popen | None:
+        return self._child.proc
 
     @property
     def url(self) -> str:
@@ -169,34 +166,36 @@ class MotoServer:
         if self.port == 0:
             self.port = free_port(self.host)
         warn_if_unverified(self.fast_sqs)
-        self._history = started(self._history, asyncio.get_running_loop().time())
+        self._child.starting()
         try:
-            await self._launch()
+            proc = await self._launch()
         except BaseException:
             self._transition(BackendState.STOPPED)
             raise
-        assert self._proc is not None
-        self._start_watching(self._proc, asyncio.get_running_loop())
+        self._child.watch(proc, self._exited)
         self._transition(BackendState.RUNNING)
 
-    async def _launch(self) -> None:
+    async def _launch(self) -> subprocess.Popen:
         """Start a child on self.port and wait until it answers; RuntimeError if it cannot."""
         try:
-            self._proc = proc = subprocess.Popen(
+            proc = subprocess.Popen(
                 moto_command(self.host, self.port, self.fast_sqs),
                 env=moto_environment(os.environ, self.home),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                # Into our log: why it failed to start, a fast model that could not be applied.
+                stderr=subprocess.PIPE,
             )
         except OSError as exc:
             raise RuntimeError(f"cannot start the moto server: {exc}") from exc
+        reader = log_output(proc, log, "moto")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + START_TIMEOUT_S
         try:
             async with aiohttp.ClientSession() as session:
                 while True:
                     if proc.poll() is not None:
+                        await asyncio.to_thread(reader.join, STOP_TIMEOUT_S)  # its reason is logged first
                         raise RuntimeError(
                             "the moto server exited at start-up (is moto[server] installed? is port "
                             f"{self.port} free? {describe_exit(proc.returncode)})"
@@ -204,14 +203,14 @@ class MotoServer:
                     try:
                         async with session.get(self.url + "/moto-api/", timeout=aiohttp.ClientTimeout(total=2)) as response:
                             if response.status < 500:
-                                return
+                                return proc
                     except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
                         pass
                     if loop.time() > deadline:
                         raise RuntimeError(f"the moto server did not answer within {START_TIMEOUT_S:.0f} s")
                     await asyncio.sleep(0.05)
         except BaseException:
-            await self._end_child()
+            await stop_process(proc, STOP_TIMEOUT_S)
             raise
 
     async def reset(self) -> None:
@@ -223,64 +222,15 @@ class MotoServer:
         if self.state is not BackendState.STOPPED:
             self._transition(BackendState.STOPPED)
         await self._tasks.cancel_all()  # a restart under way, and the child it started
-        self._stop_watching()
-        await self._end_child()
-
-    async def _end_child(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.terminate()
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + STOP_TIMEOUT_S
-            while proc.poll() is None and loop.time() < deadline:
-                await asyncio.sleep(0.02)
-            if proc.poll() is None:
-                proc.kill()
-        proc.wait()
+        await self._child.stop(STOP_TIMEOUT_S)
 
     # -- supervision ------------------------------------------------------------------------
-    def _start_watching(self, proc: subprocess.Popen, loop: asyncio.AbstractEventLoop) -> None:
-        """Call _exited on `loop` as soon as `proc` exits."""
-        try:
-            pidfd = os.pidfd_open(proc.pid)  # readable once the process exits (Linux >= 5.3)
-        except (AttributeError, OSError):
-            waiter = threading.Thread(target=self._wait_in_thread, args=(proc, loop), name="moto-backend-waiter",
-                                      daemon=True)
-            self._watch = (waiter, loop)
-            waiter.start()
-            return
-        self._watch = (pidfd, loop)
-        loop.add_reader(pidfd, self._exited, proc)
-
-    def _wait_in_thread(self, proc: subprocess.Popen, loop: asyncio.AbstractEventLoop) -> None:
-        proc.wait()
-        try:
-            loop.call_soon_threadsafe(self._exited, proc)
-        except RuntimeError:  # the loop is closed: nobody supervises any more
-            pass
-
-    def _stop_watching(self) -> None:
-        watch, self._watch = self._watch, None
-        if watch is None or not isinstance(watch[0], int):
-            return  # a waiter thread ends with its process
-        pidfd, loop = watch
-        if not loop.is_closed():
-            loop.remove_reader(pidfd)
-        os.close(pidfd)
-
     def _exited(self, proc: subprocess.Popen) -> None:
-        if proc is not self._proc:
-            return  # a child we ended ourselves
-        self._stop_watching()
-        proc.wait()  # reaped: the pidfd said it exited
-        self._proc = None
+        """The child exited (reaped) while we did not stop it."""
         if self.state not in (BackendState.RUNNING, BackendState.RESTARTING):
             return
         self.last_exit = describe_exit(proc.returncode)
-        now = asyncio.get_running_loop().time()
-        delay, self._history = after_death(self.policy, self._history, now)
+        delay = self._child.restart_delay()
         if delay is None:
             self._transition(BackendState.FAILED)
             log.error("the moto backend (pid %d) exited unexpectedly (%s) after %d restarts in a row: not restarted "
@@ -290,19 +240,18 @@ class MotoServer:
         self._transition(BackendState.RESTARTING)
         log.error("the moto backend (pid %d) exited unexpectedly (%s): its data is lost; restarting it in %.1f s "
                   "(restart %d in a row, at most %d); calls for it answer 503 ServiceUnavailable meanwhile",
-                  proc.pid, self.last_exit, delay, self._history.in_a_row, self.policy.max_restarts)
+                  proc.pid, self.last_exit, delay, self._child.in_a_row, self.policy.max_restarts)
         self._tasks.spawn(self._restart(delay), "restart")
 
     async def _restart(self, delay: float) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(delay)
-            self._history = started(self._history, loop.time())
+            self._child.starting()
             try:
-                await self._launch()
+                proc = await self._launch()
                 break
             except RuntimeError as exc:
-                next_delay, self._history = after_death(self.policy, self._history, loop.time())
+                next_delay = self._child.restart_delay()
                 if next_delay is None:
                     self._transition(BackendState.FAILED)
                     log.error("the moto backend could not be restarted (%s): gave up after %d attempts in a row; "
@@ -311,9 +260,7 @@ class MotoServer:
                     return
                 log.warning("the moto backend could not be restarted (%s): trying again in %.1f s", exc, next_delay)
                 delay = next_delay
-        proc = self._proc
-        assert proc is not None
-        self._start_watching(proc, loop)  # a death while re-provisioning starts the next restart
+        self._child.watch(proc, self._exited)  # a death while re-provisioning starts the next restart
         log.warning("the moto backend is back (pid %d); re-creating the template's resources", proc.pid)
         if self.on_restart is not None:
             try:

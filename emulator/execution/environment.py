@@ -13,11 +13,16 @@ import logging
 import os
 import signal
 import socket
+import functools
+import json
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from emulator.execution.log_tail import LogTail
 from emulator.runtimes import protocol
+
+if TYPE_CHECKING:
+    from emulator.execution.backends import InvokeRequest
 
 log = logging.getLogger("emulator.execution.environment")
 
@@ -37,6 +42,9 @@ _TRANSITIONS: dict[EnvState, frozenset[EnvState]] = {
     EnvState.STOPPING: frozenset({EnvState.DEAD}),
     EnvState.DEAD: frozenset(),
 }
+
+
+TRANSITIONS = _TRANSITIONS  # shared with the Runtime API's environments (runtime_api_env.py)
 
 
 class IllegalTransition(RuntimeError):
@@ -65,6 +73,9 @@ class ExecutionEnvironment(asyncio.Protocol):
 
     def __init__(self, env_id: str, on_log: Callable[[str], None]) -> None:
         self.env_id = env_id
+        # Asks the fork server (its parent) to SIGKILL it, when no pidfd could be opened.
+        self._kill_by_parent: Callable[[int], None] | None = None
+        self._gone = False  # it had exited before a pidfd could be opened
         self.state = EnvState.STARTING
         self.pid: int | None = None
         self.generation = 0
@@ -88,13 +99,20 @@ class ExecutionEnvironment(asyncio.Protocol):
             raise IllegalTransition(f"environment {self.env_id}: {self.state.value} -> {new.value}")
         self.state = new
 
-    async def attach(self, sock: socket.socket, pid: int) -> None:
+    async def attach(self, sock: socket.socket, pid: int, kill_by_parent: Callable[[int], None] | None = None) -> None:
+        """Talk to process `pid` over `sock`; `kill_by_parent(pid)` asks its parent (the fork
+        server) to kill it, for when no pidfd can be opened."""
         loop = asyncio.get_running_loop()
         self.pid = pid
+        self._kill_by_parent = kill_by_parent
         try:
             self._pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            self._pidfd, self._gone = None, True  # already gone: the socket EOF reports it
         except OSError:
-            self._pidfd = None  # already gone: the socket EOF reports it
+            # No pidfd (a kernel before 5.3: ENOSYS; no descriptor left: EMFILE): kill() then
+            # asks the fork server, its parent, which knows the PID is still this process.
+            self._pidfd = None
         self._init = loop.create_future()
         await loop.create_unix_connection(lambda: self, sock=sock)
 
@@ -111,7 +129,7 @@ class ExecutionEnvironment(asyncio.Protocol):
         self._log_capture = capture
 
     def kill(self) -> None:
-        """SIGKILL the process (via its pidfd, so a recycled PID is never hit)."""
+        """SIGKILL the process (via its pidfd, or its parent, so a recycled PID is never hit)."""
         if self.state is not EnvState.DEAD and self.state is not EnvState.STOPPING:
             self.transition(EnvState.STOPPING)
         if self._pidfd is not None:
@@ -119,6 +137,8 @@ class ExecutionEnvironment(asyncio.Protocol):
                 signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
             except OSError:
                 pass
+        elif not self._gone and self.pid is not None and self._kill_by_parent is not None and self.state is not EnvState.DEAD:
+            self._kill_by_parent(self.pid)
         if self._transport is not None:
             self._transport.close()
 
@@ -135,8 +155,17 @@ class ExecutionEnvironment(asyncio.Protocol):
         self._mark_dead()
 
     # -- invocation --------------------------------------------------------------------
-    def invoke(self, frame: bytes, timeout_s: float, log_capture: LogTail | None) -> asyncio.Future[RawOutcome]:
+    def invoke(self, request: InvokeRequest, timeout_s: float, log_capture: LogTail | None) -> asyncio.Future[RawOutcome]:
         """Send one INVOKE frame; the future resolves with the outcome (never raises)."""
+        frame = protocol.invoke_frame(
+            request.request_id,
+            request.deadline_ms,
+            _json_string(request.invoked_arn),
+            "null" if request.client_context is None else json.dumps(request.client_context),
+            request.payload,
+            request.trace_id,
+            None if request.tenant_id is None else json.dumps(request.tenant_id),
+        )
         loop = asyncio.get_running_loop()
         self.transition(EnvState.BUSY)
         call = loop.create_future()
@@ -250,3 +279,8 @@ class ExecutionEnvironment(asyncio.Protocol):
     @property
     def alive(self) -> bool:
         return self.state is not EnvState.DEAD and self.state is not EnvState.STOPPING
+
+
+@functools.lru_cache(maxsize=4096)
+def _json_string(text: str) -> str:
+    return json.dumps(text)

@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from emulator import runtimes
+from emulator.child_env import child_environment
+from emulator.supervision import stop_process
+from emulator.tasks import OwnedTasks
 
 log = logging.getLogger("emulator.execution.forkserver_client")
 
 START_TIMEOUT_S = 30.0
 SPAWN_TIMEOUT_S = 30.0
-# What the fork server inherits from the control plane's environment. The PYENV_* variables
-# keep a pyenv shim (python3.X on PATH) choosing the same interpreter as in the user's shell.
-_INHERITED_ENV = frozenset({"PATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "VIRTUAL_ENV", "PYENV_ROOT", "PYENV_VERSION"})
 # Longer than the fork server takes to end everything below it (SHUTDOWN_WAIT_S there).
 STOP_TIMEOUT_S = 8.0
 # The name our runtime package has inside the fork server and every environment: the
@@ -58,6 +58,7 @@ class ForkServerClient:
         self._hello: asyncio.Future | None = None
         self._ids = itertools.count(1)
         self._send_lock = asyncio.Lock()
+        self._later = OwnedTasks("fork server client", lambda error: None)  # kill requests behind a full socket
         self._path_dir: tempfile.TemporaryDirectory | None = None
         self.memory_mode = ""  # "cgroup-v1", "cgroup-v2", "watchdog" or "none" (README, "Memory")
         self.memory_note = ""
@@ -73,9 +74,9 @@ class ForkServerClient:
         # ours (the environment also drops this folder from sys.path before user code runs).
         self._path_dir = tempfile.TemporaryDirectory(prefix="lambda-emulator-rt-")
         os.symlink(Path(runtimes.__file__).parent, Path(self._path_dir.name) / RUNTIME_PACKAGE)
-        env = {k: v for k, v in os.environ.items() if k in _INHERITED_ENV}
-        env["PYTHONPATH"] = self._path_dir.name
-        env["PYTHONUNBUFFERED"] = "1"
+        # The user's HOME, for a pyenv shim that finds its root there (handlers get their own).
+        env = child_environment(os.environ, also=("HOME",),
+                                settings={"PYTHONPATH": self._path_dir.name, "PYTHONUNBUFFERED": "1"})
         try:
             self._proc = subprocess.Popen(
                 [self.python, "-m", f"{RUNTIME_PACKAGE}.forkserver", str(child.fileno()), self.memory_limits],
@@ -120,10 +121,11 @@ class ForkServerClient:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
-    async def spawn(self, spec: dict[str, Any], env_sock: socket.socket, output_fd: int | None = None) -> int:
+    async def spawn(self, spec: dict[str, Any], env_sock: socket.socket | None, output_fd: int | None = None) -> int:
         """Fork a new environment that will talk over `env_sock` (and write its fd 1 and 2
-        to `output_fd`); returns its PID."""
-        fds = [env_sock.fileno()] if output_fd is None else [env_sock.fileno(), output_fd]
+        to `output_fd`); returns its PID. A spec with "exec" (a program that talks the
+        Runtime API: runtimes/exec_runtime.py) has no socket, only the output pipe."""
+        fds = [fd for fd in (env_sock.fileno() if env_sock is not None else None, output_fd) if fd is not None]
         if self.closed or self._sock is None:
             raise ForkServerError("the fork server is not running")
         request_id = f"env-{next(self._ids)}"
@@ -153,6 +155,31 @@ class ForkServerClient:
         if reply.get("op") != "spawned":
             raise ForkServerError(reply.get("error", "spawn failed"))
         return int(reply["pid"])
+
+    def kill(self, pid: int) -> None:
+        """Ask the fork server, the environment's parent, to SIGKILL `pid`: for an environment
+        whose pidfd could not be opened (environment.py). Best effort: a datagram queued
+        behind a full socket is sent once it drains."""
+        if self.closed or self._sock is None:
+            return
+        message = json.dumps({"op": "kill", "pid": pid}).encode()
+        try:
+            self._sock.send(message)
+        except BlockingIOError:
+            self._later.spawn(self._send_when_writable(message), f"kill {pid}")
+        except OSError:
+            pass  # the fork server is gone, and every environment with it
+
+    async def _send_when_writable(self, message: bytes) -> None:
+        async with self._send_lock:
+            while self._sock is not None:
+                try:
+                    self._sock.send(message)
+                    return
+                except BlockingIOError:
+                    await self._wait_writable()
+                except OSError:
+                    return
 
     async def _wait_writable(self) -> None:
         loop = asyncio.get_running_loop()
@@ -224,6 +251,7 @@ class ForkServerClient:
     async def close(self) -> None:
         """Closing the socket makes the fork server kill and reap every environment, then exit."""
         self.closed = True
+        await self._later.cancel_all()
         if self._sock is not None:
             try:
                 asyncio.get_running_loop().remove_reader(self._sock.fileno())
@@ -232,13 +260,7 @@ class ForkServerClient:
             self._sock.close()
             self._sock = None
         if self._proc is not None:
-            proc = self._proc
-            deadline = asyncio.get_running_loop().time() + STOP_TIMEOUT_S
-            while proc.poll() is None and asyncio.get_running_loop().time() < deadline:
-                await asyncio.sleep(0.01)
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            await stop_process(self._proc, STOP_TIMEOUT_S, terminate=False)  # the closed socket asked it to exit
         if self._path_dir is not None:
             self._path_dir.cleanup()
             self._path_dir = None

@@ -1,4 +1,5 @@
-"""Open files: the control plane's descriptor budget, and the limit handlers run with.
+"""Open files: the control plane's descriptor budget (handlers get Lambda's own limit from
+the fork server they are forked from: runtimes/forkserver.py).
 
 The control plane holds descriptors for every execution environment (its socket, the pipe
 of its output, its pidfd) and for every client connection. At the common default soft
@@ -25,9 +26,6 @@ FDS_PER_CONNECTION = 1
 # Everything else: listening socket, event loop, fork-server sockets, log and watcher
 # descriptors, the interpreter's own files, connections to the backend at low load.
 FDS_RESERVED = 128
-# Lambda's quota for one execution environment: "File descriptors 1,024".
-# https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
-LAMBDA_FILE_DESCRIPTORS = 1024
 
 
 @dataclass(frozen=True)
@@ -91,14 +89,3 @@ def warn_if_short(budget: DescriptorBudget, concurrency: int) -> None:
         budget.open_files_limit, budget.hard_limit, budget.environment_limit, concurrency,
         budget.environment_limit, needed,
     )
-
-
-def limit_environment_descriptors(pid: int) -> None:
-    """Give an environment process (or the fork server, so its forks inherit it) Lambda's
-    per-environment quota instead of the control plane's raised limit."""
-    try:
-        _, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
-        limit = LAMBDA_FILE_DESCRIPTORS if hard == resource.RLIM_INFINITY else min(LAMBDA_FILE_DESCRIPTORS, hard)
-        resource.prlimit(pid, resource.RLIMIT_NOFILE, (limit, limit))
-    except (OSError, ValueError):
-        pass  # gone already, or not ours to change: it keeps what it inherited

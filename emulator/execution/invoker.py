@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import functools
 import json
 import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from emulator.execution.environment import ExecutionEnvironment, InitResult, RawOutcome
+from emulator.execution.backends import Environment, ExecutionBackend, InvokeRequest
+from emulator.execution.environment import InitResult, RawOutcome
 from emulator.execution.log_tail import LogTail
 from emulator.functions.registry import FunctionVersion
 from emulator.execution.logsink import LogSink
 from emulator.functions.metrics import Metrics
-from emulator.execution.pool import EnvironmentFactory, EnvironmentLimitReached, EnvironmentPool
-from emulator.runtimes import protocol
+from emulator.execution.pool import EnvironmentLimitReached, EnvironmentPool
 
 # Init may take 10 s on demand; after that Lambda retries Init at the first invocation,
 # bounded by the function timeout: https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html
@@ -47,6 +46,8 @@ class Invocation:
     invoked_arn: str
     client_context: dict[str, Any] | None = None
     log_tail: bool = False
+    trace_header: str = ""  # what the runtime sets as _X_AMZN_TRACE_ID (emulator/service/tracing.py)
+    tenant_id: str | None = None  # its own environments: never shared with another tenant
 
 
 @dataclass(slots=True)
@@ -109,18 +110,27 @@ class _Attempt:
 
 
 class Invoker:
-    def __init__(self, factory: EnvironmentFactory, logs: LogSink, metrics: Metrics, log_invocations: bool = True) -> None:
+    def __init__(self, factory: ExecutionBackend, logs: LogSink, metrics: Metrics, log_invocations: bool = True) -> None:
         self.factory = factory
         self.logs = logs
         self.metrics = metrics
         self.log_invocations = log_invocations
         self.pools: dict[str, EnvironmentPool] = {}
 
-    def pool_for(self, version: FunctionVersion) -> EnvironmentPool:
-        pool = self.pools.get(version.key)
+    def pool_for(self, version: FunctionVersion, tenant_id: str | None = None) -> EnvironmentPool:
+        """The version's environments; with tenant isolation, those of one tenant only
+        (https://docs.aws.amazon.com/lambda/latest/dg/tenant-isolation.html)."""
+        key = version.key if tenant_id is None else f"{version.key}\x00tenant:{tenant_id}"
+        pool = self.pools.get(key)
         if pool is None:
-            pool = self.pools[version.key] = EnvironmentPool(self.factory, version)
+            pool = self.pools[key] = EnvironmentPool(self.factory, version)
         return pool
+
+    def new_code(self, version: FunctionVersion) -> None:
+        """New code for `version`: its environments, every tenant's, load it from now on."""
+        for pool in self.pools.values():
+            if pool.version.key == version.key:
+                pool.new_code(version)
 
     async def run(
         self,
@@ -131,7 +141,7 @@ class Invoker:
         gate: Callable[[str], bool] | None = None,
     ) -> InvokeResult:
         """`gate(function)` is asked before a new environment is created (the scaling rate)."""
-        pool = self.pool_for(version)
+        pool = self.pool_for(version, invocation.tenant_id)
         spec = version.spec
         attempt = _Attempt(tail=LogTail() if invocation.log_tail else None)
         started = time.perf_counter()
@@ -157,15 +167,17 @@ class Invoker:
             if self.log_invocations:
                 self.logs.write(spec.name, start_line)
                 attempt.start_written = True
-        frame = protocol.invoke_frame(
+        request = InvokeRequest(
             request_id,
             int(time.time() * 1000 + spec.timeout_s * 1000),
-            _json_string(invocation.invoked_arn),
-            "null" if invocation.client_context is None else json.dumps(invocation.client_context),
+            invocation.invoked_arn,
+            invocation.client_context,
             invocation.payload,
+            trace_id=invocation.trace_header,
+            tenant_id=invocation.tenant_id,
         )
         try:
-            outcome = await env.invoke(frame, spec.timeout_s, attempt.tail)
+            outcome = await env.invoke(request, spec.timeout_s, attempt.tail)
         except asyncio.CancelledError:
             pool.discard(env)  # nobody will read its answer: never hand a busy environment out again
             raise
@@ -199,7 +211,7 @@ class Invoker:
     async def _evict_idle(self) -> bool:
         """Stop the least recently used idle environment of any function, so that the
         descriptor budget has room for a new one; False when none is idle."""
-        oldest: tuple[EnvironmentPool, ExecutionEnvironment] | None = None
+        oldest: tuple[EnvironmentPool, Environment] | None = None
         for pool in self.pools.values():
             for env in pool.idle:
                 if oldest is None or env.last_used < oldest[1].last_used:
@@ -213,7 +225,7 @@ class Invoker:
 
     async def _cold_start(
         self, pool: EnvironmentPool, version: FunctionVersion, invocation: Invocation, attempt: _Attempt, provisioned: bool
-    ) -> tuple[ExecutionEnvironment | None, InvokeResult | None]:
+    ) -> tuple[Environment | None, InvokeResult | None]:
         request_id = invocation.request_id
         init_started = time.perf_counter()
         env = await pool.create(provisioned=provisioned)
@@ -243,7 +255,7 @@ class Invoker:
         return None, await self._init_failure(env, init, version, request_id, attempt)
 
     async def _init_failure(
-        self, env: ExecutionEnvironment, init: InitResult, version: FunctionVersion, request_id: str, attempt: _Attempt
+        self, env: Environment, init: InitResult, version: FunctionVersion, request_id: str, attempt: _Attempt
     ) -> InvokeResult:
         if init.error is not None:
             payload = init.error
@@ -270,7 +282,7 @@ class Invoker:
         max_mb = math.ceil(outcome.max_rss_kb / 1024) if outcome is not None and outcome.max_rss_kb else 0
         result.cold = cold
         result.duration_ms = duration
-        self.metrics.record_invocation(spec.name, result, cold)
+        self.metrics.record_invocation(spec.name, result, cold, attempt.init_ms, invocation.tenant_id)
         if not (self.log_invocations or invocation.log_tail):
             return result
         if outcome is None:  # init failed: Lambda still writes START for the request
@@ -282,6 +294,9 @@ class Invoker:
         )
         if cold and attempt.init_ms is not None:
             report += f"Init Duration: {attempt.init_ms:.2f} ms\t"
+        if invocation.tenant_id is not None:
+            # AWS documents the tenant in JSON logs' platform.report (tenantId); in text, our choice.
+            report += f"Tenant ID: {invocation.tenant_id}\t"
         if result.error_type in ("Sandbox.Timedout",):
             report += "Status: timeout"
         elif result.error_type in ("Runtime.ExitError", "Runtime.OutOfMemory"):
@@ -301,12 +316,7 @@ class Invoker:
         self.pools.clear()
 
 
-@functools.lru_cache(maxsize=4096)
-def _json_string(text: str) -> str:
-    return json.dumps(text)
-
-
-async def _wait_init(pool: EnvironmentPool, env: ExecutionEnvironment, timeout_s: float) -> InitResult | None:
+async def _wait_init(pool: EnvironmentPool, env: Environment, timeout_s: float) -> InitResult | None:
     try:
         return await env.wait_ready(timeout_s)
     except asyncio.CancelledError:
@@ -314,7 +324,7 @@ async def _wait_init(pool: EnvironmentPool, env: ExecutionEnvironment, timeout_s
         raise
 
 
-async def _exit_info(env: ExecutionEnvironment, wait_s: float = EXIT_REPORT_WAIT_S) -> dict[str, Any] | None:
+async def _exit_info(env: Environment, wait_s: float = EXIT_REPORT_WAIT_S) -> dict[str, Any] | None:
     try:
         return await asyncio.wait_for(asyncio.shield(env.exit_info), wait_s)
     except asyncio.TimeoutError:

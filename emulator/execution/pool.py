@@ -15,9 +15,9 @@ import time
 import uuid
 from typing import Any
 
+from emulator.execution.backends import Environment, ExecutionBackend
 from emulator.execution.environment import EnvState, ExecutionEnvironment
 from emulator.execution.forkserver_client import ForkServerClient, ForkServerError
-from emulator.execution.host_limits import limit_environment_descriptors
 from emulator.functions.registry import FunctionVersion
 from emulator.execution.logsink import LogSink
 
@@ -136,8 +136,6 @@ class EnvironmentFactory:
             # the failed interpreter too: otherwise every later cold start would retry it and
             # start yet another template, replacing (and leaking) the one already running.
             server = await self._server_for_python(sys.executable, runtime)
-        if server.pid is not None:
-            limit_environment_descriptors(server.pid)  # its forks inherit Lambda's quota
         self._servers[python] = server
         if not self.memory_mode:
             self.memory_mode = server.memory_mode
@@ -171,6 +169,14 @@ class EnvironmentFactory:
         }
         if self.home is not None:
             env["HOME"] = self.home
+        if spec.layers_dir is not None:
+            # Lambda's PATH ends in /opt/bin and its LD_LIBRARY_PATH in /opt/lib: here the
+            # function's merged layers stand in for /opt.
+            # https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime
+            env["PATH"] += f":{spec.layers_dir}/bin"
+            env["LD_LIBRARY_PATH"] = f"{spec.layers_dir}/lib"
+        # Lambda sets it so that X-Ray SDKs log, not raise, when they find no segment (same page).
+        env["AWS_XRAY_CONTEXT_MISSING"] = "LOG_ERROR"
         env.update(spec.environment)
         # Variables Lambda reserves, which always win:
         # https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime
@@ -199,6 +205,9 @@ class EnvironmentFactory:
             "function_version": version.version,
             "log_group": log_group,
             "log_stream": log_stream,
+            # The bootstrap puts the layers' python/ folders on sys.path (runtimes/bootstrap.py).
+            "layers_dir": None if spec.layers_dir is None else str(spec.layers_dir),
+            "runtime": spec.runtime,
         }
 
     @property
@@ -217,6 +226,10 @@ class EnvironmentFactory:
     def create_refused(self, function: str) -> None:
         """A cold start gave up for want of descriptors: count and log it."""
         self._refuse(function)
+
+    def refusal(self, function: str) -> EnvironmentLimitReached:
+        """Count and log a refused cold start; the error to raise for it."""
+        return self._refuse(function)
 
     def _refuse(self, function: str) -> EnvironmentLimitReached:
         self._refused += 1
@@ -278,15 +291,47 @@ class EnvironmentFactory:
         finally:
             child.close()
             os.close(output_w)
-        limit_environment_descriptors(pid)
         await self._read_output(output_r, version.name)
         early = self._early_exits.pop(pid, None)
         if early is None:
             self._by_pid[pid] = env
-        await env.attach(parent, pid)
+        await env.attach(parent, pid, server.kill)
         if early is not None:
             env.on_exit(early)
         return env
+
+    async def spawn_program(self, version: FunctionVersion, spec: dict[str, Any], env: Any, on_output: Any) -> int:
+        """Fork an environment that execs `spec["exec"]` (runtimes/exec_runtime.py) with the
+        guarantees of a forked one; its output goes to `on_output(fd)`, its exit report to
+        `env.on_exit`. Counted in this factory's environments (its descriptors are ours)."""
+        if not self.has_room():
+            raise self._refuse(version.name)
+        self._creating += 1
+        try:
+            # Any fork server will do, the program replaces it: ours is always running.
+            server = await self._server_for_python(sys.executable, f"python3.{sys.version_info.minor}")
+            try:
+                output_r, output_w = os.pipe()
+            except OSError as exc:
+                if exc.errno in _OUT_OF_DESCRIPTORS:
+                    raise self._refuse(version.name) from None
+                raise
+            try:
+                pid = await server.spawn(spec, None, output_w)
+            except BaseException:
+                os.close(output_r)
+                raise
+            finally:
+                os.close(output_w)
+            on_output(output_r)
+            early = self._early_exits.pop(pid, None)
+            if early is None:
+                self._by_pid[pid] = env
+            else:
+                env.on_exit(early)
+            return pid
+        finally:
+            self._creating -= 1
 
     async def _read_output(self, fd: int, function: str) -> None:
         """What the environment writes below sys.stdout (subprocesses, C code) goes to the
@@ -332,17 +377,17 @@ class _OutputProtocol(asyncio.Protocol):
 class EnvironmentPool:
     """Environments of one function version. LIFO reuse keeps the warmest ones busy."""
 
-    def __init__(self, factory: EnvironmentFactory, version: FunctionVersion) -> None:
+    def __init__(self, factory: ExecutionBackend, version: FunctionVersion) -> None:
         self.factory = factory
         self.version = version
-        self.idle: list[ExecutionEnvironment] = []
+        self.idle: list[Environment] = []
         # Provisioned-concurrency environments: initialised ahead of traffic, never reaped
         # for idleness, used only by admissions charged to provisioned concurrency.
-        self.provisioned_idle: list[ExecutionEnvironment] = []
-        self.members: set[ExecutionEnvironment] = set()
+        self.provisioned_idle: list[Environment] = []
+        self.members: set[Environment] = set()
         self.generation = 0
 
-    def take_idle(self, provisioned: bool = False) -> ExecutionEnvironment | None:
+    def take_idle(self, provisioned: bool = False) -> Environment | None:
         idle = self.provisioned_idle if provisioned else self.idle
         while idle:
             env = idle.pop()
@@ -351,7 +396,7 @@ class EnvironmentPool:
             self._retire(env)
         return None
 
-    async def create(self, provisioned: bool = False) -> ExecutionEnvironment:
+    async def create(self, provisioned: bool = False) -> Environment:
         init_type = "provisioned-concurrency" if provisioned else "on-demand"
         env = await self.factory.create(self.version, init_type)
         env.generation = self.generation
@@ -359,17 +404,17 @@ class EnvironmentPool:
         self.members.add(env)
         return env
 
-    def give_back(self, env: ExecutionEnvironment, now: float) -> None:
+    def give_back(self, env: Environment, now: float) -> None:
         env.last_used = now
         if env.state is EnvState.READY and env.generation == self.generation and not env.recycle:
             (self.provisioned_idle if env.provisioned else self.idle).append(env)
         else:
             self._retire(env)
 
-    def discard(self, env: ExecutionEnvironment) -> None:
+    def discard(self, env: Environment) -> None:
         self._retire(env)
 
-    def _retire(self, env: ExecutionEnvironment) -> None:
+    def _retire(self, env: Environment) -> None:
         self.members.discard(env)
         if env.state is EnvState.BUSY:
             env.kill()
@@ -384,7 +429,7 @@ class EnvironmentPool:
         for env in idle:
             self._retire(env)
 
-    def evict_idle(self, env: ExecutionEnvironment) -> None:
+    def evict_idle(self, env: Environment) -> None:
         """Stop one idle environment now, to free its descriptors for another function."""
         if env in self.idle:
             self.idle.remove(env)

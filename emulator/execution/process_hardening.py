@@ -20,6 +20,8 @@ from __future__ import annotations
 import ctypes
 import logging
 
+from emulator.runtimes import proctree
+
 log = logging.getLogger("emulator.execution.process_hardening")
 
 PR_SET_DUMPABLE = 4  # <linux/prctl.h>
@@ -35,11 +37,7 @@ def harden_control_plane() -> None:
 
 
 def make_non_dumpable() -> bool:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
+    return proctree.prctl(PR_SET_DUMPABLE, 0)
 
 
 def _environment_block() -> tuple[int, int] | None:

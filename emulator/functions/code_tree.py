@@ -115,19 +115,42 @@ def code_fingerprint(code_dir: Path) -> CodeFingerprint:
     return CodeFingerprint(digest.hexdigest(), size, newest, tuple(skipped))
 
 
-def copy_code(code_dir: Path, destination: Path) -> tuple[SkippedLink, ...]:
-    """Copy the code folder to `destination` (which must not exist); returns the links left out."""
+def copy_code(code_dir: Path, destination: Path) -> CodeFingerprint:
+    """Copy the code folder to `destination` (which must not exist); returns the copy's
+    fingerprint (what code_fingerprint(destination) gives, computed as it is written: no
+    second walk) with the links left out."""
     skipped: list[SkippedLink] = []
+    digest = hashlib.sha256()
+    size = 0
+    newest = 0.0
     destination.mkdir(parents=True)
     for entry in _scan(code_dir, NOT_COPIED_DIRS, (), skipped):
         target = destination / entry.relative
+        counts = _is_code(entry)
         if entry.kind == "dir":
             target.mkdir(exist_ok=True)
         elif entry.kind == "dir-link":
             os.symlink(entry.link, target)  # relative: it names the snapshot's own folder
+            if counts:
+                digest.update(f"{entry.relative}->{entry.link}\n".encode())
         else:
             try:
                 shutil.copy2(entry.source, target)
+                copied = os.stat(target) if counts else None
             except OSError:
                 continue  # vanished while we copied
-    return tuple(skipped)
+            if copied is not None:  # the same walk order and fields as code_fingerprint's
+                size += copied.st_size
+                newest = max(newest, copied.st_mtime)
+                digest.update(f"{entry.relative}:{copied.st_size}:{copied.st_mtime_ns}\n".encode())
+    return CodeFingerprint(digest.hexdigest(), size, newest, tuple(skipped))
+
+
+def _is_code(entry: _Entry) -> bool:
+    """Whether code_fingerprint counts `entry` (it skips more than a copy does)."""
+    parts = entry.relative.split(os.sep)
+    if any(part in NOT_CODE_DIRS for part in parts[:-1]):
+        return False
+    if entry.kind == "dir-link":
+        return parts[-1] not in NOT_CODE_DIRS
+    return entry.kind == "file" and not parts[-1].endswith(NOT_CODE_SUFFIXES)

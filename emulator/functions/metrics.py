@@ -1,10 +1,18 @@
-"""Counters per function, named after Lambda's CloudWatch metrics, served at /_emulator/metrics."""
+"""Counters per function, named after Lambda's CloudWatch metrics, served at /_emulator/metrics.
+
+With a timeline (emulator/telemetry/timeline.py), the same events are also recorded per
+second there; each function's `FunctionSeries` hangs on its counters, so the invoke path
+looks the function up once.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Mapping, Protocol
+
+if TYPE_CHECKING:
+    from emulator.telemetry.timeline import FunctionSeries, Timeline
 
 # Why a reset or a shutdown dropped pending async events (the keys of Metrics.pending_dropped).
 DROPPED_BY_RESET = "reset"
@@ -47,6 +55,8 @@ class FunctionMetrics:
     async_events_succeeded: int = 0
     destination: DeliveryCounters = field(default_factory=DeliveryCounters)
     dead_letter: DeliveryCounters = field(default_factory=DeliveryCounters)
+    invocations_by_tenant: Counter = field(default_factory=Counter)  # tenant-isolated functions
+    series: "FunctionSeries | None" = None  # the function's timeline, when one is kept
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -73,11 +83,13 @@ class FunctionMetrics:
             "DeadLetterDeliveries": self.dead_letter.delivered,
             "DeadLetterErrors": self.dead_letter.failures,
             "DeadLetterDropped": self.dead_letter.dropped,
+            "InvocationsByTenant": dict(self.invocations_by_tenant),
         }
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, timeline: "Timeline | None" = None) -> None:
+        self.timeline = timeline
         self.functions: dict[str, FunctionMetrics] = {}
         # Pending async events a reset or a shutdown dropped, by cause and function. A reset
         # clears every other counter but keeps these: they are the record of what it dropped.
@@ -87,31 +99,78 @@ class Metrics:
         metrics = self.functions.get(function)
         if metrics is None:
             metrics = self.functions[function] = FunctionMetrics()
+            if self.timeline is not None:
+                metrics.series = self.timeline.function(function)
         return metrics
 
-    def record_invocation(self, function: str, result: _Result, cold: bool) -> None:
+    def record_invocation(self, function: str, result: _Result, cold: bool, init_ms: float | None = None,
+                          tenant_id: str | None = None) -> None:
         metrics = self.of(function)
         metrics.invocations += 1
+        if tenant_id is not None:
+            metrics.invocations_by_tenant[tenant_id] += 1
         if result.function_error:
             metrics.errors += 1
             if result.error_type == "Sandbox.Timedout":
                 metrics.timeouts += 1
         if cold:
             metrics.cold_starts += 1
+        if metrics.series is not None:
+            metrics.series.invocation(result.duration_ms, bool(result.function_error), cold, init_ms)
 
     def record_throttle(self, function: str, reason: str) -> None:
-        self.of(function).throttles[reason] += 1
+        metrics = self.of(function)
+        metrics.throttles[reason] += 1
+        if metrics.series is not None:
+            metrics.series.throttle(reason)
 
     def concurrency_changed(self, function: str, delta: int) -> None:
         metrics = self.of(function)
         metrics.concurrent_executions += delta
         if metrics.concurrent_executions > metrics.concurrent_executions_peak:
             metrics.concurrent_executions_peak = metrics.concurrent_executions
+        if metrics.series is not None:
+            metrics.series.executions(metrics.concurrent_executions, delta)
+
+    # -- asynchronous invocation (emulator/service/async_queue.py) ------------------------
+    def async_received(self, function: str) -> None:
+        metrics = self.of(function)
+        metrics.async_events_received += 1
+        if metrics.series is not None:
+            metrics.series.async_received()
+
+    def async_attempt(self, function: str, age_ms: float) -> None:
+        """An attempt to run a queued event starts, `age_ms` after it was queued (AsyncEventAge)."""
+        series = self.of(function).series
+        if series is not None:
+            series.async_attempt(age_ms)
+
+    def async_failed(self, function: str) -> None:
+        """The event ends without a successful run (AWS's AsyncEventsDropped counts it,
+        even when it goes on to a destination or DLQ)."""
+        series = self.of(function).series
+        if series is not None:
+            series.async_dropped()
+
+    def delivery_failed(self, function: str, dead_letter: bool) -> None:
+        metrics = self.of(function)
+        (metrics.dead_letter if dead_letter else metrics.destination).failures += 1
+        if metrics.series is not None:
+            metrics.series.delivery_failed(dead_letter)
+
+    def delivered(self, function: str, dead_letter: bool) -> None:
+        metrics = self.of(function)
+        (metrics.dead_letter if dead_letter else metrics.destination).delivered += 1
+        if dead_letter and metrics.series is not None:
+            metrics.series.dead_letter_delivered()
 
     def record_pending_dropped(self, cause: str, by_function: Mapping[str, int]) -> None:
         self.pending_dropped[cause].update(by_function)
         for function, count in by_function.items():
-            self.of(function).async_events_dropped += count
+            metrics = self.of(function)
+            metrics.async_events_dropped += count
+            if metrics.series is not None:
+                metrics.series.async_dropped(count)
 
     def pending_dropped_snapshot(self) -> dict[str, Any]:
         return {
@@ -120,8 +179,10 @@ class Metrics:
         }
 
     def reset(self) -> None:
-        """Forget the per-function counters (not `pending_dropped`)."""
+        """Forget the per-function counters (not `pending_dropped`) and the timeline."""
         self.functions.clear()
+        if self.timeline is not None:
+            self.timeline.reset()
 
     def snapshot(self) -> dict[str, Any]:
         return {name: metrics.snapshot() for name, metrics in sorted(self.functions.items())}

@@ -6,7 +6,6 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from emulator.errors import InvalidParameterValue, ResourceNotFound
 from emulator.functions.code_tree import CodeFingerprint, SkippedLink, code_fingerprint

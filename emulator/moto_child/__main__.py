@@ -9,6 +9,7 @@ then hands the remaining arguments to moto's own server.
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import signal
 import sys
@@ -29,19 +30,33 @@ def main(argv: list[str]) -> None:
             os.nice(int(arg.partition("=")[2]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if "--plain" not in ours:
-        try:
-            from emulator.moto_child.fast_sqs import apply
-
-            apply()
-            from emulator.moto_child.fast_kinesis import apply as apply_fast_kinesis
-            apply_fast_kinesis()
-            from emulator.moto_child.fast_sns import apply as apply_fast_sns
-            apply_fast_sns()
-        except Exception:  # plain moto still serves (slow, but correct); say why on stderr
-            traceback.print_exc()
+        apply_fast_models()
+    # stderr goes to the emulator's log, which is for the emulator's own troubles: werkzeug's
+    # line per request stays out of it, and so does its traceback for a request moto fails
+    # on (answered 500, which the emulator's proxy turns into an AWS-shaped error for the
+    # caller: a hostile or unsupported request is never a traceback in the log).
+    logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
     from moto.server import main as moto_main
 
     moto_main(argv)
+
+
+def apply_fast_models() -> dict[str, bool]:
+    """Patch moto with each fast model; {name: applied}. Each on its own: one that fails
+    leaves moto's own model for that service (slow, but correct) and says why on stderr,
+    which the emulator logs (logger emulator.moto); the others still apply."""
+    from emulator.moto_child import fast_kinesis, fast_sns, fast_sqs
+
+    applied = {}
+    for name, apply in (("SQS", fast_sqs.apply), ("Kinesis", fast_kinesis.apply), ("SNS", fast_sns.apply)):
+        try:
+            applied[name] = apply()
+        except Exception:
+            print(f"the fast {name} model could not be applied; moto's own {name} serves instead:", file=sys.stderr)
+            traceback.print_exc()
+            applied[name] = False
+    sys.stderr.flush()
+    return applied
 
 
 if __name__ == "__main__":

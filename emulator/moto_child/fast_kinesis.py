@@ -2,7 +2,7 @@
 
 moto 5.2's Kinesis does O(records in the shard) work on every call: a put copies the
 shard's keys to find the last sequence number, a GetRecords walks the shard from its first
-record, DescribeStream and ListShards copy every shard's keys (docs/benchmarks.md,
+record, DescribeStream and ListShards copy every shard's keys (docs/backend.md,
 "Kinesis"): PutRecords falls from ~20k to ~7k records/s by 20,000 records. `apply()` runs
 in the moto child (emulator/moto_child/__main__.py) before moto serves. It keeps moto as the
 store and the API and changes three things:
@@ -23,7 +23,7 @@ the fast SQS model). moto's internals change between releases, so `apply()` patc
 the versions in VERIFIED_MOTO_VERSIONS; on any other it leaves moto alone with a warning.
 
 Where moto and AWS differ, this model follows AWS where it matters to a scale test
-(docs/benchmarks.md, "Kinesis"; tests/component/test_moto_kinesis_fast.py):
+(docs/backend.md, "Kinesis"; tests/component/test_moto_kinesis_fast.py):
 
 - sequence numbers are 56-digit decimal strings that increase within a shard and are
   unique in the stream, as AWS's (the example event in

@@ -2,7 +2,7 @@
 
 moto 5.2 keeps a shard as an ordered dict and rescans it on every call: each put copies
 every key to find the last sequence number, each GetRecords walks the shard from its first
-record to the iterator's position (docs/benchmarks.md, "Kinesis"). This store keeps a
+record to the iterator's position (docs/backend.md, "Kinesis"). This store keeps a
 shard's records in append order in four columns (sequence numbers and arrival times in
 integer arrays, partition keys and data in lists), so that:
 

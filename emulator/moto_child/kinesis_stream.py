@@ -67,6 +67,7 @@ MAX_PARTITION_KEY_LENGTH = 256
 METRIC_PERIOD_MS = 60_000
 METRIC_NAMESPACE = "AWS/Kinesis"
 
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -294,6 +295,9 @@ def count_incoming(backend: Any, stream_name: str, incoming_bytes: int, incoming
     moto adds two data points to CloudWatch for every put call and keeps them forever (and
     scans all of them per query); these are aggregated per minute as AWS reports them, so
     the Sum, SampleCount, Minimum and Maximum per minute are what moto's would give."""
+    totals = backend.__dict__.setdefault("_incoming_totals", {}).setdefault(stream_name, [0, 0])
+    totals[0] += incoming_records  # read by emulator/moto_child/queue_metrics.py
+    totals[1] += incoming_bytes
     cloudwatch = cloudwatch_backends[backend.account_id][backend.region_name]
     minute = now // METRIC_PERIOD_MS
     current = backend.__dict__.setdefault("_fast_incoming", {})

@@ -2,7 +2,7 @@
 
 moto serves every request through Flask, a generic request set-up and a generic,
 model-driven serializer that walks the output shape member by member: for a PutRecords of
-500 records that is more than half of a ~25 ms request (docs/benchmarks.md, "Kinesis").
+500 records that is more than half of a ~25 ms request (docs/backend.md, "Kinesis").
 For PutRecords, PutRecord, GetShardIterator and GetRecords in the JSON protocol, this path
 reads the body with `json.loads` (moto's KinesisResponse reads it the same way), finds the
 backend as moto does (region and account from the request), calls the same stream
@@ -26,17 +26,16 @@ import string
 from typing import Any, Callable, Iterable
 from urllib.parse import urlparse
 
-from moto import settings
 from moto.core.exceptions import JsonRESTError
 from moto.iam.models import mark_account_as_visited
 from moto.kinesis.models import kinesis_backends
 from moto.kinesis.responses import KinesisResponse
-from moto.moto_api import recorder
 from moto.moto_api._internal import mock_random
 from werkzeug.datastructures import EnvironHeaders
 
 from emulator.moto_child import kinesis_stream
 from emulator.moto_child.kinesis_store import SEQUENCE_NUMBER_BASE, Page
+from emulator.moto_child.short_path import json_action
 
 SHORT_PATH_ACTIONS = frozenset({"PutRecords", "PutRecord", "GetShardIterator", "GetRecords"})
 _TARGET_PREFIX = "Kinesis_20131202."
@@ -112,17 +111,7 @@ HANDLERS: dict[str, Callable[[Any, dict[str, Any]], dict[str, Any] | bytes]] = {
 class KinesisShortPath:
     def action(self, environ: dict[str, Any]) -> str | None:
         """The Kinesis action this path serves for the request, or None."""
-        target = environ.get("HTTP_X_AMZ_TARGET", "")
-        if not target.startswith(_TARGET_PREFIX) or environ.get("REQUEST_METHOD") != "POST":
-            return None
-        action = target[len(_TARGET_PREFIX):]
-        if action not in SHORT_PATH_ACTIONS or not environ.get("CONTENT_TYPE", "").startswith(_JSON_CONTENT_TYPE):
-            return None
-        if not str(environ.get("CONTENT_LENGTH", "")).isdigit() or "HTTP_TRANSFER_ENCODING" in environ:
-            return None  # only bodies framed by a Content-Length
-        if settings.INITIAL_NO_AUTH_ACTION_COUNT != float("inf") or recorder._user_enabled:
-            return None  # moto's IAM checks and its request recorder live in the normal path
-        return action
+        return json_action(environ, _TARGET_PREFIX, _JSON_CONTENT_TYPE, SHORT_PATH_ACTIONS)
 
     def serve(self, environ: dict[str, Any], start_response: Callable[..., Any], action: str) -> Iterable[bytes] | None:
         """The response, or None after putting the body back for moto's normal path."""

@@ -111,6 +111,13 @@ class MessageStore:
         self._dedup: OrderedDict[str, float] = OrderedDict()  # deduplication id -> sent ms
         self._in_flight = 0
         self._delayed = 0
+        # For the control plane's timeline (emulator/moto_child/queue_metrics.py): totals since
+        # the queue was made, and the live messages by how often they were received.
+        self.added_total = 0
+        self.received_total = 0
+        self.deleted_total = 0
+        self.dead_lettered_total = 0  # moved out to the dead-letter queue
+        self.receive_counts: dict[int, int] = {}
 
     # -- queries ------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -145,6 +152,13 @@ class MessageStore:
         if oldest:
             due.append(oldest[0][0] + retention_s * 1000)
         return min(due) if due else None
+
+    def oldest_sent(self) -> float | None:
+        """When the oldest live message was sent (ms), or None when the queue is empty."""
+        oldest = self._by_sent
+        while oldest and oldest[0][1] not in self._live:
+            heapq.heappop(oldest)
+        return oldest[0][0] if oldest else None
 
     def groups_in_flight(self) -> set[str]:
         return {gid for gid, group in self._groups.items() if group.in_flight}
@@ -197,6 +211,10 @@ class MessageStore:
         seq = message._fq_seq = self._seq
         message._fq_store = self
         self._live[seq] = message
+        self.added_total += 1
+        counts = self.receive_counts
+        received = message.approximate_receive_count  # a message moved from another queue keeps its count
+        counts[received] = counts.get(received, 0) + 1
         heapq.heappush(self._by_sent, (message.sent_timestamp or now, seq))
         for handle in message.all_receipt_handles:
             if handle:
@@ -275,6 +293,7 @@ class MessageStore:
         times (moto applies the redrive policy at receive, as here). True when received."""
         if max_receive_count is not None and message.approximate_receive_count >= max_receive_count:
             self._remove(message)
+            self.dead_lettered_total += 1
             out.to_dead_letter.append(message)
             return False
         self._mark_received(message, visibility_timeout, now)
@@ -295,6 +314,13 @@ class MessageStore:
         """What moto's `Message.mark_received` does, with `now` passed in."""
         if not message.approximate_first_receive_timestamp:
             message.approximate_first_receive_timestamp = int(now)
+        counts = self.receive_counts
+        before = message.approximate_receive_count
+        counts[before] -= 1
+        if not counts[before]:
+            del counts[before]
+        counts[before + 1] = counts.get(before + 1, 0) + 1
+        self.received_total += 1
         message.approximate_receive_count += 1
         message._old_receipt_handles.append(message.receipt_handle)
         message.receipt_handle = self._new_receipt_handle()
@@ -322,6 +348,7 @@ class MessageStore:
         if self.was_deleted(receipt_handle, now):
             return
         self._remove(self.find(receipt_handle), now)
+        self.deleted_total += 1
         self._compact()
 
     def change_visibility(self, message: Any, visibility_timeout: int, now: float) -> None:
@@ -374,6 +401,11 @@ class MessageStore:
         self._set(message, GONE)
         message._fq_store = None
         del self._live[message._fq_seq]
+        counts = self.receive_counts
+        received = message.approximate_receive_count
+        counts[received] -= 1
+        if not counts[received]:
+            del counts[received]
         for handle in message.all_receipt_handles:
             if handle:
                 self._handles.pop(handle, None)

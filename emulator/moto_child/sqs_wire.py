@@ -21,17 +21,17 @@ import string
 from typing import Any, Callable, Iterable
 from urllib.parse import urlparse
 
-from moto import settings
 from moto.core.exceptions import ServiceException
 from moto.core.parse import PROTOCOL_PARSERS
 from moto.core.responses import ActionResult
 from moto.core.utils import camelcase_to_underscores, get_service_model
 from moto.iam.models import mark_account_as_visited
-from moto.moto_api import recorder
 from moto.moto_api._internal import mock_random
 from moto.sqs.responses import SQSResponse
 from moto.utilities.utils import get_partition
 from werkzeug.datastructures import EnvironHeaders, MultiDict
+
+from emulator.moto_child.short_path import json_action
 
 SHORT_PATH_ACTIONS = frozenset({
     "SendMessage", "SendMessageBatch", "ReceiveMessage", "DeleteMessage", "DeleteMessageBatch",
@@ -56,17 +56,7 @@ class SqsShortPath:
 
     def action(self, environ: dict[str, Any]) -> str | None:
         """The SQS action this path serves for the request, or None."""
-        target = environ.get("HTTP_X_AMZ_TARGET", "")
-        if not target.startswith(_TARGET_PREFIX) or environ.get("REQUEST_METHOD") != "POST":
-            return None
-        action = target[len(_TARGET_PREFIX):]
-        if action not in SHORT_PATH_ACTIONS or not environ.get("CONTENT_TYPE", "").startswith(_JSON_CONTENT_TYPE):
-            return None
-        if not str(environ.get("CONTENT_LENGTH", "")).isdigit() or "HTTP_TRANSFER_ENCODING" in environ:
-            return None  # only bodies framed by a Content-Length
-        if settings.INITIAL_NO_AUTH_ACTION_COUNT != float("inf") or recorder._user_enabled:
-            return None  # moto's IAM checks and its request recorder live in the normal path
-        return action
+        return json_action(environ, _TARGET_PREFIX, _JSON_CONTENT_TYPE, SHORT_PATH_ACTIONS)
 
     def serve(self, environ: dict[str, Any], start_response: Callable[..., Any], action: str) -> Iterable[bytes] | None:
         """The response, or None after putting the body back for moto's normal path."""

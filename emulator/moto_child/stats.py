@@ -14,6 +14,7 @@ import os
 import sys
 from typing import Any, Callable
 
+from emulator.moto_child.queue_metrics import METRICS_PATH, backend_metrics
 from emulator.moto_child.sqs_queue import QUEUES_LOCK, FastQueue
 
 STATS_PATH = "/_emulator/backend-stats"
@@ -64,11 +65,13 @@ def stats() -> dict[str, Any]:
 
 
 def dispatcher_call(inner: Callable[..., Any]) -> Callable[..., Any]:
-    """A DomainDispatcherApplication.__call__ that answers STATS_PATH, else calls `inner`."""
+    """A DomainDispatcherApplication.__call__ that answers STATS_PATH and METRICS_PATH
+    (emulator/moto_child/queue_metrics.py), else calls `inner`."""
 
     def __call__(self: Any, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        if environ.get("PATH_INFO") == STATS_PATH and environ.get("REQUEST_METHOD") == "GET":
-            body = json.dumps(stats()).encode()
+        path = environ.get("PATH_INFO")
+        if path in (STATS_PATH, METRICS_PATH) and environ.get("REQUEST_METHOD") == "GET":
+            body = json.dumps(stats() if path == STATS_PATH else backend_metrics()).encode()
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
         return inner(self, environ, start_response)

@@ -1,5 +1,5 @@
-"""Retry policy of asynchronous (Event) invocations: a pure `decide(state, outcome, now)`,
-and of the delivery of their records: a pure `decide_delivery(state, delivered, now)`.
+"""Retry policy of asynchronous (Event) invocations: a pure `decide(state, outcome, now)`;
+their records are delivered on the schedule of emulator/policy/delivery_retry.py.
 
 The async queue worker runs one attempt, then asks `decide` what happens next; it does the
 sleeping, re-queueing and destination delivery itself (a pure policy, tested in virtual time).
@@ -14,6 +14,8 @@ from dataclasses import dataclass, replace
 from enum import Enum, StrEnum
 
 from emulator.errors import ValidationError
+from emulator.policy.backoff import doubling_step, full_jitter
+from emulator.policy.delivery_retry import DeliveryState, new_delivery_state
 
 # MaximumRetryAttempts 0-2, default 2
 # (https://docs.aws.amazon.com/lambda/latest/api/API_PutFunctionEventInvokeConfig.html).
@@ -35,23 +37,9 @@ FUNCTION_ERROR_RETRY_DELAYS_S = (60, 120)
 # come back in step and throttle itself again.
 THROTTLE_BACKOFF_MIN_S = 1
 THROTTLE_BACKOFF_MAX_S = 300
-# 2**9 = 512 s already exceeds the cap; a bounded exponent avoids huge ints.
-_MAX_BACKOFF_EXPONENT = 16
 
-# Delivery of a destination record or a dead letter. AWS documents that a failed delivery
-# emits DestinationDeliveryFailures / DeadLetterErrors
-# (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html), not
-# whether it is retried. Our choice (README, "Asynchronous invocation"): retry so that a
-# passing fault (a queue created a moment late, a backend restart) loses no record. Delays
-# double from 1 s to at most 5 min, as the throttle backoff does, with "equal jitter" (each
-# delay drawn between half and all of its step, so retries spread out yet keep backing off),
-# until the event's MaximumEventAgeInSeconds has run out, counted from when Invoke accepted
-# it, and at least DELIVERY_MIN_WINDOW_S after the first delivery attempt, so that the
-# record of an event that failed for its age gets retries too; the last retry happens at
-# that deadline.
-DELIVERY_BACKOFF_MIN_S = 1
-DELIVERY_BACKOFF_MAX_S = 300
-DELIVERY_MIN_WINDOW_S = MIN_EVENT_AGE_S
+# Delivery of a destination record or a dead letter: retried with back-off until the
+# event's MaximumEventAgeInSeconds has run out (emulator/policy/delivery_retry.py).
 
 
 class Outcome(Enum):
@@ -109,20 +97,16 @@ class Fail:
 Decision = Deliver | RetryAt | Fail
 
 
-def _doubling_step(retries: int, floor: float, cap: float) -> float:
-    return float(min(cap, floor * 2 ** min(retries, _MAX_BACKOFF_EXPONENT)))
-
-
 def throttle_backoff(throttle_retries: int, rng: random.Random | None = None) -> float:
     """Delay before the next attempt after `throttle_retries` earlier throttle retries.
 
     Deterministic doubling 1, 2, 4, ... capped at 300 s. With `rng`, "full jitter" between
     the 1 s floor and that value, so a herd of throttled events does not retry in step.
     """
-    ceiling = _doubling_step(throttle_retries, THROTTLE_BACKOFF_MIN_S, THROTTLE_BACKOFF_MAX_S)
+    ceiling = doubling_step(throttle_retries, THROTTLE_BACKOFF_MIN_S, THROTTLE_BACKOFF_MAX_S)
     if rng is None:
         return ceiling
-    return rng.uniform(THROTTLE_BACKOFF_MIN_S, ceiling)
+    return full_jitter(ceiling, rng, floor=THROTTLE_BACKOFF_MIN_S)
 
 
 def expired(state: EventState, now: float, max_event_age_s: float = DEFAULT_MAX_EVENT_AGE_S) -> bool:
@@ -173,61 +157,10 @@ def decide(
 
 
 # -- delivery of records and dead letters ----------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class DeliveryState:
-    """What the queue remembers about one pending delivery between its attempts."""
-
-    deadline: float  # emulated time of the last attempt a failed delivery may have
-    attempts: int = 0  # delivery attempts made so far
-
-
-@dataclass(frozen=True, slots=True)
-class Delivered:
-    state: DeliveryState
-
-
-@dataclass(frozen=True, slots=True)
-class RetryDeliveryAt:
-    when: float
-    state: DeliveryState
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryDropped:
-    """Failed at its deadline: the record is lost (counted and logged by the caller)."""
-
-    state: DeliveryState
-
-
-DeliveryDecision = Delivered | RetryDeliveryAt | DeliveryDropped
-
-
 def new_delivery(event: EventState, now: float, max_event_age_s: float = DEFAULT_MAX_EVENT_AGE_S) -> DeliveryState:
-    """The delivery of `event`'s record or dead letter, first attempted at `now`."""
-    return DeliveryState(deadline=max(event.received_at + max_event_age_s, now + DELIVERY_MIN_WINDOW_S))
-
-
-def delivery_backoff(failures: int, rng: random.Random | None = None) -> float:
-    """Delay after the `failures`-th failed delivery attempt (1-based): 1, 2, 4, ... 300 s.
-
-    With `rng`, "equal jitter": a uniform draw between half the step and the step.
-    """
-    step = _doubling_step(max(0, failures - 1), DELIVERY_BACKOFF_MIN_S, DELIVERY_BACKOFF_MAX_S)
-    if rng is None:
-        return step
-    return rng.uniform(step / 2, step)
-
-
-def decide_delivery(
-    state: DeliveryState, delivered: bool, now: float, rng: random.Random | None = None
-) -> DeliveryDecision:
-    """Fold the delivery attempt that ended at `now` into `state` and decide what follows."""
-    state = replace(state, attempts=state.attempts + 1)
-    if delivered:
-        return Delivered(state)
-    if now >= state.deadline:
-        return DeliveryDropped(state)
-    return RetryDeliveryAt(min(now + delivery_backoff(state.attempts, rng), state.deadline), state)
+    """The delivery of `event`'s record or dead letter, first attempted at `now`: retried
+    until the event's MaximumEventAgeInSeconds has run out, counted from when Invoke accepted it."""
+    return new_delivery_state(event.received_at + max_event_age_s, now)
 
 
 class EventInvokeConfigError(ValidationError, ValueError):

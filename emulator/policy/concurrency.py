@@ -399,6 +399,12 @@ class ConcurrencyLedger:
         """CloudWatch `ConcurrentExecutions` summed over all functions."""
         return self._provisioned_in_flight + self._reserved_in_flight + self._unreserved_in_flight
 
+    def provisioned_usage(self) -> dict[str, tuple[int, int]]:
+        """Function -> (busy provisioned slots, provisioned concurrency), for the functions
+        that have any (the timeline's ProvisionedConcurrencyUtilization)."""
+        return {name: (slots.provisioned_in_flight, slots.provisioned_total)
+                for name, slots in self._functions.items() if slots.provisioned_total}
+
     def snapshot(self) -> dict[str, int]:
         """Account-level numbers for metrics; O(1)."""
         return {

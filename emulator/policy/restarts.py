@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from emulator.policy.backoff import doubling_step
+
 
 @dataclass(frozen=True)
 class RestartPolicy:
@@ -32,7 +34,7 @@ def after_death(policy: RestartPolicy, history: RestartHistory, now: float) -> t
     in_a_row = 0 if now - history.started_at >= policy.stable_after_s else history.in_a_row
     if in_a_row >= policy.max_restarts:
         return None, RestartHistory(in_a_row, history.started_at)
-    delay = min(policy.max_delay_s, policy.first_delay_s * 2 ** in_a_row)
+    delay = doubling_step(in_a_row, policy.first_delay_s, policy.max_delay_s)
     return delay, RestartHistory(in_a_row + 1, history.started_at)
 
 

@@ -35,18 +35,15 @@ from emulator.policy.async_retry import (
     DEFAULT_MAX_EVENT_AGE_S,
     DEFAULT_MAX_RETRY_ATTEMPTS,
     Deliver,
-    Delivered,
-    DeliveryState,
     DestinationCondition,
     EventState,
     Outcome,
     RetryAt,
-    RetryDeliveryAt,
     decide,
-    decide_delivery,
     expired,
     new_delivery,
 )
+from emulator.policy.delivery_retry import Delivered, DeliveryState, RetryDeliveryAt, decide_delivery
 from emulator.service.async_records import (
     AsyncEvent,
     dead_letter_attributes,
@@ -103,9 +100,9 @@ class AsyncQueuePorts:
     """What the queue needs from the Lambda service, as callables: the queue never sees the
     service itself (the service owns the queue)."""
 
-    # invoke(version, payload, qualifier, request_id): admitted like any invocation; raises
-    # TooManyRequests when throttled.
-    invoke: Callable[[FunctionVersion, bytes, "str | None", str], Awaitable[InvokeResult]]
+    # invoke(version, payload, qualifier, request_id[, tenant_id=, trace_header=]): admitted like
+    # any invocation; raises TooManyRequests when throttled.
+    invoke: Callable[..., Awaitable[InvokeResult]]
     # resolve(name, qualifier): the version an attempt runs now ($LATEST code may change).
     resolve: Callable[[str, "str | None"], FunctionVersion]
     # event_invoke_config(name, qualifier): the function's async settings.
@@ -163,9 +160,11 @@ class AsyncInvocationQueue:
         self._closed = False
 
     # -- accepting ---------------------------------------------------------------------
-    def submit(self, version: FunctionVersion, payload: bytes, qualifier: str | None, request_id: str) -> None:
-        event = AsyncEvent(request_id, version, qualifier, payload, EventState(received_at=self.clock.now()))
-        self.ports.metrics.of(version.name).async_events_received += 1
+    def submit(self, version: FunctionVersion, payload: bytes, qualifier: str | None, request_id: str,
+               tenant_id: str | None = None, trace_header: str | None = None) -> None:
+        event = AsyncEvent(request_id, version, qualifier, payload, EventState(received_at=self.clock.now()),
+                           tenant_id=tenant_id, trace_header=trace_header)
+        self.ports.metrics.async_received(version.name)
         self._schedule(self.clock.now(), event)
 
     def _schedule(self, when: float, job: _Job) -> None:
@@ -223,6 +222,7 @@ class AsyncInvocationQueue:
         lane.running -= 1
         if not task.cancelled() and task.exception() is not None:
             self.ports.metrics.of(event.function).async_events_dropped += 1
+            self.ports.metrics.async_failed(event.function)
             log.error("async event %s for %s lost to an emulator bug", event.request_id, event.function, exc_info=task.exception())
         self._start_attempts(event.function, lane)
 
@@ -231,6 +231,7 @@ class AsyncInvocationQueue:
         if expired(event.state, self.clock.now(), config.maximum_event_age_s):
             self._fail(event, DestinationCondition.EVENT_AGE_EXCEEDED, config)
             return
+        self.ports.metrics.async_attempt(event.function, (self.clock.now() - event.state.received_at) * 1000.0)
         outcome = await self._invoke(event)
         decision = decide(
             event.state,
@@ -257,7 +258,9 @@ class AsyncInvocationQueue:
             # A later version of the function may have replaced the one the event was
             # accepted for ($LATEST code changes): resolve again at every attempt.
             version = self.ports.resolve(name, event.qualifier)
-            result = await self.ports.invoke(version, event.payload, event.qualifier, event.request_id)
+            named = {key: value for key, value in (("tenant_id", event.tenant_id), ("trace_header", event.trace_header))
+                     if value is not None}
+            result = await self.ports.invoke(version, event.payload, event.qualifier, event.request_id, **named)
         except TooManyRequests as throttle:
             event.status_code, event.function_error, event.response = 429, None, None
             event.error_message = f"Rate Exceeded. ({throttle.reason})"
@@ -278,6 +281,7 @@ class AsyncInvocationQueue:
         return Outcome.SUCCESS
 
     def _fail(self, event: AsyncEvent, condition: DestinationCondition, config: EventInvokeConfig) -> None:
+        self.ports.metrics.async_failed(event.function)
         metrics = self.ports.metrics.of(event.function)
         if condition is DestinationCondition.EVENT_AGE_EXCEEDED:
             metrics.async_events_expired += 1
@@ -340,9 +344,9 @@ class AsyncInvocationQueue:
         decision = decide_delivery(delivery.state, not failure, self.clock.now(), self.rng)
         delivery.state = decision.state
         if isinstance(decision, Delivered):
-            counters.delivered += 1
+            self.ports.metrics.delivered(event.function, dead_letter=delivery.record is None)
             return
-        counters.failures += 1
+        self.ports.metrics.delivery_failed(event.function, dead_letter=delivery.record is None)
         kind = "dead letter" if delivery.record is None else "record"
         if isinstance(decision, RetryDeliveryAt):
             # The first failure says what is wrong; the retries after it stay quiet.

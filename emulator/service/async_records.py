@@ -29,6 +29,9 @@ class AsyncEvent:
     function_error: str | None = None
     response: bytes | None = None
     error_message: str = ""
+    # What the Invoke request named, for every attempt (None: not given).
+    tenant_id: str | None = None
+    trace_header: str | None = None
 
     @property
     def function(self) -> str:

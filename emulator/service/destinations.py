@@ -3,7 +3,9 @@
 SQS and SNS receive the record as the message body; a Lambda function receives it as its
 (asynchronous) event; EventBridge receives it as `detail` with source "lambda"
 (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html).
-One attempt per call: the async queue retries failed deliveries (emulator/policy/async_retry.py).
+One attempt per call: callers retry failed deliveries on the schedule of
+emulator/policy/delivery_retry.py (the async queue on its timers, a Kinesis mapping through
+emulator/service/delivery_retries.py).
 """
 
 from __future__ import annotations
@@ -78,15 +80,6 @@ class Destinations:
                 raise ValueError(f"unsupported destination service {service!r}")
         except Exception as exc:  # delivery never takes the caller down
             raise DeliveryFailed(f"destination {target}: {exc}") from exc
-
-    async def send_raw(self, target: str, body: str, attributes: dict[str, tuple[str, str]] | None) -> bool:
-        """`deliver_raw` for callers that do not retry: False (and a log line) on failure."""
-        try:
-            await self.deliver_raw(target, body, attributes)
-        except DeliveryFailed as exc:
-            log.warning("%s", exc)
-            return False
-        return True
 
     def _backend(self) -> BackendClient:
         if self.backend is None:

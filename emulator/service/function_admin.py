@@ -109,9 +109,8 @@ class FunctionAdmin:
         number = str(max((int(v) for v in function.versions), default=0) + 1)
         snapshot = self.versions_dir / function.name / number
         # Versions are immutable (PublishVersion): later edits of $LATEST's folder must not reach them.
-        skipped = await asyncio.to_thread(copy_code, latest.spec.code_dir, snapshot)
-        self.registry.warn_skipped(function.name, skipped)
-        copied = await asyncio.to_thread(code_fingerprint, snapshot)
+        copied = await asyncio.to_thread(copy_code, latest.spec.code_dir, snapshot)
+        self.registry.warn_skipped(function.name, copied.skipped)
         spec = replace(latest.spec, code_dir=snapshot, description=description if description is not None else latest.spec.description)
         version = FunctionVersion(spec, number, latest.region, latest.account_id, time.time(), latest.code_sha256 or copied.sha256, copied.size)
         function.versions[number] = version

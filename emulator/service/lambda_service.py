@@ -9,16 +9,18 @@ https://docs.aws.amazon.com/lambda/latest/dg/scaling-behavior.html).
 from __future__ import annotations
 
 import random
+import time
 from typing import Any
 
 from emulator.service.async_queue import AsyncInvocationQueue, AsyncQueuePorts, EventInvokeConfig
 from emulator.clock import Clock
 from emulator.policy.concurrency import ConcurrencyLedger, ThrottleReason
-from emulator.errors import TooManyRequests
+from emulator.errors import InvalidParameterValue, TooManyRequests
 from emulator.functions.registry import FunctionRegistry, FunctionVersion
 from emulator.execution.invoker import Invocation, Invoker, InvokeResult
 from emulator.functions.metrics import Metrics
 from emulator.policy.scaling import ScalingRateModel
+from emulator.service.tracing import RANDOM_BITS, trace_header
 
 # AWS does not document which Reason a scaling-rate throttle carries (the scaling-behavior
 # page says only 429); we choose ConcurrentInvocationLimitExceeded, README 'Choices'.
@@ -30,6 +32,19 @@ _UUID_VERSION_MASK = ~(0xF000 << 64) & ~(0xC000 << 48)
 _UUID_VERSION_BITS = (0x4000 << 64) | (0x8000 << 48)
 
 
+def check_tenant(version: FunctionVersion, tenant_id: str | None) -> None:
+    """A tenant-isolated function is invoked for a tenant, any other function never:
+    https://docs.aws.amazon.com/lambda/latest/dg/tenant-isolation-invoke.html (AWS does not
+    document the error; we answer InvalidParameterValueException, README 'Choices')."""
+    isolated = version.spec.tenant_isolation_mode is not None
+    if isolated and tenant_id is None:
+        raise InvalidParameterValue(f"The function {version.function_arn} has tenant isolation mode "
+                                    f"{version.spec.tenant_isolation_mode}: the invocation must include a TenantId.")
+    if not isolated and tenant_id is not None:
+        raise InvalidParameterValue(f"TenantId is set, but the function {version.function_arn} does not have "
+                                    "tenant isolation enabled.")
+
+
 def new_request_id() -> str:
     """A random (version 4) UUID like Lambda's request ids, without os.urandom per call.
 
@@ -38,6 +53,11 @@ def new_request_id() -> str:
     """
     h = "%032x" % ((_ids.getrandbits(128) & _UUID_VERSION_MASK) | _UUID_VERSION_BITS)
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _new_trace_header(incoming: str | None) -> str:
+    # Wall time, not the emulated clock: the id's time part is real epoch seconds.
+    return trace_header(incoming, time.time(), _ids.getrandbits(RANDOM_BITS))
 
 
 class LambdaService:
@@ -70,8 +90,9 @@ class LambdaService:
     def async_queue_ports(self) -> AsyncQueuePorts:
         """What the async queue may call: admission-controlled invokes and lookups."""
 
-        async def invoke(version: FunctionVersion, payload: bytes, qualifier: str | None, request_id: str) -> InvokeResult:
-            return await self.invoke(version, payload, qualifier=qualifier, request_id=request_id)
+        async def invoke(version: FunctionVersion, payload: bytes, qualifier: str | None, request_id: str,
+                         **named: Any) -> InvokeResult:
+            return await self.invoke(version, payload, qualifier=qualifier, request_id=request_id, **named)
 
         return AsyncQueuePorts(
             invoke=invoke,
@@ -89,13 +110,13 @@ class LambdaService:
         reserved = self.ledger.reserved(function)
         return self.ledger.unreserved_limit if reserved is None else reserved
 
-    def submit_async(self, version: FunctionVersion, payload: bytes, qualifier: str | None = None) -> str:
+    def submit_async(self, version: FunctionVersion, payload: bytes, qualifier: str | None = None, *,
+                     tenant_id: str | None = None, trace_header: str | None = None) -> str:
         """Accept an Event invocation (the caller answers 202); it runs from the queue."""
         assert self.async_queue is not None, "the async queue starts with the server"
         request_id = new_request_id()
-        self.async_queue.submit(version, payload, qualifier, request_id)
+        self.async_queue.submit(version, payload, qualifier, request_id, tenant_id, trace_header)
         return request_id
-
 
     def cold_start_allowed(self, function: str) -> bool:
         """A scaling token is spent only when a new environment is needed (emulator.policy.scaling)."""
@@ -111,8 +132,11 @@ class LambdaService:
         request_id: str | None = None,
         client_context: dict[str, Any] | None = None,
         log_tail: bool = False,
+        trace_header: str | None = None,
+        tenant_id: str | None = None,
     ) -> InvokeResult:
-        """Admit, run, release. Raises TooManyRequests when throttled (never queues)."""
+        """Admit, run, release. Raises TooManyRequests when throttled (never queues).
+        `trace_header`: the caller's X-Amzn-Trace-Id, if any (emulator/service/tracing.py)."""
         name = version.name
         metrics = self.metrics
         with self.ledger.lease(name, qualifier) as admission:  # released in finally
@@ -129,6 +153,8 @@ class LambdaService:
                     invoked_arn or (version.function_arn if qualifier is None else f"{version.function_arn}:{qualifier}"),
                     client_context,
                     log_tail,
+                    _new_trace_header(trace_header),
+                    tenant_id,
                 )
                 result = await self.invoker.run(version, invocation, provisioned=admission.provisioned, gate=self.cold_start_allowed)
                 if result.throttled:

@@ -17,6 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
+from emulator.template.parameters import ParameterError, ParameterValue, resolve_parameters
+from emulator.template.resource_values import (
+    ATTRIBUTES, DYNAMODB_STREAM_LABEL, LAMBDA_FUNCTION, NAME_PROPERTY, REF_VALUES, SAM_FUNCTION,
+    implicit_resources,
+)
+
+__all__ = ["LAMBDA_FUNCTION", "NAME_PROPERTY", "SAM_FUNCTION", "IntrinsicError", "StackScope",
+           "StackSettings", "TemplateError", "merge_globals", "resolve", "to_text"]
+
 # The value of `Ref: AWS::NoValue`: the enclosing key (or list item) disappears.
 NO_VALUE: Any = type("NoValueType", (), {"__repr__": lambda self: "AWS::NoValue"})()
 
@@ -26,17 +35,7 @@ _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
 _LOCAL_ZONE_SUFFIXES = ("a", "b", "c")
 LOCAL_STACK_NAME = "local"
 SERVERLESS_TRANSFORM = "AWS::Serverless-2016-10-31"
-SAM_FUNCTION = "AWS::Serverless::Function"
-LAMBDA_FUNCTION = "AWS::Lambda::Function"
-# Real stream labels are creation timestamps; locally a table has one fixed label.
-DYNAMODB_STREAM_LABEL = "1970-01-01T00:00:00.000"
 _LOGICAL_ID = re.compile(r"[A-Za-z0-9]+")  # CloudFormation logical IDs are alphanumeric.
-# The property holding each type's physical name; without it the logical id is the name.
-NAME_PROPERTY = {
-    SAM_FUNCTION: "FunctionName", LAMBDA_FUNCTION: "FunctionName", "AWS::SQS::Queue": "QueueName",
-    "AWS::Kinesis::Stream": "Name", "AWS::SNS::Topic": "TopicName", "AWS::DynamoDB::Table": "TableName",
-    "AWS::S3::Bucket": "BucketName", "AWS::IAM::Role": "RoleName",
-}
 
 
 class IntrinsicError(ValueError):
@@ -73,6 +72,9 @@ class StackSettings:
     parameters: Mapping[str, str]
     warn: Callable[[str], None]
     warned: set[tuple[str, ...]] = field(default_factory=set)
+    # Values for Fn::ImportValue, by export name (`--import-values`): a local app has no
+    # other stacks to export them.
+    imports: Mapping[str, str] = field(default_factory=dict)
 
     def warn_once(self, key: tuple[str, ...], message: str) -> None:
         if key not in self.warned:
@@ -92,6 +94,8 @@ class Scope(Protocol):
     def condition(self, name: str) -> bool: ...
 
     def find_in_map(self, map_name: str, top_key: str, second_key: str) -> Any: ...
+
+    def import_value(self, export_name: str) -> Any: ...
 
 
 # --- evaluation -------------------------------------------------------------------------
@@ -268,9 +272,7 @@ def _get_azs(argument: Any, scope: Scope, path: tuple[str, ...]) -> list[str]:
 
 
 def _import_value(argument: Any, scope: Scope, path: tuple[str, ...]) -> Any:
-    raise IntrinsicError(
-        f"Fn::ImportValue {argument!r} reads another stack's export, and a local app has no "
-        "other stacks; pass the value in as a Parameter instead")
+    return scope.import_value(to_text(resolve(argument, scope, path), "Fn::ImportValue export name"))
 
 
 _FUNCTIONS = {
@@ -311,10 +313,17 @@ class StackScope:
             fail("Globals.Function must be a mapping of function properties")
         for name in settings.parameters.keys() - self.parameters.keys():
             settings.warn_once(("parameter", name), f"parameter {name!r} is given but not declared; ignored")
+        # CloudFormation checks every parameter when the stack is created, used or not.
+        try:
+            self.parameter_values: dict[str, ParameterValue] = resolve_parameters(
+                self.parameters, settings.parameters, settings.warn_once)
+        except ParameterError as err:
+            fail(str(err))
         self.raw: dict[str, Mapping[str, Any]] = {}
         self.types: dict[str, str] = {}
         for logical_id, resource in resources.items():
             self._add_resource(logical_id, resource)
+        self.implicit = implicit_resources(self.types, self.raw)
         self.pseudo: dict[str, Any] = {
             "AWS::Region": settings.region, "AWS::AccountId": settings.account_id,
             "AWS::StackName": LOCAL_STACK_NAME, "AWS::Partition": "aws",
@@ -377,25 +386,59 @@ class StackScope:
         if name in self.pseudo:
             return self.pseudo[name]
         if name in self.parameters:
-            return self._parameter(name)
-        if name in self.raw:
-            self._require_included(name)
-            value = _REF_VALUES.get(self.types[name])
-            return value(self, name) if value else name
-        raise IntrinsicError(f"Ref {name!r} names no parameter, resource or pseudo parameter; "
-                             "declare it under Parameters or Resources, or fix the spelling")
+            return self.parameter_values[name]
+        rtype = self._type_of(name)
+        if rtype is None:
+            return self._sam_function_reference(name)
+        value = REF_VALUES.get(rtype)
+        if value is None:
+            self.settings.warn_once(("ref", rtype), f"Ref of a {rtype} (first: {name!r}) gives its logical "
+                                    f"id: the emulator does not know the value CloudFormation returns for {rtype}")
+            return name
+        return value(self, name)
 
     def get_att(self, logical_id: str, attribute: str) -> Any:
-        if logical_id not in self.raw:
+        rtype = self._type_of(logical_id)
+        if rtype is None:
             raise IntrinsicError(f"Fn::GetAtt {logical_id}.{attribute}: there is no resource "
                                  f"{logical_id!r}; declare it under Resources or fix the spelling")
-        self._require_included(logical_id)
-        getters = _ATTRIBUTES.get(self.types[logical_id], {})
+        getters = ATTRIBUTES.get(rtype, {})
         if attribute not in getters:
             known = f" (supported: {', '.join(getters)})" if getters else ""
             raise IntrinsicError(f"Fn::GetAtt {logical_id}.{attribute}: attribute {attribute!r} of "
-                                 f"{self.types[logical_id]} is not supported{known}; use a Parameter instead")
+                                 f"{rtype} is not supported by the emulator{known}; use a Parameter instead")
         return getters[attribute](self, logical_id)
+
+    def import_value(self, export_name: str) -> Any:
+        if export_name in self.settings.imports:
+            return self.settings.imports[export_name]
+        raise IntrinsicError(
+            f"Fn::ImportValue {export_name!r} reads another stack's export, and a local app has no other "
+            f"stacks; give its value with --import-values {export_name}=... (or EMULATOR_IMPORT_VALUES, "
+            "or import_values={...} in the pytest fixtures)")
+
+    def _type_of(self, logical_id: str) -> str | None:
+        """The type of a declared (and included) or SAM-generated resource; None if there is none."""
+        if logical_id in self.raw:
+            self._require_included(logical_id)
+            return self.types[logical_id]
+        return self.implicit.get(logical_id)
+
+    def _sam_function_reference(self, name: str) -> Any:
+        """`Ref: MyFunction.Alias` / `MyFunction.Version`: what SAM's AutoPublishAlias creates
+        (https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/sam-resource-function.html#sam-function-autopublishalias).
+        The emulator publishes version 1 at start-up."""
+        logical_id, _, suffix = name.partition(".")
+        if suffix in ("Alias", "Version") and self.types.get(logical_id) == SAM_FUNCTION:
+            self._require_included(logical_id)
+            alias = self.resolve_property(logical_id, "AutoPublishAlias")
+            if alias is None:
+                raise IntrinsicError(f"Ref {name!r}: function {logical_id!r} has no AutoPublishAlias, so SAM "
+                                     f"creates no {suffix.lower()}; add AutoPublishAlias or Ref the function")
+            function_arn = self.arn("lambda", f"function:{self.name_of(logical_id)}")
+            return f"{function_arn}:{alias if suffix == 'Alias' else 1}"
+        raise IntrinsicError(f"Ref {name!r} names no parameter, resource or pseudo parameter; "
+                             "declare it under Parameters or Resources, or fix the spelling")
 
     def condition(self, name: str) -> bool:
         if name in self._truth:
@@ -428,6 +471,8 @@ class StackScope:
         """The physical name CloudFormation would give the resource (its name property or the logical id)."""
         if logical_id in self._names:
             return self._names[logical_id]
+        if logical_id not in self.raw:
+            return logical_id  # generated by SAM: named after its logical id locally
         rtype, prop = self.types[logical_id], NAME_PROPERTY.get(self.types[logical_id], "")
         if logical_id in self._pending:
             raise IntrinsicError(f"the {prop} of {logical_id!r} refers to itself; break the cycle")
@@ -460,70 +505,28 @@ class StackScope:
     def arn(self, service: str, resource: str) -> str:
         return f"arn:aws:{service}:{self.region}:{self.settings.account_id}:{resource}"
 
+    @property
+    def account_id(self) -> str:
+        return self.settings.account_id
+
+    @property
+    def endpoint_url(self) -> str:
+        return self.settings.endpoint_url
+
+    def property_of(self, logical_id: str, prop: str) -> Any:
+        return self.resolve_property(logical_id, prop)
+
     def _require_included(self, logical_id: str) -> None:
         if not self.included(logical_id):
             raise IntrinsicError(f"resource {logical_id!r} is left out because its condition "
                                  f"{self.raw[logical_id]['Condition']!r} is false; wrap the reference "
                                  "in Fn::If with the same condition")
 
-    def _parameter(self, name: str) -> Any:
-        declaration = self.parameters[name]
-        if not isinstance(declaration, Mapping):
-            raise IntrinsicError(f"parameter {name!r} must be declared as a mapping with a Type")
-        value = self.settings.parameters.get(name, declaration.get("Default"))
-        if value is None:
-            raise IntrinsicError(f"parameter {name!r} has no Default and no value was given; pass "
-                                 f"parameters={{{name!r}: ...}} or add a Default")
-        text = ",".join(map(str, value)) if isinstance(value, list) else to_text(value, f"parameter {name}")
-        ptype = str(declaration.get("Type", "String"))
-        if ptype == "CommaDelimitedList" or ptype.startswith("List<"):
-            return [item.strip() for item in text.split(",")]  # members are space-trimmed
-        allowed = [to_text(v, "AllowedValues") for v in declaration.get("AllowedValues") or []]
-        if allowed and text not in allowed:
-            raise IntrinsicError(f"parameter {name!r} is {text!r}, which is not one of its "
-                                 f"AllowedValues {allowed}; pass one of those")
-        return text
-
     def table_stream_arn(self, logical_id: str) -> str:
         if "StreamSpecification" not in self.raw[logical_id]["Properties"]:
             raise IntrinsicError(f"Fn::GetAtt {logical_id}.StreamArn: the table has no stream; "
                                  "add StreamSpecification.StreamViewType to it")
         return self.arn("dynamodb", f"table/{self.name_of(logical_id)}/stream/{DYNAMODB_STREAM_LABEL}")
-
-
-def _function_arn(stack: StackScope, logical_id: str) -> str:
-    return stack.arn("lambda", f"function:{stack.name_of(logical_id)}")
-
-
-def _queue_url(stack: StackScope, logical_id: str) -> str:
-    return f"{stack.settings.endpoint_url}/{stack.settings.account_id}/{stack.name_of(logical_id)}"
-
-
-def _name(stack: StackScope, logical_id: str) -> str:
-    return stack.name_of(logical_id)
-
-
-_Getter = Callable[[StackScope, str], str]
-# What `Ref` returns per type (the logical id for any other type).
-_REF_VALUES: dict[str, _Getter] = {
-    SAM_FUNCTION: _name, LAMBDA_FUNCTION: _name, "AWS::SQS::Queue": _queue_url,
-    "AWS::SNS::Topic": lambda s, lid: s.arn("sns", s.name_of(lid)),
-    "AWS::Kinesis::Stream": _name, "AWS::DynamoDB::Table": _name, "AWS::S3::Bucket": _name,
-    "AWS::IAM::Role": _name,
-}
-# The `Fn::GetAtt` attributes the emulator can answer.
-_ATTRIBUTES: dict[str, dict[str, _Getter]] = {
-    SAM_FUNCTION: {"Arn": _function_arn},
-    LAMBDA_FUNCTION: {"Arn": _function_arn},
-    "AWS::SQS::Queue": {"Arn": lambda s, lid: s.arn("sqs", s.name_of(lid)), "QueueName": _name,
-                        "QueueUrl": _queue_url},
-    "AWS::Kinesis::Stream": {"Arn": lambda s, lid: s.arn("kinesis", f"stream/{s.name_of(lid)}")},
-    "AWS::SNS::Topic": {"TopicArn": _REF_VALUES["AWS::SNS::Topic"], "TopicName": _name},
-    "AWS::DynamoDB::Table": {"Arn": lambda s, lid: s.arn("dynamodb", f"table/{s.name_of(lid)}"),
-                             "StreamArn": StackScope.table_stream_arn},
-    "AWS::S3::Bucket": {"Arn": lambda s, lid: f"arn:aws:s3:::{s.name_of(lid)}"},
-    "AWS::IAM::Role": {"Arn": lambda s, lid: f"arn:aws:iam::{s.settings.account_id}:role/{s.name_of(lid)}"},
-}
 
 
 def _format_path(path: tuple[str, ...]) -> str:

@@ -21,13 +21,17 @@ from typing import Any, NoReturn
 
 import yaml
 
+from emulator.template.gateway import GATEWAY_TYPES, prepare_gateway, read_gateway
 from emulator.template.intrinsics import (
     LAMBDA_FUNCTION, NAME_PROPERTY, SAM_FUNCTION, StackScope, StackSettings,
     TemplateError, to_text,
 )
+from emulator.template.layers import function_layers, read_layers
+from emulator.template.resource_values import LAYER_TYPES
 from emulator.template.specs import (
     DEFAULT_MEMORY_MB, DEFAULT_RUNTIME, DEFAULT_TIMEOUT_S, MAX_ENVIRONMENT_BYTES, MAX_MEMORY_MB,
-    MAX_TIMEOUT_S, MIN_MEMORY_MB, MIN_TIMEOUT_S, AppSpec, EventInvokeSpec, FunctionSpec, ResourceSpec,
+    MAX_TIMEOUT_S, MIN_MEMORY_MB, MIN_TIMEOUT_S, AppSpec, EventInvokeSpec, FunctionSpec, ImageSpec, LayerSpec,
+    ResourceSpec,
 )
 
 __all__ = ["TemplateError", "load_template", "parse_template"]
@@ -51,7 +55,9 @@ _FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]+")
 _ALIAS_NAME = re.compile(r"(?!^[0-9]+$)[a-zA-Z0-9_-]{1,128}")
 _ENVIRONMENT_KEY = re.compile(r"[a-zA-Z][a-zA-Z0-9_]+")
 _HANDLER = re.compile(r"[^\s]{1,128}")
-_PYTHON_RUNTIME = re.compile(r"python3\.\d+")
+# Lambda's runtime identifiers (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html):
+# Python forks from our runtime; the others run through the Runtime API (--execution).
+_KNOWN_RUNTIME = re.compile(r"python3\.\d+|nodejs\d+\.x|provided(\.al2|\.al2023)?|java\d+(\.al2)?|dotnet\d+|ruby\d+\.\d+")
 # Asynchronous invocation settings:
 # https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-configuring.html
 MIN_RETRY_ATTEMPTS, MAX_RETRY_ATTEMPTS = 0, 2
@@ -67,23 +73,33 @@ _USED = {
     SAM_FUNCTION: {"CodeUri", "InlineCode", "Handler", "Runtime", "MemorySize", "Timeout",
                    "Environment", "Description", "FunctionName", "ReservedConcurrentExecutions",
                    "AutoPublishAlias", "ProvisionedConcurrencyConfig", "EventInvokeConfig",
-                   "DeadLetterQueue", "Events", "PackageType", "ImageUri"},
+                   "DeadLetterQueue", "Events", "PackageType", "ImageUri", "ImageConfig", "Layers", "TenancyConfig"},
     LAMBDA_FUNCTION: {"Code", "Handler", "Runtime", "MemorySize", "Timeout", "Environment",
                       "Description", "FunctionName", "ReservedConcurrentExecutions",
-                      "DeadLetterConfig", "PackageType"},
+                      "DeadLetterConfig", "PackageType", "ImageConfig", "Layers", "TenancyConfig"},
     EVENT_INVOKE_CONFIG: {"FunctionName", "Qualifier", "MaximumRetryAttempts",
                           "MaximumEventAgeInSeconds", "DestinationConfig"},
 }
 # Accepted and never evaluated: they change nothing in a local emulation.
 IGNORED_FUNCTION_PROPERTIES = frozenset({
-    "Role", "Policies", "Tracing", "TracingConfig", "Layers", "VpcConfig", "Architectures", "Tags",
+    "Role", "Policies", "Tracing", "TracingConfig", "VpcConfig", "Architectures", "Tags",
     "KmsKeyArn", "PermissionsBoundary", "DeploymentPreference", "AssumeRolePolicyDocument",
-    "EphemeralStorage", "FileSystemConfigs", "CodeSigningConfigArn", "ImageConfig", "SnapStart",
+    "EphemeralStorage", "CodeSigningConfigArn", "ImageConfig",
     "RuntimeManagementConfig", "LoggingConfig", "FunctionUrlConfig", "AutoPublishCodeSha256",
     "AutoPublishAliasAllProperties", "VersionDescription", "RolePath", "PropagateTags",
-    "RecursiveLoop", "SourceKMSKeyArn", "VersionDeletionPolicy", "CapacityProviderConfig",
-    "FunctionScalingConfig", "DurableConfig", "TenancyConfig", "Metadata",
+    "RecursiveLoop", "SourceKMSKeyArn", "VersionDeletionPolicy", "Metadata",
 })
+# Accepted, but what they change on Lambda does not happen here: each warns once, saying so.
+UNEMULATED_FUNCTION_PROPERTIES = {
+    # AWS_LAMBDA_MAX_CONCURRENCY is set only for these functions:
+    # https://docs.aws.amazon.com/lambda/latest/dg/lambda-managed-instances-python-runtime.html
+    "CapacityProviderConfig": "Lambda Managed Instances are not emulated: each environment runs one request "
+                              "at a time and AWS_LAMBDA_MAX_CONCURRENCY is not set",
+    "FunctionScalingConfig": "Lambda Managed Instances scaling is not emulated",
+    "FileSystemConfigs": "EFS file systems are not mounted: their LocalMountPath does not exist in environments",
+    "SnapStart": "SnapStart is not emulated: every cold start runs Init",
+    "DurableConfig": "durable functions are not emulated: the handler runs as an ordinary function",
+}
 # Resource types the emulator creates or wires up: their properties must resolve.
 EMULATED_TYPES = frozenset({
     "AWS::SQS::Queue", "AWS::Kinesis::Stream", "AWS::SNS::Topic", "AWS::SNS::Subscription",
@@ -167,12 +183,16 @@ for _short, _long in _SHORT_TAGS.items():
 def load_template(path: Path, *, region: str = "us-east-1", account_id: str = "123456789012",
                   parameters: Mapping[str, str] | None = None,
                   endpoint_url: str = "http://127.0.0.1:4566",
-                  warn: Callable[[str], None] | None = None) -> AppSpec:
-    """Read a SAM / CloudFormation template file. Relative code paths are taken from its folder."""
+                  warn: Callable[[str], None] | None = None,
+                  imports: Mapping[str, str] | None = None) -> AppSpec:
+    """Read a SAM / CloudFormation template file. Relative code paths are taken from its folder.
+
+    `parameters` are the stack's parameter values (`--parameter-overrides`); `imports` the
+    values of the exports `Fn::ImportValue` reads (`--import-values`)."""
     path = Path(path)
     return parse_template(_read_document(path), base_dir=path.parent, source=str(path),
                           region=region, account_id=account_id, parameters=parameters,
-                          endpoint_url=endpoint_url, warn=warn)
+                          endpoint_url=endpoint_url, warn=warn, imports=imports)
 
 
 def _read_document(path: Path) -> Any:
@@ -201,19 +221,24 @@ def parse_template(doc: Mapping[str, Any], *, base_dir: Path, source: str = "<in
                    region: str = "us-east-1", account_id: str = "123456789012",
                    parameters: Mapping[str, str] | None = None,
                    endpoint_url: str = "http://127.0.0.1:4566",
-                   warn: Callable[[str], None] | None = None) -> AppSpec:
+                   warn: Callable[[str], None] | None = None,
+                   imports: Mapping[str, str] | None = None) -> AppSpec:
     """Turn an already-parsed template (`{"Resources": …}`, intrinsics in long form) into an AppSpec."""
-    settings = StackSettings(source, Path(base_dir), region, account_id, endpoint_url.rstrip("/"),
-                           dict(parameters or {}), warn or _log.warning)
+    # Absolute from here on: environments run with their own working directory, so a code
+    # folder relative to where `emulator up` started would not be found by them.
+    settings = StackSettings(source, Path(base_dir).resolve(), region, account_id, endpoint_url.rstrip("/"),
+                           dict(parameters or {}), warn or _log.warning, imports=dict(imports or {}))
     stack = StackScope(doc, settings)
+    prepare_gateway(stack, doc)  # SAM's transform for APIs, before anything refers to them
     functions: dict[str, FunctionSpec] = {}
     resources: dict[str, ResourceSpec] = {}
     invoke_configs: list[str] = []
+    layers = read_layers(stack)
     for logical_id, rtype in stack.types.items():
-        if not stack.included(logical_id):
+        if not stack.included(logical_id) or rtype in LAYER_TYPES:
             continue
         if rtype in (SAM_FUNCTION, LAMBDA_FUNCTION):
-            spec = _read_function(_Props(stack, logical_id))
+            spec = _read_function(_Props(stack, logical_id), layers)
             if spec.name in functions:
                 raise TemplateError(source, f"function name {spec.name!r} is also used by resource "
                                     f"{functions[spec.name].logical_id!r}; names must be unique, "
@@ -221,11 +246,14 @@ def parse_template(doc: Mapping[str, Any], *, base_dir: Path, source: str = "<in
             functions[spec.name] = spec
         elif rtype == EVENT_INVOKE_CONFIG:
             invoke_configs.append(logical_id)
+        elif rtype in GATEWAY_TYPES:
+            continue  # read_gateway, below
         else:
             resources[logical_id] = _read_resource(stack, logical_id, rtype)
     for logical_id in invoke_configs:
         _attach_event_invoke_config(_Props(stack, logical_id), functions)
-    return AppSpec(functions=functions, resources=resources, source=source)
+    gateway = read_gateway(stack, functions, _read_document)
+    return AppSpec(functions=functions, resources=resources, source=source, gateway=gateway, layers=layers)
 
 
 # --- functions --------------------------------------------------------------------------
@@ -237,8 +265,12 @@ class _Props:
     def __init__(self, stack: StackScope, logical_id: str) -> None:
         self.stack, self.logical_id, self.type = stack, logical_id, stack.types[logical_id]
         used = _USED[self.type]
-        for prop in stack.raw[logical_id]["Properties"]:
-            if prop not in used and prop not in IGNORED_FUNCTION_PROPERTIES:
+        for prop, value in stack.raw[logical_id]["Properties"].items():
+            if prop in UNEMULATED_FUNCTION_PROPERTIES:
+                if value not in ({"ApplyOn": "None"}, None):  # SnapStart off says nothing
+                    stack.settings.warn_once((self.type, prop), f"{self.type} property {prop!r} (first seen on "
+                                             f"{logical_id!r}): {UNEMULATED_FUNCTION_PROPERTIES[prop]}")
+            elif prop not in used and prop not in IGNORED_FUNCTION_PROPERTIES:
                 stack.settings.warn_once((self.type, prop), f"{self.type} property {prop!r} (first seen "
                                          f"on {logical_id!r}) is not known to the emulator; ignored")
 
@@ -274,21 +306,23 @@ class _Props:
         return value
 
 
-def _read_function(props: _Props) -> FunctionSpec:
+def _read_function(props: _Props, layers: Mapping[str, LayerSpec]) -> FunctionSpec:
     sam = props.type == SAM_FUNCTION
     stack, logical_id = props.stack, props.logical_id
     code = None if sam else props.get("Code")
-    if (props.get("PackageType") == "Image" or (sam and props.get("ImageUri") is not None)
-            or (isinstance(code, Mapping) and "ImageUri" in code)):
-        props.fail("PackageType", "container images are not supported yet; use a Zip function "
-                   "with CodeUri pointing at the source folder")
     name = stack.name_of(logical_id)
     if not _FUNCTION_NAME.fullmatch(name) or len(name) > MAX_FUNCTION_NAME_LENGTH:
         props.fail("FunctionName", f"{name!r} is not a valid function name: use 1 to "
                    f"{MAX_FUNCTION_NAME_LENGTH} letters, digits, '-' or '_'")
-    handler = props.get("Handler")
-    if not isinstance(handler, str) or not _HANDLER.fullmatch(handler) or "." not in handler.strip("."):
-        props.fail("Handler", f"{handler!r} is not a handler: write 'module.function', e.g. app.handler")
+    image = None
+    if (props.get("PackageType") == "Image" or (sam and props.get("ImageUri") is not None)
+            or (isinstance(code, Mapping) and "ImageUri" in code)):
+        image = _image(props, code)
+        handler = ""
+    else:
+        handler = props.get("Handler")
+        if not isinstance(handler, str) or not _HANDLER.fullmatch(handler) or "." not in handler.strip("."):
+            props.fail("Handler", f"{handler!r} is not a handler: write 'module.function', e.g. app.handler")
     reserved = props.integer("ReservedConcurrentExecutions", props.get("ReservedConcurrentExecutions"), 0)
     alias = provisioned = event_invoke = dead_letter = None
     events: Mapping[str, Any] = {}
@@ -300,8 +334,10 @@ def _read_function(props: _Props) -> FunctionSpec:
         events = _events(props)
     else:
         dead_letter = _dead_letter(props, "DeadLetterConfig", ("TargetArn",))
+    runtime = "" if image else _runtime(props)
     return FunctionSpec(
-        name=name, code_dir=_code_dir(props, name, code), handler=handler, runtime=_runtime(props),
+        name=name, code_dir=_image_dir(props, name, image) if image else _code_dir(props, name, code),
+        handler=handler, runtime=runtime,
         memory_mb=props.integer("MemorySize", props.get("MemorySize"), MIN_MEMORY_MB, MAX_MEMORY_MB)
         or DEFAULT_MEMORY_MB,
         timeout_s=props.integer("Timeout", props.get("Timeout"), MIN_TIMEOUT_S, MAX_TIMEOUT_S)
@@ -311,7 +347,84 @@ def _read_function(props: _Props) -> FunctionSpec:
         logical_id=logical_id, reserved_concurrency=reserved, auto_publish_alias=alias,
         provisioned_concurrency=provisioned, event_invoke=event_invoke,
         dead_letter_arn=dead_letter, events=dict(events),
+        package_type="Image" if image else "Zip", image=image,
+        layers=function_layers(stack, logical_id, props.get("Layers"), runtime, layers),
+        tenant_isolation_mode=_tenancy(props),
     )
+
+
+def _image(props: _Props, code: Any) -> ImageSpec:
+    """`PackageType: Image`: ImageUri (SAM) or Code.ImageUri, ImageConfig, and the resource's
+    Metadata (Dockerfile, DockerContext, DockerTag, DockerBuildArgs) that `sam build` reads:
+    https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/serverless-sam-cli-using-build.html"""
+    uri = props.get("ImageUri") if props.type == SAM_FUNCTION else (code or {}).get("ImageUri")
+    config = props.mapping("ImageConfig", props.get("ImageConfig"), "Command, EntryPoint or WorkingDirectory")
+
+    def strings(key: str) -> tuple[str, ...]:
+        value = config.get(key)
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            props.fail(f"ImageConfig.{key}", f"{value!r} is not a list of strings")
+        return tuple(value)
+
+    metadata = props.stack.raw[props.logical_id].get("Metadata") or {}
+    if not isinstance(metadata, Mapping):
+        metadata = {}
+    dockerfile = metadata.get("Dockerfile")
+    context = None
+    if dockerfile is not None:
+        context = (props.stack.settings.base_dir / str(metadata.get("DockerContext", "."))).resolve()
+        if not (context / str(dockerfile)).is_file():
+            props.fail("Metadata.Dockerfile", f"{context / str(dockerfile)} is not a file; point Metadata "
+                       "DockerContext and Dockerfile at the image's build files")
+    elif not isinstance(uri, str) or not uri:
+        props.fail("ImageUri", "an Image function needs ImageUri, or Metadata with Dockerfile and "
+                   "DockerContext to build the image locally")
+    build_args = metadata.get("DockerBuildArgs") or {}
+    return ImageSpec(
+        uri=str(uri or ""), command=strings("Command"), entry_point=strings("EntryPoint"),
+        working_directory=str(config.get("WorkingDirectory") or ""), dockerfile=str(dockerfile or ""),
+        docker_context=context, docker_tag=str(metadata.get("DockerTag") or ""),
+        build_args=tuple((str(k), str(v)) for k, v in build_args.items()) if isinstance(build_args, Mapping) else (),
+    )
+
+
+def _image_dir(props: _Props, name: str, image: ImageSpec) -> Path:
+    """The folder watched for an image function: its build context (an edit rebuilds the
+    image for new environments), else an empty folder of its own."""
+    if image.docker_context is not None:
+        return image.docker_context
+    folder = props.stack.settings.base_dir / INLINE_CODE_DIR.parent / "image" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+# What tenant isolation cannot be combined with: SnapStart, provisioned concurrency, function
+# URLs, and event sources other than API Gateway
+# (https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.aws_lambda.TenancyConfig.html).
+_NOT_WITH_TENANCY = ("SnapStart", "ProvisionedConcurrencyConfig", "FunctionUrlConfig")
+_TENANCY_EVENT_TYPES = frozenset({"Api", "HttpApi"})
+
+
+def _tenancy(props: _Props) -> str | None:
+    """TenancyConfig: {TenantIsolationMode: PER_TENANT}, the one mode there is:
+    https://docs.aws.amazon.com/lambda/latest/api/API_TenancyConfig.html"""
+    config = props.mapping("TenancyConfig", props.get("TenancyConfig"), "TenantIsolationMode")
+    if not config:
+        return None
+    mode = config.get("TenantIsolationMode")
+    if mode != "PER_TENANT":
+        props.fail("TenancyConfig.TenantIsolationMode", f"{mode!r} is not a tenant isolation mode; use PER_TENANT")
+    for prop in _NOT_WITH_TENANCY:
+        if props.get(prop) not in (None, {"ApplyOn": "None"}):
+            props.fail(prop, "cannot be used with TenancyConfig: Lambda refuses it for tenant-isolated functions")
+    if props.type == SAM_FUNCTION:
+        for name, event in (props.get("Events") or {}).items():
+            if isinstance(event, Mapping) and event.get("Type") not in _TENANCY_EVENT_TYPES:
+                props.fail(f"Events.{name}", f"a {event.get('Type')} event cannot invoke a tenant-isolated function: "
+                           "only API Gateway can (it passes the tenant id)")
+    return mode
 
 
 def _runtime(props: _Props) -> str:
@@ -321,14 +434,15 @@ def _runtime(props: _Props) -> str:
         props.stack.settings.warn(f"{props.stack.settings.source}: resource {props.logical_id!r} "
                                   f"has no Runtime; using {DEFAULT_RUNTIME}")
         return DEFAULT_RUNTIME
-    if not isinstance(runtime, str) or not _PYTHON_RUNTIME.fullmatch(runtime):
-        props.fail("Runtime", f"{runtime!r} is not supported: only Python runtimes (python3.N) are; "
-                   f"set Runtime: {DEFAULT_RUNTIME}")
+    if not isinstance(runtime, str) or not _KNOWN_RUNTIME.fullmatch(runtime):
+        props.fail("Runtime", f"{runtime!r} is not a Lambda runtime: use one of python3.N, nodejsN.x, "
+                   f"provided.al2023, javaN, dotnetN, rubyN.N (e.g. Runtime: {DEFAULT_RUNTIME})")
     return runtime
 
 
 def _code_dir(props: _Props, name: str, code: Any) -> Path:
-    """The folder holding the function's code: a local path, or inline source written to a cache."""
+    """The folder holding the function's code, or its .zip (unpacked when the emulator starts);
+    inline source is written to a folder."""
     if props.type == SAM_FUNCTION:
         inline, prop = props.get("InlineCode"), "CodeUri"
         if inline is not None:
@@ -346,10 +460,10 @@ def _code_dir(props: _Props, name: str, code: Any) -> Path:
                    f"{prop} at the folder holding the handler's source")
     folder = (props.stack.settings.base_dir / props.text(prop, code)).resolve()
     if folder.is_file() and folder.suffix == ".zip":
-        props.fail(prop, f"{folder} is a .zip archive; point {prop} at the source folder instead")
+        return folder  # a deployment package: unpacked into a folder of the emulator's at start-up
     if not folder.is_dir():
-        props.fail(prop, f"{folder} is not a folder; point {prop} at the folder holding the "
-                   "handler's source (relative to the template)")
+        props.fail(prop, f"{folder} is neither a folder nor a .zip file; point {prop} at the folder holding "
+                   "the handler's source or at its .zip (relative to the template)")
     return folder
 
 

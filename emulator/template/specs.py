@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emulator.template.api_specs import GatewaySpec
+
 # Memory 128-10,240 MB, timeout up to 900 s: https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
 # Defaults 128 MB and 3 s: https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html and
 # https://docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html
@@ -35,10 +37,46 @@ class EventInvokeSpec:
 
 
 @dataclass(frozen=True)
+class ImageSpec:
+    """A container-image function (`PackageType: Image`): the image, its `ImageConfig`
+    overrides, and how `sam build` would build it (the resource's `Metadata`)."""
+
+    uri: str = ""  # ImageUri; empty when the image is built from `dockerfile`
+    command: tuple[str, ...] = ()
+    entry_point: tuple[str, ...] = ()
+    working_directory: str = ""
+    dockerfile: str = ""  # Metadata.Dockerfile, relative to docker_context
+    docker_context: Path | None = None
+    docker_tag: str = ""
+    build_args: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """A layer version the template declares (AWS::Serverless::LayerVersion or
+    AWS::Lambda::LayerVersion) with local content."""
+
+    logical_id: str
+    name: str
+    arn: str  # the version's ARN, arn:aws:lambda:<region>:<account>:layer:<name>:<version>
+    # A folder or a .zip, as declared; once the emulator has prepared the packages
+    # (emulator/functions/packages.py), a folder of its own holding the layer's contents.
+    content: Path
+    version: int = 1
+    description: str = ""
+    compatible_runtimes: tuple[str, ...] = ()
+    compatible_architectures: tuple[str, ...] = ()
+    license_info: str | None = None
+    size: int = 0  # bytes unpacked, known once prepared
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     """One Lambda function as declared by the user."""
 
     name: str
+    # The folder holding the code, or a .zip of it as declared; always a folder once the
+    # emulator has prepared the packages (a .zip is then unpacked into a folder of its own).
     code_dir: Path
     handler: str
     runtime: str = DEFAULT_RUNTIME
@@ -54,6 +92,18 @@ class FunctionSpec:
     dead_letter_arn: str | None = None
     # SAM `Events` as written (resolved intrinsics), for the event-source layer.
     events: dict[str, Any] = field(default_factory=dict)
+    # "Zip" (code folder + runtime) or "Image" (a container image: `image`).
+    package_type: str = "Zip"
+    image: ImageSpec | None = None
+    # The function's layers in the order they are applied (later ones overwrite earlier
+    # ones' files, as in /opt on Lambda).
+    layers: tuple[LayerSpec, ...] = ()
+    # What the function's environments see as /opt: its layers merged in order. Set when the
+    # packages are prepared; None without layers.
+    layers_dir: Path | None = None
+    # TenancyConfig.TenantIsolationMode ("PER_TENANT"), or None: every invocation then names
+    # a tenant, and each tenant has environments of its own.
+    tenant_isolation_mode: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,3 +125,6 @@ class AppSpec:
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
     resources: dict[str, ResourceSpec] = field(default_factory=dict)
     source: str = "<in-code>"
+    # API Gateway: APIs, usage plans and keys (emulator/template/gateway.py).
+    gateway: GatewaySpec = field(default_factory=GatewaySpec)
+    layers: dict[str, LayerSpec] = field(default_factory=dict)  # by logical id

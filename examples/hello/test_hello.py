@@ -6,6 +6,7 @@
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
@@ -40,3 +41,9 @@ def test_slow_is_throttled_beyond_its_reserved_concurrency(lambda_emulator):
 def test_unknown_function_is_a_404(lambda_emulator):
     with pytest.raises(lambda_emulator.lambda_client.exceptions.ResourceNotFoundException):
         lambda_emulator.invoke("nope")
+
+
+def test_the_load_scenario_meets_its_thresholds(lambda_emulator, load_test):
+    # examples/hello/load.yaml against this test's emulator: a failed threshold fails the test.
+    result = load_test(Path(__file__).parent / "load.yaml", endpoint=lambda_emulator.url)
+    assert result.report["client"]["totals"]["ok"] == 520

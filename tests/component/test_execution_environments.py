@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import errno
 import logging
 import os
 import re
@@ -232,6 +233,37 @@ async def test_timeout_kills_the_environment_and_what_it_started_and_the_next_ca
     assert after.cold and after.function_error is None and body(after)["pid"] != env_pid.pid
     fn = rt.metrics.of("fn")
     assert (fn.timeouts, fn.errors, fn.cold_starts) == (1, 1, 2)
+
+
+@pytest.mark.asyncio
+async def test_without_a_pidfd_a_timed_out_busy_handler_is_killed_through_the_fork_server(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a kernel before 5.3 (or with no descriptor left) pidfd_open fails: the environment
+    must still be killed at its timeout, by its parent, not merely disconnected while its
+    busy loop runs on."""
+    version = rt.function(
+        """
+        import os
+        def handler(event, context):
+            if event.get("spin"):
+                while True:
+                    pass
+            return {"pid": os.getpid()}
+        """,
+        timeout_s=1,
+    )
+
+    def no_pidfd(pid: int, flags: int = 0) -> int:
+        raise OSError(errno.ENOSYS, "pidfd_open is not implemented")
+
+    monkeypatch.setattr(os, "pidfd_open", no_pidfd)
+    env_pid = ProcessId.of(body(await rt.invoke(version))["pid"])
+    timed_out = await rt.invoke(version, {"spin": True})
+    assert timed_out.error_type == "Sandbox.Timedout"
+    assert await eventually(lambda: not env_pid.alive), "the busy handler outlived its timeout"
+    after = await rt.invoke(version)
+    assert after.cold and body(after)["pid"] != env_pid.pid
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ import boto3
 import pytest
 from botocore.config import Config as BotoConfig
 
+from execution_testkit import LOCAL_EXECUTIONS
 from core_testkit import GATED_HANDLER_SOURCE, Gate, ProcessId, descendants, is_template, wait_until
 
 pytestmark = pytest.mark.scenario
@@ -308,10 +309,11 @@ def start_orphans(url: str, gate: Gate) -> tuple[list[ProcessId], int]:
     return processes, next(iter(templates))
 
 
+@pytest.mark.parametrize("execution", LOCAL_EXECUTIONS)  # a runtime interface client's processes too
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
-def test_nothing_a_handler_started_survives_the_emulator(tmp_path: Path, sig: signal.Signals) -> None:
+def test_nothing_a_handler_started_survives_the_emulator(tmp_path: Path, sig: signal.Signals, execution: str) -> None:
     write_app(tmp_path, source=ORPHAN_MAKER)
-    with emulator_up(tmp_path, "--port", "0") as (proc, url, stderr_path):
+    with emulator_up(tmp_path, "--port", "0", "--execution", execution) as (proc, url, stderr_path):
         processes, template = start_orphans(url, Gate(tmp_path / "gate"))
         proc.send_signal(sig)
         proc.wait(EXIT_WAIT_S)

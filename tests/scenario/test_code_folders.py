@@ -73,3 +73,30 @@ def test_an_idle_emulator_watching_a_big_folder_uses_almost_no_cpu(tmp_path: Pat
         used = process_cpu_s(emulator.proc.pid) - before
         assert used < IDLE_CPU_BOUND_S, f"an idle emulator used {used:.2f} CPU-s in {IDLE_WINDOW_S:.0f} s watching {big}"
         assert emulator.get_json("/_emulator/health")["status"] == "ready"
+
+
+def test_version_snapshots_are_removed_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reset and a stop remove the published versions' code copies (which may hold whole
+    virtualenvs) in a worker thread: the event loop keeps serving meanwhile."""
+    import asyncio
+    import shutil
+
+    from emulator.pytest_plugin import inline_function, running_emulator
+
+    on_loop: list[bool] = []
+    real_rmtree = shutil.rmtree
+
+    def watched_rmtree(path: Any, *args: Any, **kwargs: Any) -> None:
+        if "lambda-emulator-versions-" in str(path):
+            try:
+                asyncio.get_running_loop()
+                on_loop.append(True)
+            except RuntimeError:
+                on_loop.append(False)
+        real_rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", watched_rmtree)
+    with running_emulator({"fn": inline_function(HANDLER, FunctionName="fn")}, backend="none") as emu:
+        emu.lambda_client.publish_version(FunctionName="fn")
+        emu.reset()
+    assert on_loop == [False, False]  # at the reset, then at the stop

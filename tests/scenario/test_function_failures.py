@@ -11,6 +11,7 @@ from typing import Any, Iterator
 import pytest
 
 from core_testkit import ProcessId, call, function_metrics, wait_until
+from execution_testkit import LOCAL_EXECUTIONS, settings
 from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emulator
 
 pytestmark = pytest.mark.scenario
@@ -59,8 +60,11 @@ BROKEN_AT_IMPORT = {
 }
 
 
-@pytest.fixture(scope="module")
-def emu() -> Iterator[EmulatorHandle]:
+@pytest.fixture(scope="module", params=LOCAL_EXECUTIONS)
+def emu(request: pytest.FixtureRequest) -> Iterator[EmulatorHandle]:
+    # Every test here runs on each execution backend whose environments are local processes
+    # (they look at PIDs): the outcomes are Lambda's, not the backend's. Containers:
+    # tests/scenario/test_container_backend.py.
     functions = {
         "fragile": inline_function(FRAGILE, Timeout=1),
         "slowfragile": inline_function(FRAGILE, Timeout=1),
@@ -68,7 +72,7 @@ def emu() -> Iterator[EmulatorHandle]:
         "healthy": inline_function("def handler(event, context):\n    return 'fine'\n"),
     }
     functions.update({name: inline_function(source) for name, (source, _, _) in BROKEN_AT_IMPORT.items()})
-    with running_emulator(functions, backend="none") as handle:
+    with running_emulator(functions, backend="none", **settings(request.param)) as handle:
         yield handle
 
 

@@ -49,6 +49,20 @@ def handler(event, context):
 """
 
 
+QUEUE_AND_MAPPING = """Resources:
+  Feed:
+    Type: AWS::SQS::Queue
+    Properties:
+      QueueName: isolation-feed
+"""
+MAPPING_EVENTS = """      Events:
+        Feed:
+          Type: SQS
+          Properties:
+            Queue: arn:aws:sqs:us-east-1:123456789012:isolation-feed
+"""
+
+
 def test_handlers_find_no_secret_in_any_environment_or_in_home(tmp_path: Path) -> None:
     secret = f"secret-{uuid.uuid4().hex}"
     home = tmp_path / "user-home"
@@ -56,9 +70,14 @@ def test_handlers_find_no_secret_in_any_environment_or_in_home(tmp_path: Path) -
     (home / ".aws" / "credentials").write_text(f"[default]\naws_access_key_id = AKIAUSER\naws_secret_access_key = {secret}\n")
     env = {**os.environ, "HOME": str(home), "AWS_SECRET_ACCESS_KEY": secret, "MY_SERVICE_TOKEN": secret}
     template = write_function(tmp_path, PROBE)
+    # A queue polled by a mapping, so that the poller process runs too (sources/poller_process.py).
+    template.write_text(template.read_text().replace("Resources:\n", QUEUE_AND_MAPPING, 1) + MAPPING_EVENTS)
     with emulator_process(tmp_path, template, env=env) as emulator:
-        moto = [pid for pid in _children(emulator.proc.pid) if b"emulator.moto_child" in _cmdline(pid)]
+        children = _children(emulator.proc.pid)
+        moto = [pid for pid in children if b"emulator.moto_child" in _cmdline(pid)]
         assert moto, "no moto child found"
+        pollers = [pid for pid in children if b"emulator.sources.poller_host" in _cmdline(pid)]
+        assert pollers, "no poller process found"
         request = urllib.request.Request(
             emulator.url + "/2015-03-31/functions/fn/invocations", data=json.dumps({"secret": secret}).encode(), method="POST"
         )

@@ -85,6 +85,7 @@ def emu(out_dir: Path) -> Iterator[EmulatorHandle]:
         "AgeStream": stream("age-stream"),
         "PositionStream": stream("position-stream"),
         "ThrottleStream": stream("throttle-stream"),
+        "LateStream": stream("late-destination-stream"),
         "Failures": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "kinesis-failures"}},
         "TooOld": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "kinesis-too-old"}},
         "TooOldTopic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "kinesis-too-old", "Subscription": [
@@ -99,6 +100,7 @@ def emu(out_dir: Path) -> Iterator[EmulatorHandle]:
         ),
         "blocked": recorder(out_dir / "blocked", "poison"),
         "bisector": recorder(out_dir / "bisector", "poison"),
+        "late": recorder(out_dir / "late", "poison"),
         "partial": recorder(out_dir / "partial", "partial"),
         "ordered": recorder(out_dir / "ordered", "slow"),
         "pausable": recorder(out_dir / "pausable"),
@@ -260,6 +262,29 @@ def test_bisect_with_a_retry_limit_isolates_the_poison_record_and_reports_it(emu
     assert ok() == set(names + ["after-the-poison"]) - {"poison"}
     metrics = esm_metrics(emu, uuid)
     assert metrics["OnFailureRecordsSent"] == 1 and metrics["Bisections"] == 3 and metrics["Retries"] == 1
+
+
+def test_an_on_failure_record_is_retried_until_its_destination_can_take_it(emu: EmulatorHandle, out_dir: Path) -> None:
+    """A destination that fails at first (a queue created a moment late) loses no record: the
+    delivery is retried with back-off while the records are young enough, the shard waiting."""
+    sqs = emu.client("sqs")
+    uuid = create_mapping(
+        emu, "late", "late-destination-stream", MaximumRetryAttempts=0,
+        DestinationConfig={"OnFailure": {"Destination": f"arn:aws:sqs:{REGION}:{ACCOUNT}:kinesis-late-failures"}},
+    )
+    [poison] = put(emu, "late-destination-stream", [("k", "poison")])
+    # Two failed attempts (or, as before the retries, the record given up at once).
+    tried = lambda: esm_metrics(emu, uuid).get("OnFailureDeliveryRetries", 0) >= 2 or esm_metrics(emu, uuid)["OnFailureDeliveryFailures"]  # noqa: E731
+    assert wait_until(tried, WAIT_S)
+    queue_url = sqs.create_queue(QueueName="kinesis-late-failures")["QueueUrl"]
+    messages = wait_until(lambda: sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1).get("Messages"), WAIT_S)
+    assert messages and len(messages) == 1
+    info = json.loads(messages[0]["Body"])["KinesisBatchInfo"]
+    assert info["startSequenceNumber"] == poison["SequenceNumber"]
+    put(emu, "late-destination-stream", [("k", "after")])
+    assert wait_until(lambda: any("after" in datas(e) for e in events(out_dir / "late")), WAIT_S), "the shard moved on"
+    metrics = esm_metrics(emu, uuid)
+    assert (metrics["OnFailureRecordsSent"], metrics["OnFailureDeliveryFailures"], metrics["RecordsDiscarded"]) == (1, 0, 0)
 
 
 # -- ReportBatchItemFailures --------------------------------------------------------------------

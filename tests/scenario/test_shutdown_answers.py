@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
+import boto3
 import pytest
 
 from test_cli_processes import EXIT_WAIT_S, emulator_up
@@ -117,3 +118,79 @@ def test_an_invocation_still_running_at_the_deadline_gets_a_service_exception(tm
         assert "shut down" in json.loads(body)["message"]
         assert proc.wait(EXIT_WAIT_S) == 0
     assert "Traceback" not in stderr.read_text()
+
+
+DRAINING = """
+import os, time
+def handler(event, context):
+    open(os.environ["ARRIVED"], "w").close()
+    deadline = time.monotonic() + 120  # bounded; the test never opens the gate
+    while not os.path.exists(os.environ["GATE"]) and time.monotonic() < deadline:
+        time.sleep(0.005)
+"""
+
+
+def test_open_requests_are_answered_at_the_deadline_while_a_mappings_batch_is_still_held(tmp_path: Path) -> None:
+    """The deadline starts at the signal, not once the pollers have stopped: a mapping whose
+    batch is held (the pollers wait STOP_DRAIN_S for it) must not delay the answers."""
+    write_gated_app(tmp_path)
+    (tmp_path / "drain").mkdir()
+    (tmp_path / "drain" / "app.py").write_text(DRAINING)
+    arrived, gate = tmp_path / "arrived", tmp_path / "gate"  # neither gate is ever opened
+    with open(tmp_path / "template.yaml", "a") as template:
+        template.write(textwrap.indent(textwrap.dedent(f"""\
+            Held:
+              Type: AWS::SQS::Queue
+              Properties:
+                QueueName: held-q
+            Drain:
+              Type: AWS::Serverless::Function
+              Properties:
+                FunctionName: drain
+                CodeUri: drain/
+                Handler: app.handler
+                Runtime: python3.11
+                Timeout: 120
+                Environment:
+                  Variables:
+                    ARRIVED: {arrived}
+                    GATE: {gate}
+                Events:
+                  Feed:
+                    Type: SQS
+                    Properties:
+                      Queue: arn:aws:sqs:us-east-1:123456789012:held-q
+            """), "  "))
+    with emulator_up(tmp_path, "--port", "0", "--shutdown-timeout", "1", "--backend", "moto") as (proc, url, stderr):
+        sqs = boto3.client("sqs", endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing",
+                           aws_secret_access_key="testing")
+        sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName="held-q")["QueueUrl"], MessageBody="held")
+        deadline = time.monotonic() + 60
+        while not arrived.exists():
+            assert time.monotonic() < deadline, "the mapping's batch never arrived"
+            time.sleep(0.01)
+        [poller] = [pid for pid in children(proc.pid) if b"emulator.sources.poller_host" in cmdline(pid)]
+        with send_held_invoke(url, gate, "fast") as sock:
+            wait_in_flight(url, 1)
+            proc.send_signal(signal.SIGINT)
+            status, headers, body = read_answer(sock)
+            # Answered while the pollers still wait for their held batch (STOP_DRAIN_S, 5 s,
+            # against a 1 s deadline): before, the drain began only after they had stopped.
+            assert Path(f"/proc/{poller}").exists() and b"poller_host" in cmdline(poller)
+        assert (status, headers["x-amzn-errortype"]) == (500, "ServiceException"), body
+        assert proc.wait(EXIT_WAIT_S) == 0
+    assert "Traceback" not in stderr.read_text()
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""

@@ -17,6 +17,7 @@ import pytest
 
 from backend_testkit import RestartableMoto
 from core_testkit import wait_until
+from execution_testkit import EXECUTIONS, settings
 from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emulator
 
 pytestmark = pytest.mark.scenario
@@ -65,6 +66,9 @@ def queue(name: str, *, dlq: str | None = None, max_receive: int = 1, visibility
 def consumer(out: Path, name: str, source: str, mode: str = "", event: dict | None = None, **props: Any) -> dict:
     events = {"Source": {"Type": "SQS", "Properties": {"Queue": queue_arn(source), **(event or {})}}}
     variables = {"OUT": str(out / f"{name}.jsonl"), "MODE": mode, "SLEEP_S": "0.5"}
+    # One vCPU (1,769 MB: https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html): a
+    # container's cold start then stays within the 1-second visibility timeouts below.
+    props.setdefault("MemorySize", 1769)
     return inline_function(RECORDER, FunctionName=name, Environment={"Variables": variables}, Events=events, **props)
 
 
@@ -100,13 +104,19 @@ def mapping_stats(emu: EmulatorHandle, function: str) -> dict[str, Any]:
     raise AssertionError(f"no mapping for {function}")
 
 
-@pytest.fixture(scope="module")
-def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("sqs-events")
+@pytest.fixture(scope="module", params=EXECUTIONS)
+def execution(request: pytest.FixtureRequest) -> str:
+    # Every mapping test runs on each execution backend: pollers and batches do not depend on it.
+    return request.param
 
 
 @pytest.fixture(scope="module")
-def emu(out: Path) -> Iterator[EmulatorHandle]:
+def out(tmp_path_factory: pytest.TempPathFactory, execution: str) -> Path:
+    return tmp_path_factory.mktemp(f"sqs-events-{execution}")
+
+
+@pytest.fixture(scope="module")
+def emu(out: Path, execution: str) -> Iterator[EmulatorHandle]:
     template = {
         "ShapeQueue": queue("shape-q"),
         "ShapeFn": consumer(out, "shape", "shape-q"),
@@ -128,7 +138,7 @@ def emu(out: Path) -> Iterator[EmulatorHandle]:
         "FailQueue": queue("fail-q", dlq="fail-dlq", max_receive=2, visibility=1),
         "FailFn": consumer(out, "fail", "fail-q", "fail"),
     }
-    with running_emulator(template) as handle:
+    with running_emulator(template, **settings(execution)) as handle:
         yield handle
 
 

@@ -19,6 +19,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from core_testkit import GATED_HANDLER_SOURCE, Gate, wait_until
+from execution_testkit import EXECUTIONS, settings
 from emulator.pytest_plugin import inline_function
 
 pytestmark = pytest.mark.scenario
@@ -78,8 +79,11 @@ def call_many_ungated(lam: Any, count: int, *, seconds: float) -> list:
         return list(pool.map(lambda _: invoke_outcome(lam, "Sleeper", {"seconds": seconds}), range(count)))
 
 
-def test_reserved_concurrency_two_gives_two_successes_and_eight_throttles(lambda_emulator_factory, new_gate):
-    emu = lambda_emulator_factory({"Sleeper": inline_function(SLEEPER, ReservedConcurrentExecutions=2)}, backend="none")
+@pytest.mark.parametrize("execution", EXECUTIONS)  # throttling does not depend on what runs the function
+def test_reserved_concurrency_two_gives_two_successes_and_eight_throttles(lambda_emulator_factory, new_gate, execution):
+    emu = lambda_emulator_factory(
+        {"Sleeper": inline_function(SLEEPER, ReservedConcurrentExecutions=2)}, backend="none", **settings(execution)
+    )
     outcomes = call_many(emu.lambda_client, 10, new_gate(), held=2)
     assert outcomes.count(200) == 2
     assert outcomes.count((429, "TooManyRequestsException", "ReservedFunctionConcurrentInvocationLimitExceeded")) == 8
@@ -101,9 +105,10 @@ def test_throttle_response_is_aws_shaped(lambda_emulator_factory):
     assert emu.metrics()["functions"]["Sleeper"]["Invocations"] == 0  # reserved 0 throttles everything
 
 
-def test_account_pool_throttles_with_concurrent_invocation_limit(lambda_emulator_factory, new_gate):
+@pytest.mark.parametrize("execution", EXECUTIONS)
+def test_account_pool_throttles_with_concurrent_invocation_limit(lambda_emulator_factory, new_gate, execution):
     emu = lambda_emulator_factory(
-        {"Sleeper": inline_function(SLEEPER)}, backend="none", account_concurrency=4, unreserved_minimum=0
+        {"Sleeper": inline_function(SLEEPER)}, backend="none", account_concurrency=4, unreserved_minimum=0, **settings(execution)
     )
     outcomes = call_many(emu.lambda_client, 9, new_gate(), held=4)
     assert outcomes.count(200) == 4
@@ -131,9 +136,12 @@ def test_reserved_concurrency_is_carved_out_of_the_account_pool(lambda_emulator_
     assert call_many(lam, 6, new_gate(), held=6).count(200) == 6
 
 
-def test_scaling_rate_limits_new_environments_but_not_warm_reuse(lambda_emulator_factory, new_gate):
+@pytest.mark.parametrize("execution", EXECUTIONS)
+def test_scaling_rate_limits_new_environments_but_not_warm_reuse(lambda_emulator_factory, new_gate, execution):
     # 3 new environments per 10 s (a scaled-down version of AWS's 1,000 per 10 s).
-    emu = lambda_emulator_factory({"Sleeper": inline_function(SLEEPER)}, backend="none", scaling_environments=3, scaling_period=10)
+    emu = lambda_emulator_factory(
+        {"Sleeper": inline_function(SLEEPER)}, backend="none", scaling_environments=3, scaling_period=10, **settings(execution)
+    )
     outcomes = call_many(emu.lambda_client, 6, new_gate(), held=3)
     assert outcomes.count(200) == 3
     assert outcomes.count((429, "TooManyRequestsException", "ConcurrentInvocationLimitExceeded")) == 3
@@ -149,9 +157,11 @@ def test_scale_factor_divides_the_account_limit(lambda_emulator_factory, new_gat
     assert outcomes.count(200) == 4
 
 
-def test_accounting_is_exact_under_load(lambda_emulator_factory):
+@pytest.mark.parametrize("execution", EXECUTIONS)
+def test_accounting_is_exact_under_load(lambda_emulator_factory, execution):
     emu = lambda_emulator_factory(
-        {"Sleeper": inline_function(SLEEPER)}, backend="none", account_concurrency=10, unreserved_minimum=0, log_invocations=False
+        {"Sleeper": inline_function(SLEEPER)}, backend="none", account_concurrency=10, unreserved_minimum=0, log_invocations=False,
+        **settings(execution),
     )
     outcomes = call_many_ungated(emu.lambda_client, 60, seconds=0.05)
     successes = outcomes.count(200)

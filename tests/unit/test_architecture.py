@@ -56,7 +56,7 @@ def test_import_contracts_hold(installed: Path) -> None:
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "BROKEN" not in result.stdout
-    assert "Contracts: 5 kept, 0 broken." in result.stdout
+    assert "Contracts: 6 kept, 0 broken." in result.stdout
 
 
 @pytest.mark.parametrize("generic", ["runtimes", "sources"])

@@ -28,7 +28,8 @@ from emulator.errors import TooManyRequests
 from emulator.execution.invoker import InvokeResult
 from emulator.functions.metrics import DROPPED_AT_SHUTDOWN, DROPPED_BY_RESET, Metrics
 from emulator.functions.registry import FunctionVersion
-from emulator.policy.async_retry import DestinationCondition, delivery_backoff, throttle_backoff
+from emulator.policy.async_retry import DestinationCondition, throttle_backoff
+from emulator.policy.delivery_retry import delivery_backoff
 from emulator.service.async_queue import AsyncInvocationQueue, AsyncQueuePorts, EventInvokeConfig
 from emulator.service.destinations import DeliveryFailed
 from emulator.template.specs import FunctionSpec

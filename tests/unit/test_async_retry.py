@@ -8,27 +8,29 @@ import pytest
 
 from emulator.policy.async_retry import (
     DEFAULT_MAX_EVENT_AGE_S,
-    DELIVERY_MIN_WINDOW_S,
     DEFAULT_MAX_RETRY_ATTEMPTS,
     Decision,
     Deliver,
-    Delivered,
-    DeliveryDropped,
-    DeliveryState,
     DestinationCondition,
     EventInvokeConfigError,
     EventState,
     Fail,
     Outcome,
     RetryAt,
-    RetryDeliveryAt,
     decide,
-    decide_delivery,
-    delivery_backoff,
     expired,
     new_delivery,
     throttle_backoff,
     validate_event_invoke_config,
+)
+from emulator.policy.delivery_retry import (
+    DELIVERY_MIN_WINDOW_S,
+    Delivered,
+    DeliveryDropped,
+    DeliveryState,
+    RetryDeliveryAt,
+    decide_delivery,
+    delivery_backoff,
 )
 
 

@@ -90,3 +90,32 @@ def test_both_clocks_satisfy_the_protocol() -> None:
     assert reading(VirtualClock()) == (0.0, 1_700_000_000.0, 0.0)
     scaled = ScaledClock(scale=4.0, monotonic=FakeMonotonic(1.0), wall=lambda: 2.0)
     assert reading(scaled) == (1.0, 2.0, 0.25)
+
+
+def test_a_clock_built_from_another_clocks_origin_shares_its_timeline() -> None:
+    """The poller process builds its clock from the control plane's origin
+    (sources/poller_host.py): both read the same emulated now() and wall(), whenever the
+    child started, so a restarted child's timers neither jump nor drift."""
+    real = FakeMonotonic(100.0)
+    parent = ScaledClock(scale=10.0, monotonic=real, wall=lambda: 1_000_000.0)
+    real.t = 130.0  # the child starts 30 real seconds later, its wall clock elsewhere
+    child = ScaledClock(scale=10.0, monotonic=real, wall=lambda: 5.0, origin=parent.origin)
+    assert (child.now(), child.wall()) == (parent.now(), parent.wall()) == (400.0, 1_000_300.0)
+    real.t = 131.5
+    assert (child.now(), child.wall()) == (parent.now(), parent.wall()) == (415.0, 1_000_315.0)
+
+
+def test_the_poller_process_keeps_the_control_planes_timeline() -> None:
+    from emulator.sources.base import SourcesConfig
+    from emulator.sources.poller_host import PollerHostSettings
+
+    parent = ScaledClock(scale=30.0)
+    settings = PollerHostSettings("http://127.0.0.1:1", "us-east-1", "123456789012", parent.scale, SourcesConfig(),
+                                  clock_origin=parent.origin)
+    child = PollerHostSettings.from_json(settings.to_json()).clock()
+    assert child.origin == parent.origin and child.scale == parent.scale
+    # Read in either order, each reading of one lies within the other's two readings.
+    first, middle, last = parent.now(), child.now(), parent.now()
+    assert first <= middle <= last
+    first, middle, last = parent.wall(), child.wall(), parent.wall()
+    assert first <= middle <= last

@@ -44,7 +44,7 @@ def test_fingerprint_skips_loops_and_outside_links_and_reports_each(tmp_path: Pa
 def test_copy_keeps_the_code_and_leaves_out_what_is_not_the_folders(tmp_path: Path) -> None:
     code = _folder(tmp_path)
     snapshot = tmp_path / "snapshot"
-    skipped = copy_code(code, snapshot)
+    skipped = copy_code(code, snapshot).skipped
     assert {link.path for link in skipped} == {"a", "b", "out", "out.txt", "dangling"}
     assert sorted(os.listdir(snapshot)) == ["alias.py", "index.py", "pkg", "pkg_link", "self"]
     assert not (snapshot / "alias.py").is_symlink() and (snapshot / "alias.py").read_text() == (code / "index.py").read_text()
@@ -63,3 +63,18 @@ def test_a_fifo_in_the_code_folder_is_neither_read_nor_copied(tmp_path: Path) ->
     copy_code(code, snapshot)
     assert sorted(os.listdir(snapshot)) == ["index.py"]
     assert code_fingerprint(code).size == len("X = 1\n")
+
+
+def test_the_copy_returns_the_snapshots_fingerprint_without_walking_it_again(tmp_path: Path) -> None:
+    code = _folder(tmp_path)
+    (code / ".venv" / "lib").mkdir(parents=True)  # copied (a virtualenv is code to run), not fingerprinted
+    (code / ".venv" / "lib" / "dep.py").write_text("Y = 2\n")
+    (code / "pkg" / "debug.log").write_text("not code\n")
+    (code / "pkg" / "__pycache__").mkdir()
+    (code / "pkg" / "__pycache__" / "mod.cpython-311.pyc").write_bytes(b"\0" * 10)
+    os.symlink("pkg", code / "pkg_again")
+    snapshot = tmp_path / "snapshot"
+    copied = copy_code(code, snapshot)
+    assert (snapshot / ".venv" / "lib" / "dep.py").exists() and not (snapshot / "pkg" / "__pycache__").exists()
+    walked = code_fingerprint(snapshot)
+    assert (copied.sha256, copied.size, copied.newest_mtime) == (walked.sha256, walked.size, walked.newest_mtime)

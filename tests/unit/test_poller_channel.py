@@ -16,6 +16,7 @@ from emulator.sources.base import BatchResult
 from emulator.sources.channel import Channel, ChannelClosed, RemoteFailure
 from emulator.sources.invoke_port import ChannelInvokePort, serve_invoke_port
 
+
 async def pair(calls: dict[str, Any], notes: dict[str, Any]) -> tuple[Channel, Channel, list[BaseException | None]]:
     """(asking end, answering end, what the asking end saw when the channel was lost)."""
     ours, theirs = socket.socketpair()
@@ -81,6 +82,20 @@ async def test_calls_in_flight_fail_when_the_other_side_goes_away() -> None:
     assert lost == [None]  # end of file, seen once
     with pytest.raises(ChannelClosed):
         await asking.call("hang")
+
+
+@pytest.mark.asyncio
+async def test_a_call_waiting_for_the_socket_to_drain_fails_when_the_channel_closes() -> None:
+    """A caller held by flow control (the transport above its high-water mark) must not
+    write to a closed transport and then wait forever for an answer."""
+    asking, answering, lost = await pair({}, {})
+    asking.pause_writing()  # what the transport does above its high-water mark
+    held = asyncio.ensure_future(asking.call("anything"))
+    await asyncio.sleep(0)  # it waits for the socket to drain
+    answering.close()
+    with pytest.raises(ChannelClosed):
+        await asyncio.wait_for(held, 5.0)  # bounded: before the fix it never resolved
+    assert lost == [None]
 
 
 class ScriptedPort:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from dataclasses import dataclass
+import random
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -88,9 +89,11 @@ class FakeFunction:
     invocations: int = 0
     failing: bool = False
     throttled: bool = False
+    throttled_at: list[tuple[float, bytes]] = field(default_factory=list)  # (loop time, batch) of each throttle
 
     async def invoke(self, function_arn: str, payload: bytes) -> BatchResult:
         if self.throttled:
+            self.throttled_at.append((asyncio.get_running_loop().time(), payload))
             raise TooManyRequests("ReservedFunctionConcurrentInvocationLimitExceeded")
         self.running += 1
         self.peak = max(self.peak, self.running)
@@ -101,7 +104,10 @@ class FakeFunction:
         self.invocations += 1
         return BatchResult(b"null", "Unhandled" if self.failing else None, "$LATEST")
 
+    timeout_asked: int = 0
+
     async def timeout_s(self, function_arn: str) -> float:
+        self.timeout_asked += 1
         return 3.0
 
 
@@ -110,13 +116,22 @@ def mapping(**request: Any) -> EventSourceMapping:
     return EventSourceMapping.new(FUNCTION_ARN, QUEUE_ARN, settings, region=REGION, account_id=ACCOUNT)
 
 
+class TopOfRange(random.Random):
+    """Jitter that always draws the top of its range: the plain doubling, for exact instants."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
 class Harness:
-    def __init__(self, queue: FakeQueue, function: FakeFunction, config: SourcesConfig, **request: Any) -> None:
+    def __init__(self, queue: FakeQueue, function: FakeFunction, config: SourcesConfig,
+                 rng: random.Random | None = None, **request: Any) -> None:
         self.queue, self.function = queue, function
         self.errors: list[BaseException] = []
         clock = ScaledClock(1.0, monotonic=asyncio.get_running_loop().time)
         context = PollerContext(functions=function, backend=queue, clock=clock, region=REGION,  # type: ignore[arg-type]
-                                account_id=ACCOUNT, config=config, report_error=self.errors.append)
+                                account_id=ACCOUNT, config=config, report_error=self.errors.append,
+                                rng=rng or random.Random(7))
         self.poller = SqsPoller(context, mapping(**request))
 
     async def __aenter__(self) -> "Harness":
@@ -227,7 +242,7 @@ async def test_failing_batches_back_off_gradually_but_never_below_five() -> None
 async def test_throttled_batches_back_off_and_are_left_to_their_visibility_timeout() -> None:
     function = FakeFunction()
     queue = FakeQueue()
-    async with Harness(queue, function, concurrency_model("current")) as run:
+    async with Harness(queue, function, concurrency_model("current"), rng=TopOfRange()) as run:
         await run.at(10 + SAMPLE_OFFSET_S)
         function.throttled = True  # e.g. the function's reserved concurrency was lowered to 0
         await run.at(10.75)  # the batches being invoked have finished and been deleted
@@ -243,3 +258,33 @@ async def test_throttled_batches_back_off_and_are_left_to_their_visibility_timeo
         assert (stats["BatchesDroppedAfterThrottling"], stats["MessagesReturned"]) == (55, 550)
         assert (stats["TargetConcurrency"], stats["Pollers"]) == (35, 44)
         assert queue.deleted == deleted
+
+
+async def test_throttled_batches_retry_with_full_jitter_not_in_step() -> None:
+    """55 batches throttled at one instant must not all come back at the same instants
+    (1, 2, 4 s later ...) and throttle one another again: each retry is drawn up to its step."""
+    function = FakeFunction()
+    async with Harness(FakeQueue(), function, concurrency_model("current"), rng=random.Random(11)) as run:
+        await run.at(10 + SAMPLE_OFFSET_S)
+        function.throttled = True
+        await run.at(13)
+    attempts: dict[bytes, list[float]] = {}
+    for when, batch in function.throttled_at:
+        attempts.setdefault(batch, []).append(when)
+    first_throttle = min(times[0] for times in attempts.values())
+    together = [times for times in attempts.values() if times[0] == first_throttle]
+    assert len(together) == 55  # the batches invoked at 10.5 (see the test above)
+    # Each retried within the first step (1 s), at an instant of its own; the plain
+    # doubling retried all 55 at exactly 11.5.
+    retries = [times[1] for times in together]
+    assert all(first_throttle < t <= first_throttle + 1.0 for t in retries)
+    assert len(set(retries)) == 55
+
+
+async def test_with_a_batching_window_the_functions_timeout_is_asked_once_per_refresh_not_per_batch() -> None:
+    """In the poller process, asking is a call over the channel to the control plane."""
+    function = FakeFunction()
+    async with Harness(FakeQueue(), function, concurrency_model("current"), MaximumBatchingWindowInSeconds=1) as run:
+        await run.at(59)
+    assert function.invocations > 100
+    assert function.timeout_asked == 2  # at the start and 30 s later (ATTRIBUTE_REFRESH_S)

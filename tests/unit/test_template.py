@@ -466,13 +466,13 @@ def test_unknown_types_are_kept_with_one_warning_per_type(tmp_path: Path, src: P
                                                           warnings: list[str]) -> None:
     app = parse(tmp_path, {
         "Fn": sam_function(),
-        "Api1": {"Type": "AWS::Serverless::Api", "Properties": {"StageName": {"Ref": "AWS::StackName"}}},
-        "Api2": {"Type": "AWS::Serverless::Api", "Properties": {"StageName": "v2"}},
+        "Api1": {"Type": "AWS::Events::Rule", "Properties": {"Name": {"Ref": "AWS::StackName"}}},
+        "Api2": {"Type": "AWS::Events::Rule", "Properties": {"Name": "v2"}},
         "Role": {"Type": "AWS::IAM::Role", "Properties": {"RoleName": "r"}},
     }, warnings)
-    assert app.resources["Api1"].properties == {"StageName": "local"}
+    assert app.resources["Api1"].properties == {"Name": "local"}
     assert app.resources["Role"].name == "r"
-    assert len(warnings) == 1 and "AWS::Serverless::Api" in warnings[0]
+    assert len(warnings) == 1 and "AWS::Events::Rule" in warnings[0]
 
 
 def test_unresolvable_reference_in_an_unemulated_resource_does_not_stop_loading(
@@ -512,15 +512,15 @@ OK_DESTINATION = {"Type": "SQS", "Destination": QUEUE_ARN}
     ({"MemorySize": True}, "MemorySize", ["integer"]),
     ({"Timeout": 0}, "Timeout", ["0", "1 to 900"]),
     ({"Timeout": 901}, "Timeout", ["901", "1 to 900"]),
-    ({"Runtime": "nodejs20.x"}, "Runtime", ["nodejs20.x", "only Python runtimes"]),
-    ({"Runtime": "python2.7"}, "Runtime", ["only Python runtimes"]),
+    ({"Runtime": "nodejs-latest"}, "Runtime", ["nodejs-latest", "not a Lambda runtime"]),
+    ({"Runtime": "python2.7"}, "Runtime", ["not a Lambda runtime"]),
     ({"Handler": "app"}, "Handler", ["'app'", "module.function"]),
     ({"Handler": None}, "Handler", ["module.function"]),
-    ({"CodeUri": "nowhere"}, "CodeUri", ["nowhere", "not a folder"]),
+    ({"CodeUri": "nowhere"}, "CodeUri", ["nowhere", "neither a folder nor a .zip file"]),
     ({"CodeUri": "s3://bucket/key.zip"}, "CodeUri", ["only local code"]),
     ({"CodeUri": {"Bucket": "b", "Key": "k"}}, "CodeUri", ["only local code"]),
-    ({"PackageType": "Image"}, "PackageType", ["container images are not supported yet"]),
-    ({"ImageUri": "repo:tag"}, "PackageType", ["container images are not supported yet"]),
+    ({"PackageType": "Image"}, "ImageUri", ["needs ImageUri, or Metadata with Dockerfile"]),
+    ({"PackageType": "Image", "ImageUri": "repo:tag", "ImageConfig": {"Command": "app.handler"}}, "ImageConfig.Command", ["not a list of strings"]),
     ({"FunctionName": "bad name!"}, "FunctionName", ["not a valid function name"]),
     ({"FunctionName": "x" * 65}, "FunctionName", ["1 to 64"]),
     ({"Environment": {"Variables": {"BIG": "x" * 4094}}}, "Environment.Variables", ["4097 bytes", "4096"]),
@@ -562,7 +562,7 @@ OK_DESTINATION = {"Type": "SQS", "Destination": QUEUE_ARN}
     ({"Environment": {"Variables": {"VAR": {"Fn::Sub": "${Nope}"}}}}, "Environment.Variables.VAR", ["'Nope'"]),
     ({"Environment": {"Variables": {"VAR": {"Fn::Sub": "${Jobs.Nope}"}}}}, "Environment.Variables.VAR", ["'Nope'"]),
     ({"Environment": {"Variables": {"VAR": {"Fn::ImportValue": "Shared"}}}}, "Environment.Variables.VAR",
-     ["Parameter"]),
+     ["'Shared'", "--import-values Shared=..."]),
     ({"Environment": {"Variables": {"VAR": {"Fn::FindInMap": ["Sizes", "prod", "Memory"]}}}},
      "Environment.Variables.VAR", ["Sizes.prod.Memory"]),
     ({"Environment": {"Variables": {"VAR": {"Fn::Select": [5, ["a"]]}}}}, "Environment.Variables.VAR", ["5"]),
@@ -570,9 +570,6 @@ OK_DESTINATION = {"Type": "SQS", "Destination": QUEUE_ARN}
      ["Fn::Cidr is not supported"]),
     ({"Environment": {"Variables": {"VAR": {"Fn::If": ["Nope", "a", "b"]}}}}, "Environment.Variables.VAR",
      ["no condition 'Nope'"]),
-    ({"Environment": {"Variables": {"VAR": {"Ref": "Required"}}}}, "Environment.Variables.VAR",
-     ["'Required'", "no Default"]),
-    ({"Environment": {"Variables": {"VAR": {"Ref": "Picky"}}}}, "Environment.Variables.VAR", ["AllowedValues"]),
     ({"Environment": {"Variables": {"VAR": {"Ref": "Excluded"}}}}, "Environment.Variables.VAR",
      ["'Excluded'", "condition 'Never' is false"]),
     ({"Environment": {"Variables": {"VAR": {"Fn::Join": [",", "notalist"]}}}}, "Environment.Variables.VAR", ["list"]),
@@ -587,8 +584,6 @@ def test_function_property_errors_name_the_resource_and_property(
         tmp_path, {"Fn": sam_function(**props), "Jobs": {"Type": "AWS::SQS::Queue"},
                    "Items": {"Type": "AWS::DynamoDB::Table"},
                    "Excluded": {"Type": "AWS::SQS::Queue", "Condition": "Never"}},
-        Parameters={"Required": {"Type": "String"},
-                    "Picky": {"Type": "String", "Default": "c", "AllowedValues": ["a", "b"]}},
         Mappings={"Sizes": {"dev": {"Memory": 256}}},
         Conditions={"Never": {"Fn::Equals": ["a", "b"]}})
     assert (err.logical_id, err.prop) == ("Fn", prop)
@@ -598,16 +593,15 @@ def test_function_property_errors_name_the_resource_and_property(
         assert word in message
 
 
-def test_code_uri_pointing_at_a_zip_says_to_use_the_source_folder(tmp_path: Path) -> None:
+def test_code_uri_may_be_a_zip_package_unpacked_at_start_up(tmp_path: Path) -> None:
     (tmp_path / "build.zip").write_bytes(b"PK")
-    err = parse_error(tmp_path, {"Fn": sam_function(CodeUri="build.zip")})
-    assert (err.logical_id, err.prop) == ("Fn", "CodeUri")
-    assert ".zip archive" in str(err) and "source folder" in str(err)
+    app = parse(tmp_path, {"Fn": sam_function(CodeUri="build.zip")})
+    assert app.functions["Fn"].code_dir == (tmp_path / "build.zip").resolve()
 
 
 @pytest.mark.parametrize(("code", "prop", "words"), [
     ({"S3Bucket": "b", "S3Key": "k"}, "Code", ["only local code"]),
-    ({"ImageUri": "repo:tag"}, "PackageType", ["container images"]),
+    ({"ImageUri": ""}, "ImageUri", ["needs ImageUri"]),
     ({"ZipFile": ""}, "Code.ZipFile", ["non-empty"]),
     (None, "Code", ["required"]),
 ])
@@ -800,3 +794,37 @@ def test_a_realistic_sam_template(tmp_path: Path, src: Path, warnings: list[str]
     prod = load_yaml(tmp_path, text, parameters={"Stage": "prod"}).functions["orders-worker-prod"]
     assert (prod.memory_mb, prod.reserved_concurrency) == (1024, 50)
     assert prod.environment == {"STAGE": "prod", "QUEUE_URL": "http://127.0.0.1:4566/123456789012/local-orders-prod"}
+
+
+def test_image_functions_read_image_uri_image_config_and_build_metadata(tmp_path: Path) -> None:
+    # PackageType Image: ImageUri, ImageConfig and the Metadata `sam build` reads
+    # (https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/serverless-sam-cli-using-build.html).
+    (tmp_path / "img").mkdir()
+    (tmp_path / "img" / "Dockerfile").write_text("FROM scratch\n")
+    app = parse_template({"Resources": {
+        "Uri": {"Type": SAM, "Properties": {"PackageType": "Image", "ImageUri": "repo/fn:1",
+                                            "ImageConfig": {"Command": ["app.handler"], "EntryPoint": ["/entry"],
+                                                            "WorkingDirectory": "/work"}}},
+        "Built": {"Type": SAM, "Properties": {"PackageType": "Image"},
+                  "Metadata": {"Dockerfile": "Dockerfile", "DockerContext": "img", "DockerTag": "v1",
+                               "DockerBuildArgs": {"A": "1"}}},
+        "Cfn": {"Type": LAMBDA, "Properties": {"PackageType": "Image", "Code": {"ImageUri": "repo/cfn:2"}}},
+    }}, base_dir=tmp_path)
+    uri, built, cfn = app.functions["Uri"], app.functions["Built"], app.functions["Cfn"]
+    assert uri.package_type == "Image" and uri.handler == "" and uri.image is not None
+    assert (uri.image.uri, uri.image.command, uri.image.entry_point, uri.image.working_directory) == (
+        "repo/fn:1", ("app.handler",), ("/entry",), "/work")
+    assert built.image is not None and built.image.docker_context == (tmp_path / "img").resolve()
+    assert (built.image.dockerfile, built.image.docker_tag, built.image.build_args) == ("Dockerfile", "v1", (("A", "1"),))
+    assert built.code_dir == (tmp_path / "img").resolve()  # edits of the build context rebuild the image
+    assert cfn.image is not None and cfn.image.uri == "repo/cfn:2"
+    assert app.functions["Uri"].code_dir.is_dir()
+
+
+def test_every_lambda_runtime_family_loads(tmp_path: Path, src: Path) -> None:
+    app = parse_template({"Resources": {
+        f"F{i}": sam_function(Runtime=runtime) for i, runtime in
+        enumerate(("python3.12", "nodejs20.x", "provided.al2023", "java21", "dotnet8", "ruby3.3"))
+    }}, base_dir=tmp_path)
+    assert sorted(spec.runtime for spec in app.functions.values()) == sorted(
+        ("python3.12", "nodejs20.x", "provided.al2023", "java21", "dotnet8", "ruby3.3"))

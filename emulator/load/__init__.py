@@ -1,0 +1,1 @@
+"""`emulator load`: an open-loop load generator for the emulator (docs/load-testing.md)."""
