@@ -291,7 +291,8 @@ class EmulatorServer:
 
     def _new_source_manager(self) -> SourceManager:
         config = self.config
-        sources_config = SourcesConfig(config.sqs_scaling_model, config.sqs_max_concurrency, config.scale_factor)
+        sources_config = SourcesConfig(config.sqs_scaling_model, config.sqs_max_concurrency, config.scale_factor,
+                                       config.event_filter_quota)
         return SourceManager(
             service=self.service, backend=self.backend, clock=self.clock, app=self.app,
             region=config.region, account_id=config.account_id, config=sources_config, errors=self.errors,

@@ -218,18 +218,23 @@ class KinesisShardWorker:
             self.iterator = result.get("NextShardIterator")
             self.closed = self.iterator is None  # S38: null once a closed shard is fully read
         lanes = len(self.lanes)
+        kept = 0
         for entry in raw:
             record = stream_record(entry, self.event_context)
+            if not owner.passes(record):
+                continue  # filtered out: skipped, and passed by the checkpoint like a processed record
             lane = self.lanes[lane_of(record.partition_key, lanes)]
             lane.records.append(record)
             lane.wake.set()
+            kept += 1
         if raw:
-            self.buffered += len(raw)
+            self.buffered += kept
             self.last_read = str(raw[-1]["SequenceNumber"])
             owner.counters["RecordsRead"] += len(raw)
-            if not self.anchored:
+            if not self.anchored or kept < len(raw):
                 # The first records of a LATEST or AT_TIMESTAMP start: from here on the shard
-                # resumes at a sequence number, not at a new "latest".
+                # resumes at a sequence number, not at a new "latest". Filtered-out records
+                # move the checkpoint too, as no batch will.
                 self.anchored = True
                 owner.advance_checkpoint(self.shard_id, self.checkpoint())
         return len(raw)

@@ -216,7 +216,8 @@ class SourceManager:
                                         "Kinesis streams and DynamoDB streams")
         await self._check_source(kind, source_arn)
         settings = settings_from_request(self._settings_part(request), kind=kind, fifo=self._fifo(source_arn),
-                                         event_source_arn=source_arn, now=time.time())
+                                         event_source_arn=source_arn, now=time.time(),
+                                         max_filters=self.config.event_filter_quota)
         self._check_duplicate(function_arn, source_arn, kind)
         mapping = EventSourceMapping.new(function_arn, source_arn, settings, region=self.region,
                                          account_id=self.account_id, origin=origin)
@@ -238,7 +239,8 @@ class SourceManager:
             function_arn = self._function_arn(request["FunctionName"])
         settings = settings_from_request(self._settings_part(request), kind=mapping.kind,
                                          fifo=self._fifo(mapping.event_source_arn),
-                                         event_source_arn=mapping.event_source_arn, base=mapping.settings)
+                                         event_source_arn=mapping.event_source_arn, base=mapping.settings,
+                                         max_filters=self.config.event_filter_quota)
         was_enabled = mapping.state is MappingState.ENABLED
         # A new value: the running poller keeps the settings it started with until it stops.
         updated = replace(mapping, function_arn=function_arn, settings=settings, last_modified=time.time())
@@ -338,8 +340,6 @@ class SourceManager:
     def _warn_not_emulated(self, mapping: EventSourceMapping) -> None:
         settings = mapping.settings
         notes = []
-        if settings.filter_criteria:
-            notes.append("FilterCriteria (events are not filtered)")
         if "ProvisionedPollerConfig" in settings.extra:
             notes.append("ProvisionedPollerConfig (on-demand poller scaling applies)")
         if settings.tumbling_window_s:

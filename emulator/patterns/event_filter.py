@@ -180,6 +180,15 @@ def keeps_document(event_filter: EventFilter, document: FilterDocument) -> bool:
     return False
 
 
+def keeps_event_json(event_filter: EventFilter, text: str) -> bool:
+    """Whether a serialised event record passes: stream pollers keep each record as the
+    JSON they send, so it is read once here, numbers keeping their text."""
+    record = _DECODER.decode(text)
+    if event_filter.kind == DYNAMODB:
+        return keeps_document(event_filter, FilterDocument(flatten(record), None, True))
+    return event_filter.keeps(record)
+
+
 def keep_flags(event_filter: EventFilter | None, kind: str, records: Sequence[Mapping[str, Any]]) -> list[bool]:
     """For each record, whether the mapping sends it (every record without a filter)."""
     if event_filter is None:
