@@ -130,7 +130,8 @@ class SnsLambdaFanout:
         self._redriving = 0  # dead letters on their way to their queue
         self._seq = itertools.count()
         self._wake = asyncio.Event()
-        self._tasks = OwnedTasks("sns fan-out", (errors if errors is not None else []).append)
+        self._report = (errors if errors is not None else []).append
+        self._tasks = OwnedTasks("sns fan-out", self._report)
         self._session: aiohttp.ClientSession | None = None
         self._unavailable = False  # logged once per outage
         self.supported = True  # False once the backend shows it has no SNS outbox
@@ -223,6 +224,11 @@ class SnsLambdaFanout:
             self.ports.hand_over(delivery.function_arn, delivery.payload)
         except AwsError as refusal:
             self._rejected(delivery, f"{refusal.code}: {refusal.message}")
+            return
+        except Exception as bug:  # the emulator's own fault: reported, and the message retried like a refusal
+            log.exception("SNS: handing message %s to %s failed", delivery.message["MessageId"], delivery.function_arn)
+            self._report(bug)
+            self._rejected(delivery, f"{type(bug).__name__}: {bug}")
             return
         self._count(delivery.topic_arn, DELIVERED)
 

@@ -39,12 +39,16 @@ DLQ = "arn:aws:sqs:us-east-1:123456789012:dlq"
 class ScriptedLambda:
     loop: asyncio.AbstractEventLoop
     refusals_left: int = 0
+    bugs_left: int = 0  # hand-overs that fail with an error that is not Lambda's
     attempts: list[float] = field(default_factory=list)
     accepted: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: list[tuple[str, str, dict]] = field(default_factory=list)
 
     def hand_over(self, function_arn: str, payload: bytes) -> None:
         self.attempts.append(self.loop.time())
+        if self.bugs_left:
+            self.bugs_left -= 1
+            raise KeyError("$LATEST")
         if self.refusals_left:
             self.refusals_left -= 1
             raise ResourceNotFound(f"Function not found: {function_arn}")
@@ -143,3 +147,15 @@ async def test_stopping_drops_pending_retries_and_counts_them() -> None:
     assert fanout.pending_retries == 2
     assert await fanout.stop("reset") == 2
     assert fanout.dropped == {"reset": 2} and fanout.pending_retries == 0
+
+
+async def test_an_unexpected_error_is_reported_and_the_message_retried() -> None:
+    script = ScriptedLambda(asyncio.get_running_loop(), bugs_left=1)
+    errors: list[BaseException] = []
+    fanout = _fanout(script, errors=errors)
+    fanout.deliver(_message())
+    await asyncio.sleep(0)
+    assert len(script.accepted) == 1 and len(script.attempts) == 2  # the retry loop lives on
+    assert [type(e) for e in errors] == [KeyError]
+    assert fanout.counters[TOPIC] == {REJECTED_ATTEMPTS: 1, DELIVERED: 1}
+    await fanout.stop("test")
