@@ -306,6 +306,7 @@ class EmulatorServer:
             mappings=self.sources.snapshot,
             backend=self.backend.timeline_metrics if self.backend is not None else None,
             api_gateway=(lambda: self.gateway.snapshot()) if self.gateway is not None else None,
+            sns=(lambda: self.sns.snapshot()) if self.sns is not None else None,
         )
 
     async def _bind(self) -> None:

@@ -6,6 +6,7 @@ https://docs.aws.amazon.com/sns/latest/dg/sns-dead-letter-queues.html)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any, Iterator
@@ -121,6 +122,24 @@ def test_a_topic_fans_out_through_raw_and_enveloped_queues_to_functions(emu, out
     [raw_mapping] = emu.lambda_client.list_event_source_mappings(FunctionName="rawReader")["EventSourceMappings"]
     assert wait_until(lambda: emu.metrics()["event_source_mappings"][raw_mapping["UUID"]]["FilteredOutEventCount"] == 1,
                       timeout_s=WAIT_S)
+    # The same figures through CloudWatch's API, under AWS/SNS and AWS/Lambda's names, once
+    # the timeline's sampler (4 samples a second) has read them.
+    cloudwatch = emu.client("cloudwatch")
+    now = dt.datetime.now(dt.timezone.utc)
+
+    def total(namespace: str, metric: str, dimension: tuple[str, str]) -> float:
+        answer = cloudwatch.get_metric_data(
+            StartTime=now - dt.timedelta(minutes=5), EndTime=now + dt.timedelta(minutes=5), MetricDataQueries=[
+                {"Id": "m", "MetricStat": {"Metric": {"Namespace": namespace, "MetricName": metric, "Dimensions": [
+                    {"Name": dimension[0], "Value": dimension[1]}]}, "Period": 60, "Stat": "Sum"}}])
+        return sum(answer["MetricDataResults"][0]["Values"])
+
+    expected = [("AWS/SNS", "NumberOfMessagesPublished", ("TopicName", "orders"), 4),
+                ("AWS/SNS", "NumberOfNotificationsDelivered", ("TopicName", "orders"), 8),
+                ("AWS/SNS", "NumberOfNotificationsFilteredOut", ("TopicName", "orders"), 4),
+                ("AWS/Lambda", "FilteredOutEventCount", ("EventSourceMappingUUID", raw_mapping["UUID"]), 1)]
+    for namespace, metric, dimension, value in expected:
+        assert wait_until(lambda: total(namespace, metric, dimension) == value, timeout_s=WAIT_S), (metric, value)
 
 
 # -- Lambda refuses: SNS's delivery policy, on the emulator's clock --------------------------------
