@@ -30,6 +30,7 @@ import bench_latency  # noqa: E402
 import bench_load  # noqa: E402
 import bench_memory  # noqa: E402
 import bench_moto_memory  # noqa: E402
+import bench_sns  # noqa: E402
 import bench_sources  # noqa: E402
 import bench_throttling  # noqa: E402
 import bench_throughput  # noqa: E402
@@ -50,6 +51,7 @@ BENCHMARKS: dict[str, Callable[[Settings], list[Row]]] = {
     "backends": bench_backends.run,
     "load": bench_load.run_generator,
     "timeline": bench_load.run_timeline,
+    "sns": bench_sns.run,
 }
 
 
