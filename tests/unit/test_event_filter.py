@@ -134,3 +134,17 @@ def test_filters_are_ored_and_support_every_operator() -> None:
     either = _filter("sqs", {"body": {"$or": [{"a": ["1"]}, {"b": ["2"]}]}})
     assert either.keeps(_sqs('{"b": "2"}'))
     assert not either.keeps(_sqs('{"c": "2"}'))
+
+
+def test_serialised_stream_records_are_read_as_the_filters_expect() -> None:
+    # The stream pollers keep each record as the JSON they send (sources/kinesis_records.py):
+    # keeps_event_json reads it once, numbers keeping their text.
+    from emulator.patterns.event_filter import keeps_event_json
+
+    kinesis = _filter("kinesis", {"data": {"kind": ["sale"]}})
+    assert keeps_event_json(kinesis, json.dumps(_kinesis(b'{"kind": "sale"}')))
+    assert not keeps_event_json(kinesis, json.dumps(_kinesis(b"plain")))
+    ddb = _filter("dynamodb", {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"n": {"N": ["10"]}}}})
+    record = {"eventName": "INSERT", "eventSource": "aws:dynamodb", "dynamodb": {"NewImage": {"n": {"N": "10"}}}}
+    assert keeps_event_json(ddb, json.dumps(record))
+    assert not keeps_event_json(ddb, json.dumps({**record, "eventName": "MODIFY"}))
