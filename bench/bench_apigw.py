@@ -10,6 +10,13 @@ the floor on this machine.
    hits all alike; p50 / p99.
 2. Throughput with wrk at 16 and 64 connections (when wrk is installed): direct Invoke vs
    REST vs HTTP API, alternating, median of the rounds; every non-200 is reported.
+3. Throttle decisions under 50,000 requests/s offered (in process, virtual time): a stage
+   limit and the account's, requests evenly spaced; the 200 / 429 counts against the token
+   bucket arithmetic (burst + rate x seconds), and the decisions per second of real time.
+
+`--baseline-src DIR` also starts the emulator of another checkout (`git worktree add /tmp/x
+COMMIT`) and measures its direct Invoke and APIs in the same interleaved rounds: an A/B on
+a shared machine. `bench/run.py --only apigw` runs sections 1-3 with the suite's settings.
 """
 
 from __future__ import annotations
@@ -17,16 +24,19 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
-from harness import BENCH_DIR, scratch_dir, start_echo_baseline, start_emulator
+from harness import BENCH_DIR, scratch_dir, stage_installed_tree, start_echo_baseline, start_emulator
 from rawhttp import KeepAliveClient, build_request, invoke_request
-from report import percentile
+from report import INFO, Row, percentile, plain_table, verdict
+from settings import Settings
 
 PROXY_NOOP = """\
 def handler(event, context):
@@ -35,6 +45,14 @@ def handler(event, context):
 FUNCTION = "noop"
 ROUNDS = 5
 WARMUP = 200
+# Issue 8's targets: a warm request through the gateway adds at most 0.15 ms p50 over a
+# direct Invoke; at least 8,000 requests/s at 16-64 clients; exact throttle decisions at
+# 50,000 requests/s offered.
+TARGET_ADDED_P50_MS = 0.15
+TARGET_RPS = 8_000
+OFFERED_RPS = 50_000
+OFFERED_SECONDS = 10
+STAGE_RATE, STAGE_BURST = 1_000.0, 500
 
 
 def free_port() -> int:
@@ -87,57 +105,111 @@ def wrk(url: str, connections: int, seconds: int, lua: Path | None) -> dict[str,
     return {"rps": figures.rps, "p50": figures.p50_ms, "p99": figures.p99_ms, "bad": figures.non_2xx + figures.socket_errors}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--samples", type=int, default=5000, help="latency samples per target (default 5000)")
-    parser.add_argument("--seconds", type=int, default=5, help="seconds per wrk run (default 5)")
-    parser.add_argument("--rounds", type=int, default=3, help="wrk rounds per target, alternating (default 3)")
-    args = parser.parse_args()
-    api_port = free_port()
-    with scratch_dir("apigw") as tmp:
+def throttle_exactness() -> tuple[int, int, int, float]:
+    """(admitted, refused, expected admitted, decisions per real second) for OFFERED_RPS evenly
+    spaced requests over OFFERED_SECONDS against a stage limit, in virtual time."""
+    from emulator.apigateway.routing import Catalogue, RouteMatch
+    from emulator.apigateway.throttles import GatewayThrottles, ThrottleSettings
+    from emulator.template.api_specs import REST, ApiSpec, GatewaySpec, IntegrationSpec, RouteSpec, StageSpec, ThrottleSpec
+
+    api = ApiSpec("Api", "bench00001", REST, "bench", (RouteSpec("GET", "/x", IntegrationSpec("fn", None, "1.0", 29_000)),),
+                  (StageSpec("Prod", default_throttle=ThrottleSpec(STAGE_RATE, STAGE_BURST)),))
+    throttles = GatewayThrottles(GatewaySpec({api.api_id: api}), ThrottleSettings(10_000.0, 5_000), 0.0)
+    match = Catalogue([api]).lookup("h", "GET", "/Prod/x")
+    assert isinstance(match, RouteMatch)
+    total = OFFERED_RPS * OFFERED_SECONDS
+    admitted = 0
+    started = time.perf_counter()
+    for index in range(total):
+        now = index / OFFERED_RPS
+        if throttles.check(match, None, now, now) is None:
+            admitted += 1
+    elapsed = time.perf_counter() - started
+    expected = STAGE_BURST + int(STAGE_RATE * (total - 1) / OFFERED_RPS)
+    return admitted, total - admitted, expected, total / elapsed
+
+
+def measure(samples: int, wrk_seconds: int, wrk_rounds: int, baseline_src: Path | None = None) -> list[Row]:
+    rows: list[Row] = []
+    api_ports = {"new": free_port(), "base": free_port()}
+    with scratch_dir("apigw") as tmp, ExitStack() as stack:
         workdir = Path(tmp)
         template = write_template(workdir)
-        with start_echo_baseline(workdir) as echo, start_emulator(workdir, template, "--api-port", str(api_port)) as emu:
-            targets = {
-                "bare aiohttp echo": (echo.port, invoke_request(FUNCTION, b"{}")),
-                "direct Invoke": (emu.port, invoke_request(FUNCTION, b"{}")),
-                "REST API (GET /Prod/noop)": (api_port, build_request("GET", "/Prod/noop")),
-                "HTTP API (GET /noop)": (api_port, build_request("GET", "/noop")),
-            }
-            samples: dict[str, list[float]] = {name: [] for name in targets}
-            block = max(1, args.samples // ROUNDS)
-            for _ in range(ROUNDS):
-                for name, (port, request) in targets.items():
-                    samples[name] += latencies(port, request, WARMUP // ROUNDS, block)
-            print(f"1. warm latency, sequential on one connection ({args.samples} samples each, interleaved):")
-            for name, times in samples.items():
-                ok = sorted(t for t in times if t >= 0)
-                print(f"   {name:28s} p50 {percentile(ok, 0.5):.3f} ms   p99 {percentile(ok, 0.99):.3f} ms"
-                      f"   non-200: {len(times) - len(ok)}")
-            direct = sorted(t for t in samples["direct Invoke"] if t >= 0)
-            for name in ("REST API (GET /Prod/noop)", "HTTP API (GET /noop)"):
-                through = sorted(t for t in samples[name] if t >= 0)
-                print(f"   {name} adds {percentile(through, 0.5) - percentile(direct, 0.5):+.3f} ms p50, "
-                      f"{percentile(through, 0.99) - percentile(direct, 0.99):+.3f} ms p99 over a direct Invoke")
-            if shutil.which("wrk") is None:
-                print("2. wrk is not installed: no throughput figures (apt-get install -y wrk)")
-                return 0
-            urls = {"direct Invoke": (f"{emu.url}/2015-03-31/functions/{FUNCTION}/invocations", BENCH_DIR / "wrk_invoke.lua"),
-                    "REST API": (f"http://127.0.0.1:{api_port}/Prod/noop", None),
-                    "HTTP API": (f"http://127.0.0.1:{api_port}/noop", None)}
-            print(f"2. throughput, wrk -t2, {args.seconds} s runs, median of {args.rounds} (alternating):")
+        echo = stack.enter_context(start_echo_baseline(workdir))
+        emulators = {"new": stack.enter_context(start_emulator(workdir, template, "--api-port", str(api_ports["new"])))}
+        if baseline_src is not None:
+            (workdir / "baseline-tree").mkdir()
+            staged = stage_installed_tree(baseline_src.resolve(), workdir / "baseline-tree")
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(staged), os.environ.get("PYTHONPATH", "")) if p)}
+            emulators["base"] = stack.enter_context(start_emulator(workdir, template, "--api-port", str(api_ports["base"]),
+                                                                   name="baseline", env=env))
+        targets: dict[str, tuple[int, bytes]] = {"bare aiohttp echo": (echo.port, invoke_request(FUNCTION, b"{}"))}
+        for label, emu in emulators.items():
+            tag = "" if label == "new" else " [baseline]"
+            targets[f"direct Invoke{tag}"] = (emu.port, invoke_request(FUNCTION, b"{}"))
+            targets[f"REST API{tag}"] = (api_ports[label], build_request("GET", "/Prod/noop"))
+            targets[f"HTTP API{tag}"] = (api_ports[label], build_request("GET", "/noop"))
+        times: dict[str, list[float]] = {name: [] for name in targets}
+        block = max(1, samples // ROUNDS)
+        for _ in range(ROUNDS):
+            for name, (port, request) in targets.items():
+                times[name] += latencies(port, request, WARMUP // ROUNDS, block)
+        p50: dict[str, float] = {}
+        for name, values in times.items():
+            ok = sorted(t for t in values if t >= 0)
+            p50[name] = percentile(ok, 0.5)
+            rows.append(Row("12 API Gateway latency", f"{name}: p50 (p99), non-200 {len(values) - len(ok)}",
+                            f"{p50[name]:.3f} ms ({percentile(ok, 0.99):.3f})"))
+        for tag in [""] + ([" [baseline]"] if "base" in emulators else []):
+            for kind in ("REST API", "HTTP API"):
+                added = p50[kind + tag] - p50["direct Invoke" + tag]
+                rows.append(Row("12 API Gateway latency", f"{kind}{tag}: added over a direct Invoke, p50", f"{added:+.3f} ms",
+                                target=f"<= {TARGET_ADDED_P50_MS} ms", verdict=verdict(added, TARGET_ADDED_P50_MS)))
+        if shutil.which("wrk") is not None and wrk_seconds > 0:
+            urls = {}
+            for label, emu in emulators.items():
+                tag = "" if label == "new" else " [baseline]"
+                urls[f"direct Invoke{tag}"] = (f"{emu.url}/2015-03-31/functions/{FUNCTION}/invocations", BENCH_DIR / "wrk_invoke.lua")
+                urls[f"REST API{tag}"] = (f"http://127.0.0.1:{api_ports[label]}/Prod/noop", None)
+                urls[f"HTTP API{tag}"] = (f"http://127.0.0.1:{api_ports[label]}/noop", None)
             for connections in (16, 64):
                 runs: dict[str, list[dict[str, float]]] = {name: [] for name in urls}
                 for url, lua in urls.values():
                     wrk(url, connections, 1, lua)  # environments for every connection, caches hot
-                for _ in range(args.rounds):
+                for _ in range(wrk_rounds):
                     for name, (url, lua) in urls.items():
-                        runs[name].append(wrk(url, connections, args.seconds, lua))
+                        runs[name].append(wrk(url, connections, wrk_seconds, lua))
                 for name, results in runs.items():
                     median = sorted(results, key=lambda r: r["rps"])[len(results) // 2]
                     bad = sum(r["bad"] for r in results)
-                    print(f"   -c{connections:<3d} {name:14s} {median['rps']:>9,.0f} req/s   p50 {median['p50']:.2f} ms"
-                          f"   p99 {median['p99']:.2f} ms   non-2xx+errors: {bad}")
+                    gateway = "API" in name
+                    rows.append(Row("12 API Gateway throughput", f"{name}, wrk -c{connections}: req/s (p50, p99), non-2xx {bad}",
+                                    f"{median['rps']:,.0f} ({median['p50']:.2f} / {median['p99']:.2f} ms)",
+                                    target=f">= {TARGET_RPS:,}" if gateway else "-",
+                                    verdict=verdict(median["rps"], TARGET_RPS, at_least=True) if gateway else INFO))
+    admitted, refused, expected, rate = throttle_exactness()
+    exact = abs(admitted - expected) <= STAGE_BURST
+    rows.append(Row("12 API Gateway throttles", f"{OFFERED_RPS:,} req/s offered for {OFFERED_SECONDS} s, stage limit "
+                    f"{STAGE_RATE:,.0f}/s burst {STAGE_BURST}: 200 / 429 (expected 200s)",
+                    f"{admitted:,} / {refused:,} ({expected:,})", target="within one burst",
+                    verdict="met" if exact else "MISSED"))
+    rows.append(Row("12 API Gateway throttles", "throttle decisions per second of real time, in process",
+                    f"{rate:,.0f}", target=f">= {OFFERED_RPS:,}", verdict=verdict(rate, OFFERED_RPS, at_least=True)))
+    return rows
+
+
+def run(settings: Settings) -> list[Row]:
+    return measure(settings.latency_samples // 4, settings.wrk_seconds, settings.wrk_rounds)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--samples", type=int, default=5000, help="latency samples per target (default 5000)")
+    parser.add_argument("--seconds", type=int, default=5, help="seconds per wrk run (default 5; 0 skips wrk)")
+    parser.add_argument("--rounds", type=int, default=3, help="wrk rounds per target, alternating (default 3)")
+    parser.add_argument("--baseline-src", type=Path, metavar="DIR", help="also measure the emulator of this checkout")
+    args = parser.parse_args()
+    print(plain_table(measure(args.samples, args.seconds, args.rounds, args.baseline_src)))
     return 0
 
 

@@ -19,6 +19,8 @@ from settings import Settings
 
 TARGET_P50_MS = 0.25
 TARGET_P99_MS = 1.0
+# Shipping function logs to CloudWatch Logs may cost a warm invoke at most this share (issue 10).
+CLOUDWATCH_BUDGET = 0.05
 PEERS = "sls-offline 0.56/3.5; RIC+aiohttp 0.45/0.55; MiniStack 8"
 FUNCTION = "noop"
 ROUNDS = 5  # blocks per server, interleaved
@@ -87,11 +89,21 @@ def run(settings: Settings) -> list[Row]:
     with scratch_dir("latency") as tmp:
         workdir = Path(tmp)
         template = TemplateBuilder(workdir).add(FUNCTION, NOOP_SOURCE).write()
+        # With a moto backend and logs on, with and without CloudWatch Logs shipping. The
+        # switch is an environment variable, so an older checkout (--emulator-src) that has
+        # no shipping starts both alike: the pair is then a control.
+        moto_logs = ("--log-invocations", "true", "--backend", "moto")
         with start_echo_baseline(workdir) as echo, start_emulator(workdir, template) as emulator, start_emulator(
             workdir, template, "--log-invocations", "true", name="emulator-logging"
-        ) as logging_emulator:
-            figures = interleaved({"echo": echo, "ours": emulator, "logging": logging_emulator}, settings)
+        ) as logging_emulator, start_emulator(
+            workdir, template, *moto_logs, name="emulator-cloudwatch", env={"EMULATOR_CLOUDWATCH_LOGS": "true"}
+        ) as cloudwatch, start_emulator(
+            workdir, template, *moto_logs, name="emulator-no-cloudwatch", env={"EMULATOR_CLOUDWATCH_LOGS": "false"}
+        ) as no_cloudwatch:
+            figures = interleaved({"echo": echo, "ours": emulator, "logging": logging_emulator,
+                                   "cloudwatch": cloudwatch, "no-cloudwatch": no_cloudwatch}, settings)
     ours, base, logging_on = figures["ours"], figures["echo"], figures["logging"]
+    shipped, plain = figures["cloudwatch"], figures["no-cloudwatch"]
     name = "1 warm invoke, 1 conn"
     n = f" (n={settings.latency_samples:,})"
     return [
@@ -103,4 +115,7 @@ def run(settings: Settings) -> list[Row]:
         Row(name, "non-200 responses", str(ours.non_200), str(base.non_200), "0", "", verdict(ours.non_200, 0)),
         Row(name, "p50 / p99, --log-invocations true", f"{logging_on.p50:.3f} / {logging_on.p99:.3f} ms", "", "",
             "default setting; logs to a file here"),  # fmt: skip
+        Row(name, "p50 / p99, moto backend + logs, CloudWatch Logs on", f"{shipped.p50:.3f} / {shipped.p99:.3f} ms",
+            f"{plain.p50:.3f} / {plain.p99:.3f} ms", f"<= +{CLOUDWATCH_BUDGET:.0%}",
+            "baseline column: the same with CloudWatch Logs off", verdict(shipped.p50, plain.p50 * (1 + CLOUDWATCH_BUDGET))),
     ]

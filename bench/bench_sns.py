@@ -1,4 +1,4 @@
-"""Benchmark 12: SNS fan-out to Lambda, and the cost of filter policies.
+"""Benchmark 15: SNS fan-out to Lambda, and the cost of filter policies.
 
 1. end to end (`emulator up --backend moto`): a topic with 10 Lambda subscriptions (SAM
    `Events: Type: SNS`, no-op handlers); messages published with PublishBatch (10 per call)
@@ -165,7 +165,7 @@ def matching_cost(settings: Settings) -> dict[str, float]:
 def run(settings: Settings) -> list[Row]:
     rates = end_to_end(settings)
     costs = matching_cost(settings)
-    name = f"12 SNS fan-out ({SUBSCRIBERS} Lambda subscriptions)"
+    name = f"15 SNS fan-out ({SUBSCRIBERS} Lambda subscriptions)"
     best = {key: max(values) for key, values in rates.items()}
     rows = [
         Row(name, "Publish -> every delivery run, messages/s (no policies)", f"{best['plain']:,.0f}",

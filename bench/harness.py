@@ -72,9 +72,10 @@ def stage_installed_tree(source: Path, scratch: Path) -> Path:
 class ServerProcess:
     """A server subprocess that prints its URL on stdout; a context manager."""
 
-    def __init__(self, name: str, argv: list[str], workdir: Path) -> None:
+    def __init__(self, name: str, argv: list[str], workdir: Path, env: dict[str, str] | None = None) -> None:
         self.name = name
         self.argv = argv
+        self.env = env  # extra environment variables (EMULATOR_* settings an older checkout ignores)
         self.workdir = workdir
         self.proc: subprocess.Popen | None = None
         self.url = ""
@@ -104,7 +105,7 @@ class ServerProcess:
             # sys.path, and a checkout there would shadow `--emulator-src`.
             self.proc = subprocess.Popen(
                 self.argv, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL, start_new_session=True,
-                cwd=self.workdir,
+                cwd=self.workdir, env={**os.environ, **self.env} if self.env else None,
             )
         _LIVE.add(self)
         assert self.proc.stdout is not None
@@ -147,12 +148,13 @@ def stop_all() -> None:
         server.stop()
 
 
-def start_emulator(workdir: Path, template: Path, *extra: str, name: str = "emulator") -> ServerProcess:
+def start_emulator(workdir: Path, template: Path, *extra: str, name: str = "emulator",
+                   env: dict[str, str] | None = None) -> ServerProcess:
     argv = emulator_command() + [
         "up", "--port", "0", "--backend", "none", "--log-invocations", "false",
         "--shutdown-timeout", "5", "--watch-code", "false", "--template", str(template), *extra,
     ]  # fmt: skip
-    server = ServerProcess(name, argv, workdir)
+    server = ServerProcess(name, argv, workdir, env)
     server.start()
     return server
 

@@ -22,11 +22,14 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_apigw  # noqa: E402
 import bench_async  # noqa: E402
 import bench_backends  # noqa: E402
 import bench_coldstart  # noqa: E402
+import bench_dynamodb  # noqa: E402
 import bench_kinesis  # noqa: E402
 import bench_latency  # noqa: E402
+import bench_dashboard  # noqa: E402
 import bench_load  # noqa: E402
 import bench_memory  # noqa: E402
 import bench_moto_memory  # noqa: E402
@@ -51,6 +54,9 @@ BENCHMARKS: dict[str, Callable[[Settings], list[Row]]] = {
     "backends": bench_backends.run,
     "load": bench_load.run_generator,
     "timeline": bench_load.run_timeline,
+    "dynamodb": bench_dynamodb.run,
+    "apigw": bench_apigw.run,
+    "dashboard": bench_dashboard.run,
     "sns": bench_sns.run,
 }
 

@@ -1,5 +1,6 @@
 """The `emulator` command: `up` serves a template, `invoke` calls a function, `load` offers
-load (emulator/load/command.py).
+load (emulator/load/command.py), `report` writes report.html from a running emulator
+(emulator/load/report_command.py).
 
 This is a composition root: the only place (with the pytest plugin) that reads argv and
 os.environ. Every `up` flag comes from config.OPTIONS, so flags, EMULATOR_* variables
@@ -83,6 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     from emulator.load.command import add_parser as add_load_parser
 
     add_load_parser(commands)
+    from emulator.load.report_command import add_parser as add_report_parser
+
+    add_report_parser(commands)
+    from emulator.advice.command import add_parser as add_check_parser
+    from emulator.load.tune import add_parser as add_tune_parser
+
+    add_check_parser(commands)
+    add_tune_parser(commands)
     return parser
 
 
@@ -97,8 +106,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         from emulator.load.command import run_command
 
         return run_command(args)
+    if args.command == "report":
+        from emulator.load import report_command
+
+        return report_command.run_command(args, os.environ.get("AWS_ENDPOINT_URL") or "http://127.0.0.1:3001")
+    if args.command == "check":
+        return cmd_check(args)
+    if args.command == "tune":
+        from emulator.load.tune import run_command as run_tune
+
+        return run_tune(args, find_template(None, Path.cwd())[0])
     parser.print_help()
     return EXIT_USAGE
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from emulator.advice.command import run_check
+    from emulator.config import key_values
+
+    template, _ = find_template(args.template, Path.cwd())
+    try:
+        overrides = dict(key_values(" ".join(args.parameter_overrides))) if args.parameter_overrides else {}
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return run_check(args, template, overrides)
 
 
 # -- up ------------------------------------------------------------------------------------
@@ -209,7 +241,7 @@ async def serve(config: Config, app: AppSpec) -> int:
         f"Emulator ready in {elapsed:.1f} s at {server.url}\n"
         f"  functions: {names}\n"
         f"  try: AWS_ENDPOINT_URL={server.url} aws lambda invoke --function-name {next(iter(sorted(app.functions)), 'NAME')} out.json\n"
-        f"  metrics: {server.url}/_emulator/metrics    stop: Ctrl-C",
+        f"  dashboard: {server.url}/_emulator/dashboard    metrics: {server.url}/_emulator/metrics    stop: Ctrl-C",
         file=sys.stderr,
         flush=True,
     )

@@ -187,6 +187,9 @@ class Config:
     # Filters per event source mapping: 5 by default, up to 10 on request
     # (https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventfiltering.html).
     event_filter_quota: int = 5
+    # CPU in proportion to memory, as on Lambda (README, "Memory, crashes and processes"):
+    # off by default, so load tests measure the emulator's scaling, not a throttled CPU.
+    cpu_model: str = "off"
     # API Gateway (README "API Gateway"): the port of the APIs the template declares (3000,
     # as `sam local start-api`), the account-level throttle (0: AWS's value for the Region,
     # 10,000 rps / burst 5,000 in most: https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html),
@@ -197,6 +200,8 @@ class Config:
     api_lambda_throttle_status: int = 500
     api_quota_offset: str = "requests"
     api_throttle_spend: str = "admitted"
+    api_cache_max_mb: int = 64
+    api_cache_statuses: str = "all"
     # What runs execution environments (emulator/execution/backends.py): fork (Python, the
     # fastest), process-runtime-api (a runtime interface client as a local process) or
     # container (a Docker engine). Container-image functions always run in containers.
@@ -217,15 +222,23 @@ class Config:
     # the values of the exports its Fn::ImportValue reads (a local app has no other stacks).
     parameter_overrides: Mapping[str, str] = field(default_factory=dict)
     import_values: Mapping[str, str] = field(default_factory=dict)
+    # MemorySize per function name, over the template's (what UpdateFunctionConfiguration
+    # would change; `emulator tune` starts emulators with it).
+    memory_sizes: Mapping[str, str] = field(default_factory=dict)
     # The per-second timeline of metrics (docs/timeline.md) and how many seconds with data
     # each series keeps (a ring: memory stays bounded).
     timeline: bool = True
     timeline_retention: int = 3600
+    # DynamoDB capacity units, throttling, on-demand limits and ReturnConsumedCapacity as
+    # AWS accounts them (README, "DynamoDB capacity"); off: moto's own, never throttled.
+    dynamodb_capacity: bool = True
 
     def __post_init__(self) -> None:
         # The pytest fixtures pass settings straight in: a dict, or the CLI's text.
-        for name in ("parameter_overrides", "import_values"):
+        for name in ("parameter_overrides", "import_values", "memory_sizes"):
             object.__setattr__(self, name, key_values(getattr(self, name)))
+    # Function logs also go to CloudWatch Logs in the backend, as on Lambda (README, "Logs").
+    cloudwatch_logs: bool = True
 
     def replace(self, **changes: Any) -> "Config":
         return dataclasses.replace(self, **changes)
@@ -266,11 +279,19 @@ OPTIONS: tuple[Option, ...] = (
     Option("sns_lambda_rejections", str, "when Lambda refuses an SNS message (function missing, payload too large): "
            "retry (SNS's delivery policy, then the subscription's DLQ) or dead-letter (at once)", ("retry", "dead-letter")),
     Option("event_filter_quota", _filter_quota, "most FilterCriteria filters per event source mapping (AWS: 5, up to 10 on request)"),
+    Option(
+        "cpu_model", str,
+        "CPU per environment: proportional (capped in proportion to MemorySize, 1,769 MB = 1 vCPU, where cgroups "
+        "can be made) or off (uncapped; the default)",
+        ("proportional", "off"),
+    ),
     Option("api_port", _port, "port of the template's API Gateway APIs; 0 picks a free one and prints it (default 3000)"),
     Option("api_account_rate", _non_negative_float, "API Gateway account-level rate limit, requests/s (0: AWS's for the Region, 10000)"),
     Option("api_account_burst", _non_negative_int, "API Gateway account-level burst (0: AWS's for the Region, 5000)"),
     Option("api_lambda_throttle_status", _lambda_throttle_status, "status API Gateway answers when Lambda throttles the function (AWS: 500)"),
     Option("api_quota_offset", str, "what a usage plan quota's Offset means: requests (subtracted in the first period) or day (the period's first day)", ("requests", "day")),
+    Option("api_cache_max_mb", _positive_int, "most memory, in MB, one REST stage's cache may hold (its CacheClusterSize, up to this; default 64)"),
+    Option("api_cache_statuses", str, "which integration responses a REST stage cache keeps: all (default) or 2xx", ("all", "2xx")),
     Option("api_throttle_spend", str, "which throttle layers a request spends: admitted (only admitted requests, every layer) or each-layer (each layer it passes)", ("admitted", "each-layer")),
     Option(
         "execution", str,
@@ -289,8 +310,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("parameter_overrides", key_values, "template parameter values, as for sam deploy: Key=Value ... "
            "(or ParameterKey=Key,ParameterValue=Value ...)", many=True),
     Option("import_values", key_values, "values for the template's Fn::ImportValue: ExportName=Value ...", many=True),
+    Option("memory_sizes", key_values, "MemorySize over the template's, per function: FunctionName=MB ...", many=True),
     Option("timeline", _bool, "record a per-second timeline of metrics, served as /_emulator/timeline, Prometheus text and the CloudWatch API (default true)"),
     Option("timeline_retention", _positive_int, "seconds with data each timeline series keeps (default 3600)"),
+    Option("cloudwatch_logs", _bool, "also send function logs to CloudWatch Logs in the backend (default true; needs a backend)"),
+    Option("dynamodb_capacity", _bool, "account DynamoDB capacity units and throttle tables as AWS does (default true; "
+           "false: never throttled)"),
 )
 
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}

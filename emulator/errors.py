@@ -76,6 +76,23 @@ class RequestTooLarge(UserError):
     status = 413
 
 
+class PreconditionFailed(UserError):
+    """A RevisionId that is not the resource's current one (the Lambda API model)."""
+
+    code = "PreconditionFailedException"
+    status = 412
+
+
+class RequestEntityTooLarge(UserError):
+    """A deployment package upload over Lambda's request limit; Lambda answers this code
+    (users' error output: "RequestEntityTooLargeException ... Request must be smaller than
+    69905067 bytes for the CreateFunction operation"); botocore maps status 413 to its
+    RequestTooLargeException class."""
+
+    code = "RequestEntityTooLargeException"
+    status = 413
+
+
 class TooManyRequests(UserError):
     """429 with Reason, Type User, message "Rate Exceeded." and Retry-After.
 

@@ -9,25 +9,32 @@ rest, stop environments and templates, stop moto.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from aiohttp import web
 
+from emulator.advice.app_facts import describe as describe_app
 from emulator.apigateway.front_door import ApiGatewayFrontDoor, GatewayConfig
 from emulator.service.async_queue import AsyncInvocationQueue, event_invoke_config_from_spec
 from emulator.backend.proxy import AwsProxy
 from emulator.backend.client import BackendClient
+from emulator.backend.dynamodb_capacity import DynamoDBCapacity
+from emulator.backend.dynamodb_scaling_targets import ScalingTemplateError
 from emulator.clock import ScaledClock
 from emulator.policy.api_throttling import QuotaOffset, SpendRule, account_limits
 from emulator.policy.concurrency import ConcurrencyLedger, LimitsConfig
 from emulator.config import Config, remote_binding
+from emulator.errors import AwsError
 from emulator.service.destinations import Destinations
 from emulator.service.function_admin import FunctionAdmin
+from emulator.service.function_lifecycle import FunctionLifecycle
+from emulator.service.function_policies import FunctionPolicies
 from emulator.functions.code_tree import CodeFingerprint, code_fingerprint
 from emulator.functions.code_watch import CodeWatcher
 from emulator.functions.packages import PackageError, prepare_packages
@@ -38,12 +45,17 @@ from emulator.execution.host_limits import raise_open_files_limit, warn_if_short
 from emulator.execution.invoker import Invoker
 from emulator.api.cloudwatch_api import CloudWatchApi
 from emulator.api.esm_api import EsmApi
+from emulator.api.dashboard_api import DashboardApi
 from emulator.api.telemetry_api import TelemetryApi
+from emulator.api.function_api import FunctionApi
+from emulator.api.policy_api import PolicyApi
 from emulator.api.lambda_api import LambdaApi
 from emulator.api.lambda_config_api import LambdaConfigApi
 from emulator.api.layers_api import LayersApi
 from emulator.service.lambda_service import LambdaService
+from emulator.execution.log_feed import CloudWatchFeed
 from emulator.execution.logsink import LogSink
+from emulator.service.log_shipper import LogShipper
 from emulator.execution.reaper import reap_idle_environments
 from emulator.functions.metrics import DROPPED_AT_SHUTDOWN, DROPPED_BY_RESET, Metrics
 from emulator.backend.moto_process import MotoServer
@@ -54,7 +66,7 @@ from emulator.policy.scaling import ScalingRateConfig, ScalingRateModel
 from emulator.sources.base import SourcesConfig
 from emulator.sources.manager import SourceManager, SourceStartupError
 from emulator.sns.fanout import SnsLambdaFanout, lambda_ports
-from emulator.template.specs import AppSpec
+from emulator.template.specs import MAX_MEMORY_MB, MIN_MEMORY_MB, AppSpec
 from emulator.tasks import OwnedTasks
 from emulator.telemetry.sampler import LedgerView, Sampler, SamplerPorts
 from emulator.telemetry.timeline import Timeline
@@ -64,6 +76,18 @@ log = logging.getLogger("emulator.server")
 
 class StartupError(RuntimeError):
     """The emulator cannot start with this configuration; the message says why."""
+
+
+def with_memory_sizes(app: AppSpec, sizes: Mapping[str, str]) -> AppSpec:
+    """`--memory-sizes NAME=MB`: the functions' MemorySize over the template's."""
+    functions = dict(app.functions)
+    for name, value in sizes.items():
+        if name not in functions:
+            raise StartupError(f"--memory-sizes: no function {name!r} in the template")
+        if not value.isdigit() or not MIN_MEMORY_MB <= int(value) <= MAX_MEMORY_MB:
+            raise StartupError(f"--memory-sizes: {name}={value}: MemorySize is {MIN_MEMORY_MB} to {MAX_MEMORY_MB} MB")
+        functions[name] = dataclasses.replace(functions[name], memory_mb=int(value))
+    return dataclasses.replace(app, functions=functions) if sizes else app
 
 
 class RemoteBindingRefused(StartupError):
@@ -87,6 +111,7 @@ class EmulatorServer:
         self.sns: SnsLambdaFanout | None = None  # SNS → Lambda deliveries (with a backend)
         self.timeline: Timeline | None = None
         self.sampler: Sampler | None = None
+        self.log_shipper: LogShipper | None = None
 
     @property
     def url(self) -> str:
@@ -102,6 +127,7 @@ class EmulatorServer:
             raise RemoteBindingRefused(binding.refusal)
         if binding.warning is not None:
             log.warning("\n%s\n%s\n%s", "!" * 78, binding.warning, "!" * 78)
+        self.app = with_memory_sizes(self.app, config.memory_sizes)
         self.clock = ScaledClock(config.time_scale)
         # The per-second timeline (docs/timeline.md), fed by the metrics and by the sampler.
         self.timeline = Timeline(self.clock.wall, config.timeline_retention) if config.timeline else None
@@ -117,7 +143,7 @@ class EmulatorServer:
         self.factory = EnvironmentFactory(
             region=config.region, endpoint_url="", logs=self.logs, interpreter=config.interpreter,
             max_environments=self.descriptors.environment_limit, home=str(self._home_dir),
-            memory_limits=config.memory_limits,
+            memory_limits=config.memory_limits, cpu_model=config.cpu_model,
         )
         self.execution = build_backends(config, self.factory, self.logs, self.app.functions.values())
         self.invoker = Invoker(self.execution, self.logs, self.metrics, config.log_invocations)
@@ -126,6 +152,11 @@ class EmulatorServer:
         )
         self._versions_dir = Path(tempfile.mkdtemp(prefix="lambda-emulator-versions-"))
         self.admin = FunctionAdmin(self.service, self.invoker, self._versions_dir)
+        # Packages uploaded through CreateFunction / UpdateFunctionCode, and the .zips
+        # GetFunction's Code.Location serves: this emulator's, removed at stop.
+        self._packages_dir = Path(tempfile.mkdtemp(prefix="lambda-emulator-packages-"))
+        self.lifecycle = FunctionLifecycle(self.admin, self._packages_dir / "functions", self.errors.append)
+        self.policies = FunctionPolicies(lambda: self.service.registry)
         try:
             await self._start_environments()
             await self._prepare_packages()
@@ -154,6 +185,8 @@ class EmulatorServer:
             self.sns = SnsLambdaFanout(ports=lambda_ports(self.service, self.backend), backend_url=self.backend_url,
                                        clock=self.clock, rejections=config.sns_lambda_rejections, errors=self.errors)
             self.sns.start()
+        if self.log_shipper is not None:
+            self._spawn(self.log_shipper.run(), "CloudWatch Logs shipper")
         self._spawn(reap_idle_environments(lambda: self.invoker.pools.values(), config.keep_alive, self.clock), "keep-alive reaper")
         if config.watch_code:
             self._spawn(self._watch_code(), "code watcher")
@@ -168,6 +201,8 @@ class EmulatorServer:
         except BaseException:
             await self.stop()
             raise
+        if self.dynamodb is not None:
+            self._spawn(self.dynamodb.run(), "dynamodb capacity")
         self.ready = True
 
     async def _start_environments(self) -> None:
@@ -187,9 +222,9 @@ class EmulatorServer:
     async def _prepare_packages(self) -> None:
         """.zip code unpacked, layers in place (emulator/functions/packages.py): a folder of the
         emulator's own, removed when it stops."""
-        self._packages_dir = Path(tempfile.mkdtemp(prefix="lambda-emulator-packages-"))
+        self._template_packages_dir = Path(tempfile.mkdtemp(prefix="lambda-emulator-template-"))
         try:
-            self.app = await asyncio.to_thread(prepare_packages, self.app, self._packages_dir)
+            self.app = await asyncio.to_thread(prepare_packages, self.app, self._template_packages_dir)
         except PackageError as exc:
             raise StartupError(str(exc)) from None
 
@@ -230,6 +265,20 @@ class EmulatorServer:
                     raise StartupError(f"function {spec.name}: ReservedConcurrentExecutions {spec.reserved_concurrency}: {exc}") from None
             if spec.event_invoke is not None:
                 self.service.event_invoke_configs[(spec.name, "$LATEST")] = event_invoke_config_from_spec(spec.event_invoke)
+        self._load_permissions()
+
+    def _load_permissions(self) -> None:
+        """The template's AWS::Lambda::Permission resources become policy statements
+        (stored and returned by GetPolicy; not enforced)."""
+        for resource in self.app.resources.values():
+            if resource.type != "AWS::Lambda::Permission":
+                continue
+            target = str(resource.properties.get("FunctionName") or "")
+            try:
+                self.policies.add_template_permission(target, resource.logical_id, resource.properties)
+            except AwsError as exc:
+                raise StartupError(f"{self.app.source}: resource {resource.logical_id!r} (AWS::Lambda::Permission): "
+                                   f"{exc.message}") from None
 
     async def _publish_template_aliases(self) -> None:
         """SAM AutoPublishAlias: version 1 plus the alias, then its provisioned concurrency."""
@@ -252,17 +301,31 @@ class EmulatorServer:
         if config.aws_endpoint:
             self.backend_url = config.aws_endpoint
         elif config.backend == "moto":
-            self.moto = MotoServer(home=str(self._home_dir))
+            # DynamoDB capacity in the child runs on the emulator's clock (emulator/moto_child/fast_dynamodb.py).
+            options = (f"--time-scale={config.time_scale!r}", f"--dynamodb-capacity={'on' if config.dynamodb_capacity else 'off'}")
+            self.moto = MotoServer(home=str(self._home_dir), options=options)
             self.moto.on_restart = self._backend_restarted
             await self.moto.start()
             self.backend_url = self.moto.url
         if self.backend_url:
             self.backend = BackendClient(self.backend_url, config.region)
+            self.lifecycle.backend = self.backend
+            if config.cloudwatch_logs:
+                self.logs.feed = CloudWatchFeed()
+                self.log_shipper = LogShipper(self.logs.feed, self.backend)
         self.proxy = AwsProxy(self.backend_url, self.moto.unavailable_reason if self.moto is not None else None)
+        self.dynamodb: DynamoDBCapacity | None = None  # DynamoDB metrics and auto scaling
+        if self.backend is not None:
+            try:
+                self.dynamodb = DynamoDBCapacity(self.backend, self.clock, self.app, config.region, config.account_id)
+            except ScalingTemplateError as exc:
+                raise StartupError(f"{self.app.source}: {exc}") from None
 
     async def _backend_restarted(self) -> None:
         """The moto child came back empty: create the template's resources again (the
         mappings and their pollers are ours and kept; they find their queues again)."""
+        if self.log_shipper is not None:
+            self.log_shipper.forget_resources()
         await self.sources.provision()
 
     def _new_gateway(self) -> ApiGatewayFrontDoor:
@@ -276,6 +339,7 @@ class EmulatorServer:
             account_burst=max(1, int((config.api_account_burst or burst) / factor)),
             lambda_throttle_status=config.api_lambda_throttle_status,
             quota_offset=QuotaOffset(config.api_quota_offset), spend=SpendRule(config.api_throttle_spend),
+            cache_max_mb=config.api_cache_max_mb, cache_statuses=config.api_cache_statuses,
         )
         return ApiGatewayFrontDoor(self.app.gateway, gateway_config, self.service, self.clock)
 
@@ -309,13 +373,29 @@ class EmulatorServer:
             sns=(lambda: self.sns.snapshot()) if self.sns is not None else None,
         )
 
+    def _mapping_names(self) -> dict[str, dict[str, str]]:
+        """What the dashboard names mapping panels by (no call to the poller process)."""
+        return {uuid: {"FunctionArn": m.function_arn, "EventSourceArn": m.event_source_arn}
+                for uuid, m in self.sources.mappings.items()}
+
+    async def _app_facts(self, request: web.Request) -> web.Response:
+        """The app's settings as the limits advisor and the cost estimate read them
+        (emulator/advice/facts.py), for clients such as `emulator load`."""
+        limits = self._limits()
+        facts = describe_app(self.app, region=self.config.region, account_concurrency=limits.account_limit,
+                             unreserved_minimum=limits.unreserved_minimum)
+        return web.json_response(facts.to_json())
+
     async def _bind(self) -> None:
         lambda_api = LambdaApi(self.service)
         routes = lambda_api.routes() + LambdaConfigApi(self.admin).routes() + [
             web.get("/_emulator/health", self._health),
             web.post("/_emulator/reset", self._reset),
+            web.get("/_emulator/app", self._app_facts),
         ] + TelemetryApi(self.metrics_snapshot, self.timeline).routes() + EsmApi(self.sources).routes()
+        routes += FunctionApi(self.lifecycle, self._packages_dir / "downloads").routes() + PolicyApi(self.policies).routes()
         routes += LayersApi(lambda: self.app.layers.values()).routes()
+        routes += DashboardApi(self.timeline, self._mapping_names).routes()
         fallback = self.gateway.management.intercept(self.proxy.handle) if self.gateway else self.proxy.handle
         fallback = CloudWatchApi(self.timeline).wrap(fallback)  # CloudWatch reads come from the timeline
         server = self._http = build_server(routes, fallback=fallback, fast_invoke=lambda_api.invoke_parts)
@@ -384,9 +464,12 @@ class EmulatorServer:
             "event_source_mappings": mappings,
             "sns": await self.sns.snapshot() if self.sns is not None else {},
             "api_gateway": self.gateway.snapshot() if self.gateway is not None else {},
-            "logs": self.logs.snapshot(),
+            "dynamodb": await self.dynamodb.snapshot() if self.dynamodb is not None else {"available": False},
+            "logs": {**self.logs.snapshot(),
+                     **({"cloudwatch": self.log_shipper.snapshot()} if self.log_shipper is not None else {})},
             "host": {**self.descriptors.snapshot(), "environments": self.execution.environments,
-                     "environments_refused": self.execution.refused},
+                     "environments_refused": self.execution.refused,
+                     "cpu_model": self.factory.cpu_mode or "off"},
         }
 
     async def _reset(self, request: web.Request) -> web.Response:
@@ -402,8 +485,10 @@ class EmulatorServer:
             await self.sns.stop(DROPPED_BY_RESET)  # SNS retries still pending: counted and logged
             self.sns.reset_counters()
         await self.async_queue.drop_all(DROPPED_BY_RESET)  # counted and logged; metrics.reset() keeps that count
+        await self.lifecycle.close()
         self.admin.close()
         self.invoker.close()
+        await asyncio.to_thread(_empty_folder, self._packages_dir)
         self.metrics.reset()  # and the timeline
         if self.sampler is not None:
             self.sampler.reset()
@@ -423,7 +508,12 @@ class EmulatorServer:
             await self.moto.reset()
         if self.sns is not None:
             self.sns.start()
+        if self.log_shipper is not None:
+            self.log_shipper.feed.take()  # what the old environments wrote goes with them
+            self.log_shipper.forget_resources()
         await self.sources.reset()
+        if self.dynamodb is not None:
+            self.dynamodb.reset()
 
     # -- shutdown ----------------------------------------------------------------------
     async def stop(self) -> None:
@@ -470,6 +560,13 @@ class EmulatorServer:
         await self._tasks.cancel_all()
         if gateway is not None:
             await gateway.close()  # invocations still running past their requests, then the site
+        if self.log_shipper is not None:  # the last lines, while the backend still runs
+            try:
+                await asyncio.wait_for(self.log_shipper.flush(), LogShipper.final_flush_timeout_s)
+            except asyncio.TimeoutError:
+                log.warning("the last function logs did not reach CloudWatch Logs in time; dropped")
+        if hasattr(self, "lifecycle"):
+            await self.lifecycle.close()
         if hasattr(self, "admin"):
             self.admin.close()
         if hasattr(self, "invoker"):
@@ -487,9 +584,16 @@ class EmulatorServer:
             await self.moto.stop()
         if hasattr(self, "_versions_dir"):
             await asyncio.to_thread(shutil.rmtree, self._versions_dir, ignore_errors=True)
-        if hasattr(self, "_home_dir"):
-            await asyncio.to_thread(shutil.rmtree, self._home_dir, ignore_errors=True)
         if hasattr(self, "_packages_dir"):
             await asyncio.to_thread(shutil.rmtree, self._packages_dir, ignore_errors=True)
+        if hasattr(self, "_home_dir"):
+            await asyncio.to_thread(shutil.rmtree, self._home_dir, ignore_errors=True)
+        if hasattr(self, "_template_packages_dir"):
+            await asyncio.to_thread(shutil.rmtree, self._template_packages_dir, ignore_errors=True)
         if hasattr(self, "logs"):
             self.logs.close()
+
+
+def _empty_folder(folder: Path) -> None:
+    for entry in folder.iterdir():
+        shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)

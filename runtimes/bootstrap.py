@@ -83,21 +83,50 @@ class FrameLog:
         return False
 
 
-class LambdaLogHandler(logging.Handler):
-    """The log line format of AWS's Python runtime: [LEVEL] time request-id message."""
+# LogRecord attributes that are not a caller's `extra` (the JSON format adds the others).
+_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "aws_request_id"}
+# ApplicationLogLevel values (Lambda's) as Python's logging names them; TRACE has no Python
+# level, and AWS's runtime maps it to DEBUG (awslambdaric).
+_LEVELS = {"TRACE": "DEBUG", "WARN": "WARNING", "FATAL": "CRITICAL"}
 
-    def __init__(self) -> None:
+
+class LambdaLogHandler(logging.Handler):
+    """The log line format of AWS's Python runtime: `[LEVEL] time request-id message`, or
+    with LogFormat JSON (AWS_LAMBDA_LOG_FORMAT=JSON) one JSON object per record with
+    timestamp, level, message, logger and requestId (plus the error fields of an exception
+    and the record's `extra` keys):
+    https://docs.aws.amazon.com/lambda/latest/dg/python-logging.html"""
+
+    def __init__(self, json_format: bool = False) -> None:
         super().__init__()
         self.request_id = ""
+        self.json_format = json_format
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             millis = int(record.msecs)
-            line = f"[{record.levelname}]\t{stamp}.{millis:03d}Z\t{self.request_id}\t{self.format(record)}\n"
+            if self.json_format:
+                line = self._json(record, f"{stamp}.{millis:03d}Z")
+            else:
+                line = f"[{record.levelname}]\t{stamp}.{millis:03d}Z\t{self.request_id}\t{self.format(record)}\n"
             sys.stdout.write(line)
         except Exception:  # logging must never break the handler
             self.handleError(record)
+
+    def _json(self, record: logging.LogRecord, stamp: str) -> str:
+        level = min(50, max(0, record.levelno)) // 10 * 10
+        body: dict[str, Any] = {"timestamp": stamp, "level": logging.getLevelName(level), "message": record.getMessage(),
+                                "logger": record.name}
+        if record.exc_info and record.exc_info[0] is not None:
+            body["stackTrace"] = traceback.format_tb(record.exc_info[2])
+            body["errorType"] = record.exc_info[0].__name__
+            body["errorMessage"] = str(record.exc_info[1])
+            body["location"] = f"{record.pathname}:{record.funcName}:{record.lineno}"
+        if self.request_id:
+            body["requestId"] = self.request_id
+        body.update((k, v) for k, v in vars(record).items() if k not in _RECORD_FIELDS and k not in body)
+        return json.dumps(body, ensure_ascii=False, default=str) + "\n"
 
 
 class _TaskRootSourceLoader(importlib.machinery.SourceFileLoader):
@@ -177,7 +206,12 @@ def error_object(exc: BaseException, request_id: str | None, skip_frames: int = 
 
 
 def _log_error(error: dict[str, Any]) -> None:
-    # AWS's runtime logs "[ERROR] Type: message" followed by the traceback.
+    # AWS's runtime logs "[ERROR] Type: message" followed by the traceback; with LogFormat
+    # JSON, one object with log_level ERROR and the error's fields (awslambdaric).
+    if os.environ.get("AWS_LAMBDA_LOG_FORMAT") == "JSON":
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        sys.stdout.write(json.dumps({"timestamp": stamp, "log_level": "ERROR", **error}) + "\n")
+        return
     lines = [f"[ERROR] {error['errorType']}: {error['errorMessage']}"]
     if error.get("stackTrace"):
         lines.append("Traceback (most recent call last):")
@@ -279,10 +313,11 @@ def _hold_processes(spec: dict[str, Any]) -> None:
     """Keep every process the handler starts findable, so it ends with the environment: in
     the environment's memory cgroup (which also caps its memory), or else below this
     process, which adopts the orphans of its descendants (runtimes/forkserver.py)."""
-    procs = spec.get("cgroup_procs")
-    if procs:
-        with open(procs, "w") as f:
-            f.write(str(os.getpid()))
+    for key in ("cgroup_procs", "cpu_cgroup_procs"):  # its memory group; its CPU share's (runtimes/cpu_groups.py)
+        procs = spec.get(key)
+        if procs:
+            with open(procs, "w") as f:
+                f.write(str(os.getpid()))
     if spec.get("subreaper"):
         proctree.become_subreaper()
 
@@ -323,10 +358,11 @@ def run(sock: socket.socket, spec: dict[str, Any]) -> None:
     stream = FrameLog(sock)
     sys.stdout = stream  # type: ignore[assignment]
     sys.stderr = stream  # type: ignore[assignment]
-    log_handler = LambdaLogHandler()
+    log_handler = LambdaLogHandler(json_format=os.environ.get("AWS_LAMBDA_LOG_FORMAT") == "JSON")
     root = logging.getLogger()
     root.handlers[:] = [log_handler]
-    root.setLevel(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "WARNING").upper())
+    level = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "WARNING").upper()
+    root.setLevel(_LEVELS.get(level, level))
 
     started = time.perf_counter()
     try:

@@ -221,3 +221,39 @@ def choose_memory_mode(requested: str, cgroup_mode: str | None, cgroup_note: str
         return MemoryChoice("none", "no memory limits (--memory-limits none)" + tail)
     why = f" ({cgroup_note})" if requested == "auto" and cgroup_note else ""
     return MemoryChoice("watchdog", f"resident-memory watchdog{why}" + tail)
+
+
+# -- CPU in proportion to memory ---------------------------------------------------------------
+# "At 1,769 MB, a function has the equivalent of one vCPU", up to 6 vCPUs at 10,240 MB:
+# https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html
+MB_PER_VCPU = 1769
+MAX_VCPUS = 6
+CPU_MODELS = ("proportional", "off")
+# The CFS period of each environment's group. Shorter than the kernel's default 100 ms so a
+# small share is spread finely (a 128 MB environment runs ~1.4 ms of every 20 ms, not 7 ms of
+# every 100), and long enough that its quota stays above the kernel's minimum of 1 ms.
+CPU_PERIOD_US = 20_000
+MIN_QUOTA_US = 1_000  # the kernel refuses a smaller cfs_quota_us / cpu.max quota
+
+
+def vcpus_for(memory_mb: int) -> float:
+    """The vCPUs Lambda gives `memory_mb`: in proportion, 1 per 1,769 MB, at most 6."""
+    return min(MAX_VCPUS, memory_mb / MB_PER_VCPU)
+
+
+def cpu_quota_us(memory_mb: int, period_us: int = CPU_PERIOD_US) -> int:
+    """The CFS quota that gives `memory_mb`'s vCPUs over `period_us` (at least the kernel's minimum)."""
+    return max(MIN_QUOTA_US, round(vcpus_for(memory_mb) * period_us))
+
+
+def v1_cpu_location(lines: list[CgroupLine], mounts: list[CgroupMount]) -> str | None:
+    """This process's own cgroup v1 `cpu` controller directory, or None (no v1 cpu)."""
+    line = next((entry for entry in lines if "cpu" in entry.controllers), None)
+    if line is None:
+        return None
+    for mount in mounts:
+        if mount.fstype == "cgroup" and "cpu" in mount.super_options:
+            own = _inside(mount, line.path)
+            if own is not None:
+                return own
+    return None

@@ -40,7 +40,7 @@ from typing import NamedTuple
 
 # Imported here, before gc.freeze() and fork, so every environment shares these pages.
 import http.client  # noqa: F401  (AWS's runtime client imports it too)
-from . import bootstrap, cgroups, exec_runtime, proctree
+from . import bootstrap, cgroups, cpu_groups, exec_runtime, proctree
 from .cgroup_paths import MEMORY_MODES, choose_memory_mode, wants_cgroups
 from .watchdog import MemoryWatchdog, reported_peak_kb
 
@@ -98,11 +98,21 @@ def describe_status(status: int) -> dict:
 
 
 class ForkServer:
-    def __init__(self, ctrl: socket.socket, memory_limits: str = "auto") -> None:
+    def __init__(self, ctrl: socket.socket, memory_limits: str = "auto", cpu_model: str = "off") -> None:
         self.ctrl = ctrl
         self.children: dict[int, Child] = {}
         self.memory_warning = False
         self.memory_mode, self.memory_note, self.error = self._open_memory_groups(memory_limits)
+        # CPU in proportion to memory (runtimes/cpu_groups.py): the groups, and each
+        # environment's cpu cgroup (v1) to remove once it has ended.
+        self.cpu: cpu_groups.CpuGroups | None = None
+        self.cpu_mode, self.cpu_note = "off", ""
+        if cpu_model == "proportional" and self.error is None:
+            opened = cpu_groups.open_cpu_groups(_read_text("/proc/self/cgroup"), _read_text("/proc/self/mountinfo"), self.groups)
+            self.cpu, self.cpu_note = opened.groups, opened.note
+            self.cpu_mode = opened.groups.mode if opened.groups is not None else "unavailable"
+        self.cpu_paths: dict[int, str] = {}
+        self.cpu_ended: set[str] = set()
         # Environments without a cgroup (watchdog mode, or a group that could not be made).
         self.watchdog = MemoryWatchdog(proctree.sample_tree, enforce=self.memory_mode != "none")
         # Groups of dead environments still to empty and remove: path -> give-up time.
@@ -154,6 +164,7 @@ class ForkServer:
             spec["cgroup_procs"] = self.groups.procs_file(cgroup)  # type: ignore[union-attr]
         else:
             spec["subreaper"] = True  # its own processes stay below it: see the module's doc
+        self.cap_cpu(env_id, spec, cgroup)
         try:
             pid = os.fork()
         except OSError as exc:
@@ -166,6 +177,7 @@ class ForkServer:
             self.become_environment(fds, spec)
         _close_all(fds)
         self.children[pid] = Child(cgroup, limit)
+        self.own_cpu_group(pid, spec)
         if cgroup is None:
             self.watchdog.watch(pid, limit, time.monotonic())
         self.send({"op": "spawned", "id": env_id, "pid": pid, "cgroup": bool(cgroup)})
@@ -179,6 +191,7 @@ class ForkServer:
         self.spare = None
         try:
             self.groups.set_limit(cgroup, limit)
+            self.cap_cpu(env_id, spec, cgroup)
             socket.send_fds(handoff, [json.dumps(spec).encode()], fds)
         except OSError:
             handoff.close()
@@ -187,9 +200,34 @@ class ForkServer:
         handoff.close()
         _close_all(fds)
         self.children[pid] = Child(cgroup, limit)
+        self.own_cpu_group(pid, spec)
         self.send({"op": "spawned", "id": env_id, "pid": pid, "cgroup": True})
         self.make_spare()
         return True
+
+    def cap_cpu(self, env_id: str, spec: dict, cgroup: str | None) -> None:
+        """Give the environment its memory's share of CPU: a cpu group it joins (v1, through
+        `cpu_cgroup_procs`), or cpu.max on its memory group (v2)."""
+        if self.cpu is None:
+            return
+        procs = self.cpu.place(env_id, int(spec["memory_mb"]), cgroup)
+        if procs is not None:
+            spec["cpu_cgroup_procs"] = procs
+
+    def own_cpu_group(self, pid: int, spec: dict) -> None:
+        if spec.get("cpu_cgroup_procs"):
+            self.cpu_paths[pid] = os.path.dirname(spec["cpu_cgroup_procs"])
+
+    def release_cpu_groups(self, pid: int | None = None) -> None:
+        """Remove the cpu groups of ended environments once their processes are gone."""
+        if self.cpu is None:
+            return
+        if pid is not None and pid in self.cpu_paths:
+            self.cpu_ended.add(self.cpu_paths.pop(pid))
+        for path in list(self.cpu_ended):
+            self.cpu.release(path)
+            if not os.path.isdir(path):
+                self.cpu_ended.discard(path)
 
     def make_spare(self) -> None:
         assert self.groups is not None
@@ -298,6 +336,7 @@ class ForkServer:
                 oom = bool(watched and watched.oom)
                 peak_kb = reported_peak_kb(watched, usage.ru_maxrss)
             self.send({"op": "exited", "pid": pid, **describe_status(status), "oom": oom, "max_memory_kb": peak_kb})
+            self.release_cpu_groups(pid)
         if ended_without_group:
             self.kill_orphans()
 
@@ -373,6 +412,8 @@ class ForkServer:
         self.children.clear()
         if self.groups is not None:
             self.groups.close(wait_s=SHUTDOWN_POLL_S * 10)  # emptied above; what resists is swept next start
+        if self.cpu is not None:
+            self.cpu.close()
 
     # -- the loop ------------------------------------------------------------------------
     def timeout(self) -> float | None:
@@ -391,7 +432,8 @@ class ForkServer:
         selector = selectors.DefaultSelector()
         selector.register(self.ctrl, selectors.EVENT_READ, "ctrl")
         selector.register(self.wake_r, selectors.EVENT_READ, "wake")
-        hello = {"op": "hello", "pid": os.getpid(), "memory": self.memory_mode, "memory_note": self.memory_note, "memory_warning": self.memory_warning, "python": sys.version.split()[0]}
+        hello = {"op": "hello", "pid": os.getpid(), "memory": self.memory_mode, "memory_note": self.memory_note, "memory_warning": self.memory_warning, "python": sys.version.split()[0],
+                 "cpu": self.cpu_mode, "cpu_note": self.cpu_note}
         if self.error:
             self.send({**hello, "error": self.error})
             return
@@ -480,7 +522,7 @@ def main() -> None:
     # stderr, where the emulator's log goes.
     os.dup2(2, 1)
     ctrl = socket.socket(fileno=int(sys.argv[1]))
-    server = ForkServer(ctrl, sys.argv[2] if len(sys.argv) > 2 else "auto")
+    server = ForkServer(ctrl, sys.argv[2] if len(sys.argv) > 2 else "auto", sys.argv[3] if len(sys.argv) > 3 else "off")
     gc.collect()
     gc.freeze()  # keep refcount updates from touching shared pages after fork
     server.serve()

@@ -70,6 +70,7 @@ BACKEND_FAILURES: tuple[type[BaseException], ...] = (BackendError, *UNREACHABLE)
 POLLER_MODULES: dict[str, str] = {
     "sqs": "emulator.sources.sqs_poller",
     "kinesis": "emulator.sources.kinesis_poller",
+    "dynamodb": "emulator.sources.dynamodb_poller",
 }
 
 

@@ -39,8 +39,11 @@ MIN_READ_AHEAD_RECORDS = 1_000
 
 
 # -- cadence ---------------------------------------------------------------------------------
-def next_poll_at(last_poll_at: float, fetched: int, requested: int, millis_behind_latest: int) -> float:
-    """When to call GetRecords next: at once while catching up, else one interval later.
+def next_poll_at(last_poll_at: float, fetched: int, requested: int, millis_behind_latest: int,
+                 interval_s: float = POLL_INTERVAL_S) -> float:
+    """When to call GetRecords next: at once while catching up, else one interval later
+    (Kinesis: 1 s; DynamoDB Streams: 4 polls per second,
+    https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html).
 
     "Catching up" is a non-empty answer that either filled the request or reports the
     shard still behind its latest record (AWS keeps going "until it catches up"). The
@@ -48,7 +51,7 @@ def next_poll_at(last_poll_at: float, fetched: int, requested: int, millis_behin
     """
     if fetched > 0 and (fetched >= requested or millis_behind_latest > 0):
         return last_poll_at
-    return last_poll_at + POLL_INTERVAL_S
+    return last_poll_at + interval_s
 
 
 def read_ahead_limit(batch_size: int, parallelization_factor: int) -> int:

@@ -1,10 +1,12 @@
-"""The poller of a Kinesis event source mapping (plugged into sources/base.py by name).
+"""The poller of a stream event source mapping, and the Kinesis source (plugged into
+sources/base.py by name; DynamoDB Streams plugs its own source in sources/dynamodb_poller.py).
 
-One `KinesisShardWorker` per shard of the stream, each with ParallelizationFactor lanes
-(one batch at a time per shard, times ParallelizationFactor:
-https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html). What outlives a poller
-lives in `KinesisShared`, one per place pollers run: the shard read limits, shared by every
-mapping on a stream as a shard's limits are shared by its consumers
+`StreamMappingPoller` runs one `KinesisShardWorker` per shard of the stream, each with
+ParallelizationFactor lanes (one batch at a time per shard, times ParallelizationFactor:
+https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html); what differs between
+Kinesis and DynamoDB Streams is its `StreamSource` (sources/stream_source.py). What outlives
+a poller lives in `StreamShared`, one per place pollers run and source kind: the shard read
+limits, shared by every mapping on a stream as a shard's limits are shared by its consumers
 (https://docs.aws.amazon.com/streams/latest/dev/service-sizes-and-limits.html); and in
 `context.checkpoints` (sources/checkpoints.py), each mapping's shard checkpoints, advanced
 as records are read and finished, so that an Update, a Disable/Enable or a new poller
@@ -29,24 +31,24 @@ from emulator.service.delivery_retries import deliver_until_deadline
 from emulator.service.destinations import Destinations
 from emulator.tasks import OwnedTasks
 from emulator.sources.base import STOP_DRAIN_S, BackendOutage, PollerContext
-from emulator.sources.kinesis_batching import ShardPosition
-from emulator.sources.kinesis_limits import ShardReadLimits
-from emulator.sources.kinesis_records import EventContext, LastAttempt, StreamRecord, on_failure_record
+from emulator.sources.kinesis_batching import POLL_INTERVAL_S, ShardPosition
+from emulator.sources.kinesis_limits import MAX_RECORDS_PER_GET_RECORDS, ShardReadLimits, cap_response, record_bytes
+from emulator.sources.kinesis_records import EventContext, LastAttempt, StreamRecord, on_failure_record, stream_record
 from emulator.sources.kinesis_retry import INFINITE, StreamRetrySettings
 from emulator.sources.kinesis_shard import KinesisShardWorker, emulated_arrival_mapper
 from emulator.sources.mapping import EventSourceMapping
-
-log = logging.getLogger("emulator.sources.kinesis")
+from emulator.sources.stream_source import ShardRead, StreamSource
 
 # shapes.py gives every function this execution role; a Kinesis event record's
 # invokeIdentityArn is the role (https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html).
 EXECUTION_ROLE_NAME = "lambda-emulator-role"
-# Key of the Kinesis state in PollerContext.shared.
-SHARED_KEY = "kinesis"
 # A stream keeps its records 24 hours unless its retention was raised
 # (https://docs.aws.amazon.com/streams/latest/dev/kinesis-extended-retention.html): how long
 # an on-failure record of a mapping without MaximumRecordAgeInSeconds is retried at most.
 STREAM_RETENTION_S = 24 * 3600
+# Kinesis error codes the reader handles
+# (https://docs.aws.amazon.com/kinesis/latest/APIReference/API_GetRecords.html#API_GetRecords_Errors).
+EXPIRED_ITERATOR = "ExpiredIteratorException"
 # Counters of a mapping, in /_emulator/metrics order.
 COUNTERS = (
     "RecordsRead", "BatchesInvoked", "RecordsProcessed", "FunctionErrors", "ThrottledBatches", "InvokeErrors",
@@ -59,34 +61,86 @@ COUNTERS = (
 
 
 @dataclass
-class KinesisShared:
-    """Kinesis state that outlives one poller: the shard read limits."""
+class StreamShared:
+    """Stream state that outlives one poller: the shard read limits. (Checkpoints live in
+    `context.checkpoints`, which outlive the poller process too: sources/checkpoints.py.)"""
 
     read_limits: ShardReadLimits = field(default_factory=ShardReadLimits)
 
 
-def kinesis_shared(context: PollerContext) -> KinesisShared:
-    shared = context.shared.get(SHARED_KEY)
+def stream_shared(context: PollerContext, kind: str) -> StreamShared:
+    """The shared state of one source kind (PollerContext.shared is keyed by kind)."""
+    shared = context.shared.get(kind)
     if shared is None:
-        shared = context.shared[SHARED_KEY] = KinesisShared()
+        shared = context.shared[kind] = StreamShared()
     return shared
 
 
-def create_poller(context: PollerContext, mapping: EventSourceMapping) -> "KinesisMappingPoller":
-    return KinesisMappingPoller(context, mapping)
+class KinesisSource:
+    """Kinesis Data Streams behind the shard workers (sources/stream_source.py)."""
+
+    name = "kinesis"
+    poll_interval_s = POLL_INTERVAL_S
+    max_records_per_call = MAX_RECORDS_PER_GET_RECORDS
+    batch_info_key = "KinesisBatchInfo"
+    expired_iterator_codes = frozenset({EXPIRED_ITERATOR})
+
+    def __init__(self, context: PollerContext, mapping: EventSourceMapping, read_limits: ShardReadLimits) -> None:
+        self.backend = context.backend
+        self.stream_arn = mapping.event_source_arn
+        self.settings = mapping.settings
+        self.read_limits = read_limits
+
+    async def list_shards(self) -> list[str]:
+        return [shard["ShardId"] for shard in await self.backend.kinesis_list_shards(self.stream_arn)]
+
+    async def shard_iterator(self, shard_id: str, position: ShardPosition | None) -> str:
+        backend, settings = self.backend, self.settings
+        if position is not None:
+            return await backend.kinesis_shard_iterator(
+                self.stream_arn, shard_id, position.iterator_type, sequence_number=position.sequence_number
+            )
+        if settings.starting_position == "AT_TIMESTAMP":
+            return await backend.kinesis_shard_iterator(
+                self.stream_arn, shard_id, "AT_TIMESTAMP", timestamp=settings.starting_position_timestamp
+            )
+        return await backend.kinesis_shard_iterator(self.stream_arn, shard_id, settings.starting_position or "LATEST")
+
+    async def get_records(self, shard_id: str, iterator: str, limit: int, started: float) -> ShardRead:
+        result = await self.backend.kinesis_get_records(self.stream_arn, iterator, limit)
+        raw = result.get("Records") or []
+        sizes = [record_bytes(r["Data"], r["PartitionKey"]) for r in raw]
+        keep = cap_response(sizes)  # one answer holds at most 10 MB (kinesis_limits)
+        self.read_limits.charge(self.stream_arn, shard_id, started, sum(sizes[:keep]))
+        return ShardRead(raw[:keep], result.get("NextShardIterator"), int(result.get("MillisBehindLatest") or 0),
+                         truncated=keep < len(raw))
+
+    def may_read(self, shard_id: str, now: float) -> float | None:
+        decision = self.read_limits.acquire(self.stream_arn, shard_id, now)
+        return None if decision.granted else decision.retry_at
+
+    def to_record(self, raw: Any, context: EventContext) -> StreamRecord:
+        return stream_record(raw, context)
 
 
-class KinesisMappingPoller:
+def create_poller(context: PollerContext, mapping: EventSourceMapping) -> "StreamMappingPoller":
+    shared = stream_shared(context, KinesisSource.name)
+    return StreamMappingPoller(context, mapping, KinesisSource(context, mapping, shared.read_limits), shared)
+
+
+class StreamMappingPoller:
     def __init__(
-        self, context: PollerContext, mapping: EventSourceMapping, real_wall: Callable[[], float] = time.time
+        self, context: PollerContext, mapping: EventSourceMapping, source: StreamSource, shared: StreamShared,
+        real_wall: Callable[[], float] = time.time,
     ) -> None:
         self.context = context
         self.mapping = mapping
+        self.source = source
+        self.log = logging.getLogger(f"emulator.sources.{source.name}")
         self.clock = context.clock
         self.region = context.region
         self.stream_arn = mapping.event_source_arn
         self.invoke_identity_arn = f"arn:aws:iam::{context.account_id}:role/{EXECUTION_ROLE_NAME}"
-        self.read_limits = kinesis_shared(context).read_limits
         self._checkpoints = context.checkpoints
         settings = mapping.settings
         self.retry_settings = StreamRetrySettings(
@@ -94,6 +148,7 @@ class KinesisMappingPoller:
             maximum_record_age_s=settings.maximum_record_age_s,
             bisect_on_function_error=settings.bisect_batch_on_function_error,
             report_batch_item_failures=settings.report_batch_item_failures,
+            retry_delay_s=source.poll_interval_s,
         )
         # FilterCriteria (checked when the mapping was made): records no filter matches are
         # skipped, never sent (https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventfiltering.html).
@@ -103,15 +158,14 @@ class KinesisMappingPoller:
         self.counters: Counter[str] = Counter({name: 0 for name in COUNTERS})
         self.workers: list[KinesisShardWorker] = []
         self.stopping = False
-        self.outage = BackendOutage(log, self.stream_arn)  # GetRecords failures of every shard
-        self._tasks = OwnedTasks(f"kinesis mapping {self.mapping.uuid}", context.report_error)
+        self.outage = BackendOutage(self.log, self.stream_arn)  # GetRecords failures of every shard
+        self._tasks = OwnedTasks(f"{source.name} mapping {self.mapping.uuid}", context.report_error)
 
     # -- the SourcePoller contract (sources/base.py) ---------------------------------------------
     async def start(self) -> None:
-        shards = await self.context.backend.kinesis_list_shards(self.stream_arn)
-        for shard in shards:
-            start = self._checkpoints.position(self.mapping.uuid, shard["ShardId"])
-            worker = KinesisShardWorker(self, shard["ShardId"], start)
+        for shard_id in await self.source.list_shards():
+            start = self._checkpoints.position(self.mapping.uuid, shard_id)
+            worker = KinesisShardWorker(self, shard_id, start)
             await worker.open()
             self.workers.append(worker)
         for worker in self.workers:
@@ -174,13 +228,14 @@ class KinesisMappingPoller:
         self, event_context: EventContext, records: list[StreamRecord], condition: str, invokes: int, last: LastAttempt
     ) -> None:
         """The batch's metadata (not its records) goes to OnFailure; then move on
-        (https://docs.aws.amazon.com/lambda/latest/dg/kinesis-on-failure-destination.html)."""
+        (https://docs.aws.amazon.com/lambda/latest/dg/kinesis-on-failure-destination.html,
+        https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html)."""
         destination = self.mapping.settings.on_failure_destination
         if not destination:
             self.counters["RecordsDiscarded"] += len(records)
-            log.warning(
-                "kinesis mapping %s: %d record(s) of %s discarded (%s) with no on-failure destination",
-                self.mapping.uuid, len(records), event_context.shard_id, condition,
+            self.log.warning(
+                "%s mapping %s: %d record(s) of %s discarded (%s) with no on-failure destination",
+                self.source.name, self.mapping.uuid, len(records), event_context.shard_id, condition,
             )
             return
         record = on_failure_record(
@@ -190,7 +245,10 @@ class KinesisMappingPoller:
             condition=condition,
             invoke_count=invokes,
             last=last,
-            now_wall=self.clock.wall(),
+            # The real wall clock, as the async queue's records have it: under --time-scale the
+            # clock's `wall` runs fast, and the record would be stamped in the future.
+            now_wall=time.time(),
+            batch_info_key=self.source.batch_info_key,
         )
         body = json.dumps(record)
         # AWS does not document what a failed delivery does to the shard (README, "Choices
@@ -203,7 +261,7 @@ class KinesisMappingPoller:
         def retrying(failure: str, decision: RetryDeliveryAt) -> None:
             self.counters["OnFailureDeliveryRetries"] += 1
             if decision.state.attempts == 1:  # the first failure says what is wrong; the retries stay quiet
-                log.warning("kinesis mapping %s: on-failure delivery failed (%s); retrying until %.0f s from now",
+                self.log.warning("stream mapping %s: on-failure delivery failed (%s); retrying until %.0f s from now",
                             self.mapping.uuid, failure, decision.state.deadline - self.clock.wall())
 
         decision, failure = await deliver_until_deadline(
@@ -216,7 +274,7 @@ class KinesisMappingPoller:
             return
         self.counters["OnFailureDeliveryFailures"] += 1
         self.counters["RecordsDiscarded"] += len(records)
-        log.warning("kinesis mapping %s: %d record(s) of %s discarded: the on-failure delivery to %s failed %d "
+        self.log.warning("stream mapping %s: %d record(s) of %s discarded: the on-failure delivery to %s failed %d "
                     "time(s), the last: %s", self.mapping.uuid, len(records), event_context.shard_id, destination,
                     decision.state.attempts, failure)
 

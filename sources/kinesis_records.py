@@ -101,8 +101,11 @@ def on_failure_record(
     last: LastAttempt,
     now_wall: float,
     request_id: str | None = None,
+    batch_info_key: str = "KinesisBatchInfo",
 ) -> dict[str, Any]:
-    """The record sent to `DestinationConfig.OnFailure`."""
+    """The record sent to `DestinationConfig.OnFailure`; a DynamoDB stream's describes its
+    batch under `DDBStreamBatchInfo`, with the same fields
+    (https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-batchfailurereporting.html)."""
     response: dict[str, Any] = {"statusCode": last.status_code, "executedVersion": last.executed_version}
     if last.function_error:
         response["functionError"] = last.function_error
@@ -116,7 +119,7 @@ def on_failure_record(
         "responseContext": response,
         "version": ON_FAILURE_RECORD_VERSION,
         "timestamp": iso_millis(now_wall),
-        "KinesisBatchInfo": {
+        batch_info_key: {
             "shardId": context.shard_id,
             "startSequenceNumber": records[0].sequence_number,
             "endSequenceNumber": records[-1].sequence_number,

@@ -40,9 +40,10 @@ INFINITE = -1
 DEFAULT_MAXIMUM_RETRY_ATTEMPTS = INFINITE
 DEFAULT_MAXIMUM_RECORD_AGE_S = INFINITE
 # AWS documents no delay before retrying the same batch (README, "Choices where AWS is
-# ambiguous"): the shard poller's next cycle (once per second, POLL_INTERVAL_S) is used, for
-# function errors and for throttles alike. Halves of a bisected batch and the rest of a
-# partial batch run at once.
+# ambiguous"): the shard poller's next cycle (Kinesis: once per second, POLL_INTERVAL_S;
+# DynamoDB Streams: its own interval, in StreamRetrySettings) is used, for function errors
+# and for throttles alike. Halves of a bisected batch and the rest of a partial batch run
+# at once.
 RETRY_DELAY_S = POLL_INTERVAL_S
 
 
@@ -78,6 +79,7 @@ class StreamRetrySettings:
     maximum_record_age_s: int = DEFAULT_MAXIMUM_RECORD_AGE_S
     bisect_on_function_error: bool = False
     report_batch_item_failures: bool = False
+    retry_delay_s: float = RETRY_DELAY_S
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,7 @@ def after_invoke(segments: Sequence[Segment], report: InvokeReport, settings: St
     """The step after invoking `segments[0]` with `report` as the result."""
     head, rest = segments[0], tuple(segments[1:])
     if report.outcome is InvokeOutcome.NOT_INVOKED:
-        return BatchStep((head, *rest), retry_at=now + RETRY_DELAY_S)
+        return BatchStep((head, *rest), retry_at=now + settings.retry_delay_s)
     head = replace(head, invokes=head.invokes + 1)
     if report.outcome is InvokeOutcome.SUCCESS:
         return BatchStep(rest, commit=head.count)
@@ -133,7 +135,7 @@ def _on_error(head: Segment, rest: tuple[Segment, ...], settings: StreamRetrySet
     limit = settings.maximum_retry_attempts
     if limit == INFINITE or head.retries < limit:
         retried = replace(head, retries=head.retries + 1)
-        return BatchStep((retried, *rest), retry_at=now + RETRY_DELAY_S, retried=True)
+        return BatchStep((retried, *rest), retry_at=now + settings.retry_delay_s, retried=True)
     return BatchStep(
         rest, fail=head.count, condition=FailureCondition.RETRY_ATTEMPTS_EXHAUSTED, failed_invokes=head.invokes
     )

@@ -1,7 +1,8 @@
-"""One shard of a Kinesis mapping: a reader task and ParallelizationFactor lane tasks.
+"""One shard of a stream mapping (Kinesis or DynamoDB Streams): a reader task and
+ParallelizationFactor lane tasks.
 
-The reader calls GetRecords through the backend client at the cadence of
-kinesis_batching.next_poll_at, within the shard's read limits (kinesis_limits), and
+The reader calls GetRecords through the mapping's `StreamSource` (sources/stream_source.py)
+at the cadence of kinesis_batching.next_poll_at, within the shard's read limits, and
 deals each record to the lane of its partition key. Each lane runs one batch at a time,
 in order: batching (kinesis_batching.take_batch), invoking through the Lambda service's
 admission control, then the retry policy (kinesis_retry) decides. Records leave a lane
@@ -13,7 +14,6 @@ oldest record any lane still holds. Every wait is on the one injected clock, so
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 from collections import deque
 from collections.abc import Callable
@@ -33,14 +33,7 @@ from emulator.sources.kinesis_batching import (
     shard_checkpoint,
     take_batch,
 )
-from emulator.sources.kinesis_limits import MAX_RECORDS_PER_GET_RECORDS, cap_response, record_bytes
-from emulator.sources.kinesis_records import (
-    EventContext,
-    LastAttempt,
-    StreamRecord,
-    event_payload,
-    stream_record,
-)
+from emulator.sources.kinesis_records import EventContext, LastAttempt, StreamRecord, event_payload
 from emulator.sources.kinesis_retry import (
     BatchStep,
     InvokeOutcome,
@@ -50,17 +43,11 @@ from emulator.sources.kinesis_retry import (
     classify_response,
     expire_old_records,
 )
+from emulator.sources.stream_source import ShardRead
 
 if TYPE_CHECKING:
-    from emulator.sources.kinesis_poller import KinesisMappingPoller
+    from emulator.sources.kinesis_poller import StreamMappingPoller
 
-log = logging.getLogger("emulator.sources.kinesis")
-
-# Inference: AWS documents no back-off for a failing GetRecords; one poll interval.
-BACKEND_RETRY_DELAY_S = 1.0
-# Kinesis error codes the reader handles
-# (https://docs.aws.amazon.com/kinesis/latest/APIReference/API_GetRecords.html#API_GetRecords_Errors).
-EXPIRED_ITERATOR = "ExpiredIteratorException"
 # LastProcessingResult values, as https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html shows them.
 RESULT_OK = "OK"
 RESULT_FUNCTION_FAILED = "PROBLEM: Function call failed"
@@ -84,7 +71,7 @@ class KinesisLane:
 
 
 class KinesisShardWorker:
-    def __init__(self, owner: "KinesisMappingPoller", shard_id: str, start: ShardPosition | None) -> None:
+    def __init__(self, owner: "StreamMappingPoller", shard_id: str, start: ShardPosition | None) -> None:
         self.owner = owner
         self.shard_id = shard_id
         self.start_position = start
@@ -110,8 +97,8 @@ class KinesisShardWorker:
         now = self.owner.clock.now()
         for lane in self.lanes:
             lane.window_started_at = now
-            lane.task = self.owner.spawn(self._lane_loop(lane), f"kinesis {self.shard_id} lane {lane.index}")
-        self.owner.spawn(self._read_loop(), f"kinesis {self.shard_id} reader")
+            lane.task = self.owner.spawn(self._lane_loop(lane), f"{self.owner.source.name} {self.shard_id} lane {lane.index}")
+        self.owner.spawn(self._read_loop(), f"{self.owner.source.name} {self.shard_id} reader")
 
     def checkpoint(self) -> ShardPosition | None:
         lowest = [lane.records[0].sequence_number if lane.records else None for lane in self.lanes]
@@ -138,17 +125,7 @@ class KinesisShardWorker:
 
     # -- reading ----------------------------------------------------------------------------
     async def _new_iterator(self, position: ShardPosition | None) -> str:
-        owner, settings = self.owner, self.owner.mapping.settings
-        backend = owner.context.backend
-        if position is not None:
-            return await backend.kinesis_shard_iterator(
-                owner.stream_arn, self.shard_id, position.iterator_type, sequence_number=position.sequence_number
-            )
-        if settings.starting_position == "AT_TIMESTAMP":
-            return await backend.kinesis_shard_iterator(
-                owner.stream_arn, self.shard_id, "AT_TIMESTAMP", timestamp=settings.starting_position_timestamp
-            )
-        return await backend.kinesis_shard_iterator(owner.stream_arn, self.shard_id, settings.starting_position or "LATEST")
+        return await self.owner.source.shard_iterator(self.shard_id, position)
 
     def _read_position(self) -> ShardPosition | None:
         """Where reading continues with a new iterator: after the newest record read."""
@@ -158,6 +135,7 @@ class KinesisShardWorker:
 
     async def _read_loop(self) -> None:
         owner = self.owner
+        source = owner.source
         clock = owner.clock
         next_at = clock.now()
         while not self.closed and not owner.stopping:
@@ -168,32 +146,32 @@ class KinesisShardWorker:
                 continue
             await owner.sleep_until(next_at)
             started = clock.now()
-            decision = owner.read_limits.acquire(owner.stream_arn, self.shard_id, started)
-            if not decision.granted:
+            retry_at = source.may_read(self.shard_id, started)
+            if retry_at is not None:
                 owner.counters["ReadThrottles"] += 1  # ProvisionedThroughputExceeded on AWS
-                next_at = decision.retry_at
+                next_at = retry_at
                 continue
-            requested = min(room, MAX_RECORDS_PER_GET_RECORDS)
-            result = await self._get_records(requested)
+            requested = min(room, source.max_records_per_call)
+            result = await self._get_records(requested, started)
             if result is None:
-                next_at = clock.now() + BACKEND_RETRY_DELAY_S
+                # AWS documents no back-off for a failing GetRecords: one poll interval.
+                next_at = clock.now() + source.poll_interval_s
                 continue
-            fetched = self._accept(result, started)
+            fetched = self._accept(result)
             if not fetched and self.buffered == 0:
                 self.iterator_age_ms = 0.0  # caught up: nothing read, nothing pending
-            next_at = next_poll_at(started, fetched, requested, self.millis_behind_latest)
+            next_at = next_poll_at(started, fetched, requested, self.millis_behind_latest, source.poll_interval_s)
 
-    async def _get_records(self, limit: int) -> dict[str, Any] | None:
+    async def _get_records(self, limit: int, started: float) -> ShardRead | None:
         owner = self.owner
         owner.counters["GetRecordsCalls"] += 1
         try:
             if self.iterator is None:
                 self.iterator = await self._new_iterator(self._read_position())
-            result = await owner.context.backend.kinesis_get_records(owner.stream_arn, self.iterator, limit)
+            result = await owner.source.get_records(self.shard_id, self.iterator, limit, started)
         except BACKEND_FAILURES as error:
-            # Iterators expire 5 min after they are issued:
-            # https://docs.aws.amazon.com/kinesis/latest/APIReference/API_GetShardIterator.html
-            if isinstance(error, BackendError) and error.code == EXPIRED_ITERATOR:
+            # Iterators expire (Kinesis: 5 min, DynamoDB Streams: 15 min): take a new one.
+            if isinstance(error, BackendError) and error.code in owner.source.expired_iterator_codes:
                 self.iterator = None
                 return None
             owner.counters["GetRecordsErrors"] += 1
@@ -202,42 +180,38 @@ class KinesisShardWorker:
         owner.outage.answered()
         return result
 
-    def _accept(self, result: dict[str, Any], started: float) -> int:
+    def _accept(self, result: ShardRead) -> int:
         owner = self.owner
-        raw = result.get("Records") or []
-        sizes = [record_bytes(r["Data"], r["PartitionKey"]) for r in raw]
-        keep = cap_response(sizes)
-        owner.read_limits.charge(owner.stream_arn, self.shard_id, started, sum(sizes[:keep]))
-        self.millis_behind_latest = int(result.get("MillisBehindLatest") or 0)
-        if keep < len(raw):
-            # One answer holds at most 10 MB (kinesis_limits); re-read the rest from after what was kept.
-            raw = raw[:keep]
+        self.millis_behind_latest = result.millis_behind_latest
+        if result.truncated:
+            # The answer stopped short for size: re-read the rest from after what was kept.
             self.iterator = None
             self.millis_behind_latest = max(self.millis_behind_latest, 1)
         else:
-            self.iterator = result.get("NextShardIterator")
-            self.closed = self.iterator is None  # S38: null once a closed shard is fully read
+            self.iterator = result.next_iterator
+            self.closed = self.iterator is None  # null once a closed shard is fully read
         lanes = len(self.lanes)
         kept = 0
-        for entry in raw:
-            record = stream_record(entry, self.event_context)
+        record = None
+        for entry in result.records:
+            record = owner.source.to_record(entry, self.event_context)
             if not owner.passes(record):
                 continue  # filtered out: skipped, and passed by the checkpoint like a processed record
             lane = self.lanes[lane_of(record.partition_key, lanes)]
             lane.records.append(record)
             lane.wake.set()
             kept += 1
-        if raw:
+        if record is not None:
             self.buffered += kept
-            self.last_read = str(raw[-1]["SequenceNumber"])
-            owner.counters["RecordsRead"] += len(raw)
-            if not self.anchored or kept < len(raw):
+            self.last_read = record.sequence_number
+            owner.counters["RecordsRead"] += len(result.records)
+            if not self.anchored or kept < len(result.records):
                 # The first records of a LATEST or AT_TIMESTAMP start: from here on the shard
                 # resumes at a sequence number, not at a new "latest". Filtered-out records
                 # move the checkpoint too, as no batch will.
                 self.anchored = True
                 owner.advance_checkpoint(self.shard_id, self.checkpoint())
-        return len(raw)
+        return len(result.records)
 
     # -- processing -------------------------------------------------------------------------
     async def _lane_loop(self, lane: KinesisLane) -> None:
@@ -311,7 +285,8 @@ class KinesisShardWorker:
             owner.counters["InvokeErrors"] += 1
             owner.counters["FailedInvokeEventCount"] += len(batch)
             lane.last_attempt = LastAttempt(status_code=error.status)
-            log.warning("kinesis mapping %s: invoke failed before the function ran: %s", mapping.uuid, error.message)
+            owner.log.warning("%s mapping %s: invoke failed before the function ran: %s", owner.source.name, mapping.uuid,
+                              error.message)
             return InvokeReport(InvokeOutcome.NOT_INVOKED)
         owner.counters["BatchesInvoked"] += 1
         owner.counters["InvokedEventCount"] += len(batch)

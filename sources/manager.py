@@ -37,7 +37,7 @@ from emulator.sources.mapping import (
 )
 from emulator.sources.sns_events import expand_sns_events, with_sns_event_resources
 from emulator.sources.template_sources import TemplateMapping, template_mappings
-from emulator.sources.validation import settings_from_request
+from emulator.sources.validation import check_visibility_timeout, settings_from_request
 
 if TYPE_CHECKING:
     from emulator.clock import Clock
@@ -218,6 +218,8 @@ class SourceManager:
         settings = settings_from_request(self._settings_part(request), kind=kind, fifo=self._fifo(source_arn),
                                          event_source_arn=source_arn, now=time.time(),
                                          max_filters=self.config.event_filter_quota)
+        if kind == SQS:
+            await self._check_visibility_timeout(source_arn, function_arn)
         self._check_duplicate(function_arn, source_arn, kind)
         mapping = EventSourceMapping.new(function_arn, source_arn, settings, region=self.region,
                                          account_id=self.account_id, origin=origin)
@@ -237,6 +239,8 @@ class SourceManager:
         function_arn = mapping.function_arn
         if request.get("FunctionName") is not None:
             function_arn = self._function_arn(request["FunctionName"])
+            if mapping.kind == SQS:
+                await self._check_visibility_timeout(mapping.event_source_arn, function_arn)
         settings = settings_from_request(self._settings_part(request), kind=mapping.kind,
                                          fifo=self._fifo(mapping.event_source_arn),
                                          event_source_arn=mapping.event_source_arn, base=mapping.settings,
@@ -312,6 +316,8 @@ class SourceManager:
                 await self.backend.queue_url(source_arn)
             elif kind == "kinesis":
                 await self.backend.kinesis("DescribeStreamSummary", {"StreamARN": source_arn})
+            elif kind == "dynamodb":
+                await self.backend.dynamodb_streams("DescribeStream", {"StreamArn": source_arn, "Limit": 1})
         except BackendError as exc:
             if exc.status >= 500:
                 raise
@@ -320,6 +326,13 @@ class SourceManager:
                                    f"({exc.code or exc.status}: {exc.message})") from None
         except ValueError:
             raise InvalidParameterValue(f"Value '{source_arn}' at 'eventSourceArn' is not a valid ARN") from None
+
+    async def _check_visibility_timeout(self, queue_arn: str, function_arn: str) -> None:
+        if self.backend is None:
+            return
+        attributes = await self.backend.sqs_queue_attributes(await self.backend.queue_url(queue_arn), ["VisibilityTimeout"])
+        check_visibility_timeout(int(attributes.get("VisibilityTimeout", 30)),
+                                 self.service.registry.resolve(function_arn).spec.timeout_s)
 
     def _check_duplicate(self, function_arn: str, source_arn: str, kind: str) -> None:
         for other in self.mappings.values():

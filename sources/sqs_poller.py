@@ -32,7 +32,7 @@ import contextlib
 import json
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -69,6 +69,8 @@ EFFECTIVE_VISIBILITY_MARGIN_S = 30
 # at once.
 THROTTLE_RETRY_INITIAL_S = 1.0
 THROTTLE_RETRY_MAX_S = 60.0
+# Why a batch's messages were left in flight (DeadLetterBoundByCause; the report's "DLQ: why").
+THROTTLED, FAILED, OTHER = "Throttled", "Failed", "Other"
 # Not AWS figures — how this poller paces itself:
 # after an empty short poll (a batching window about to close, or any FIFO receive: see
 # `_wait_seconds`);
@@ -103,6 +105,9 @@ class SqsPollerStats:
     messages_deleted: int = 0
     messages_returned: int = 0  # left for the visibility timeout (error, throttle, partial)
     messages_at_max_receive_count: int = 0  # returned with ReceiveCount ≥ maxReceiveCount: DLQ-bound
+    # The same, by why the batch was left: "Throttled" (never ran), "Failed" (function error,
+    # partial failure), "Other" (the function was gone, or the mapping stopped).
+    dead_letter_bound: dict[str, int] = field(default_factory=dict)
     invocations: int = 0
     batches_succeeded: int = 0
     batches_failed: int = 0  # function error, or an unreadable partial batch response
@@ -166,6 +171,7 @@ class SqsPoller:
         self._timeout_cache: tuple[float | None, float] | None = None  # (function Timeout, loop time asked)
         # FilterCriteria, checked when the mapping was made (sources/validation.py).
         self.event_filter = compile_filters(mapping.settings.filter_criteria, SQS, MAX_FILTERS_ON_REQUEST)
+        self._extension_logged = 0  # the visibility extension last logged (once per value)
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -198,6 +204,7 @@ class SqsPoller:
             "MessagesDeleted": s.messages_deleted,
             "MessagesReturned": s.messages_returned,
             "MessagesReturnedAtMaxReceiveCount": s.messages_at_max_receive_count,
+            "DeadLetterBoundByCause": dict(s.dead_letter_bound),
             "Invocations": s.invocations,
             "BatchesSucceeded": s.batches_succeeded,
             "BatchesFailed": s.batches_failed,
@@ -344,6 +351,11 @@ class SqsPoller:
         if needed <= vt:
             return float(vt), None
         effective = math.ceil(needed + EFFECTIVE_VISIBILITY_MARGIN_S)
+        if effective != self._extension_logged:
+            self._extension_logged = effective
+            log.info("%s: the batching window (%g s) plus the function timeout (%g s) exceed the queue's visibility "
+                     "timeout (%d s): batches are received with VisibilityTimeout %d s (window + timeout + %d s)",
+                     self.mapping.event_source_arn, window, timeout, vt, effective, EFFECTIVE_VISIBILITY_MARGIN_S)
         return float(effective), effective
 
     async def _function_timeout(self) -> float | None:
@@ -453,11 +465,11 @@ class SqsPoller:
                 self._failed(messages)
                 return
             assert self.queue is not None
-            keep = retry_ids(ids, failed, fifo=self.queue.fifo)
+            keep = retry_ids([(m.message_id, m.group_id) for m in messages], failed, fifo=self.queue.fifo)
         if keep:
             self.stats.batches_partially_failed += 1
             self.stats.events_failed_invoke += len(keep)
-            self._leave([m for m in messages if m.message_id in keep])
+            self._leave([m for m in messages if m.message_id in keep], FAILED)
         else:
             self.stats.batches_succeeded += 1
         await self._delete([m for m in messages if m.message_id not in keep])
@@ -484,30 +496,35 @@ class SqsPoller:
                 if self._stopping or loop.time() + wait >= deadline:
                     self.stats.batches_dropped_throttled += 1
                     self.stats.events_failed_invoke += len(batch.payload.messages)
-                    self._leave(batch.payload.messages)
+                    self._leave(batch.payload.messages, THROTTLED)
                     return None
                 await self._pause(wait)
                 if self._stopping:
-                    self._leave(batch.payload.messages)
+                    self._leave(batch.payload.messages, OTHER)
                     return None
                 retries += 1
             except AwsError as exc:  # the function is gone (deleted alias, version): nothing ran
                 log.warning("%s: %s; the batch is left on the queue", self.mapping.uuid, exc.message)
-                self._leave(batch.payload.messages)
+                self._leave(batch.payload.messages, OTHER)
                 return None
 
     def _failed(self, messages: list[PendingMessage]) -> None:
         self.stats.batches_failed += 1
         self.stats.events_failed_invoke += len(messages)
         self._window.failed_batches += 1
-        self._leave(messages)
+        self._leave(messages, FAILED)
 
-    def _leave(self, messages: list[PendingMessage]) -> None:
-        """Leave messages in flight: SQS shows them again when their visibility timeout ends."""
+    def _leave(self, messages: list[PendingMessage], why: str) -> None:
+        """Leave messages in flight: SQS shows them again when their visibility timeout ends
+        (and moves those at maxReceiveCount to the DLQ: counted by why, for the report)."""
         self.stats.messages_returned += len(messages)
         limit = self.queue.max_receive_count if self.queue else None
         if limit is not None:
-            self.stats.messages_at_max_receive_count += sum(1 for m in messages if m.receive_count >= limit)
+            last = sum(1 for m in messages if m.receive_count >= limit)
+            if last:
+                self.stats.messages_at_max_receive_count += last
+                bound = self.stats.dead_letter_bound
+                bound[why] = bound.get(why, 0) + last
 
     async def _delete_filtered(self, receipt_handles: list[str]) -> None:
         """Messages no filter matches are deleted, as Lambda does with SQS (the

@@ -148,16 +148,25 @@ def failed_item_ids(payload: bytes, batch_ids: Sequence[str]) -> frozenset[str] 
     return frozenset(failed)
 
 
-def retry_ids(order: Sequence[str], failed: frozenset[str], *, fifo: bool) -> frozenset[str]:
-    """Which messages stay on the queue after a partial failure.
+def retry_ids(order: Sequence[tuple[str, str | None]], failed: frozenset[str], *, fifo: bool) -> frozenset[str]:
+    """Which messages stay on the queue after a partial failure. `order`: (message id,
+    message group id) in batch order.
 
-    Standard queues: exactly the failed ones. FIFO: everything from the first failure on,
-    so nothing after a failed message is deleted ahead of it (the error-handling page:
-    "stop processing at the first failure and return all failed and unprocessed messages").
+    Standard queues: exactly the failed ones. FIFO: the handler's list is honoured group by
+    group (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html#services-sqs-batchfailurereporting:
+    the function "should stop processing messages after the first failure and return all
+    failed and unprocessed messages"); messages of other groups that it reported processed
+    are deleted, as on AWS, so they are not delivered twice. Within a group, a message after
+    a failed one is kept too even if the answer omits it: deleting it would run it ahead of
+    the failed one, breaking the group's order (README, "Choices where AWS is ambiguous").
     """
     if not fifo or not failed:
         return failed
-    for index, message_id in enumerate(order):
+    keep: set[str] = set()
+    stopped: set[str | None] = set()  # groups with a failure so far
+    for message_id, group in order:
         if message_id in failed:
-            return frozenset(order[index:])
-    return failed
+            stopped.add(group)
+        if group in stopped:
+            keep.add(message_id)
+    return frozenset(keep)

@@ -276,6 +276,17 @@ def _filter_criteria(criteria: Any, kind: str, max_filters: int) -> dict[str, An
     return dict(criteria)
 
 
+def check_visibility_timeout(visibility_timeout_s: int, function_timeout_s: int) -> None:
+    """An SQS queue's visibility timeout must be at least the function's timeout
+    (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html: "Set the
+    queue visibility timeout to at least six times the function timeout"; less than the
+    timeout itself is refused). Lambda's wording, as users' error output shows it:
+    "Queue visibility timeout: 60 seconds is less than Function timeout: 120 seconds"."""
+    if visibility_timeout_s < function_timeout_s:
+        raise InvalidParameterValue(f"Queue visibility timeout: {visibility_timeout_s} seconds is less than Function "
+                                    f"timeout: {function_timeout_s} seconds")
+
+
 def settings_to_request(settings: MappingSettings | None) -> dict[str, Any]:
     """The request parameters that produce `settings` (to merge an update onto)."""
     if settings is None:

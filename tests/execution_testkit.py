@@ -9,12 +9,14 @@ with the reason.
 
 from __future__ import annotations
 
+import gc
 import fcntl
 import getpass
 import tempfile
 import importlib.util
 import shutil
 import subprocess
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +60,11 @@ def engine_unavailable() -> str | None:
     try:
         client = docker.from_env(version="auto", timeout=5)
     except Exception as exc:
+        # The SDK leaves the socket of a failed version probe (an engine still starting) to
+        # the garbage collector: collect it here, not as a ResourceWarning in a later test.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            gc.collect()
         return f"no Docker engine: {exc}"
     try:
         client.ping()

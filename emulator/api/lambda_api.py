@@ -16,6 +16,7 @@ from emulator.errors import InvalidParameterValue, InvalidRequestContent
 from emulator.api.routing import json_response, parse_json
 from emulator.service.lambda_service import LambdaService, check_tenant
 from emulator.api.shapes import function_configuration, get_function
+from emulator.api.function_api import code_url
 
 # ClientContext is up to 3,583 bytes of base64: https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html
 MAX_CLIENT_CONTEXT = 3583
@@ -151,13 +152,20 @@ class LambdaApi:
         return 200, out, result.payload
 
     async def get_function(self, request: web.Request) -> web.Response:
-        registry = self.service.registry
-        version = registry.resolve(request.match_info["name"], request.query.get("Qualifier"))
-        return json_response(get_function(version, self.service.ledger.reserved(version.name)))
+        function, version = self._lookup(request)
+        lifecycle = function.lifecycle if version is function.latest else None
+        return json_response(get_function(version, self.service.ledger.reserved(version.name),
+                                          code_url=code_url(request, version), tags=function.tags, lifecycle=lifecycle))
 
     async def get_function_configuration(self, request: web.Request) -> web.Response:
-        version = self.service.registry.resolve(request.match_info["name"], request.query.get("Qualifier"))
-        return json_response(function_configuration(version))
+        function, version = self._lookup(request)
+        return json_response(function_configuration(version, function.lifecycle if version is function.latest else None))
+
+    def _lookup(self, request: web.Request) -> tuple[Any, Any]:
+        registry = self.service.registry
+        raw_name, qualifier = request.match_info["name"], request.query.get("Qualifier")
+        version = registry.resolve(raw_name, qualifier)
+        return registry.get(raw_name)[0], version
 
     async def list_functions(self, request: web.Request) -> web.Response:
         registry = self.service.registry
@@ -175,7 +183,8 @@ class LambdaApi:
                 raise InvalidParameterValue(f"Invalid marker: {marker}")
             start = names.index(marker)
         page = names[start : start + max_items]
-        body: dict[str, Any] = {"Functions": [function_configuration(registry.functions[n].latest) for n in page]}
+        body: dict[str, Any] = {"Functions": [function_configuration(registry.functions[n].latest, registry.functions[n].lifecycle)
+                                              for n in page]}
         if start + max_items < len(names):
             body["NextMarker"] = names[start + max_items]
         return json_response(body)

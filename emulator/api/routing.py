@@ -21,7 +21,7 @@ from aiohttp import web
 from emulator.api import edge
 from emulator.api.edge import RequestTimeout, error_response
 from emulator.api.fast_invoke import FastInvokeServer
-from emulator.errors import AwsError, InvalidRequestContent, ServiceError
+from emulator.errors import AwsError, InvalidRequestContent, RequestEntityTooLarge, ServiceError
 
 log = logging.getLogger("emulator.http")
 
@@ -119,7 +119,10 @@ class Router:
     """
 
     def __init__(self, routes: list[web.RouteDef], fallback: Handler) -> None:
-        self._routes = [(route.method, _path_regex(route.path), aws_errors(route.handler)) for route in routes]
+        # A route may allow a larger body than MAX_BODY_BYTES: `max_body=(bytes, operation)`
+        # in its RouteDef (a deployment package upload is up to ~67 MB).
+        self._routes = [(route.method, _path_regex(route.path), aws_errors(route.handler), route.kwargs.get("max_body"))
+                        for route in routes]
         self._fallback = aws_errors(fallback)
         self._in_flight: set[asyncio.Task] = set()
         self._deadline_error: AwsError | None = None
@@ -141,29 +144,41 @@ class Router:
             self._in_flight.discard(task)
 
     async def _dispatch(self, request: RoutedRequest) -> web.StreamResponse:
-        if request.body_exists:
-            # The whole body, within the body timeout (a stalled client is answered 408);
-            # handlers then read it from aiohttp's cache.
-            try:
-                await asyncio.wait_for(request.read(), edge.BODY_TIMEOUT_S)
-            except asyncio.TimeoutError:
-                log.info("rejected a request from %s: its body did not arrive within %g s", request.remote, edge.BODY_TIMEOUT_S)
-                return error_response(RequestTimeout(f"The request body did not arrive within {edge.BODY_TIMEOUT_S:g} s."), close=True)
-            except web.HTTPRequestEntityTooLarge:
-                return aws_error_response(edge.payload_too_large())
-            except ConnectionError:  # the client left mid-body: nobody to answer
-                log.debug("a client left while sending %s %s", request.method, request.path)
-                return error_response(RequestTimeout("The connection closed before the request body arrived."), close=True)
         # Match the raw path, then decode each value, as aiohttp's router does: an encoded
         # "/" inside a function name is part of the name (and then invalid), not a separator.
         method, path = request.method, request.rel_url.raw_path
-        for route_method, regex, handler in self._routes:
+        for route_method, regex, handler, max_body in self._routes:
             if route_method == method:
                 match = regex.fullmatch(path)
                 if match is not None:
                     request.match_info = {key: unquote(value) for key, value in match.groupdict().items()}
-                    return await handler(request)
-        return await self._fallback(request)
+                    refused = await self._read_body(request, max_body)
+                    return refused if refused is not None else await handler(request)
+        refused = await self._read_body(request, None)
+        return refused if refused is not None else await self._fallback(request)
+
+    @staticmethod
+    async def _read_body(request: RoutedRequest, max_body: tuple[int, str] | None) -> web.StreamResponse | None:
+        """The whole body, within the body timeout (a stalled client is answered 408);
+        handlers then read it from aiohttp's cache. None when it was read."""
+        if not request.body_exists:
+            return None
+        if max_body is not None:
+            request._client_max_size = max_body[0]  # aiohttp reads at most this much
+        try:
+            await asyncio.wait_for(request.read(), edge.BODY_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            log.info("rejected a request from %s: its body did not arrive within %g s", request.remote, edge.BODY_TIMEOUT_S)
+            return error_response(RequestTimeout(f"The request body did not arrive within {edge.BODY_TIMEOUT_S:g} s."), close=True)
+        except web.HTTPRequestEntityTooLarge:
+            if max_body is not None:
+                limit, operation = max_body
+                return aws_error_response(RequestEntityTooLarge(f"Request must be smaller than {limit} bytes for the {operation} operation"))
+            return aws_error_response(edge.payload_too_large())
+        except ConnectionError:  # the client left mid-body: nobody to answer
+            log.debug("a client left while sending %s %s", request.method, request.path)
+            return error_response(RequestTimeout("The connection closed before the request body arrived."), close=True)
+        return None
 
     @property
     def requests_in_flight(self) -> int:

@@ -48,14 +48,14 @@ class TelemetryApi:
         if self.timeline is None:
             raise InvalidParameterValue("The timeline is off (--timeline false).")
         now = self.timeline.now()
-        since = _time(request.query.get("since"), now, -math.inf)
-        until = _time(request.query.get("until"), now, math.inf)
+        since = parse_time(request.query.get("since"), now, -math.inf)
+        until = parse_time(request.query.get("until"), now, math.inf)
         body = self.timeline.export(since, until)
         body["now"] = now
         return json_response(body)
 
 
-def _time(raw: str | None, now: int, default: float) -> float:
+def parse_time(raw: str | None, now: int, default: float) -> float:
     if raw is None or raw == "":
         return default
     try:

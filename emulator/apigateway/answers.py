@@ -13,6 +13,18 @@ Bodies, byte for byte as AWS sends them (the space in the 5xx bodies included):
 * throttled: 429 `{"message":"Too Many Requests"}`; quota spent: 429 `{"message":"Limit Exceeded"}`;
   a missing or invalid API key: 403 `{"message":"Forbidden"}`;
 * integration timeout: 504 `{"message": "Endpoint request timed out"}`.
+* authorizers (https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-use-lambda-authorizer.html,
+  https://repost.aws/knowledge-center/api-gateway-401-error-lambda-authorizer): a missing
+  identity source, a token the validation expression rejects, or an authorizer that raised
+  "Unauthorized": 401 `{"message":"Unauthorized"}` (UNAUTHORIZED); a policy that does not
+  allow the method: 403 `{"Message":"User is not authorized to access this resource"}`,
+  "... with an explicit deny" when a Deny matched (ACCESS_DENIED,
+  https://repost.aws/knowledge-center/api-gateway-lambda-authorization-errors); an authorizer
+  that failed, was throttled or answered something else: 500 `{"message": null}`
+  (AUTHORIZER_CONFIGURATION_ERROR / AUTHORIZER_FAILURE); an unsigned request to an AWS_IAM
+  method: 403 Missing Authentication Token. HTTP APIs: 401 `{"message":"Unauthorized"}`,
+  403 `{"message":"Forbidden"}`, 500 `{"message":"Internal Server Error"}`
+  (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-lambda-authorizer.html).
 HTTP APIs answer their 5xx as `{"message":"Internal Server Error"}` (500) and, on timeout,
 `{"message":"Service Unavailable"}` (503), and send `apigw-requestid` instead of
 `x-amzn-RequestId` and no `x-amzn-ErrorType`. Where AWS documents no header or body, our
@@ -41,6 +53,12 @@ class Answer(StrEnum):
     TIMEOUT = "timeout"  # INTEGRATION_TIMEOUT
     TOO_LARGE = "too-large"  # REQUEST_TOO_LARGE
     NOT_CONFIGURED = "not-configured"  # API_CONFIGURATION_ERROR: no Lambda integration to call
+    UNAUTHORIZED = "unauthorized"  # UNAUTHORIZED: no identity, or the authorizer said so
+    ACCESS_DENIED = "access-denied"  # ACCESS_DENIED: the authorizer's policy does not allow the method
+    EXPLICIT_DENY = "explicit-deny"  # ACCESS_DENIED by a Deny statement
+    AUTHORIZER_FAILED = "authorizer-failed"  # AUTHORIZER_CONFIGURATION_ERROR / AUTHORIZER_FAILURE
+    UNSIGNED = "unsigned"  # an AWS_IAM method called without a signature
+    CACHE_CONTROL_DENIED = "cache-control-denied"  # Cache-Control: max-age=0 without authorization (FAIL_WITH_403)
     SHUTTING_DOWN = "shutting-down"
     INTERNAL = "internal"  # the emulator's own failure (logged with its traceback)
 
@@ -59,6 +77,14 @@ REST_ANSWERS: dict[Answer, tuple[int, bytes, str]] = {
     Answer.TIMEOUT: (504, b'{"message": "Endpoint request timed out"}', "InternalServerErrorException"),
     Answer.TOO_LARGE: (413, b'{"message":"Request Too Long"}', "RequestTooLongException"),
     Answer.NOT_CONFIGURED: (500, _INTERNAL_REST, "InternalServerErrorException"),
+    Answer.UNAUTHORIZED: (401, b'{"message":"Unauthorized"}', "UnauthorizedException"),
+    Answer.ACCESS_DENIED: (403, b'{"Message":"User is not authorized to access this resource"}', "AccessDeniedException"),
+    Answer.EXPLICIT_DENY: (403, b'{"Message":"User is not authorized to access this resource with an explicit deny"}',
+                           "AccessDeniedException"),
+    Answer.AUTHORIZER_FAILED: (500, b'{"message": null}', "AuthorizerConfigurationException"),
+    Answer.UNSIGNED: _MISSING_TOKEN,
+    Answer.CACHE_CONTROL_DENIED: (403, b'{"Message":"User is not authorized to access this resource"}',
+                                  "AccessDeniedException"),
     Answer.SHUTTING_DOWN: (503, b'{"message":"Service Unavailable"}', "ServiceUnavailableException"),
     Answer.INTERNAL: (500, _INTERNAL_REST, "InternalServerErrorException"),
 }
@@ -75,6 +101,12 @@ HTTP_ANSWERS: dict[Answer, tuple[int, bytes]] = {
     Answer.TIMEOUT: (503, b'{"message":"Service Unavailable"}'),
     Answer.TOO_LARGE: (413, b'{"message":"Request Entity Too Large"}'),
     Answer.NOT_CONFIGURED: (500, _INTERNAL_HTTP),
+    Answer.UNAUTHORIZED: (401, b'{"message":"Unauthorized"}'),
+    Answer.ACCESS_DENIED: (403, b'{"message":"Forbidden"}'),
+    Answer.EXPLICIT_DENY: (403, b'{"message":"Forbidden"}'),
+    Answer.AUTHORIZER_FAILED: (500, _INTERNAL_HTTP),
+    Answer.UNSIGNED: (403, b'{"message":"Forbidden"}'),
+    Answer.CACHE_CONTROL_DENIED: (403, b'{"message":"Forbidden"}'),
     Answer.SHUTTING_DOWN: (503, b'{"message":"Service Unavailable"}'),
     Answer.INTERNAL: (500, _INTERNAL_HTTP),
 }

@@ -7,6 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from emulator.apigateway.authorizers import AuthorizerStage
+from emulator.apigateway.cache_stage import CacheStage
+from emulator.apigateway.caching import CacheStatuses, StageCaches
 from emulator.apigateway.http import GatewayHttp
 from emulator.apigateway.management import ApiGatewayManagement
 from emulator.apigateway.metrics import GatewayMetrics
@@ -30,6 +33,8 @@ class GatewayConfig:
     lambda_throttle_status: int = 500
     quota_offset: QuotaOffset = QuotaOffset.REQUESTS
     spend: SpendRule = SpendRule.ADMITTED
+    cache_max_mb: int = 64  # a REST stage cache's memory, at most (README 'Choices')
+    cache_statuses: str = "all"
 
 
 class ApiGatewayFrontDoor:
@@ -43,6 +48,11 @@ class ApiGatewayFrontDoor:
         self.pipeline = GatewayPipeline(
             catalogue=self.catalogue, throttles=self.throttles, service=service, clock=clock, metrics=self.metrics,
             settings=PipelineSettings(config.account_id, config.region, config.lambda_throttle_status))
+        self.authorizers = AuthorizerStage(self.pipeline)
+        self.authorizers.install()
+        self.caches = self._new_caches()
+        self.cache_stage = CacheStage(self.pipeline, self.caches)
+        self.cache_stage.install()
         self.http = GatewayHttp(self.pipeline)
         self.management = ApiGatewayManagement(gateway, region=config.region, account_id=config.account_id,
                                                account_rate=config.account_rate, account_burst=config.account_burst)
@@ -51,6 +61,9 @@ class ApiGatewayFrontDoor:
         config = self.config
         settings = ThrottleSettings(config.account_rate, config.account_burst, config.spend, config.quota_offset)
         return GatewayThrottles(self.gateway, settings, self.clock.wall())
+
+    def _new_caches(self) -> StageCaches:
+        return StageCaches(self.config.cache_max_mb, CacheStatuses(self.config.cache_statuses))
 
     @property
     def serving(self) -> bool:
@@ -82,15 +95,21 @@ class ApiGatewayFrontDoor:
             for route in api.routes:
                 target = route.integration.function if route.integration else f"not served: {route.unsupported}"
                 key = " (API key)" if route.api_key_required else ""
-                lines.append(f"    {route.key} -> {target}{key}")
+                auth = f" (authorizer {route.authorizer.name})" if route.authorizer else ""
+                lines.append(f"    {route.key} -> {target}{key}{auth}")
         return lines
 
     def snapshot(self) -> dict[str, Any]:
         wall = self.clock.wall()
         apis = {}
         for api in self.gateway.apis.values():
-            apis[api.api_id] = {"Name": api.name, "LogicalId": api.logical_id, "Type": api.kind, "Stages": {
-                stage.name: self.metrics.snapshot_stage(api.api_id, stage.name, api.kind) for stage in api.stages}}
+            stages = {}
+            for stage in api.stages:
+                stages[stage.name] = self.metrics.snapshot_stage(api.api_id, stage.name, api.kind)
+                cache = self.caches.snapshot(api.api_id, stage.name)
+                if cache is not None:
+                    stages[stage.name]["Cache"] = cache
+            apis[api.api_id] = {"Name": api.name, "LogicalId": api.logical_id, "Type": api.kind, "Stages": stages}
         plans = {}
         for plan in self.gateway.usage_plans.values():
             keys = {}
@@ -118,6 +137,8 @@ class ApiGatewayFrontDoor:
         await self.pipeline.close()
         self.metrics.reset()
         self.throttles = self.pipeline.throttles = self._new_throttles()
+        self.caches = self.cache_stage.caches = self._new_caches()
+        self.authorizers.reset()
 
     # -- shutdown ---------------------------------------------------------------------------------
     async def begin_shutdown(self) -> None:

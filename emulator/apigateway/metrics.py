@@ -5,7 +5,10 @@ REST APIs: Count, 4XXError, 5XXError, Latency, IntegrationLatency
 HTTP APIs: Count, 4xx, 5xx, Latency, IntegrationLatency
 (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-metrics.html). Latencies
 are kept as CloudWatch's statistics (SampleCount, Sum, Minimum, Maximum, Average), in ms.
-Ours, not CloudWatch's: ThrottlesByLayer (which layer answered 429), LambdaThrottles (the
+REST caching: CacheHitCount and CacheMissCount, counted for requests to methods that are
+cached (a hit answered from the stage cache, a miss went to the integration).
+Ours, not CloudWatch's: Authorizer (what the route's authorizer did with each request:
+invoked, cached, unauthorized, denied, failed, throttled), ThrottlesByLayer (which layer answered 429), LambdaThrottles (the
 function was throttled: 500), IntegrationTimeouts.
 """
 
@@ -51,6 +54,9 @@ class RequestCounters:
     throttles: Counter = field(default_factory=Counter)
     lambda_throttles: int = 0
     integration_timeouts: int = 0
+    cache_hits: int = 0
+    cache_misses: int = 0
+    authorizer: Counter = field(default_factory=Counter)
 
     def record(self, status: int, latency_ms: float, integration_ms: float | None) -> None:
         self.count += 1
@@ -67,7 +73,9 @@ class RequestCounters:
         return {"Count": self.count, client: self.client_errors, server: self.server_errors,
                 "Latency": self.latency.snapshot(), "IntegrationLatency": self.integration_latency.snapshot(),
                 "ThrottlesByLayer": dict(sorted(self.throttles.items())), "LambdaThrottles": self.lambda_throttles,
-                "IntegrationTimeouts": self.integration_timeouts}
+                "IntegrationTimeouts": self.integration_timeouts,
+                **({"CacheHitCount": self.cache_hits, "CacheMissCount": self.cache_misses} if kind == REST else {}),
+                "Authorizer": dict(sorted(self.authorizer.items()))}
 
 
 @dataclass(slots=True)

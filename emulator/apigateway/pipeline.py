@@ -1,10 +1,13 @@
 """A request's way through the gateway, as an ordered list of stages:
 
-    route -> API key -> throttle layers -> integration (Lambda proxy) -> response mapping
+    route -> authorizer -> API key -> throttle layers -> stage cache -> integration (Lambda proxy)
+    -> response mapping
 
 Each stage is `async (Exchange) -> GatewayResponse | None`; the first answer ends the
-request. A stage cache and Lambda authorizers go between the throttle and the integration
-(`insert_before_integration`). The integration invokes through `LambdaService.invoke`, so
+request. The authorizer (emulator.apigateway.authorizers) goes in after the route
+(`insert_after`), the stage cache (emulator.apigateway.cache_stage) just before the
+integration (`insert_before_integration`), and what the integration answered is offered to
+`after_integration` hooks (the cache keeps it). The integration invokes through `LambdaService.invoke`, so
 the function's concurrency, scaling rate and throttles hold exactly as for any other caller.
 The invocation is not bound to the request: at the integration timeout the client gets 504
 (REST) or 503 (HTTP API) and the invocation runs on to its own timeout, as on AWS
@@ -21,10 +24,12 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from emulator.apigateway.answers import Answer, gateway_answer, id_headers
-from emulator.apigateway.events import EventContext, GatewayRequest, GatewayResponse, MalformedResponse, build_event, map_response
+from emulator.apigateway.events import (
+    AuthorizerOutcome, EventContext, GatewayRequest, GatewayResponse, MalformedResponse, build_event, map_response,
+)
 from emulator.apigateway.metrics import GatewayMetrics, RequestCounters
 from emulator.apigateway.routing import Catalogue, RouteMatch, RouteMiss
 from emulator.apigateway.throttles import GatewayThrottles, KeyGrant
@@ -69,6 +74,15 @@ class Exchange:
     throttled_by: ThrottleLayer | None = None
     lambda_throttled: bool = False
     timed_out: bool = False
+    # The stage cache: the key of a cached method's request, the TTL to keep its answer, and
+    # whether it was a hit (None: the method is not cached).
+    cache_key: tuple[str, ...] | None = None
+    cache_ttl_s: float = 0.0
+    cache_hit: bool | None = None
+    integration_answered: bool = False  # the function's own answer (not one of API Gateway's)
+    extra_headers: list[tuple[str, str]] = field(default_factory=list)
+    authorizer: AuthorizerOutcome | None = None  # what a Lambda authorizer let through
+    authorizer_result: str | None = None  # for the metrics: invoked, cached, unauthorized, denied, failed, throttled
 
     @property
     def kind(self) -> str | None:
@@ -97,12 +111,17 @@ class GatewayPipeline:
         self.metrics = metrics
         self.settings = settings
         self.stages: list[Stage] = [self.route, self.check_api_key, self.throttle, self.integrate]
+        self.after_integration: list[Callable[[Exchange, GatewayResponse], None]] = []
         self.outliving: set[asyncio.Task] = set()  # invocations past their integration timeout
         self._logged: dict[tuple[str, ...], float] = {}
 
     def insert_before_integration(self, stage: Stage) -> None:
         """Add a stage (a cache, an authorizer) just before the integration."""
         self.stages.insert(self.stages.index(self.integrate), stage)
+
+    def insert_after(self, anchor: Stage, stage: Stage) -> None:
+        """Add a stage just after `anchor` (the authorizer after the route)."""
+        self.stages.insert(self.stages.index(anchor) + 1, stage)
 
     async def handle(self, request: GatewayRequest) -> GatewayResponse:
         exchange = Exchange(request, time.perf_counter(), self.clock.wall())
@@ -153,7 +172,7 @@ class GatewayPipeline:
         value = next((v for k, v in exchange.request.headers if k.lower() == API_KEY_HEADER), None)
         exchange.grant = self.throttles.grant(value, match.api.api_id, match.stage.name)
         if exchange.grant is None:
-            self._log_once(exchange, "api-key", "403 Forbidden: the API key is %s",
+            self.log_once(exchange, "api-key", "403 Forbidden: the API key is %s",
                            "missing" if not value else "unknown, disabled or in no usage plan of this stage")
             return self.answer(exchange, Answer.FORBIDDEN)
         return None
@@ -167,7 +186,7 @@ class GatewayPipeline:
         exchange.throttled_by = layer
         if layer is ThrottleLayer.ACCOUNT:
             self.metrics.account_throttles += 1
-        self._log_once(exchange, f"throttle-{layer}", "429 by the %s layer; further throttles are counted in "
+        self.log_once(exchange, f"throttle-{layer}", "429 by the %s layer; further throttles are counted in "
                        "/_emulator/metrics (ThrottlesByLayer)", layer.value)
         return self.answer(exchange, Answer.QUOTA_EXCEEDED if layer is ThrottleLayer.QUOTA else Answer.THROTTLED)
 
@@ -176,28 +195,36 @@ class GatewayPipeline:
         assert match is not None
         integration = match.route.integration
         if integration is None:
-            self._log_once(exchange, "not-configured", "500: %s is not served: %s", match.route.declared_by,
+            self.log_once(exchange, "not-configured", "500: %s is not served: %s", match.route.declared_by,
                            match.route.unsupported)
             return self.answer(exchange, Answer.NOT_CONFIGURED)
         context = EventContext(exchange.request_id, exchange.extended_request_id, self.settings.account_id,
                                self.settings.region, exchange.received_wall,
                                exchange.grant.key.value if exchange.grant else None,
-                               exchange.grant.key.key_id if exchange.grant else None)
+                               exchange.grant.key.key_id if exchange.grant else None, exchange.authorizer)
         payload = json.dumps(build_event(exchange.request, match, context)).encode()
         if len(payload) > LAMBDA_MAX_SYNC_PAYLOAD:
-            self._log_once(exchange, "too-large", "500: the event (%d bytes) is over Lambda's 6 MB limit", len(payload))
+            self.log_once(exchange, "too-large", "500: the event (%d bytes) is over Lambda's 6 MB limit", len(payload))
             return self.answer(exchange, Answer.LAMBDA_REFUSED)
         started = time.perf_counter()
-        task = asyncio.get_running_loop().create_task(self._invoke(integration.function, integration.qualifier, payload))
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(self.invoke(integration.function, integration.qualifier, payload))
+        # One waiter and one timer instead of asyncio.wait (its sets and callbacks were a
+        # measurable part of a request); the task is not awaited, so a timeout leaves it running.
+        waiter = loop.create_future()
+        task.add_done_callback(lambda _: waiter.done() or waiter.set_result(True))
+        timer = loop.call_later(integration.timeout_ms / 1000.0, lambda: waiter.done() or waiter.set_result(False))
         try:
-            done, _ = await asyncio.wait((task,), timeout=integration.timeout_ms / 1000.0)
+            finished = await waiter
         except asyncio.CancelledError:
             self._outlive(task)  # the client is gone (or shutdown); the invocation is not
             raise
-        if not done:
+        finally:
+            timer.cancel()
+        if not finished:
             exchange.timed_out = True
             self._outlive(task)
-            self._log_once(exchange, "timeout", "%s: the integration did not answer within %d ms; the invocation runs on",
+            self.log_once(exchange, "timeout", "%s: the integration did not answer within %d ms; the invocation runs on",
                            "504" if match.api.kind == REST else "503", integration.timeout_ms)
             return self.answer(exchange, Answer.TIMEOUT)
         exchange.integration_ms = (time.perf_counter() - started) * 1000.0
@@ -206,19 +233,23 @@ class GatewayPipeline:
             exchange.lambda_throttled = outcome is Answer.LAMBDA_THROTTLED
             return self.answer(exchange, outcome)
         if outcome.function_error:
-            self._log_once(exchange, "function-error", "%s: the function failed (%s)",
+            self.log_once(exchange, "function-error", "%s: the function failed (%s)",
                            "502" if match.api.kind == REST else "500", outcome.error_type)
             return self.answer(exchange, Answer.BAD_RESPONSE)
         try:
             response = map_response(outcome.payload, match, _first_header(exchange.request, "accept"))
         except MalformedResponse as exc:
-            self._log_once(exchange, "malformed", "%s: malformed Lambda proxy response: %s",
+            self.log_once(exchange, "malformed", "%s: malformed Lambda proxy response: %s",
                            "502" if match.api.kind == REST else "500", exc)
             return self.answer(exchange, Answer.BAD_RESPONSE)
+        exchange.integration_answered = True
+        for hook in self.after_integration:
+            hook(exchange, response)
+        response.headers.extend(exchange.extra_headers)
         response.headers.extend(id_headers(match.api.kind, exchange.request_id, exchange.extended_request_id))
         return response
 
-    async def _invoke(self, function: str, qualifier: str | None, payload: bytes) -> InvokeResult | Answer:
+    async def invoke(self, function: str, qualifier: str | None, payload: bytes) -> InvokeResult | Answer:
         service = self.service
         try:
             version, effective = service.registry.resolve_qualified(function, qualifier)
@@ -276,8 +307,15 @@ class GatewayPipeline:
                 counter.lambda_throttles += 1
             if exchange.timed_out:
                 counter.integration_timeouts += 1
+            if exchange.cache_hit is not None:
+                if exchange.cache_hit:
+                    counter.cache_hits += 1
+                else:
+                    counter.cache_misses += 1
+            if exchange.authorizer_result is not None:
+                counter.authorizer[exchange.authorizer_result] += 1
 
-    def _log_once(self, exchange: Exchange, reason: str, message: str, *args: object) -> None:
+    def log_once(self, exchange: Exchange, reason: str, message: str, *args: object) -> None:
         match = exchange.match
         where = (match.api.api_id, match.stage.name, match.route.key) if match else ("-",)
         key = (*where, reason)

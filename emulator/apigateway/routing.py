@@ -23,6 +23,7 @@ from emulator.template.api_ids import derived_id, root_resource_id
 from emulator.template.api_specs import ANY_METHOD, DEFAULT_ROUTE, HTTP, REST, ApiSpec, RouteSpec, StageSpec
 
 EXECUTE_API_LABEL = ".execute-api."
+LOOKUP_MEMO = 4096
 
 
 @dataclass(slots=True)
@@ -139,10 +140,22 @@ class Catalogue:
     def __init__(self, apis: list[ApiSpec]) -> None:
         self.apis = [ServedApi(api) for api in apis]
         self.by_id = {api.spec.api_id: api for api in self.apis}
+        self._memo: dict[tuple[str | None, str, str], RouteMatch | RouteMiss] = {}
 
     def lookup(self, host: str, method: str, raw_path: str) -> RouteMatch | RouteMiss:
+        """The route of a request; the answers for the last LOOKUP_MEMO distinct (API, method,
+        path) are remembered (a load test repeats a few paths; the memo is emptied when full)."""
+        key = (api_id_of_host(host), method, raw_path)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._lookup(key[0], method, raw_path)
+            if len(self._memo) >= LOOKUP_MEMO:
+                self._memo.clear()
+            self._memo[key] = found
+        return found
+
+    def _lookup(self, api_id: str | None, method: str, raw_path: str) -> RouteMatch | RouteMiss:
         candidates = self.apis
-        api_id = api_id_of_host(host)
         if api_id is not None:
             served = self.by_id.get(api_id)
             if served is None:

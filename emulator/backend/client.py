@@ -13,7 +13,7 @@ import json
 import re
 import time
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import aiohttp
 
@@ -89,18 +89,28 @@ class BackendClient:
             )
         return self._session
 
-    async def json_call(self, service: str, target: str, body: dict[str, Any], content_type: str = "application/x-amz-json-1.0") -> dict[str, Any]:
+    async def json_call(self, service: str, target: str, body: dict[str, Any] | bytes, content_type: str = "application/x-amz-json-1.0") -> dict[str, Any]:
+        """`body` is the request object, or its JSON already encoded."""
         headers = {
             "X-Amz-Target": target,
             "Content-Type": content_type,
             "Authorization": _auth(service, self.region),
             "X-Amz-Date": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
         }
-        async with self._http().post(self.endpoint_url + "/", data=json.dumps(body), headers=headers) as response:
+        data = body if isinstance(body, bytes) else json.dumps(body)
+        async with self._http().post(self.endpoint_url + "/", data=data, headers=headers) as response:
             text = await response.text()
             if response.status >= 300:
                 raise BackendError(service, response.status, text)
             return json.loads(text) if text else {}
+
+    async def get_json(self, path: str) -> Any:
+        """GET one of the moto child's own endpoints (e.g. /_emulator/dynamodb-capacity)."""
+        async with self._http().get(self.endpoint_url + path) as response:
+            text = await response.text()
+            if response.status >= 300:
+                raise BackendError("emulator", response.status, text)
+            return json.loads(text)
 
     async def query_call(self, service: str, params: dict[str, str]) -> str:
         headers = {
@@ -210,6 +220,10 @@ class BackendClient:
     async def dynamodb(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self.json_call("dynamodb", f"DynamoDB_20120810.{action}", body)
 
+    async def dynamodb_streams(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
+        """DynamoDB Streams (JSON 1.0; signed for "dynamodb", as the SDKs sign it)."""
+        return await self.json_call("dynamodb", f"DynamoDBStreams_20120810.{action}", body)
+
     async def s3_create_bucket(self, bucket: str) -> None:
         """CreateBucket, path style; a LocationConstraint outside us-east-1 (S3 API rule)."""
         body = b""
@@ -227,6 +241,20 @@ class BackendClient:
             text = await response.text()
             if response.status >= 300:
                 raise BackendError("s3", response.status, text)
+
+    async def s3_get_object(self, bucket: str, key: str, version: str | None = None, limit: int | None = None) -> bytes:
+        """GetObject, path style; BackendError for an answer that is not 200 (its XML code:
+        NoSuchBucket, NoSuchKey, ...), ValueError for an object over `limit` bytes."""
+        headers = {"Authorization": _auth("s3", self.region), "X-Amz-Date": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
+                   "X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"}
+        params = {"versionId": version} if version else None
+        url = f"{self.endpoint_url}/{quote(bucket, safe='')}/{quote(key, safe='/')}"
+        async with self._http().get(url, headers=headers, params=params) as response:
+            if response.status != 200:
+                raise BackendError("s3", response.status, await response.text())
+            if limit is not None and (response.content_length or 0) > limit:
+                raise ValueError(f"the object is {response.content_length} bytes")
+            return await response.read()
 
     # -- EventBridge -------------------------------------------------------------------
     async def put_event(self, bus_arn: str, source: str, detail_type: str, detail: dict[str, Any], resources: list[str]) -> None:

@@ -59,9 +59,10 @@ def moto_environment(environ: Mapping[str, str], home: str | None) -> dict[str, 
     return child_environment(environ, prefixes=("MOTO_",), settings=settings)
 
 
-def moto_command(host: str, port: int, fast_sqs: bool = True) -> list[str]:
-    """argv of the moto child (emulator/moto_child/__main__.py)."""
-    command = [sys.executable, "-m", "emulator.moto_child", f"--nice={MOTO_NICE}"]
+def moto_command(host: str, port: int, fast_sqs: bool = True, options: tuple[str, ...] = ()) -> list[str]:
+    """argv of the moto child (emulator/moto_child/__main__.py); `options` are the child's own
+    (`--time-scale=X`, `--dynamodb-capacity=on|off`)."""
+    command = [sys.executable, "-m", "emulator.moto_child", f"--nice={MOTO_NICE}", *options]
     if not fast_sqs:
         command.append("--plain")
     return command + ["-H", host, "-p", str(port)]
@@ -108,10 +109,11 @@ class IllegalBackendTransition(RuntimeError):
 
 class MotoServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, fast_sqs: bool = True,
-                 policy: RestartPolicy | None = None, home: str | None = None) -> None:
+                 policy: RestartPolicy | None = None, home: str | None = None, options: tuple[str, ...] = ()) -> None:
         self.host = host
         self.port = port
         self.fast_sqs = fast_sqs
+        self.options = options
         self.home = home
         # Run after each restart, once the new child answers (the server re-provisions).
         self.on_restart: Callable[[], Awaitable[None]] | None = None
@@ -179,7 +181,7 @@ class MotoServer:
         """Start a child on self.port and wait until it answers; RuntimeError if it cannot."""
         try:
             proc = subprocess.Popen(
-                moto_command(self.host, self.port, self.fast_sqs),
+                moto_command(self.host, self.port, self.fast_sqs, self.options),
                 env=moto_environment(os.environ, self.home),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,

@@ -1,4 +1,4 @@
-"""Create a template's queues, streams, topics, tables and buckets in the backing services.
+"""Create a template's queues, streams, topics, tables, buckets and log groups in the backing services.
 
 Runs at start-up and after every reset (issue 4: "the resources are created in moto at
 start-up"), before any event source mapping polls. Resources are created in dependency
@@ -26,8 +26,10 @@ SNS_TOPIC = "AWS::SNS::Topic"
 SNS_SUBSCRIPTION = "AWS::SNS::Subscription"
 DYNAMODB_TABLE = "AWS::DynamoDB::Table"
 S3_BUCKET = "AWS::S3::Bucket"
+LOG_GROUP = "AWS::Logs::LogGroup"
 # Among resources that do not depend on each other: queues first, subscriptions last.
-_TYPE_ORDER = {SQS_QUEUE: 0, KINESIS_STREAM: 1, DYNAMODB_TABLE: 1, S3_BUCKET: 1, SNS_TOPIC: 2, SNS_SUBSCRIPTION: 3}
+_TYPE_ORDER = {SQS_QUEUE: 0, KINESIS_STREAM: 1, DYNAMODB_TABLE: 1, S3_BUCKET: 1, LOG_GROUP: 1, SNS_TOPIC: 2,
+               SNS_SUBSCRIPTION: 3}
 # CloudFormation properties of AWS::SQS::Queue that are SQS queue attributes as they are.
 _QUEUE_ATTRIBUTES = (
     "DelaySeconds", "MaximumMessageSize", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds",
@@ -39,7 +41,10 @@ _QUEUE_JSON_ATTRIBUTES = ("RedrivePolicy", "RedriveAllowPolicy")
 # https://docs.aws.amazon.com/kinesis/latest/APIReference/API_IncreaseStreamRetentionPeriod.html
 KINESIS_DEFAULT_RETENTION_HOURS = 24
 # "Already there" answers that make a create a no-op.
-_EXISTS_CODES = {"ResourceInUseException", "BucketAlreadyOwnedByYou", "BucketAlreadyExists"}
+_EXISTS_CODES = {"ResourceInUseException", "BucketAlreadyOwnedByYou", "BucketAlreadyExists",
+                 "ResourceAlreadyExistsException"}
+# CloudWatch Logs speaks JSON 1.1 under this target prefix.
+_LOGS_TARGET, _LOGS_JSON = "Logs_20140328.", "application/x-amz-json-1.1"
 
 
 class ProvisioningError(RuntimeError):
@@ -78,6 +83,7 @@ class Provisioner:
         self._creators: dict[str, Callable[[ResourceSpec], Awaitable[None]]] = {
             SQS_QUEUE: self._queue, KINESIS_STREAM: self._stream, SNS_TOPIC: self._topic,
             SNS_SUBSCRIPTION: self._subscription, DYNAMODB_TABLE: self._table, S3_BUCKET: self._bucket,
+            LOG_GROUP: self._log_group,
         }
 
     # -- order ----------------------------------------------------------------------------
@@ -127,7 +133,8 @@ class Provisioner:
                 if exc.code in _EXISTS_CODES:
                     continue
                 action = {SQS_QUEUE: "CreateQueue", KINESIS_STREAM: "CreateStream", SNS_TOPIC: "CreateTopic",
-                          SNS_SUBSCRIPTION: "Subscribe", DYNAMODB_TABLE: "CreateTable", S3_BUCKET: "CreateBucket"}
+                          SNS_SUBSCRIPTION: "Subscribe", DYNAMODB_TABLE: "CreateTable", S3_BUCKET: "CreateBucket",
+                          LOG_GROUP: "CreateLogGroup"}
                 raise ProvisioningError(
                     self.source, resource,
                     f"the AWS backend rejected {action[resource.type]}: {exc.code or exc.status}: {exc.message}; "
@@ -219,6 +226,9 @@ class Provisioner:
         request["BillingMode"] = mode
         if mode == "PROVISIONED" and throughput:
             request["ProvisionedThroughput"] = {k: int(v) for k, v in throughput.items()}
+        on_demand = props.get("OnDemandThroughput")
+        if mode == "PAY_PER_REQUEST" and isinstance(on_demand, Mapping):
+            request["OnDemandThroughput"] = {k: int(v) for k, v in on_demand.items()}
         stream = props.get("StreamSpecification")
         if isinstance(stream, Mapping) and stream.get("StreamViewType"):
             request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
@@ -232,6 +242,22 @@ class Provisioner:
 
     async def _bucket(self, resource: ResourceSpec) -> None:
         await self.backend.s3_create_bucket(resource.name)
+
+    async def _log_group(self, resource: ResourceSpec) -> None:
+        """The group exists from start-up with its retention, as CloudFormation leaves it, so
+        `aws logs tail --follow` and a function's LoggingConfig.LogGroup find it before the
+        first line is written
+        (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-loggroup.html)."""
+        try:
+            await self.backend.json_call("logs", _LOGS_TARGET + "CreateLogGroup", {"logGroupName": resource.name},
+                                         _LOGS_JSON)
+        except BackendError as exc:
+            if exc.code not in _EXISTS_CODES:
+                raise
+        retention = resource.properties.get("RetentionInDays")
+        if retention is not None:
+            await self.backend.json_call("logs", _LOGS_TARGET + "PutRetentionPolicy", {
+                "logGroupName": resource.name, "retentionInDays": int(retention)}, _LOGS_JSON)
 
 
 def _with_int_throughput(index: Mapping[str, Any]) -> dict[str, Any]:

@@ -60,6 +60,7 @@ class Environment(Protocol):
     provisioned: bool
     recycle: bool
     init_ms: float
+    log_stream: str  # its CloudWatch Logs stream (YYYY/MM/DD/[version]id)
     exit_info: asyncio.Future[dict[str, Any]]
 
     @property

@@ -229,11 +229,14 @@ class ContainerBackend:
         spec = version.spec
         image = await self._image_for(version)
         config = await self._image_config(image)
-        env = RuntimeApiEnvironment(f"{version.name}-ctr-{next(self._ids)}", self.logs.handler_output(version.name))
+        log_stream = time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{version.version}]{uuid.uuid4().hex}"
+        output = self.logs.handler_output(version.name, version.spec.log_group, log_stream)
+        env = RuntimeApiEnvironment(f"{version.name}-ctr-{next(self._ids)}", output)
+        env.log_stream = log_stream
         address = await env.listen(self.settings.runtime_api_host)
         kwargs: dict[str, Any] = dict(
             image=image,
-            environment=self._variables(version, init_type, address, config),
+            environment=self._variables(version, init_type, address, config, log_stream),
             labels={LABEL: "1", OWNER_LABEL: self.owner, FUNCTION_LABEL: version.key},
             mem_limit=f"{spec.memory_mb}m",
             memswap_limit=f"{spec.memory_mb}m",
@@ -267,9 +270,9 @@ class ContainerBackend:
         env.attach(lambda: self._kill(container), memory_kb=lambda: peak_memory_kb(container.id))
         return _Prepared(env, container, version.code_sha256)
 
-    def _variables(self, version: FunctionVersion, init_type: str, address: str, config: dict[str, Any]) -> dict[str, str]:
+    def _variables(self, version: FunctionVersion, init_type: str, address: str, config: dict[str, Any],
+                   log_stream: str) -> dict[str, str]:
         spec = version.spec
-        log_stream = time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{version.version}]{uuid.uuid4().hex}"
         variables = dict(self.factory.environment_spec(version, init_type, log_stream)["env"])
         for name in _HOST_ONLY_VARIABLES:
             variables.pop(name, None)

@@ -83,6 +83,7 @@ class ExecutionEnvironment(asyncio.Protocol):
         self.provisioned = False
         self.recycle = False  # the fork server asked for it to be replaced once idle
         self.init_ms = 0.0
+        self.log_stream = ""  # its CloudWatch Logs stream: YYYY/MM/DD/[version]id
         self._on_log = on_log
         self._log_capture: LogTail | None = None
         self._transport: asyncio.Transport | None = None

@@ -47,9 +47,13 @@ class ForkServerClient:
         on_exit: Callable[[int, dict[str, Any]], None],
         memory_limits: str = "auto",
         on_recycle: Callable[[int], None] | None = None,
+        cpu_model: str = "off",
     ) -> None:
         self.python = python
         self.memory_limits = memory_limits
+        self.cpu_model = cpu_model
+        self.cpu_mode = ""  # "cgroup-v1", "cgroup-v2", "off" or "unavailable" (cpu_note says why)
+        self.cpu_note = ""
         self._on_recycle = on_recycle
         self._on_exit = on_exit
         self._proc: subprocess.Popen | None = None
@@ -79,7 +83,7 @@ class ForkServerClient:
                                 settings={"PYTHONPATH": self._path_dir.name, "PYTHONUNBUFFERED": "1"})
         try:
             self._proc = subprocess.Popen(
-                [self.python, "-m", f"{RUNTIME_PACKAGE}.forkserver", str(child.fileno()), self.memory_limits],
+                [self.python, "-m", f"{RUNTIME_PACKAGE}.forkserver", str(child.fileno()), self.memory_limits, self.cpu_model],
                 pass_fds=[child.fileno()],
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -111,6 +115,8 @@ class ForkServerClient:
         self.memory_mode = hello.get("memory", "")
         self.memory_note = hello.get("memory_note", "")
         self.memory_warning = bool(hello.get("memory_warning"))
+        self.cpu_mode = hello.get("cpu", "off")
+        self.cpu_note = hello.get("cpu_note", "")
         self.version = hello.get("python", "")
 
     @property

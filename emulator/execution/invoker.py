@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import math
 import time
@@ -21,6 +22,7 @@ from emulator.execution.environment import InitResult, RawOutcome
 from emulator.execution.log_tail import LogTail
 from emulator.functions.registry import FunctionVersion
 from emulator.execution.logsink import LogSink
+from emulator.execution.platform_log import PlatformLog
 from emulator.functions.metrics import Metrics
 from emulator.execution.pool import EnvironmentLimitReached, EnvironmentPool
 
@@ -101,9 +103,12 @@ class _Attempt:
     tail: LogTail | None = None  # everything, bounded to what LogType Tail returns
     init_ms: float | None = None
     error_type: str | None = None
-    start_written: bool = False
+    start_written: str | None = None  # the START line already written to the log, if any
+    stream: str | None = None  # the environment's log stream (CloudWatch Logs), once known
 
     def add(self, line: str) -> None:
+        if not line:
+            return  # a line the function's SystemLogLevel leaves out
         self.platform.append(line)
         if self.tail is not None:
             self.tail.append(line)
@@ -161,12 +166,13 @@ class Invoker:
                 return self._finish(version, invocation, attempt, failure, cold, started)
         assert env is not None
         request_id = invocation.request_id
-        if self.log_invocations or invocation.log_tail:  # skip the formatting when nobody reads it
-            start_line = f"START RequestId: {request_id} Version: {version.version}\n"
+        attempt.stream = env.log_stream
+        if self.log_invocations or invocation.log_tail or self.logs.feed is not None:  # skip the formatting when nobody reads it
+            start_line = _platform(spec.logging).start(request_id, version.version)
             attempt.add(start_line)
-            if self.log_invocations:
-                self.logs.write(spec.name, start_line)
-                attempt.start_written = True
+            if self.log_invocations or self.logs.feed is not None:
+                self.logs.write(spec.name, start_line, spec.log_group, env.log_stream)
+                attempt.start_written = start_line
         request = InvokeRequest(
             request_id,
             int(time.time() * 1000 + spec.timeout_s * 1000),
@@ -230,16 +236,18 @@ class Invoker:
         init_started = time.perf_counter()
         env = await pool.create(provisioned=provisioned)
         env.capture_logs(attempt.tail)
+        attempt.stream = env.log_stream
         init = await _wait_init(pool, env, INIT_TIMEOUT_S)
         if init is None:
             # Init over 10 s is retried at the first invocation, bounded by the function
             # timeout (INIT_TIMEOUT_S).
             env.kill()
             pool.discard(env)
-            attempt.add(f"INIT_REPORT Init Duration: {INIT_TIMEOUT_S * 1000:.2f} ms\tPhase: init\tStatus: timeout\n")
+            attempt.add(_platform(version.spec.logging).init_report(INIT_TIMEOUT_S * 1000, "timeout"))
             init_started = time.perf_counter()
             env = await pool.create(provisioned=provisioned)
             env.capture_logs(attempt.tail)
+            attempt.stream = env.log_stream
             init = await _wait_init(pool, env, version.spec.timeout_s)
             if init is None:
                 env.kill()
@@ -262,7 +270,7 @@ class Invoker:
             error_type = _error_type(payload)
         else:
             error_type, payload = exit_payload(request_id, await _exit_info(env))
-        attempt.add(f"INIT_REPORT Init Duration: {env.init_ms:.2f} ms\tPhase: init\tStatus: error\tError Type: {error_type}\n")
+        attempt.add(_platform(version.spec.logging).init_report(env.init_ms, "error", error_type))
         env.kill()
         return InvokeResult(payload, version.version, request_id, "Unhandled", error_type)
 
@@ -283,37 +291,45 @@ class Invoker:
         result.cold = cold
         result.duration_ms = duration
         self.metrics.record_invocation(spec.name, result, cold, attempt.init_ms, invocation.tenant_id)
-        if not (self.log_invocations or invocation.log_tail):
+        feed = self.logs.feed
+        if not (self.log_invocations or invocation.log_tail or feed is not None):
             return result
+        platform = _platform(spec.logging)
         if outcome is None:  # init failed: Lambda still writes START for the request
-            attempt.add(f"START RequestId: {request_id} Version: {version.version}\n")
-        attempt.add(f"END RequestId: {request_id}\n")
-        report = (
-            f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\tBilled Duration: {math.ceil(duration)} ms\t"
-            f"Memory Size: {spec.memory_mb} MB\tMax Memory Used: {max_mb} MB\t"
-        )
-        if cold and attempt.init_ms is not None:
-            report += f"Init Duration: {attempt.init_ms:.2f} ms\t"
-        if invocation.tenant_id is not None:
-            # AWS documents the tenant in JSON logs' platform.report (tenantId); in text, our choice.
-            report += f"Tenant ID: {invocation.tenant_id}\t"
-        if result.error_type in ("Sandbox.Timedout",):
-            report += "Status: timeout"
-        elif result.error_type in ("Runtime.ExitError", "Runtime.OutOfMemory"):
-            report += f"Status: error\tError Type: {result.error_type}"
-        attempt.add(report + "\n")
-        if self.log_invocations:
+            attempt.add(platform.start(request_id, version.version))
+        attempt.add(platform.end(request_id))
+        attempt.add(platform.report(request_id, duration, spec.memory_mb, max_mb,
+                                    attempt.init_ms if cold else None, result.error_type,
+                                    invocation.tenant_id))
+        if self.log_invocations or feed is not None:
             # Handler output was written as it arrived; these are Lambda's own closing lines.
-            lines = [line for line in attempt.platform if not (attempt.start_written and line.startswith("START "))]
-            self.logs.write(spec.name, "".join(lines))
+            lines = [line for line in attempt.platform if line is not attempt.start_written]
+            if lines:
+                self.logs.write(spec.name, "".join(lines), spec.log_group, attempt.stream)
         if attempt.tail is not None:
             result.log_result = base64.b64encode(attempt.tail.value()).decode()
         return result
+
+    def retire(self, function: str, version: str | None = None) -> list[EnvironmentPool]:
+        """Stop using the pools of a deleted function (or one deleted version); returns them
+        (their busy environments finish first)."""
+        keys = [key for key, pool in self.pools.items()
+                if pool.version.name == function and (version is None or pool.version.version == version)]
+        retired = [self.pools.pop(key) for key in keys]
+        for pool in retired:
+            pool.retire()
+        return retired
 
     def close(self) -> None:
         for pool in self.pools.values():
             pool.close()
         self.pools.clear()
+
+
+@functools.lru_cache(maxsize=1024)
+def _platform(logging: Any) -> PlatformLog:
+    """The platform-line formatter of one LoggingConfig (a frozen value)."""
+    return PlatformLog(logging)
 
 
 async def _wait_init(pool: EnvironmentPool, env: Environment, timeout_s: float) -> InitResult | None:

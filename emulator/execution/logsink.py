@@ -19,6 +19,8 @@ import threading
 from collections import deque
 from typing import Any, Callable, TextIO
 
+from emulator.execution.log_feed import CloudWatchFeed
+
 FLUSH_DELAY_S = 0.05
 FLUSH_BYTES = 256 * 1024
 # What may wait for a slow reader before new log text is dropped (characters).
@@ -150,11 +152,17 @@ class LogSink:
         self._size = 0
         self._scheduled: asyncio.TimerHandle | None = None
         self.listeners: list[Callable[[str, str], None]] = []
+        self.feed: CloudWatchFeed | None = None  # set by the server when logs go to CloudWatch
 
-    def write(self, function: str, text: str) -> None:
-        """`text` is one or more complete lines (a trailing newline is added if missing)."""
+    def write(self, function: str, text: str, group: str | None = None, stream: str | None = None) -> None:
+        """`text` is one or more complete lines (a trailing newline is added if missing);
+        with the log `stream` of the environment that wrote it, it also goes to CloudWatch
+        Logs (`feed`, when the emulator ships logs there)."""
         for listener in self.listeners:
             listener(function, text)
+        feed = self.feed
+        if feed is not None and stream is not None:
+            feed.put(group or f"/aws/lambda/{function}", stream, text)
         if not self.enabled:
             return
         if not text.endswith("\n"):
@@ -198,5 +206,5 @@ class LogSink:
     def snapshot(self) -> dict[str, int]:
         return {"dropped_lines": self._writer.dropped_lines, "dropped_chars": self._writer.dropped_chars}
 
-    def handler_output(self, function: str) -> Callable[[str], None]:
-        return lambda text: self.write(function, text)
+    def handler_output(self, function: str, group: str | None = None, stream: str | None = None) -> Callable[[str], None]:
+        return lambda text: self.write(function, text, group, stream)

@@ -20,6 +20,7 @@ from emulator.execution.environment import EnvState, ExecutionEnvironment
 from emulator.execution.forkserver_client import ForkServerClient, ForkServerError
 from emulator.functions.registry import FunctionVersion
 from emulator.execution.logsink import LogSink
+from emulator.execution.platform_log import application_filter
 
 log = logging.getLogger("emulator.execution.pool")
 
@@ -52,8 +53,11 @@ class EnvironmentFactory:
         max_environments: int | None = None,
         home: str | None = None,
         memory_limits: str = "auto",
+        cpu_model: str = "off",
     ) -> None:
         self.region = region
+        self.cpu_model = cpu_model
+        self.cpu_mode = ""  # how CPU follows memory, as the first fork server found it
         # Handlers' HOME: a private folder of this emulator, so that `~` (boto3's
         # ~/.aws/credentials, ~/.netrc, ...) never resolves to the user's home.
         self.home = home
@@ -125,7 +129,7 @@ class EnvironmentFactory:
                 self._starting.pop(python, None)
 
     async def _start_server(self, python: str, runtime: str) -> ForkServerClient:
-        server = ForkServerClient(python, self._on_exit, self.memory_limits, self._on_recycle)
+        server = ForkServerClient(python, self._on_exit, self.memory_limits, self._on_recycle, self.cpu_model)
         try:
             await server.start()
         except Exception:
@@ -140,6 +144,13 @@ class EnvironmentFactory:
         if not self.memory_mode:
             self.memory_mode = server.memory_mode
             log.log(logging.WARNING if server.memory_warning else logging.INFO, "memory limits: %s", server.memory_note or server.memory_mode)
+        if not self.cpu_mode and self.cpu_model != "off":
+            self.cpu_mode = server.cpu_mode
+            if server.cpu_mode == "unavailable":
+                log.warning("--cpu-model proportional: CPU cannot be capped in proportion to memory here (%s); "
+                            "environments run uncapped and durations are unscaled", server.cpu_note)
+            else:
+                log.info("CPU in proportion to memory (1,769 MB = 1 vCPU): %s", server.cpu_note)
         return server
 
     def _on_exit(self, pid: int, info: dict[str, Any]) -> None:
@@ -156,7 +167,7 @@ class EnvironmentFactory:
 
     def environment_spec(self, version: FunctionVersion, init_type: str, log_stream: str) -> dict[str, Any]:
         spec = version.spec
-        log_group = f"/aws/lambda/{spec.name}"
+        log_group = spec.log_group
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "LANG": "en_US.UTF-8",
@@ -196,6 +207,11 @@ class EnvironmentFactory:
                 "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
             }
         )
+        if spec.logging.log_format == "JSON":
+            # What Lambda sets for advanced logging controls, read by its runtime (and by
+            # Powertools' Logger): https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-advanced.html
+            env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
+            env["AWS_LAMBDA_LOG_LEVEL"] = spec.logging.application_log_level or "INFO"
         return {
             "env": env,
             "task_root": str(spec.code_dir),
@@ -259,7 +275,14 @@ class EnvironmentFactory:
         server = await self.server_for(version.spec.runtime)
         log_stream = time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{version.version}]{uuid.uuid4().hex}"
         spec = self.environment_spec(version, init_type, log_stream)
-        env = ExecutionEnvironment(f"{version.name}-{next(self._ids)}", self.logs.handler_output(version.name))
+        group = version.spec.log_group
+        on_log = self.logs.handler_output(version.name, group, log_stream)
+        keep = application_filter(version.spec.logging)
+        if keep is not None:  # JSON logs above INFO: Lambda filters the function's own lines
+            write = on_log
+            on_log = lambda text: (kept := keep(text)) and write(kept)  # noqa: E731
+        env = ExecutionEnvironment(f"{version.name}-{next(self._ids)}", on_log)
+        env.log_stream = log_stream
         try:
             parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         except OSError as exc:
@@ -291,7 +314,7 @@ class EnvironmentFactory:
         finally:
             child.close()
             os.close(output_w)
-        await self._read_output(output_r, version.name)
+        await self._read_output(output_r, version.name, group, log_stream)
         early = self._early_exits.pop(pid, None)
         if early is None:
             self._by_pid[pid] = env
@@ -333,13 +356,13 @@ class EnvironmentFactory:
         finally:
             self._creating -= 1
 
-    async def _read_output(self, fd: int, function: str) -> None:
+    async def _read_output(self, fd: int, function: str, group: str, stream: str) -> None:
         """What the environment writes below sys.stdout (subprocesses, C code) goes to the
         function's log; the pipe closes when the environment and its children are gone."""
         loop = asyncio.get_running_loop()
         pipe = os.fdopen(fd, "rb", buffering=0)
         try:
-            await loop.connect_read_pipe(lambda: _OutputProtocol(self.logs.handler_output(function)), pipe)
+            await loop.connect_read_pipe(lambda: _OutputProtocol(self.logs.handler_output(function, group, stream)), pipe)
         except OSError:
             pipe.close()
 
@@ -426,6 +449,15 @@ class EnvironmentPool:
         self.version = version
         self.generation += 1
         idle, self.idle = self.idle, []
+        for env in idle:
+            self._retire(env)
+
+    def retire(self) -> None:
+        """The version is gone (DeleteFunction): idle environments stop now, busy ones when
+        their invocation ends."""
+        self.generation += 1
+        idle = self.idle + self.provisioned_idle
+        self.idle, self.provisioned_idle = [], []
         for env in idle:
             self._retire(env)
 

@@ -159,8 +159,10 @@ class ProcessRuntimeApiBackend:
 
     async def create(self, version: FunctionVersion, init_type: str = "on-demand") -> RuntimeApiEnvironment:
         argv = self.command_for(version.spec)
-        env = RuntimeApiEnvironment(f"{version.name}-rapi-{next(self._ids)}", self.logs.handler_output(version.name))
         log_stream = time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{version.version}]{uuid.uuid4().hex}"
+        output = self.logs.handler_output(version.name, version.spec.log_group, log_stream)
+        env = RuntimeApiEnvironment(f"{version.name}-rapi-{next(self._ids)}", output)
+        env.log_stream = log_stream
         spec = self.factory.environment_spec(version, init_type, log_stream)
         spec["env"]["AWS_LAMBDA_RUNTIME_API"] = await env.listen(RUNTIME_API_HOST)
         spec["exec"] = argv

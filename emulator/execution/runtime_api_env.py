@@ -58,6 +58,7 @@ class RuntimeApiEnvironment:
         self.provisioned = False
         self.recycle = False
         self.init_ms = 0.0
+        self.log_stream = ""  # its CloudWatch Logs stream: YYYY/MM/DD/[version]id
         self.pid: int | None = None
         self._on_log = on_log
         self._log_capture: LogTail | None = None

@@ -5,10 +5,14 @@ from __future__ import annotations
 import logging
 import re
 import time
+import uuid
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from emulator.errors import InvalidParameterValue, ResourceNotFound
 from emulator.functions.code_tree import CodeFingerprint, SkippedLink, code_fingerprint
+from emulator.functions.function_state import Lifecycle
+from emulator.functions.resource_policy import ResourcePolicy
 from emulator.template.specs import FunctionSpec
 
 log = logging.getLogger("emulator.functions.registry")
@@ -38,6 +42,10 @@ class FunctionVersion:
     last_modified: float
     code_sha256: str = ""
     code_size: int = 0
+    # Changes with every change of this version's code or configuration; "" = derived from the code.
+    revision_id: str = ""
+    # The .zip this version was uploaded as (CreateFunction / UpdateFunctionCode), if it was.
+    package: Path | None = None
 
     @property
     def name(self) -> str:
@@ -55,6 +63,13 @@ class FunctionVersion:
     def key(self) -> str:
         return f"{self.spec.name}:{self.version}"
 
+    @property
+    def current_revision(self) -> str:
+        """RevisionId: set by every API change, else derived from the code."""
+        if self.revision_id:
+            return self.revision_id
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.qualified_arn}#{self.code_sha256}"))
+
 
 @dataclass
 class LambdaFunction:
@@ -64,6 +79,10 @@ class LambdaFunction:
     versions: dict[str, FunctionVersion] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)  # alias -> version
     alias_descriptions: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    # Resource-based policies by qualifier ("" for the unqualified function).
+    policies: dict[str, ResourcePolicy] = field(default_factory=dict)
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
 
     @property
     def name(self) -> str:
@@ -94,9 +113,14 @@ class FunctionRegistry:
             fingerprint = code_fingerprint(spec.code_dir)
         self.warn_skipped(spec.name, fingerprint.skipped)
         version = FunctionVersion(spec, LATEST, self.region, self.account_id, time.time(), fingerprint.sha256, fingerprint.size)
-        function = LambdaFunction(version)
-        self.functions[spec.name] = function
+        return self.put(LambdaFunction(version, tags=dict(spec.tags)))
+
+    def put(self, function: LambdaFunction) -> LambdaFunction:
+        self.functions[function.name] = function
         return function
+
+    def remove(self, name: str) -> LambdaFunction | None:
+        return self.functions.pop(name, None)
 
     def apply_code_fingerprint(self, name: str, fingerprint: CodeFingerprint) -> bool:
         """$LATEST's code as it is now (computed off the loop); True when the code changed."""
@@ -104,9 +128,10 @@ class FunctionRegistry:
         if function is None:  # gone meanwhile (a reset)
             return False
         self.warn_skipped(name, fingerprint.skipped)
-        if fingerprint.sha256 == function.latest.code_sha256:
-            return False
-        function.latest = replace(function.latest, code_sha256=fingerprint.sha256, code_size=fingerprint.size, last_modified=time.time())
+        if fingerprint.sha256 == function.latest.code_sha256 or function.latest.package is not None:
+            return False  # unchanged, or an uploaded package (its folder is ours; only UpdateFunctionCode changes it)
+        function.latest = replace(function.latest, code_sha256=fingerprint.sha256, code_size=fingerprint.size,
+                                  last_modified=time.time(), revision_id="")
         return True
 
     def warn_skipped(self, name: str, skipped: tuple[SkippedLink, ...]) -> None:

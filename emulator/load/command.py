@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from emulator.load import runner
+from emulator.advice.cost import PriceTableError, load_prices
+from emulator.load import insights, runner
 from emulator.load.emulator_link import EmulatorUnavailable
 from emulator.load.scenario import Scenario, ScenarioError, build, from_file, merge
 from emulator.load.targets import TargetError
@@ -55,6 +56,8 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     load.add_argument("--threshold", action="append", default=[], help="a pass/fail criterion, e.g. 'p99(Latency) < 200ms' (repeatable)")
     load.add_argument("--out", type=Path, default=None, help=f"folder for report.json and the CSV files (default ./{DEFAULT_OUT})")
     load.add_argument("--no-display", action="store_true", help="no live display")
+    load.add_argument("--price-table", type=Path, default=None,
+                      help="prices for the cost estimate (JSON, the shape of emulator/advice/prices.json)")
     return load
 
 
@@ -111,9 +114,14 @@ def run_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     out_dir = args.out or Path.cwd() / DEFAULT_OUT
     try:
+        load_prices(args.price_table)  # a bad table fails now, not after the run
+    except PriceTableError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
         result = runner.run(scenario, out_dir=out_dir, endpoint=args.endpoint, template=args.template,
-                            display=not args.no_display)
-    except (EmulatorUnavailable, TargetError, WorkerFailed) as exc:
+                            display=not args.no_display, price_table=args.price_table)
+    except (EmulatorUnavailable, TargetError, WorkerFailed, PriceTableError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return runner.EXIT_RUN_FAILED
     except KeyboardInterrupt:
@@ -138,5 +146,8 @@ def summary(result: runner.LoadResult) -> str:
         lines.append("errors: " + ", ".join(f"{k} {v}" for k, v in totals["errors_by_kind"].items()))
     for outcome in result.outcomes:
         lines.append(("  PASS " if outcome.ok else "  FAIL ") + outcome.message)
-    lines.append(f"report: {result.out_dir / 'report.json'} ({result.report['verdict']})")
+    if result.report.get("advice"):
+        lines.append("limits advisor:")
+    lines.extend(insights.lines(result.report))
+    lines.append(f"report: {result.out_dir / 'report.html'}, {result.out_dir / 'report.json'} ({result.report['verdict']})")
     return "\n".join(lines)

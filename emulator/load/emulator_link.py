@@ -131,6 +131,15 @@ def timeline(endpoint: str, since: float, until: float | None = None) -> dict[st
         return None
 
 
+def app_facts(endpoint: str) -> dict[str, Any] | None:
+    """The app's settings for the limits advisor (`GET /_emulator/app`), or None from an
+    emulator that does not serve them."""
+    try:
+        return get_json(f"{endpoint}/_emulator/app")
+    except (urllib.error.HTTPError, OSError, ValueError):
+        return None
+
+
 def metrics(endpoint: str) -> dict[str, Any] | None:
     try:
         return get_json(f"{endpoint}/_emulator/metrics")

@@ -57,7 +57,8 @@ def client_section(series: ClientSeries, started_at: float, scenario: Scenario) 
     kinds = sorted({k for s in series.seconds.values() for k in s.errors})
     rows: dict[str, list[Any]] = {name: [] for name in (
         "second", "t", "offered", "sent", "dropped", "responses", "ok", "throttled", "errors",
-        "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_max_ms", "send_lag_p99_ms")}
+        "latency_p50_ms", "latency_p90_ms", "latency_p95_ms", "latency_p99_ms", "latency_p999_ms", "latency_max_ms",
+        "send_lag_p99_ms")}
     by_reason: dict[str, list[int]] = {r: [] for r in reasons}
     by_kind: dict[str, list[int]] = {k: [] for k in kinds}
     for second in seconds:
@@ -68,9 +69,8 @@ def client_section(series: ClientSeries, started_at: float, scenario: Scenario) 
             rows[name].append(getattr(s, name))
         rows["throttled"].append(sum(s.throttles.values()))
         rows["errors"].append(sum(s.errors.values()))
-        rows["latency_p50_ms"].append(_num(s.latency.percentile(50)))
-        rows["latency_p90_ms"].append(_num(s.latency.percentile(90)))
-        rows["latency_p99_ms"].append(_num(s.latency.percentile(99)))
+        for name, p in PERCENTILES:
+            rows[f"latency_{name}_ms"].append(_num(s.latency.percentile(p)))
         rows["latency_max_ms"].append(_num(s.latency.high) if s.latency.count else None)
         rows["send_lag_p99_ms"].append(_num(s.lag.percentile(99)))
         for reason in reasons:
@@ -131,17 +131,8 @@ def add_outcomes(report: dict[str, Any], outcomes: list[Outcome]) -> None:
 def write_csvs(report: Mapping[str, Any], folder: Path) -> list[Path]:
     """client.csv, and series/<namespace>_<metric>[_dims].csv for every timeline series."""
     written = []
-    client = report["client"]["series"]
-    path = folder / "client.csv"
-    columns = [c for c in client if c not in ("throttles_by_reason", "errors_by_kind")]
-    extra = [(f"throttled:{r}", v) for r, v in client["throttles_by_reason"].items()] + \
-            [(f"error:{k}", v) for k, v in client["errors_by_kind"].items()]
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(columns + [name for name, _ in extra])
-        for i in range(len(client["second"])):
-            writer.writerow([client[c][i] for c in columns] + [values[i] for _, values in extra])
-    written.append(path)
+    if report.get("client") is not None:
+        written.append(_client_csv(report["client"]["series"], folder / "client.csv"))
     emulator = report.get("emulator")
     if emulator and emulator.get("timeline"):
         series_dir = folder / "series"
@@ -158,6 +149,18 @@ def write_csvs(report: Mapping[str, Any], folder: Path) -> list[Path]:
                     writer.writerow([series[c][i] for c in columns])
             written.append(path)
     return written
+
+
+def _client_csv(client: Mapping[str, Any], path: Path) -> Path:
+    columns = [c for c in client if c not in ("throttles_by_reason", "errors_by_kind")]
+    extra = [(f"throttled:{r}", v) for r, v in client["throttles_by_reason"].items()] + \
+            [(f"error:{k}", v) for k, v in client["errors_by_kind"].items()]
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns + [name for name, _ in extra])
+        for i in range(len(client["second"])):
+            writer.writerow([client[c][i] for c in columns] + [values[i] for _, values in extra])
+    return path
 
 
 # -- what thresholds see ---------------------------------------------------------------------------
@@ -190,7 +193,9 @@ class ReportMetrics(MetricLookup):
 
     # -- the generator's figures ---------------------------------------------------------------
     def _client(self, metric: str, dims: Mapping[str, str]) -> SeriesData | None:
-        client = self.report["client"]
+        client = self.report.get("client")
+        if client is None:  # `emulator report`: the emulator's timeline only
+            return None
         rows = client["series"]
         if metric == "Latency":
             return SeriesData("distribution", "Milliseconds", (), Distribution.from_json(client["latency_histogram"]))

@@ -6,19 +6,20 @@
    counters are read for the display (not for the figures: those come from its timeline);
 4. `settle`: the emulator is watched a while longer (until its async queue, pollers and
    the target queue are idle, or the time is up);
-5. report.json and the CSV files from the generator's figures and the emulator's timeline
-   over the run; the thresholds decide the verdict.
+5. report.json, the CSV files and report.html from the generator's figures and the
+   emulator's timeline over the run; the thresholds decide the verdict.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, IO
 
-from emulator.load import emulator_link, thresholds
+from emulator.load import emulator_link, html_report, insights, thresholds
 from emulator.load.display import Frame, make_display
 from emulator.load.report import ReportMetrics, add_outcomes, build_report, write_csvs
 from emulator.load.scenario import Scenario
@@ -61,12 +62,13 @@ class LoadResult:
 
 
 def run(scenario: Scenario, *, out_dir: Path, endpoint: str | None = None, template: Path | None = None,
-        display: bool = True, stream: IO[str] | None = None) -> LoadResult:
+        display: bool = True, stream: IO[str] | None = None, price_table: Path | None = None) -> LoadResult:
     out_dir.mkdir(parents=True, exist_ok=True)
     template = template or scenario.emulator.template
     local = None
     if endpoint is None and template is None and scenario.target.get("url"):
-        return _run(scenario, None, out_dir, display, stream, emulator_started=False)  # an HTTP target alone
+        return _run(scenario, None, out_dir, display, stream, emulator_started=False,
+                    price_table=price_table)  # an HTTP target alone
     if endpoint is None:
         if template is None:
             raise emulator_link.EmulatorUnavailable(
@@ -75,7 +77,8 @@ def run(scenario: Scenario, *, out_dir: Path, endpoint: str | None = None, templ
         local = emulator_link.LocalEmulator(template, scenario.emulator.options, out_dir / "emulator.log")
         endpoint = local.start()
     try:
-        return _run(scenario, endpoint.rstrip("/"), out_dir, display, stream, emulator_started=local is not None)
+        return _run(scenario, endpoint.rstrip("/"), out_dir, display, stream, emulator_started=local is not None,
+                    price_table=price_table)
     finally:
         if local is not None:
             local.stop()
@@ -95,8 +98,14 @@ def resolve_target(scenario: Scenario, endpoint: str | None) -> TargetSpec:
 
 
 def _run(scenario: Scenario, endpoint: str | None, out_dir: Path, show: bool, stream: IO[str] | None, *,
-         emulator_started: bool) -> LoadResult:
+         emulator_started: bool, price_table: Path | None = None) -> LoadResult:
     spec = resolve_target(scenario, endpoint)
+    facts = insights.facts_of(emulator_link.app_facts(endpoint)) if endpoint else None
+    warned = insights.before(facts)
+    if warned and show:
+        print("limits advisor, before the run:", file=stream or sys.stderr)
+        for finding in warned:
+            print(f"  {finding.line()}", file=stream or sys.stderr)
     schedule = scenario.schedule
     base = WorkerJob(0, 1, spec, scenario.payload, scenario.phases, scenario.arrivals, scenario.seed,
                      scenario.max_in_flight, scenario.timeout_s)
@@ -147,7 +156,8 @@ def _run(scenario: Scenario, endpoint: str | None, out_dir: Path, show: bool, st
                                   "cpu_us_per_request": sum(worker_cpu) / sent * 1e6 if sent else None}
     outcomes = [thresholds.evaluate(thresholds.parse(text), ReportMetrics(report)) for text in scenario.thresholds]
     add_outcomes(report, outcomes)
-    _write(report, out_dir)
+    insights.add_to_report(report, facts, price_table)
+    write_files(report, out_dir)
     return LoadResult(report, outcomes, out_dir)
 
 
@@ -184,11 +194,12 @@ def _idle(endpoint: str, queue: str | None) -> bool:
     return True
 
 
-def _write(report: dict[str, Any], out_dir: Path) -> None:
+def write_files(report: dict[str, Any], out_dir: Path) -> None:
     import json
 
     (out_dir / "report.json").write_text(json.dumps(_finite(report), indent=1, allow_nan=False))
     write_csvs(report, out_dir)
+    (out_dir / "report.html").write_text(html_report.render(report), encoding="utf-8")
 
 
 def _finite(value: Any) -> Any:

@@ -16,7 +16,10 @@ keeps moto as the store and the API, and changes three things:
    and moto's per-request listing of its own package folder is cached;
 4. memory (emulator/moto_child/instance_tracking.py): moto no longer records every SQS
    `Message` it creates for its dashboard, which kept every message ever sent alive; and
-   `GET /_emulator/backend-stats` (emulator/moto_child/stats.py) says what memory follows.
+   `GET /_emulator/backend-stats` (emulator/moto_child/stats.py) says what memory follows;
+5. what SQS has and moto lacks: FIFO SequenceNumbers that increase (sqs_queue.py),
+   DeadLetterQueueSourceArn and message move tasks (sqs_dead_letters.py), and SNS's
+   default SignatureVersion "1" in the envelopes it delivers (sns_signature.py).
 
 moto's internals change between releases, so `apply()` patches only the versions in
 VERIFIED_MOTO_VERSIONS (checked against their source); on any other it leaves moto alone
@@ -48,13 +51,21 @@ def apply() -> bool:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
     from moto.sqs import models
 
-    from emulator.moto_child import instance_tracking, keep_alive, sqs_queue, sqs_wire, stats
+    from moto.sqs.responses import SQSResponse
+
+    from emulator.moto_child import instance_tracking, keep_alive, sns_signature, sqs_dead_letters, sqs_queue, sqs_wire, stats
 
     if getattr(models, "_emulator_fast_sqs", False):
         return True
     # Build everything first, then assign: a failure leaves moto untouched.
     methods = sqs_queue.backend_methods(models.SQSBackend)
-    dispatch = stats.dispatcher_call(sqs_wire.dispatcher_call(DomainDispatcherApplication.__call__))
+    receive = methods["receive_message"]
+    methods["receive_message"] = lambda *args, **kwargs: sqs_dead_letters.note_received(receive(*args, **kwargs))
+    moves = sqs_dead_letters.MessageMoves(sqs_dead_letters.find_queue)
+    dispatch = stats.dispatcher_call(sqs_dead_letters.dispatcher_call(
+        sqs_wire.dispatcher_call(DomainDispatcherApplication.__call__), moves))
+    receive_response = sqs_dead_letters.receive_response(SQSResponse.receive_message)
+    post_data = sns_signature.signed_post_data()
     handler = keep_alive.handler_class(moto.server.MotoRequestHandler)
     list_modules = _cached(backends.list_of_moto_modules)
 
@@ -64,6 +75,8 @@ def apply() -> bool:
     DomainDispatcherApplication.__call__ = dispatch
     moto.server.MotoRequestHandler = handler  # what moto.server.main passes to run_simple
     backends.list_of_moto_modules = list_modules
+    SQSResponse.receive_message = receive_response
+    sns_signature.install(post_data)
     instance_tracking.stop_tracking(models.Message)
     models._emulator_fast_sqs = True
     return True

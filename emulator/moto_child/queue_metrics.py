@@ -6,9 +6,10 @@ Per SQS queue, the figures of CloudWatch's AWS/SQS metrics
 the three message counts, the age of the oldest message, totals of messages added,
 received, deleted and moved to the dead-letter queue, the live messages by receive count,
 and the queue's redrive target. Per Kinesis stream, the totals behind IncomingRecords and
-IncomingBytes. Every figure is kept up to date by the fast models as messages and records
-move (emulator/moto_child/sqs_store.py, kinesis_stream.py), so a sample costs O(queues +
-receive counts), never O(messages).
+IncomingBytes. Per DynamoDB table, the capacity layer's settings and cumulative counters
+(emulator/moto_child/fast_dynamodb.py: CloudWatch's AWS/DynamoDB names). Every figure is kept up to date by the fast models as messages and records
+move (emulator/moto_child/sqs_store.py, kinesis_stream.py, ddb_throughput.py), so a sample
+costs O(queues + receive counts + tables), never O(messages) or O(items).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from emulator.moto_child import fast_dynamodb
 from emulator.moto_child.kinesis_stream import STREAMS_LOCK
 from emulator.moto_child.sqs_queue import QUEUES_LOCK, FastQueue
 
@@ -61,4 +63,8 @@ def backend_metrics() -> dict[str, Any]:
             for name, stream in list(backend.streams.items()):
                 records, size = totals.get(name, (0, 0))
                 streams.append({"name": name, "arn": stream.arn, "incoming_records": records, "incoming_bytes": size})
-    return {"sqs": queues, "kinesis": streams}
+    figures: dict[str, Any] = {"sqs": queues, "kinesis": streams}
+    tables = fast_dynamodb.capacity_tables()
+    if tables is not None:
+        figures["dynamodb"] = tables
+    return figures

@@ -58,10 +58,24 @@ def new_receipt_handle() -> str:
     return bits.to_bytes(RECEIPT_HANDLE_LENGTH, "little").translate(_HANDLE_LETTERS).decode("ascii")
 
 
+# FIFO SequenceNumber: "a large, non-consecutive number" that keeps increasing within a
+# message group (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html);
+# AWS's examples show 20 decimal digits. moto gives one only with an explicit deduplication
+# id, drawn at random (not increasing); ours start from the clock, 20 digits, and increase
+# across the whole queue.
+SEQUENCE_NUMBER_BASE = 18_000_000_000_000_000_000
+DEAD_LETTER_SOURCE_ATTRIBUTE = "DeadLetterQueueSourceArn"
+
+
 class FastQueue(models.Queue):
     def __init__(self, name: str, region: str, account_id: str, **kwargs: Any) -> None:
         super().__init__(name, region, account_id, **kwargs)
         self._messages_lock = threading.Condition(QUEUES_LOCK)
+        self._last_sequence = 0
+
+    def _next_sequence_number(self) -> str:
+        self._last_sequence = max(self._last_sequence + 1, SEQUENCE_NUMBER_BASE + time.time_ns())
+        return str(self._last_sequence)
 
     # -- the store, and moto's `_messages` list as a view of it ------------------------------
     @property
@@ -161,6 +175,8 @@ class FastQueue(models.Queue):
                 message.deduplication_id, message.sent_timestamp or now, now
             ):
                 return
+            if self.fifo_queue:
+                message.sequence_number = self._next_sequence_number()
             self._store.add(message, now)
             # One waiting receive per message: waking every long poll (moto's notify_all)
             # costs a hundred idle pollers a wake-up each for every message sent.
@@ -175,6 +191,10 @@ class FastQueue(models.Queue):
                 policy = self.redrive_policy if self.dead_letter_queue is not None else None
                 got = self._store.receive(count, visibility_timeout, now, policy["maxReceiveCount"] if policy else None)
                 for message in got.to_dead_letter:
+                    # SQS stamps a redriven message with the queue it came from (the
+                    # DeadLetterQueueSourceArn attribute of ReceiveMessage:
+                    # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ReceiveMessage.html).
+                    message.dead_letter_queue_source_arn = self.queue_arn
                     self.dead_letter_queue.add_message(message)  # type: ignore[union-attr]
                 remaining = deadline - time.monotonic()
                 if got.messages or not wait_s or remaining <= 0:
@@ -209,6 +229,13 @@ class FastQueue(models.Queue):
                 )
             self._store.change_visibility(message, visibility_timeout, now)
             self._messages_lock.notify_all()
+
+    def take_for_move(self, limit: int) -> list[Any]:
+        """Up to `limit` messages that can be received now, taken out of this queue (a
+        message move task: emulator/moto_child/sqs_message_moves.py)."""
+        with self._messages_lock:
+            self._advance()
+            return self._store.take_ready(limit)
 
     def wait_for_messages(self, timeout: int) -> None:
         with self._messages_lock:

@@ -330,6 +330,20 @@ class MessageStore:
             self._set(message, IN_FLIGHT)
             self._start_timer(message, message.visible_at)
 
+    def take_ready(self, limit: int) -> list[Any]:
+        """Up to `limit` READY messages, oldest first, removed without being received (a
+        message move task moves them to another queue)."""
+        taken = list(islice(self._ready_in_order(), limit))
+        for message in taken:
+            self._remove(message)  # not deleted: its handles are simply no longer this queue's
+        self._compact()
+        return taken
+
+    def _ready_in_order(self) -> Iterator[Any]:
+        for message in list(self._live.values()):  # arrival order
+            if message._fq_state is READY:
+                yield message
+
     # -- delete and change visibility -------------------------------------------------------
     def find(self, receipt_handle: str) -> Any:
         """The live message that was ever given this handle (moto accepts stale handles)."""

@@ -112,7 +112,9 @@ class FunctionAdmin:
         copied = await asyncio.to_thread(copy_code, latest.spec.code_dir, snapshot)
         self.registry.warn_skipped(function.name, copied.skipped)
         spec = replace(latest.spec, code_dir=snapshot, description=description if description is not None else latest.spec.description)
-        version = FunctionVersion(spec, number, latest.region, latest.account_id, time.time(), latest.code_sha256 or copied.sha256, copied.size)
+        # An uploaded package's size is the .zip's, as Lambda reports it (the copy is its contents).
+        size = latest.code_size if latest.package is not None else copied.size
+        version = FunctionVersion(spec, number, latest.region, latest.account_id, time.time(), latest.code_sha256 or copied.sha256, size)
         function.versions[number] = version
         return version
 
@@ -309,6 +311,29 @@ class FunctionAdmin:
     def _qualified_arn(function: LambdaFunction, qualifier: str) -> str:
         return f"{function.latest.function_arn}:{qualifier}"
 
+    # -- a function or version deleted (emulator/service/function_lifecycle.py) ---------------
+    def forget_function(self, function: LambdaFunction) -> None:
+        """Drop every run-time setting of a deleted function: provisioned concurrency (its
+        allocations cancelled), reserved concurrency, event invoke configs."""
+        for (name, qualifier) in [key for key in self.provisioned if key[0] == function.name]:
+            self._drop_provisioned(name, qualifier)
+        if self.service.ledger.reserved(function.name) is not None:
+            self.service.ledger.set_reserved(function.name, None)
+        for key in [key for key in self.service.event_invoke_configs if key[0] == function.name]:
+            del self.service.event_invoke_configs[key]
+        self._publishing.pop(function.name, None)
+
+    def forget_version(self, function: LambdaFunction, version: str) -> None:
+        if (function.name, version) in self.provisioned:
+            self._drop_provisioned(function.name, version)
+        self.service.event_invoke_configs.pop((function.name, version), None)
+
+    def _drop_provisioned(self, name: str, qualifier: str) -> None:
+        config = self.provisioned.pop((name, qualifier))
+        if config.task is not None:
+            config.task.cancel()
+        self.service.ledger.set_provisioned(name, qualifier, None)
+
     def close(self) -> None:
         for config in self.provisioned.values():
             if config.task is not None:
@@ -341,4 +366,6 @@ def _check_alias_name(alias: str) -> None:
 
 def _same_config(a: FunctionVersion, b: FunctionVersion) -> bool:
     sa, sb = a.spec, b.spec
-    return (sa.handler, sa.runtime, sa.memory_mb, sa.timeout_s, sa.environment) == (sb.handler, sb.runtime, sb.memory_mb, sb.timeout_s, sb.environment)
+    fields = ("handler", "runtime", "memory_mb", "timeout_s", "environment", "logging", "dead_letter_arn", "role",
+              "layer_arns", "api_echo")
+    return all(getattr(sa, name) == getattr(sb, name) for name in fields)

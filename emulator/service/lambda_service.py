@@ -15,7 +15,7 @@ from typing import Any
 from emulator.service.async_queue import AsyncInvocationQueue, AsyncQueuePorts, EventInvokeConfig
 from emulator.clock import Clock
 from emulator.policy.concurrency import ConcurrencyLedger, ThrottleReason
-from emulator.errors import InvalidParameterValue, TooManyRequests
+from emulator.errors import InvalidParameterValue, ResourceNotFound, TooManyRequests
 from emulator.functions.registry import FunctionRegistry, FunctionVersion
 from emulator.execution.invoker import Invocation, Invoker, InvokeResult
 from emulator.functions.metrics import Metrics
@@ -110,10 +110,19 @@ class LambdaService:
         reserved = self.ledger.reserved(function)
         return self.ledger.unreserved_limit if reserved is None else reserved
 
+    def check_invocable(self, version: FunctionVersion) -> None:
+        """A function being created (Pending), failed or deleted cannot be invoked:
+        https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html"""
+        function = self.registry.functions.get(version.name)
+        if function is None:
+            raise ResourceNotFound(f"Function not found: {version.function_arn}")
+        function.lifecycle.check_invocable()
+
     def submit_async(self, version: FunctionVersion, payload: bytes, qualifier: str | None = None, *,
                      tenant_id: str | None = None, trace_header: str | None = None) -> str:
         """Accept an Event invocation (the caller answers 202); it runs from the queue."""
         assert self.async_queue is not None, "the async queue starts with the server"
+        self.check_invocable(version)
         request_id = new_request_id()
         self.async_queue.submit(version, payload, qualifier, request_id, tenant_id, trace_header)
         return request_id
@@ -137,6 +146,7 @@ class LambdaService:
     ) -> InvokeResult:
         """Admit, run, release. Raises TooManyRequests when throttled (never queues).
         `trace_header`: the caller's X-Amzn-Trace-Id, if any (emulator/service/tracing.py)."""
+        self.check_invocable(version)
         name = version.name
         metrics = self.metrics
         with self.ledger.lease(name, qualifier) as admission:  # released in finally

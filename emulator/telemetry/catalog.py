@@ -6,6 +6,7 @@ such in docs/timeline.md. Sources:
 Lambda: https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html
 SQS: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html
 Kinesis: https://docs.aws.amazon.com/streams/latest/dev/monitoring-with-cloudwatch.html
+DynamoDB: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/metrics-dimensions.html
 SNS: https://docs.aws.amazon.com/sns/latest/dg/sns-monitoring-using-cloudwatch.html
 """
 
@@ -18,8 +19,9 @@ LAMBDA = "AWS/Lambda"
 SQS = "AWS/SQS"
 KINESIS = "AWS/Kinesis"
 API_GATEWAY = "AWS/ApiGateway"
+DYNAMODB = "AWS/DynamoDB"
 SNS = "AWS/SNS"
-NAMESPACES = (LAMBDA, SQS, KINESIS, API_GATEWAY, SNS)
+NAMESPACES = (LAMBDA, SQS, KINESIS, API_GATEWAY, DYNAMODB, SNS)
 
 
 class Kind(Enum):
@@ -89,6 +91,9 @@ MAPPING_METRICS: tuple[MetricInfo, ...] = (
     _m(LAMBDA, "DeletedEventCount", "Count", C, "Sum", True, "SQS messages deleted after processing"),
     _m(LAMBDA, "OnFailureDestinationDeliveredEventCount", "Count", C, "Sum", True, "stream records whose batch was sent on failure"),
     _m(LAMBDA, "FilteredOutEventCount", "Count", C, "Sum", True, "events filtered out by FilterCriteria"),
+    _m(LAMBDA, "DeadLetterBoundEventCount", "Count", C, "Sum", False,
+       "SQS messages left in flight at their queue's maxReceiveCount, so bound for its DLQ, by Cause: "
+       "Throttled (the batch never ran), Failed (function error or partial failure), Other"),
     _m(LAMBDA, "Pollers", "Count", G, "Maximum", False, "pollers (SQS: concurrent batch workers; Kinesis: lanes)"),
     _m(LAMBDA, "ConcurrentBatches", "Count", G, "Maximum", False, "batches being invoked"),
     _m(LAMBDA, "IteratorAge", "Milliseconds", G, "Maximum", True,
@@ -118,9 +123,11 @@ STREAM_METRICS: tuple[MetricInfo, ...] = (
        "the same per shard (dimension ShardId, AWS's shard-level name)"),
 )
 
-# Per API stage of the API Gateway front door: REST APIs by ApiName and Stage
+# Per API stage of the API Gateway front door, and per method or route: REST APIs by ApiName
+# and Stage, and ApiName, Stage, Method and Resource
 # (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-metrics-and-dimensions.html),
-# HTTP APIs by ApiId and Stage (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-metrics.html).
+# HTTP APIs by ApiId and Stage, and ApiId, Stage and Route
+# (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-metrics.html).
 # Sampled from the gateway's counters once a second: latencies are each second's mean.
 API_METRICS: tuple[MetricInfo, ...] = (
     _m(API_GATEWAY, "Count", "Count", C, "SampleCount", True, "requests the stage received"),
@@ -130,7 +137,25 @@ API_METRICS: tuple[MetricInfo, ...] = (
     _m(API_GATEWAY, "5xx", "Count", C, "Sum", True, "HTTP APIs: server errors"),
     _m(API_GATEWAY, "Latency", "Milliseconds", G, "Average", True, "request to response, the second's mean"),
     _m(API_GATEWAY, "IntegrationLatency", "Milliseconds", G, "Average", True, "the backend's part, the second's mean"),
+    _m(API_GATEWAY, "CacheHitCount", "Count", C, "Sum", True, "REST APIs: requests answered from the stage cache"),
+    _m(API_GATEWAY, "CacheMissCount", "Count", C, "Sum", True,
+       "REST APIs: requests to cached methods the integration answered"),
     _m(API_GATEWAY, "Throttles", "Count", C, "Sum", False, "requests answered 429, by the throttle Layer that answered"),
+)
+
+# Per table (dimension TableName) and global secondary index (TableName and
+# GlobalSecondaryIndexName), from the moto child's capacity layer
+# (emulator/moto_child/ddb_throughput.py). AWS publishes them per minute; here per second.
+# ThrottledRequests is per table only (AWS: TableName and Operation). Provisioned capacity
+# is published for provisioned tables only, as on AWS.
+TABLE_METRICS: tuple[MetricInfo, ...] = (
+    _m(DYNAMODB, "ConsumedReadCapacityUnits", "Count", C, "Sum", True, "read capacity units consumed"),
+    _m(DYNAMODB, "ConsumedWriteCapacityUnits", "Count", C, "Sum", True, "write capacity units consumed"),
+    _m(DYNAMODB, "ReadThrottleEvents", "Count", C, "Sum", True, "read events refused for lack of capacity"),
+    _m(DYNAMODB, "WriteThrottleEvents", "Count", C, "Sum", True, "write events refused for lack of capacity"),
+    _m(DYNAMODB, "ThrottledRequests", "Count", C, "Sum", True, "requests with at least one throttled event (per table)"),
+    _m(DYNAMODB, "ProvisionedReadCapacityUnits", "Count", G, "Average", True, "provisioned read capacity (auto scaling moves it)"),
+    _m(DYNAMODB, "ProvisionedWriteCapacityUnits", "Count", G, "Average", True, "provisioned write capacity (auto scaling moves it)"),
 )
 
 # Per topic (dimension TopicName), from the SNS counters of /_emulator/metrics: what the
@@ -160,7 +185,7 @@ TOPIC_METRICS: tuple[MetricInfo, ...] = (
 )
 
 ALL_METRICS: tuple[MetricInfo, ...] = (FUNCTION_METRICS + ACCOUNT_METRICS + MAPPING_METRICS + QUEUE_METRICS + STREAM_METRICS
-                                       + API_METRICS + TOPIC_METRICS)
+                                       + API_METRICS + TABLE_METRICS + TOPIC_METRICS)
 
 
 def info(namespace: str, name: str) -> MetricInfo | None:

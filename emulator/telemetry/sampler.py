@@ -2,8 +2,8 @@
 
 Off the invoke path, it reads the ledger (account concurrency and limits, provisioned
 utilisation), the pollers' counters (asked of the poller process, as /_emulator/metrics
-does) and the backend's queue and stream figures (one call to the moto child:
-emulator/moto_child/queue_metrics.py), and turns cumulative counters into per-second
+does) and the backend's queue, stream and DynamoDB table figures (one call to the moto
+child: emulator/moto_child/queue_metrics.py), and turns cumulative counters into per-second
 counts. What it reads comes through `SamplerPorts`, so this module knows neither the
 service nor the backend.
 
@@ -46,6 +46,9 @@ _QUEUE_GAUGES = {"visible": "ApproximateNumberOfMessagesVisible", "not_visible":
                  "delayed": "ApproximateNumberOfMessagesDelayed", "oldest_age_s": "ApproximateAgeOfOldestMessage"}
 _QUEUE_COUNTERS = {"received": "NumberOfMessagesReceived", "deleted": "NumberOfMessagesDeleted",
                    "dead_lettered": "NumberOfMessagesMovedToDLQ"}
+# The capacity layer's cumulative counters per table and global index (CloudWatch's names).
+_CAPACITY_COUNTERS = ("ConsumedReadCapacityUnits", "ConsumedWriteCapacityUnits", "ReadThrottleEvents", "WriteThrottleEvents")
+_PROVISIONED = ("ProvisionedReadCapacityUnits", "ProvisionedWriteCapacityUnits")
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,10 @@ class Sampler:
                         delta = self._deltas.delta(("mapping", uuid, field), float(counters[field] or 0))
                         timeline.record_count(series_key(catalog.LAMBDA, metric, dims), delta, second)
                         break
+            for cause, value in (counters.get("DeadLetterBoundByCause") or {}).items():
+                delta = self._deltas.delta(("mapping", uuid, "dlq-bound", cause), float(value or 0))
+                timeline.record_count(series_key(catalog.LAMBDA, "DeadLetterBoundEventCount", {**dims, "Cause": cause}),
+                                      delta, second)
             timeline.record_gauge(series_key(catalog.LAMBDA, "Pollers", dims), counters.get("Pollers") or 0, second)
             timeline.record_gauge(series_key(catalog.LAMBDA, "ConcurrentBatches", dims), counters.get("BatchesInFlight") or 0, second)
             shards = counters.get("Shards")
@@ -167,7 +174,9 @@ class Sampler:
             function = _resource_name(str(counters.get("FunctionArn", "")), "function:")
             if function:
                 function_ages[function] = max(function_ages.get(function, 0.0), age)
-            stream = _resource_name(str(counters.get("EventSourceArn", "")), "stream/")
+            # AWS/Kinesis series for Kinesis mappings only (a DynamoDB stream's ARN also has "stream/").
+            source_arn = str(counters.get("EventSourceArn", ""))
+            stream = _resource_name(source_arn, "stream/") if source_arn.startswith("arn:aws:kinesis:") else ""
             for shard_id, shard in shards.items():
                 shard_age = float(shard.get("IteratorAgeMilliseconds") or 0)
                 timeline.record_gauge(series_key(catalog.LAMBDA, "IteratorAge", {**dims, "ShardId": shard_id}), shard_age, second)
@@ -181,7 +190,7 @@ class Sampler:
             timeline.record_gauge(series_key(catalog.KINESIS, "GetRecords.IteratorAgeMilliseconds", {"StreamName": stream}),
                                   age, second)
 
-    # -- queues and streams in the backend ---------------------------------------------------
+    # -- queues, streams and tables in the backend ----------------------------------------
     def record_backend(self, figures: Mapping[str, Any], second: int) -> None:
         timeline = self.timeline
         queues = [q for q in figures.get("sqs") or () if isinstance(q, Mapping) and q.get("name")]
@@ -218,28 +227,65 @@ class Sampler:
             for field, metric in (("incoming_records", "IncomingRecords"), ("incoming_bytes", "IncomingBytes")):
                 delta = self._deltas.delta(("stream", str(stream["name"]), field), float(stream.get(field) or 0))
                 timeline.record_count(series_key(catalog.KINESIS, metric, dims), delta, second)
+        for table in figures.get("dynamodb") or ():
+            if isinstance(table, Mapping) and table.get("TableName"):
+                self._record_table(table, second)
+
+    def _record_table(self, table: Mapping[str, Any], second: int) -> None:
+        """A table's and its global indexes' capacity series (dimension TableName, and
+        GlobalSecondaryIndexName for an index)."""
+        name = str(table["TableName"])
+        arn = str(table.get("TableArn") or name)  # deltas by ARN: a same-named table elsewhere is another table
+        provisioned = table.get("BillingMode") != "PAY_PER_REQUEST"
+        parts: list[tuple[str, dict[str, str], Mapping[str, Any], tuple[str, ...]]] = [
+            ("", {"TableName": name}, table, (*_CAPACITY_COUNTERS, "ThrottledRequests"))]
+        for index, figures in (table.get("GlobalSecondaryIndexes") or {}).items():
+            if isinstance(figures, Mapping):
+                parts.append((index, {"TableName": name, "GlobalSecondaryIndexName": index}, figures, _CAPACITY_COUNTERS))
+        for index, dims, figures, counters in parts:
+            for metric in counters:
+                delta = self._deltas.delta(("table", arn, index, metric), float(figures.get(metric) or 0))
+                self.timeline.record_count(series_key(catalog.DYNAMODB, metric, dims), delta, second)
+            if provisioned:
+                for metric in _PROVISIONED:
+                    self.timeline.record_gauge(series_key(catalog.DYNAMODB, metric, dims), figures.get(metric) or 0, second)
 
     # -- the API Gateway front door -------------------------------------------------------------
     def record_api_gateway(self, snapshot: Mapping[str, Any], second: int) -> None:
-        """Per stage: counts from the gateway's cumulative counters, latencies as the mean of
-        the requests answered since the last sample."""
-        timeline = self.timeline
+        """Per stage, and per method (REST: Method and Resource) or route (HTTP: Route), as
+        CloudWatch's dimensions have them: counts from the gateway's cumulative counters,
+        latencies as the mean of the requests answered since the last sample."""
         for api_id, api in (snapshot.get("apis") or {}).items():
             rest = api.get("Type") == "REST"
             for stage, counters in (api.get("Stages") or {}).items():
                 dims = {"ApiName": str(api.get("Name")), "Stage": stage} if rest else {"ApiId": api_id, "Stage": stage}
-                for metric in ("Count", "4XXError", "5XXError") if rest else ("Count", "4xx", "5xx"):
-                    delta = self._deltas.delta(("api", api_id, stage, metric), float(counters.get(metric) or 0))
-                    timeline.record_count(series_key(catalog.API_GATEWAY, metric, dims), delta, second)
-                for metric in ("Latency", "IntegrationLatency"):
-                    stats = counters.get(metric) or {}
-                    count = self._deltas.delta(("api", api_id, stage, metric, "n"), float(stats.get("SampleCount") or 0))
-                    total = self._deltas.delta(("api", api_id, stage, metric, "sum"), float(stats.get("Sum") or 0))
-                    if count > 0:
-                        timeline.record_gauge(series_key(catalog.API_GATEWAY, metric, dims), total / count, second)
-                for layer, value in (counters.get("ThrottlesByLayer") or {}).items():
-                    delta = self._deltas.delta(("api", api_id, stage, "throttles", layer), float(value))
-                    timeline.record_count(series_key(catalog.API_GATEWAY, "Throttles", {**dims, "Layer": layer}), delta, second)
+                self._record_api_counters(("api", api_id, stage), dims, counters, rest, second)
+                for route_key, route in (counters.get("Routes") or {}).items():
+                    if rest:
+                        method, _, resource = str(route_key).partition(" ")
+                        route_dims = {**dims, "Method": method, "Resource": resource}
+                    else:
+                        route_dims = {**dims, "Route": str(route_key)}
+                    self._record_api_counters(("api", api_id, stage, str(route_key)), route_dims, route, rest, second)
+
+    def _record_api_counters(self, key: tuple[str, ...], dims: dict[str, str], counters: Mapping[str, Any], rest: bool,
+                             second: int) -> None:
+        timeline = self.timeline
+        names = ("Count", "4XXError", "5XXError", "CacheHitCount", "CacheMissCount") if rest else ("Count", "4xx", "5xx")
+        for metric in names:
+            if metric not in counters and metric.startswith("Cache"):
+                continue
+            delta = self._deltas.delta((*key, metric), float(counters.get(metric) or 0))
+            timeline.record_count(series_key(catalog.API_GATEWAY, metric, dims), delta, second)
+        for metric in ("Latency", "IntegrationLatency"):
+            stats = counters.get(metric) or {}
+            count = self._deltas.delta((*key, metric, "n"), float(stats.get("SampleCount") or 0))
+            total = self._deltas.delta((*key, metric, "sum"), float(stats.get("Sum") or 0))
+            if count > 0:
+                timeline.record_gauge(series_key(catalog.API_GATEWAY, metric, dims), total / count, second)
+        for layer, value in (counters.get("ThrottlesByLayer") or {}).items():
+            delta = self._deltas.delta((*key, "throttles", layer), float(value))
+            timeline.record_count(series_key(catalog.API_GATEWAY, "Throttles", {**dims, "Layer": layer}), delta, second)
 
     # -- SNS topics --------------------------------------------------------------------------------
     def record_sns(self, snapshot: Mapping[str, Any], second: int) -> None:

@@ -20,7 +20,8 @@ from __future__ import annotations
 import math
 from array import array
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from emulator.telemetry import catalog
@@ -202,10 +203,20 @@ class FunctionSeries:
     def dead_letter_delivered(self) -> None:
         self.frame().dead_letter_deliveries += 1
 
-    def frames(self) -> Iterator[FunctionFrame]:
-        yield from self.ring
+    def frames(self, start: float = -math.inf) -> Iterator[FunctionFrame]:
+        """Oldest first; from `start` on, the ring is read from its newest end, so a short
+        recent window (the dashboard's once-a-second read) costs what it holds, not the ring."""
+        if start == -math.inf:
+            yield from self.ring
+        else:
+            recent = []
+            for frame in reversed(self.ring):
+                if frame.second < start:
+                    break
+                recent.append(frame)
+            yield from reversed(recent)
         live = self.live
-        if live.has_data() or self.peak:
+        if live.second >= start and (live.has_data() or self.peak):
             # The live frame's concurrency so far is the peak since it opened.
             view = FunctionFrame(live.second)
             for slot in FunctionFrame.__slots__:
@@ -244,11 +255,29 @@ class SampleRing:
         values[self.start] = value
         self.start = (self.start + 1) % size
 
-    def items(self) -> Iterator[tuple[int, float]]:
+    def items(self, start: float = -math.inf) -> Iterator[tuple[int, float]]:
+        """Oldest first, from the first second >= start (found by bisection: seconds are in order)."""
         size = len(self.seconds)
-        for i in range(size):
+        first = 0 if start == -math.inf else bisect_left(_Ordered(self), start)
+        for i in range(first, size):
             index = (self.start + i) % size
             yield self.seconds[index], self.values[index]
+
+
+class _Ordered(Sequence[int]):
+    """A ring's seconds in time order, as a sequence `bisect` can search."""
+
+    __slots__ = ("ring",)
+
+    def __init__(self, ring: SampleRing) -> None:
+        self.ring = ring
+
+    def __len__(self) -> int:
+        return len(self.ring.seconds)
+
+    def __getitem__(self, i: int) -> int:  # type: ignore[override]
+        ring = self.ring
+        return ring.seconds[(ring.start + i) % len(ring.seconds)]
 
 
 # -- function frames as series ----------------------------------------------------------------
@@ -367,11 +396,12 @@ class Timeline:
         self._last_tick = self.now()
 
     # -- reading ------------------------------------------------------------------------
-    def keys(self) -> list[SeriesKey]:
-        """Every series with data (ListMetrics)."""
+    def keys(self, start: float = -math.inf, end: float = math.inf) -> list[SeriesKey]:
+        """Every series with data (ListMetrics); of a function's series, those with data in
+        [start, end) (sampled series are listed whatever the window: reading one is cheap)."""
         keys: set[SeriesKey] = set(self._samples)
         for name, series in self._functions.items():
-            frames = list(series.frames())
+            frames = [frame for frame in series.frames(start) if frame.second < end]
             if not frames:
                 continue
             fn = (("FunctionName", name),)
@@ -395,7 +425,12 @@ class Timeline:
         ring = self._samples.get(key)
         if ring is None:
             return []
-        return [(second, _one(value)) for second, value in ring.items() if start <= second < end]
+        points = []
+        for second, value in ring.items(start):
+            if second >= end:
+                break
+            points.append((second, _one(value)))
+        return points
 
     def _function_points(self, metric: str, dims: Mapping[str, str], start: float, end: float) -> list[tuple[int, Datum]]:
         reason = dims.get("Reason")
@@ -412,8 +447,8 @@ class Timeline:
             series = self._functions.get(function)
             if series is None:
                 continue
-            for frame in series.frames():
-                if start <= frame.second < end:
+            for frame in series.frames(start):
+                if frame.second < end:
                     datum = read(frame)
                     if datum is not None:
                         by_second[frame.second] = _combine(by_second.get(frame.second), datum, summing)
@@ -436,7 +471,7 @@ class Timeline:
         what report.json carries (docs/timeline.md, "Export")."""
         series = []
         first = last = None
-        for key in self.keys():
+        for key in self.keys(start, end):
             points = self.points(key, start, end)
             if not points:
                 continue

@@ -31,6 +31,8 @@ V2_INTEGRATION = "AWS::ApiGatewayV2::Integration"
 V2_ROUTE = "AWS::ApiGatewayV2::Route"
 V2_STAGE = "AWS::ApiGatewayV2::Stage"
 V2_DEPLOYMENT = "AWS::ApiGatewayV2::Deployment"
+REST_AUTHORIZER = "AWS::ApiGateway::Authorizer"
+V2_AUTHORIZER = "AWS::ApiGatewayV2::Authorizer"
 
 # SAM's implicit APIs, made when a function's Api / HttpApi event names no API:
 # https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/sam-property-function-api.html
@@ -93,6 +95,7 @@ GATEWAY_REF_VALUES: dict[str, Callable[[Any, str], str]] = {
     REST_DEPLOYMENT: _kind_id("deployment"), REST_STAGE: _stage_name, V2_STAGE: _stage_name,
     USAGE_PLAN: _kind_id("usage-plan"), API_KEY: _kind_id("api-key"), USAGE_PLAN_KEY: _kind_id("api-key"),
     V2_INTEGRATION: _kind_id("integration"), V2_ROUTE: _kind_id("route"), V2_DEPLOYMENT: _kind_id("deployment"),
+    REST_AUTHORIZER: _kind_id("authorizer"), V2_AUTHORIZER: _kind_id("authorizer"),
 }
 # The `Fn::GetAtt` attributes of these types the emulator can answer.
 GATEWAY_ATTRIBUTES: dict[str, dict[str, Callable[[Any, str], str]]] = {
@@ -106,4 +109,6 @@ GATEWAY_ATTRIBUTES: dict[str, dict[str, Callable[[Any, str], str]]] = {
     USAGE_PLAN: {"Id": _kind_id("usage-plan")},
     V2_INTEGRATION: {"IntegrationId": _kind_id("integration")},
     V2_ROUTE: {"RouteId": _kind_id("route")},
+    REST_AUTHORIZER: {"AuthorizerId": _kind_id("authorizer")},
+    V2_AUTHORIZER: {"AuthorizerId": _kind_id("authorizer")},
 }

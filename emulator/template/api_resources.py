@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from emulator.template import api_ids
+from emulator.template.api_auth import method_authorizer, rest_authorizer, v2_authorizer
+from emulator.template.api_caching import cache_key_parameters, with_cache
 from emulator.template.api_reading import (
     ApiProps, Unserved, check_path, lambda_target, normalise_method, quota, served_integration, usage_plan_id,
 )
@@ -41,6 +43,13 @@ def _of_type(builder: GatewayBuilder, included: list[str], rtype: str) -> list[A
 def read_declared_apis(builder: GatewayBuilder, included: list[str]) -> None:
     for props in _of_type(builder, included, api_ids.REST_API):
         _rest_api(builder, props)
+    for props in _of_type(builder, included, api_ids.REST_AUTHORIZER):
+        builder.api_by_id(props, "RestApiId", props.get("RestApiId"), REST)
+        authorizer = rest_authorizer(props, builder.functions)
+        builder.authorizers[authorizer.authorizer_id] = authorizer
+    for props in _of_type(builder, included, api_ids.V2_AUTHORIZER):
+        authorizer = v2_authorizer(props, builder.functions)
+        builder.authorizers[authorizer.authorizer_id] = authorizer
     _rest_methods(builder, included)
     for props in _of_type(builder, included, api_ids.REST_DEPLOYMENT):
         _rest_deployment(builder, props)
@@ -104,20 +113,25 @@ def _rest_methods(builder: GatewayBuilder, included: list[str]) -> None:
         settings = props.mapping("Integration", props.get("Integration"))
         declared_by = f"resource {props.logical_id!r}"
         key_required = props.boolean("ApiKeyRequired", props.get("ApiKeyRequired"))
+        authorizer = method_authorizer(props, "AuthorizationType", "AuthorizerId", builder.authorizers, REST)
         if str(settings.get("Type", "")).upper() != "AWS_PROXY":
             draft.add_route(RouteSpec(method, paths[resource], None, key_required, declared_by,
-                                      f"its integration type {settings.get('Type')!r} is not emulated (only AWS_PROXY to Lambda is)"))
+                                      f"its integration type {settings.get('Type')!r} is not emulated (only AWS_PROXY to Lambda is)",
+                                      authorizer))
             continue
         spec, why = served_integration(props, "Integration", settings.get("Uri"), builder.functions, kind=REST,
                                        timeout=settings.get("TimeoutInMillis"))
-        draft.add_route(RouteSpec(method, paths[resource], spec, key_required, declared_by, why))
+        draft.add_route(RouteSpec(method, paths[resource], spec, key_required, declared_by, why, authorizer,
+                                  cache_key_parameters(props, "Integration.CacheKeyParameters",
+                                                       settings.get("CacheKeyParameters"))))
 
 
 def _rest_stage_settings(props: ApiProps, prefix: str, settings: Mapping[str, Any], name: str) -> StageSpec:
     default, per_route = method_settings(props, f"{prefix}MethodSettings", settings.get("MethodSettings"))
     if prefix:  # a Deployment's StageDescription may give the stage's default throttle directly
         default = default or props.throttle(prefix.rstrip("."), settings, "ThrottlingRateLimit", "ThrottlingBurstLimit")
-    return StageSpec(name, variables(props, f"{prefix}Variables", settings.get("Variables")), default, per_route)
+    stage = StageSpec(name, variables(props, f"{prefix}Variables", settings.get("Variables")), default, per_route)
+    return with_cache(props, stage, prefix, settings, settings.get("MethodSettings"))
 
 
 def _rest_deployment(builder: GatewayBuilder, props: ApiProps) -> None:
@@ -134,7 +148,7 @@ def _rest_stage(builder: GatewayBuilder, props: ApiProps) -> None:
     name = props.text("StageName", props.get("StageName"))
     if not name:
         props.fail("StageName", "is required")
-    settings = {"MethodSettings": props.get("MethodSettings"), "Variables": props.get("Variables")}
+    settings = {prop: props.get(prop) for prop in ("MethodSettings", "Variables", "CacheClusterEnabled", "CacheClusterSize")}
     draft.set_stage(_rest_stage_settings(props, "", settings, name))
 
 
@@ -195,7 +209,8 @@ def _v2_routes(builder: GatewayBuilder, included: list[str]) -> None:
             props.fail("Target", f"{target!r} names no integration of this template; write integrations/ followed by "
                        "!Ref MyIntegration")
         spec, why = integrations[match.group(1)] if match else (None, "it has no Target")
-        draft.add_route(RouteSpec(method, path, spec, False, f"resource {props.logical_id!r}", why))
+        authorizer = method_authorizer(props, "AuthorizationType", "AuthorizerId", builder.authorizers, HTTP)
+        draft.add_route(RouteSpec(method, path, spec, False, f"resource {props.logical_id!r}", why, authorizer))
 
 
 def _v2_stage(builder: GatewayBuilder, props: ApiProps) -> None:

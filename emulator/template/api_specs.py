@@ -49,6 +49,53 @@ class IntegrationSpec:
 
 
 @dataclass(frozen=True)
+class IdentitySource:
+    """Where an authorizer's identity comes from: a request header, a query string, a stage
+    variable or a context variable (REST `method.request.header.Auth`, HTTP `$request.header.Auth`)."""
+
+    where: str  # header, querystring, stageVariables, context
+    name: str
+    declared: str  # as the template wrote it
+
+
+# Authorizer kinds. TOKEN and REQUEST are Lambda authorizers (an HTTP API's Lambda authorizer
+# is a REQUEST one); IAM, COGNITO and JWT are accepted, not verified (README).
+TOKEN, REQUEST, IAM, COGNITO, JWT = "TOKEN", "REQUEST", "AWS_IAM", "COGNITO_USER_POOLS", "JWT"
+LAMBDA_AUTHORIZERS = (TOKEN, REQUEST)
+
+
+@dataclass(frozen=True)
+class AuthorizerSpec:
+    name: str
+    authorizer_id: str
+    kind: str  # TOKEN, REQUEST, AWS_IAM, COGNITO_USER_POOLS, JWT
+    function: str | None = None  # Lambda authorizers: the function's name and qualifier
+    qualifier: str | None = None
+    identity_sources: tuple[IdentitySource, ...] = ()
+    validation_expression: str | None = None  # TOKEN: a regular expression the token must match
+    ttl_s: int = 300  # result caching by identity; 0 disables
+    payload_format: str = "1.0"  # HTTP APIs: 1.0 or 2.0; REST: 1.0
+    simple_responses: bool = False  # HTTP APIs, payload 2.0: {"isAuthorized": ...}
+    api_kind: str = "REST"
+
+    @property
+    def is_lambda(self) -> bool:
+        return self.kind in LAMBDA_AUTHORIZERS
+
+
+@dataclass(frozen=True)
+class MethodCacheSpec:
+    """A REST method's cache settings (MethodSettings `CachingEnabled`, `CacheTtlInSeconds`,
+    `RequireAuthorizationForCacheControl`, `UnauthorizedCacheControlHeaderStrategy`); None
+    where the entry leaves one out."""
+
+    enabled: bool | None = None
+    ttl_s: int | None = None
+    require_authorization: bool | None = None
+    unauthorized_strategy: str | None = None
+
+
+@dataclass(frozen=True)
 class RouteSpec:
     """A REST method or an HTTP API route: `GET /pets/{id}`, `ANY /{proxy+}`, `$default`."""
 
@@ -58,6 +105,9 @@ class RouteSpec:
     api_key_required: bool = False
     declared_by: str = ""  # where, for messages: "function 'Hello', event 'Get'"
     unsupported: str = ""  # why the integration is not served, when it is not
+    authorizer: AuthorizerSpec | None = None
+    # REST: the method request parameters that are cache keys (`method.request.querystring.q`).
+    cache_key_parameters: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -74,6 +124,11 @@ class StageSpec:
     # REST: MethodSettings per (method, resource path), `*` allowed in either; HTTP:
     # RouteSettings per route key. Keyed by (method, path).
     route_throttles: Mapping[tuple[str, str], ThrottleSpec] = field(default_factory=dict)
+    # REST caching: the stage's cache cluster, MethodSettings `*/*` and per-method entries.
+    cache_cluster_enabled: bool = False
+    cache_cluster_size: str = "0.5"
+    default_cache: MethodCacheSpec | None = None
+    route_cache: Mapping[tuple[str, str], MethodCacheSpec] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,14 @@ from typing import Any
 
 from emulator.template import api_ids
 from emulator.template.api_ids import IMPLICIT_HTTP_API, IMPLICIT_REST_API, SAM_API, SAM_HTTP_API
+from emulator.template.api_auth import route_authorizer, sam_authorizers
+from emulator.template.api_caching import sam_request_parameters, with_cache
 from emulator.template.api_reading import (
     ApiProps, check_path, function_target, normalise_method, payload_format, quota, timeout_ms, usage_plan_id,
 )
 from emulator.template.api_specs import (
-    ANY_METHOD, DEFAULT_ROUTE, HTTP, REST, WILDCARD, ApiKeySpec, ApiSpec, GatewaySpec, IntegrationSpec, RouteSpec,
+    ANY_METHOD, DEFAULT_ROUTE, HTTP, REST, WILDCARD, ApiKeySpec, ApiSpec, AuthorizerSpec, GatewaySpec,
+    IntegrationSpec, RouteSpec,
     StageSpec, ThrottleSpec, UsagePlanSpec, UsagePlanStageSpec,
 )
 from emulator.template.intrinsics import IntrinsicError, StackScope, merge_globals, resolve
@@ -45,7 +48,8 @@ SHARED_PLAN, SHARED_KEY = "ServerlessUsagePlan", "ServerlessApiKey"
 _SAM_STAGE_MARK = "EmulatorSamStage"
 
 _SAM_API_USED = {"StageName", "Name", "DefinitionBody", "DefinitionUri", "Auth", "MethodSettings", "Variables",
-                 "BinaryMediaTypes", "Description", "OpenApiVersion", "DisableExecuteApiEndpoint"}
+                 "BinaryMediaTypes", "Description", "OpenApiVersion", "DisableExecuteApiEndpoint",
+                 "CacheClusterEnabled", "CacheClusterSize"}
 _SAM_HTTP_API_USED = {"StageName", "Name", "DefinitionBody", "DefinitionUri", "DefaultRouteSettings", "RouteSettings",
                       "StageVariables", "Description", "DisableExecuteApiEndpoint", "Auth"}
 # Accepted quietly: they change nothing that can be observed locally.
@@ -67,19 +71,29 @@ class ApiDraft:
     api_key_required: bool = False  # SAM Auth.ApiKeyRequired: the default of its events
     routes: dict[tuple[str, str], RouteSpec] = field(default_factory=dict)
     stages: dict[str, StageSpec] = field(default_factory=dict)
+    authorizers: dict[str, AuthorizerSpec] = field(default_factory=dict)  # SAM Auth.Authorizers, by name
+    default_authorizer: AuthorizerSpec | None = None  # SAM DefaultAuthorizer
+    explicit_auth: set[tuple[str, str]] = field(default_factory=set)  # routes whose event names one (or NONE)
 
     @property
     def api_id(self) -> str:
         return api_ids.api_id(self.logical_id)
 
-    def add_route(self, route: RouteSpec) -> None:
+    def add_route(self, route: RouteSpec, explicit_auth: bool = False) -> None:
         self.routes[(route.method, route.path)] = route  # a later declaration wins, as SAM's events do
+        if explicit_auth:
+            self.explicit_auth.add((route.method, route.path))
 
     def set_stage(self, stage: StageSpec) -> None:
         self.stages[stage.name] = stage
 
     def spec(self) -> ApiSpec:
-        return ApiSpec(self.logical_id, self.api_id, self.kind, self.name, tuple(self.routes.values()),
+        routes = tuple(self.routes.values())
+        if self.default_authorizer is not None:  # SAM puts the default on every route that names none
+            routes = tuple(replace(route, authorizer=self.default_authorizer)
+                           if route.authorizer is None and (route.method, route.path) not in self.explicit_auth else route
+                           for route in routes)
+        return ApiSpec(self.logical_id, self.api_id, self.kind, self.name, routes,
                        tuple(self.stages.values()), self.binary_media_types, self.description,
                        self.disable_execute_api_endpoint)
 
@@ -93,6 +107,7 @@ class GatewayBuilder:
     plans: dict[str, UsagePlanSpec] = field(default_factory=dict)
     keys: dict[str, ApiKeySpec] = field(default_factory=dict)
     plan_keys: list[tuple[str, str]] = field(default_factory=list)
+    authorizers: dict[str, AuthorizerSpec] = field(default_factory=dict)  # CloudFormation's, by authorizer id
 
     def api_by_id(self, props: ApiProps, prop: str, value: Any, kind: str | None = None) -> ApiDraft:
         """The API an `ApiId` / `RestApiId` names (its resolved id, or its logical id)."""
@@ -239,14 +254,16 @@ def _read_sam_rest_api(builder: GatewayBuilder, props: ApiProps) -> None:
     _check_properties(props, _SAM_API_USED)
     auth = props.mapping("Auth", props.get("Auth"))
     for key in auth:
-        if key not in ("ApiKeyRequired", "UsagePlan", "AddApiKeyRequiredToCorsPreflight", "ResourcePolicy"):
+        if key not in ("ApiKeyRequired", "UsagePlan", "AddApiKeyRequiredToCorsPreflight", "ResourcePolicy",
+                       "Authorizers", "DefaultAuthorizer", "AddDefaultAuthorizerToCorsPreflight", "InvokeRole"):
             props.warn_once(f"Auth.{key}", f"{props.stack.settings.source}: {props.type} Auth.{key} (first seen on "
-                            f"{props.logical_id!r}) is not emulated yet; requests are not authorized")
+                            f"{props.logical_id!r}) is not emulated; ignored")
     draft = ApiDraft(props.logical_id, REST, props.text("Name", props.get("Name"), props.logical_id),
                      props.text("Description", props.get("Description")),
                      binary_media_types(props, "BinaryMediaTypes", props.get("BinaryMediaTypes")),
                      props.boolean("DisableExecuteApiEndpoint", props.get("DisableExecuteApiEndpoint")),
                      props.boolean("Auth.ApiKeyRequired", auth.get("ApiKeyRequired")))
+    _sam_auth(props, draft, auth, builder, REST)
     document = definition(builder, props, "DefinitionBody", "DefinitionUri")
     if document is not None:
         routes, binary = definition_routes(props, "DefinitionBody", document, builder.functions, REST)
@@ -257,8 +274,10 @@ def _read_sam_rest_api(builder: GatewayBuilder, props: ApiProps) -> None:
     if stage_name is None:
         props.fail("StageName", "is required: name the stage, e.g. StageName: Prod")
     default, per_route = method_settings(props, "MethodSettings", props.get("MethodSettings"))
-    draft.set_stage(StageSpec(props.text("StageName", stage_name), variables(props, "Variables", props.get("Variables")),
-                              default, per_route))
+    stage = StageSpec(props.text("StageName", stage_name), variables(props, "Variables", props.get("Variables")),
+                      default, per_route)
+    cluster = {"CacheClusterEnabled": props.get("CacheClusterEnabled"), "CacheClusterSize": props.get("CacheClusterSize")}
+    draft.set_stage(with_cache(props, stage, "", cluster, props.get("MethodSettings")))
     if props.get("OpenApiVersion") is None and stage_name != SAM_EXTRA_STAGE:
         draft.set_stage(StageSpec(SAM_EXTRA_STAGE))
     builder.apis[props.logical_id] = draft
@@ -266,13 +285,11 @@ def _read_sam_rest_api(builder: GatewayBuilder, props: ApiProps) -> None:
 
 def _read_sam_http_api(builder: GatewayBuilder, props: ApiProps) -> None:
     _check_properties(props, _SAM_HTTP_API_USED)
-    if props.raw.get("Auth"):
-        props.warn_once("Auth", f"{props.stack.settings.source}: {props.type} Auth (first seen on {props.logical_id!r}) "
-                        "is not emulated yet; requests are not authorized")
     draft = ApiDraft(props.logical_id, HTTP, props.text("Name", props.get("Name"), props.logical_id),
                      props.text("Description", props.get("Description")),
                      disable_execute_api_endpoint=props.boolean("DisableExecuteApiEndpoint",
                                                                 props.get("DisableExecuteApiEndpoint")))
+    _sam_auth(props, draft, props.mapping("Auth", props.get("Auth")), builder, HTTP)
     document = definition(builder, props, "DefinitionBody", "DefinitionUri")
     if document is not None:
         for route in definition_routes(props, "DefinitionBody", document, builder.functions, HTTP)[0]:
@@ -283,6 +300,16 @@ def _read_sam_http_api(builder: GatewayBuilder, props: ApiProps) -> None:
                                              "ThrottlingRateLimit", "ThrottlingBurstLimit"),
                               route_settings(props, "RouteSettings", props.get("RouteSettings"))))
     builder.apis[props.logical_id] = draft
+
+
+def _sam_auth(props: ApiProps, draft: ApiDraft, auth: Mapping[str, Any], builder: GatewayBuilder, kind: str) -> None:
+    """SAM `Auth.Authorizers` and `DefaultAuthorizer` (HTTP APIs: also `EnableIamAuthorizer`)."""
+    draft.authorizers = sam_authorizers(props, auth, builder.functions, kind)
+    default = auth.get("DefaultAuthorizer")
+    if default is not None:
+        draft.default_authorizer = route_authorizer(props, "Auth.DefaultAuthorizer", default, draft.authorizers)
+    if kind == HTTP and auth.get("EnableIamAuthorizer") is not None:
+        props.boolean("Auth.EnableIamAuthorizer", auth.get("EnableIamAuthorizer"))  # checked; AWS_IAM is always there
 
 
 def binary_media_types(props: ApiProps, prop: str, value: Any) -> tuple[str, ...]:
@@ -379,13 +406,15 @@ def _rest_event(builder: GatewayBuilder, props: ApiProps, where: str, properties
             props.fail(f"{where}.{required}", "is required for an Api event")
     auth = props.mapping(f"{where}.Auth", properties.get("Auth"))
     key_required = props.boolean(f"{where}.Auth.ApiKeyRequired", auth.get("ApiKeyRequired"), draft.api_key_required)
-    if auth.get("Authorizer") not in (None, "NONE", "AWS_IAM"):
-        props.warn_once("Auth.Authorizer", f"{props.stack.settings.source}: Api event Auth.Authorizer (first seen on "
-                        f"{props.logical_id!r}) is not emulated yet; requests are not authorized")
+    named = auth.get("Authorizer")
+    authorizer = None if named is None else route_authorizer(props, f"{where}.Auth.Authorizer", named, draft.authorizers)
     draft.add_route(RouteSpec(normalise_method(props, f"{where}.Method", properties["Method"]),
                               check_path(props, f"{where}.Path", properties["Path"], REST),
                               _target(spec, REST, props, where, properties), key_required,
-                              f"function {spec.logical_id!r}, {where.rsplit('.', 1)[0]}"))
+                              f"function {spec.logical_id!r}, {where.rsplit('.', 1)[0]}", authorizer=authorizer,
+                              cache_key_parameters=sam_request_parameters(props, f"{where}.RequestParameters",
+                                                                          properties.get("RequestParameters"))),
+                    explicit_auth=named is not None)
 
 
 def _http_event(builder: GatewayBuilder, props: ApiProps, where: str, properties: Mapping[str, Any], spec: FunctionSpec) -> None:
@@ -400,8 +429,12 @@ def _http_event(builder: GatewayBuilder, props: ApiProps, where: str, properties
                    "$default route")
     path = check_path(props, f"{where}.Path", path, HTTP)
     method = ANY_METHOD if path == DEFAULT_ROUTE else normalise_method(props, f"{where}.Method", method)
+    auth = props.mapping(f"{where}.Auth", properties.get("Auth"))
+    named = auth.get("Authorizer")
+    authorizer = None if named is None else route_authorizer(props, f"{where}.Auth.Authorizer", named, draft.authorizers)
     draft.add_route(RouteSpec(method, path, _target(spec, HTTP, props, where, properties), False,
-                              f"function {spec.logical_id!r}, {where.rsplit('.', 1)[0]}"))
+                              f"function {spec.logical_id!r}, {where.rsplit('.', 1)[0]}", authorizer=authorizer),
+                    explicit_auth=named is not None)
     throttle = props.throttle(f"{where}.RouteSettings", properties.get("RouteSettings"),
                               "ThrottlingRateLimit", "ThrottlingBurstLimit")
     if throttle is not None:

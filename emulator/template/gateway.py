@@ -26,6 +26,7 @@ GATEWAY_TYPES = frozenset({
     api_ids.SAM_API, api_ids.SAM_HTTP_API, api_ids.REST_API, api_ids.REST_RESOURCE, api_ids.REST_METHOD,
     api_ids.REST_STAGE, api_ids.REST_DEPLOYMENT, api_ids.USAGE_PLAN, api_ids.USAGE_PLAN_KEY, api_ids.API_KEY,
     api_ids.V2_API, api_ids.V2_INTEGRATION, api_ids.V2_ROUTE, api_ids.V2_STAGE, api_ids.V2_DEPLOYMENT,
+    api_ids.REST_AUTHORIZER, api_ids.V2_AUTHORIZER,
 })
 
 

@@ -29,9 +29,9 @@ from emulator.template.intrinsics import (
 from emulator.template.layers import function_layers, read_layers
 from emulator.template.resource_values import LAYER_TYPES
 from emulator.template.specs import (
-    DEFAULT_MEMORY_MB, DEFAULT_RUNTIME, DEFAULT_TIMEOUT_S, MAX_ENVIRONMENT_BYTES, MAX_MEMORY_MB,
+    ARCHITECTURES, DEFAULT_ARCHITECTURE, DEFAULT_MEMORY_MB, DEFAULT_RUNTIME, DEFAULT_TIMEOUT_S, MAX_ENVIRONMENT_BYTES, MAX_MEMORY_MB,
     MAX_TIMEOUT_S, MIN_MEMORY_MB, MIN_TIMEOUT_S, AppSpec, EventInvokeSpec, FunctionSpec, ImageSpec, LayerSpec,
-    ResourceSpec,
+    LoggingSpec, ResourceSpec,
 )
 
 __all__ = ["TemplateError", "load_template", "parse_template"]
@@ -73,19 +73,21 @@ _USED = {
     SAM_FUNCTION: {"CodeUri", "InlineCode", "Handler", "Runtime", "MemorySize", "Timeout",
                    "Environment", "Description", "FunctionName", "ReservedConcurrentExecutions",
                    "AutoPublishAlias", "ProvisionedConcurrencyConfig", "EventInvokeConfig",
-                   "DeadLetterQueue", "Events", "PackageType", "ImageUri", "ImageConfig", "Layers", "TenancyConfig"},
+                   "DeadLetterQueue", "Events", "PackageType", "ImageUri", "ImageConfig", "Layers", "TenancyConfig",
+                   "Tags", "LoggingConfig", "Role", "Architectures"},
     LAMBDA_FUNCTION: {"Code", "Handler", "Runtime", "MemorySize", "Timeout", "Environment",
                       "Description", "FunctionName", "ReservedConcurrentExecutions",
-                      "DeadLetterConfig", "PackageType", "ImageConfig", "Layers", "TenancyConfig"},
+                      "DeadLetterConfig", "PackageType", "ImageConfig", "Layers", "TenancyConfig",
+                      "Tags", "LoggingConfig", "Role", "Architectures"},
     EVENT_INVOKE_CONFIG: {"FunctionName", "Qualifier", "MaximumRetryAttempts",
                           "MaximumEventAgeInSeconds", "DestinationConfig"},
 }
 # Accepted and never evaluated: they change nothing in a local emulation.
 IGNORED_FUNCTION_PROPERTIES = frozenset({
-    "Role", "Policies", "Tracing", "TracingConfig", "VpcConfig", "Architectures", "Tags",
+    "Policies", "Tracing", "TracingConfig", "VpcConfig",
     "KmsKeyArn", "PermissionsBoundary", "DeploymentPreference", "AssumeRolePolicyDocument",
-    "EphemeralStorage", "CodeSigningConfigArn", "ImageConfig",
-    "RuntimeManagementConfig", "LoggingConfig", "FunctionUrlConfig", "AutoPublishCodeSha256",
+    "EphemeralStorage", "FileSystemConfigs", "CodeSigningConfigArn", "ImageConfig", "SnapStart",
+    "RuntimeManagementConfig", "FunctionUrlConfig", "AutoPublishCodeSha256",
     "AutoPublishAliasAllProperties", "VersionDescription", "RolePath", "PropagateTags",
     "RecursiveLoop", "SourceKMSKeyArn", "VersionDeletionPolicy", "Metadata",
 })
@@ -104,12 +106,12 @@ UNEMULATED_FUNCTION_PROPERTIES = {
 EMULATED_TYPES = frozenset({
     "AWS::SQS::Queue", "AWS::Kinesis::Stream", "AWS::SNS::Topic", "AWS::SNS::Subscription",
     "AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::Lambda::EventSourceMapping",
-    "AWS::Lambda::Permission",
+    "AWS::Lambda::Permission", "AWS::Logs::LogGroup", "AWS::ApplicationAutoScaling::ScalableTarget",
+    "AWS::ApplicationAutoScaling::ScalingPolicy",
 })
 # Types with no local behaviour that are in almost every template: kept without a warning.
 QUIET_TYPES = frozenset({
-    "AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::Logs::LogGroup",
-    "AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy", "AWS::Lambda::Version", "AWS::Lambda::Alias",
+    "AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy", "AWS::Lambda::Version", "AWS::Lambda::Alias",
 })
 
 _log = logging.getLogger("emulator.template.loader")
@@ -350,7 +352,74 @@ def _read_function(props: _Props, layers: Mapping[str, LayerSpec]) -> FunctionSp
         package_type="Image" if image else "Zip", image=image,
         layers=function_layers(stack, logical_id, props.get("Layers"), runtime, layers),
         tenant_isolation_mode=_tenancy(props),
+        logging=_logging_config(props), tags=_tags(props, sam), role=_role(props),
+        architecture=_architecture(props),
     )
+
+
+# SAM tags every function it creates with lambda:createdBy=SAM:
+# https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/sam-resource-function.html
+SAM_CREATED_BY_TAG = ("lambda:createdBy", "SAM")
+# LoggingConfig values (the Lambda API model's LogFormat, ApplicationLogLevel, SystemLogLevel):
+# https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-advanced.html
+LOG_FORMATS = ("Text", "JSON")
+APPLICATION_LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
+SYSTEM_LOG_LEVELS = ("DEBUG", "INFO", "WARN")
+DEFAULT_JSON_LOG_LEVEL = "INFO"
+
+
+def _tags(props: _Props, sam: bool) -> dict[str, str]:
+    """SAM `Tags: {Key: Value}`; AWS::Lambda::Function `Tags: [{Key, Value}]`."""
+    raw = props.get("Tags")
+    tags: dict[str, str] = {}
+    if sam:
+        tags.update(props.mapping("Tags", raw, "Key: Value pairs"))
+        tags[SAM_CREATED_BY_TAG[0]] = SAM_CREATED_BY_TAG[1]
+    elif raw is not None:
+        if not isinstance(raw, list) or any(not isinstance(t, Mapping) or "Key" not in t for t in raw):
+            props.fail("Tags", "must be a list of {Key, Value} entries")
+        tags.update({str(t["Key"]): t.get("Value", "") for t in raw})
+    return {str(k): to_text(v, f"Tags.{k}") for k, v in tags.items()}
+
+
+def _logging_config(props: _Props) -> LoggingSpec:
+    config = props.mapping("LoggingConfig", props.get("LoggingConfig"), "LogFormat, LogGroup, ApplicationLogLevel, SystemLogLevel")
+    log_format = config.get("LogFormat", "Text")
+    if log_format not in LOG_FORMATS:
+        props.fail("LoggingConfig.LogFormat", f"{log_format!r} is not a log format; use Text or JSON")
+    levels = {}
+    for key, allowed in (("ApplicationLogLevel", APPLICATION_LOG_LEVELS), ("SystemLogLevel", SYSTEM_LOG_LEVELS)):
+        value = config.get(key)
+        if value is not None and value not in allowed:
+            props.fail(f"LoggingConfig.{key}", f"{value!r} is not a level; use one of {', '.join(allowed)}")
+        if value is not None and log_format != "JSON":
+            props.fail(f"LoggingConfig.{key}", "log levels apply to the JSON log format only; add LogFormat: JSON")
+        levels[key] = value or (DEFAULT_JSON_LOG_LEVEL if log_format == "JSON" else None)
+    group = config.get("LogGroup")
+    if group is not None and (not isinstance(group, str) or not re.fullmatch(r"[\.\-_/#A-Za-z0-9]{1,512}", group)):
+        props.fail("LoggingConfig.LogGroup", f"{group!r} is not a log group name")
+    return LoggingSpec(log_format, levels["ApplicationLogLevel"], levels["SystemLogLevel"], group)
+
+
+def _role(props: _Props) -> str:
+    """The execution role, when it resolves to an ARN (shown by GetFunction)."""
+    try:
+        role = props.get("Role")
+    except TemplateError:
+        return ""  # a role the emulator cannot resolve changes nothing locally
+    return role if isinstance(role, str) and role.startswith("arn:") else ""
+
+
+def _architecture(props: _Props) -> str:
+    """`Architectures`: one of x86_64 (the default) or arm64. It decides the price
+    (emulator/advice/cost.py), not where the code runs: handlers run on this machine's CPU.
+    https://docs.aws.amazon.com/lambda/latest/dg/foundation-arch.html"""
+    value = props.get("Architectures")
+    if value is None:
+        return DEFAULT_ARCHITECTURE
+    if not isinstance(value, list) or len(value) != 1 or value[0] not in ARCHITECTURES:
+        props.fail("Architectures", f"{value!r} is not a list of one architecture ({' or '.join(ARCHITECTURES)})")
+    return str(value[0])
 
 
 def _image(props: _Props, code: Any) -> ImageSpec:

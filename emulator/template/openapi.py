@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from emulator.template.api_caching import cache_key_parameters
 from emulator.template.api_reading import ApiProps, check_path, normalise_method, served_integration
 from emulator.template.api_specs import DEFAULT_ROUTE, RouteSpec
 from emulator.template.specs import FunctionSpec
@@ -66,7 +67,8 @@ def _operation_route(props: ApiProps, where: str, path: str, method: str, operat
                          f"its integration type {settings.get('type')!r} is not emulated (only aws_proxy to Lambda is)")
     spec, why = served_integration(props, f"{where}.{INTEGRATION_KEY}", settings.get("uri"), functions, kind=kind,
                                    payload=settings.get("payloadFormatVersion"), timeout=settings.get("timeoutInMillis"))
-    return RouteSpec(method, path, spec, key_required, declared_by, why)
+    return RouteSpec(method, path, spec, key_required, declared_by, why, cache_key_parameters=cache_key_parameters(
+        props, f"{where}.{INTEGRATION_KEY}.cacheKeyParameters", settings.get("cacheKeyParameters")))
 
 
 def _api_key_schemes(document: Mapping[str, Any]) -> set[str]:

@@ -22,6 +22,9 @@ MIN_TIMEOUT_S = 1
 MAX_TIMEOUT_S = 900
 DEFAULT_TIMEOUT_S = 3
 DEFAULT_RUNTIME = "python3.11"
+# https://docs.aws.amazon.com/lambda/latest/dg/foundation-arch.html
+ARCHITECTURES = ("x86_64", "arm64")
+DEFAULT_ARCHITECTURE = "x86_64"
 # "4 KB" for all environment variables (the quotas page above).
 MAX_ENVIRONMENT_BYTES = 4 * 1024
 
@@ -71,6 +74,20 @@ class LayerSpec:
 
 
 @dataclass(frozen=True)
+class LoggingSpec:
+    """`LoggingConfig` of a function (advanced logging controls):
+    https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-advanced.html
+
+    The levels apply only with the JSON format (same page); `log_group` None means
+    `/aws/lambda/{name}`."""
+
+    log_format: str = "Text"
+    application_log_level: str | None = None
+    system_log_level: str | None = None
+    log_group: str | None = None
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     """One Lambda function as declared by the user."""
 
@@ -104,6 +121,20 @@ class FunctionSpec:
     # TenancyConfig.TenantIsolationMode ("PER_TENANT"), or None: every invocation then names
     # a tenant, and each tenant has environments of its own.
     tenant_isolation_mode: str | None = None
+    # Architectures[0]: what AWS would bill (x86_64 or arm64); handlers run on this machine.
+    architecture: str = DEFAULT_ARCHITECTURE
+    logging: LoggingSpec = LoggingSpec()
+    tags: dict[str, str] = field(default_factory=dict)
+    role: str = ""  # the execution role's ARN as declared ("" when none: a default is shown)
+    # Layer version ARNs given through the Lambda API (shown back by GetFunction).
+    layer_arns: tuple[str, ...] = ()
+    # Settings accepted through the Lambda API with no local effect, shown back as given
+    # (TracingConfig, Architectures, …: emulator/functions/function_settings.py).
+    api_echo: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def log_group(self) -> str:
+        return self.logging.log_group or f"/aws/lambda/{self.name}"
 
 
 @dataclass(frozen=True)

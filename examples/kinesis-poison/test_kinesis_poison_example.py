@@ -48,3 +48,18 @@ def test_the_poison_record_blocks_the_default_consumer_and_not_the_fixed_one(lam
     info = report["KinesisBatchInfo"]
     assert info["batchSize"] == 1
     assert info["startSequenceNumber"] == sent[POISON_AT]["SequenceNumber"]
+
+
+def test_the_load_scenario_fails_on_the_buggy_consumers_iterator_age(tmp_path: Path) -> None:
+    """`emulator load load.yaml`: the fixed consumer's threshold passes, the buggy one's fails."""
+    from emulator.load import runner
+    from emulator.load.scenario import from_file
+
+    scenario = from_file(Path(__file__).parent / "load.yaml", {})
+    result = runner.run(scenario, out_dir=tmp_path, display=False)
+    assert [(o.threshold.text, o.ok) for o in result.outcomes] == [
+        ("max(IteratorAge{FunctionName=fixed-consumer}) < 5s", True),
+        ("max(IteratorAge{FunctionName=buggy-consumer}) < 5s", False),
+    ]
+    assert result.report["client"]["totals"]["sent"] == 10
+    assert result.report["cost"]["lines"] and result.report["advice"]

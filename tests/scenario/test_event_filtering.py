@@ -43,6 +43,7 @@ SALES = {"body": {"kind": ["sale"], "amount": [{"numeric": [">", 100]}]}}
 VIP = {"body": {"customer": {"tier": ["vip"]}}}
 STREAM_SALES = {"data": {"kind": ["sale"]}}
 STREAM_VIP_KEY = {"partitionKey": ["vip"]}
+DDB_NEW_SALES = {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"kind": {"S": ["sale"]}}}}
 
 
 def _criteria(*patterns: dict) -> dict:
@@ -68,8 +69,9 @@ def emu(out_dir: Path) -> Iterator[EmulatorHandle]:
     template = {
         "Orders": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "orders", "VisibilityTimeout": 30}},
         # A short visibility timeout: a stopped poller's long poll still waiting in the backend
-        # can take a message sent after an update; it comes back 2 s later.
-        "Later": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "later", "VisibilityTimeout": 2}},
+        # can take a message sent after an update; it comes back 3 s later (the function's timeout:
+        # a queue's visibility timeout may not be shorter).
+        "Later": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "later", "VisibilityTimeout": 3}},
         "Clicks": {"Type": "AWS::Kinesis::Stream", "Properties": {"Name": "clicks", "ShardCount": 2}},
         "sales": _recorder(out_dir, "sales", {"Q": {"Type": "SQS", "Properties": {
             "Queue": {"Fn::GetAtt": ["Orders", "Arn"]}, "FilterCriteria": _criteria(SALES, VIP)}}}),
@@ -77,6 +79,14 @@ def emu(out_dir: Path) -> Iterator[EmulatorHandle]:
             "Stream": {"Fn::GetAtt": ["Clicks", "Arn"]}, "StartingPosition": "TRIM_HORIZON", "BatchSize": 100,
             "FilterCriteria": _criteria(STREAM_SALES, STREAM_VIP_KEY)}}}),
         "later": _recorder(out_dir, "later"),
+        "OrdersTable": {"Type": "AWS::DynamoDB::Table", "Properties": {
+            "TableName": "orders-table", "BillingMode": "PAY_PER_REQUEST",
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "StreamSpecification": {"StreamViewType": "NEW_AND_OLD_IMAGES"}}},
+        "inserts": _recorder(out_dir, "inserts", {"D": {"Type": "DynamoDB", "Properties": {
+            "Stream": {"Fn::GetAtt": ["OrdersTable", "StreamArn"]}, "StartingPosition": "TRIM_HORIZON", "BatchSize": 100,
+            "FilterCriteria": _criteria(DDB_NEW_SALES)}}}),
     }
     with running_emulator(template, time_scale=TIME_SCALE) as handle:
         yield handle
@@ -153,6 +163,19 @@ def test_filtered_out_stream_records_are_skipped_and_the_shard_goes_on(emu, out_
     counters = mapping_counters(emu, "clicks")
     assert counters["RecordsRead"] == 6 and counters["InvokedEventCount"] == 4
     assert all(shard["BufferedRecords"] == 0 for shard in counters["Shards"].values())
+
+
+def test_dynamodb_stream_records_are_filtered_on_the_dynamodb_key(emu, out_dir):
+    ddb = emu.client("dynamodb")
+    for pk, kind in (("a", "sale"), ("b", "view"), ("c", "sale")):
+        ddb.put_item(TableName="orders-table", Item={"pk": {"S": pk}, "kind": {"S": kind}})
+    ddb.put_item(TableName="orders-table", Item={"pk": {"S": "a"}, "kind": {"S": "sale"}, "n": {"N": "2"}})  # MODIFY
+    assert wait_until(lambda: mapping_counters(emu, "inserts").get("FilteredOutEventCount") == 2, timeout_s=WAIT_S), \
+        mapping_counters(emu, "inserts")
+    assert wait_until(lambda: len(records_of(out_dir, "inserts")) == 2, timeout_s=WAIT_S)
+    records = records_of(out_dir, "inserts")
+    assert sorted(r["dynamodb"]["Keys"]["pk"]["S"] for r in records) == ["a", "c"]
+    assert {r["eventName"] for r in records} == {"INSERT"}
 
 
 def test_api_criteria_are_checked_on_create_and_update_and_take_effect(emu, out_dir):

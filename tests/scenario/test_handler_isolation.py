@@ -54,6 +54,7 @@ QUEUE_AND_MAPPING = """Resources:
     Type: AWS::SQS::Queue
     Properties:
       QueueName: isolation-feed
+      VisibilityTimeout: 360  # at least the function's timeout: Lambda refuses the mapping otherwise
 """
 MAPPING_EVENTS = """      Events:
         Feed:

@@ -9,6 +9,7 @@ it receives to a file, so a test sees exactly what the function saw, in order.
 from __future__ import annotations
 
 import base64
+import calendar
 import json
 import logging
 import time
@@ -254,6 +255,9 @@ def test_bisect_with_a_retry_limit_isolates_the_poison_record_and_reports_it(emu
     assert info["batchSize"] == 1
     assert info["streamArn"] == stream_arn("bisect-stream")
     assert info["approximateArrivalOfFirstRecord"].endswith("Z")
+    # Stamped by the real wall clock, as async records are, even under --time-scale.
+    stamped = calendar.timegm(time.strptime(record["timestamp"][:19], "%Y-%m-%dT%H:%M:%S"))
+    assert abs(stamped - time.time()) < 10, record["timestamp"]
 
     put(emu, "bisect-stream", [("k", "after-the-poison")])
     out = out_dir / "bisector"

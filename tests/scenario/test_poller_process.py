@@ -39,7 +39,7 @@ def template(out: Path) -> dict[str, Any]:
     return {
         "Feed": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "feed-q", "VisibilityTimeout": 2}},
         "Consumer": inline_function(RECORDER, FunctionName="consumer", Environment={"Variables": {"OUT": str(out)}},
-                                    Events=events),
+                                    Events=events, Timeout=2),  # no longer than the queue's visibility timeout
     }
 
 

@@ -370,3 +370,158 @@ def test_an_environment_that_cannot_start_says_why_in_the_functions_log(lambda_e
     assert response["FunctionError"] == "Unhandled"
     assert json.loads(response["Payload"].read())["errorType"] == "Runtime.ExitError"
     assert wait_until(lambda: "the environment could not start: FileNotFoundError" in "".join(seen)), seen
+
+
+PATTERN_TEMPLATE = """\
+AWSTemplateFormatVersion: '2010-09-09'
+Transform: AWS::Serverless-2016-10-31
+Description: >
+  Tenant-aware thumbnails: a packaged function with a shared layer, a bucket that may invoke
+  it, JSON logs to a group of its own, and a per-tenant function.
+
+Parameters:
+  Environment:
+    Type: String
+    AllowedValues: [staging, production]
+  LogRetentionDays:
+    Type: Number
+    MinValue: 1
+
+Conditions:
+  IsProduction: !Equals [!Ref Environment, production]
+
+Globals:
+  Function:
+    Runtime: python3.11
+    Timeout: 15
+    Layers:
+      - !Ref CommonLayer
+
+Resources:
+  CommonLayer:
+    Type: AWS::Serverless::LayerVersion
+    Properties:
+      LayerName: !Sub "common-${Environment}"
+      ContentUri: dist/common-layer.zip
+      CompatibleRuntimes: [python3.11]
+    Metadata:
+      BuildMethod: python3.11
+
+  UploadsBucket:
+    Type: AWS::S3::Bucket
+    Properties:
+      BucketName: !Sub "uploads-${Environment}"
+
+  ThumbnailLogs:
+    Type: AWS::Logs::LogGroup
+    Properties:
+      LogGroupName: !Sub "/apps/thumbnails-${Environment}"
+      RetentionInDays: !Ref LogRetentionDays
+
+  ThumbnailFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      FunctionName: !Sub "thumbnails-${Environment}"
+      CodeUri: dist/thumbnails.zip
+      Handler: thumbnails.handler
+      MemorySize: !If [IsProduction, 1024, 512]
+      ReservedConcurrentExecutions: !If [IsProduction, 50, !Ref AWS::NoValue]
+      LoggingConfig:
+        LogFormat: JSON
+        LogGroup: !Ref ThumbnailLogs
+        ApplicationLogLevel: INFO
+      Environment:
+        Variables:
+          BUCKET: !Ref UploadsBucket
+
+  ThumbnailInvokePermission:
+    Type: AWS::Lambda::Permission
+    Properties:
+      FunctionName: !GetAtt ThumbnailFunction.Arn
+      Action: lambda:InvokeFunction
+      Principal: s3.amazonaws.com
+      SourceAccount: !Ref AWS::AccountId
+      SourceArn: !GetAtt UploadsBucket.Arn
+
+  TenantFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      FunctionName: !Sub "tenant-quota-${Environment}"
+      CodeUri: dist/thumbnails.zip
+      Handler: thumbnails.tenant_handler
+      TenancyConfig:
+        TenantIsolationMode: PER_TENANT
+
+Outputs:
+  ThumbnailFunctionArn:
+    Value: !GetAtt ThumbnailFunction.Arn
+"""
+
+PATTERN_HANDLER = """\
+import logging
+import os
+
+import common_helpers
+
+logger = logging.getLogger()
+
+
+def handler(event, context):
+    logger.info("thumbnail requested", extra={"key": event["key"]})
+    return {"thumbnail": common_helpers.thumbnail_name(event["key"]), "bucket": os.environ["BUCKET"]}
+
+
+def tenant_handler(event, context):
+    return {"tenant": context.tenant_id, "helper": common_helpers.__name__,
+            "max_concurrency": os.environ.get("AWS_LAMBDA_MAX_CONCURRENCY")}
+"""
+
+
+def test_a_pattern_shaped_app_runs_unchanged_under_emulator_up(tmp_path: Path) -> None:
+    """Parameters without defaults (from --parameter-overrides), a condition, a zipped
+    function and a zipped layer from Globals, an S3 bucket with its AWS::Lambda::Permission,
+    LoggingConfig to a log group of the template, TenancyConfig: the whole template loads and
+    runs as it is, started as a user starts it."""
+    _write(tmp_path, {
+        "template.yaml": PATTERN_TEMPLATE,
+        "package/thumbnails.py": PATTERN_HANDLER,
+        "layer/python/common_helpers.py": "def thumbnail_name(key):\n    return 'thumbs/' + key.rsplit('.', 1)[0] + '.png'\n",
+    })
+    _zip_folder(tmp_path / "package", tmp_path / "dist/thumbnails.zip")
+    _zip_folder(tmp_path / "layer", tmp_path / "dist/common-layer.zip")
+    with emulator_process(tmp_path, Path("template.yaml"), "--parameter-overrides",
+                          "Environment=staging", "LogRetentionDays=7") as emulator:
+        import boto3
+        clients = {service: boto3.client(service, endpoint_url=emulator.url, region_name="us-east-1",
+                                         aws_access_key_id="x", aws_secret_access_key="x")
+                   for service in ("lambda", "logs")}
+        # The template's log group is there from the start, with its retention (it used to be
+        # created only by the first line shipped, without retention).
+        groups = clients["logs"].describe_log_groups(logGroupNamePrefix="/apps/")["logGroups"]
+        assert [(g["logGroupName"], g.get("retentionInDays")) for g in groups] == [("/apps/thumbnails-staging", 7)]
+        lam = clients["lambda"]
+        answer = lam.invoke(FunctionName="thumbnails-staging", Payload=json.dumps({"key": "cat.jpg"}).encode())
+        assert json.loads(answer["Payload"].read()) == {"thumbnail": "thumbs/cat.png", "bucket": "uploads-staging"}
+        config = lam.get_function(FunctionName="thumbnails-staging")
+        assert config["Configuration"]["MemorySize"] == 512 and "Concurrency" not in config  # not production
+        assert config["Configuration"]["LoggingConfig"]["LogGroup"] == "/apps/thumbnails-staging"
+        statement, = json.loads(lam.get_policy(FunctionName="thumbnails-staging")["Policy"])["Statement"]
+        assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
+        assert statement["Condition"]["ArnLike"] == {"AWS:SourceArn": "arn:aws:s3:::uploads-staging"}
+        tenants = [json.loads(lam.invoke(FunctionName="tenant-quota-staging", Payload=b"{}",
+                                         TenantId=tenant)["Payload"].read()) for tenant in ("acme", "globex")]
+        # AWS_LAMBDA_MAX_CONCURRENCY is Lambda Managed Instances' only, never set here
+        # (https://docs.aws.amazon.com/lambda/latest/dg/lambda-managed-instances-python-runtime.html).
+        assert tenants == [{"tenant": tenant, "helper": "common_helpers", "max_concurrency": None}
+                           for tenant in ("acme", "globex")]
+
+        def thumbnail_log() -> list[dict[str, Any]]:
+            try:
+                found = clients["logs"].filter_log_events(logGroupName="/apps/thumbnails-staging")["events"]
+            except clients["logs"].exceptions.ResourceNotFoundException:
+                return []
+            return [json.loads(event["message"]) for event in found if "thumbnail requested" in event["message"]]
+
+        logged = wait_until(thumbnail_log)
+        assert logged and logged[0]["level"] == "INFO" and logged[0]["key"] == "cat.jpg", logged
+        assert "Traceback" not in emulator.log

@@ -143,6 +143,7 @@ def test_open_requests_are_answered_at_the_deadline_while_a_mappings_batch_is_st
               Type: AWS::SQS::Queue
               Properties:
                 QueueName: held-q
+                VisibilityTimeout: 720  # at least the function timeout: Lambda refuses the mapping otherwise
             Drain:
               Type: AWS::Serverless::Function
               Properties:

@@ -69,6 +69,8 @@ def consumer(out: Path, name: str, source: str, mode: str = "", event: dict | No
     # One vCPU (1,769 MB: https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html): a
     # container's cold start then stays within the 1-second visibility timeouts below.
     props.setdefault("MemorySize", 1769)
+    # 1 s: no longer than the shortest visibility timeout here (Lambda refuses a mapping otherwise).
+    props.setdefault("Timeout", 1)
     return inline_function(RECORDER, FunctionName=name, Environment={"Variables": variables}, Events=events, **props)
 
 

@@ -279,3 +279,19 @@ def test_asking_for_cgroups_where_none_can_be_made_fails_start_up_clearly(runner
         shutil.rmtree(folder, ignore_errors=True)
     assert done.returncode == 1 and done.stdout == ""
     assert "memory limits 'cgroup' requested, but" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_cpu_in_proportion_to_memory_degrades_with_one_message(runner: tuple[str | None, list[str]]) -> None:
+    """Without a cgroup it may create, `--cpu-model proportional` runs environments uncapped
+    and says so once, whatever the number of environments."""
+    with emulator_as(runner, "--cpu-model", "proportional") as (_, url, stderr_path, _records):
+        lam = lambda_client(url)
+        try:
+            with ThreadPoolExecutor(3) as pool:  # three environments, one message
+                results = list(pool.map(lambda _: call(lam, "threads", {"threads": 1}), range(3)))
+        finally:
+            lam.close()
+        assert all(r.function_error is None for r in results)
+        log = stderr_path.read_text()
+        assert log.count("CPU cannot be capped in proportion to memory") == 1, log
+        assert "durations are unscaled" in log

@@ -11,7 +11,8 @@ import pytest
 
 from emulator.template import api_ids
 from emulator.template.api_specs import (
-    HTTP, REST, ApiSpec, GatewaySpec, IntegrationSpec, QuotaSpec, StageSpec, ThrottleSpec, UsagePlanStageSpec,
+    COGNITO, HTTP, IAM, JWT, REQUEST, REST, TOKEN, ApiSpec, GatewaySpec, IdentitySource, IntegrationSpec,
+    MethodCacheSpec, QuotaSpec, StageSpec, ThrottleSpec, UsagePlanStageSpec,
 )
 from emulator.template.intrinsics import TemplateError
 from emulator.template.loader import load_template, parse_template
@@ -324,3 +325,128 @@ def test_a_yaml_template_file_with_an_api(tmp_path: Path, src: Path) -> None:
     app = load_template(tmp_path / "template.yaml")
     assert list(routes(by_name(app.gateway, "ServerlessRestApi"))) == ["GET /hi"]
     assert app.resources == {}
+
+
+# --- caching and authorizers -----------------------------------------------------------------------
+
+AUTH_URI = {"Fn::Sub": "arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Auth.Arn}/invocations"}
+
+
+def test_sam_api_cache_cluster_method_settings_and_request_parameter_keys(tmp_path: Path, src: Path) -> None:
+    spec = gateway(tmp_path, {
+        "Api": {"Type": "AWS::Serverless::Api", "Properties": {
+            "StageName": "s", "CacheClusterEnabled": True, "CacheClusterSize": "1.6", "MethodSettings": [
+                {"ResourcePath": "/*", "HttpMethod": "*", "CachingEnabled": True, "CacheTtlInSeconds": 60},
+                {"ResourcePath": "/~1x", "HttpMethod": "GET", "CachingEnabled": False, "ThrottlingBurstLimit": 3}]}},
+        "Fn": fn({"E": {"Type": "Api", "Properties": {"RestApiId": {"Ref": "Api"}, "Path": "/x", "Method": "get",
+                                                       "RequestParameters": ["method.request.header.A", {
+                                                           "method.request.querystring.q": {"Caching": True}}]}}})})
+    api = by_name(spec, "Api")
+    stage = api.stages[0]
+    assert (stage.cache_cluster_enabled, stage.cache_cluster_size) == (True, "1.6")
+    assert stage.default_cache == MethodCacheSpec(True, 60)
+    assert stage.route_cache == {("GET", "/x"): MethodCacheSpec(False)}
+    assert stage.route_throttles[("GET", "/x")] == ThrottleSpec(None, 3)
+    assert routes(api)["GET /x"].cache_key_parameters == ("method.request.querystring.q",)
+
+
+@pytest.mark.parametrize(("props", "where"), [
+    ({"CacheClusterSize": "2"}, "CacheClusterSize"),
+    ({"MethodSettings": [{"ResourcePath": "/*", "HttpMethod": "*", "CacheTtlInSeconds": 3601}]}, "CacheTtlInSeconds"),
+    ({"MethodSettings": [{"ResourcePath": "/*", "HttpMethod": "*", "UnauthorizedCacheControlHeaderStrategy": "NO"}]},
+     "UnauthorizedCacheControlHeaderStrategy"),
+])
+def test_bad_cache_settings_name_the_property(tmp_path: Path, src: Path, props: dict[str, Any], where: str) -> None:
+    err = error(tmp_path, {"Api": {"Type": "AWS::Serverless::Api", "Properties": {"StageName": "s", **props}}, "Fn": fn()})
+    assert where in str(err)
+
+
+def test_sam_rest_authorizers_default_and_per_event(tmp_path: Path, src: Path) -> None:
+    spec = gateway(tmp_path, {
+        "Api": {"Type": "AWS::Serverless::Api", "Properties": {"StageName": "s", "Auth": {
+            "DefaultAuthorizer": "Tok", "Authorizers": {
+                "Tok": {"FunctionArn": {"Fn::GetAtt": ["Auth", "Arn"]}, "Identity": {"Header": "X-Token", "ReauthorizeEvery": 0,
+                                                                                   "ValidationExpression": "^t.*"}},
+                "Req": {"FunctionArn": {"Fn::GetAtt": ["Auth", "Arn"]}, "FunctionPayloadType": "REQUEST",
+                        "Identity": {"Headers": ["H"], "QueryStrings": ["q"], "StageVariables": ["v"], "Context": ["stage"]}},
+                "Pool": {"UserPoolArn": "arn:aws:cognito-idp:us-east-1:123456789012:userpool/x"}}}}},
+        "Auth": fn(),
+        "Fn": fn({name: {"Type": "Api", "Properties": {"RestApiId": {"Ref": "Api"}, "Path": f"/{name}", "Method": "get",
+                                                        **({"Auth": {"Authorizer": auth}} if auth else {})}}
+                  for name, auth in (("d", None), ("r", "Req"), ("n", "NONE"), ("i", "AWS_IAM"), ("c", "Pool"))})})
+    table = {key: route.authorizer for key, route in routes(by_name(spec, "Api")).items()}
+    tok = table["GET /d"]
+    assert (tok.kind, tok.function, tok.ttl_s, tok.validation_expression) == (TOKEN, "Auth", 0, "^t.*")
+    assert tok.identity_sources == (IdentitySource("header", "X-Token", "method.request.header.X-Token"),)
+    req = table["GET /r"]
+    assert (req.kind, req.ttl_s) == (REQUEST, 300)
+    assert [(s.where, s.name) for s in req.identity_sources] == [("header", "H"), ("querystring", "q"),
+                                                                ("stageVariables", "v"), ("context", "stage")]
+    assert table["GET /n"] is None and table["GET /i"].kind == IAM and table["GET /c"].kind == COGNITO
+
+
+def test_sam_http_authorizers(tmp_path: Path, src: Path) -> None:
+    spec = gateway(tmp_path, {
+        "Api": {"Type": "AWS::Serverless::HttpApi", "Properties": {"Auth": {"DefaultAuthorizer": "L", "Authorizers": {
+            "L": {"FunctionArn": {"Fn::GetAtt": ["Auth", "Arn"]}, "AuthorizerPayloadFormatVersion": "2.0",
+                  "EnableSimpleResponses": True, "Identity": {"Headers": ["Authorization"], "ReauthorizeEvery": 10}},
+            "J": {"JwtConfiguration": {"issuer": "https://x", "audience": ["a"]}, "IdentitySource": "$request.header.Authorization"}}}}},
+        "Auth": fn(),
+        "Fn": fn({"A": {"Type": "HttpApi", "Properties": {"ApiId": {"Ref": "Api"}, "Path": "/a", "Method": "get"}},
+                  "B": {"Type": "HttpApi", "Properties": {"ApiId": {"Ref": "Api"}, "Path": "/b", "Method": "get",
+                                                          "Auth": {"Authorizer": "J"}}}})})
+    table = {key: route.authorizer for key, route in routes(by_name(spec, "Api")).items()}
+    lam = table["GET /a"]
+    assert (lam.kind, lam.payload_format, lam.simple_responses, lam.ttl_s, lam.api_kind) == (REQUEST, "2.0", True, 10, HTTP)
+    assert lam.identity_sources == (IdentitySource("header", "Authorization", "$request.header.Authorization"),)
+    assert table["GET /b"].kind == JWT
+
+
+def test_sam_http_authorizer_needs_a_payload_version(tmp_path: Path, src: Path) -> None:
+    err = error(tmp_path, {"Api": {"Type": "AWS::Serverless::HttpApi", "Properties": {"Auth": {"Authorizers": {
+        "L": {"FunctionArn": {"Fn::GetAtt": ["Fn", "Arn"]}}}}}}, "Fn": fn()})
+    assert "AuthorizerPayloadFormatVersion" in str(err)
+
+
+def test_cloudformation_authorizers_methods_routes_and_stage_caching(tmp_path: Path, src: Path) -> None:
+    method = {"Type": "AWS::ApiGateway::Method", "Properties": {
+        "RestApiId": {"Ref": "Rest"}, "ResourceId": {"Fn::GetAtt": ["Rest", "RootResourceId"]}, "HttpMethod": "GET",
+        "AuthorizationType": "CUSTOM", "AuthorizerId": {"Ref": "RestAuth"},
+        "Integration": {"Type": "AWS_PROXY", "IntegrationHttpMethod": "POST", "Uri": URI,
+                        "CacheKeyParameters": ["method.request.querystring.q"]}}}
+    spec = gateway(tmp_path, {
+        "Rest": {"Type": "AWS::ApiGateway::RestApi", "Properties": {"Name": "r"}},
+        "RestAuth": {"Type": "AWS::ApiGateway::Authorizer", "Properties": {
+            "RestApiId": {"Ref": "Rest"}, "Type": "REQUEST", "AuthorizerUri": AUTH_URI,
+            "IdentitySource": "method.request.header.A, method.request.querystring.b", "AuthorizerResultTtlInSeconds": 0}},
+        "Get": method,
+        "Stage": {"Type": "AWS::ApiGateway::Stage", "Properties": {
+            "RestApiId": {"Ref": "Rest"}, "StageName": "p", "CacheClusterEnabled": True,
+            "MethodSettings": [{"ResourcePath": "/*", "HttpMethod": "*", "CachingEnabled": True}]}},
+        "Http": {"Type": "AWS::ApiGatewayV2::Api", "Properties": {"Name": "h", "ProtocolType": "HTTP"}},
+        "HttpAuth": {"Type": "AWS::ApiGatewayV2::Authorizer", "Properties": {
+            "ApiId": {"Ref": "Http"}, "AuthorizerType": "REQUEST", "AuthorizerUri": AUTH_URI, "Name": "ha",
+            "AuthorizerPayloadFormatVersion": "2.0", "IdentitySource": ["$request.header.Authorization"]}},
+        "Integration": {"Type": "AWS::ApiGatewayV2::Integration", "Properties": {
+            "ApiId": {"Ref": "Http"}, "IntegrationType": "AWS_PROXY", "IntegrationUri": {"Fn::GetAtt": ["Fn", "Arn"]},
+            "PayloadFormatVersion": "2.0"}},
+        "Route": {"Type": "AWS::ApiGatewayV2::Route", "Properties": {
+            "ApiId": {"Ref": "Http"}, "RouteKey": "GET /x", "AuthorizationType": "CUSTOM",
+            "AuthorizerId": {"Ref": "HttpAuth"}, "Target": {"Fn::Sub": "integrations/${Integration}"}}},
+        "HttpStage": {"Type": "AWS::ApiGatewayV2::Stage", "Properties": {"ApiId": {"Ref": "Http"}, "StageName": "$default"}},
+        "Auth": fn(), "Fn": fn()})
+    get = routes(by_name(spec, "Rest"))["GET /"]
+    assert (get.authorizer.kind, get.authorizer.ttl_s, get.authorizer.function) == (REQUEST, 0, "Auth")
+    assert [s.declared for s in get.authorizer.identity_sources] == ["method.request.header.A", "method.request.querystring.b"]
+    assert get.cache_key_parameters == ("method.request.querystring.q",)
+    stage = by_name(spec, "Rest").stages[0]
+    assert stage.cache_cluster_enabled and stage.default_cache == MethodCacheSpec(True)
+    route = routes(by_name(spec, "Http"))["GET /x"]
+    assert (route.authorizer.name, route.authorizer.payload_format, route.authorizer.api_kind) == ("ha", "2.0", HTTP)
+
+
+def test_an_unknown_authorizer_name_is_an_error(tmp_path: Path, src: Path) -> None:
+    err = error(tmp_path, {"Api": {"Type": "AWS::Serverless::Api", "Properties": {"StageName": "s"}},
+                           "Fn": fn({"E": {"Type": "Api", "Properties": {"RestApiId": {"Ref": "Api"}, "Path": "/x",
+                                                                         "Method": "get", "Auth": {"Authorizer": "Nope"}}}})})
+    assert "Nope" in str(err) and "Auth.Authorizer" in str(err)

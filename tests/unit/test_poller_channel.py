@@ -138,7 +138,8 @@ async def test_the_invoke_port_answers_across_the_channel_as_it_would_in_process
 def test_the_poller_process_loads_no_part_of_the_control_plane() -> None:
     """The child imports the pollers, the channel and the backend client: not the Lambda
     service, the environments, the HTTP layer, templates or moto (a lean, fast start)."""
-    probe = ("import sys, emulator.sources.poller_host, emulator.sources.sqs_poller, emulator.sources.kinesis_poller;"
+    probe = ("import sys, emulator.sources.poller_host, emulator.sources.sqs_poller, emulator.sources.kinesis_poller,"
+             " emulator.sources.dynamodb_poller;"
              "print(' '.join(sorted(sys.modules)))")
     loaded = set(subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout.split())
     forbidden = {"emulator.api", "emulator.execution", "emulator.functions", "emulator.template", "emulator.server",

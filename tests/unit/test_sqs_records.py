@@ -102,9 +102,20 @@ def test_partial_failure_names_the_failed_messages():
 
 
 def test_standard_queue_retries_only_the_failed():
-    assert retry_ids(IDS, frozenset({"id2", "id4"}), fifo=False) == {"id2", "id4"}
+    assert retry_ids([(i, None) for i in IDS], frozenset({"id2", "id4"}), fifo=False) == {"id2", "id4"}
 
 
-def test_fifo_queue_retries_from_the_first_failure_on():
-    assert retry_ids(IDS, frozenset({"id2"}), fifo=True) == {"id2", "id3", "id4"}
-    assert retry_ids(IDS, frozenset(), fifo=True) == frozenset()
+def test_fifo_queue_retries_from_the_first_failure_on_within_one_group():
+    one_group = [(i, "g") for i in IDS]
+    assert retry_ids(one_group, frozenset({"id2"}), fifo=True) == {"id2", "id3", "id4"}
+    assert retry_ids(one_group, frozenset(), fifo=True) == frozenset()
+
+
+def test_fifo_queue_deletes_what_other_groups_processed():
+    """Powertools' SqsFifoPartialProcessor(skip_group_on_error=True) reports the failed
+    group's messages only: the other group's must not come back."""
+    order = [("a1", "A"), ("b1", "B"), ("a2", "A"), ("b2", "B"), ("a3", "A")]
+    assert retry_ids(order, frozenset({"a2", "a3"}), fifo=True) == {"a2", "a3"}
+    # A later message of a failed group stays even when the answer leaves it out.
+    assert retry_ids(order, frozenset({"a1"}), fifo=True) == {"a1", "a2", "a3"}
+    assert retry_ids(order, frozenset({"b1", "a3"}), fifo=True) == {"b1", "b2", "a3"}

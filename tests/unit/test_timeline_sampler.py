@@ -177,3 +177,80 @@ def test_sns_topics_counts_per_second_and_publish_size_mean() -> None:
     assert counts("NumberOfNotificationsFilteredOut-MessageBody") == [(0, 1), (1, 0)]
     assert counts("LambdaDeliveryAttemptsRejected") == [(1, 4)]
     assert series(timeline, "AWS/SNS", "PublishSize", TopicName="orders") == [(0, 150), (1, 300)]
+
+
+def test_dynamodb_stream_mappings_report_iterator_age_and_no_kinesis_stream() -> None:
+    """A DynamoDB stream ARN also holds "stream/": its mapping's ages are Lambda's IteratorAge,
+    never an AWS/Kinesis stream named after the stream's label."""
+    snapshot = {"d": {"FunctionArn": "arn:aws:lambda:us-east-1:1:function:audit",
+                      "EventSourceArn": "arn:aws:dynamodb:us-east-1:1:table/orders/stream/2024-01-01T00:00:00.000",
+                      "RecordsRead": 3, "IteratorAgeMilliseconds": 400, "Pollers": 1, "BatchesInFlight": 0,
+                      "Shards": {"shardId-0001": {"IteratorAgeMilliseconds": 400}}}}
+    clock, timeline, s = sampler([snapshot])
+    sample(clock, s, 1)
+    assert series(timeline, "AWS/Lambda", "IteratorAge", EventSourceMappingUUID="d") == [(0, 400)]
+    assert series(timeline, "AWS/Lambda", "IteratorAge", EventSourceMappingUUID="d", ShardId="shardId-0001") == [(0, 400)]
+    assert series(timeline, "AWS/Lambda", "IteratorAge", FunctionName="audit") == [(0, 400)]
+    assert not [k for k in timeline.keys() if k.namespace == "AWS/Kinesis"]
+
+
+def test_dynamodb_tables_and_global_indexes() -> None:
+    arn = "arn:aws:dynamodb:us-east-1:1:table/orders"
+    index = {"ProvisionedReadCapacityUnits": 5, "ProvisionedWriteCapacityUnits": 2, "ConsumedReadCapacityUnits": 0.0,
+             "ConsumedWriteCapacityUnits": 4.0, "ReadThrottleEvents": 0, "WriteThrottleEvents": 1}
+    first = {"dynamodb": [
+        {"TableName": "orders", "TableArn": arn, "BillingMode": "PROVISIONED", "ProvisionedReadCapacityUnits": 10,
+         "ProvisionedWriteCapacityUnits": 5, "ConsumedReadCapacityUnits": 2.5, "ConsumedWriteCapacityUnits": 12.0,
+         "ReadThrottleEvents": 0, "WriteThrottleEvents": 3, "ThrottledRequests": 3,
+         "GlobalSecondaryIndexes": {"by-owner": index}},
+        {"TableName": "events", "TableArn": "arn:aws:dynamodb:us-east-1:1:table/events", "BillingMode": "PAY_PER_REQUEST",
+         "ProvisionedReadCapacityUnits": 0, "ProvisionedWriteCapacityUnits": 0, "ConsumedReadCapacityUnits": 0.0,
+         "ConsumedWriteCapacityUnits": 7.0, "ReadThrottleEvents": 0, "WriteThrottleEvents": 0, "ThrottledRequests": 0,
+         "GlobalSecondaryIndexes": {}},
+    ]}
+    second = {"dynamodb": [
+        {**first["dynamodb"][0], "ProvisionedWriteCapacityUnits": 8, "ConsumedWriteCapacityUnits": 20.0,
+         "ConsumedReadCapacityUnits": 3.0, "WriteThrottleEvents": 3, "ThrottledRequests": 3,
+         "GlobalSecondaryIndexes": {"by-owner": {**index, "ConsumedWriteCapacityUnits": 9.0, "WriteThrottleEvents": 4}}},
+        {**first["dynamodb"][1], "ConsumedWriteCapacityUnits": 2.0},  # deleted and created again: counts from zero
+    ]}
+    clock, timeline, s = sampler(backend=[first, second])
+    sample(clock, s, 2)
+    table = {"TableName": "orders"}
+    gsi = {"TableName": "orders", "GlobalSecondaryIndexName": "by-owner"}
+    assert series(timeline, "AWS/DynamoDB", "ConsumedWriteCapacityUnits", **table) == [(0, 12), (1, 8)]
+    assert series(timeline, "AWS/DynamoDB", "ConsumedReadCapacityUnits", **table) == [(0, 2.5), (1, 0.5)]
+    assert series(timeline, "AWS/DynamoDB", "WriteThrottleEvents", **table) == [(0, 3), (1, 0)]
+    assert series(timeline, "AWS/DynamoDB", "ThrottledRequests", **table) == [(0, 3), (1, 0)]
+    assert series(timeline, "AWS/DynamoDB", "ProvisionedWriteCapacityUnits", **table) == [(0, 5), (1, 8)]
+    assert series(timeline, "AWS/DynamoDB", "ConsumedWriteCapacityUnits", **gsi) == [(0, 4), (1, 5)]
+    assert series(timeline, "AWS/DynamoDB", "WriteThrottleEvents", **gsi) == [(0, 1), (1, 3)]
+    assert series(timeline, "AWS/DynamoDB", "ProvisionedReadCapacityUnits", **gsi) == [(0, 5), (1, 5)]
+    assert not series(timeline, "AWS/DynamoDB", "ThrottledRequests", **gsi)  # a request is throttled at its table
+    assert series(timeline, "AWS/DynamoDB", "ConsumedWriteCapacityUnits", TableName="events") == [(0, 7), (1, 2)]
+    assert not series(timeline, "AWS/DynamoDB", "ProvisionedWriteCapacityUnits", TableName="events")  # on demand
+
+
+def test_api_gateway_methods_routes_and_cache_counts() -> None:
+    clock, timeline, s = sampler()
+
+    def snapshot(hits: int, misses: int, route_count: int) -> dict:
+        return {"apis": {
+            "a1": {"Name": "shop", "Type": "REST", "Stages": {"Prod": {
+                "Count": hits + misses, "CacheHitCount": hits, "CacheMissCount": misses,
+                "Routes": {"GET /pets/{id}": {"Count": hits + misses, "CacheHitCount": hits, "CacheMissCount": misses,
+                                              "ThrottlesByLayer": {"method": route_count}}}}}},
+            "h1": {"Name": "api", "Type": "HTTP", "Stages": {"$default": {
+                "Count": route_count, "Routes": {"$default": {"Count": route_count, "4xx": 1}}}}}}}
+
+    snapshots = iter([snapshot(3, 1, 2), snapshot(10, 2, 5)])
+    s.ports = s.ports.__class__(**{**s.ports.__dict__, "api_gateway": lambda: next(snapshots)})
+    sample(clock, s, 2)
+    stage = {"ApiName": "shop", "Stage": "Prod"}
+    method = {**stage, "Method": "GET", "Resource": "/pets/{id}"}
+    assert series(timeline, "AWS/ApiGateway", "CacheHitCount", **stage) == [(0, 3), (1, 7)]
+    assert series(timeline, "AWS/ApiGateway", "CacheMissCount", **method) == [(0, 1), (1, 1)]
+    assert series(timeline, "AWS/ApiGateway", "Throttles", Layer="method", **method) == [(0, 2), (1, 3)]
+    assert series(timeline, "AWS/ApiGateway", "Count", ApiId="h1", Stage="$default", Route="$default") == [(0, 2), (1, 3)]
+    assert series(timeline, "AWS/ApiGateway", "4xx", ApiId="h1", Stage="$default", Route="$default") == [(0, 1), (1, 0)]
+    assert not series(timeline, "AWS/ApiGateway", "CacheHitCount", ApiId="h1", Stage="$default")
