@@ -25,6 +25,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+# SNS signs with SHA1 ("1") unless the topic's SignatureVersion attribute is "2"
+# (https://docs.aws.amazon.com/sns/latest/dg/sns-verify-signature-of-message.html).
 SIGNATURE_VERSION = "1"
 LAMBDA_EVENT_SOURCE = "aws:sns"
 LAMBDA_EVENT_VERSION = "1.0"
@@ -45,6 +47,11 @@ def signature(message_id: str) -> str:
     return base64.b64encode(hashlib.sha256(message_id.encode()).digest() * 8).decode()
 
 
+def signature_version_of(topic_version: object) -> str:
+    """The version a topic signs with: its SignatureVersion attribute when "2", else "1"."""
+    return "2" if str(topic_version) == "2" else SIGNATURE_VERSION
+
+
 def region_of(arn: str) -> str:
     parts = arn.split(":")
     return parts[3] if len(parts) > 3 else "us-east-1"
@@ -59,7 +66,8 @@ def unsubscribe_url(subscription_arn: str) -> str:
 
 
 def sqs_envelope(*, message_id: str, topic_arn: str, subscription_arn: str, message: str, subject: str | None,
-                 stamp: str, attributes: Mapping[str, Mapping[str, str]] | None) -> str:
+                 stamp: str, attributes: Mapping[str, Mapping[str, str]] | None,
+                 signature_version: str = SIGNATURE_VERSION) -> str:
     """The body an SQS subscription without raw delivery receives."""
     lines = ['{', f'  "Type" : "{NOTIFICATION}",', f'  "MessageId" : {_j(message_id)},', f'  "TopicArn" : {_j(topic_arn)},']
     if subject is not None:
@@ -67,7 +75,7 @@ def sqs_envelope(*, message_id: str, topic_arn: str, subscription_arn: str, mess
     lines += [
         f'  "Message" : {_j(message)},',
         f'  "Timestamp" : {_j(stamp)},',
-        f'  "SignatureVersion" : "{SIGNATURE_VERSION}",',
+        f'  "SignatureVersion" : {_j(signature_version)},',
         f'  "Signature" : {_j(signature(message_id))},',
         f'  "SigningCertURL" : {_j(certificate_url(region_of(topic_arn)))},',
         f'  "UnsubscribeURL" : {_j(unsubscribe_url(subscription_arn))}',
@@ -85,7 +93,8 @@ def _j(value: str) -> str:
 
 
 def lambda_event(*, message_id: str, topic_arn: str, subscription_arn: str, message: str, subject: str | None,
-                 stamp: str, attributes: Mapping[str, Mapping[str, str]] | None) -> bytes:
+                 stamp: str, attributes: Mapping[str, Mapping[str, str]] | None,
+                 signature_version: str = SIGNATURE_VERSION) -> bytes:
     """The payload a Lambda subscription's function is invoked with (asynchronously)."""
     record: dict[str, Any] = {
         "EventSource": LAMBDA_EVENT_SOURCE,
@@ -98,7 +107,7 @@ def lambda_event(*, message_id: str, topic_arn: str, subscription_arn: str, mess
             "Subject": subject,
             "Message": message,
             "Timestamp": stamp,
-            "SignatureVersion": SIGNATURE_VERSION,
+            "SignatureVersion": signature_version,
             "Signature": signature(message_id),
             "SigningCertUrl": certificate_url(region_of(topic_arn)),
             "UnsubscribeUrl": unsubscribe_url(subscription_arn),

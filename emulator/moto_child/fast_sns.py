@@ -44,7 +44,7 @@ from emulator.patterns.sns_policy import (
     parse_policy,
     scope_error,
 )
-from emulator.sns_shapes import sqs_envelope, timestamp
+from emulator.sns_shapes import signature_version_of, sqs_envelope, timestamp
 
 log = logging.getLogger("emulator.moto.sns")
 
@@ -218,6 +218,8 @@ class _Patches:
         message_id = str(self.uuid())
         stamp = timestamp(time.time())
         published = PublishedMessage(message, message_attributes)
+        # moto keeps topic attributes under snake_case names (set_topic_attributes).
+        version = signature_version_of(getattr(topic, "signature_version", None))
         COUNTERS.add(topic.arn, "NumberOfMessagesPublished")
         COUNTERS.add(topic.arn, "PublishSize", len(message.encode("utf-8")))
         lambdas: list[list[Any]] = []
@@ -234,7 +236,7 @@ class _Patches:
             text = message if structured is None else structured.get(subscription.protocol, structured["default"])
             if subscription.protocol == "sqs":
                 self._to_queue(topic, subscription, message_id, text, subject, message_attributes, stamp,
-                               group_id, deduplication_id)
+                               group_id, deduplication_id, version)
             elif subscription.protocol == "lambda":
                 lambdas.append([subscription.arn, subscription.endpoint, _dead_letter_arn(subscription)])
             else:  # http(s), email, sms, application: moto's own delivery
@@ -244,7 +246,8 @@ class _Patches:
         if lambdas:
             text = message if structured is None else structured.get("lambda", structured["default"])
             OUTBOX.put({"MessageId": message_id, "TopicArn": topic.arn, "Timestamp": stamp, "Subject": subject,
-                        "Message": text, "MessageAttributes": message_attributes or {}, "Subscriptions": lambdas})
+                        "Message": text, "MessageAttributes": message_attributes or {}, "Subscriptions": lambdas,
+                        "SignatureVersion": version})
         return message_id
 
     def _structured(self, message: str) -> dict[str, Any]:
@@ -257,7 +260,8 @@ class _Patches:
         return {key: value if isinstance(value, str) else json.dumps(value) for key, value in structured.items()}
 
     def _to_queue(self, topic: Any, subscription: Any, message_id: str, text: str, subject: str | None,
-                  attributes: dict[str, Any] | None, stamp: str, group_id: str | None, dedup_id: str | None) -> None:
+                  attributes: dict[str, Any] | None, stamp: str, group_id: str | None, dedup_id: str | None,
+                  version: str) -> None:
         from emulator.moto_child.sns_outbox import COUNTERS
 
         raw = subscription.attributes.get("RawMessageDelivery") in (True, "true", "True")
@@ -265,7 +269,8 @@ class _Patches:
             body, sqs_attributes = text, _raw_attributes(attributes)
         else:
             body = sqs_envelope(message_id=message_id, topic_arn=topic.arn, subscription_arn=subscription.arn,
-                                message=text, subject=subject, stamp=stamp, attributes=attributes)
+                                message=text, subject=subject, stamp=stamp, attributes=attributes,
+                                signature_version=version)
             sqs_attributes = None
         try:
             self._send(subscription.endpoint, body, sqs_attributes, group_id, dedup_id)

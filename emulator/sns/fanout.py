@@ -206,7 +206,7 @@ class SnsLambdaFanout:
             payload = lambda_event(
                 message_id=message["MessageId"], topic_arn=message["TopicArn"], subscription_arn=subscription_arn,
                 message=message["Message"], subject=message.get("Subject"), stamp=message["Timestamp"],
-                attributes=message.get("MessageAttributes"),
+                attributes=message.get("MessageAttributes"), signature_version=message.get("SignatureVersion", "1"),
             )
             delivery = _Delivery(message["TopicArn"], message, subscription_arn, function_arn, dead_letter_arn,
                                  payload, DeliveryState(first_attempt_at=now))
@@ -298,7 +298,8 @@ class SnsLambdaFanout:
         body = sqs_envelope(message_id=message["MessageId"], topic_arn=message["TopicArn"],
                             subscription_arn=delivery.subscription_arn, message=message["Message"],
                             subject=message.get("Subject"), stamp=message["Timestamp"],
-                            attributes=message.get("MessageAttributes"))
+                            attributes=message.get("MessageAttributes"),
+                            signature_version=message.get("SignatureVersion", "1"))
         attributes = {name: (a["Type"], a["Value"]) for name, a in (message.get("MessageAttributes") or {}).items()
                       if not a["Type"].startswith("Binary")}
         try:
