@@ -38,7 +38,7 @@ class Response:
 
 def build_request(method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> bytes:
     lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}"]
-    if body:
+    if body and not any(key.lower() == "content-type" for key in (headers or {})):
         lines.append("Content-Type: application/json")
     lines.extend(f"{key}: {value}" for key, value in (headers or {}).items())
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body

@@ -33,6 +33,7 @@ import bench_dashboard  # noqa: E402
 import bench_load  # noqa: E402
 import bench_memory  # noqa: E402
 import bench_moto_memory  # noqa: E402
+import bench_sns  # noqa: E402
 import bench_sources  # noqa: E402
 import bench_throttling  # noqa: E402
 import bench_throughput  # noqa: E402
@@ -56,6 +57,7 @@ BENCHMARKS: dict[str, Callable[[Settings], list[Row]]] = {
     "dynamodb": bench_dynamodb.run,
     "apigw": bench_apigw.run,
     "dashboard": bench_dashboard.run,
+    "sns": bench_sns.run,
 }
 
 

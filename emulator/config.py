@@ -97,6 +97,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _filter_quota(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 10:
+        raise ValueError(f"must be between 1 and 10 (AWS's default quota is 5, raised on request up to 10), got {text}")
+    return value
+
+
 def _non_negative_float(text: str) -> float:
     value = float(text)
     if value < 0 or not math.isfinite(value):
@@ -173,6 +180,13 @@ class Config:
     # How MemorySize is enforced (README, "Memory"): auto picks a cgroup where one can be
     # made, else the resident-memory watchdog.
     memory_limits: str = "auto"
+    # What SNS does when Lambda refuses a message (function missing, payload too large): AWS's
+    # pages disagree (README, "SNS → Lambda"); `retry` runs SNS's delivery policy, then the
+    # dead-letter queue; `dead-letter` treats it as a client-side error, not retried.
+    sns_lambda_rejections: str = "retry"
+    # Filters per event source mapping: 5 by default, up to 10 on request
+    # (https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventfiltering.html).
+    event_filter_quota: int = 5
     # CPU in proportion to memory, as on Lambda (README, "Memory, crashes and processes"):
     # off by default, so load tests measure the emulator's scaling, not a throttled CPU.
     cpu_model: str = "off"
@@ -262,6 +276,9 @@ OPTIONS: tuple[Option, ...] = (
         "cgroup (fail if none can be made), watchdog (sample resident memory) or none",
         ("auto", "cgroup", "watchdog", "none"),
     ),
+    Option("sns_lambda_rejections", str, "when Lambda refuses an SNS message (function missing, payload too large): "
+           "retry (SNS's delivery policy, then the subscription's DLQ) or dead-letter (at once)", ("retry", "dead-letter")),
+    Option("event_filter_quota", _filter_quota, "most FilterCriteria filters per event source mapping (AWS: 5, up to 10 on request)"),
     Option(
         "cpu_model", str,
         "CPU per environment: proportional (capped in proportion to MemorySize, 1,769 MB = 1 vCPU, where cgroups "

@@ -57,7 +57,7 @@ from emulator.execution.log_feed import CloudWatchFeed
 from emulator.execution.logsink import LogSink
 from emulator.service.log_shipper import LogShipper
 from emulator.execution.reaper import reap_idle_environments
-from emulator.functions.metrics import DROPPED_BY_RESET, Metrics
+from emulator.functions.metrics import DROPPED_AT_SHUTDOWN, DROPPED_BY_RESET, Metrics
 from emulator.backend.moto_process import MotoServer
 from emulator.execution.backends import UnsupportedExecution, build_backends, check_runnable
 from emulator.execution.forkserver_client import ForkServerError
@@ -65,6 +65,7 @@ from emulator.execution.pool import EnvironmentFactory
 from emulator.policy.scaling import ScalingRateConfig, ScalingRateModel
 from emulator.sources.base import SourcesConfig
 from emulator.sources.manager import SourceManager, SourceStartupError
+from emulator.sns.fanout import SnsLambdaFanout, lambda_ports
 from emulator.template.specs import MAX_MEMORY_MB, MIN_MEMORY_MB, AppSpec
 from emulator.tasks import OwnedTasks
 from emulator.telemetry.sampler import LedgerView, Sampler, SamplerPorts
@@ -107,6 +108,7 @@ class EmulatorServer:
         self.moto: MotoServer | None = None
         self.backend: BackendClient | None = None
         self.backend_url: str | None = None
+        self.sns: SnsLambdaFanout | None = None  # SNS → Lambda deliveries (with a backend)
         self.timeline: Timeline | None = None
         self.sampler: Sampler | None = None
         self.log_shipper: LogShipper | None = None
@@ -179,6 +181,10 @@ class EmulatorServer:
             await self.stop()
             raise
         self._spawn(self.async_queue.run(), "async invocation queue")
+        if self.backend is not None and self.backend_url:
+            self.sns = SnsLambdaFanout(ports=lambda_ports(self.service, self.backend), backend_url=self.backend_url,
+                                       clock=self.clock, rejections=config.sns_lambda_rejections, errors=self.errors)
+            self.sns.start()
         if self.log_shipper is not None:
             self._spawn(self.log_shipper.run(), "CloudWatch Logs shipper")
         self._spawn(reap_idle_environments(lambda: self.invoker.pools.values(), config.keep_alive, self.clock), "keep-alive reaper")
@@ -349,7 +355,8 @@ class EmulatorServer:
 
     def _new_source_manager(self) -> SourceManager:
         config = self.config
-        sources_config = SourcesConfig(config.sqs_scaling_model, config.sqs_max_concurrency, config.scale_factor)
+        sources_config = SourcesConfig(config.sqs_scaling_model, config.sqs_max_concurrency, config.scale_factor,
+                                       config.event_filter_quota)
         return SourceManager(
             service=self.service, backend=self.backend, clock=self.clock, app=self.app,
             region=config.region, account_id=config.account_id, config=sources_config, errors=self.errors,
@@ -363,6 +370,7 @@ class EmulatorServer:
             mappings=self.sources.snapshot,
             backend=self.backend.timeline_metrics if self.backend is not None else None,
             api_gateway=(lambda: self.gateway.snapshot()) if self.gateway is not None else None,
+            sns=(lambda: self.sns.snapshot()) if self.sns is not None else None,
         )
 
     def _mapping_names(self) -> dict[str, dict[str, str]]:
@@ -462,6 +470,7 @@ class EmulatorServer:
             # dropped_pending: what resets and shutdown dropped; kept across resets.
             "async_queue": {"pending": self.async_queue.pending, "dropped_pending": self.metrics.pending_dropped_snapshot()},
             "event_source_mappings": mappings,
+            "sns": await self.sns.snapshot() if self.sns is not None else {},
             "api_gateway": self.gateway.snapshot() if self.gateway is not None else {},
             "dynamodb": await self.dynamodb.snapshot() if self.dynamodb is not None else {"available": False},
             "logs": {**self.logs.snapshot(),
@@ -480,6 +489,9 @@ class EmulatorServer:
         queues or counters, and fresh backing resources."""
         fingerprints = await self._code_fingerprints()  # before anything is cleared
         await self.sources.stop()  # no poller may invoke or receive while the rest resets
+        if self.sns is not None:
+            await self.sns.stop(DROPPED_BY_RESET)  # SNS retries still pending: counted and logged
+            self.sns.reset_counters()
         await self.async_queue.drop_all(DROPPED_BY_RESET)  # counted and logged; metrics.reset() keeps that count
         await self.lifecycle.close()
         self.admin.close()
@@ -502,6 +514,8 @@ class EmulatorServer:
         await self._publish_template_aliases()
         if self.moto is not None:
             await self.moto.reset()
+        if self.sns is not None:
+            self.sns.start()
         if self.log_shipper is not None:
             self.log_shipper.feed.take()  # what the old environments wrote goes with them
             self.log_shipper.forget_resources()
@@ -547,6 +561,8 @@ class EmulatorServer:
             await asyncio.sleep(0)  # the cancelled handlers write their answers
         if sources is not None:
             await sources  # bounded by the pollers' own stop timeouts (sources/poller_process.py)
+        if self.sns is not None:
+            await self.sns.stop(DROPPED_AT_SHUTDOWN)  # SNS retries still pending: counted and logged
         if queue is not None:
             await queue.close()  # drops (counting, logging) what is still pending
         await self._tasks.cancel_all()

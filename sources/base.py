@@ -87,6 +87,9 @@ class SourcesConfig:
     sqs_max_concurrency: int = 1000
     # --scale-factor: AWS's SQS poller ceiling and scale-up rate are divided by it.
     scale_factor: float = 1.0
+    # FilterCriteria filters per mapping: AWS's default quota 5, raised on request up to 10
+    # (https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventfiltering.html).
+    event_filter_quota: int = 5
 
 
 @dataclass(frozen=True)

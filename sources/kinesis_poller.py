@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulator.backend.client import BackendError
+from emulator.patterns.event_filter import MAX_FILTERS_ON_REQUEST, compile_filters, keeps_event_json
 from emulator.policy.delivery_retry import Delivered, RetryDeliveryAt, new_delivery_state
 from emulator.service.delivery_retries import deliver_until_deadline
 from emulator.service.destinations import Destinations
@@ -55,7 +56,7 @@ COUNTERS = (
     "OnFailureDeliveryFailures", "RecordsDiscarded", "GetRecordsCalls", "GetRecordsErrors", "ReadThrottles",
     # Records, as AWS's event source mapping metrics count them
     # (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html).
-    "InvokedEventCount", "FailedInvokeEventCount", "OnFailureDestinationDeliveredEventCount",
+    "InvokedEventCount", "FailedInvokeEventCount", "OnFailureDestinationDeliveredEventCount", "FilteredOutEventCount",
 )
 
 
@@ -149,6 +150,9 @@ class StreamMappingPoller:
             report_batch_item_failures=settings.report_batch_item_failures,
             retry_delay_s=source.poll_interval_s,
         )
+        # FilterCriteria (checked when the mapping was made): records no filter matches are
+        # skipped, never sent (https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventfiltering.html).
+        self.event_filter = compile_filters(settings.filter_criteria, mapping.kind, MAX_FILTERS_ON_REQUEST)
         self.emulated_arrival = emulated_arrival_mapper(self.clock.wall(), real_wall(), self.clock.scale)
         self.destinations = Destinations(context.backend, _no_lambda_destination, _no_lambda_destination)
         self.counters: Counter[str] = Counter({name: 0 for name in COUNTERS})
@@ -199,6 +203,13 @@ class StreamMappingPoller:
         if self.mapping.last_processing_result != result:
             self.mapping.last_processing_result = result
             self.context.processing_result(self.mapping.uuid, result)
+
+    def passes(self, record: StreamRecord) -> bool:
+        """Whether the mapping's filters let the record through; counted when they do not."""
+        if self.event_filter is None or keeps_event_json(self.event_filter, record.event_json):
+            return True
+        self.counters["FilteredOutEventCount"] += 1
+        return False
 
     def advance_checkpoint(self, shard_id: str, position: ShardPosition | None) -> None:
         """Where the shard resumes if this poller stops or its process dies now."""

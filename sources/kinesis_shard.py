@@ -191,19 +191,24 @@ class KinesisShardWorker:
             self.iterator = result.next_iterator
             self.closed = self.iterator is None  # null once a closed shard is fully read
         lanes = len(self.lanes)
+        kept = 0
         record = None
         for entry in result.records:
             record = owner.source.to_record(entry, self.event_context)
+            if not owner.passes(record):
+                continue  # filtered out: skipped, and passed by the checkpoint like a processed record
             lane = self.lanes[lane_of(record.partition_key, lanes)]
             lane.records.append(record)
             lane.wake.set()
+            kept += 1
         if record is not None:
-            self.buffered += len(result.records)
+            self.buffered += kept
             self.last_read = record.sequence_number
             owner.counters["RecordsRead"] += len(result.records)
-            if not self.anchored:
+            if not self.anchored or kept < len(result.records):
                 # The first records of a LATEST or AT_TIMESTAMP start: from here on the shard
-                # resumes at a sequence number, not at a new "latest".
+                # resumes at a sequence number, not at a new "latest". Filtered-out records
+                # move the checkpoint too, as no batch will.
                 self.anchored = True
                 owner.advance_checkpoint(self.shard_id, self.checkpoint())
         return len(result.records)

@@ -35,7 +35,8 @@ from emulator.sources.poller_process import PollerProcess, PollerProcessEvents
 from emulator.sources.mapping import (
     SQS, STABLE_STATES, SUPPORTED_KINDS, EventSourceMapping, MappingState, source_kind,
 )
-from emulator.sources.template_sources import template_mappings
+from emulator.sources.sns_events import expand_sns_events, with_sns_event_resources
+from emulator.sources.template_sources import TemplateMapping, template_mappings
 from emulator.sources.validation import check_visibility_timeout, settings_from_request
 
 if TYPE_CHECKING:
@@ -92,7 +93,8 @@ class SourceManager:
     async def start(self) -> None:
         """Create the template's resources, then its mappings; their pollers run on return."""
         await self.provision()
-        for declared in template_mappings(self.app):
+        sns_queues = expand_sns_events(self.app, region=self.region, account_id=self.account_id).mappings
+        for declared in [*template_mappings(self.app), *(TemplateMapping(w, r) for w, r in sns_queues)]:
             kind = source_kind(str(declared.request.get("EventSourceArn") or ""))
             if kind not in SUPPORTED_KINDS:
                 log.warning("%s: %s: event source %r is not emulated; skipped", self.app.source, declared.where,
@@ -109,8 +111,11 @@ class SourceManager:
         backend restarted empty: emulator/backend/moto_process.py)."""
         if self.backend is not None:
             provisioner = Provisioner(self.backend, region=self.region, account_id=self.account_id, source=self.app.source)
+            # SAM's SNS events stand for subscriptions (and queues) of their own.
+            app = with_sns_event_resources(self.app, expand_sns_events(self.app, region=self.region,
+                                                                       account_id=self.account_id))
             try:
-                await provisioner.provision(self.app)
+                await provisioner.provision(app)
             except ProvisioningError as exc:
                 raise SourceStartupError(str(exc)) from None
             except UNREACHABLE as exc:
@@ -211,7 +216,8 @@ class SourceManager:
                                         "Kinesis streams and DynamoDB streams")
         await self._check_source(kind, source_arn)
         settings = settings_from_request(self._settings_part(request), kind=kind, fifo=self._fifo(source_arn),
-                                         event_source_arn=source_arn, now=time.time())
+                                         event_source_arn=source_arn, now=time.time(),
+                                         max_filters=self.config.event_filter_quota)
         if kind == SQS:
             await self._check_visibility_timeout(source_arn, function_arn)
         self._check_duplicate(function_arn, source_arn, kind)
@@ -237,7 +243,8 @@ class SourceManager:
                 await self._check_visibility_timeout(mapping.event_source_arn, function_arn)
         settings = settings_from_request(self._settings_part(request), kind=mapping.kind,
                                          fifo=self._fifo(mapping.event_source_arn),
-                                         event_source_arn=mapping.event_source_arn, base=mapping.settings)
+                                         event_source_arn=mapping.event_source_arn, base=mapping.settings,
+                                         max_filters=self.config.event_filter_quota)
         was_enabled = mapping.state is MappingState.ENABLED
         # A new value: the running poller keeps the settings it started with until it stops.
         updated = replace(mapping, function_arn=function_arn, settings=settings, last_modified=time.time())
@@ -346,8 +353,6 @@ class SourceManager:
     def _warn_not_emulated(self, mapping: EventSourceMapping) -> None:
         settings = mapping.settings
         notes = []
-        if settings.filter_criteria:
-            notes.append("FilterCriteria (events are not filtered)")
         if "ProvisionedPollerConfig" in settings.extra:
             notes.append("ProvisionedPollerConfig (on-demand poller scaling applies)")
         if settings.tumbling_window_s:

@@ -18,6 +18,9 @@ decision interval and keeps that many batch workers. Each worker loops:
    with ReportBatchItemFailures delete all but the failed messages (the error-handling
    page above).
 
+With FilterCriteria, a received message that no filter matches is deleted at once and
+never sent (https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventfiltering.html).
+
 The controller also watches the queue's dead-letter queue, if it has one, for metrics.
 All backend I/O is async (aiohttp); every wait goes through the clock.
 """
@@ -34,11 +37,14 @@ from enum import Enum
 from typing import Any
 
 from emulator.errors import AwsError, TooManyRequests
+from emulator.patterns.event_filter import MAX_FILTERS_ON_REQUEST, SQS, compile_filters
 from emulator.tasks import OwnedTasks
 from emulator.sources.base import BACKEND_FAILURES, STOP_DRAIN_S, BackendOutage, BatchResult, PollerContext
 from emulator.sources.mapping import EventSourceMapping
 from emulator.policy.backoff import doubling_step, equal_jitter, full_jitter
-from emulator.sources.sqs_records import BatchPayload, PendingMessage, failed_item_ids, pending_message, retry_ids
+from emulator.sources.sqs_records import (
+    BatchPayload, PendingMessage, failed_item_ids, pending_from_record, retry_ids, sqs_record,
+)
 from emulator.sources.sqs_scaling import (
     DECISION_INTERVAL_S, PollWindow, SqsScalingConfig, SqsScalingState, decide, initial_state,
 )
@@ -110,6 +116,7 @@ class SqsPollerStats:
     batches_dropped_throttled: int = 0  # gave up: the visibility timeout ran out while throttled
     throttles: int = 0  # every throttled attempt
     delete_failures: int = 0
+    filtered_out: int = 0  # FilteredOutEventCount: matched no filter, deleted unsent
     # Messages, as AWS's event source mapping metrics count them
     # (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html):
     events_invoked: int = 0  # InvokedEventCount: in batches the function ran with
@@ -162,6 +169,8 @@ class SqsPoller:
         self._stop_event = asyncio.Event()
         self._outage = BackendOutage(log, mapping.event_source_arn)
         self._timeout_cache: tuple[float | None, float] | None = None  # (function Timeout, loop time asked)
+        # FilterCriteria, checked when the mapping was made (sources/validation.py).
+        self.event_filter = compile_filters(mapping.settings.filter_criteria, SQS, MAX_FILTERS_ON_REQUEST)
         self._extension_logged = 0  # the visibility extension last logged (once per value)
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -206,6 +215,7 @@ class SqsPoller:
             "DeleteFailures": s.delete_failures,
             "InvokedEventCount": s.events_invoked,
             "FailedInvokeEventCount": s.events_failed_invoke,
+            "FilteredOutEventCount": s.filtered_out,
             "BackendErrors": self._outage.failures,
         }
         if self.queue is not None and self.queue.dead_letter_arn:
@@ -409,12 +419,19 @@ class SqsPoller:
             self.stats.messages_received += len(messages)
             if received_at is None:
                 received_at = loop.time()
+            filtered: list[str] = []
             for raw in messages:
-                message = pending_message(raw, queue_arn=self.mapping.event_source_arn, region=self.context.region)
+                record = sqs_record(raw, queue_arn=self.mapping.event_source_arn, region=self.context.region)
+                if self.event_filter is not None and not self.event_filter.keeps(record):
+                    filtered.append(record["receiptHandle"])
+                    continue
+                message = pending_from_record(record)
                 if not overflow and len(payload) < settings.batch_size and payload.fits(message):
                     payload.add(message)
                 else:
                     overflow.append(message)  # over the 6 MB cap: first in the next batch
+            if filtered:
+                await self._delete_filtered(filtered)
         if not payload.messages or received_at is None:
             return None, overflow
         return _Batch(payload, received_at, vt_real), overflow
@@ -508,6 +525,20 @@ class SqsPoller:
                 self.stats.messages_at_max_receive_count += last
                 bound = self.stats.dead_letter_bound
                 bound[why] = bound.get(why, 0) + last
+
+    async def _delete_filtered(self, receipt_handles: list[str]) -> None:
+        """Messages no filter matches are deleted, as Lambda does with SQS (the
+        event-filtering page above); one that fails to delete comes back and is filtered again."""
+        assert self.queue is not None
+        self.stats.filtered_out += len(receipt_handles)
+        try:
+            failed = await self.context.backend.sqs_delete_batch(self.queue.url, receipt_handles)
+        except BACKEND_FAILURES as exc:
+            self._outage.failed("DeleteMessageBatch", exc)
+            self.stats.delete_failures += len(receipt_handles)
+            return
+        self._outage.answered()
+        self.stats.delete_failures += failed
 
     async def _delete(self, messages: list[PendingMessage]) -> None:
         if not messages:

@@ -75,7 +75,10 @@ class PendingMessage:
 
 
 def pending_message(message: Mapping[str, Any], *, queue_arn: str, region: str) -> PendingMessage:
-    record = sqs_record(message, queue_arn=queue_arn, region=region)
+    return pending_from_record(sqs_record(message, queue_arn=queue_arn, region=region))
+
+
+def pending_from_record(record: Mapping[str, Any]) -> PendingMessage:
     attributes = record["attributes"]
     return PendingMessage(
         record["messageId"], record["receiptHandle"], attributes.get("MessageGroupId"),

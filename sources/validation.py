@@ -21,6 +21,7 @@ from dataclasses import replace
 from typing import Any
 
 from emulator.errors import InvalidParameterValue
+from emulator.patterns.event_filter import DEFAULT_MAX_FILTERS, FilterCriteriaError, compile_filters
 from emulator.sources.mapping import (
     DYNAMODB, INFINITE, REPORT_BATCH_ITEM_FAILURES, SQS, STREAM_KINDS, MappingSettings,
 )
@@ -132,10 +133,11 @@ def check_model(request: Mapping[str, Any]) -> None:
 # -- layer 2: rules of each kind of source ---------------------------------------------------
 def settings_from_request(request: Mapping[str, Any], *, kind: str, fifo: bool = False,
                           event_source_arn: str = "", now: float | None = None,
-                          base: MappingSettings | None = None) -> MappingSettings:
+                          base: MappingSettings | None = None, max_filters: int = DEFAULT_MAX_FILTERS) -> MappingSettings:
     """CreateEventSourceMapping parameters (or, with `base`, an update of them) → settings.
 
-    `now` (epoch seconds) enables the "timestamp not in the future" check of a create.
+    `now` (epoch seconds) enables the "timestamp not in the future" check of a create;
+    `max_filters` is the account's quota of FilterCriteria filters per mapping.
     """
     check_model(request)
     given = {k: v for k, v in request.items() if v is not None}
@@ -157,7 +159,7 @@ def settings_from_request(request: Mapping[str, Any], *, kind: str, fifo: bool =
         maximum_batching_window_s=window,
         enabled=enabled,
         function_response_types=tuple(merged.get("FunctionResponseTypes") or ()),
-        filter_criteria=_filter_criteria(merged.get("FilterCriteria")),
+        filter_criteria=_filter_criteria(merged.get("FilterCriteria"), kind, max_filters),
         maximum_concurrency=_maximum_concurrency(merged.get("ScalingConfig")),
         extra={key: merged[key] for key in PASSTHROUGH if merged.get(key) is not None},
     )
@@ -262,11 +264,15 @@ def _maximum_concurrency(scaling: Any) -> int | None:
     return scaling.get("MaximumConcurrency")
 
 
-def _filter_criteria(criteria: Any) -> dict[str, Any] | None:
+def _filter_criteria(criteria: Any, kind: str, max_filters: int) -> dict[str, Any] | None:
+    """The criteria as given, once Lambda's checks pass (the patterns compiled by the pollers'
+    own code, emulator/patterns/event_filter.py, so what is accepted here is what they run)."""
     if criteria is None:
         return None
-    if not isinstance(criteria, Mapping) or not isinstance(criteria.get("Filters", []), list):
-        raise InvalidParameterValue("FilterCriteria must be an object with a Filters list")
+    try:
+        compile_filters(criteria, kind, max_filters)
+    except FilterCriteriaError as exc:
+        raise InvalidParameterValue(str(exc)) from None
     return dict(criteria)
 
 

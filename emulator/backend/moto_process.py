@@ -73,8 +73,9 @@ def warn_if_unverified(fast_sqs: bool) -> None:
 
     version = installed_moto_version()
     if fast_sqs and version is not None and not is_verified(version):
-        log.warning("moto %s is not a version the fast SQS and Kinesis models were verified with (%s): the backend "
-                    "runs moto's own SQS and Kinesis, which slow down as queues and streams grow", version,
+        log.warning("moto %s is not a version the fast SQS and Kinesis models and the SNS fan-out were verified with "
+                    "(%s): the backend runs moto's own SQS and Kinesis, which slow down as queues and streams grow, "
+                    "and SNS delivers nothing to Lambda", version,
                     ", ".join(VERIFIED_MOTO_VERSIONS))
 
 

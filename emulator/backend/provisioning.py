@@ -201,9 +201,9 @@ class Provisioner:
     async def _subscribe(self, resource: ResourceSpec, topic_arn: str, props: Mapping[str, Any],
                          attributes: dict[str, str]) -> None:
         protocol = str(props.get("Protocol", ""))
-        if protocol != "sqs":
-            # Only SNS → SQS is wired locally; moto would deliver to its own Lambda backend.
-            log.warning("%s: subscription %r with protocol %r is not created (only sqs is emulated)",
+        if protocol not in ("sqs", "lambda"):
+            # SNS delivers locally to queues and functions only (emulator/moto_child/fast_sns.py).
+            log.warning("%s: subscription %r with protocol %r is not created (sqs and lambda are emulated)",
                         self.source, resource.logical_id, protocol)
             return
         params = {"TopicArn": topic_arn, "Protocol": protocol, "Endpoint": str(props.get("Endpoint", "")),

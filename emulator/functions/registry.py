@@ -94,7 +94,8 @@ class LambdaFunction:
         if qualifier in self.versions:
             return self.versions[qualifier]
         if qualifier in self.aliases:
-            return self.versions[self.aliases[qualifier]]
+            target = self.aliases[qualifier]  # a version, or $LATEST (CreateAlias accepts it)
+            return self.latest if target == LATEST else self.versions[target]
         raise ResourceNotFound(f"Function not found: {self.latest.function_arn}:{qualifier}")
 
 

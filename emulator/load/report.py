@@ -30,7 +30,7 @@ CLIENT_METRICS = ("Latency", "SendLag", "Offered", "Requests", "Dropped", "Respo
                   "Errors", "TimedOut")
 CLIENT_FIRST = frozenset(CLIENT_METRICS) - {"Errors"}
 # An unqualified name found in several namespaces means the first of these.
-NAMESPACE_ORDER = (catalog.LAMBDA, catalog.SQS, catalog.KINESIS, catalog.API_GATEWAY)
+NAMESPACE_ORDER = (catalog.LAMBDA, catalog.SQS, catalog.KINESIS, catalog.API_GATEWAY, catalog.SNS)
 
 
 def distribution_summary(dist: Distribution) -> dict[str, Any]:

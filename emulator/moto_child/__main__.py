@@ -4,8 +4,8 @@
 Started by emulator/backend/moto_process.py. It dies with the emulator (PR_SET_PDEATHSIG),
 runs at a lower CPU priority, ignores Ctrl-C (the emulator stops it last, after its pollers
 and in-flight invocations no longer need it), applies the fast SQS, Kinesis and DynamoDB models
-unless `--plain` (DynamoDB's capacity runs on the emulator's `--time-scale`, and
-`--dynamodb-capacity=off` leaves it out), then hands the remaining arguments to moto's own server.
+and the SNS fan-out unless `--plain` (DynamoDB's capacity runs on the emulator's `--time-scale`,
+and `--dynamodb-capacity=off` leaves it out), then hands the remaining arguments to moto's own server.
 """
 
 from __future__ import annotations
@@ -53,11 +53,11 @@ def apply_fast_models(time_scale: float = 1.0, capacity: bool = True) -> dict[st
     """Patch moto with each fast model; {name: applied}. Each on its own: one that fails
     leaves moto's own model for that service (slow, but correct) and says why on stderr,
     which the emulator logs (logger emulator.moto); the others still apply."""
-    from emulator.moto_child import fast_dynamodb, fast_kinesis, fast_logs, fast_sqs
+    from emulator.moto_child import fast_dynamodb, fast_kinesis, fast_logs, fast_sns, fast_sqs
 
     applied = {}
     models = (("SQS", fast_sqs.apply), ("Kinesis", fast_kinesis.apply), ("CloudWatch Logs", fast_logs.apply),
-              ("DynamoDB", lambda: fast_dynamodb.apply(time_scale, capacity)))
+              ("DynamoDB", lambda: fast_dynamodb.apply(time_scale, capacity)), ("SNS", fast_sns.apply))
     for name, apply in models:
         try:
             applied[name] = apply()

@@ -7,6 +7,7 @@ Lambda: https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.ht
 SQS: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html
 Kinesis: https://docs.aws.amazon.com/streams/latest/dev/monitoring-with-cloudwatch.html
 DynamoDB: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/metrics-dimensions.html
+SNS: https://docs.aws.amazon.com/sns/latest/dg/sns-monitoring-using-cloudwatch.html
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ SQS = "AWS/SQS"
 KINESIS = "AWS/Kinesis"
 API_GATEWAY = "AWS/ApiGateway"
 DYNAMODB = "AWS/DynamoDB"
-NAMESPACES = (LAMBDA, SQS, KINESIS, API_GATEWAY, DYNAMODB)
+SNS = "AWS/SNS"
+NAMESPACES = (LAMBDA, SQS, KINESIS, API_GATEWAY, DYNAMODB, SNS)
 
 
 class Kind(Enum):
@@ -156,8 +158,34 @@ TABLE_METRICS: tuple[MetricInfo, ...] = (
     _m(DYNAMODB, "ProvisionedWriteCapacityUnits", "Count", G, "Average", True, "provisioned write capacity (auto scaling moves it)"),
 )
 
+# Per topic (dimension TopicName), from the SNS counters of /_emulator/metrics: what the
+# moto child counts (publishes, filtering, SQS deliveries) plus the control plane's Lambda
+# deliveries (emulator/sns/fanout.py).
+TOPIC_METRICS: tuple[MetricInfo, ...] = (
+    _m(SNS, "NumberOfMessagesPublished", "Count", C, "Sum", True, "messages published to the topic"),
+    _m(SNS, "NumberOfNotificationsDelivered", "Count", C, "Sum", True,
+       "messages delivered to subscriptions (Lambda: handed to its async queue; SQS: sent)"),
+    _m(SNS, "NumberOfNotificationsFailed", "Count", C, "Sum", True,
+       "deliveries given up (Lambda: delivery policy exhausted or a refusal not retried; SQS: the send failed)"),
+    _m(SNS, "NumberOfNotificationsFilteredOut", "Count", C, "Sum", True, "messages a subscription's filter policy rejected"),
+    _m(SNS, "NumberOfNotificationsFilteredOut-MessageAttributes", "Count", C, "Sum", True,
+       "rejected by an attribute-based policy"),
+    _m(SNS, "NumberOfNotificationsFilteredOut-MessageBody", "Count", C, "Sum", True, "rejected by a payload-based policy"),
+    _m(SNS, "NumberOfNotificationsFilteredOut-InvalidAttributes", "Count", C, "Sum", True,
+       "rejected: attributes invalid, or the policy's attributes of the wrong type"),
+    _m(SNS, "NumberOfNotificationsFilteredOut-NoMessageAttributes", "Count", C, "Sum", True,
+       "rejected: the message has no attributes"),
+    _m(SNS, "NumberOfNotificationsFilteredOut-InvalidMessageBody", "Count", C, "Sum", True,
+       "rejected: the body is not valid JSON for a payload-based policy"),
+    _m(SNS, "NumberOfNotificationsRedrivenToDlq", "Count", C, "Sum", True, "messages sent to a subscription's DLQ"),
+    _m(SNS, "NumberOfNotificationsFailedToRedriveToDlq", "Count", C, "Sum", True, "messages that could not reach the DLQ"),
+    _m(SNS, "PublishSize", "Bytes", G, "Average", True, "size of the messages published, the second's mean"),
+    _m(SNS, "LambdaDeliveryAttemptsRejected", "Count", C, "Sum", False,
+       "hand-overs Lambda refused (each retry of SNS's delivery policy counts)"),
+)
+
 ALL_METRICS: tuple[MetricInfo, ...] = (FUNCTION_METRICS + ACCOUNT_METRICS + MAPPING_METRICS + QUEUE_METRICS + STREAM_METRICS
-                                       + API_METRICS + TABLE_METRICS)
+                                       + API_METRICS + TABLE_METRICS + TOPIC_METRICS)
 
 
 def info(namespace: str, name: str) -> MetricInfo | None:

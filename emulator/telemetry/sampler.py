@@ -41,6 +41,7 @@ _MAPPING_COUNTERS: dict[str, tuple[str, ...]] = {
     "OnFailureDestinationDeliveredEventCount": ("OnFailureDestinationDeliveredEventCount",),
     "FilteredOutEventCount": ("FilteredOutEventCount",),
 }
+_TOPIC_COUNTERS = tuple(m.name for m in catalog.TOPIC_METRICS if m.kind is catalog.Kind.COUNTER)
 _QUEUE_GAUGES = {"visible": "ApproximateNumberOfMessagesVisible", "not_visible": "ApproximateNumberOfMessagesNotVisible",
                  "delayed": "ApproximateNumberOfMessagesDelayed", "oldest_age_s": "ApproximateAgeOfOldestMessage"}
 _QUEUE_COUNTERS = {"received": "NumberOfMessagesReceived", "deleted": "NumberOfMessagesDeleted",
@@ -69,6 +70,8 @@ class SamplerPorts:
     backend: Callable[[], Awaitable[Mapping[str, Any] | None]] | None = None
     # The API Gateway front door's counters (FrontDoor.snapshot), when the template has APIs.
     api_gateway: Callable[[], Mapping[str, Any]] | None = None
+    # SNS's counters per topic (SnsLambdaFanout.snapshot), with a backend.
+    sns: Callable[[], Awaitable[Mapping[str, Any]]] | None = None
 
 
 class CounterDeltas:
@@ -124,6 +127,11 @@ class Sampler:
                 figures = None
             if figures:
                 self.record_backend(figures, second)
+        if self.ports.sns is not None:
+            try:
+                self.record_sns(await self.ports.sns(), second)
+            except Exception as exc:  # the backend restarting: the next sample tries again
+                log.debug("timeline: SNS figures unavailable: %s", exc)
 
     def _sample_account(self, second: int) -> None:
         timeline = self.timeline
@@ -278,6 +286,23 @@ class Sampler:
         for layer, value in (counters.get("ThrottlesByLayer") or {}).items():
             delta = self._deltas.delta((*key, "throttles", layer), float(value))
             timeline.record_count(series_key(catalog.API_GATEWAY, "Throttles", {**dims, "Layer": layer}), delta, second)
+
+    # -- SNS topics --------------------------------------------------------------------------------
+    def record_sns(self, snapshot: Mapping[str, Any], second: int) -> None:
+        """Per topic: counts from the cumulative counters, PublishSize as the second's mean."""
+        timeline = self.timeline
+        for topic_arn, counters in (snapshot.get("topics") or {}).items():
+            name = str(topic_arn).rsplit(":", 1)[-1]
+            dims = {"TopicName": name}
+            for metric in _TOPIC_COUNTERS:
+                if metric in counters:
+                    delta = self._deltas.delta(("topic", name, metric), float(counters[metric] or 0))
+                    timeline.record_count(series_key(catalog.SNS, metric, dims), delta, second)
+            published = self._deltas.delta(("topic", name, "published-for-size"),
+                                           float(counters.get("NumberOfMessagesPublished") or 0))
+            size = self._deltas.delta(("topic", name, "PublishSize"), float(counters.get("PublishSize") or 0))
+            if published > 0:
+                timeline.record_gauge(series_key(catalog.SNS, "PublishSize", dims), size / published, second)
 
 
 def receive_count_buckets(counts: Mapping[str, int]) -> dict[str, int]:

@@ -113,3 +113,49 @@ def test_provisioning_creates_what_a_resource_references_first():
     assert [r.logical_id for r in ordered] == ["C", "B", "A", "Topic", "Sub"]
     with pytest.raises(ProvisioningError, match="circular"):
         provisioner.order([queue("A", "a", dlq="b"), queue("B", "b", dlq="a")])
+
+
+# -- FilterCriteria (https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventfiltering.html) --
+def _filters(*patterns: object) -> dict:
+    import json
+
+    return {"Filters": [{"Pattern": p if isinstance(p, str) else json.dumps(p)} for p in patterns]}
+
+
+@pytest.mark.parametrize("criteria", [_filters("{not json"), _filters({"body": [{"prefix": 1}]}), _filters({"a": []}),
+                                      {"Filters": [{}]}, {"Filters": "x"}])
+def test_filter_criteria_that_lambda_refuses_get_its_message(criteria):
+    with pytest.raises(InvalidParameterValue) as caught:
+        settings_from_request({"FilterCriteria": criteria}, kind="sqs")
+    assert caught.value.message == "Invalid filter pattern definition."
+
+
+def test_a_stream_mapping_refuses_a_plain_data_pattern_that_sqs_accepts():
+    plain = _filters({"data": ["text"]})
+    with pytest.raises(InvalidParameterValue, match="Invalid filter pattern definition."):
+        settings_from_request({"StartingPosition": "LATEST", "FilterCriteria": plain}, kind="kinesis")
+    assert settings_from_request({"FilterCriteria": _filters({"body": ["text"]})}, kind="sqs").filter_criteria
+
+
+def test_filters_per_mapping_are_held_to_the_quota():
+    six = _filters(*({"body": {"n": [i]}} for i in range(6)))
+    with pytest.raises(InvalidParameterValue, match="quota is 5"):
+        settings_from_request({"FilterCriteria": six}, kind="sqs")
+    assert len(settings_from_request({"FilterCriteria": six}, kind="sqs", max_filters=10).filter_criteria["Filters"]) == 6
+
+
+def test_a_pattern_longer_than_the_model_allows_is_a_validation_error():
+    long = _filters({"body": {"k": ["x" * 5000]}})
+    with pytest.raises(InvalidParameterValue, match="at 'filterCriteria.filters.1.member.pattern' failed to satisfy "
+                                                    "constraint: Member must have length less than or equal to 4096"):
+        settings_from_request({"FilterCriteria": long}, kind="sqs")
+
+
+def test_an_update_with_bad_criteria_is_refused_and_empty_criteria_clear_the_filters():
+    base = settings_from_request({"FilterCriteria": _filters({"body": {"k": ["v"]}})}, kind="sqs")
+    with pytest.raises(InvalidParameterValue):
+        settings_from_request({"FilterCriteria": _filters("[]")}, kind="sqs", base=base)
+    cleared = settings_from_request({"FilterCriteria": {}}, kind="sqs", base=base)
+    from emulator.patterns.event_filter import compile_filters
+
+    assert compile_filters(cleared.filter_criteria, "sqs") is None

@@ -5,6 +5,7 @@ timeline, cumulative counters into per-second counts; and the moto child's count
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 from emulator.clock import VirtualClock
@@ -149,6 +150,33 @@ def test_api_gateway_stages() -> None:
     assert series(timeline, "AWS/ApiGateway", "IntegrationLatency", **rest) == [(0, 3.0), (1, 0.0)]
     assert series(timeline, "AWS/ApiGateway", "Throttles", Layer="stage", **rest) == [(0, 1), (1, 2)]
     assert series(timeline, "AWS/ApiGateway", "Count", ApiId="h1", Stage="$default") == [(0, 4)]
+
+
+def test_sns_topics_counts_per_second_and_publish_size_mean() -> None:
+    clock, timeline, s = sampler()
+    topic = "arn:aws:sns:us-east-1:123456789012:orders"
+    feed = iter([
+        {"topics": {topic: {"NumberOfMessagesPublished": 2, "PublishSize": 300, "NumberOfNotificationsDelivered": 3,
+                            "NumberOfNotificationsFilteredOut": 1, "NumberOfNotificationsFilteredOut-MessageBody": 1}}},
+        {"topics": {topic: {"NumberOfMessagesPublished": 5, "PublishSize": 1200, "NumberOfNotificationsDelivered": 9,
+                            "NumberOfNotificationsFilteredOut": 1, "NumberOfNotificationsFilteredOut-MessageBody": 1,
+                            "LambdaDeliveryAttemptsRejected": 4}}},
+    ])
+
+    async def read_sns() -> dict[str, Any]:
+        return next(feed, {})
+
+    s.ports = replace(s.ports, sns=read_sns)
+    sample(clock, s, 2)
+
+    def counts(metric: str) -> list[tuple[int, float]]:
+        return [(t - T0, statistic(d, "Sum")) for t, d in timeline.points(series_key("AWS/SNS", metric, {"TopicName": "orders"}))]
+
+    assert counts("NumberOfMessagesPublished") == [(0, 2), (1, 3)]
+    assert counts("NumberOfNotificationsDelivered") == [(0, 3), (1, 6)]
+    assert counts("NumberOfNotificationsFilteredOut-MessageBody") == [(0, 1), (1, 0)]
+    assert counts("LambdaDeliveryAttemptsRejected") == [(1, 4)]
+    assert series(timeline, "AWS/SNS", "PublishSize", TopicName="orders") == [(0, 150), (1, 300)]
 
 
 def test_dynamodb_stream_mappings_report_iterator_age_and_no_kinesis_stream() -> None:
