@@ -195,7 +195,9 @@ def test_batch_over_ten_is_gathered_from_repeated_receives_within_the_window(emu
     lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)
     assert wait_until(lambda: mapping_stats(emu, "window")["MessagesDeleted"] == 25, WAIT_S)
     sizes = [len(event["Records"]) for event in events_of(out, "window")]
-    assert sum(sizes) == 25 and len(sizes) == 2
+    # One worker may gather all 25 before the other's first receive answers (a container's
+    # cold start gives it time to): one or two batches, at least one of them over ten.
+    assert sum(sizes) == 25 and len(sizes) <= 2
     assert max(sizes) > 10
 
 
