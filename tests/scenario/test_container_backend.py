@@ -94,7 +94,14 @@ def emu(function_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 
 def our_containers(client: Any, **labels: str) -> list[Any]:
+    import docker.errors
+
     wanted = [LABEL] + [f"{key}={value}" for key, value in labels.items()]
+    for _ in range(10):
+        try:
+            return client.containers.list(all=True, filters={"label": wanted})
+        except docker.errors.NotFound:
+            continue  # one was removed between the list and its inspect (the SDK inspects each): list again
     return client.containers.list(all=True, filters={"label": wanted})
 
 
