@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from emulator.policy.api_cache import CACHE_CLUSTER_SIZES, CACHE_TTL_MAX_S, DEFAULT_CACHE_CLUSTER_SIZE
-from emulator.template.api_reading import ApiProps, normalise_method
+from emulator.template.api_reading import ApiProps, method_setting_key
 from emulator.template.api_specs import WILDCARD, MethodCacheSpec, StageSpec
 
 # https://docs.aws.amazon.com/apigateway/latest/api/API_MethodSetting.html#apigw-Type-MethodSetting-unauthorizedCacheControlHeaderStrategy
@@ -58,15 +58,11 @@ def method_cache_settings(props: ApiProps, prop: str, value: Any) -> tuple[Metho
         if spec is None:
             continue
         item = props.mapping(where, item)
-        method = props.text(f"{where}.HttpMethod", item.get("HttpMethod"), WILDCARD).upper()
-        path = props.text(f"{where}.ResourcePath", item.get("ResourcePath"), "/*")
-        path = WILDCARD if path == "/*" else "/" + path.replace("~1", "/").lstrip("/")
-        if method != WILDCARD:
-            method = normalise_method(props, f"{where}.HttpMethod", method)
-        if (method, path) == (WILDCARD, WILDCARD):
+        key = method_setting_key(props, where, item)
+        if key == (WILDCARD, WILDCARD):
             default = spec
         else:
-            per_route[(method, path.rstrip("/") or "/")] = spec
+            per_route[key] = spec
     return default, per_route
 
 

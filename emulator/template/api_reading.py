@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 
 from emulator.template.api_specs import (
     ANY_METHOD, DEFAULT_ROUTE, HTTP, HTTP_MAX_TIMEOUT_MS, MIN_TIMEOUT_MS, REST, REST_DEFAULT_TIMEOUT_MS,
-    REST_RAISED_TIMEOUT_MS, IntegrationSpec, QuotaSpec, ThrottleSpec,
+    REST_RAISED_TIMEOUT_MS, WILDCARD, IntegrationSpec, QuotaSpec, ThrottleSpec,
 )
 from emulator.template import api_ids
 from emulator.template.intrinsics import StackScope
@@ -114,6 +114,20 @@ def normalise_method(props: ApiProps, prop: str, value: Any) -> str:
     if method not in HTTP_METHODS:
         props.fail(prop, f"{value!r} is not a method API Gateway accepts; use one of {', '.join(sorted(HTTP_METHODS))}")
     return method
+
+
+def method_setting_key(props: ApiProps, where: str, item: Mapping[str, Any]) -> tuple[str, str]:
+    """(method, resource path) a REST `MethodSettings` entry applies to; (`*`, `*`) for the
+    stage's default (`/*` and `*`). CloudFormation writes `/` inside a resource path as `~1`
+    (`/~1pets`): https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-apigateway-stage-methodsetting.html"""
+    method = props.text(f"{where}.HttpMethod", item.get("HttpMethod"), WILDCARD).upper()
+    path = props.text(f"{where}.ResourcePath", item.get("ResourcePath"), "/*")
+    path = WILDCARD if path == "/*" else "/" + path.replace("~1", "/").lstrip("/")
+    if method != WILDCARD:
+        method = normalise_method(props, f"{where}.HttpMethod", method)
+    if (method, path) == (WILDCARD, WILDCARD):
+        return WILDCARD, WILDCARD
+    return method, path.rstrip("/") or "/"
 
 
 def check_path(props: ApiProps, prop: str, path: Any, kind: str) -> str:

@@ -18,7 +18,8 @@ from emulator.template.api_ids import IMPLICIT_HTTP_API, IMPLICIT_REST_API, SAM_
 from emulator.template.api_auth import route_authorizer, sam_authorizers
 from emulator.template.api_caching import sam_request_parameters, with_cache
 from emulator.template.api_reading import (
-    ApiProps, check_path, function_target, normalise_method, payload_format, quota, timeout_ms, usage_plan_id,
+    ApiProps, check_path, function_target, method_setting_key, normalise_method, payload_format, quota, timeout_ms,
+    usage_plan_id,
 )
 from emulator.template.api_specs import (
     ANY_METHOD, DEFAULT_ROUTE, HTTP, REST, WILDCARD, ApiKeySpec, ApiSpec, AuthorizerSpec, GatewaySpec,
@@ -343,15 +344,11 @@ def method_settings(props: ApiProps, prop: str, value: Any) -> tuple[ThrottleSpe
         throttle = props.throttle(where, item, "ThrottlingRateLimit", "ThrottlingBurstLimit")
         if throttle is None:
             continue
-        method = props.text(f"{where}.HttpMethod", item.get("HttpMethod"), WILDCARD).upper()
-        path = props.text(f"{where}.ResourcePath", item.get("ResourcePath"), "/*")
-        path = WILDCARD if path == "/*" else "/" + path.replace("~1", "/").lstrip("/")
-        if method != WILDCARD:
-            method = normalise_method(props, f"{where}.HttpMethod", method)
-        if (method, path) == (WILDCARD, WILDCARD):
+        key = method_setting_key(props, where, item)
+        if key == (WILDCARD, WILDCARD):
             default = throttle
         else:
-            per_route[(method, path.rstrip("/") or "/")] = throttle
+            per_route[key] = throttle
     return default, per_route
 
 
