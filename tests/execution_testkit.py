@@ -9,7 +9,6 @@ with the reason.
 
 from __future__ import annotations
 
-import gc
 import fcntl
 import getpass
 import importlib.util
@@ -21,7 +20,6 @@ import socket
 import subprocess
 import tempfile
 from contextlib import contextmanager
-import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -56,27 +54,38 @@ _LOCAL_IMAGES = Path(__file__).resolve().parent.parent / "docker" / "local_image
 _built: dict[str, str] = {}
 
 
+def _engine_answers(url: str) -> bool:
+    import docker
+
+    if url.startswith("unix://"):
+        # The SDK leaves the socket of a failed connection to the garbage collector (a
+        # ResourceWarning): ask it only once the engine's socket takes connections.
+        with socket.socket(socket.AF_UNIX) as probe:
+            try:
+                probe.connect(url[len("unix://"):])
+            except OSError:
+                return False
+    # A fixed API version: "auto" asks the engine from the constructor, and a constructor that
+    # fails there leaves its connection to the garbage collector too.
+    client = docker.APIClient(base_url=url, version="1.41", timeout=2)
+    try:
+        return bool(client.ping())
+    except Exception:
+        return False
+    finally:
+        client.close()
+
+
 def engine_unavailable() -> str | None:
     """Why no container can run here (no SDK, no engine answering), or None."""
     if importlib.util.find_spec("docker") is None:
         return "the docker Python SDK is not installed"
-    import docker
-
-    try:
-        client = docker.from_env(version="auto", timeout=5)
-    except Exception as exc:
-        # The SDK leaves the socket of a failed version probe (an engine still starting) to
-        # the garbage collector: collect it here, not as a ResourceWarning in a later test.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ResourceWarning)
-            gc.collect()
-        return f"no Docker engine: {exc}"
-    try:
-        client.ping()
-    except Exception as exc:
-        return f"no Docker engine answers: {exc}"
-    finally:
-        client.close()
+    url = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    # _engine_answers probes the socket before the SDK touches it: the SDK leaves a failed
+    # connection's socket to the garbage collector, a ResourceWarning in whichever later test
+    # happens to run the collection.
+    if not _engine_answers(url):
+        return f"no Docker engine answers at {url}"
     return None
 
 
@@ -158,28 +167,6 @@ def node_runtime_image(docker_host: str | None = None) -> str:
 
 # -- a second Docker engine of the test's own ---------------------------------------------------
 SECOND_ENGINE_START_S = 60.0
-
-
-def _engine_answers(url: str) -> bool:
-    import docker
-
-    if url.startswith("unix://"):
-        # The SDK leaves the socket of a failed connection to the garbage collector (a
-        # ResourceWarning): ask it only once the engine's socket takes connections.
-        with socket.socket(socket.AF_UNIX) as probe:
-            try:
-                probe.connect(url[len("unix://"):])
-            except OSError:
-                return False
-    # A fixed API version: "auto" asks the engine from the constructor, and a constructor that
-    # fails there leaves its connection to the garbage collector too.
-    client = docker.APIClient(base_url=url, version="1.41", timeout=2)
-    try:
-        return bool(client.ping())
-    except Exception:
-        return False
-    finally:
-        client.close()
 
 
 @contextmanager

@@ -44,9 +44,6 @@ _TRANSITIONS: dict[EnvState, frozenset[EnvState]] = {
 }
 
 
-TRANSITIONS = _TRANSITIONS  # shared with the Runtime API's environments (runtime_api_env.py)
-
-
 class IllegalTransition(RuntimeError):
     pass
 
@@ -68,38 +65,63 @@ class RawOutcome:
     max_rss_kb: int = 0
 
 
-class ExecutionEnvironment(asyncio.Protocol):
-    """Owns one environment process. Not reusable after DEAD."""
+class EnvironmentLifecycle:
+    """What every kind of environment shares (the forked one below, the Runtime API's in
+    runtime_api_env.py): the state machine, what the pool reads, Init's wait and log capture."""
 
     def __init__(self, env_id: str, on_log: Callable[[str], None]) -> None:
         self.env_id = env_id
-        # Asks the fork server (its parent) to SIGKILL it, when no pidfd could be opened.
-        self._kill_by_parent: Callable[[int], None] | None = None
-        self._gone = False  # it had exited before a pidfd could be opened
         self.state = EnvState.STARTING
         self.pid: int | None = None
         self.generation = 0
         self.last_used = 0.0
         self.provisioned = False
-        self.recycle = False  # the fork server asked for it to be replaced once idle
+        self.recycle = False  # to be replaced once idle (the fork server asked, or a config change)
         self.init_ms = 0.0
         self.log_stream = ""  # its CloudWatch Logs stream: YYYY/MM/DD/[version]id
         self._on_log = on_log
         self._log_capture: LogTail | None = None
+        self._init: asyncio.Future[InitResult] | None = None
+
+    def transition(self, new: EnvState) -> None:
+        if new not in _TRANSITIONS[self.state]:
+            raise IllegalTransition(f"environment {self.env_id}: {self.state.value} -> {new.value}")
+        self.state = new
+
+    async def wait_ready(self, timeout_s: float) -> InitResult | None:
+        """None when init did not finish within `timeout_s` (the caller decides what follows)."""
+        assert self._init is not None
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._init), timeout_s)
+        except asyncio.TimeoutError:
+            return None
+
+    def capture_logs(self, capture: LogTail | None) -> None:
+        """Also collect handler output into `capture` (for LogType Tail) until the next result."""
+        self._log_capture = capture
+
+    def _stopping(self) -> None:
+        """The first step of a kill: STOPPING, unless it is already stopping or dead."""
+        if self.state is not EnvState.DEAD and self.state is not EnvState.STOPPING:
+            self.transition(EnvState.STOPPING)
+
+
+class ExecutionEnvironment(EnvironmentLifecycle, asyncio.Protocol):
+    """Owns one environment process. Not reusable after DEAD."""
+
+    def __init__(self, env_id: str, on_log: Callable[[str], None]) -> None:
+        super().__init__(env_id, on_log)
+        # Asks the fork server (its parent) to SIGKILL it, when no pidfd could be opened.
+        self._kill_by_parent: Callable[[int], None] | None = None
+        self._gone = False  # it had exited before a pidfd could be opened
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
-        self._init: asyncio.Future[InitResult] | None = None
         self._call: asyncio.Future[RawOutcome] | None = None
         self._deadline: asyncio.TimerHandle | None = None
         self._pidfd: int | None = None
         self.exit_info: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
 
     # -- lifecycle ---------------------------------------------------------------------
-    def transition(self, new: EnvState) -> None:
-        if new not in _TRANSITIONS[self.state]:
-            raise IllegalTransition(f"environment {self.env_id}: {self.state.value} -> {new.value}")
-        self.state = new
-
     async def attach(self, sock: socket.socket, pid: int, kill_by_parent: Callable[[int], None] | None = None) -> None:
         """Talk to process `pid` over `sock`; `kill_by_parent(pid)` asks its parent (the fork
         server) to kill it, for when no pidfd can be opened."""
@@ -117,22 +139,9 @@ class ExecutionEnvironment(asyncio.Protocol):
         self._init = loop.create_future()
         await loop.create_unix_connection(lambda: self, sock=sock)
 
-    async def wait_ready(self, timeout_s: float) -> InitResult | None:
-        """None when init did not finish within `timeout_s` (the caller decides what follows)."""
-        assert self._init is not None
-        try:
-            return await asyncio.wait_for(asyncio.shield(self._init), timeout_s)
-        except asyncio.TimeoutError:
-            return None
-
-    def capture_logs(self, capture: LogTail | None) -> None:
-        """Also collect handler output into `capture` (for LogType Tail) until the next result."""
-        self._log_capture = capture
-
     def kill(self) -> None:
         """SIGKILL the process (via its pidfd, or its parent, so a recycled PID is never hit)."""
-        if self.state is not EnvState.DEAD and self.state is not EnvState.STOPPING:
-            self.transition(EnvState.STOPPING)
+        self._stopping()
         if self._pidfd is not None:
             try:
                 signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)

@@ -23,7 +23,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
-from emulator.execution.environment import EnvState, IllegalTransition, InitResult, RawOutcome, TRANSITIONS
+from emulator.execution.environment import EnvironmentLifecycle, EnvState, InitResult, RawOutcome
 from emulator.execution.log_tail import LogTail
 from emulator.execution.runtime_api import (
     ACCEPTED_BODY, ERROR_TYPE_HEADER, INIT_ERROR_PATH, NEXT_PATH, RESPONSE_MODE_HEADER, STREAMING_RESPONSE_MODE,
@@ -46,22 +46,12 @@ class RuntimePhase(enum.Enum):
     INIT_FAILED = "RuntimeInitErrorState"
 
 
-class RuntimeApiEnvironment:
+class RuntimeApiEnvironment(EnvironmentLifecycle):
     """One environment served through the Runtime API. Not reusable after DEAD."""
 
     def __init__(self, env_id: str, on_log: Callable[[str], None]) -> None:
-        self.env_id = env_id
-        self.state = EnvState.STARTING
+        super().__init__(env_id, on_log)
         self.phase = RuntimePhase.INITIALIZING
-        self.generation = 0
-        self.last_used = 0.0
-        self.provisioned = False
-        self.recycle = False
-        self.init_ms = 0.0
-        self.log_stream = ""  # its CloudWatch Logs stream: YYYY/MM/DD/[version]id
-        self.pid: int | None = None
-        self._on_log = on_log
-        self._log_capture: LogTail | None = None
         self._kill: Callable[[], None] | None = None
         self._memory_kb: Callable[[], int] | None = None
         self._drain_output: Callable[[], None] | None = None
@@ -102,29 +92,14 @@ class RuntimeApiEnvironment:
             self._log_capture.append(text)
         self._on_log(text)
 
-    # -- lifecycle (as ExecutionEnvironment) -----------------------------------------------
-    def transition(self, new: EnvState) -> None:
-        if new not in TRANSITIONS[self.state]:
-            raise IllegalTransition(f"environment {self.env_id}: {self.state.value} -> {new.value}")
-        self.state = new
-
-    async def wait_ready(self, timeout_s: float) -> InitResult | None:
-        try:
-            return await asyncio.wait_for(asyncio.shield(self._init), timeout_s)
-        except asyncio.TimeoutError:
-            return None
-
-    def capture_logs(self, capture: LogTail | None) -> None:
-        self._log_capture = capture
-
+    # -- lifecycle (the rest is EnvironmentLifecycle's) ---------------------------------------
     def kill(self) -> None:
         # The Runtime API stays open until the runtime's exit is reported (`on_exit`): a
         # container's kill is a request its engine carries out a little later, and a runtime
         # that saw its API vanish meanwhile would log "Failed to get next" and a traceback
         # into the function's log, as if it had crashed. Until then a STOPPING runtime is
         # answered as usual but never handed an event (its /next stays parked).
-        if self.state is not EnvState.DEAD and self.state is not EnvState.STOPPING:
-            self.transition(EnvState.STOPPING)
+        self._stopping()
         if self._kill is not None:
             self._kill()
 
