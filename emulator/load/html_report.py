@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import html
 import json
-import math
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from emulator.load.report import PERCENTILES
+from emulator.load.report import PERCENTILES, json_ready
 from emulator.telemetry import catalog, panels
 from emulator.web import UPLOT_VERSION, asset_text
 
@@ -225,17 +224,7 @@ def render(report: Mapping[str, Any]) -> str:
 def _embed(data: Any) -> str:
     """JSON safe inside <script>: every "<" (only ever inside a string) as its \\u escape, so
     nothing can end the element or open a comment in it; no NaN."""
-    return json.dumps(_finite(data), allow_nan=False, separators=(",", ":")).replace("<", "\\u003c")
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
+    return json.dumps(json_ready(data), allow_nan=False, separators=(",", ":")).replace("<", "\\u003c")
 
 
 def _e(value: Any) -> str:

@@ -257,3 +257,17 @@ class ReportMetrics(MetricLookup):
                 for t, value in zip(s["t"], s["value"]):
                     by_second[t] = by_second.get(t, 0.0) + (value or 0.0)
         return SeriesData("counter", "Count", tuple(v for _, v in sorted(by_second.items())), None)
+
+
+def json_ready(value: Any) -> Any:
+    """`value` as JSON can hold it: JSON has no NaN or infinity, so such a figure (no data)
+    becomes null; paths become text."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -21,7 +20,7 @@ from typing import Any, IO
 
 from emulator.load import emulator_link, html_report, insights, thresholds
 from emulator.load.display import Frame, make_display
-from emulator.load.report import ReportMetrics, add_outcomes, build_report, write_csvs
+from emulator.load.report import ReportMetrics, add_outcomes, build_report, json_ready, write_csvs
 from emulator.load.scenario import Scenario
 from emulator.load.series import ClientSeries, SecondStats
 from emulator.load.targets import TargetSpec, target_spec
@@ -198,22 +197,9 @@ def _idle(endpoint: str, queue: str | None) -> bool:
 def write_files(report: dict[str, Any], out_dir: Path) -> None:
     import json
 
-    (out_dir / "report.json").write_text(json.dumps(_finite(report), indent=1, allow_nan=False))
+    (out_dir / "report.json").write_text(json.dumps(json_ready(report), indent=1, allow_nan=False))
     write_csvs(report, out_dir)
     (out_dir / "report.html").write_text(html_report.render(report), encoding="utf-8")
-
-
-def _finite(value: Any) -> Any:
-    """JSON has no NaN or infinity: such a figure (no data) is written as null."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    return value
 
 
 def with_overrides(scenario: Scenario, **changes: Any) -> Scenario:
