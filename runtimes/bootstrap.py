@@ -309,19 +309,6 @@ def error_bytes(error: dict[str, Any]) -> bytes:
     return json.dumps(cut).encode()
 
 
-def _hold_processes(spec: dict[str, Any]) -> None:
-    """Keep every process the handler starts findable, so it ends with the environment: in
-    the environment's memory cgroup (which also caps its memory), or else below this
-    process, which adopts the orphans of its descendants (runtimes/forkserver.py)."""
-    for key in ("cgroup_procs", "cpu_cgroup_procs"):  # its memory group; its CPU share's (runtimes/cpu_groups.py)
-        procs = spec.get(key)
-        if procs:
-            with open(procs, "w") as f:
-                f.write(str(os.getpid()))
-    if spec.get("subreaper"):
-        proctree.become_subreaper()
-
-
 def _add_layers(layers_dir: str, runtime: str) -> None:
     """The function's layers, as Lambda's Python runtime searches them: right after the task
     root, python/lib/python3.X/site-packages (a site directory: its .pth files count), then
@@ -346,7 +333,7 @@ def run(sock: socket.socket, spec: dict[str, Any]) -> None:
     """Entry point in the forked child. Never returns normally: the caller exits."""
     _hide_runtime()
     os.setsid()  # own session: signals to the emulator's process group do not reach handlers
-    _hold_processes(spec)
+    proctree.hold_processes(spec)
     os.environ.clear()
     os.environ.update(spec["env"])
     task_root = spec["task_root"]

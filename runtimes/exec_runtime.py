@@ -22,13 +22,7 @@ EXIT_NOT_FOUND = 127  # what a shell answers for a command it cannot run
 def run(output_fd: int, spec: dict[str, Any]) -> None:
     """In the forked child: become the environment's program. Never returns."""
     os.setsid()  # own session: signals to the emulator's process group do not reach it
-    for key in ("cgroup_procs", "cpu_cgroup_procs"):  # its memory group; its CPU share's (runtimes/cpu_groups.py)
-        procs = spec.get(key)
-        if procs:
-            with open(procs, "w") as f:
-                f.write(str(os.getpid()))
-    if spec.get("subreaper"):
-        proctree.become_subreaper()  # kept across exec: what it starts stays below it
+    proctree.hold_processes(spec)
     os.dup2(output_fd, 1)
     os.dup2(output_fd, 2)
     if output_fd > 2:

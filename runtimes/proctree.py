@@ -11,7 +11,7 @@ import ctypes
 import os
 import resource
 import signal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
@@ -40,6 +40,20 @@ def become_subreaper() -> bool:
     """Orphaned descendants of this process become its children (instead of init's), so it
     can kill and reap them."""
     return prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def hold_processes(spec: dict[str, Any]) -> None:
+    """Keep every process an environment starts findable, so it ends with the environment: in
+    the environment's memory cgroup (which also caps its memory) and its CPU share's group
+    (runtimes/cpu_groups.py), or else below this process, which then adopts the orphans of its
+    descendants (runtimes/forkserver.py). Called in the environment's own process."""
+    for key in ("cgroup_procs", "cpu_cgroup_procs"):
+        procs = spec.get(key)
+        if procs:
+            with open(procs, "w") as f:
+                f.write(str(os.getpid()))
+    if spec.get("subreaper"):
+        become_subreaper()  # kept across exec: what it starts stays below it
 
 
 def _stat_fields(pid: int) -> list[str] | None:
