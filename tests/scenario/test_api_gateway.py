@@ -17,7 +17,7 @@ import pytest
 
 from apigw_testkit import Reply, gateway_metrics, request
 from core_testkit import GATED_HANDLER_SOURCE, Gate, function_metrics, wait_until
-from emulator.pytest_plugin import EmulatorHandle, inline_function, start_emulator
+from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emulator, start_emulator
 from emulator.template.api_ids import api_id
 
 pytestmark = pytest.mark.scenario
@@ -84,12 +84,8 @@ TEMPLATE = {
 
 @pytest.fixture(scope="module")
 def emu() -> Iterator[EmulatorHandle]:
-    handle = start_emulator(TEMPLATE, backend="none")
-    try:
+    with running_emulator(TEMPLATE, backend="none") as handle:
         yield handle
-        handle.check()
-    finally:
-        handle.stop()
 
 
 @pytest.fixture

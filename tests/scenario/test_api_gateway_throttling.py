@@ -16,7 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from apigw_testkit import Reply, gateway_metrics, request
-from emulator.pytest_plugin import EmulatorHandle, inline_function, start_emulator
+from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emulator, start_emulator
 from emulator.server import StartupError
 from emulator.template.api_ids import api_id, derived_id
 
@@ -73,12 +73,8 @@ TEMPLATE = {
 
 @pytest.fixture(scope="module")
 def emu() -> Iterator[EmulatorHandle]:
-    handle = start_emulator(TEMPLATE, backend="none")
-    try:
+    with running_emulator(TEMPLATE, backend="none") as handle:
         yield handle
-        handle.check()
-    finally:
-        handle.stop()
 
 
 @pytest.fixture

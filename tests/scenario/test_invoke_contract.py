@@ -21,7 +21,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from core_testkit import call, function_metrics, wait_until
-from emulator.pytest_plugin import EmulatorHandle, inline_function, start_emulator
+from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emulator
 
 pytestmark = pytest.mark.scenario
 
@@ -107,7 +107,7 @@ def emu() -> Iterator[EmulatorHandle]:
         # Credentials a developer might have exported: handlers must never see them.
         patch.setenv("AWS_ACCESS_KEY_ID", "AKIADEVELOPERREALKEY1")
         patch.setenv("AWS_SECRET_ACCESS_KEY", "developer-real-secret")
-        handle = start_emulator(
+        with running_emulator(
             {
                 "state": inline_function(STATE),
                 "inspect": inline_function(
@@ -120,12 +120,8 @@ def emu() -> Iterator[EmulatorHandle]:
                                               Environment={"Variables": {"STAGE": "test"}}),
             },
             backend="none",
-        )
-        try:
+        ) as handle:
             yield handle
-            handle.check()
-        finally:
-            handle.stop()
 
 
 @pytest.fixture
