@@ -197,8 +197,11 @@ class MemoryGroupsV2(MemoryGroups):
 
 
 def subdirs(path: str) -> list[str]:
+    # `with`: a group removed while we list it makes the scan raise part-way, and an iterator
+    # left open then warns (ResourceWarning) whenever the collector happens to find it.
     try:
-        return [entry.name for entry in os.scandir(path) if entry.is_dir(follow_symlinks=False)]
+        with os.scandir(path) as scan:
+            return [entry.name for entry in scan if entry.is_dir(follow_symlinks=False)]
     except OSError:
         return []
 
