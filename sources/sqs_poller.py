@@ -69,8 +69,16 @@ EFFECTIVE_VISIBILITY_MARGIN_S = 30
 # at once.
 THROTTLE_RETRY_INITIAL_S = 1.0
 THROTTLE_RETRY_MAX_S = 60.0
-# Why a batch's messages were left in flight (DeadLetterBoundByCause; the report's "DLQ: why").
-THROTTLED, FAILED, OTHER = "Throttled", "Failed", "Other"
+# Why a message received at its queue's maxReceiveCount was not deleted, so that the next
+# receive moves it to the DLQ (DeadLetterBoundByCause; the report's "DLQ: why"): its batch
+# was throttled until given up (never ran), failed (function error, partial failure), ran
+# past the visibility timeout (the message was received again, i.e. moved, before the
+# delete: ReceiptHandleIsInvalid), or something else (the function was gone, the mapping
+# stopped, the delete call failed).
+THROTTLED, FAILED, VISIBILITY_EXPIRED, OTHER = "Throttled", "Failed", "VisibilityTimeoutExpired", "Other"
+# DeleteMessageBatch's code for a handle that is no longer the message's latest
+# (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_DeleteMessageBatch.html).
+RECEIPT_HANDLE_INVALID = "ReceiptHandleIsInvalid"
 # Not AWS figures — how this poller paces itself:
 # after an empty short poll (a batching window about to close, or any FIFO receive: see
 # `_wait_seconds`);
@@ -104,9 +112,8 @@ class SqsPollerStats:
     messages_received: int = 0
     messages_deleted: int = 0
     messages_returned: int = 0  # left for the visibility timeout (error, throttle, partial)
-    messages_at_max_receive_count: int = 0  # returned with ReceiveCount ≥ maxReceiveCount: DLQ-bound
-    # The same, by why the batch was left: "Throttled" (never ran), "Failed" (function error,
-    # partial failure), "Other" (the function was gone, or the mapping stopped).
+    messages_at_max_receive_count: int = 0  # not deleted with ReceiveCount ≥ maxReceiveCount: DLQ-bound
+    # The same, by why (THROTTLED, FAILED, VISIBILITY_EXPIRED, OTHER above).
     dead_letter_bound: dict[str, int] = field(default_factory=dict)
     invocations: int = 0
     batches_succeeded: int = 0
@@ -419,11 +426,11 @@ class SqsPoller:
             self.stats.messages_received += len(messages)
             if received_at is None:
                 received_at = loop.time()
-            filtered: list[str] = []
+            filtered: list[tuple[str, int]] = []  # (receipt handle, receive count)
             for raw in messages:
                 record = sqs_record(raw, queue_arn=self.mapping.event_source_arn, region=self.context.region)
                 if self.event_filter is not None and not self.event_filter.keeps(record):
-                    filtered.append(record["receiptHandle"])
+                    filtered.append((record["receiptHandle"], int(record["attributes"].get("ApproximateReceiveCount", "1"))))
                     continue
                 message = pending_from_record(record)
                 if not overflow and len(payload) < settings.batch_size and payload.fits(message):
@@ -518,27 +525,46 @@ class SqsPoller:
         """Leave messages in flight: SQS shows them again when their visibility timeout ends
         (and moves those at maxReceiveCount to the DLQ: counted by why, for the report)."""
         self.stats.messages_returned += len(messages)
-        limit = self.queue.max_receive_count if self.queue else None
-        if limit is not None:
-            last = sum(1 for m in messages if m.receive_count >= limit)
-            if last:
-                self.stats.messages_at_max_receive_count += last
-                bound = self.stats.dead_letter_bound
-                bound[why] = bound.get(why, 0) + last
+        self._not_deleted([m.receive_count for m in messages], why)
 
-    async def _delete_filtered(self, receipt_handles: list[str]) -> None:
-        """Messages no filter matches are deleted, as Lambda does with SQS (the
-        event-filtering page above); one that fails to delete comes back and is filtered again."""
+    def _not_deleted(self, receive_counts: list[int], why: str) -> None:
+        """Count the messages not deleted that were received at maxReceiveCount: that was the
+        last receive of each, so each ends in the DLQ (moved by the next receive, or already
+        moved), for this reason."""
+        limit = self.queue.max_receive_count if self.queue else None
+        if limit is None:
+            return
+        last = sum(1 for count in receive_counts if count >= limit)
+        if last:
+            self.stats.messages_at_max_receive_count += last
+            bound = self.stats.dead_letter_bound
+            bound[why] = bound.get(why, 0) + last
+
+    async def _delete_filtered(self, filtered: list[tuple[str, int]]) -> None:
+        """Messages no filter matches (receipt handle, receive count) are deleted, as Lambda
+        does with SQS (the event-filtering page above); one that fails to delete comes back
+        and is filtered again, or, received at maxReceiveCount, goes to the DLQ."""
         assert self.queue is not None
-        self.stats.filtered_out += len(receipt_handles)
+        self.stats.filtered_out += len(filtered)
         try:
-            failed = await self.context.backend.sqs_delete_batch(self.queue.url, receipt_handles)
+            failed = await self.context.backend.sqs_delete_batch(self.queue.url, [h for h, _ in filtered])
         except BACKEND_FAILURES as exc:
             self._outage.failed("DeleteMessageBatch", exc)
-            self.stats.delete_failures += len(receipt_handles)
+            self.stats.delete_failures += len(filtered)
+            self._not_deleted([count for _, count in filtered], OTHER)
             return
         self._outage.answered()
-        self.stats.delete_failures += failed
+        self.stats.delete_failures += len(failed)
+        self._failed_deletes(filtered, failed)
+
+    def _failed_deletes(self, deleted: list[tuple[str, int]], failed: dict[str, str]) -> None:
+        """Attribute the messages whose delete failed (receipt handle -> error code)."""
+        if not failed:
+            return
+        # A handle that is no longer the latest: the batch outlived its visibility timeout and
+        # the message was received again (at maxReceiveCount: moved to the DLQ).
+        self._not_deleted([c for h, c in deleted if failed.get(h) == RECEIPT_HANDLE_INVALID], VISIBILITY_EXPIRED)
+        self._not_deleted([c for h, c in deleted if failed.get(h) not in (None, RECEIPT_HANDLE_INVALID)], OTHER)
 
     async def _delete(self, messages: list[PendingMessage]) -> None:
         if not messages:
@@ -549,10 +575,12 @@ class SqsPoller:
         except BACKEND_FAILURES as exc:  # the messages come back after their visibility timeout
             self._outage.failed("DeleteMessageBatch", exc)
             self.stats.delete_failures += len(messages)
+            self._not_deleted([m.receive_count for m in messages], OTHER)
             return
         self._outage.answered()
-        self.stats.delete_failures += failed
-        self.stats.messages_deleted += len(messages) - failed
+        self.stats.delete_failures += len(failed)
+        self.stats.messages_deleted += len(messages) - len(failed)
+        self._failed_deletes([(m.receipt_handle, m.receive_count) for m in messages], failed)
 
 
 def create_poller(context: PollerContext, mapping: EventSourceMapping) -> SqsPoller:

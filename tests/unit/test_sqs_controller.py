@@ -69,9 +69,9 @@ class FakeQueue:
             self.depth -= count
         return [self._message(next(self._ids)) for _ in range(count)]
 
-    async def sqs_delete_batch(self, queue_url: str, receipt_handles: list[str]) -> int:
+    async def sqs_delete_batch(self, queue_url: str, receipt_handles: list[str]) -> dict[str, str]:
         self.deleted += len(receipt_handles)
-        return 0
+        return {}
 
     @staticmethod
     def _message(number: int) -> dict[str, Any]:
