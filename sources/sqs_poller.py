@@ -32,9 +32,10 @@ import contextlib
 import json
 import logging
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from emulator.errors import AwsError, TooManyRequests
 from emulator.patterns.event_filter import MAX_FILTERS_ON_REQUEST, SQS, compile_filters
@@ -145,6 +146,31 @@ class _Window:
                           self.partial_receives)
 
 
+class _Received(Protocol):
+    message_id: str
+    receipt_handle: str
+    receive_count: int
+
+
+class _Held(NamedTuple):
+    """A received message that is not in a batch (filtered out)."""
+
+    message_id: str
+    receipt_handle: str
+    receive_count: int
+
+
+@dataclass
+class _Fate:
+    """What this mapping's batches did with one message they hold. Several hold it when the
+    visibility timeout ran out while one still ran and another received it again."""
+
+    holders: int = 0
+    deleted: bool = False  # by any of them
+    why: str | None = None  # why the one that received it at maxReceiveCount left it
+    receive_count: int = 0  # that receive's count
+
+
 @dataclass
 class _Batch:
     payload: BatchPayload
@@ -179,6 +205,7 @@ class SqsPoller:
         # FilterCriteria, checked when the mapping was made (sources/validation.py).
         self.event_filter = compile_filters(mapping.settings.filter_criteria, SQS, MAX_FILTERS_ON_REQUEST)
         self._extension_logged = 0  # the visibility extension last logged (once per value)
+        self._fates: dict[str, _Fate] = {}  # message id -> what the batches holding it did (_hold, _ended)
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -426,11 +453,13 @@ class SqsPoller:
             self.stats.messages_received += len(messages)
             if received_at is None:
                 received_at = loop.time()
-            filtered: list[tuple[str, int]] = []  # (receipt handle, receive count)
+            filtered: list[_Held] = []
             for raw in messages:
                 record = sqs_record(raw, queue_arn=self.mapping.event_source_arn, region=self.context.region)
+                self._hold(record["messageId"])
                 if self.event_filter is not None and not self.event_filter.keeps(record):
-                    filtered.append((record["receiptHandle"], int(record["attributes"].get("ApproximateReceiveCount", "1"))))
+                    filtered.append(_Held(record["messageId"], record["receiptHandle"],
+                                          int(record["attributes"].get("ApproximateReceiveCount", "1"))))
                     continue
                 message = pending_from_record(record)
                 if not overflow and len(payload) < settings.batch_size and payload.fits(message):
@@ -525,46 +554,67 @@ class SqsPoller:
         """Leave messages in flight: SQS shows them again when their visibility timeout ends
         (and moves those at maxReceiveCount to the DLQ: counted by why, for the report)."""
         self.stats.messages_returned += len(messages)
-        self._not_deleted([m.receive_count for m in messages], why)
+        self._ended(messages, why)
 
-    def _not_deleted(self, receive_counts: list[int], why: str) -> None:
-        """Count the messages not deleted that were received at maxReceiveCount: that was the
-        last receive of each, so each ends in the DLQ (moved by the next receive, or already
-        moved), for this reason."""
+    def _hold(self, message_id: str) -> None:
+        """A batch of this mapping holds the message from its receive until `_ended`."""
+        fate = self._fates.get(message_id)
+        if fate is None:
+            fate = self._fates[message_id] = _Fate()
+        fate.holders += 1
+
+    def _ended(self, messages: Iterable[_Received], why: str | None) -> None:
+        """These messages leave a batch: deleted (`why` None) or not deleted, for `why`.
+
+        One received at maxReceiveCount and not deleted ends in the DLQ (the next receive moves
+        it, or already has), unless a batch that received it earlier, whose visibility timeout
+        ran out while it still ran, deletes it with its older receipt handle (moto, like SQS
+        may, lets that handle delete the message:
+        https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_DeleteMessage.html).
+        So a message is counted once no batch of this mapping holds it any more."""
         limit = self.queue.max_receive_count if self.queue else None
-        if limit is None:
-            return
-        last = sum(1 for count in receive_counts if count >= limit)
-        if last:
-            self.stats.messages_at_max_receive_count += last
-            bound = self.stats.dead_letter_bound
-            bound[why] = bound.get(why, 0) + last
+        for message in messages:
+            fate = self._fates.get(message.message_id) or _Fate(holders=1)
+            if why is None:
+                fate.deleted = True
+            elif limit is not None and message.receive_count >= max(limit, fate.receive_count):
+                fate.why, fate.receive_count = why, message.receive_count
+            fate.holders -= 1
+            if fate.holders > 0:
+                continue
+            self._fates.pop(message.message_id, None)
+            if fate.why is not None and not fate.deleted:
+                self.stats.messages_at_max_receive_count += 1
+                bound = self.stats.dead_letter_bound
+                bound[fate.why] = bound.get(fate.why, 0) + 1
 
-    async def _delete_filtered(self, filtered: list[tuple[str, int]]) -> None:
-        """Messages no filter matches (receipt handle, receive count) are deleted, as Lambda
-        does with SQS (the event-filtering page above); one that fails to delete comes back
-        and is filtered again, or, received at maxReceiveCount, goes to the DLQ."""
+    async def _delete_filtered(self, filtered: list[_Held]) -> None:
+        """Messages no filter matches are deleted, as Lambda does with SQS (the event-filtering
+        page above); one that fails to delete comes back and is filtered again, or, received at
+        maxReceiveCount, goes to the DLQ."""
         assert self.queue is not None
         self.stats.filtered_out += len(filtered)
         try:
-            failed = await self.context.backend.sqs_delete_batch(self.queue.url, [h for h, _ in filtered])
+            failed = await self.context.backend.sqs_delete_batch(self.queue.url, [m.receipt_handle for m in filtered])
         except BACKEND_FAILURES as exc:
             self._outage.failed("DeleteMessageBatch", exc)
             self.stats.delete_failures += len(filtered)
-            self._not_deleted([count for _, count in filtered], OTHER)
+            self._ended(filtered, OTHER)
             return
         self._outage.answered()
         self.stats.delete_failures += len(failed)
-        self._failed_deletes(filtered, failed)
+        self._deleted(filtered, failed)
 
-    def _failed_deletes(self, deleted: list[tuple[str, int]], failed: dict[str, str]) -> None:
-        """Attribute the messages whose delete failed (receipt handle -> error code)."""
+    def _deleted(self, messages: Sequence[_Received], failed: dict[str, str]) -> None:
+        """End the messages of a DeleteMessageBatch answered with `failed` (handle -> error code)."""
         if not failed:
+            self._ended(messages, None)
             return
+        self._ended([m for m in messages if m.receipt_handle not in failed], None)
         # A handle that is no longer the latest: the batch outlived its visibility timeout and
         # the message was received again (at maxReceiveCount: moved to the DLQ).
-        self._not_deleted([c for h, c in deleted if failed.get(h) == RECEIPT_HANDLE_INVALID], VISIBILITY_EXPIRED)
-        self._not_deleted([c for h, c in deleted if failed.get(h) not in (None, RECEIPT_HANDLE_INVALID)], OTHER)
+        self._ended([m for m in messages if failed.get(m.receipt_handle) == RECEIPT_HANDLE_INVALID], VISIBILITY_EXPIRED)
+        self._ended([m for m in messages if failed.get(m.receipt_handle) not in (None, RECEIPT_HANDLE_INVALID)], OTHER)
 
     async def _delete(self, messages: list[PendingMessage]) -> None:
         if not messages:
@@ -575,12 +625,12 @@ class SqsPoller:
         except BACKEND_FAILURES as exc:  # the messages come back after their visibility timeout
             self._outage.failed("DeleteMessageBatch", exc)
             self.stats.delete_failures += len(messages)
-            self._not_deleted([m.receive_count for m in messages], OTHER)
+            self._ended(messages, OTHER)
             return
         self._outage.answered()
         self.stats.delete_failures += len(failed)
         self.stats.messages_deleted += len(messages) - len(failed)
-        self._failed_deletes([(m.receipt_handle, m.receive_count) for m in messages], failed)
+        self._deleted(messages, failed)
 
 
 def create_poller(context: PollerContext, mapping: EventSourceMapping) -> SqsPoller:
