@@ -244,8 +244,10 @@ def test_emulator_report_shows_async_dead_letters_by_reason(lambda_emulator_fact
         assert total(metric, "async-failing", "ReservedConcurrencyZero") == total(metric, "async-off", "RetriesExhausted") == 0
 
     done = subprocess.run([sys.executable, "-m", "emulator.cli", "report", "--since", str(since), "--endpoint", emu.url,
-                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
-    assert done.returncode == 0, done.stdout + done.stderr
+                           "--out", str(tmp_path), "--threshold", "count(DLQ) == 5",
+                           "--threshold", "count(AsyncEventsDropped{Reason=RetriesExhausted}) == 3"],
+                          capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    assert done.returncode == 0, done.stdout + done.stderr  # each dead letter counted once
     assert "  function async-failing (async): 3 arrived in its DLQ: retries exhausted 3\n" in done.stdout
     assert "  function async-off (async): 2 arrived in its DLQ: reserved concurrency 0 2\n" in done.stdout
     data = embedded((tmp_path / "report.html").read_text())
