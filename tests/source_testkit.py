@@ -75,6 +75,12 @@ def handler(event, context):
 """
 
 
+def recorder(out: Path, name: str, **properties: Any) -> dict[str, Any]:
+    """The function `name` running RECORDER, recording to `out/<name>.jsonl` (read by events_of)."""
+    return inline_function(RECORDER, FunctionName=name, Environment={"Variables": {"OUT": str(out / f"{name}.jsonl")}},
+                           **properties)
+
+
 def stream_recorder(out: Path, mode: str = "", **properties: Any) -> dict[str, Any]:
     """A function resource running STREAM_RECORDER, recording to the file `out`."""
     return inline_function(STREAM_RECORDER, Environment={"Variables": {"OUT": str(out), "MODE": mode}}, **properties)
@@ -104,9 +110,10 @@ def queue_arn(name: str) -> str:
     return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
 
 
-def queue(name: str, *, visibility: int, dlq: str | None = None, max_receive: int = 1,
+def queue(name: str, *, visibility: int = 30, dlq: str | None = None, max_receive: int = 1,
           fifo: bool = False) -> dict[str, Any]:
-    """An AWS::SQS::Queue resource; `dlq` names its dead-letter queue."""
+    """An AWS::SQS::Queue resource; `dlq` names its dead-letter queue. The visibility timeout's
+    default is SQS's own (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html)."""
     props: dict[str, Any] = {"QueueName": name, "VisibilityTimeout": visibility}
     if dlq:
         props["RedrivePolicy"] = {"deadLetterTargetArn": queue_arn(dlq), "maxReceiveCount": max_receive}
