@@ -133,6 +133,15 @@ def depth(emu: EmulatorHandle, name: str) -> int:
                                             "ApproximateNumberOfMessagesDelayed"))
 
 
+def the_one_message(emu: EmulatorHandle, name: str, wait_s: float) -> Any:
+    """The JSON body of the one message that arrives on the queue (an on-failure record)."""
+    sqs = emu.client("sqs")
+    url = queue_url(emu, name)
+    messages = wait_until(lambda: sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages"), wait_s)
+    assert messages and len(messages) == 1
+    return json.loads(messages[0]["Body"])
+
+
 # -- event source mappings ---------------------------------------------------------------------
 def create_mapping(emu: EmulatorHandle, function: str, source_arn: str, wait_s: float, **settings: Any) -> str:
     """A stream mapping (from TRIM_HORIZON unless `settings` say otherwise), once it is Enabled."""

@@ -22,7 +22,7 @@ from typing import Any, Iterator
 import pytest
 
 from core_testkit import wait_until
-from source_testkit import ACCOUNT, REGION, esm_metrics, mapping_for, stream_recorder
+from source_testkit import ACCOUNT, REGION, esm_metrics, mapping_for, queue_arn, stream_recorder, the_one_message
 from source_testkit import create_mapping as create_enabled_mapping
 from source_testkit import events_in as events
 from source_testkit import records_in as records
@@ -196,19 +196,16 @@ def test_a_dynamodb_shard_is_polled_four_times_as_often_as_a_kinesis_shard(emu: 
 # -- a poison item: bisect, retry limit, DDBStreamBatchInfo to the on-failure queue ------------------
 def test_bisect_with_a_retry_limit_reports_the_poison_record_with_its_batch_info(emu: EmulatorHandle,
                                                                                 out_dir: Path) -> None:
-    ddb, sqs = emu.client("dynamodb"), emu.client("sqs")
-    queue_url = sqs.get_queue_url(QueueName="ddb-failures")["QueueUrl"]
+    ddb = emu.client("dynamodb")
     names = [f"good-{i}" for i in range(8)]
     names[5] = "poison"
     for i, name in enumerate(names):
         ddb.put_item(TableName="poison-table", Item={"pk": {"S": f"item-{i}"}, "name": {"S": name}})
     uuid = create_mapping(
         emu, "bisector", "poison-table", BatchSize=8, BisectBatchOnFunctionError=True, MaximumRetryAttempts=1,
-        DestinationConfig={"OnFailure": {"Destination": f"arn:aws:sqs:{REGION}:{ACCOUNT}:ddb-failures"}},
+        DestinationConfig={"OnFailure": {"Destination": queue_arn("ddb-failures")}},
     )
-    messages = wait_until(lambda: sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1).get("Messages"), WAIT_S)
-    assert messages and len(messages) == 1
-    record = json.loads(messages[0]["Body"])
+    record = the_one_message(emu, "ddb-failures", WAIT_S)
     assert set(record) == {"requestContext", "responseContext", "version", "timestamp", "DDBStreamBatchInfo"}
     assert record["requestContext"]["condition"] == "RetryAttemptsExhausted"
     assert record["requestContext"]["approximateInvokeCount"] == 5  # 8 → 4 → 2 → 1, then one retry

@@ -21,7 +21,7 @@ import pytest
 
 from backend_testkit import RestartableMoto
 from core_testkit import wait_until
-from source_testkit import ACCOUNT, REGION, esm_metrics, mapping_for, mapping_state, stream_recorder
+from source_testkit import ACCOUNT, REGION, esm_metrics, mapping_for, mapping_state, queue_arn, stream_recorder, the_one_message
 from source_testkit import create_mapping as create_enabled_mapping
 from source_testkit import events_in as events
 from emulator.pytest_plugin import EmulatorHandle, running_emulator
@@ -171,18 +171,14 @@ def test_a_poison_record_blocks_the_shard_with_default_settings(emu: EmulatorHan
 
 # -- the fix: bisect + retry limit + on-failure destination (kinesis-on-failure-destination.html) --
 def test_bisect_with_a_retry_limit_isolates_the_poison_record_and_reports_it(emu: EmulatorHandle, out_dir: Path) -> None:
-    sqs = emu.client("sqs")
-    queue_url = sqs.get_queue_url(QueueName="kinesis-failures")["QueueUrl"]
     names = [f"good-{i}" for i in range(8)]
     names[5] = "poison"
     sent = put(emu, "bisect-stream", [("k", name) for name in names])
     uuid = create_mapping(
         emu, "bisector", "bisect-stream", BatchSize=8, BisectBatchOnFunctionError=True, MaximumRetryAttempts=1,
-        DestinationConfig={"OnFailure": {"Destination": f"arn:aws:sqs:{REGION}:{ACCOUNT}:kinesis-failures"}},
+        DestinationConfig={"OnFailure": {"Destination": queue_arn("kinesis-failures")}},
     )
-    messages = wait_until(lambda: sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1).get("Messages"), WAIT_S)
-    assert messages and len(messages) == 1
-    record = json.loads(messages[0]["Body"])
+    record = the_one_message(emu, "kinesis-failures", WAIT_S)
     poison = sent[5]
     assert set(record) == {"requestContext", "responseContext", "version", "timestamp", "KinesisBatchInfo"}
     assert record["version"] == "1.0"
@@ -215,16 +211,14 @@ def test_an_on_failure_record_is_retried_until_its_destination_can_take_it(emu: 
     sqs = emu.client("sqs")
     uuid = create_mapping(
         emu, "late", "late-destination-stream", MaximumRetryAttempts=0,
-        DestinationConfig={"OnFailure": {"Destination": f"arn:aws:sqs:{REGION}:{ACCOUNT}:kinesis-late-failures"}},
+        DestinationConfig={"OnFailure": {"Destination": queue_arn("kinesis-late-failures")}},
     )
     [poison] = put(emu, "late-destination-stream", [("k", "poison")])
     # Two failed attempts (or, as before the retries, the record given up at once).
     tried = lambda: esm_metrics(emu, uuid).get("OnFailureDeliveryRetries", 0) >= 2 or esm_metrics(emu, uuid)["OnFailureDeliveryFailures"]  # noqa: E731
     assert wait_until(tried, WAIT_S)
-    queue_url = sqs.create_queue(QueueName="kinesis-late-failures")["QueueUrl"]
-    messages = wait_until(lambda: sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1).get("Messages"), WAIT_S)
-    assert messages and len(messages) == 1
-    info = json.loads(messages[0]["Body"])["KinesisBatchInfo"]
+    sqs.create_queue(QueueName="kinesis-late-failures")
+    info = the_one_message(emu, "kinesis-late-failures", WAIT_S)["KinesisBatchInfo"]
     assert info["startSequenceNumber"] == poison["SequenceNumber"]
     put(emu, "late-destination-stream", [("k", "after")])
     assert wait_until(lambda: any("after" in datas(e) for e in events(out_dir / "late")), WAIT_S), "the shard moved on"
