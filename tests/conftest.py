@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -20,9 +19,3 @@ def pytest_configure(config: pytest.Config) -> None:
     # collected. Saying "no loop" explicitly makes the policy answer so instead; async tests
     # get their loops from pytest-asyncio as before.
     asyncio.get_event_loop_policy().set_event_loop(None)
-
-
-@pytest.fixture(scope="module")
-def out_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder of the test module's own, for the files its functions write (read back by the test)."""
-    return tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
