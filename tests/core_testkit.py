@@ -54,6 +54,22 @@ def wait_at_gate(event, context):
 """
 
 
+# A handler whose state a warm environment keeps: a call counter in the module, and a marker
+# file in /tmp (named by the event) holding the request ID of the call before.
+WARM_STATE_SOURCE = """
+import os
+COUNT = 0
+def handler(event, context):
+    global COUNT
+    COUNT += 1
+    marker = os.path.join("/tmp", event["marker"])
+    previous = open(marker).read() if os.path.exists(marker) else None
+    with open(marker, "w") as f:
+        f.write(context.aws_request_id)
+    return {"count": COUNT, "pid": os.getpid(), "previous": previous}
+"""
+
+
 class Gate:
     """A barrier in a folder: handlers check in and wait; the test counts them and opens it."""
 
