@@ -34,7 +34,7 @@ from typing import Any
 from bench_sources import AwsJsonClient
 from client_threads import each_on_a_thread
 from harness import BENCH_DIR, NOOP_SOURCE, TemplateBuilder, scratch_dir, start_emulator
-from report import Row, percentile, verdict
+from report import Row, percentile, run_alone, verdict
 from settings import Settings
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
@@ -281,12 +281,4 @@ def rows(ab: dict[str, list[tuple[float, float]]], inprocess: dict[str, list[tup
 
 
 if __name__ == "__main__":
-    import argparse
-
-    from report import plain_table
-    from settings import FULL as FULL_SETTINGS, QUICK as QUICK_SETTINGS
-
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
-    arguments = parser.parse_args()
-    print(plain_table(run(QUICK_SETTINGS if arguments.quick else FULL_SETTINGS)))
+    run_alone(run, __doc__)

@@ -35,7 +35,7 @@ from bench_sources import AwsJsonClient, kinesis_client, per_s
 from client_threads import each_on_a_thread
 from harness import (BENCH_DIR, NOOP_SOURCE, ServerProcess, TemplateBuilder, children, cmdline, rss_kb, scratch_dir,
                      start_answering, start_emulator)
-from report import Row, verdict
+from report import Row, run_alone, verdict
 from settings import Settings
 
 from emulator.backend.moto_process import free_port
@@ -316,12 +316,4 @@ def rows(made: dict[str, Any], ab: dict[str, Any], sizes: Sizes) -> list[Row]:
 
 
 if __name__ == "__main__":
-    import argparse
-
-    from report import plain_table
-    from settings import FULL as FULL_SETTINGS, QUICK as QUICK_SETTINGS
-
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
-    arguments = parser.parse_args()
-    print(plain_table(run(QUICK_SETTINGS if arguments.quick else FULL_SETTINGS)))
+    run_alone(run, __doc__)
