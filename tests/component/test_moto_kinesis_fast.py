@@ -24,7 +24,7 @@ from typing import Any, Iterator
 import pytest
 from botocore.exceptions import ClientError
 
-from backend_testkit import fast_and_plain_moto, moto_client
+from backend_testkit import moto_client
 from emulator.backend.moto_process import MotoServer
 from emulator.moto_child import fast_kinesis, versions
 from emulator.moto_child.kinesis_store import HASH_KEY_LIMIT, SHARD_ITERATOR_LIFETIME_MS, ShardIterator
@@ -32,12 +32,6 @@ from emulator.moto_child.kinesis_store import HASH_KEY_LIMIT, SHARD_ITERATOR_LIF
 pytestmark = pytest.mark.component
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
-
-
-@pytest.fixture(scope="module")
-def servers() -> Iterator[dict[str, MotoServer]]:
-    with fast_and_plain_moto() as started:
-        yield started
 
 
 def client(server: MotoServer, service: str = "kinesis") -> Any:

@@ -30,12 +30,12 @@ import threading
 import time
 import urllib.request
 import uuid
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from backend_testkit import fast_and_plain_moto, moto_client
+from backend_testkit import moto_client
 from emulator.moto_child import fast_sqs as moto_sqs_fast, versions
 from emulator.backend.moto_process import MotoServer
 from emulator.moto_child.sqs_store import COMPACT_FACTOR, COMPACT_SLACK
@@ -47,12 +47,6 @@ TIMER_S = 1  # the shortest visibility timeout / delay / retention SQS accepts i
 # (the behaviour under test; a sleep longer than the timer always suffices).
 PAST_TIMER_S = 1.25
 MEMORY_ROUNDS = 150  # 1,500 messages: more than COMPACT_SLACK, so the heaps were compacted
-
-
-@pytest.fixture(scope="module")
-def servers() -> Iterator[dict[str, MotoServer]]:
-    with fast_and_plain_moto() as started:
-        yield started
 
 
 def client(server: MotoServer, service: str = "sqs") -> Any:
