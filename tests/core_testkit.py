@@ -69,6 +69,13 @@ def handler(event, context):
     return {"count": COUNT, "pid": os.getpid(), "previous": previous}
 """
 
+# A whole handler: it waits at the event's gate (if any), then answers {"ok": true}.
+GATED_OK_SOURCE = GATED_HANDLER_SOURCE + """
+def handler(event, context):
+    wait_at_gate(event, context)
+    return {"ok": True}
+"""
+
 
 class Gate:
     """A barrier in a folder: handlers check in and wait; the test counts them and opens it."""

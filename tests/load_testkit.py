@@ -1,5 +1,5 @@
-"""Helpers for the scenario tests of `emulator load` runs against a running emulator: the
-functions they load, and a run whose exact counts are held with a gate the test opens.
+"""Helpers for the scenario tests of `emulator load` runs against a running emulator: a
+function they load, and a run whose exact counts are held with a gate the test opens.
 
 Imported by tests/scenario (pytest puts this folder on sys.path through tests/conftest.py).
 """
@@ -10,15 +10,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from core_testkit import GATED_HANDLER_SOURCE, Gate, wait_until
+from core_testkit import Gate, wait_until
 from emulator.load import runner
 
 RUN_TIMEOUT_S = 120
-GATED = GATED_HANDLER_SOURCE + """
-def handler(event, context):
-    wait_at_gate(event, context)
-    return {"ok": True}
-"""
 ECHO = "def handler(event, context):\n    return event\n"
 
 

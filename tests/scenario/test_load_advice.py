@@ -13,8 +13,8 @@ from typing import Iterator
 
 import pytest
 
-from core_testkit import Gate
-from load_testkit import ECHO, GATED, gated_throttled_run
+from core_testkit import GATED_OK_SOURCE, Gate
+from load_testkit import ECHO, gated_throttled_run
 from emulator.load.scenario import build
 from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emulator
 
@@ -53,7 +53,7 @@ def test_check_of_a_clean_template_and_of_a_broken_one(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[EmulatorHandle]:
     template = {
-        "Gated": inline_function(GATED, FunctionName="gated", ReservedConcurrentExecutions=2, Timeout=60, MemorySize=256),
+        "Gated": inline_function(GATED_OK_SOURCE, FunctionName="gated", ReservedConcurrentExecutions=2, Timeout=60, MemorySize=256),
         "Consumer": inline_function(ECHO, FunctionName="consumer", ReservedConcurrentExecutions=3, Timeout=10, Events={
             "Queue": {"Type": "SQS", "Properties": {"Queue": {"Fn::GetAtt": ["Orders", "Arn"]}, "BatchSize": 10}}}),
         "Orders": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "orders", "VisibilityTimeout": 60, "RedrivePolicy": {

@@ -13,8 +13,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from core_testkit import Gate
-from load_testkit import ECHO, GATED, RUN_TIMEOUT_S, gated_throttled_run
+from core_testkit import GATED_OK_SOURCE, Gate
+from load_testkit import ECHO, RUN_TIMEOUT_S, gated_throttled_run
 from emulator.load import runner
 from emulator.load.scenario import build
 from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emulator
@@ -94,7 +94,7 @@ def test_usage_errors_are_messages_not_tracebacks(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[EmulatorHandle]:
     template = {
-        "Gated": inline_function(GATED, FunctionName="gated", ReservedConcurrentExecutions=2, Timeout=60),
+        "Gated": inline_function(GATED_OK_SOURCE, FunctionName="gated", ReservedConcurrentExecutions=2, Timeout=60),
         "Echo": inline_function(ECHO, FunctionName="echo"),
         "Consumer": inline_function(ECHO, FunctionName="consumer", Events={
             "Queue": {"Type": "SQS", "Properties": {"Queue": {"Fn::GetAtt": ["Orders", "Arn"]}, "BatchSize": 10}},

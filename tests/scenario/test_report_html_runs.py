@@ -13,8 +13,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from core_testkit import Gate, wait_until
-from load_testkit import ECHO, GATED, RUN_TIMEOUT_S, gated_throttled_run
+from core_testkit import GATED_OK_SOURCE, Gate, wait_until
+from load_testkit import ECHO, RUN_TIMEOUT_S, gated_throttled_run
 from emulator.load.scenario import build
 from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emulator
 
@@ -42,7 +42,7 @@ def emulator() -> Iterator[EmulatorHandle]:
             "Queue": {"Fn::GetAtt": [queue, "Arn"]}, "BatchSize": 10}}}, Timeout=1, **props)
 
     template = {
-        "Gated": inline_function(GATED, FunctionName="gated", ReservedConcurrentExecutions=2, Timeout=60),
+        "Gated": inline_function(GATED_OK_SOURCE, FunctionName="gated", ReservedConcurrentExecutions=2, Timeout=60),
         # Every batch fails: its messages reach the DLQ after a function error.
         "Failing": consumer(FAILING, "failingq", FunctionName="failing"),
         # Reserved concurrency 0: every batch is throttled; valid messages reach the DLQ.
