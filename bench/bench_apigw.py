@@ -22,7 +22,6 @@ a shared machine. `bench/run.py --only apigw` runs sections 1-3 with the suite's
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import shutil
@@ -34,7 +33,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from harness import BENCH_DIR, scratch_dir, stage_installed_tree, start_echo_baseline, start_emulator
-from rawhttp import KeepAliveClient, build_request, invoke_request
+from rawhttp import build_request, invoke_request, sequential_latencies
 from report import INFO, Row, percentile, plain_table, verdict
 from settings import Settings
 
@@ -73,25 +72,6 @@ def write_template(workdir: Path) -> Path:
     path = workdir / "template.json"
     path.write_text(json.dumps(template))
     return path
-
-
-def latencies(port: int, request: bytes, warmup: int, samples: int) -> list[float]:
-    clock = time.perf_counter_ns
-    times = []
-    with KeepAliveClient("127.0.0.1", port) as client:
-        for _ in range(warmup):
-            client.send(request)
-        gc.collect()
-        gc.disable()  # a collection pause in the client is not server latency
-        try:
-            for _ in range(samples):
-                start = clock()
-                response = client.send(request)
-                elapsed = (clock() - start) / 1e6
-                times.append(elapsed if response.status == 200 else -1.0)
-        finally:
-            gc.enable()
-    return times
 
 
 def wrk(url: str, connections: int, seconds: int, lua: Path | None) -> dict[str, float]:
@@ -153,7 +133,7 @@ def measure(samples: int, wrk_seconds: int, wrk_rounds: int, baseline_src: Path 
         block = max(1, samples // ROUNDS)
         for _ in range(ROUNDS):
             for name, (port, request) in targets.items():
-                times[name] += latencies(port, request, WARMUP // ROUNDS, block)
+                times[name] += sequential_latencies("127.0.0.1", port, request, WARMUP // ROUNDS, block)
         p50: dict[str, float] = {}
         for name, values in times.items():
             ok = sorted(t for t in values if t >= 0)

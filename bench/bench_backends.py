@@ -11,16 +11,14 @@ client in a container, with and without the pool of pre-created containers.
 
 from __future__ import annotations
 
-import gc
 import importlib.util
 import os
-import time
 from pathlib import Path
 
 import bench_coldstart
 import bench_latency
 from harness import NOOP_SOURCE, ServerProcess, TemplateBuilder, scratch_dir, start_emulator
-from rawhttp import KeepAliveClient, invoke_request
+from rawhttp import KeepAliveClient
 from report import Row, ms, percentile
 from settings import Settings
 
@@ -53,16 +51,10 @@ def cold_starts(server: ServerProcess, names: list[str]) -> tuple[list[float], l
     """(latencies, overheads) in ms of one cold start per function, one at a time."""
     latencies, overheads = [], []
     with KeepAliveClient(server.host, server.port) as client:
-        tail = {"X-Amz-Log-Type": "Tail"}
         for name in names:
-            request = invoke_request(name, b"{}", tail)
-            gc.collect()
-            time.sleep(0.05)  # let the previous environment settle; one cold start at a time
-            start = time.perf_counter_ns()
-            response = client.send(request)
-            elapsed = (time.perf_counter_ns() - start) / 1e6
-            init = bench_coldstart.init_duration_ms(response.header("X-Amz-Log-Result"))
-            if response.status == 200 and init is not None:
+            measured = bench_coldstart.one_cold_start(client, name, settle_s=0.05)
+            if measured is not None:
+                elapsed, init = measured
                 latencies.append(elapsed)
                 overheads.append(elapsed - init)
     return sorted(latencies), sorted(overheads)

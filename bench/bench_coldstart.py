@@ -40,6 +40,21 @@ def init_duration_ms(log_result: str | None) -> float | None:
     return float(match.group(1)) if match else None
 
 
+def one_cold_start(client: KeepAliveClient, name: str, settle_s: float) -> tuple[float, float] | None:
+    """(latency, Init Duration) in ms of one invoke of `name` that starts it cold, or None when
+    it fails or reports no Init Duration."""
+    request = invoke_request(name, b"{}", {"X-Amz-Log-Type": "Tail"})
+    gc.collect()
+    time.sleep(settle_s)  # let the previous environment settle; one cold start at a time
+    start = time.perf_counter_ns()
+    response = client.send(request)
+    elapsed_ms = (time.perf_counter_ns() - start) / 1e6
+    init = init_duration_ms(response.header("X-Amz-Log-Result"))
+    if response.status != 200 or init is None:
+        return None
+    return elapsed_ms, init
+
+
 def run(settings: Settings) -> list[Row]:
     names = [f"cold-{i:03d}" for i in range(settings.cold_functions)]
     latencies: list[float] = []
@@ -52,19 +67,14 @@ def run(settings: Settings) -> list[Row]:
             builder.add(name, TRIVIAL_INIT_SOURCE)
         with start_emulator(Path(tmp), builder.write()) as emulator:
             with KeepAliveClient(emulator.host, emulator.port) as client:
-                tail = {"X-Amz-Log-Type": "Tail"}
-                client.send(invoke_request(WARMUP_FUNCTION, b"{}", tail))  # starts the runtime template
+                # Starts the runtime template.
+                client.send(invoke_request(WARMUP_FUNCTION, b"{}", {"X-Amz-Log-Type": "Tail"}))
                 for name in names:
-                    request = invoke_request(name, b"{}", tail)
-                    gc.collect()
-                    time.sleep(0.02)  # let the previous environment settle; one cold start at a time
-                    start = time.perf_counter_ns()
-                    response = client.send(request)
-                    elapsed_ms = (time.perf_counter_ns() - start) / 1e6
-                    init = init_duration_ms(response.header("X-Amz-Log-Result"))
-                    if response.status != 200 or init is None:
+                    measured = one_cold_start(client, name, settle_s=0.02)
+                    if measured is None:
                         failures += 1
                         continue
+                    elapsed_ms, init = measured
                     latencies.append(elapsed_ms)
                     inits.append(init)
                     overheads.append(elapsed_ms - init)

@@ -25,7 +25,6 @@ import json
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -33,8 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from bench_sources import AwsJsonClient
+from client_threads import each_on_a_thread
 from harness import BENCH_DIR, NOOP_SOURCE, TemplateBuilder, scratch_dir, start_emulator
-from report import Row, percentile, verdict
+from report import Row, percentile, run_alone, verdict
 from settings import Settings
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
@@ -144,7 +144,6 @@ def write_rate(url: str, table: str, seconds: float, batch: int) -> float:
     """Items written per second by CLIENT_THREADS writers (PutItem when batch is 1, else
     BatchWriteItem) for `seconds`."""
     written = [0] * CLIENT_THREADS
-    failures: list[BaseException] = []
     deadline = time.monotonic() + seconds
 
     def writer(index: int) -> None:
@@ -162,20 +161,10 @@ def write_rate(url: str, table: str, seconds: float, batch: int) -> float:
                     if answer.get("UnprocessedItems"):
                         raise RuntimeError(f"unprocessed items: {answer['UnprocessedItems']}")
                 written[index] += batch
-        except BaseException as exc:  # reported after the join
-            failures.append(exc)
         finally:
             client.close()
 
-    threads = [threading.Thread(target=writer, args=(i,), daemon=True) for i in range(CLIENT_THREADS)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    if failures:
-        raise failures[0]
+    elapsed = each_on_a_thread(writer, range(CLIENT_THREADS))
     return sum(written) / elapsed
 
 
@@ -183,7 +172,6 @@ def write_rate(url: str, table: str, seconds: float, batch: int) -> float:
 def paced_writes(url: str, table: str, per_s: float, seconds: float) -> tuple[int, float]:
     """BatchWriteItem(25) at `per_s` items/s in total from CLIENT_THREADS writers; (items, seconds)."""
     written = [0] * CLIENT_THREADS
-    failures: list[BaseException] = []
     started = time.monotonic()
     interval = BATCH * CLIENT_THREADS / per_s
 
@@ -204,18 +192,10 @@ def paced_writes(url: str, table: str, per_s: float, seconds: float) -> tuple[in
                 if answer.get("UnprocessedItems"):
                     raise RuntimeError(f"unprocessed items: {answer['UnprocessedItems']}")
                 written[index] += BATCH
-        except BaseException as exc:  # reported after the join
-            failures.append(exc)
         finally:
             client.close()
 
-    threads = [threading.Thread(target=writer, args=(i,), daemon=True) for i in range(CLIENT_THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if failures:
-        raise failures[0]
+    each_on_a_thread(writer, range(CLIENT_THREADS))
     return sum(written), time.monotonic() - started
 
 
@@ -301,12 +281,4 @@ def rows(ab: dict[str, list[tuple[float, float]]], inprocess: dict[str, list[tup
 
 
 if __name__ == "__main__":
-    import argparse
-
-    from report import plain_table
-    from settings import FULL as FULL_SETTINGS, QUICK as QUICK_SETTINGS
-
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
-    arguments = parser.parse_args()
-    print(plain_table(run(QUICK_SETTINGS if arguments.quick else FULL_SETTINGS)))
+    run_alone(run, __doc__)

@@ -32,8 +32,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bench_sources import AwsJsonClient, kinesis_client, per_s
-from harness import BENCH_DIR, NOOP_SOURCE, ServerProcess, TemplateBuilder, children, cmdline, rss_kb, scratch_dir, start_emulator
-from report import Row, verdict
+from client_threads import each_on_a_thread
+from harness import (BENCH_DIR, NOOP_SOURCE, ServerProcess, TemplateBuilder, children, cmdline, rss_kb, scratch_dir,
+                     start_answering, start_emulator)
+from report import Row, run_alone, verdict
 from settings import Settings
 
 from emulator.backend.moto_process import free_port
@@ -83,7 +85,6 @@ def put_until(url: str, bodies: list[bytes], records: int, threads: int = CLIENT
     `seconds` pass); (records stored, elapsed seconds)."""
     lock = threading.Lock()
     state = {"issued": 0, "stored": 0}
-    failures: list[BaseException] = []
     deadline = time.monotonic() + seconds
 
     def worker(index: int) -> None:
@@ -102,20 +103,10 @@ def put_until(url: str, bodies: list[bytes], records: int, threads: int = CLIENT
                 with lock:
                     state["stored"] += RECORDS_PER_CALL
                 n += threads
-        except BaseException as exc:  # reported after the join
-            failures.append(exc)
         finally:
             client.close()
 
-    workers = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(threads)]
-    started = time.perf_counter()
-    for thread in workers:
-        thread.start()
-    for thread in workers:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    if failures:
-        raise failures[0]
+    elapsed = each_on_a_thread(worker, range(threads))
     return state["stored"], elapsed
 
 
@@ -131,7 +122,6 @@ def read_rate(url: str, seconds: float) -> tuple[int, float]:
     """Every shard read from TRIM_HORIZON by its own thread, GetRecords(Limit 10,000), for
     `seconds`; (records read, elapsed)."""
     totals: list[int] = []
-    failures: list[BaseException] = []
     deadline = time.monotonic() + seconds
 
     def reader(shard: str) -> None:
@@ -146,21 +136,11 @@ def read_rate(url: str, seconds: float) -> tuple[int, float]:
                 token = page.get("NextShardIterator")
                 if not page["Records"] or token is None:
                     break
-        except BaseException as exc:
-            failures.append(exc)
         finally:
             totals.append(read)
             client.close()
 
-    workers = [threading.Thread(target=reader, args=(shard,), daemon=True) for shard in shard_ids()]
-    started = time.perf_counter()
-    for thread in workers:
-        thread.start()
-    for thread in workers:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    if failures:
-        raise failures[0]
+    elapsed = each_on_a_thread(reader, shard_ids())
     return sum(totals), elapsed
 
 
@@ -252,17 +232,8 @@ def start_moto(workdir: Path, variant: str, records: int) -> ServerProcess:
     argv = [sys.executable, str(BENCH_DIR / "moto_kinesis_prefilled.py"), f"--{variant}", "--stream", STREAM,
             "--shards", str(SHARDS), "--records", str(records), "--data-bytes", str(DATA_BYTES), "-p", str(free_port())]
     server = ServerProcess(f"moto-kinesis-{variant}", argv, workdir)
-    server.start()  # returns once the stream is full
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            kinesis_client(server.url).call("ListStreams", {})
-            return server
-        except (OSError, RuntimeError):
-            if time.monotonic() > deadline:
-                server.stop()
-                raise
-            time.sleep(0.05)
+    # It prints its URL once the stream is full.
+    return start_answering(server, lambda url: kinesis_client(url).call("ListStreams", {}), timeout_s=60)
 
 
 def through_emulator(workdir: Path, variant: str, records: int,
@@ -345,12 +316,4 @@ def rows(made: dict[str, Any], ab: dict[str, Any], sizes: Sizes) -> list[Row]:
 
 
 if __name__ == "__main__":
-    import argparse
-
-    from report import plain_table
-    from settings import FULL as FULL_SETTINGS, QUICK as QUICK_SETTINGS
-
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
-    arguments = parser.parse_args()
-    print(plain_table(run(QUICK_SETTINGS if arguments.quick else FULL_SETTINGS)))
+    run_alone(run, __doc__)

@@ -7,13 +7,11 @@ loop against the echo baseline shows the floor set by aiohttp + loopback TCP + t
 
 from __future__ import annotations
 
-import gc
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness import NOOP_SOURCE, ServerProcess, TemplateBuilder, scratch_dir, start_echo_baseline, start_emulator
-from rawhttp import KeepAliveClient, invoke_request
+from rawhttp import invoke_request, sequential_latencies
 from report import Row, ms, percentile, verdict
 from settings import Settings
 
@@ -40,24 +38,7 @@ class LatencyFigures:
 
 def measure(host: str, port: int, warmup: int, samples: int) -> list[float]:
     """Latencies in ms of `samples` sequential invokes on one connection, after `warmup`."""
-    request = invoke_request(FUNCTION, b"{}")
-    times = [0.0] * samples
-    clock = time.perf_counter_ns
-    with KeepAliveClient(host, port) as client:
-        for _ in range(warmup):
-            client.send(request)
-        gc.collect()
-        gc.disable()  # a collection pause in the client is not server latency
-        try:
-            for i in range(samples):
-                start = clock()
-                response = client.send(request)
-                times[i] = (clock() - start) / 1e6
-                if response.status != 200:
-                    times[i] = -1.0
-        finally:
-            gc.enable()
-    return times
+    return sequential_latencies(host, port, invoke_request(FUNCTION, b"{}"), warmup, samples)
 
 
 def summarise(times: list[float]) -> LatencyFigures:

@@ -93,8 +93,9 @@ def succeeded(url: str) -> int:
     return sum(functions.get(f"sub-{i}", {}).get("AsyncEventsSucceeded", 0) for i in range(SUBSCRIBERS))
 
 
-def _drive(emulator: Any, requests: list[bytes], expect_status: int, deliveries: int) -> float:
-    """Send every request, then wait until `deliveries` more async events have run; seconds."""
+def drive(emulator: Any, requests: list[bytes], expect_status: int, deliveries: int) -> tuple[float, float]:
+    """Send every request, then wait until `deliveries` more async events have run; (seconds in
+    all, seconds the sending took)."""
     before = succeeded(emulator.url)
     started = time.perf_counter()
     with KeepAliveClient(emulator.host, emulator.port) as client:
@@ -102,9 +103,10 @@ def _drive(emulator: Any, requests: list[bytes], expect_status: int, deliveries:
             response = client.send(request)
             if response.status != expect_status:
                 raise RuntimeError(f"answered {response.status}: {response.body[:300]!r}")
+    sent = time.perf_counter()
     if not wait_until(lambda: succeeded(emulator.url) - before >= deliveries, SETTLE_TIMEOUT_S, interval_s=0.05):
         raise RuntimeError(f"{deliveries} deliveries did not run within {SETTLE_TIMEOUT_S:.0f} s")
-    return time.perf_counter() - started
+    return time.perf_counter() - started, sent - started
 
 
 def end_to_end(settings: Settings) -> dict[str, list[float]]:
@@ -117,12 +119,12 @@ def end_to_end(settings: Settings) -> dict[str, list[float]]:
     with scratch_dir("sns") as tmp:
         workdir = Path(tmp)
         with start_emulator(workdir, template(workdir), "--backend", "moto") as emulator:
-            _drive(emulator, publish_batch_requests("plain", BATCH * 10), 200, BATCH * 10 * SUBSCRIBERS)  # warm
+            drive(emulator, publish_batch_requests("plain", BATCH * 10), 200, BATCH * 10 * SUBSCRIBERS)  # warm
             for _ in range(rounds):  # interleaved, so the machine's load falls on each alike
                 for topic in ("plain", "filtered"):
-                    seconds = _drive(emulator, publish_batch_requests(topic, messages), 200, deliveries)
+                    seconds, _ = drive(emulator, publish_batch_requests(topic, messages), 200, deliveries)
                     rates[topic].append(messages / seconds)
-                seconds = _drive(emulator, direct, 202, deliveries)
+                seconds, _ = drive(emulator, direct, 202, deliveries)
                 rates["direct"].append(messages / seconds)  # the same invokes, per "message" of 10
     return rates
 

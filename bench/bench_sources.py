@@ -42,7 +42,9 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 import bench_latency
-from harness import BENCH_DIR, NOOP_SOURCE, ServerProcess, TemplateBuilder, children, cmdline, scratch_dir, start_emulator
+from client_threads import each_on_a_thread
+from harness import (BENCH_DIR, NOOP_SOURCE, ServerProcess, TemplateBuilder, children, cmdline, scratch_dir, start_answering,
+                     start_emulator)
 from report import Row, percentile, verdict
 from settings import Settings
 
@@ -138,10 +140,9 @@ def in_parallel(url: str, step: Callable[[AwsJsonClient], int], *, seconds: floa
     `seconds` pass or `max_items` are handled; returns (items, elapsed seconds)."""
     lock = threading.Lock()
     done = [0]
-    failures: list[BaseException] = []
     deadline = time.monotonic() + seconds
 
-    def worker() -> None:
+    def worker(_: int) -> None:
         client = sqs_client(url)
         try:
             while time.monotonic() < deadline:
@@ -153,20 +154,10 @@ def in_parallel(url: str, step: Callable[[AwsJsonClient], int], *, seconds: floa
                     return
                 with lock:
                     done[0] += handled
-        except BaseException as exc:  # reported after the join
-            failures.append(exc)
         finally:
             client.close()
 
-    workers = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
-    started = time.perf_counter()
-    for thread in workers:
-        thread.start()
-    for thread in workers:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    if failures:
-        raise failures[0]
+    elapsed = each_on_a_thread(worker, range(threads))
     return done[0], elapsed
 
 
@@ -202,17 +193,8 @@ def start_moto(workdir: Path, fast: bool, deep_queue: str) -> ServerProcess:
     argv = [sys.executable, str(BENCH_DIR / "moto_prefilled.py"), "--fast" if fast else "--plain", "--queue", deep_queue,
             "--messages", str(DEEP), "-p", str(free_port())]  # fmt: skip
     server = ServerProcess("moto-fast" if fast else "moto-plain", argv, workdir)
-    server.start()  # returns once the queue is full
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            sqs_client(server.url).call("ListQueues", {})
-            return server
-        except (OSError, RuntimeError):
-            if time.monotonic() > deadline:
-                server.stop()
-                raise
-            time.sleep(0.05)
+    # It prints its URL once the queue is full.
+    return start_answering(server, lambda url: sqs_client(url).call("ListQueues", {}), timeout_s=30)
 
 
 def short_queue_rounds(url: str, queue_url: str, sizes: Sizes) -> tuple[float, float]:

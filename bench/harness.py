@@ -19,6 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -141,6 +142,22 @@ class ServerProcess:
         self.proc = None
         _LIVE.discard(self)
         return proc.returncode
+
+
+def start_answering(server: ServerProcess, probe: Callable[[str], Any], timeout_s: float) -> ServerProcess:
+    """Start `server`, then call probe(url) until it answers (OSError or RuntimeError mean "not
+    yet"): a server may print its URL before it serves. Stopped if it never answers in time."""
+    server.start()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            probe(server.url)
+            return server
+        except (OSError, RuntimeError):
+            if time.monotonic() > deadline:
+                server.stop()
+                raise
+            time.sleep(0.05)
 
 
 def stop_all() -> None:

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import argparse
 import base64
-import ctypes
 import os
-import signal
 import sys
+
+from moto_launch import die_with_the_benchmark, parse_arguments, serve
 
 
 def fill_plain(stream: object, records: int, data: str) -> None:
@@ -42,21 +42,12 @@ def fill_fast(backend: object, name: str, records: int, data: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--fast", action="store_true")
-    mode.add_argument("--plain", action="store_true")
     parser.add_argument("--stream", required=True)
     parser.add_argument("--shards", type=int, default=4)
     parser.add_argument("--records", type=int, default=0)
     parser.add_argument("--data-bytes", type=int, default=100)
-    parser.add_argument("--account", default="123456789012")
-    parser.add_argument("--region", default="us-east-1")
-    parser.add_argument("-p", "--port", type=int, required=True)
-    args, moto_argv = parser.parse_known_args()
-    try:
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # die with the benchmark
-    except Exception:
-        pass
+    args, moto_argv = parse_arguments(parser)
+    die_with_the_benchmark()
     from emulator.backend.moto_process import MOTO_NICE
     from emulator.moto_child import fast_kinesis, fast_sqs
 
@@ -74,10 +65,7 @@ def main() -> None:
         fill_fast(backend, args.stream, args.records, data)
     else:
         fill_plain(stream, args.records, data)
-    print(f"http://127.0.0.1:{args.port}", flush=True)
-    from moto.server import main as moto_main
-
-    moto_main(["-H", "127.0.0.1", "-p", str(args.port), *moto_argv])
+    serve(args.port, moto_argv)
 
 
 if __name__ == "__main__":

@@ -13,27 +13,18 @@ for the port to answer).
 from __future__ import annotations
 
 import argparse
-import ctypes
-import signal
 import sys
+
+from moto_launch import die_with_the_benchmark, parse_arguments, serve
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--fast", action="store_true")
-    mode.add_argument("--plain", action="store_true")
     parser.add_argument("--queue", required=True)
     parser.add_argument("--messages", type=int, default=0)
     parser.add_argument("--body-bytes", type=int, default=100)
-    parser.add_argument("--account", default="123456789012")
-    parser.add_argument("--region", default="us-east-1")
-    parser.add_argument("-p", "--port", type=int, required=True)
-    args, moto_argv = parser.parse_known_args()
-    try:
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # die with the benchmark
-    except Exception:
-        pass
+    args, moto_argv = parse_arguments(parser)
+    die_with_the_benchmark()
     if args.fast:
         from emulator.moto_child.fast_sqs import apply
 
@@ -48,10 +39,7 @@ def main() -> None:
         message = Message(str(mock_random.uuid4()), body)
         message.mark_sent()
         queue.add_message(message)
-    print(f"http://127.0.0.1:{args.port}", flush=True)
-    from moto.server import main as moto_main
-
-    moto_main(["-H", "127.0.0.1", "-p", str(args.port), *moto_argv])
+    serve(args.port, moto_argv)
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_sns  # noqa: E402
-from harness import scratch_dir, start_emulator, wait_until  # noqa: E402
+from harness import scratch_dir, start_emulator  # noqa: E402
 from rawhttp import KeepAliveClient, invoke_request  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -152,22 +152,6 @@ def queue_cost() -> None:
         print(f"bare task per event {bare:5.1f} us; through the queue {queued:5.1f} us; the queue's own {queued - bare:5.1f} us")
 
 
-def drive(emulator: Any, requests: list[bytes], status: int, deliveries: int) -> tuple[float, float]:
-    """bench_sns._drive, also saying how long the sending took: (total s, sending s)."""
-    before = bench_sns.succeeded(emulator.url)
-    started = time.perf_counter()
-    with KeepAliveClient(emulator.host, emulator.port) as client:
-        for request in requests:
-            response = client.send(request)
-            if response.status != status:
-                raise RuntimeError(f"answered {response.status}: {response.body[:300]!r}")
-    sent = time.perf_counter()
-    if not wait_until(lambda: bench_sns.succeeded(emulator.url) - before >= deliveries, bench_sns.SETTLE_TIMEOUT_S,
-                      interval_s=0.05):  # fmt: skip
-        raise RuntimeError(f"{deliveries} deliveries did not run within {bench_sns.SETTLE_TIMEOUT_S:.0f} s")
-    return time.perf_counter() - started, sent - started
-
-
 def publish_latency(emulator: Any) -> None:
     for topic in ("empty", "plain", "empty", "plain"):
         latencies = []
@@ -209,7 +193,7 @@ def main() -> None:
                 resource["Properties"]["ReservedConcurrentExecutions"] = args.reserved
         template.write_text(json.dumps(doc))
         with start_emulator(workdir, template, "--backend", "moto") as emulator:
-            bench_sns._drive(emulator, bench_sns.publish_batch_requests("plain", 100), 200, 100 * bench_sns.SUBSCRIBERS)
+            bench_sns.drive(emulator, bench_sns.publish_batch_requests("plain", 100), 200, 100 * bench_sns.SUBSCRIBERS)
             if args.modes == "publish":
                 publish_latency(emulator)
                 return
@@ -224,7 +208,7 @@ def main() -> None:
                     time.sleep(1.0)
                 before, (all0, idle0), (cold0, _) = process_cpu(), machine_cpu(), cold_starts(emulator.url)
                 requests = direct if mode == "direct" else bench_sns.publish_batch_requests(mode, args.messages)
-                seconds, sending = drive(emulator, requests, 202 if mode == "direct" else 200, deliveries)
+                seconds, sending = bench_sns.drive(emulator, requests, 202 if mode == "direct" else 200, deliveries)
                 after, (all1, idle1), (cold1, peak) = process_cpu(), machine_cpu(), cold_starts(emulator.url)
                 if spy is not None:
                     spy.send_signal(signal.SIGINT)

@@ -9,7 +9,9 @@ headers and a Content-Length body (aiohttp's `web.Response` never chunks).
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
+import time
 from dataclasses import dataclass
 
 INVOKE_PATH = "/2015-03-31/functions/{name}/invocations"
@@ -96,6 +98,28 @@ class KeepAliveClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def sequential_latencies(host: str, port: int, request: bytes, warmup: int, samples: int) -> list[float]:
+    """Latencies in ms of `samples` sequential sends of `request` on one keep-alive connection,
+    after `warmup` unmeasured ones; -1.0 for an answer other than 200."""
+    times = [0.0] * samples
+    clock = time.perf_counter_ns
+    with KeepAliveClient(host, port) as client:
+        for _ in range(warmup):
+            client.send(request)
+        gc.collect()
+        gc.disable()  # a collection pause in the client is not server latency
+        try:
+            for i in range(samples):
+                start = clock()
+                response = client.send(request)
+                times[i] = (clock() - start) / 1e6
+                if response.status != 200:
+                    times[i] = -1.0
+        finally:
+            gc.enable()
+    return times
 
 
 async def one_shot(host: str, port: int, request: bytes) -> Response:

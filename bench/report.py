@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 MET, MISSED, INFO = "met", "MISSED", ""
 
@@ -61,3 +61,15 @@ def markdown_table(rows: Sequence[Row]) -> str:
     for row in rows:
         out.append("| " + " | ".join(getattr(row, c).replace("|", "\\|") for c in COLUMNS) + " |")
     return "\n".join(out)
+
+
+def run_alone(run: Callable[[Any], Sequence[Row]], description: str) -> None:
+    """`python bench/<benchmark>.py [--quick]`: one benchmark by itself, its rows as a table."""
+    import argparse
+
+    from settings import FULL, QUICK
+
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    arguments = parser.parse_args()
+    print(plain_table(run(QUICK if arguments.quick else FULL)))

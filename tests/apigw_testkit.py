@@ -3,10 +3,11 @@ the body is what the emulator sent."""
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
 
@@ -43,3 +44,10 @@ def request(base_url: str, method: str, path: str, *, headers: dict[str, str] | 
 
 def gateway_metrics(handle: Any, api_id: str, stage: str) -> dict[str, Any]:
     return handle.metrics()["api_gateway"]["apis"][api_id]["Stages"][stage]
+
+
+def fresh_gateway(handle: Any) -> Callable[..., Reply]:
+    """`request` bound to the emulator's API Gateway endpoint, once the emulator is reset (its
+    counters, throttling buckets and caches): what each API Gateway test starts from."""
+    handle.reset()
+    return functools.partial(request, handle.api_url)

@@ -1,18 +1,26 @@
-"""A moto server the test owns (for `--aws-endpoint`), so a test can kill it and start it
-again on the same port: what the emulator sees when its backend dies and comes back.
+"""Moto servers for tests: one the test owns (for `--aws-endpoint`), so a test can kill it
+and start it again on the same port: what the emulator sees when its backend dies and comes
+back; and the pair the parity tests compare, the emulator's moto child and plain moto.
 
-Imported by tests/scenario (pytest puts this folder on sys.path through tests/conftest.py).
+Imported by tests/scenario and tests/component (pytest puts this folder on sys.path through
+tests/conftest.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
+from typing import Any, Iterator
 
-from emulator.backend.moto_process import free_port
+import boto3
+from botocore.config import Config as BotoConfig
+
+from emulator.backend.moto_process import MotoServer, free_port
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
@@ -59,3 +67,28 @@ class RestartableMoto:
 
     def __exit__(self, *exc: object) -> None:
         self.kill()
+
+
+@contextmanager
+def fast_and_plain_moto() -> Iterator[dict[str, MotoServer]]:
+    """Two moto servers started together: "fast" as the emulator starts it (its fast models
+    applied) and "plain" (moto as it is), for tests that compare the two."""
+    started = {"fast": MotoServer(fast_sqs=True), "plain": MotoServer(fast_sqs=False)}
+
+    async def start_all() -> None:
+        await asyncio.gather(*(server.start() for server in started.values()))
+
+    asyncio.run(start_all())
+    try:
+        yield started
+    finally:
+        for server in started.values():
+            asyncio.run(server.stop())
+
+
+def moto_client(server: MotoServer, service: str) -> Any:
+    """A boto3 client of `server` that does not retry (a retry would hide the first answer)."""
+    return boto3.client(
+        service, endpoint_url=server.url, region_name="us-east-1", aws_access_key_id="test",
+        aws_secret_access_key="test", config=BotoConfig(retries={"max_attempts": 1}),
+    )

@@ -13,9 +13,12 @@ import os
 import shutil
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
+
+from botocore.exceptions import ClientError
 
 # Upper bounds for waits that normally end in milliseconds; generous so a loaded CI box
 # does not fail them, and never a measurement.
@@ -48,6 +51,29 @@ def wait_at_gate(event, context):
     deadline = time.monotonic() + event.get("gate_limit_s", 60)
     while not os.path.exists(os.path.join(gate, "open")) and time.monotonic() < deadline:
         time.sleep(0.002)
+"""
+
+
+# A handler whose state a warm environment keeps: a call counter in the module, and a marker
+# file in /tmp (named by the event) holding the request ID of the call before.
+WARM_STATE_SOURCE = """
+import os
+COUNT = 0
+def handler(event, context):
+    global COUNT
+    COUNT += 1
+    marker = os.path.join("/tmp", event["marker"])
+    previous = open(marker).read() if os.path.exists(marker) else None
+    with open(marker, "w") as f:
+        f.write(context.aws_request_id)
+    return {"count": COUNT, "pid": os.getpid(), "previous": previous}
+"""
+
+# A whole handler: it waits at the event's gate (if any), then answers {"ok": true}.
+GATED_OK_SOURCE = GATED_HANDLER_SOURCE + """
+def handler(event, context):
+    wait_at_gate(event, context)
+    return {"ok": True}
 """
 
 
@@ -113,6 +139,42 @@ def call(lambda_client: Any, name: str, payload: Any = None, **kwargs: Any) -> C
 
 def function_metrics(handle: Any, name: str) -> dict[str, Any]:
     return handle.metrics()["functions"].get(name, {"Invocations": 0, "ColdStarts": 0, "Errors": 0, "Timeouts": 0})
+
+
+THROTTLED_BY_RESERVED_CONCURRENCY = (429, "TooManyRequestsException", "ReservedFunctionConcurrentInvocationLimitExceeded")
+BURST_SETTLE_S = 30.0  # bound for a gated burst to settle: held ones at the gate, the rest answered
+
+
+def invoke_outcome(lam: Any, function: str, payload: dict[str, Any], qualifier: str | None = None) -> Any:
+    """200, or (status, error code, Reason) of a refused invoke."""
+    kwargs = {"Qualifier": qualifier} if qualifier else {}
+    try:
+        response = lam.invoke(FunctionName=function, Payload=json.dumps(payload), **kwargs)
+        response["Payload"].read()
+        return 200
+    except ClientError as error:
+        return (error.response["ResponseMetadata"]["HTTPStatusCode"], error.response["Error"]["Code"], error.response.get("Reason"))
+
+
+def call_many(lam: Any, functions: str | tuple[str, ...], count: int, gate: Gate, *, held: int,
+              qualifier: str | None = None, settle_s: float = BURST_SETTLE_S) -> list:
+    """`count` concurrent invokes of gated handlers (call i of `functions[i % len(functions)]`);
+    once `held` of them wait at the gate and the rest have answered (throttles answer at once),
+    the gate opens and every outcome (invoke_outcome) is returned, in call order."""
+    names = (functions,) if isinstance(functions, str) else functions
+
+    def one(i: int) -> Any:
+        return invoke_outcome(lam, names[i % len(names)], {"gate": gate.path}, qualifier)
+
+    with ThreadPoolExecutor(count) as pool:
+        futures = [pool.submit(one, i) for i in range(count)]
+        # Bounded: if more (or fewer) are admitted than expected, the gate opens at the bound
+        # and the caller's count assertions say what happened.
+        wait_until(lambda: gate.arrived() >= held and sum(f.done() for f in futures) >= count - held, timeout_s=settle_s)
+        gate.open()
+        outcomes = [future.result() for future in futures]
+    assert gate.arrived() == outcomes.count(200)
+    return outcomes
 
 
 # -- processes ---------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ import selectors
 import subprocess
 import sys
 import textwrap
-import time
 import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -79,7 +78,8 @@ class RunningEmulator:
             return json.loads(response.read())
 
 
-def _read_url(proc: subprocess.Popen, timeout_s: float) -> str:
+def read_url(proc: subprocess.Popen, timeout_s: float) -> str:
+    """The first line the emulator prints on stdout: its URL."""
     assert proc.stdout is not None
     selector = selectors.DefaultSelector()
     selector.register(proc.stdout, selectors.EVENT_READ)
@@ -116,7 +116,7 @@ def emulator_process(
         if stderr_path is not None:
             stderr.close()  # type: ignore[union-attr]
     try:
-        url = _read_url(proc, START_WAIT_S)
+        url = read_url(proc, START_WAIT_S)
         running = RunningEmulator(proc, url, stderr_path)
         assert url.startswith("http://127.0.0.1:"), f"first stdout line is not the URL: {url!r}; {running.log}"
         yield running
@@ -196,11 +196,3 @@ def process_cpu_s(pid: int) -> float:
     fields = raw[raw.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-
-def wait_for(predicate: Any, timeout_s: float, interval_s: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval_s)

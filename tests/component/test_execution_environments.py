@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from core_testkit import GATED_HANDLER_SOURCE, Gate, ProcessId, running, running_children
+from core_testkit import GATED_HANDLER_SOURCE, WARM_STATE_SOURCE, Gate, ProcessId, running, running_children
 from environment_kit import ENDPOINT, REGION, Runtime, body, eventually, tail
 from emulator.execution.environment import EnvState, ExecutionEnvironment, IllegalTransition
 from emulator.execution.pool import DUMMY_CREDENTIALS
@@ -43,21 +43,7 @@ def handler(event, context):
 # -- warm and cold -----------------------------------------------------------------------------
 @pytest.mark.asyncio
 async def test_warm_invocation_reuses_the_process_its_module_state_and_tmp(rt: Runtime) -> None:
-    version = rt.function(
-        """
-        import os
-        COUNT = 0
-        print("initialising the module")
-        def handler(event, context):
-            global COUNT
-            COUNT += 1
-            marker = os.path.join("/tmp", event["marker"])
-            previous = open(marker).read() if os.path.exists(marker) else None
-            with open(marker, "w") as f:
-                f.write(context.aws_request_id)
-            return {"count": COUNT, "pid": os.getpid(), "previous": previous}
-        """
-    )
+    version = rt.function('print("initialising the module")\n' + WARM_STATE_SOURCE)
     marker = f"emulator-test-{uuid.uuid4().hex}"
     try:
         first = await rt.invoke(version, {"marker": marker})

@@ -10,7 +10,6 @@ iterator expiry, routing at the end of a hash range and after a split.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime
 import hashlib
@@ -22,11 +21,10 @@ import uuid
 from collections import defaultdict
 from typing import Any, Iterator
 
-import boto3
 import pytest
-from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
+from backend_testkit import moto_client
 from emulator.backend.moto_process import MotoServer
 from emulator.moto_child import fast_kinesis, versions
 from emulator.moto_child.kinesis_store import HASH_KEY_LIMIT, SHARD_ITERATOR_LIFETIME_MS, ShardIterator
@@ -36,26 +34,8 @@ pytestmark = pytest.mark.component
 REGION, ACCOUNT = "us-east-1", "123456789012"
 
 
-@pytest.fixture(scope="module")
-def servers() -> Iterator[dict[str, MotoServer]]:
-    started = {"fast": MotoServer(fast_sqs=True), "plain": MotoServer(fast_sqs=False)}
-
-    async def start_all() -> None:
-        await asyncio.gather(*(server.start() for server in started.values()))
-
-    asyncio.run(start_all())
-    try:
-        yield started
-    finally:
-        for server in started.values():
-            asyncio.run(server.stop())
-
-
 def client(server: MotoServer, service: str = "kinesis") -> Any:
-    return boto3.client(
-        service, endpoint_url=server.url, region_name=REGION, aws_access_key_id="test",
-        aws_secret_access_key="test", config=BotoConfig(retries={"max_attempts": 1}),
-    )
+    return moto_client(server, service)
 
 
 @pytest.fixture(params=["fast", "plain"])

@@ -23,7 +23,6 @@ Waits on moto's real clock use 1-second timeouts; long polls are bounded.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import http.client
 import json
@@ -31,13 +30,12 @@ import threading
 import time
 import urllib.request
 import uuid
-from typing import Any, Iterator
+from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
+from backend_testkit import moto_client
 from emulator.moto_child import fast_sqs as moto_sqs_fast, versions
 from emulator.backend.moto_process import MotoServer
 from emulator.moto_child.sqs_store import COMPACT_FACTOR, COMPACT_SLACK
@@ -51,26 +49,8 @@ PAST_TIMER_S = 1.25
 MEMORY_ROUNDS = 150  # 1,500 messages: more than COMPACT_SLACK, so the heaps were compacted
 
 
-@pytest.fixture(scope="module")
-def servers() -> Iterator[dict[str, MotoServer]]:
-    started = {"fast": MotoServer(fast_sqs=True), "plain": MotoServer(fast_sqs=False)}
-
-    async def start_all() -> None:
-        await asyncio.gather(*(server.start() for server in started.values()))
-
-    asyncio.run(start_all())
-    try:
-        yield started
-    finally:
-        for server in started.values():
-            asyncio.run(server.stop())
-
-
 def client(server: MotoServer, service: str = "sqs") -> Any:
-    return boto3.client(
-        service, endpoint_url=server.url, region_name="us-east-1", aws_access_key_id="test",
-        aws_secret_access_key="test", config=BotoConfig(retries={"max_attempts": 1}),
-    )
+    return moto_client(server, service)
 
 
 @pytest.fixture(params=["fast", "plain"])

@@ -89,16 +89,6 @@ def emu() -> Iterator[EmulatorHandle]:
 
 
 @pytest.fixture
-def gw(emu: EmulatorHandle) -> Callable[..., Reply]:
-    emu.reset()
-
-    def call(method: str, path: str, **kwargs: Any) -> Reply:
-        return request(emu.api_url, method, path, **kwargs)
-
-    return call
-
-
-@pytest.fixture
 def new_gate(tmp_path: Path) -> Callable[[], Gate]:
     counter = itertools.count()
     return lambda: Gate(tmp_path / f"gate-{next(counter)}")

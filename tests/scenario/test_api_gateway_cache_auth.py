@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from apigw_testkit import Reply, gateway_metrics, request
+from apigw_testkit import Reply, gateway_metrics
 from core_testkit import wait_until
 from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emulator
 from emulator.template.api_ids import api_id
@@ -128,12 +128,6 @@ TEMPLATE = {
 def emu() -> Iterator[EmulatorHandle]:
     with running_emulator(TEMPLATE, backend="none") as handle:
         yield handle
-
-
-@pytest.fixture
-def gw(emu: EmulatorHandle) -> Callable[..., Reply]:
-    emu.reset()
-    return lambda method, path, **kwargs: request(emu.api_url, method, path, **kwargs)
 
 
 def invocations(handle: EmulatorHandle, function: str = "Fn") -> int:

@@ -77,12 +77,6 @@ def emu() -> Iterator[EmulatorHandle]:
         yield handle
 
 
-@pytest.fixture
-def gw(emu: EmulatorHandle) -> Callable[..., Reply]:
-    emu.reset()
-    return lambda method, path, **kwargs: request(emu.api_url, method, path, **kwargs)
-
-
 def statuses(gw: Callable[..., Reply], path: str, count: int, key: str | None = None) -> Counter:
     headers = {"x-api-key": key} if key else {}
     return Counter(gw("GET", path, headers=headers).status for _ in range(count))

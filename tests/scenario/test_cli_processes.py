@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
 import signal
 import socket
 import subprocess
-import sys
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -24,6 +22,7 @@ from botocore.config import Config as BotoConfig
 
 from execution_testkit import LOCAL_EXECUTIONS
 from core_testkit import GATED_HANDLER_SOURCE, Gate, ProcessId, descendants, is_template, wait_until
+from host_testkit import emulator_command, read_url
 
 pytestmark = pytest.mark.scenario
 
@@ -43,11 +42,6 @@ def handler(event, context):
     wait_at_gate(event, context)
     return {"message": f"Hello, {event.get('name', 'world')}!", "pid": os.getpid(), "ppid": os.getppid(), "child": child}
 """
-
-
-def emulator_command() -> list[str]:
-    script = Path(sys.executable).with_name("emulator")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "emulator.cli"]
 
 
 def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -109,18 +103,6 @@ def write_app(folder: Path, timeout: int = 10, source: str = HANDLER) -> Path:
     return template
 
 
-def read_first_line(proc: subprocess.Popen, timeout_s: float) -> str:
-    assert proc.stdout is not None
-    selector = selectors.DefaultSelector()
-    selector.register(proc.stdout, selectors.EVENT_READ)
-    try:
-        if not selector.select(timeout_s):
-            raise AssertionError(f"the emulator printed no URL within {timeout_s:.0f} s")
-        return proc.stdout.readline().strip()
-    finally:
-        selector.close()
-
-
 @contextmanager
 def emulator_up(folder: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen, str, Path]]:
     """`emulator up` in `folder` as a child process: (process, URL, stderr log)."""
@@ -131,7 +113,7 @@ def emulator_up(folder: Path, *args: str, env: dict[str, str] | None = None) -> 
             stdout=subprocess.PIPE, stderr=stderr, text=True,
         )
     try:
-        url = read_first_line(proc, START_WAIT_S)
+        url = read_url(proc, START_WAIT_S)
         assert url.startswith("http://127.0.0.1:"), f"first stdout line is not the URL: {url!r}; {stderr_path.read_text()}"
         yield proc, url, stderr_path
     finally:

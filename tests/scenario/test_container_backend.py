@@ -164,6 +164,17 @@ def test_throttling_counts_containers_exactly(emu: EmulatorHandle) -> None:
 
 
 # -- nothing left behind ---------------------------------------------------------------------------
+def _write_app(folder: Path) -> Path:
+    """A template of one 1,024 MB function "Fn" running APP from `folder`/code; its path."""
+    code = folder / "code"
+    code.mkdir()
+    (code / "app.py").write_text(textwrap.dedent(APP))
+    template = folder / "template.json"
+    template.write_text(json.dumps({"Resources": {"Fn": {"Type": "AWS::Serverless::Function", "Properties": {
+        "CodeUri": str(code), "Handler": "app.handler", "Runtime": "python3.11", "MemorySize": 1024}}}}))
+    return template
+
+
 def _start_cli(template: Path, *extra: str) -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "emulator.cli", "up", "--port", "0", "--backend", "none", "--template", str(template), *extra],
@@ -186,12 +197,7 @@ def _invoke(url: str, name: str) -> dict[str, Any]:
 def test_no_container_is_left_after_shutdown_nor_after_the_emulator_is_killed_and_restarted(
     tmp_path: Path, docker_client: Any
 ) -> None:
-    code = tmp_path / "code"
-    code.mkdir()
-    (code / "app.py").write_text(textwrap.dedent(APP))
-    template = tmp_path / "template.json"
-    template.write_text(json.dumps({"Resources": {"Fn": {"Type": "AWS::Serverless::Function", "Properties": {
-        "CodeUri": str(code), "Handler": "app.handler", "Runtime": "python3.11", "MemorySize": 1024}}}}))
+    template = _write_app(tmp_path)
     args = ("--execution", "container", "--runtime-image", f"python3.11={runtime_image()}")
     killed, url = _start_cli(template, *args)
     try:
@@ -220,12 +226,7 @@ def test_a_reaped_or_shut_down_container_logs_no_runtime_crash(tmp_path: Path, d
     # A container's kill is a request its engine carries out a little later; the Runtime API
     # used to close at once, and awslambdaric, parked on /next, logged "Failed to get next"
     # and a traceback into the function's log at every idle reap and at shutdown.
-    code = tmp_path / "code"
-    code.mkdir()
-    (code / "app.py").write_text(textwrap.dedent(APP))
-    template = tmp_path / "template.json"
-    template.write_text(json.dumps({"Resources": {"Fn": {"Type": "AWS::Serverless::Function", "Properties": {
-        "CodeUri": str(code), "Handler": "app.handler", "Runtime": "python3.11", "MemorySize": 1024}}}}))
+    template = _write_app(tmp_path)
     output = tmp_path / "emulator.log"
     with open(output, "w") as sink:
         process = subprocess.Popen(

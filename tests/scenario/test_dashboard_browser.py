@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from core_testkit import GATED_HANDLER_SOURCE, Gate, wait_until
+from core_testkit import GATED_OK_SOURCE, Gate, wait_until
 from emulator.load import runner
 from emulator.load.scenario import build
 from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emulator
@@ -21,11 +21,6 @@ from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emul
 pytestmark = pytest.mark.scenario
 
 RESERVED = "ReservedFunctionConcurrentInvocationLimitExceeded"
-GATED = GATED_HANDLER_SOURCE + """
-def handler(event, context):
-    wait_at_gate(event, context)
-    return {"ok": True}
-"""
 PAGE_TIMEOUT_MS = 30_000
 RUN_TIMEOUT_S = 120
 
@@ -62,7 +57,7 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[EmulatorHandle]:
-    template = {"Gated": inline_function(GATED, FunctionName="gated", ReservedConcurrentExecutions=2, Timeout=60)}
+    template = {"Gated": inline_function(GATED_OK_SOURCE, FunctionName="gated", ReservedConcurrentExecutions=2, Timeout=60)}
     with running_emulator(template, log_invocations=False) as handle:
         yield handle
 

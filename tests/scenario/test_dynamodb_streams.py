@@ -22,45 +22,16 @@ from typing import Any, Iterator
 import pytest
 
 from core_testkit import wait_until
-from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emulator
+from source_testkit import ACCOUNT, REGION, esm_metrics, mapping_for, queue_arn, stream_recorder, the_one_message
+from source_testkit import create_mapping as create_enabled_mapping
+from source_testkit import events_in as events
+from source_testkit import records_in as records
+from emulator.pytest_plugin import EmulatorHandle, running_emulator
 
 pytestmark = pytest.mark.scenario
 
-REGION, ACCOUNT = "us-east-1", "123456789012"
 TIME_SCALE = 30.0
 WAIT_S = 30.0  # bound for waits that normally end within a second or two
-
-RECORDER = """
-import json, os, time
-
-def handler(event, context):
-    line = (json.dumps(event) + "\\n").encode()
-    fd = os.open(os.environ["OUT"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-    try:
-        os.write(fd, line)
-    finally:
-        os.close(fd)
-    names = [(r["dynamodb"].get("NewImage") or r["dynamodb"].get("OldImage") or {}).get("name", {}).get("S", "")
-             for r in event["Records"]]
-    mode = os.environ.get("MODE", "")
-    if mode == "poison" and "poison" in names:
-        raise ValueError("cannot handle the poison item")
-    if mode == "partial":
-        failures = []
-        for record, name in zip(event["Records"], names):
-            marker = os.environ["OUT"] + "." + name
-            if name.startswith("flaky") and not os.path.exists(marker):
-                open(marker, "w").close()
-                failures.append({"itemIdentifier": record["dynamodb"]["SequenceNumber"]})
-        return {"batchItemFailures": failures}
-    if mode == "slow":
-        time.sleep(0.03)
-    return None
-"""
-
-
-def recorder(out: Path, mode: str = "", **properties: Any) -> dict[str, Any]:
-    return inline_function(RECORDER, Environment={"Variables": {"OUT": str(out), "MODE": mode}}, **properties)
 
 
 def table(name: str, view: str = "NEW_AND_OLD_IMAGES", sort_key: bool = False) -> dict[str, Any]:
@@ -73,11 +44,6 @@ def table(name: str, view: str = "NEW_AND_OLD_IMAGES", sort_key: bool = False) -
         "TableName": name, "BillingMode": "PAY_PER_REQUEST", "KeySchema": keys, "AttributeDefinitions": attributes,
         "StreamSpecification": {"StreamViewType": view},
     }}
-
-
-@pytest.fixture(scope="module")
-def out_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("dynamodb-events")
 
 
 @pytest.fixture(scope="module")
@@ -96,54 +62,28 @@ def emu(out_dir: Path) -> Iterator[EmulatorHandle]:
         "IdleStream": {"Type": "AWS::Kinesis::Stream", "Properties": {"Name": "idle-kinesis", "ShardCount": 1}},
         "Failures": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "ddb-failures"}},
         # The SAM event path: the mapping comes from the template, on !GetAtt Table.StreamArn.
-        "shape": recorder(out_dir / "shape", Events={"Feed": {"Type": "DynamoDB", "Properties": {
+        "shape": stream_recorder(out_dir / "shape", Events={"Feed": {"Type": "DynamoDB", "Properties": {
             "Stream": {"Fn::GetAtt": ["ShapeTable", "StreamArn"]}, "StartingPosition": "TRIM_HORIZON", "BatchSize": 10,
         }}}),
-        "views": recorder(out_dir / "views"),
-        "bisector": recorder(out_dir / "bisector", "poison"),
-        "partial": recorder(out_dir / "partial", "partial"),
-        "ordered": recorder(out_dir / "ordered", "slow"),
-        "latest": recorder(out_dir / "latest"),
-        "lossless": recorder(out_dir / "lossless"),
-        "idle": recorder(out_dir / "idle"),
+        "views": stream_recorder(out_dir / "views"),
+        "bisector": stream_recorder(out_dir / "bisector", "poison"),
+        "partial": stream_recorder(out_dir / "partial", "partial"),
+        "ordered": stream_recorder(out_dir / "ordered", "slow"),
+        "latest": stream_recorder(out_dir / "latest"),
+        "lossless": stream_recorder(out_dir / "lossless"),
+        "idle": stream_recorder(out_dir / "idle"),
     }
     with running_emulator(template, time_scale=TIME_SCALE) as handle:
         yield handle
 
 
 # -- helpers -------------------------------------------------------------------------------------
-def events(out: Path) -> list[dict[str, Any]]:
-    if not out.exists():
-        return []
-    return [json.loads(line) for line in out.read_text().splitlines()]
-
-
-def records(out: Path) -> list[dict[str, Any]]:
-    return [record for event in events(out) for record in event["Records"]]
-
-
 def stream_arn_of(emu: EmulatorHandle, name: str) -> str:
     return emu.client("dynamodb").describe_table(TableName=name)["Table"]["LatestStreamArn"]
 
 
 def create_mapping(emu: EmulatorHandle, function: str, table_name: str, **settings: Any) -> str:
-    answer = emu.lambda_client.create_event_source_mapping(
-        FunctionName=function, EventSourceArn=stream_arn_of(emu, table_name),
-        **{"StartingPosition": "TRIM_HORIZON", **settings},
-    )
-    uuid = answer["UUID"]
-    assert wait_until(lambda: emu.lambda_client.get_event_source_mapping(UUID=uuid)["State"] == "Enabled", WAIT_S)
-    return uuid
-
-
-def esm_metrics(emu: EmulatorHandle, uuid: str) -> dict[str, Any]:
-    return emu.metrics()["event_source_mappings"][uuid]
-
-
-def mapping_for(emu: EmulatorHandle, function: str) -> str:
-    found = emu.lambda_client.list_event_source_mappings(FunctionName=function)["EventSourceMappings"]
-    assert len(found) == 1
-    return found[0]["UUID"]
+    return create_enabled_mapping(emu, function, stream_arn_of(emu, table_name), WAIT_S, **settings)
 
 
 def name_of(record: dict[str, Any]) -> str:
@@ -256,19 +196,16 @@ def test_a_dynamodb_shard_is_polled_four_times_as_often_as_a_kinesis_shard(emu: 
 # -- a poison item: bisect, retry limit, DDBStreamBatchInfo to the on-failure queue ------------------
 def test_bisect_with_a_retry_limit_reports_the_poison_record_with_its_batch_info(emu: EmulatorHandle,
                                                                                 out_dir: Path) -> None:
-    ddb, sqs = emu.client("dynamodb"), emu.client("sqs")
-    queue_url = sqs.get_queue_url(QueueName="ddb-failures")["QueueUrl"]
+    ddb = emu.client("dynamodb")
     names = [f"good-{i}" for i in range(8)]
     names[5] = "poison"
     for i, name in enumerate(names):
         ddb.put_item(TableName="poison-table", Item={"pk": {"S": f"item-{i}"}, "name": {"S": name}})
     uuid = create_mapping(
         emu, "bisector", "poison-table", BatchSize=8, BisectBatchOnFunctionError=True, MaximumRetryAttempts=1,
-        DestinationConfig={"OnFailure": {"Destination": f"arn:aws:sqs:{REGION}:{ACCOUNT}:ddb-failures"}},
+        DestinationConfig={"OnFailure": {"Destination": queue_arn("ddb-failures")}},
     )
-    messages = wait_until(lambda: sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1).get("Messages"), WAIT_S)
-    assert messages and len(messages) == 1
-    record = json.loads(messages[0]["Body"])
+    record = the_one_message(emu, "ddb-failures", WAIT_S)
     assert set(record) == {"requestContext", "responseContext", "version", "timestamp", "DDBStreamBatchInfo"}
     assert record["requestContext"]["condition"] == "RetryAttemptsExhausted"
     assert record["requestContext"]["approximateInvokeCount"] == 5  # 8 → 4 → 2 → 1, then one retry
@@ -379,7 +316,7 @@ def test_a_stream_mapping_goes_on_after_the_backend_restarts(tmp_path: Path) -> 
     empty, with a new stream. The mapping's reader finds its shard again (the same id) and,
     its old position being older than anything the new stream holds, reads the new stream
     from its start (TrimmedDataAccessException, then TRIM_HORIZON)."""
-    template = {"Feed": table("feed"), "reader": recorder(tmp_path / "reader", Events={"Feed": {
+    template = {"Feed": table("feed"), "reader": stream_recorder(tmp_path / "reader", Events={"Feed": {
         "Type": "DynamoDB", "Properties": {"Stream": {"Fn::GetAtt": ["Feed", "StreamArn"]},
                                            "StartingPosition": "TRIM_HORIZON"}}})}
 

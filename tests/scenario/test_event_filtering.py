@@ -20,25 +20,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 from core_testkit import wait_until
-from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emulator, start_emulator
+from source_testkit import ACCOUNT, REGION, depth, esm_metrics, mapping_for, recorder, records_of
+from emulator.pytest_plugin import EmulatorHandle, running_emulator, start_emulator
 
 pytestmark = pytest.mark.scenario
 
-REGION, ACCOUNT = "us-east-1", "123456789012"
 TIME_SCALE = 10.0  # a shard's 1 s poll cadence in 0.1 s
 WAIT_S = 30.0
 
-RECORDER = """
-import json, os
-
-def handler(event, context):
-    line = (json.dumps(event) + "\\n").encode()
-    fd = os.open(os.environ["OUT"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-    try:
-        os.write(fd, line)
-    finally:
-        os.close(fd)
-"""
 SALES = {"body": {"kind": ["sale"], "amount": [{"numeric": [">", 100]}]}}
 VIP = {"body": {"customer": {"tier": ["vip"]}}}
 STREAM_SALES = {"data": {"kind": ["sale"]}}
@@ -54,16 +43,6 @@ def _arn(service: str, name: str) -> str:
     return f"arn:aws:{service}:{REGION}:{ACCOUNT}:{'stream/' if service == 'kinesis' else ''}{name}"
 
 
-def _recorder(out: Path, name: str, events: dict | None = None) -> dict:
-    return inline_function(RECORDER, FunctionName=name, Environment={"Variables": {"OUT": str(out / f"{name}.jsonl")}},
-                           **({"Events": events} if events else {}))
-
-
-@pytest.fixture(scope="module")
-def out_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("filtered-events")
-
-
 @pytest.fixture(scope="module")
 def emu(out_dir: Path) -> Iterator[EmulatorHandle]:
     template = {
@@ -73,18 +52,18 @@ def emu(out_dir: Path) -> Iterator[EmulatorHandle]:
         # a queue's visibility timeout may not be shorter).
         "Later": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "later", "VisibilityTimeout": 3}},
         "Clicks": {"Type": "AWS::Kinesis::Stream", "Properties": {"Name": "clicks", "ShardCount": 2}},
-        "sales": _recorder(out_dir, "sales", {"Q": {"Type": "SQS", "Properties": {
+        "sales": recorder(out_dir, "sales", Events={"Q": {"Type": "SQS", "Properties": {
             "Queue": {"Fn::GetAtt": ["Orders", "Arn"]}, "FilterCriteria": _criteria(SALES, VIP)}}}),
-        "clicks": _recorder(out_dir, "clicks", {"S": {"Type": "Kinesis", "Properties": {
+        "clicks": recorder(out_dir, "clicks", Events={"S": {"Type": "Kinesis", "Properties": {
             "Stream": {"Fn::GetAtt": ["Clicks", "Arn"]}, "StartingPosition": "TRIM_HORIZON", "BatchSize": 100,
             "FilterCriteria": _criteria(STREAM_SALES, STREAM_VIP_KEY)}}}),
-        "later": _recorder(out_dir, "later"),
+        "later": recorder(out_dir, "later"),
         "OrdersTable": {"Type": "AWS::DynamoDB::Table", "Properties": {
             "TableName": "orders-table", "BillingMode": "PAY_PER_REQUEST",
             "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
             "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
             "StreamSpecification": {"StreamViewType": "NEW_AND_OLD_IMAGES"}}},
-        "inserts": _recorder(out_dir, "inserts", {"D": {"Type": "DynamoDB", "Properties": {
+        "inserts": recorder(out_dir, "inserts", Events={"D": {"Type": "DynamoDB", "Properties": {
             "Stream": {"Fn::GetAtt": ["OrdersTable", "StreamArn"]}, "StartingPosition": "TRIM_HORIZON", "BatchSize": 100,
             "FilterCriteria": _criteria(DDB_NEW_SALES)}}}),
     }
@@ -92,26 +71,8 @@ def emu(out_dir: Path) -> Iterator[EmulatorHandle]:
         yield handle
 
 
-def events_of(out: Path, name: str) -> list[dict[str, Any]]:
-    path = out / f"{name}.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
-def records_of(out: Path, name: str) -> list[dict[str, Any]]:
-    return [record for event in events_of(out, name) for record in event["Records"]]
-
-
 def mapping_counters(emu: EmulatorHandle, function: str) -> dict[str, Any]:
-    [mapping] = emu.lambda_client.list_event_source_mappings(FunctionName=function)["EventSourceMappings"]
-    return emu.metrics()["event_source_mappings"][mapping["UUID"]]
-
-
-def queue_depth(emu: EmulatorHandle, name: str) -> int:
-    sqs = emu.client("sqs")
-    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
-    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-    return sum(int(v) for v in attributes.values())
+    return esm_metrics(emu, mapping_for(emu, function))
 
 
 def test_sqs_messages_no_filter_matches_are_deleted_unsent_and_counted(emu, out_dir):
@@ -133,7 +94,7 @@ def test_sqs_messages_no_filter_matches_are_deleted_unsent_and_counted(emu, out_
     got = sorted(json.loads(r["body"])["kind"] for r in records_of(out_dir, "sales"))
     assert got == ["refund", "sale"]
     # Nothing left on the queue: the sent batch deleted after the invoke, the others unsent.
-    assert wait_until(lambda: queue_depth(emu, "orders") == 0, timeout_s=WAIT_S)
+    assert wait_until(lambda: depth(emu, "orders") == 0, timeout_s=WAIT_S)
     counters = mapping_counters(emu, "sales")
     assert counters["MessagesReceived"] == 6 and counters["InvokedEventCount"] == 2
     assert counters["MessagesDeleted"] == 2  # DeletedEventCount: processed messages only
@@ -203,7 +164,7 @@ def test_api_criteria_are_checked_on_create_and_update_and_take_effect(emu, out_
     url = sqs.get_queue_url(QueueName="later")["QueueUrl"]
     for n in (1, 2):
         sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"n": n}))
-    assert wait_until(lambda: queue_depth(emu, "later") == 0, timeout_s=WAIT_S)
+    assert wait_until(lambda: depth(emu, "later") == 0, timeout_s=WAIT_S)
     assert [json.loads(r["body"])["n"] for r in records_of(out_dir, "later")] == [1]
     # The update's filter applies to what is received after it.
     lam.update_event_source_mapping(UUID=uuid, FilterCriteria=_criteria({"body": {"n": [2]}}))
@@ -211,7 +172,7 @@ def test_api_criteria_are_checked_on_create_and_update_and_take_effect(emu, out_
     for n in (1, 2):
         sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"n": n}))
     assert wait_until(lambda: len(records_of(out_dir, "later")) == 2, timeout_s=WAIT_S)
-    assert wait_until(lambda: queue_depth(emu, "later") == 0, timeout_s=WAIT_S)
+    assert wait_until(lambda: depth(emu, "later") == 0, timeout_s=WAIT_S)
     assert [json.loads(r["body"])["n"] for r in records_of(out_dir, "later")] == [1, 2]
     lam.delete_event_source_mapping(UUID=uuid)
 
@@ -219,7 +180,7 @@ def test_api_criteria_are_checked_on_create_and_update_and_take_effect(emu, out_
 def test_a_template_whose_criteria_lambda_refuses_does_not_start(tmp_path):
     template = {
         "Q": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "q"}},
-        "f": _recorder(tmp_path, "f", {"Q": {"Type": "SQS", "Properties": {
+        "f": recorder(tmp_path, "f", Events={"Q": {"Type": "SQS", "Properties": {
             "Queue": {"Fn::GetAtt": ["Q", "Arn"]}, "FilterCriteria": {"Filters": [{"Pattern": '{"body": "x"}'}]}}}}),
     }
     with pytest.raises(Exception, match="Invalid filter pattern definition."):

@@ -10,11 +10,11 @@ import json
 import socket
 from pathlib import Path
 from typing import Iterator
-from urllib.parse import urlparse
 
 import pytest
 
 from core_testkit import GATED_HANDLER_SOURCE, Gate, wait_until
+from wire_testkit import connect, read_response
 from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emulator
 
 pytestmark = pytest.mark.scenario
@@ -30,33 +30,9 @@ def emu() -> Iterator[EmulatorHandle]:
         yield handle
 
 
-def connect(emu: EmulatorHandle) -> socket.socket:
-    url = urlparse(emu.url)
-    return socket.create_connection((url.hostname, url.port), timeout=10)
-
-
 def request(path: str, body: bytes = b"{}", method: str = "POST", extra: str = "", version: str = "HTTP/1.1") -> bytes:
     head = f"{method} {path} {version}\r\nHost: x\r\nContent-Length: {len(body)}\r\n{extra}\r\n"
     return head.encode() + body
-
-
-def read_response(sock: socket.socket, buffer: bytearray) -> tuple[int, dict[str, str], bytes]:
-    while b"\r\n\r\n" not in buffer:
-        chunk = sock.recv(65536)
-        assert chunk, "connection closed before a response"
-        buffer += chunk
-    end = buffer.index(b"\r\n\r\n")
-    lines = bytes(buffer[:end]).decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-    length = int(headers.get("content-length", "0"))
-    while len(buffer) < end + 4 + length:
-        chunk = sock.recv(65536)
-        assert chunk, "connection closed inside a body"
-        buffer += chunk
-    body = bytes(buffer[end + 4 : end + 4 + length])
-    del buffer[: end + 4 + length]
-    return status, headers, body
 
 
 def test_keep_alive_invokes_then_another_api_on_the_same_connection(emu: EmulatorHandle) -> None:

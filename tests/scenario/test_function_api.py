@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
 from core_testkit import Gate, wait_until
@@ -66,18 +65,6 @@ def emu() -> Iterator[EmulatorHandle]:
     }
     with running_emulator(template, backend="none") as handle:
         yield handle
-
-
-@pytest.fixture
-def lam(emu: EmulatorHandle) -> Any:
-    return emu.lambda_client
-
-
-@pytest.fixture(scope="module")
-def unchecked(emu: EmulatorHandle) -> Any:
-    """A client that sends what it is given (botocore's own checks off), as a tool in
-    another language might: the emulator's answers are then what is tested."""
-    return emu.client("lambda", config=BotoConfig(parameter_validation=False, retries={"total_max_attempts": 1}))
 
 
 def create(lam: Any, name: str, code: bytes | None = None, **extra: Any) -> dict[str, Any]:

@@ -76,11 +76,6 @@ def emu(request: pytest.FixtureRequest) -> Iterator[EmulatorHandle]:
         yield handle
 
 
-@pytest.fixture
-def lam(emu: EmulatorHandle) -> Any:
-    return emu.lambda_client
-
-
 def test_timeout_answers_sandbox_timedout_and_the_next_call_is_cold(emu: EmulatorHandle, lam: Any) -> None:
     warm = call(lam, "slowfragile")
     env = ProcessId.of(warm.payload["pid"])

@@ -11,7 +11,6 @@ import json
 from typing import Any, Iterator
 
 import pytest
-from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
 from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emulator
@@ -38,16 +37,6 @@ def emu() -> Iterator[EmulatorHandle]:
     }
     with running_emulator(template, backend="none") as handle:
         yield handle
-
-
-@pytest.fixture
-def lam(emu: EmulatorHandle) -> Any:
-    return emu.lambda_client
-
-
-@pytest.fixture(scope="module")
-def unchecked(emu: EmulatorHandle) -> Any:
-    return emu.client("lambda", config=BotoConfig(parameter_validation=False, retries={"total_max_attempts": 1}))
 
 
 def error_of(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]:

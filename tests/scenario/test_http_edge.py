@@ -16,11 +16,11 @@ import socket
 import time
 from pathlib import Path
 from typing import Iterator
-from urllib.parse import urlparse
 
 import pytest
 
 from emulator.api import edge
+from wire_testkit import connect, read_response
 from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emulator
 
 pytestmark = pytest.mark.scenario
@@ -35,7 +35,6 @@ INVOKE = "/2015-03-31/functions/echo/invocations"
 OTHER = "/2019-09-25/functions/nope/event-invoke-config"
 PATHS = {"fast": INVOKE, "general": OTHER}
 HEALTH = b"GET /_emulator/health HTTP/1.1\r\nHost: x\r\n\r\n"
-ANSWER_WAIT_S = 10.0
 
 
 @pytest.fixture(scope="module")
@@ -46,40 +45,12 @@ def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorHandle]:
 
 
 # -- a tiny raw HTTP client ------------------------------------------------------------------------
-def connect(emu: EmulatorHandle) -> socket.socket:
-    url = urlparse(emu.url)
-    return socket.create_connection((url.hostname, url.port), timeout=ANSWER_WAIT_S)
-
-
 def request(method: str, path: str, body: bytes = b"{}", extra: str = "") -> bytes:
     return f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n{extra}\r\n".encode() + body
 
 
 def post(path: str, body: bytes = b"{}", extra: str = "") -> bytes:
     return request("POST", path, body, extra)
-
-
-def read_response(sock: socket.socket, buffer: bytearray) -> tuple[int, dict[str, str], bytes]:
-    while b"\r\n\r\n" not in buffer:
-        chunk = sock.recv(65536)
-        assert chunk, "connection closed before a response"
-        buffer += chunk
-    end = buffer.index(b"\r\n\r\n")
-    lines = bytes(buffer[:end]).decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        assert name.lower() not in headers, f"header {name} sent twice"
-        headers[name.lower()] = value.strip()
-    length = int(headers.get("content-length", "0"))
-    while len(buffer) < end + 4 + length:
-        chunk = sock.recv(65536)
-        assert chunk, "connection closed inside a body"
-        buffer += chunk
-    body = bytes(buffer[end + 4 : end + 4 + length])
-    del buffer[: end + 4 + length]
-    return status, headers, body
 
 
 def read_until_closed(sock: socket.socket, buffer: bytearray) -> bytes:

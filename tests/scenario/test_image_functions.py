@@ -8,15 +8,13 @@ engine answers.
 
 from __future__ import annotations
 
-import json
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from botocore.exceptions import ClientError
 
-from core_testkit import GATED_HANDLER_SOURCE, Gate, call, function_metrics, wait_until
+from core_testkit import GATED_HANDLER_SOURCE, THROTTLED_BY_RESERVED_CONCURRENCY, Gate, call, call_many, function_metrics, wait_until
+from source_testkit import records_in
 from execution_testkit import CONTAINER, _NO_ENGINE, runtime_image, settings
 from emulator.pytest_plugin import EmulatorHandle, running_emulator
 
@@ -133,22 +131,9 @@ def test_image_function_timeout_is_sandbox_timedout_and_the_next_call_is_cold(em
 
 
 def test_image_function_reserved_concurrency_throttles_exactly(emu: EmulatorHandle, tmp_path: Path) -> None:
-    gate, lam = Gate(tmp_path / "gate"), emu.lambda_client
-
-    def invoke(_: int) -> Any:
-        try:
-            lam.invoke(FunctionName="ImgReserved", Payload=json.dumps({"gate": gate.path}).encode())["Payload"].read()
-            return 200
-        except ClientError as error:
-            return error.response.get("Reason")
-
-    with ThreadPoolExecutor(6) as pool:
-        futures = [pool.submit(invoke, i) for i in range(6)]
-        wait_until(lambda: gate.arrived() >= 2 and sum(f.done() for f in futures) >= 4, timeout_s=60)
-        gate.open()
-        outcomes = [future.result() for future in futures]
+    outcomes = call_many(emu.lambda_client, "ImgReserved", 6, Gate(tmp_path / "gate"), held=2, settle_s=60)
     assert outcomes.count(200) == 2
-    assert outcomes.count("ReservedFunctionConcurrentInvocationLimitExceeded") == 4
+    assert outcomes.count(THROTTLED_BY_RESERVED_CONCURRENCY) == 4
     assert emu.metrics()["functions"]["ImgReserved"]["ConcurrentExecutionsPeak"] == 2
 
 
@@ -159,9 +144,7 @@ def test_image_function_consumes_an_sqs_mapping(emu: EmulatorHandle, out: Path) 
     path = out / "consumer.jsonl"
 
     def bodies() -> list[str]:
-        if not path.exists():
-            return []
-        return [record["body"] for line in path.read_text().splitlines() for record in json.loads(line)["Records"]]
+        return [record["body"] for record in records_in(path)]
 
     assert wait_until(lambda: len(bodies()) >= 7, 30)
     assert sorted(bodies()) == [f"m{i}" for i in range(7)]

@@ -20,7 +20,7 @@ from typing import Any, Iterator
 import pytest
 from botocore.exceptions import ClientError
 
-from core_testkit import call, function_metrics, wait_until
+from core_testkit import WARM_STATE_SOURCE, call, function_metrics, wait_until
 from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emulator
 
 pytestmark = pytest.mark.scenario
@@ -28,19 +28,6 @@ pytestmark = pytest.mark.scenario
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 MB = 1024 * 1024
-
-STATE = """
-import os
-COUNT = 0
-def handler(event, context):
-    global COUNT
-    COUNT += 1
-    marker = os.path.join("/tmp", event["marker"])
-    previous = open(marker).read() if os.path.exists(marker) else None
-    with open(marker, "w") as f:
-        f.write(context.aws_request_id)
-    return {"count": COUNT, "pid": os.getpid(), "previous": previous}
-"""
 
 INSPECT = """
 import os
@@ -109,7 +96,7 @@ def emu() -> Iterator[EmulatorHandle]:
         patch.setenv("AWS_SECRET_ACCESS_KEY", "developer-real-secret")
         with running_emulator(
             {
-                "state": inline_function(STATE),
+                "state": inline_function(WARM_STATE_SOURCE),
                 "inspect": inline_function(
                     INSPECT, MemorySize=256, Timeout=7,
                     Environment={"Variables": {"GREETING": "hello", "TABLE_NAME": "orders"}},
@@ -122,11 +109,6 @@ def emu() -> Iterator[EmulatorHandle]:
             backend="none",
         ) as handle:
             yield handle
-
-
-@pytest.fixture
-def lam(emu: EmulatorHandle) -> Any:
-    return emu.lambda_client
 
 
 # -- warm and cold -------------------------------------------------------------------------------

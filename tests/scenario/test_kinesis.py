@@ -21,57 +21,23 @@ import pytest
 
 from backend_testkit import RestartableMoto
 from core_testkit import wait_until
-from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emulator
+from source_testkit import ACCOUNT, REGION, esm_metrics, mapping_for, mapping_state, queue_arn, stream_recorder, the_one_message
+from source_testkit import create_mapping as create_enabled_mapping
+from source_testkit import events_in as events
+from emulator.pytest_plugin import EmulatorHandle, running_emulator
 
 pytestmark = pytest.mark.scenario
 
-REGION, ACCOUNT = "us-east-1", "123456789012"
 TIME_SCALE = 30.0
 WAIT_S = 30.0  # bound for waits that normally end within a second or two
-
-RECORDER = """
-import base64, json, os, time
-
-def handler(event, context):
-    datas = [base64.b64decode(r["kinesis"]["data"]).decode() for r in event["Records"]]
-    line = (json.dumps(event) + "\\n").encode()
-    fd = os.open(os.environ["OUT"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-    try:
-        os.write(fd, line)
-    finally:
-        os.close(fd)
-    mode = os.environ.get("MODE", "")
-    if mode == "poison" and "poison" in datas:
-        raise ValueError("cannot parse the poison record")
-    if mode == "partial":
-        failures = []
-        for record, data in zip(event["Records"], datas):
-            marker = os.environ["OUT"] + "." + data
-            if data.startswith("flaky") and not os.path.exists(marker):
-                open(marker, "w").close()
-                failures.append({"itemIdentifier": record["kinesis"]["sequenceNumber"]})
-        return {"batchItemFailures": failures}
-    if mode == "slow":
-        time.sleep(0.03)
-    return None
-"""
 
 
 def stream_arn(name: str) -> str:
     return f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{name}"
 
 
-def recorder(out: Path, mode: str = "", **properties: Any) -> dict[str, Any]:
-    return inline_function(RECORDER, Environment={"Variables": {"OUT": str(out), "MODE": mode}}, **properties)
-
-
 def stream(name: str, shards: int = 1) -> dict[str, Any]:
     return {"Type": "AWS::Kinesis::Stream", "Properties": {"Name": name, "ShardCount": shards}}
-
-
-@pytest.fixture(scope="module")
-def out_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("kinesis-events")
 
 
 @pytest.fixture(scope="module")
@@ -93,34 +59,28 @@ def emu(out_dir: Path) -> Iterator[EmulatorHandle]:
             {"Protocol": "sqs", "Endpoint": {"Fn::GetAtt": ["TooOld", "Arn"]}},
         ]}},
         # The SAM event path: the mapping comes from the template.
-        "shape": recorder(
+        "shape": stream_recorder(
             out_dir / "shape",
             Events={"Feed": {"Type": "Kinesis", "Properties": {
                 "Stream": {"Fn::GetAtt": ["ShapeStream", "Arn"]}, "StartingPosition": "TRIM_HORIZON", "BatchSize": 10,
             }}},
         ),
-        "blocked": recorder(out_dir / "blocked", "poison"),
-        "bisector": recorder(out_dir / "bisector", "poison"),
-        "late": recorder(out_dir / "late", "poison"),
-        "partial": recorder(out_dir / "partial", "partial"),
-        "ordered": recorder(out_dir / "ordered", "slow"),
-        "pausable": recorder(out_dir / "pausable"),
-        "aging": recorder(out_dir / "aging", "poison"),
-        "latest": recorder(out_dir / "latest"),
-        "attime": recorder(out_dir / "attime"),
-        "narrow": recorder(out_dir / "narrow", "slow", ReservedConcurrentExecutions=1),
+        "blocked": stream_recorder(out_dir / "blocked", "poison"),
+        "bisector": stream_recorder(out_dir / "bisector", "poison"),
+        "late": stream_recorder(out_dir / "late", "poison"),
+        "partial": stream_recorder(out_dir / "partial", "partial"),
+        "ordered": stream_recorder(out_dir / "ordered", "slow"),
+        "pausable": stream_recorder(out_dir / "pausable"),
+        "aging": stream_recorder(out_dir / "aging", "poison"),
+        "latest": stream_recorder(out_dir / "latest"),
+        "attime": stream_recorder(out_dir / "attime"),
+        "narrow": stream_recorder(out_dir / "narrow", "slow", ReservedConcurrentExecutions=1),
     }
     with running_emulator(template, time_scale=TIME_SCALE) as handle:
         yield handle
 
 
 # -- helpers -------------------------------------------------------------------------------------
-def events(out: Path) -> list[dict[str, Any]]:
-    if not out.exists():
-        return []
-    return [json.loads(line) for line in out.read_text().splitlines()]
-
-
 def datas(event: dict[str, Any]) -> list[str]:
     return [base64.b64decode(r["kinesis"]["data"]).decode() for r in event["Records"]]
 
@@ -134,26 +94,7 @@ def put(emu: EmulatorHandle, name: str, items: list[tuple[str, str]]) -> list[di
 
 
 def create_mapping(emu: EmulatorHandle, function: str, stream_name: str, **settings: Any) -> str:
-    answer = emu.lambda_client.create_event_source_mapping(
-        FunctionName=function, EventSourceArn=stream_arn(stream_name), **{"StartingPosition": "TRIM_HORIZON", **settings}
-    )
-    uuid = answer["UUID"]
-    assert wait_until(lambda: mapping_state(emu, uuid) == "Enabled", WAIT_S)
-    return uuid
-
-
-def mapping_state(emu: EmulatorHandle, uuid: str) -> str:
-    return emu.lambda_client.get_event_source_mapping(UUID=uuid)["State"]
-
-
-def esm_metrics(emu: EmulatorHandle, uuid: str) -> dict[str, Any]:
-    return emu.metrics()["event_source_mappings"][uuid]
-
-
-def mapping_for(emu: EmulatorHandle, function: str) -> str:
-    found = emu.lambda_client.list_event_source_mappings(FunctionName=function)["EventSourceMappings"]
-    assert len(found) == 1
-    return found[0]["UUID"]
+    return create_enabled_mapping(emu, function, stream_arn(stream_name), WAIT_S, **settings)
 
 
 # -- the event shape and order ----------------------------------------------------------------
@@ -230,18 +171,14 @@ def test_a_poison_record_blocks_the_shard_with_default_settings(emu: EmulatorHan
 
 # -- the fix: bisect + retry limit + on-failure destination (kinesis-on-failure-destination.html) --
 def test_bisect_with_a_retry_limit_isolates_the_poison_record_and_reports_it(emu: EmulatorHandle, out_dir: Path) -> None:
-    sqs = emu.client("sqs")
-    queue_url = sqs.get_queue_url(QueueName="kinesis-failures")["QueueUrl"]
     names = [f"good-{i}" for i in range(8)]
     names[5] = "poison"
     sent = put(emu, "bisect-stream", [("k", name) for name in names])
     uuid = create_mapping(
         emu, "bisector", "bisect-stream", BatchSize=8, BisectBatchOnFunctionError=True, MaximumRetryAttempts=1,
-        DestinationConfig={"OnFailure": {"Destination": f"arn:aws:sqs:{REGION}:{ACCOUNT}:kinesis-failures"}},
+        DestinationConfig={"OnFailure": {"Destination": queue_arn("kinesis-failures")}},
     )
-    messages = wait_until(lambda: sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1).get("Messages"), WAIT_S)
-    assert messages and len(messages) == 1
-    record = json.loads(messages[0]["Body"])
+    record = the_one_message(emu, "kinesis-failures", WAIT_S)
     poison = sent[5]
     assert set(record) == {"requestContext", "responseContext", "version", "timestamp", "KinesisBatchInfo"}
     assert record["version"] == "1.0"
@@ -274,16 +211,14 @@ def test_an_on_failure_record_is_retried_until_its_destination_can_take_it(emu: 
     sqs = emu.client("sqs")
     uuid = create_mapping(
         emu, "late", "late-destination-stream", MaximumRetryAttempts=0,
-        DestinationConfig={"OnFailure": {"Destination": f"arn:aws:sqs:{REGION}:{ACCOUNT}:kinesis-late-failures"}},
+        DestinationConfig={"OnFailure": {"Destination": queue_arn("kinesis-late-failures")}},
     )
     [poison] = put(emu, "late-destination-stream", [("k", "poison")])
     # Two failed attempts (or, as before the retries, the record given up at once).
     tried = lambda: esm_metrics(emu, uuid).get("OnFailureDeliveryRetries", 0) >= 2 or esm_metrics(emu, uuid)["OnFailureDeliveryFailures"]  # noqa: E731
     assert wait_until(tried, WAIT_S)
-    queue_url = sqs.create_queue(QueueName="kinesis-late-failures")["QueueUrl"]
-    messages = wait_until(lambda: sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1).get("Messages"), WAIT_S)
-    assert messages and len(messages) == 1
-    info = json.loads(messages[0]["Body"])["KinesisBatchInfo"]
+    sqs.create_queue(QueueName="kinesis-late-failures")
+    info = the_one_message(emu, "kinesis-late-failures", WAIT_S)["KinesisBatchInfo"]
     assert info["startSequenceNumber"] == poison["SequenceNumber"]
     put(emu, "late-destination-stream", [("k", "after")])
     assert wait_until(lambda: any("after" in datas(e) for e in events(out_dir / "late")), WAIT_S), "the shard moved on"
@@ -419,7 +354,7 @@ def test_pollers_survive_a_backend_that_dies_and_comes_back(tmp_path: Path, capl
     polling, and reads the recreated stream once the backend answers again. (The stream is
     empty before the kill: moto's shard iterators encode the last sequence number read, and a
     recreated stream numbers its records from 1 again.)"""
-    template = {"RestartStream": stream("restart-stream"), "restart": recorder(tmp_path / "restart")}
+    template = {"RestartStream": stream("restart-stream"), "restart": stream_recorder(tmp_path / "restart")}
     with RestartableMoto() as moto, running_emulator(template, time_scale=TIME_SCALE, aws_endpoint=moto.url) as emu:
         uuid = create_mapping(emu, "restart", "restart-stream")
         assert wait_until(lambda: esm_metrics(emu, uuid)["GetRecordsCalls"] >= 2, WAIT_S)

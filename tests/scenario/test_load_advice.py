@@ -7,28 +7,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import urllib.request
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from core_testkit import GATED_HANDLER_SOURCE, Gate, wait_until
-from emulator.load import runner
+from core_testkit import GATED_OK_SOURCE, Gate
+from load_testkit import ECHO, gated_throttled_run
 from emulator.load.scenario import build
 from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emulator
 
 pytestmark = pytest.mark.scenario
 
 ROOT = Path(__file__).resolve().parents[2]
-RUN_TIMEOUT_S = 120
-GATED = GATED_HANDLER_SOURCE + """
-def handler(event, context):
-    wait_at_gate(event, context)
-    return {"ok": True}
-"""
-ECHO = "def handler(event, context):\n    return event\n"
 
 
 def check(*args: str) -> subprocess.CompletedProcess[str]:
@@ -61,7 +53,7 @@ def test_check_of_a_clean_template_and_of_a_broken_one(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[EmulatorHandle]:
     template = {
-        "Gated": inline_function(GATED, FunctionName="gated", ReservedConcurrentExecutions=2, Timeout=60, MemorySize=256),
+        "Gated": inline_function(GATED_OK_SOURCE, FunctionName="gated", ReservedConcurrentExecutions=2, Timeout=60, MemorySize=256),
         "Consumer": inline_function(ECHO, FunctionName="consumer", ReservedConcurrentExecutions=3, Timeout=10, Events={
             "Queue": {"Type": "SQS", "Properties": {"Queue": {"Fn::GetAtt": ["Orders", "Arn"]}, "BatchSize": 10}}}),
         "Orders": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "orders", "VisibilityTimeout": 60, "RedrivePolicy": {
@@ -88,18 +80,8 @@ def test_a_throttled_run_gets_advice_and_a_cost(emulator: EmulatorHandle, tmp_pa
     gate = Gate(tmp_path / "gate")
     sc = build({"target": {"function": "gated", "payload": {"gate": gate.path}}, "phases": [{"rate": 200, "duration": 0.1}]},
                Path.cwd())
-    results: list[runner.LoadResult] = []
-    worker = threading.Thread(target=lambda: results.append(
-        runner.run(sc, out_dir=tmp_path / "report", endpoint=emulator.url, display=False)))
-    worker.start()
-    try:
-        # 20 requests: two run and wait at the gate, the other 18 are throttled.
-        assert wait_until(lambda: gate.arrived() == 2 and
-                          emulator.metrics()["functions"].get("gated", {}).get("Throttles") == 18, timeout_s=60)
-    finally:
-        gate.open()
-        worker.join(RUN_TIMEOUT_S)
-    [result] = results
+    # 20 requests: two run and wait at the gate, the other 18 are throttled.
+    result = gated_throttled_run(emulator, gate, sc, tmp_path / "report")
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     advice = {(f["rule"], f["subject"]): f for f in report["advice"]}
     estimate = advice[("concurrency-estimate", "function gated")]

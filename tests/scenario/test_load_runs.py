@@ -8,13 +8,13 @@ import csv
 import json
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-from core_testkit import GATED_HANDLER_SOURCE, Gate, wait_until
+from core_testkit import GATED_OK_SOURCE, Gate
+from load_testkit import ECHO, RUN_TIMEOUT_S, gated_throttled_run
 from emulator.load import runner
 from emulator.load.scenario import build
 from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emulator
@@ -22,13 +22,6 @@ from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emul
 pytestmark = pytest.mark.scenario
 
 ROOT = Path(__file__).resolve().parents[2]
-RUN_TIMEOUT_S = 120
-GATED = GATED_HANDLER_SOURCE + """
-def handler(event, context):
-    wait_at_gate(event, context)
-    return {"ok": True}
-"""
-ECHO = "def handler(event, context):\n    return event\n"
 
 
 def series(report: dict[str, Any], metric: str, **dims: str) -> dict[str, Any] | None:
@@ -101,7 +94,7 @@ def test_usage_errors_are_messages_not_tracebacks(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[EmulatorHandle]:
     template = {
-        "Gated": inline_function(GATED, FunctionName="gated", ReservedConcurrentExecutions=2, Timeout=60),
+        "Gated": inline_function(GATED_OK_SOURCE, FunctionName="gated", ReservedConcurrentExecutions=2, Timeout=60),
         "Echo": inline_function(ECHO, FunctionName="echo"),
         "Consumer": inline_function(ECHO, FunctionName="consumer", Events={
             "Queue": {"Type": "SQS", "Properties": {"Queue": {"Fn::GetAtt": ["Orders", "Arn"]}, "BatchSize": 10}},
@@ -132,17 +125,8 @@ def test_exact_throttles_at_a_reserved_concurrency_held_with_a_gate(emulator: Em
                   thresholds=["count(Throttles{FunctionName=gated}) == 18", "max(ConcurrentExecutions{FunctionName=gated}) == 2",
                               "count(client.Throttled{Reason=ReservedFunctionConcurrentInvocationLimitExceeded}) == 18",
                               "rate(Throttles) < 1%"])
-    results: list[runner.LoadResult] = []
-    worker = threading.Thread(target=lambda: results.append(run(emulator, tmp_path, sc)))
-    worker.start()
-    try:
-        # 20 requests: two run and wait at the gate, so the other 18 are throttled, every one.
-        assert wait_until(lambda: gate.arrived() == 2 and
-                          emulator.metrics()["functions"].get("gated", {}).get("Throttles") == 18, timeout_s=60)
-    finally:
-        gate.open()
-        worker.join(RUN_TIMEOUT_S)
-    [result] = results
+    # 20 requests: two run and wait at the gate, so the other 18 are throttled, every one.
+    result = gated_throttled_run(emulator, gate, sc, tmp_path / "report")
     report = result.report
     totals = report["client"]["totals"]
     assert (totals["sent"], totals["ok"], totals["throttled"]) == (20, 2, 18)

@@ -17,16 +17,11 @@ import pytest
 from botocore.exceptions import ClientError
 from prometheus_client.parser import text_string_to_metric_families
 
-from core_testkit import GATED_HANDLER_SOURCE, Gate, wait_until
+from core_testkit import GATED_OK_SOURCE, Gate, wait_until
 from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emulator
 
 pytestmark = pytest.mark.scenario
 
-GATED = GATED_HANDLER_SOURCE + """
-def handler(event, context):
-    wait_at_gate(event, context)
-    return {"ok": True}
-"""
 CALLS = 12
 RESERVED = 3
 REASON = "ReservedFunctionConcurrentInvocationLimitExceeded"
@@ -37,7 +32,7 @@ AUTH = "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/monitoring/aws4_requ
 def throttled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorHandle]:
     """An emulator after CALLS calls of a function with reserved concurrency RESERVED, the
     admitted ones held at a gate until every other call was throttled."""
-    template = {"Gated": inline_function(GATED, FunctionName="gated", ReservedConcurrentExecutions=RESERVED, Timeout=60)}
+    template = {"Gated": inline_function(GATED_OK_SOURCE, FunctionName="gated", ReservedConcurrentExecutions=RESERVED, Timeout=60)}
     with running_emulator(template, log_invocations=False) as handle:
         gate = Gate(tmp_path_factory.mktemp("gate"))
         lam = handle.lambda_client

@@ -7,14 +7,13 @@ throttling, an SQS mapping.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from botocore.exceptions import ClientError
 
-from core_testkit import Gate, call, function_metrics, wait_until
+from core_testkit import THROTTLED_BY_RESERVED_CONCURRENCY, Gate, call, call_many, function_metrics, wait_until
+from source_testkit import records_in
 from execution_testkit import CONTAINER, PROCESS, _NO_ENGINE, node_ric_command, node_runtime_image, settings
 from emulator.pytest_plugin import EmulatorHandle, running_emulator
 
@@ -138,24 +137,9 @@ def test_node_timeout_is_sandbox_timedout_and_the_next_call_is_cold(emu: Emulato
 
 
 def test_node_reserved_concurrency_throttles_exactly(emu: EmulatorHandle, tmp_path: Path) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
-    gate, lam = Gate(tmp_path / "gate"), emu.lambda_client
-
-    def invoke(_: int) -> Any:
-        try:
-            lam.invoke(FunctionName="NodeReserved", Payload=json.dumps({"gate": gate.path}).encode())["Payload"].read()
-            return 200
-        except ClientError as error:
-            return error.response.get("Reason")
-
-    with ThreadPoolExecutor(6) as pool:
-        futures = [pool.submit(invoke, i) for i in range(6)]
-        wait_until(lambda: gate.arrived() >= 2 and sum(f.done() for f in futures) >= 4, timeout_s=30)
-        gate.open()
-        outcomes = [future.result() for future in futures]
+    outcomes = call_many(emu.lambda_client, "NodeReserved", 6, Gate(tmp_path / "gate"), held=2)
     assert outcomes.count(200) == 2
-    assert outcomes.count("ReservedFunctionConcurrentInvocationLimitExceeded") == 4
+    assert outcomes.count(THROTTLED_BY_RESERVED_CONCURRENCY) == 4
     assert emu.metrics()["functions"]["NodeReserved"]["ConcurrentExecutionsPeak"] == 2
 
 
@@ -166,9 +150,7 @@ def test_node_function_consumes_an_sqs_mapping(emu: EmulatorHandle, out: Path) -
     path = out / "consumer.jsonl"
 
     def bodies() -> list[str]:
-        if not path.exists():
-            return []
-        return [record["body"] for line in path.read_text().splitlines() for record in json.loads(line)["Records"]]
+        return [record["body"] for record in records_in(path)]
 
     assert wait_until(lambda: len(bodies()) >= 7, 20)
     assert sorted(bodies()) == [f"m{i}" for i in range(7)]

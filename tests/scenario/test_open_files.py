@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from host_testkit import BARRIER_HANDLER, emulator_process, in_flight, invoke_many, wait_for, write_function
+from core_testkit import wait_until
+from host_testkit import BARRIER_HANDLER, emulator_process, in_flight, invoke_many, write_function
 
 pytestmark = pytest.mark.scenario
 
@@ -39,7 +40,7 @@ def test_a_burst_of_300_concurrent_invocations_works_under_a_soft_limit_of_1024(
         burst = invoke_many(emulator.url, "fn", [{"flag": str(flag)}] * BURST)
         # Hold every invocation in its handler until all of them are in flight (or some
         # answered early: that is the failure this test is about).
-        wait_for(lambda: in_flight(emulator, "fn") >= BURST or burst.done, FILL_WAIT_S)
+        wait_until(lambda: in_flight(emulator, "fn") >= BURST or burst.done, FILL_WAIT_S)
         flag.touch()
         results = burst.results()
         statuses = sorted({status for status, _ in results})
@@ -64,7 +65,7 @@ def test_a_hard_limit_too_low_is_reported_at_start_and_throttles_cleanly(tmp_pat
         assert "open-files limit" in emulator.log and "the account concurrency (1000)" in emulator.log
         calls = capacity + 20
         burst = invoke_many(emulator.url, "fn", [{"flag": str(flag)}] * calls)
-        wait_for(lambda: in_flight(emulator, "fn") >= capacity and emulator.get_json("/_emulator/metrics")["functions"]["fn"]["Throttles"] >= 20, FILL_WAIT_S)
+        wait_until(lambda: in_flight(emulator, "fn") >= capacity and emulator.get_json("/_emulator/metrics")["functions"]["fn"]["Throttles"] >= 20, FILL_WAIT_S)
         flag.touch()
         results = burst.results()
         statuses = [status for status, _ in results]

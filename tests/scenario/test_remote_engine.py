@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import pytest
 from botocore.exceptions import ClientError
 
-from core_testkit import GATED_HANDLER_SOURCE, Gate, wait_until
+from core_testkit import GATED_OK_SOURCE, Gate, wait_until
 from execution_testkit import CONTAINER, PYTHON_RUNTIME, runtime_image, second_engine, settings
 from emulator.execution.docker_engine import LABEL
 from emulator.pytest_plugin import inline_function, running_emulator
@@ -25,11 +25,6 @@ pytestmark = pytest.mark.scenario
 
 # Kept between runs, so the second engine's image cache survives (a few seconds to fill).
 ENGINE_DATA = Path("/var/lib/lambda-emulator-test-engine")
-SLEEPER = GATED_HANDLER_SOURCE + """
-def handler(event, context):
-    wait_at_gate(event, context)
-    return {"ok": True}
-"""
 
 
 def _free_port() -> int:
@@ -54,7 +49,7 @@ def test_environments_run_on_the_engine_docker_host_names_and_admission_stays_ce
         image = runtime_image(remote_engine)  # built on the remote engine itself
         config = {**settings(CONTAINER), "runtime_image": ((PYTHON_RUNTIME, image),), "docker_host": remote_engine}
         # Timeout: held at a gate meanwhile
-        template = {"Sleeper": inline_function(SLEEPER, ReservedConcurrentExecutions=2, MemorySize=1024, Timeout=60)}
+        template = {"Sleeper": inline_function(GATED_OK_SOURCE, ReservedConcurrentExecutions=2, MemorySize=1024, Timeout=60)}
         with running_emulator(template, backend="none", **config) as emu:
             gate = Gate(tmp_path / "gate")
 

@@ -8,28 +8,20 @@ import json
 import re
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-from core_testkit import GATED_HANDLER_SOURCE, Gate, wait_until
-from emulator.load import runner
+from core_testkit import GATED_OK_SOURCE, Gate, wait_until
+from load_testkit import ECHO, RUN_TIMEOUT_S, gated_throttled_run
 from emulator.load.scenario import build
 from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emulator
 
 pytestmark = pytest.mark.scenario
 
-RUN_TIMEOUT_S = 120
 RESERVED = "ReservedFunctionConcurrentInvocationLimitExceeded"
-GATED = GATED_HANDLER_SOURCE + """
-def handler(event, context):
-    wait_at_gate(event, context)
-    return {"ok": True}
-"""
 FAILING = "def handler(event, context):\n    raise RuntimeError('every batch fails')\n"
-ECHO = "def handler(event, context):\n    return event\n"
 
 
 def queue_pair(name: str, consumer: str) -> dict[str, Any]:
@@ -50,7 +42,7 @@ def emulator() -> Iterator[EmulatorHandle]:
             "Queue": {"Fn::GetAtt": [queue, "Arn"]}, "BatchSize": 10}}}, Timeout=1, **props)
 
     template = {
-        "Gated": inline_function(GATED, FunctionName="gated", ReservedConcurrentExecutions=2, Timeout=60),
+        "Gated": inline_function(GATED_OK_SOURCE, FunctionName="gated", ReservedConcurrentExecutions=2, Timeout=60),
         # Every batch fails: its messages reach the DLQ after a function error.
         "Failing": consumer(FAILING, "failingq", FunctionName="failing"),
         # Reserved concurrency 0: every batch is throttled; valid messages reach the DLQ.
@@ -84,17 +76,7 @@ def test_every_figure_of_a_gated_run_matches_the_scenario(emulator: EmulatorHand
     gate = Gate(tmp_path / "gate")
     sc = build({"target": {"function": "gated", "payload": {"gate": gate.path}}, "phases": [{"rate": 200, "duration": 0.1}],
                 "thresholds": ["count(Throttles{FunctionName=gated}) == 18", "rate(Throttles) < 1%"]}, Path.cwd())
-    results: list[runner.LoadResult] = []
-    worker = threading.Thread(target=lambda: results.append(runner.run(sc, out_dir=tmp_path / "out", endpoint=emulator.url,
-                                                                        display=False)))
-    worker.start()
-    try:
-        assert wait_until(lambda: gate.arrived() == 2 and
-                          emulator.metrics()["functions"].get("gated", {}).get("Throttles") == 18, timeout_s=60)
-    finally:
-        gate.open()
-        worker.join(RUN_TIMEOUT_S)
-    [result] = results
+    result = gated_throttled_run(emulator, gate, sc, tmp_path / "out")
     page = (tmp_path / "out" / "report.html").read_text()
     data = embedded(page)
     # The verdict and the thresholds, as the page shows them.

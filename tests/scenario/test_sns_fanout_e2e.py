@@ -14,33 +14,13 @@ from typing import Any, Iterator
 import pytest
 
 from core_testkit import wait_until
-from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emulator
+from source_testkit import ACCOUNT, REGION, queue_arn, recorder, records_of
+from emulator.pytest_plugin import EmulatorHandle, running_emulator
 
 pytestmark = pytest.mark.scenario
 
-REGION, ACCOUNT = "us-east-1", "123456789012"
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:orders"
 WAIT_S = 30.0
-RECORDER = """
-import json, os
-
-def handler(event, context):
-    line = (json.dumps(event) + "\\n").encode()
-    fd = os.open(os.environ["OUT"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-    try:
-        os.write(fd, line)
-    finally:
-        os.close(fd)
-"""
-
-
-def _recorder(out: Path, name: str, **properties: Any) -> dict:
-    return inline_function(RECORDER, FunctionName=name, Environment={"Variables": {"OUT": str(out / f"{name}.jsonl")}},
-                           **properties)
-
-
-def _queue_arn(name: str) -> str:
-    return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
 
 
 def _subscription(queue: str, **attributes: Any) -> dict:
@@ -50,18 +30,6 @@ def _subscription(queue: str, **attributes: Any) -> dict:
 
 def _from_queue(queue: str, **properties: Any) -> dict:
     return {"Q": {"Type": "SQS", "Properties": {"Queue": {"Fn::GetAtt": [queue, "Arn"]}, **properties}}}
-
-
-def records_of(out: Path, name: str) -> list[dict[str, Any]]:
-    path = out / f"{name}.jsonl"
-    if not path.exists():
-        return []
-    return [record for line in path.read_text().splitlines() for record in json.loads(line)["Records"]]
-
-
-@pytest.fixture(scope="module")
-def out_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("fanout-events")
 
 
 @pytest.fixture(scope="module")
@@ -74,10 +42,10 @@ def emu(out_dir: Path) -> Iterator[EmulatorHandle]:
         # two filters in a row, each with its own dialect.
         "RawSubscription": _subscription("Raw", RawMessageDelivery="true", FilterPolicy={"kind": ["sale", "refund"]}),
         "WrappedSubscription": _subscription("Wrapped"),
-        "rawReader": _recorder(out_dir, "rawReader", Events=_from_queue(
+        "rawReader": recorder(out_dir, "rawReader", Events=_from_queue(
             "Raw", FilterCriteria={"Filters": [{"Pattern": json.dumps({"body": {"amount": [{"numeric": [">=", 10]}]}})}]})),
-        "wrappedReader": _recorder(out_dir, "wrappedReader", Events=_from_queue("Wrapped", BatchSize=10)),
-        "direct": _recorder(out_dir, "direct", Events={"T": {"Type": "SNS", "Properties": {
+        "wrappedReader": recorder(out_dir, "wrappedReader", Events=_from_queue("Wrapped", BatchSize=10)),
+        "direct": recorder(out_dir, "direct", Events={"T": {"Type": "SNS", "Properties": {
             "Topic": {"Ref": "Orders"}, "FilterPolicy": {"kind": ["refund"]}}}}),
     }
     with running_emulator(template) as handle:
@@ -149,8 +117,8 @@ def _refusing_template(out: Path, endpoint: str) -> dict:
         "Undelivered": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "undelivered"}},
         "ToLambda": {"Type": "AWS::SNS::Subscription", "Properties": {
             "TopicArn": {"Ref": "Orders"}, "Protocol": "lambda", "Endpoint": endpoint,
-            "RedrivePolicy": {"deadLetterTargetArn": _queue_arn("undelivered")}}},
-        "fn": _recorder(out, "fn"),
+            "RedrivePolicy": {"deadLetterTargetArn": queue_arn("undelivered")}}},
+        "fn": recorder(out, "fn"),
     }
 
 

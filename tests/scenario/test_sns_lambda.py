@@ -8,23 +8,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from botocore.exceptions import ClientError
 
 from core_testkit import wait_until
-from emulator.pytest_plugin import inline_function
+from source_testkit import ACCOUNT, REGION, recorder
+from source_testkit import events_of as recorded_events
+from emulator.pytest_plugin import EmulatorHandle, running_emulator
 
 pytestmark = pytest.mark.scenario
 
-RECORDER = """
-import json, os
-def handler(event, context):
-    with open(os.path.join(os.environ["EVENTS_DIR"], os.environ["AWS_LAMBDA_FUNCTION_NAME"] + ".jsonl"), "a") as f:
-        f.write(json.dumps(event) + "\\n")
-    return {}
-"""
-ACCOUNT, REGION = "123456789012", "us-east-1"
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:orders"
 
 
@@ -36,29 +31,23 @@ def _sns_event(policy: dict | None = None, **properties: object) -> dict:
 
 
 @pytest.fixture(scope="module")
-def emu(tmp_path_factory):
-    from emulator.pytest_plugin import start_emulator
-
-    events_dir = tmp_path_factory.mktemp("events")
-    env = {"Variables": {"EVENTS_DIR": str(events_dir)}}
+def emu(out_dir: Path) -> Iterator[EmulatorHandle]:
     template = {
         "Orders": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "orders"}},
         "Audit": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "audit"}},
         "AuditSubscription": {"Type": "AWS::SNS::Subscription", "Properties": {
             "TopicArn": {"Ref": "Orders"}, "Protocol": "sqs", "Endpoint": {"Fn::GetAtt": ["Audit", "Arn"]},
             "FilterPolicy": {"kind": ["refund"]}}},
-        "Everything": inline_function(RECORDER, Environment=env, Events=_sns_event()),
-        "BigOrders": inline_function(RECORDER, Environment=env,
-                                     Events=_sns_event({"price": [{"numeric": [">=", 100]}]})),
-        "EuOrders": inline_function(RECORDER, Environment=env, Events=_sns_event(
+        "Everything": recorder(out_dir, "Everything", Events=_sns_event()),
+        "BigOrders": recorder(out_dir, "BigOrders", Events=_sns_event({"price": [{"numeric": [">=", 100]}]})),
+        "EuOrders": recorder(out_dir, "EuOrders", Events=_sns_event(
             {"shipping": {"region": [{"prefix": "eu-"}]}}, FilterPolicyScope="MessageBody")),
-        "Queued": inline_function(RECORDER, Environment=env, Events=_sns_event(
+        "Queued": recorder(out_dir, "Queued", Events=_sns_event(
             {"kind": [{"anything-but": "refund"}]}, SqsSubscription=True)),
     }
-    handle = start_emulator(template)
-    handle.events_dir = events_dir
-    yield handle
-    handle.stop()
+    with running_emulator(template) as handle:
+        handle.events_dir = out_dir
+        yield handle
 
 
 @pytest.fixture(autouse=True)
@@ -71,8 +60,7 @@ def _fresh(emu):
 
 
 def events_of(emu, function: str) -> list[dict]:
-    path = Path(emu.events_dir) / f"{function}.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return recorded_events(emu.events_dir, function)
 
 
 def topic_metrics(emu) -> dict:

@@ -7,6 +7,7 @@ SNS's SignatureVersion in the envelopes it delivers to SQS.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any, Iterator
@@ -15,11 +16,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from core_testkit import wait_until
+from source_testkit import ACCOUNT, REGION, depth, queue_arn, queue_url
+from source_testkit import queue as sqs_queue
 from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emulator
 
 pytestmark = pytest.mark.scenario
 
-REGION, ACCOUNT = "us-east-1", "123456789012"
 WAIT_S = 30.0
 
 POWERTOOLS_FIFO = """
@@ -48,17 +50,8 @@ def handler(event, context):
 """
 
 
-def arn(name: str) -> str:
-    return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
-
-
-def queue(name: str, *, dlq: str | None = None, max_receive: int = 1, visibility: int = 1, fifo: bool = False) -> dict:
-    props: dict[str, Any] = {"QueueName": name, "VisibilityTimeout": visibility}
-    if dlq:
-        props["RedrivePolicy"] = {"deadLetterTargetArn": arn(dlq), "maxReceiveCount": max_receive}
-    if fifo:
-        props.update(FifoQueue=True, ContentBasedDeduplication=True)
-    return {"Type": "AWS::SQS::Queue", "Properties": props}
+# Short visibility timeouts unless a test says otherwise: a failed message comes back within a second.
+queue = functools.partial(sqs_queue, visibility=1)
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +70,7 @@ def emu(out: Path) -> Iterator[EmulatorHandle]:
         "Redrive": queue("redrive-q", dlq="redrive-dlq", max_receive=1),
         "Recorder": inline_function(RECORDER, FunctionName="recorder", Timeout=1,
                                     Environment={"Variables": {"OUT": str(out / "recorder.jsonl")}},
-                                    Events={"Q": {"Type": "SQS", "Properties": {"Queue": arn("redrive-q")}}}),
+                                    Events={"Q": {"Type": "SQS", "Properties": {"Queue": queue_arn("redrive-q")}}}),
         "ManualDlq": queue("manual-dlq"),
         "ManualSource": queue("manual-src", dlq="manual-dlq", max_receive=1),
         "Ordered": queue("ordered.fifo", fifo=True, visibility=30),
@@ -85,20 +78,10 @@ def emu(out: Path) -> Iterator[EmulatorHandle]:
         "Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "notices"}},
         "Inbox": queue("inbox", visibility=30),
         "Subscription": {"Type": "AWS::SNS::Subscription", "Properties": {
-            "TopicArn": {"Ref": "Topic"}, "Protocol": "sqs", "Endpoint": arn("inbox")}},
+            "TopicArn": {"Ref": "Topic"}, "Protocol": "sqs", "Endpoint": queue_arn("inbox")}},
     }
     with running_emulator(template) as handle:
         yield handle
-
-
-def url(emu: EmulatorHandle, name: str) -> str:
-    return emu.client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
-
-
-def depth(emu: EmulatorHandle, name: str) -> int:
-    attributes = emu.client("sqs").get_queue_attributes(QueueUrl=url(emu, name), AttributeNames=["All"])["Attributes"]
-    return sum(int(attributes[k]) for k in ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-                                            "ApproximateNumberOfMessagesDelayed"))
 
 
 def test_fifo_partial_failures_are_honoured_per_message_group(emu: EmulatorHandle, out: Path) -> None:
@@ -107,10 +90,10 @@ def test_fifo_partial_failures_are_honoured_per_message_group(emu: EmulatorHandl
     the first failure came back, so b1 and b2 ran again)."""
     sqs = emu.client("sqs")
     entries = [("bad-a1", "A"), ("b1", "B"), ("a2", "A"), ("b2", "B")]
-    sqs.send_message_batch(QueueUrl=url(emu, "groups.fifo"), Entries=[
+    sqs.send_message_batch(QueueUrl=queue_url(emu, "groups.fifo"), Entries=[
         {"Id": str(i), "MessageBody": body, "MessageGroupId": group} for i, (body, group) in enumerate(entries)])
     lam = emu.lambda_client
-    lam.create_event_source_mapping(FunctionName="powertools-fifo", EventSourceArn=arn("groups.fifo"), BatchSize=10,
+    lam.create_event_source_mapping(FunctionName="powertools-fifo", EventSourceArn=queue_arn("groups.fifo"), BatchSize=10,
                                     FunctionResponseTypes=["ReportBatchItemFailures"])
     assert wait_until(lambda: depth(emu, "groups-dlq.fifo") == 2 and depth(emu, "groups.fifo") == 0, WAIT_S)
     processed = (out / "powertools.txt").read_text().splitlines()
@@ -119,7 +102,7 @@ def test_fifo_partial_failures_are_honoured_per_message_group(emu: EmulatorHandl
 
 def test_a_mapping_on_a_queue_with_a_shorter_visibility_timeout_is_refused(emu: EmulatorHandle) -> None:
     with pytest.raises(ClientError) as excinfo:
-        emu.lambda_client.create_event_source_mapping(FunctionName="slow", EventSourceArn=arn("ordered.fifo"))
+        emu.lambda_client.create_event_source_mapping(FunctionName="slow", EventSourceArn=queue_arn("ordered.fifo"))
     error = excinfo.value.response["Error"]
     assert (error["Code"], error["Message"]) == (
         "InvalidParameterValueException", "Queue visibility timeout: 30 seconds is less than Function timeout: 60 seconds")
@@ -128,7 +111,7 @@ def test_a_mapping_on_a_queue_with_a_shorter_visibility_timeout_is_refused(emu: 
 def test_a_template_mapping_with_a_shorter_visibility_timeout_stops_start_up(tmp_path: Path) -> None:
     template = {
         "Short": queue("short-q", visibility=5),
-        "Fn": inline_function(RECORDER, Timeout=10, Events={"Q": {"Type": "SQS", "Properties": {"Queue": arn("short-q")}}}),
+        "Fn": inline_function(RECORDER, Timeout=10, Events={"Q": {"Type": "SQS", "Properties": {"Queue": queue_arn("short-q")}}}),
     }
     with pytest.raises(Exception) as excinfo:
         with running_emulator(template):
@@ -138,28 +121,28 @@ def test_a_template_mapping_with_a_shorter_visibility_timeout_stops_start_up(tmp
 
 def test_redriven_messages_carry_their_source_and_a_move_task_returns_them(emu: EmulatorHandle) -> None:
     sqs = emu.client("sqs")
-    source = url(emu, "manual-src")
+    source = queue_url(emu, "manual-src")
     sqs.send_message(QueueUrl=source, MessageBody="poison-1")
     assert sqs.receive_message(QueueUrl=source)["Messages"]  # its one receive (maxReceiveCount 1)
     # Once visible again (1 s), the next receive moves it to the DLQ instead of returning it.
     assert wait_until(lambda: not sqs.receive_message(QueueUrl=source, WaitTimeSeconds=1).get("Messages")
                       and depth(emu, "manual-dlq") == 1, WAIT_S)
-    [moved] = sqs.receive_message(QueueUrl=url(emu, "manual-dlq"), MessageSystemAttributeNames=["All"],
+    [moved] = sqs.receive_message(QueueUrl=queue_url(emu, "manual-dlq"), MessageSystemAttributeNames=["All"],
                                   VisibilityTimeout=0)["Messages"]
-    assert moved["Attributes"]["DeadLetterQueueSourceArn"] == arn("manual-src")
-    named = sqs.receive_message(QueueUrl=url(emu, "manual-dlq"), VisibilityTimeout=0,
+    assert moved["Attributes"]["DeadLetterQueueSourceArn"] == queue_arn("manual-src")
+    named = sqs.receive_message(QueueUrl=queue_url(emu, "manual-dlq"), VisibilityTimeout=0,
                                 MessageSystemAttributeNames=["DeadLetterQueueSourceArn"])["Messages"]
-    assert named[0]["Attributes"] == {"DeadLetterQueueSourceArn": arn("manual-src")}
-    task = sqs.start_message_move_task(SourceArn=arn("manual-dlq"))
+    assert named[0]["Attributes"] == {"DeadLetterQueueSourceArn": queue_arn("manual-src")}
+    task = sqs.start_message_move_task(SourceArn=queue_arn("manual-dlq"))
     assert task["TaskHandle"]
 
     def finished() -> dict[str, Any] | None:
-        [result] = sqs.list_message_move_tasks(SourceArn=arn("manual-dlq"))["Results"]
+        [result] = sqs.list_message_move_tasks(SourceArn=queue_arn("manual-dlq"))["Results"]
         return result if result["Status"] == "COMPLETED" else None
 
     result = wait_until(finished, WAIT_S)
     assert result and result["ApproximateNumberOfMessagesMoved"] == 1 and result["ApproximateNumberOfMessagesToMove"] == 1
-    assert "TaskHandle" not in result and result["SourceArn"] == arn("manual-dlq")
+    assert "TaskHandle" not in result and result["SourceArn"] == queue_arn("manual-dlq")
     assert depth(emu, "manual-dlq") == 0
     [back] = sqs.receive_message(QueueUrl=source, MessageSystemAttributeNames=["All"])["Messages"]
     assert back["Body"] == "poison-1" and back["Attributes"]["ApproximateReceiveCount"] == "1"
@@ -168,20 +151,20 @@ def test_redriven_messages_carry_their_source_and_a_move_task_returns_them(emu: 
 
 def test_a_redriven_batch_reaches_the_dlq_with_its_source(emu: EmulatorHandle, out: Path) -> None:
     """The same through a Lambda consumer: the failed message is moved by the redrive policy."""
-    emu.client("sqs").send_message(QueueUrl=url(emu, "redrive-q"), MessageBody="poison-2")
+    emu.client("sqs").send_message(QueueUrl=queue_url(emu, "redrive-q"), MessageBody="poison-2")
     assert wait_until(lambda: depth(emu, "redrive-dlq") == 1, WAIT_S)
-    [moved] = emu.client("sqs").receive_message(QueueUrl=url(emu, "redrive-dlq"), MessageSystemAttributeNames=["All"],
+    [moved] = emu.client("sqs").receive_message(QueueUrl=queue_url(emu, "redrive-dlq"), MessageSystemAttributeNames=["All"],
                                                 VisibilityTimeout=0)["Messages"]
-    assert moved["Body"] == "poison-2" and moved["Attributes"]["DeadLetterQueueSourceArn"] == arn("redrive-q")
+    assert moved["Body"] == "poison-2" and moved["Attributes"]["DeadLetterQueueSourceArn"] == queue_arn("redrive-q")
 
 
 def test_message_move_tasks_answer_sqs_errors(emu: EmulatorHandle) -> None:
     sqs = emu.client("sqs")
     with pytest.raises(ClientError) as excinfo:
-        sqs.start_message_move_task(SourceArn=arn("inbox"))
+        sqs.start_message_move_task(SourceArn=queue_arn("inbox"))
     assert excinfo.value.response["Error"]["Message"] == "Source queue must be configured as a Dead Letter Queue."
     with pytest.raises(ClientError) as excinfo:
-        sqs.start_message_move_task(SourceArn=arn("no-such-queue"))
+        sqs.start_message_move_task(SourceArn=queue_arn("no-such-queue"))
     assert excinfo.value.response["Error"]["Code"] in ("ResourceNotFoundException", "ResourceNotFound")
     with pytest.raises(ClientError):
         sqs.cancel_message_move_task(TaskHandle="not-a-task")
@@ -189,12 +172,12 @@ def test_message_move_tasks_answer_sqs_errors(emu: EmulatorHandle) -> None:
 
 def test_fifo_sequence_numbers_on_send_and_in_records(emu: EmulatorHandle, out: Path) -> None:
     sqs = emu.client("sqs")
-    first = sqs.send_message(QueueUrl=url(emu, "ordered.fifo"), MessageBody="one", MessageGroupId="g")
-    second = sqs.send_message_batch(QueueUrl=url(emu, "ordered.fifo"), Entries=[
+    first = sqs.send_message(QueueUrl=queue_url(emu, "ordered.fifo"), MessageBody="one", MessageGroupId="g")
+    second = sqs.send_message_batch(QueueUrl=queue_url(emu, "ordered.fifo"), Entries=[
         {"Id": "1", "MessageBody": "two", "MessageGroupId": "g"}])["Successful"][0]
     numbers = [first["SequenceNumber"], second["SequenceNumber"]]
     assert all(n.isdigit() and len(n) == 20 for n in numbers) and int(numbers[0]) < int(numbers[1])
-    received = sqs.receive_message(QueueUrl=url(emu, "ordered.fifo"), MaxNumberOfMessages=10,
+    received = sqs.receive_message(QueueUrl=queue_url(emu, "ordered.fifo"), MaxNumberOfMessages=10,
                                    MessageSystemAttributeNames=["All"])["Messages"]
     assert [m["Attributes"]["SequenceNumber"] for m in received] == numbers
 
@@ -205,7 +188,7 @@ def test_sns_envelopes_delivered_to_sqs_use_signature_version_1(emu: EmulatorHan
     sns.publish(TopicArn=topic, Message="hello", Subject="greeting")
     sns.set_topic_attributes(TopicArn=topic, AttributeName="SignatureVersion", AttributeValue="2")
     sns.publish(TopicArn=topic, Message="hello again")
-    bodies = wait_until(lambda: (m := sqs.receive_message(QueueUrl=url(emu, "inbox"), MaxNumberOfMessages=10)
+    bodies = wait_until(lambda: (m := sqs.receive_message(QueueUrl=queue_url(emu, "inbox"), MaxNumberOfMessages=10)
                                  .get("Messages", [])) and len(m) == 2 and m, WAIT_S)
     envelopes = sorted((json.loads(m["Body"]) for m in bodies), key=lambda e: e["Message"])
     assert [(e["Message"], e["SignatureVersion"]) for e in envelopes] == [("hello", "1"), ("hello again", "2")]

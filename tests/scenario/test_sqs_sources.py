@@ -8,7 +8,6 @@ ones (1–2 s) and the tests wait on the outcome (messages deleted, DLQ depth), 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from pathlib import Path
 from typing import Any, Iterator
@@ -17,24 +16,20 @@ import pytest
 
 from backend_testkit import RestartableMoto
 from core_testkit import Gate, wait_until
+from source_testkit import APPEND_EVENT, REGION, depth, events_of, queue, queue_arn, records_of
 from execution_testkit import EXECUTIONS, settings
 from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emulator
 
 pytestmark = pytest.mark.scenario
 
-REGION, ACCOUNT = "us-east-1", "123456789012"
 WAIT_S = 20.0  # bound for waits that normally end within a few seconds
 
-RECORDER = """
-import json, os, time
+# Records every event, then behaves as $MODE says.
+RECORDER = APPEND_EVENT + """
+import time
 
 def handler(event, context):
-    line = (json.dumps(event) + "\\n").encode()
-    fd = os.open(os.environ["OUT"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-    try:
-        os.write(fd, line)
-    finally:
-        os.close(fd)
+    append_event(event)
     mode = os.environ.get("MODE", "")
     if mode == "fail":
         raise RuntimeError("cannot process this batch")
@@ -49,20 +44,6 @@ def handler(event, context):
 """
 
 
-def queue_arn(name: str) -> str:
-    return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
-
-
-def queue(name: str, *, dlq: str | None = None, max_receive: int = 1, visibility: int = 30,
-          fifo: bool = False) -> dict[str, Any]:
-    props: dict[str, Any] = {"QueueName": name, "VisibilityTimeout": visibility}
-    if dlq:
-        props["RedrivePolicy"] = {"deadLetterTargetArn": queue_arn(dlq), "maxReceiveCount": max_receive}
-    if fifo:
-        props.update(FifoQueue=True, ContentBasedDeduplication=True)
-    return {"Type": "AWS::SQS::Queue", "Properties": props}
-
-
 def consumer(out: Path, name: str, source: str, mode: str = "", event: dict | None = None, **props: Any) -> dict:
     events = {"Source": {"Type": "SQS", "Properties": {"Queue": queue_arn(source), **(event or {})}}}
     variables = {"OUT": str(out / f"{name}.jsonl"), "MODE": mode, "SLEEP_S": "0.5"}
@@ -72,23 +53,6 @@ def consumer(out: Path, name: str, source: str, mode: str = "", event: dict | No
     # 1 s: no longer than the shortest visibility timeout here (Lambda refuses a mapping otherwise).
     props.setdefault("Timeout", 1)
     return inline_function(RECORDER, FunctionName=name, Environment={"Variables": variables}, Events=events, **props)
-
-
-def events_of(out: Path, name: str) -> list[dict[str, Any]]:
-    path = out / f"{name}.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
-def records_of(out: Path, name: str) -> list[dict[str, Any]]:
-    return [record for event in events_of(out, name) for record in event["Records"]]
-
-
-def depth(emu: EmulatorHandle, name: str) -> int:
-    sqs = emu.client("sqs")
-    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
-    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-    return sum(int(attributes[k]) for k in ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-                                            "ApproximateNumberOfMessagesDelayed"))
 
 
 def send(emu: EmulatorHandle, name: str, bodies: list[str], **extra: Any) -> None:

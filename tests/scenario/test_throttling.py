@@ -18,7 +18,7 @@ from typing import Any, Callable
 import pytest
 from botocore.exceptions import ClientError
 
-from core_testkit import GATED_HANDLER_SOURCE, Gate, wait_until
+from core_testkit import GATED_HANDLER_SOURCE, Gate, call_many, invoke_outcome
 from execution_testkit import EXECUTIONS, settings
 from emulator.pytest_plugin import inline_function
 
@@ -33,7 +33,6 @@ def handler(event, context):
     time.sleep(event.get("seconds", 0))
     return {"init": os.environ["AWS_LAMBDA_INITIALIZATION_TYPE"], "version": context.function_version}
 """
-BURST_SETTLE_S = 30.0
 # A function held at a gate must not time out while the others of its burst start: a
 # container at 128 MB (0.07 vCPU) takes seconds to start on a busy machine, longer than the
 # default 3 s Timeout of the first one waiting at the gate.
@@ -46,38 +45,6 @@ def new_gate(tmp_path: Path) -> Callable[[], Gate]:
     return lambda: Gate(tmp_path / f"gate-{next(counter)}")
 
 
-def invoke_outcome(lam: Any, function: str, payload: dict[str, Any], qualifier: str | None = None) -> Any:
-    """200, or (status, error code, Reason) of a refused invoke."""
-    kwargs = {"Qualifier": qualifier} if qualifier else {}
-    try:
-        response = lam.invoke(FunctionName=function, Payload=json.dumps(payload), **kwargs)
-        response["Payload"].read()
-        return 200
-    except ClientError as error:
-        return (error.response["ResponseMetadata"]["HTTPStatusCode"], error.response["Error"]["Code"], error.response.get("Reason"))
-
-
-def call_many(
-    lam: Any, count: int, gate: Gate, *, held: int, functions: tuple[str, ...] = ("Sleeper",), qualifier: str | None = None
-) -> list:
-    """`count` concurrent invokes (call i of `functions[i % len(functions)]`); once `held` of
-    them wait at the gate and the rest have answered (throttles answer at once), the gate
-    opens and every outcome is returned, in call order."""
-
-    def call(i: int) -> Any:
-        return invoke_outcome(lam, functions[i % len(functions)], {"gate": gate.path}, qualifier)
-
-    with ThreadPoolExecutor(count) as pool:
-        futures = [pool.submit(call, i) for i in range(count)]
-        # Bounded: if more (or fewer) are admitted than expected, the gate opens at the bound
-        # and the caller's count assertions say what happened.
-        wait_until(lambda: gate.arrived() >= held and sum(f.done() for f in futures) >= count - held, timeout_s=BURST_SETTLE_S)
-        gate.open()
-        outcomes = [future.result() for future in futures]
-    assert gate.arrived() == outcomes.count(200)
-    return outcomes
-
-
 def call_many_ungated(lam: Any, count: int, *, seconds: float) -> list:
     with ThreadPoolExecutor(count) as pool:
         return list(pool.map(lambda _: invoke_outcome(lam, "Sleeper", {"seconds": seconds}), range(count)))
@@ -88,7 +55,7 @@ def test_reserved_concurrency_two_gives_two_successes_and_eight_throttles(lambda
     emu = lambda_emulator_factory(
         {"Sleeper": inline_function(SLEEPER, Timeout=HELD_TIMEOUT_S, ReservedConcurrentExecutions=2)}, backend="none", **settings(execution)
     )
-    outcomes = call_many(emu.lambda_client, 10, new_gate(), held=2)
+    outcomes = call_many(emu.lambda_client, "Sleeper", 10, new_gate(), held=2)
     assert outcomes.count(200) == 2
     assert outcomes.count((429, "TooManyRequestsException", "ReservedFunctionConcurrentInvocationLimitExceeded")) == 8
     metrics = emu.metrics()["functions"]["Sleeper"]
@@ -114,7 +81,7 @@ def test_account_pool_throttles_with_concurrent_invocation_limit(lambda_emulator
     emu = lambda_emulator_factory(
         {"Sleeper": inline_function(SLEEPER, Timeout=HELD_TIMEOUT_S)}, backend="none", account_concurrency=4, unreserved_minimum=0, **settings(execution)
     )
-    outcomes = call_many(emu.lambda_client, 9, new_gate(), held=4)
+    outcomes = call_many(emu.lambda_client, "Sleeper", 9, new_gate(), held=4)
     assert outcomes.count(200) == 4
     assert outcomes.count((429, "TooManyRequestsException", "ConcurrentInvocationLimitExceeded")) == 5
 
@@ -133,11 +100,11 @@ def test_reserved_concurrency_is_carved_out_of_the_account_pool(lambda_emulator_
     with pytest.raises(lam.exceptions.InvalidParameterValueException) as caught:
         lam.put_function_concurrency(FunctionName="Sleeper", ReservedConcurrentExecutions=1)
     assert "below its minimum value of [2]" in str(caught.value)
-    outcomes = call_many(lam, 4, new_gate(), held=2)  # the unreserved pool is 6 - 4 = 2
+    outcomes = call_many(lam, "Sleeper", 4, new_gate(), held=2)  # the unreserved pool is 6 - 4 = 2
     assert outcomes.count(200) == 2
     lam.delete_function_concurrency(FunctionName="Other")
     assert "ReservedConcurrentExecutions" not in lam.get_function_concurrency(FunctionName="Other")
-    assert call_many(lam, 6, new_gate(), held=6).count(200) == 6
+    assert call_many(lam, "Sleeper", 6, new_gate(), held=6).count(200) == 6
 
 
 @pytest.mark.parametrize("execution", EXECUTIONS)
@@ -146,18 +113,18 @@ def test_scaling_rate_limits_new_environments_but_not_warm_reuse(lambda_emulator
     emu = lambda_emulator_factory(
         {"Sleeper": inline_function(SLEEPER, Timeout=HELD_TIMEOUT_S)}, backend="none", scaling_environments=3, scaling_period=10, **settings(execution)
     )
-    outcomes = call_many(emu.lambda_client, 6, new_gate(), held=3)
+    outcomes = call_many(emu.lambda_client, "Sleeper", 6, new_gate(), held=3)
     assert outcomes.count(200) == 3
     assert outcomes.count((429, "TooManyRequestsException", "ConcurrentInvocationLimitExceeded")) == 3
     # The three warm environments serve again without spending scaling tokens.
-    assert call_many(emu.lambda_client, 3, new_gate(), held=3).count(200) == 3
+    assert call_many(emu.lambda_client, "Sleeper", 3, new_gate(), held=3).count(200) == 3
     assert emu.metrics()["functions"]["Sleeper"]["ColdStarts"] == 3
 
 
 def test_scale_factor_divides_the_account_limit(lambda_emulator_factory, new_gate):
     emu = lambda_emulator_factory({"Sleeper": inline_function(SLEEPER)}, backend="none", scale_factor=250)  # 1,000 -> 4
     assert emu.lambda_client.get_account_settings()["AccountLimit"]["ConcurrentExecutions"] == 4
-    outcomes = call_many(emu.lambda_client, 7, new_gate(), held=4)
+    outcomes = call_many(emu.lambda_client, "Sleeper", 7, new_gate(), held=4)
     assert outcomes.count(200) == 4
 
 
@@ -196,7 +163,7 @@ def test_provisioned_concurrency_serves_the_alias_and_spills_over(lambda_emulato
     response = lam.invoke(FunctionName="Sleeper", Qualifier="live", Payload=b'{"seconds": 0}')
     assert response["ExecutedVersion"] == "1"
     assert json.load(response["Payload"]) == {"init": "provisioned-concurrency", "version": "1"}
-    assert call_many(lam, 3, new_gate(), held=3, qualifier="live").count(200) == 3
+    assert call_many(lam, "Sleeper", 3, new_gate(), held=3, qualifier="live").count(200) == 3
     metrics = emu.metrics()["functions"]["Sleeper"]
     assert metrics["ProvisionedConcurrencyInvocations"] == 3
     assert metrics["ProvisionedConcurrencySpilloverInvocations"] == 1
@@ -229,5 +196,5 @@ def test_legacy_regional_burst_is_shared_by_all_functions(lambda_emulator_factor
         legacy_per_minute=1,  # no refill worth a token within the test
     )
     lam = emu.lambda_client
-    outcomes = call_many(lam, 6, new_gate(), held=4, functions=("Sleeper", "Other"))
+    outcomes = call_many(lam, ("Sleeper", "Other"), 6, new_gate(), held=4)
     assert outcomes.count(200) == 4

@@ -20,14 +20,6 @@ from emulator.template.loader import load_template, parse_template
 URI = {"Fn::Sub": "arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Fn.Arn}/invocations"}
 
 
-@pytest.fixture
-def src(tmp_path: Path) -> Path:
-    folder = tmp_path / "src"
-    folder.mkdir()
-    (folder / "app.py").write_text("def handler(event, context):\n    return event\n")
-    return folder
-
-
 def fn(events: dict[str, Any] | None = None, **props: Any) -> dict[str, Any]:
     return {"Type": "AWS::Serverless::Function", "Properties": {
         "CodeUri": "src", "Handler": "app.handler", "Runtime": "python3.11", "Events": events or {}, **props}}

@@ -28,14 +28,6 @@ TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:alerts"
 
 
 @pytest.fixture
-def src(tmp_path: Path) -> Path:
-    folder = tmp_path / "src"
-    folder.mkdir()
-    (folder / "app.py").write_text("def handler(event, context):\n    return event\n")
-    return folder
-
-
-@pytest.fixture
 def warnings() -> list[str]:
     return []
 

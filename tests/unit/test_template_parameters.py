@@ -18,11 +18,9 @@ SAM = "AWS::Serverless::Function"
 
 
 @pytest.fixture(autouse=True)
-def src(tmp_path: Path) -> Path:
-    folder = tmp_path / "src"
-    folder.mkdir()
-    (folder / "app.py").write_text("def handler(event, context):\n    return event\n")
-    return folder
+def _code(src: Path) -> Path:
+    """Every test here has the code folder its templates name."""
+    return src
 
 
 def function(**props: Any) -> dict[str, Any]:
