@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import logging
 import random
 import time
@@ -28,7 +27,7 @@ from dataclasses import dataclass, field
 
 from emulator.apigateway.answers import Answer, gateway_answer, id_headers
 from emulator.apigateway.events import (
-    AuthorizerOutcome, EventContext, GatewayRequest, GatewayResponse, MalformedResponse, build_event, map_response,
+    AuthorizerOutcome, EventContext, GatewayRequest, GatewayResponse, MalformedResponse, encode_event, map_response,
 )
 from emulator.apigateway.metrics import GatewayMetrics, RequestCounters
 from emulator.apigateway.routing import Catalogue, RouteMatch, RouteMiss
@@ -202,7 +201,7 @@ class GatewayPipeline:
                                self.settings.region, exchange.received_wall,
                                exchange.grant.key.value if exchange.grant else None,
                                exchange.grant.key.key_id if exchange.grant else None, exchange.authorizer)
-        payload = json.dumps(build_event(exchange.request, match, context)).encode()
+        payload = encode_event(exchange.request, match, context)
         if len(payload) > LAMBDA_MAX_SYNC_PAYLOAD:
             self.log_once(exchange, "too-large", "500: the event (%d bytes) is over Lambda's 6 MB limit", len(payload))
             return self.answer(exchange, Answer.LAMBDA_REFUSED)
