@@ -395,7 +395,7 @@ def encode_event_v1(request: GatewayRequest, match: RouteMatch, context: EventCo
         ', "path": ', _quoted(match.path), ', "httpMethod": ', method,
         ', "headers": ', headers_json, ', "multiValueHeaders": ', multi_json,
         ', "queryStringParameters": ', query_json, ', "multiValueQueryStringParameters": ', multi_query_json,
-        ', "pathParameters": ', json.dumps(match.path_parameters),
+        ', "pathParameters": ', "null" if match.path_parameters is None else json.dumps(match.path_parameters),
         ', "stageVariables": ', json.dumps(dict(match.stage.variables)) if match.stage.variables else "null",
         ', "requestContext": {"accountId": ', _quoted(context.account_id), ', "apiId": ', _quoted(api.api_id),
         ', "domainName": ', _quoted(domain), ', "domainPrefix": ', _quoted(domain.split(".", 1)[0]),

@@ -207,12 +207,12 @@ class GatewayPipeline:
             return self.answer(exchange, Answer.LAMBDA_REFUSED)
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
-        task = loop.create_task(self.invoke(integration.function, integration.qualifier, payload))
         # One waiter and one timer instead of asyncio.wait (its sets and callbacks were a
-        # measurable part of a request); the task is not awaited, so a timeout leaves it running.
-        waiter = loop.create_future()
-        task.add_done_callback(lambda _: waiter.done() or waiter.set_result(True))
-        timer = loop.call_later(integration.timeout_ms / 1000.0, lambda: waiter.done() or waiter.set_result(False))
+        # measurable part of a request); the task is not awaited, so a timeout leaves it
+        # running. The task fills the waiter itself, a loop turn sooner than a done callback.
+        waiter: asyncio.Future[bool] = loop.create_future()
+        task = loop.create_task(self._invoke_into(waiter, integration.function, integration.qualifier, payload))
+        timer = loop.call_later(integration.timeout_ms / 1000.0, _fill, waiter, False)
         try:
             finished = await waiter
         except asyncio.CancelledError:
@@ -247,6 +247,13 @@ class GatewayPipeline:
         response.headers.extend(exchange.extra_headers)
         response.headers.extend(id_headers(match.api.kind, exchange.request_id, exchange.extended_request_id))
         return response
+
+    async def _invoke_into(self, waiter: asyncio.Future[bool], function: str, qualifier: str | None,
+                           payload: bytes) -> InvokeResult | Answer:
+        try:
+            return await self.invoke(function, qualifier, payload)
+        finally:
+            _fill(waiter, True)  # the task ends in this same step: its result is there when the waiter wakes
 
     async def invoke(self, function: str, qualifier: str | None, payload: bytes) -> InvokeResult | Answer:
         service = self.service
@@ -324,6 +331,11 @@ class GatewayPipeline:
         self._logged[key] = now
         prefix = f"{match.api.name} ({match.api.api_id}) {match.stage.name} {match.route.key}: " if match else ""
         log.info(prefix + message, *args)
+
+
+def _fill(waiter: asyncio.Future[bool], finished: bool) -> None:
+    if not waiter.done():
+        waiter.set_result(finished)
 
 
 def _first_header(request: GatewayRequest, name: str) -> str | None:
