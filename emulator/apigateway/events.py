@@ -16,7 +16,6 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from json.encoder import encode_basestring_ascii as _quoted  # json.dumps' own string encoder
 from typing import Any, Mapping
 from urllib.parse import parse_qsl
 
@@ -126,7 +125,7 @@ def matches_media_types(value: str | None, patterns: tuple[str, ...]) -> bool:
     return False
 
 
-def _header(headers: list[tuple[str, str]], name: str) -> str | None:
+def header_value(headers: list[tuple[str, str]], name: str) -> str | None:
     lower = name.lower()
     for key, value in headers:
         if key.lower() == lower:
@@ -134,17 +133,17 @@ def _header(headers: list[tuple[str, str]], name: str) -> str | None:
     return None
 
 
-def _query(raw_query: str) -> list[tuple[str, str]]:
+def query_pairs(raw_query: str) -> list[tuple[str, str]]:
     return parse_qsl(raw_query, keep_blank_values=True) if raw_query else []
 
 
 # --- payload format 1.0 ------------------------------------------------------------------------
 
 
-def _body_v1(request: GatewayRequest, binary_types: tuple[str, ...]) -> tuple[str | None, bool]:
+def body_v1(request: GatewayRequest, binary_types: tuple[str, ...]) -> tuple[str | None, bool]:
     if not request.body:
         return None, False
-    if matches_media_types(_header(request.headers, "content-type"), binary_types):
+    if matches_media_types(header_value(request.headers, "content-type"), binary_types):
         return base64.b64encode(request.body).decode(), True
     return request.body.decode("utf-8", "replace"), False
 
@@ -154,7 +153,7 @@ def _identity(request: GatewayRequest, context: EventContext) -> dict[str, Any]:
         "cognitoIdentityPoolId": None, "accountId": None, "cognitoIdentityId": None, "caller": None,
         "sourceIp": request.source_ip, "principalOrgId": None, "accessKey": None,
         "cognitoAuthenticationType": None, "cognitoAuthenticationProvider": None, "userArn": None,
-        "userAgent": _header(request.headers, "user-agent"), "user": None,
+        "userAgent": header_value(request.headers, "user-agent"), "user": None,
     }
     if context.api_key is not None:
         identity["apiKey"] = context.api_key
@@ -162,7 +161,7 @@ def _identity(request: GatewayRequest, context: EventContext) -> dict[str, Any]:
     return identity
 
 
-def _forwarded_headers(request: GatewayRequest) -> list[tuple[str, str]]:
+def forwarded_headers(request: GatewayRequest) -> list[tuple[str, str]]:
     """What the client sent, plus the X-Forwarded-* headers API Gateway adds."""
     names = {key.lower() for key, _ in request.headers}
     headers = list(request.headers)
@@ -178,19 +177,19 @@ def _forwarded_headers(request: GatewayRequest) -> list[tuple[str, str]]:
 def event_v1(request: GatewayRequest, match: RouteMatch, context: EventContext) -> dict[str, Any]:
     """The format 1.0 event: REST APIs, and HTTP API routes with payloadFormatVersion 1.0."""
     api = match.api
-    headers = _forwarded_headers(request) if api.kind == REST else list(request.headers)
+    headers = forwarded_headers(request) if api.kind == REST else list(request.headers)
     single: dict[str, str] = {}
     multi: dict[str, list[str]] = {}
     for key, value in headers:
         single[key] = value  # the last value of a repeated header
         multi.setdefault(key, []).append(value)
-    pairs = _query(request.raw_query)
+    pairs = query_pairs(request.raw_query)
     query: dict[str, str] = {}
     multi_query: dict[str, list[str]] = {}
     for key, value in pairs:
         query[key] = value
         multi_query.setdefault(key, []).append(value)
-    body, encoded = _body_v1(request, api.binary_media_types)
+    body, encoded = body_v1(request, api.binary_media_types)
     domain = domain_of(request.host, api.api_id, context.region)
     route = match.route
     stage = match.stage.name
@@ -255,7 +254,7 @@ def is_text_media_type(value: str | None) -> bool:
     return bool(kind) and (kind.startswith(_TEXT_TYPES) or kind.endswith(_TEXT_SUFFIXES))
 
 
-def _body_v2(body: bytes, content_type: str | None) -> tuple[str, bool]:
+def body_v2(body: bytes, content_type: str | None) -> tuple[str, bool]:
     if is_text_media_type(content_type):
         try:
             return body.decode("utf-8"), False
@@ -267,7 +266,7 @@ def _body_v2(body: bytes, content_type: str | None) -> tuple[str, bool]:
 def event_v2(request: GatewayRequest, match: RouteMatch, context: EventContext) -> dict[str, Any]:
     """The format 2.0 event of HTTP APIs: headers lower-cased and repeated values joined with
     commas, cookies apart, query parameters joined with commas."""
-    headers, cookies, query = _v2_fields(request)
+    headers, cookies, query = v2_fields(request)
     domain = domain_of(request.host, match.api.api_id, context.region)
     route_key = match.route.key
     event: dict[str, Any] = {
@@ -301,7 +300,7 @@ def event_v2(request: GatewayRequest, match: RouteMatch, context: EventContext) 
         "timeEpoch": int(context.received_wall * 1000),
     }
     if request.body:
-        event["body"], event["isBase64Encoded"] = _body_v2(request.body, headers.get("content-type"))
+        event["body"], event["isBase64Encoded"] = body_v2(request.body, headers.get("content-type"))
     else:
         event["isBase64Encoded"] = False
     if match.path_parameters:
@@ -311,7 +310,7 @@ def event_v2(request: GatewayRequest, match: RouteMatch, context: EventContext) 
     return event
 
 
-def _v2_fields(request: GatewayRequest) -> tuple[dict[str, str], list[str], dict[str, str]]:
+def v2_fields(request: GatewayRequest) -> tuple[dict[str, str], list[str], dict[str, str]]:
     """A format 2.0 event's headers, cookies and query parameters."""
     headers: dict[str, str] = {}
     cookies: list[str] = []
@@ -322,7 +321,7 @@ def _v2_fields(request: GatewayRequest) -> tuple[dict[str, str], list[str], dict
             continue
         headers[name] = f"{headers[name]},{value}" if name in headers else value
     query: dict[str, str] = {}
-    for key, value in _query(request.raw_query):
+    for key, value in query_pairs(request.raw_query):
         query[key] = f"{query[key]},{value}" if key in query else value
     return headers, cookies, query
 
@@ -333,137 +332,6 @@ def build_event(request: GatewayRequest, match: RouteMatch, context: EventContex
     if match.api.kind == HTTP and integration.payload_format == "2.0":
         return event_v2(request, match, context)
     return event_v1(request, match, context)
-
-
-# --- the event as JSON --------------------------------------------------------------------------
-#
-# json.dumps(build_event(...)) was the largest share of a request through the gateway (the C
-# encoder spends ~10 us on a REST event here). encode_event writes the same bytes with the
-# encoder's own string quoting, without building the dicts first: tests/unit/test_api_events.py
-# holds it to json.dumps(build_event(...)) byte for byte.
-
-_IDENTITY_HEAD = ('"identity": {"cognitoIdentityPoolId": null, "accountId": null, "cognitoIdentityId": null, '
-                  '"caller": null, "sourceIp": ')
-_IDENTITY_MIDDLE = (', "principalOrgId": null, "accessKey": null, "cognitoAuthenticationType": null, '
-                    '"cognitoAuthenticationProvider": null, "userArn": null, "userAgent": ')
-
-
-def _headers_json(headers: list[tuple[str, str]]) -> tuple[str, str]:
-    """`headers` and `multiValueHeaders` of a format 1.0 event, as JSON."""
-    if not headers:
-        return "null", "null"
-    if len({key for key, _ in headers}) != len(headers):  # a repeated name: the dicts' order rules
-        single: dict[str, str] = {}
-        multi: dict[str, list[str]] = {}
-        for key, value in headers:
-            single[key] = value
-            multi.setdefault(key, []).append(value)
-        return json.dumps(single), json.dumps(multi)
-    singles, multis = [], []
-    for key, value in headers:
-        name, text = _quoted(key), _quoted(value)
-        singles.append(name + ": " + text)
-        multis.append(name + ": [" + text + "]")
-    return "{" + ", ".join(singles) + "}", "{" + ", ".join(multis) + "}"
-
-
-def _optional(value: str | None) -> str:
-    return "null" if value is None else _quoted(value)
-
-
-def encode_event_v1(request: GatewayRequest, match: RouteMatch, context: EventContext) -> bytes:
-    """json.dumps(event_v1(request, match, context)).encode(), key for key."""
-    if context.authorizer is not None:
-        return json.dumps(event_v1(request, match, context)).encode()
-    api = match.api
-    rest = api.kind == REST
-    headers_json, multi_json = _headers_json(_forwarded_headers(request) if rest else request.headers)
-    query_json = multi_query_json = "null"
-    if pairs := _query(request.raw_query):
-        query: dict[str, str] = {}
-        multi_query: dict[str, list[str]] = {}
-        for key, value in pairs:
-            query[key] = value
-            multi_query.setdefault(key, []).append(value)
-        query_json, multi_query_json = json.dumps(query), json.dumps(multi_query)
-    body, encoded = _body_v1(request, api.binary_media_types)
-    domain = domain_of(request.host, api.api_id, context.region)
-    route = match.route
-    method = _quoted(request.method)
-    parts = [
-        '{"version": "1.0", "resource": ' if not rest else '{"resource": ', _quoted(route.path),
-        ', "path": ', _quoted(match.path), ', "httpMethod": ', method,
-        ', "headers": ', headers_json, ', "multiValueHeaders": ', multi_json,
-        ', "queryStringParameters": ', query_json, ', "multiValueQueryStringParameters": ', multi_query_json,
-        ', "pathParameters": ', "null" if match.path_parameters is None else json.dumps(match.path_parameters),
-        ', "stageVariables": ', json.dumps(dict(match.stage.variables)) if match.stage.variables else "null",
-        ', "requestContext": {"accountId": ', _quoted(context.account_id), ', "apiId": ', _quoted(api.api_id),
-        ', "domainName": ', _quoted(domain), ', "domainPrefix": ', _quoted(domain.split(".", 1)[0]),
-        ', "extendedRequestId": ', _quoted(context.extended_request_id), ', "httpMethod": ', method,
-        ", ", _IDENTITY_HEAD, _quoted(request.source_ip), _IDENTITY_MIDDLE,
-        _optional(_header(request.headers, "user-agent")), ', "user": null',
-    ]
-    if context.api_key is not None:
-        parts += [', "apiKey": ', _quoted(context.api_key), ', "apiKeyId": ', _optional(context.api_key_id)]
-    parts += [
-        '}, "path": ', _quoted(request.raw_path), ', "protocol": ', _quoted(request.protocol),
-        ', "requestId": ', _quoted(context.request_id), ', "requestTime": ', _quoted(request_time(context.received_wall)),
-        ', "requestTimeEpoch": ', str(int(context.received_wall * 1000)),
-        ', "resourceId": ', _quoted(match.resource_id) if match.resource_id else "null",
-        ', "resourcePath": ', _quoted(route.path), ', "stage": ', _quoted(match.stage.name),
-        ', "deploymentId": ' + _quoted(api.api_id[:6]) + "}" if rest else ', "authorizer": {"claims": null, "scopes": null}}',
-        ', "body": ', _optional(body), ', "isBase64Encoded": ', "true" if encoded else "false", "}",
-    ]
-    return "".join(parts).encode()
-
-
-def _object_json(values: dict[str, str]) -> str:
-    return "{" + ", ".join(_quoted(key) + ": " + _quoted(value) for key, value in values.items()) + "}"
-
-
-def encode_event_v2(request: GatewayRequest, match: RouteMatch, context: EventContext) -> bytes:
-    """json.dumps(event_v2(request, match, context)).encode(), key for key."""
-    if context.authorizer is not None:
-        return json.dumps(event_v2(request, match, context)).encode()
-    headers, cookies, query = _v2_fields(request)
-    domain = domain_of(request.host, match.api.api_id, context.region)
-    route_key = _quoted(match.route.key)
-    parts = ['{"version": "2.0", "routeKey": ', route_key, ', "rawPath": ', _quoted(request.raw_path),
-             ', "rawQueryString": ', _quoted(request.raw_query)]
-    if cookies:
-        parts += [', "cookies": [', ", ".join(map(_quoted, cookies)), "]"]
-    parts += [', "headers": ', _object_json(headers)]
-    if query:
-        parts += [', "queryStringParameters": ', _object_json(query)]
-    parts += [
-        ', "requestContext": {"accountId": ', _quoted(context.account_id), ', "apiId": ', _quoted(match.api.api_id),
-        ', "domainName": ', _quoted(domain), ', "domainPrefix": ', _quoted(domain.split(".", 1)[0]),
-        ', "http": {"method": ', _quoted(request.method), ', "path": ', _quoted(request.raw_path),
-        ', "protocol": ', _quoted(request.protocol), ', "sourceIp": ', _quoted(request.source_ip),
-        ', "userAgent": ', _quoted(headers.get("user-agent", "")), '}, "requestId": ', _quoted(context.request_id),
-        ', "routeKey": ', route_key, ', "stage": ', _quoted(match.stage.name),
-        ', "time": ', _quoted(request_time(context.received_wall)), ', "timeEpoch": ', str(int(context.received_wall * 1000)), "}",
-    ]
-    if request.body:
-        body, encoded = _body_v2(request.body, headers.get("content-type"))
-        parts += [', "body": ', _quoted(body), ', "isBase64Encoded": ', "true" if encoded else "false"]
-    else:
-        parts.append(', "isBase64Encoded": false')
-    if match.path_parameters:
-        parts += [', "pathParameters": ', json.dumps(match.path_parameters)]
-    if match.stage.variables:
-        parts += [', "stageVariables": ', json.dumps(dict(match.stage.variables))]
-    parts.append("}")
-    return "".join(parts).encode()
-
-
-def encode_event(request: GatewayRequest, match: RouteMatch, context: EventContext) -> bytes:
-    """The event of build_event as the bytes json.dumps gives."""
-    integration = match.route.integration
-    assert integration is not None
-    if match.api.kind == HTTP and integration.payload_format == "2.0":
-        return encode_event_v2(request, match, context)
-    return encode_event_v1(request, match, context)
 
 
 # --- responses ---------------------------------------------------------------------------------
@@ -533,7 +401,7 @@ def _decode_body(body: str, encoded: bool) -> bytes:
 
 
 def _has(headers: list[tuple[str, str]], name: str) -> str | None:
-    return _header(headers, name)
+    return header_value(headers, name)
 
 
 def map_response_v1(payload: bytes, binary_types: tuple[str, ...], accept: str | None, kind: str) -> GatewayResponse:

@@ -26,8 +26,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from emulator.apigateway.answers import Answer, gateway_answer, id_headers
+from emulator.apigateway.event_json import encode_event
 from emulator.apigateway.events import (
-    AuthorizerOutcome, EventContext, GatewayRequest, GatewayResponse, MalformedResponse, encode_event, map_response,
+    AuthorizerOutcome, EventContext, GatewayRequest, GatewayResponse, MalformedResponse, map_response,
 )
 from emulator.apigateway.metrics import GatewayMetrics, RequestCounters
 from emulator.apigateway.routing import Catalogue, RouteMatch, RouteMiss

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
+from emulator.apigateway.event_json import encode_event
 from emulator.apigateway.events import (
-    AuthorizerOutcome, EventContext, GatewayRequest, MalformedResponse, build_event, encode_event, event_v1, event_v2,
-    map_response_v1, map_response_v2, matches_media_types, request_time,
+    AuthorizerOutcome, EventContext, GatewayRequest, MalformedResponse, build_event, event_v1, event_v2, map_response_v1,
+    map_response_v2, matches_media_types, request_time,
 )
 from emulator.apigateway.routing import Catalogue, RouteMatch
 from emulator.template.api_specs import HTTP, REST, ApiSpec, IntegrationSpec, RouteSpec, StageSpec
