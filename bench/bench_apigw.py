@@ -9,7 +9,9 @@ the floor on this machine.
    client), blocks interleaved between the four targets so a change in the machine's load
    hits all alike; p50 / p99.
 2. Throughput with wrk at 16 and 64 connections (when wrk is installed): direct Invoke vs
-   REST vs HTTP API, alternating, median of the rounds; every non-200 is reported.
+   REST vs HTTP API, alternating, median of the rounds; every non-200 is reported; and the
+   emulator process's CPU per request meanwhile (/proc: the control plane's cost, which
+   other load on a shared machine moves far less than the rates).
 3. Throttle decisions under 50,000 requests/s offered (in process, virtual time): a stage
    limit and the account's, requests evenly spaced; the 200 / 429 counts against the token
    bucket arithmetic (burst + rate x seconds), and the decisions per second of real time.
@@ -74,15 +76,21 @@ def write_template(workdir: Path) -> Path:
     return path
 
 
-def wrk(url: str, connections: int, seconds: int, lua: Path | None) -> dict[str, float]:
+def wrk(url: str, connections: int, seconds: int, lua: Path | None, pid: int | None = None) -> dict[str, float]:
+    """wrk's figures, and the CPU the emulator process `pid` spent per request meanwhile (the
+    control plane's cost, which a shared machine's load hardly moves)."""
+    from bench_sources import cpu_seconds
+    from bench_throughput import parse_wrk  # the same parsing as benchmark 2
+
     argv = [shutil.which("wrk") or "wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency"]
     if lua is not None:
         argv += ["-s", str(lua)]
+    cpu_before = cpu_seconds(pid) if pid else 0.0
     output = subprocess.run([*argv, url], capture_output=True, text=True, timeout=seconds + 60).stdout
-    from bench_throughput import parse_wrk  # the same parsing as benchmark 2
-
+    cpu = cpu_seconds(pid) - cpu_before if pid else 0.0
     figures = parse_wrk(output)
-    return {"rps": figures.rps, "p50": figures.p50_ms, "p99": figures.p99_ms, "bad": figures.non_2xx + figures.socket_errors}
+    return {"rps": figures.rps, "p50": figures.p50_ms, "p99": figures.p99_ms, "bad": figures.non_2xx + figures.socket_errors,
+            "cpu_us": cpu / figures.requests * 1e6 if figures.requests else float("nan")}
 
 
 def throttle_exactness() -> tuple[int, int, int, float]:
@@ -149,24 +157,27 @@ def measure(samples: int, wrk_seconds: int, wrk_rounds: int, baseline_src: Path 
             urls = {}
             for label, emu in emulators.items():
                 tag = "" if label == "new" else " [baseline]"
-                urls[f"direct Invoke{tag}"] = (f"{emu.url}/2015-03-31/functions/{FUNCTION}/invocations", BENCH_DIR / "wrk_invoke.lua")
-                urls[f"REST API{tag}"] = (f"http://127.0.0.1:{api_ports[label]}/Prod/noop", None)
-                urls[f"HTTP API{tag}"] = (f"http://127.0.0.1:{api_ports[label]}/noop", None)
+                urls[f"direct Invoke{tag}"] = (f"{emu.url}/2015-03-31/functions/{FUNCTION}/invocations", BENCH_DIR / "wrk_invoke.lua", emu.pid)
+                urls[f"REST API{tag}"] = (f"http://127.0.0.1:{api_ports[label]}/Prod/noop", None, emu.pid)
+                urls[f"HTTP API{tag}"] = (f"http://127.0.0.1:{api_ports[label]}/noop", None, emu.pid)
             for connections in (16, 64):
                 runs: dict[str, list[dict[str, float]]] = {name: [] for name in urls}
-                for url, lua in urls.values():
+                for url, lua, _ in urls.values():
                     wrk(url, connections, 1, lua)  # environments for every connection, caches hot
                 for _ in range(wrk_rounds):
-                    for name, (url, lua) in urls.items():
-                        runs[name].append(wrk(url, connections, wrk_seconds, lua))
+                    for name, (url, lua, pid) in urls.items():
+                        runs[name].append(wrk(url, connections, wrk_seconds, lua, pid))
                 for name, results in runs.items():
                     median = sorted(results, key=lambda r: r["rps"])[len(results) // 2]
+                    cpu_us = sorted(r["cpu_us"] for r in results)[len(results) // 2]
                     bad = sum(r["bad"] for r in results)
                     gateway = "API" in name
                     rows.append(Row("12 API Gateway throughput", f"{name}, wrk -c{connections}: req/s (p50, p99), non-2xx {bad}",
                                     f"{median['rps']:,.0f} ({median['p50']:.2f} / {median['p99']:.2f} ms)",
                                     target=f">= {TARGET_RPS:,}" if gateway else "-",
                                     verdict=verdict(median["rps"], TARGET_RPS, at_least=True) if gateway else INFO))
+                    rows.append(Row("12 API Gateway throughput", f"{name}, wrk -c{connections}: emulator CPU per request, "
+                                    "median of the rounds", f"{cpu_us:.1f} us"))
     admitted, refused, expected, rate = throttle_exactness()
     exact = abs(admitted - expected) <= STAGE_BURST
     rows.append(Row("12 API Gateway throttles", f"{OFFERED_RPS:,} req/s offered for {OFFERED_SECONDS} s, stage limit "

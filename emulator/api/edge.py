@@ -1,11 +1,11 @@
 """What the two HTTP paths share: limits, timeouts, the answers to bad requests, and
 aiohttp's protocol made quiet (the general path).
 
-Every connection starts on the fast invoke path (fast_invoke.py, parsed by httptools); any
-other request is handed, with the bytes already read, to aiohttp's protocol (`QuietProtocol`
-below). Both reject what RFC 9112 forbids (duplicate or invalid Content-Length, Content-Length
-with Transfer-Encoding, whitespace before a colon, control bytes in headers, bare LF line
-ends) with 400 and close the connection, answer AWS-shaped, and log one line, never a
+Every connection starts on the fast path (fast_http.py, parsed by httptools; on this port
+for the invoke route, fast_invoke.py); any other request is handed, with the bytes already
+read, to aiohttp's protocol (`QuietProtocol` below). Both reject what RFC 9112 forbids
+(duplicate or invalid Content-Length, Content-Length with Transfer-Encoding, whitespace
+before a colon, control bytes in headers, bare LF line ends) with 400 and close the connection, answer AWS-shaped, and log one line, never a
 traceback, for a request they reject. The timeouts are read when a connection or server is
 made, so tests may set them first.
 """

@@ -125,7 +125,7 @@ def matches_media_types(value: str | None, patterns: tuple[str, ...]) -> bool:
     return False
 
 
-def _header(headers: list[tuple[str, str]], name: str) -> str | None:
+def header_value(headers: list[tuple[str, str]], name: str) -> str | None:
     lower = name.lower()
     for key, value in headers:
         if key.lower() == lower:
@@ -133,17 +133,17 @@ def _header(headers: list[tuple[str, str]], name: str) -> str | None:
     return None
 
 
-def _query(raw_query: str) -> list[tuple[str, str]]:
+def query_pairs(raw_query: str) -> list[tuple[str, str]]:
     return parse_qsl(raw_query, keep_blank_values=True) if raw_query else []
 
 
 # --- payload format 1.0 ------------------------------------------------------------------------
 
 
-def _body_v1(request: GatewayRequest, binary_types: tuple[str, ...]) -> tuple[str | None, bool]:
+def body_v1(request: GatewayRequest, binary_types: tuple[str, ...]) -> tuple[str | None, bool]:
     if not request.body:
         return None, False
-    if matches_media_types(_header(request.headers, "content-type"), binary_types):
+    if matches_media_types(header_value(request.headers, "content-type"), binary_types):
         return base64.b64encode(request.body).decode(), True
     return request.body.decode("utf-8", "replace"), False
 
@@ -153,7 +153,7 @@ def _identity(request: GatewayRequest, context: EventContext) -> dict[str, Any]:
         "cognitoIdentityPoolId": None, "accountId": None, "cognitoIdentityId": None, "caller": None,
         "sourceIp": request.source_ip, "principalOrgId": None, "accessKey": None,
         "cognitoAuthenticationType": None, "cognitoAuthenticationProvider": None, "userArn": None,
-        "userAgent": _header(request.headers, "user-agent"), "user": None,
+        "userAgent": header_value(request.headers, "user-agent"), "user": None,
     }
     if context.api_key is not None:
         identity["apiKey"] = context.api_key
@@ -161,7 +161,7 @@ def _identity(request: GatewayRequest, context: EventContext) -> dict[str, Any]:
     return identity
 
 
-def _forwarded_headers(request: GatewayRequest) -> list[tuple[str, str]]:
+def forwarded_headers(request: GatewayRequest) -> list[tuple[str, str]]:
     """What the client sent, plus the X-Forwarded-* headers API Gateway adds."""
     names = {key.lower() for key, _ in request.headers}
     headers = list(request.headers)
@@ -177,19 +177,19 @@ def _forwarded_headers(request: GatewayRequest) -> list[tuple[str, str]]:
 def event_v1(request: GatewayRequest, match: RouteMatch, context: EventContext) -> dict[str, Any]:
     """The format 1.0 event: REST APIs, and HTTP API routes with payloadFormatVersion 1.0."""
     api = match.api
-    headers = _forwarded_headers(request) if api.kind == REST else list(request.headers)
+    headers = forwarded_headers(request) if api.kind == REST else list(request.headers)
     single: dict[str, str] = {}
     multi: dict[str, list[str]] = {}
     for key, value in headers:
         single[key] = value  # the last value of a repeated header
         multi.setdefault(key, []).append(value)
-    pairs = _query(request.raw_query)
+    pairs = query_pairs(request.raw_query)
     query: dict[str, str] = {}
     multi_query: dict[str, list[str]] = {}
     for key, value in pairs:
         query[key] = value
         multi_query.setdefault(key, []).append(value)
-    body, encoded = _body_v1(request, api.binary_media_types)
+    body, encoded = body_v1(request, api.binary_media_types)
     domain = domain_of(request.host, api.api_id, context.region)
     route = match.route
     stage = match.stage.name
@@ -254,20 +254,19 @@ def is_text_media_type(value: str | None) -> bool:
     return bool(kind) and (kind.startswith(_TEXT_TYPES) or kind.endswith(_TEXT_SUFFIXES))
 
 
+def body_v2(body: bytes, content_type: str | None) -> tuple[str, bool]:
+    if is_text_media_type(content_type):
+        try:
+            return body.decode("utf-8"), False
+        except UnicodeDecodeError:
+            pass
+    return base64.b64encode(body).decode(), True
+
+
 def event_v2(request: GatewayRequest, match: RouteMatch, context: EventContext) -> dict[str, Any]:
     """The format 2.0 event of HTTP APIs: headers lower-cased and repeated values joined with
     commas, cookies apart, query parameters joined with commas."""
-    headers: dict[str, str] = {}
-    cookies: list[str] = []
-    for key, value in request.headers:
-        name = key.lower()
-        if name == "cookie":
-            cookies.extend(part.strip() for part in value.split(";") if part.strip())
-            continue
-        headers[name] = f"{headers[name]},{value}" if name in headers else value
-    query: dict[str, str] = {}
-    for key, value in _query(request.raw_query):
-        query[key] = f"{query[key]},{value}" if key in query else value
+    headers, cookies, query = v2_fields(request)
     domain = domain_of(request.host, match.api.api_id, context.region)
     route_key = match.route.key
     event: dict[str, Any] = {
@@ -301,13 +300,7 @@ def event_v2(request: GatewayRequest, match: RouteMatch, context: EventContext) 
         "timeEpoch": int(context.received_wall * 1000),
     }
     if request.body:
-        if is_text_media_type(headers.get("content-type")):
-            try:
-                event["body"], event["isBase64Encoded"] = request.body.decode("utf-8"), False
-            except UnicodeDecodeError:
-                event["body"], event["isBase64Encoded"] = base64.b64encode(request.body).decode(), True
-        else:
-            event["body"], event["isBase64Encoded"] = base64.b64encode(request.body).decode(), True
+        event["body"], event["isBase64Encoded"] = body_v2(request.body, headers.get("content-type"))
     else:
         event["isBase64Encoded"] = False
     if match.path_parameters:
@@ -315,6 +308,22 @@ def event_v2(request: GatewayRequest, match: RouteMatch, context: EventContext) 
     if match.stage.variables:
         event["stageVariables"] = dict(match.stage.variables)
     return event
+
+
+def v2_fields(request: GatewayRequest) -> tuple[dict[str, str], list[str], dict[str, str]]:
+    """A format 2.0 event's headers, cookies and query parameters."""
+    headers: dict[str, str] = {}
+    cookies: list[str] = []
+    for key, value in request.headers:
+        name = key.lower()
+        if name == "cookie":
+            cookies.extend(part.strip() for part in value.split(";") if part.strip())
+            continue
+        headers[name] = f"{headers[name]},{value}" if name in headers else value
+    query: dict[str, str] = {}
+    for key, value in query_pairs(request.raw_query):
+        query[key] = f"{query[key]},{value}" if key in query else value
+    return headers, cookies, query
 
 
 def build_event(request: GatewayRequest, match: RouteMatch, context: EventContext) -> dict[str, Any]:
@@ -392,7 +401,7 @@ def _decode_body(body: str, encoded: bool) -> bytes:
 
 
 def _has(headers: list[tuple[str, str]], name: str) -> str | None:
-    return _header(headers, name)
+    return header_value(headers, name)
 
 
 def map_response_v1(payload: bytes, binary_types: tuple[str, ...], accept: str | None, kind: str) -> GatewayResponse:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import logging
 import random
 import time
@@ -27,8 +26,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from emulator.apigateway.answers import Answer, gateway_answer, id_headers
+from emulator.apigateway.event_json import encode_event
 from emulator.apigateway.events import (
-    AuthorizerOutcome, EventContext, GatewayRequest, GatewayResponse, MalformedResponse, build_event, map_response,
+    AuthorizerOutcome, EventContext, GatewayRequest, GatewayResponse, MalformedResponse, map_response,
 )
 from emulator.apigateway.metrics import GatewayMetrics, RequestCounters
 from emulator.apigateway.routing import Catalogue, RouteMatch, RouteMiss
@@ -202,18 +202,18 @@ class GatewayPipeline:
                                self.settings.region, exchange.received_wall,
                                exchange.grant.key.value if exchange.grant else None,
                                exchange.grant.key.key_id if exchange.grant else None, exchange.authorizer)
-        payload = json.dumps(build_event(exchange.request, match, context)).encode()
+        payload = encode_event(exchange.request, match, context)
         if len(payload) > LAMBDA_MAX_SYNC_PAYLOAD:
             self.log_once(exchange, "too-large", "500: the event (%d bytes) is over Lambda's 6 MB limit", len(payload))
             return self.answer(exchange, Answer.LAMBDA_REFUSED)
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
-        task = loop.create_task(self.invoke(integration.function, integration.qualifier, payload))
         # One waiter and one timer instead of asyncio.wait (its sets and callbacks were a
-        # measurable part of a request); the task is not awaited, so a timeout leaves it running.
-        waiter = loop.create_future()
-        task.add_done_callback(lambda _: waiter.done() or waiter.set_result(True))
-        timer = loop.call_later(integration.timeout_ms / 1000.0, lambda: waiter.done() or waiter.set_result(False))
+        # measurable part of a request); the task is not awaited, so a timeout leaves it
+        # running. The task fills the waiter itself, a loop turn sooner than a done callback.
+        waiter: asyncio.Future[bool] = loop.create_future()
+        task = loop.create_task(self._invoke_into(waiter, integration.function, integration.qualifier, payload))
+        timer = loop.call_later(integration.timeout_ms / 1000.0, _fill, waiter, False)
         try:
             finished = await waiter
         except asyncio.CancelledError:
@@ -248,6 +248,13 @@ class GatewayPipeline:
         response.headers.extend(exchange.extra_headers)
         response.headers.extend(id_headers(match.api.kind, exchange.request_id, exchange.extended_request_id))
         return response
+
+    async def _invoke_into(self, waiter: asyncio.Future[bool], function: str, qualifier: str | None,
+                           payload: bytes) -> InvokeResult | Answer:
+        try:
+            return await self.invoke(function, qualifier, payload)
+        finally:
+            _fill(waiter, True)  # the task ends in this same step: its result is there when the waiter wakes
 
     async def invoke(self, function: str, qualifier: str | None, payload: bytes) -> InvokeResult | Answer:
         service = self.service
@@ -325,6 +332,11 @@ class GatewayPipeline:
         self._logged[key] = now
         prefix = f"{match.api.name} ({match.api.api_id}) {match.stage.name} {match.route.key}: " if match else ""
         log.info(prefix + message, *args)
+
+
+def _fill(waiter: asyncio.Future[bool], finished: bool) -> None:
+    if not waiter.done():
+        waiter.set_result(finished)
 
 
 def _first_header(request: GatewayRequest, name: str) -> str | None:

@@ -131,9 +131,11 @@ def test_errors_are_aws_shaped_on_the_fast_path(emu: EmulatorHandle) -> None:
         assert status == 202 and headers["x-amzn-requestid"]
 
 
-def test_connection_close_is_honoured(emu: EmulatorHandle) -> None:
+@pytest.mark.parametrize("connection", ["close", "keep-alive, close"])
+def test_connection_close_is_honoured(emu: EmulatorHandle, connection: str) -> None:
+    """llhttp's reading of Connection, as aiohttp's: `close` among the options closes."""
     with connect(emu) as sock:
-        sock.sendall(request(INVOKE, b'{"bye": 1}', extra="Connection: close\r\n"))
+        sock.sendall(request(INVOKE, b'{"bye": 1}', extra=f"Connection: {connection}\r\n"))
         status, headers, _ = read_response(sock, bytearray())
         assert status == 200 and headers["connection"].lower() == "close"
         assert sock.recv(10) == b""

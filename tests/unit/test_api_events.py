@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
+from emulator.apigateway.event_json import encode_event
 from emulator.apigateway.events import (
-    EventContext, GatewayRequest, MalformedResponse, event_v1, event_v2, map_response_v1, map_response_v2,
-    matches_media_types, request_time,
+    AuthorizerOutcome, EventContext, GatewayRequest, MalformedResponse, build_event, event_v1, event_v2, map_response_v1,
+    map_response_v2, matches_media_types, request_time,
 )
 from emulator.apigateway.routing import Catalogue, RouteMatch
 from emulator.template.api_specs import HTTP, REST, ApiSpec, IntegrationSpec, RouteSpec, StageSpec
@@ -210,3 +211,32 @@ def test_media_type_patterns() -> None:
     assert matches_media_types("application/pdf", ("*/*",))
     assert not matches_media_types("text/html", ("image/*",))
     assert not matches_media_types(None, ("*/*",))
+
+
+_VARIED_HEADERS = [
+    [],
+    [("Host", "h"), ("X-Multi", "1"), ("x-multi", "2"), ("X-Multi", "3")],
+    [("Host", "ü.example"), ("X-Quote", 'a "b" \\ c'), ("X-Ctl", "tab\there"), ("User-Agent", "ä€😀")],
+    [("Cookie", "a=1; b=2"), ("X-Forwarded-For", "1.2.3.4"), ("Content-Type", "image/png")],
+    [("Content-Type", "text/plain; charset=utf-8"), ("Host", "h:1"), ("cookie", "c=3")],
+]
+
+
+@pytest.mark.parametrize("headers", _VARIED_HEADERS)
+@pytest.mark.parametrize("query", ["", "a=1&a=2&b=&c=%C3%BC&d=%zz"])
+@pytest.mark.parametrize("body", [b"", b'{"x": "\\u00fc"}', "ü".encode(), b"\xff\x00\x89PNG"])
+@pytest.mark.parametrize(("kind", "payload"), [(REST, "1.0"), (HTTP, "1.0"), (HTTP, "2.0")])
+@pytest.mark.parametrize("extra", ["none", "api-key", "authorizer", "stage-variables"])
+def test_encode_event_writes_the_bytes_json_dumps_gives(headers: list[tuple[str, str]], query: str, body: bytes,
+                                                        kind: str, payload: str, extra: str) -> None:
+    stage = StageSpec("Prod" if kind == REST else "$default", {"env": "t\u00e9st"} if extra == "stage-variables" else {})
+    path = "/Prod/pets/7%20x" if kind == REST else "/pets/7%20x"
+    match = matched(kind, "POST /pets/{id}", path, "POST", binary=("image/png",), payload=payload, stage=stage)
+    context = CONTEXT
+    if extra == "api-key":
+        context = EventContext("req-1", "ext-1=", "123456789012", "us-east-1", WALL, "key-value", "key-id")
+    elif extra == "authorizer":
+        context = EventContext("req-1", "ext-1=", "123456789012", "us-east-1", WALL,
+                               authorizer=AuthorizerOutcome("me", {"n": 1, "s": "x"}, 3))
+    req = GatewayRequest("POST", path, query, headers, body, "10.0.0.9", headers[0][1] if headers else "", 3000)
+    assert encode_event(req, match, context) == json.dumps(build_event(req, match, context)).encode()
