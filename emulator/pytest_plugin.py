@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # the server (aiohttp and the rest) loads when a fixture firs
     from emulator.template.specs import AppSpec
 
 STARTUP_TIMEOUT_S = 120.0
+PORT_ATTEMPTS = 5  # how often start_emulator picks another port when the one it picked was taken
 STOP_TIMEOUT_S = 60.0
 DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "aws_session_token": "testing"}
 
@@ -239,15 +240,27 @@ def running_emulator(template: Path | str | Mapping[str, Any], **settings: Any) 
 def start_emulator(template: Path | str | Mapping[str, Any], **settings: Any) -> EmulatorHandle:
     from emulator.backend.moto_process import free_port
     from emulator.execution.process_hardening import harden_control_plane
+    from emulator.server import PortInUse
 
     # The control plane is this pytest process: handlers must not read its environment
     # (the user's secrets) through /proc/<pid>/environ.
     harden_control_plane()
 
     # A concrete port up front, so the template's queue URLs name the emulator's endpoint; the
-    # APIs' port picked when they bind (api_url), so emulators in parallel never collide.
-    config = Config(host="127.0.0.1", port=free_port(), api_port=0).replace(**settings)
-    return EmulatorHandle(config, load_app(template, config)).start()
+    # APIs' port picked when they bind (api_url), so emulators in parallel never collide. A
+    # port found free can be taken before we bind it (another process's outgoing connection
+    # draws from the same ephemeral range): then pick again, a bounded number of times.
+    attempts_left = 1 if "port" in settings else PORT_ATTEMPTS
+    while True:
+        attempts_left -= 1
+        config = Config(host="127.0.0.1", port=free_port(), api_port=0).replace(**settings)
+        handle = EmulatorHandle(config, load_app(template, config))
+        try:
+            return handle.start()
+        except PortInUse:
+            handle.stop()
+            if attempts_left == 0:
+                raise
 
 
 # -- fixtures --------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 import logging
 import os
 import shutil
@@ -76,6 +77,10 @@ log = logging.getLogger("emulator.server")
 
 class StartupError(RuntimeError):
     """The emulator cannot start with this configuration; the message says why."""
+
+
+class PortInUse(StartupError):
+    """The endpoint's port is taken (a caller that picked the port itself may pick another)."""
 
 
 def with_memory_sizes(app: AppSpec, sizes: Mapping[str, str]) -> AppSpec:
@@ -405,7 +410,8 @@ class EmulatorServer:
         try:
             await site.start()
         except OSError as exc:
-            raise StartupError(
+            kind = PortInUse if exc.errno == errno.EADDRINUSE else StartupError
+            raise kind(
                 f"cannot listen on {self.config.host}:{self.config.port}: {exc.strerror or exc}. "
                 "Pick another port with --port (0 picks a free one)."
             ) from None

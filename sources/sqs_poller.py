@@ -32,9 +32,10 @@ import contextlib
 import json
 import logging
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from emulator.errors import AwsError, TooManyRequests
 from emulator.patterns.event_filter import MAX_FILTERS_ON_REQUEST, SQS, compile_filters
@@ -69,8 +70,16 @@ EFFECTIVE_VISIBILITY_MARGIN_S = 30
 # at once.
 THROTTLE_RETRY_INITIAL_S = 1.0
 THROTTLE_RETRY_MAX_S = 60.0
-# Why a batch's messages were left in flight (DeadLetterBoundByCause; the report's "DLQ: why").
-THROTTLED, FAILED, OTHER = "Throttled", "Failed", "Other"
+# Why a message received at its queue's maxReceiveCount was not deleted, so that the next
+# receive moves it to the DLQ (DeadLetterBoundByCause; the report's "DLQ: why"): its batch
+# was throttled until given up (never ran), failed (function error, partial failure), ran
+# past the visibility timeout (the message was received again, i.e. moved, before the
+# delete: ReceiptHandleIsInvalid), or something else (the function was gone, the mapping
+# stopped, the delete call failed).
+THROTTLED, FAILED, VISIBILITY_EXPIRED, OTHER = "Throttled", "Failed", "VisibilityTimeoutExpired", "Other"
+# DeleteMessageBatch's code for a handle that is no longer the message's latest
+# (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_DeleteMessageBatch.html).
+RECEIPT_HANDLE_INVALID = "ReceiptHandleIsInvalid"
 # Not AWS figures — how this poller paces itself:
 # after an empty short poll (a batching window about to close, or any FIFO receive: see
 # `_wait_seconds`);
@@ -104,9 +113,8 @@ class SqsPollerStats:
     messages_received: int = 0
     messages_deleted: int = 0
     messages_returned: int = 0  # left for the visibility timeout (error, throttle, partial)
-    messages_at_max_receive_count: int = 0  # returned with ReceiveCount ≥ maxReceiveCount: DLQ-bound
-    # The same, by why the batch was left: "Throttled" (never ran), "Failed" (function error,
-    # partial failure), "Other" (the function was gone, or the mapping stopped).
+    messages_at_max_receive_count: int = 0  # not deleted with ReceiveCount ≥ maxReceiveCount: DLQ-bound
+    # The same, by why (THROTTLED, FAILED, VISIBILITY_EXPIRED, OTHER above).
     dead_letter_bound: dict[str, int] = field(default_factory=dict)
     invocations: int = 0
     batches_succeeded: int = 0
@@ -136,6 +144,31 @@ class _Window:
     def freeze(self) -> PollWindow:
         return PollWindow(self.full_receives, self.empty_receives, self.failed_batches, self.throttled_batches,
                           self.partial_receives)
+
+
+class _Received(Protocol):
+    message_id: str
+    receipt_handle: str
+    receive_count: int
+
+
+class _Held(NamedTuple):
+    """A received message that is not in a batch (filtered out)."""
+
+    message_id: str
+    receipt_handle: str
+    receive_count: int
+
+
+@dataclass
+class _Fate:
+    """What this mapping's batches did with one message they hold. Several hold it when the
+    visibility timeout ran out while one still ran and another received it again."""
+
+    holders: int = 0
+    deleted: bool = False  # by any of them
+    why: str | None = None  # why the one that received it at maxReceiveCount left it
+    receive_count: int = 0  # that receive's count
 
 
 @dataclass
@@ -172,6 +205,7 @@ class SqsPoller:
         # FilterCriteria, checked when the mapping was made (sources/validation.py).
         self.event_filter = compile_filters(mapping.settings.filter_criteria, SQS, MAX_FILTERS_ON_REQUEST)
         self._extension_logged = 0  # the visibility extension last logged (once per value)
+        self._fates: dict[str, _Fate] = {}  # message id -> what the batches holding it did (_hold, _ended)
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -419,11 +453,13 @@ class SqsPoller:
             self.stats.messages_received += len(messages)
             if received_at is None:
                 received_at = loop.time()
-            filtered: list[str] = []
+            filtered: list[_Held] = []
             for raw in messages:
                 record = sqs_record(raw, queue_arn=self.mapping.event_source_arn, region=self.context.region)
+                self._hold(record["messageId"])
                 if self.event_filter is not None and not self.event_filter.keeps(record):
-                    filtered.append(record["receiptHandle"])
+                    filtered.append(_Held(record["messageId"], record["receiptHandle"],
+                                          int(record["attributes"].get("ApproximateReceiveCount", "1"))))
                     continue
                 message = pending_from_record(record)
                 if not overflow and len(payload) < settings.batch_size and payload.fits(message):
@@ -518,27 +554,67 @@ class SqsPoller:
         """Leave messages in flight: SQS shows them again when their visibility timeout ends
         (and moves those at maxReceiveCount to the DLQ: counted by why, for the report)."""
         self.stats.messages_returned += len(messages)
-        limit = self.queue.max_receive_count if self.queue else None
-        if limit is not None:
-            last = sum(1 for m in messages if m.receive_count >= limit)
-            if last:
-                self.stats.messages_at_max_receive_count += last
-                bound = self.stats.dead_letter_bound
-                bound[why] = bound.get(why, 0) + last
+        self._ended(messages, why)
 
-    async def _delete_filtered(self, receipt_handles: list[str]) -> None:
-        """Messages no filter matches are deleted, as Lambda does with SQS (the
-        event-filtering page above); one that fails to delete comes back and is filtered again."""
+    def _hold(self, message_id: str) -> None:
+        """A batch of this mapping holds the message from its receive until `_ended`."""
+        fate = self._fates.get(message_id)
+        if fate is None:
+            fate = self._fates[message_id] = _Fate()
+        fate.holders += 1
+
+    def _ended(self, messages: Iterable[_Received], why: str | None) -> None:
+        """These messages leave a batch: deleted (`why` None) or not deleted, for `why`.
+
+        One received at maxReceiveCount and not deleted ends in the DLQ (the next receive moves
+        it, or already has), unless a batch that received it earlier, whose visibility timeout
+        ran out while it still ran, deletes it with its older receipt handle (moto, like SQS
+        may, lets that handle delete the message:
+        https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_DeleteMessage.html).
+        So a message is counted once no batch of this mapping holds it any more."""
+        limit = self.queue.max_receive_count if self.queue else None
+        for message in messages:
+            fate = self._fates.get(message.message_id) or _Fate(holders=1)
+            if why is None:
+                fate.deleted = True
+            elif limit is not None and message.receive_count >= max(limit, fate.receive_count):
+                fate.why, fate.receive_count = why, message.receive_count
+            fate.holders -= 1
+            if fate.holders > 0:
+                continue
+            self._fates.pop(message.message_id, None)
+            if fate.why is not None and not fate.deleted:
+                self.stats.messages_at_max_receive_count += 1
+                bound = self.stats.dead_letter_bound
+                bound[fate.why] = bound.get(fate.why, 0) + 1
+
+    async def _delete_filtered(self, filtered: list[_Held]) -> None:
+        """Messages no filter matches are deleted, as Lambda does with SQS (the event-filtering
+        page above); one that fails to delete comes back and is filtered again, or, received at
+        maxReceiveCount, goes to the DLQ."""
         assert self.queue is not None
-        self.stats.filtered_out += len(receipt_handles)
+        self.stats.filtered_out += len(filtered)
         try:
-            failed = await self.context.backend.sqs_delete_batch(self.queue.url, receipt_handles)
+            failed = await self.context.backend.sqs_delete_batch(self.queue.url, [m.receipt_handle for m in filtered])
         except BACKEND_FAILURES as exc:
             self._outage.failed("DeleteMessageBatch", exc)
-            self.stats.delete_failures += len(receipt_handles)
+            self.stats.delete_failures += len(filtered)
+            self._ended(filtered, OTHER)
             return
         self._outage.answered()
-        self.stats.delete_failures += failed
+        self.stats.delete_failures += len(failed)
+        self._deleted(filtered, failed)
+
+    def _deleted(self, messages: Sequence[_Received], failed: dict[str, str]) -> None:
+        """End the messages of a DeleteMessageBatch answered with `failed` (handle -> error code)."""
+        if not failed:
+            self._ended(messages, None)
+            return
+        self._ended([m for m in messages if m.receipt_handle not in failed], None)
+        # A handle that is no longer the latest: the batch outlived its visibility timeout and
+        # the message was received again (at maxReceiveCount: moved to the DLQ).
+        self._ended([m for m in messages if failed.get(m.receipt_handle) == RECEIPT_HANDLE_INVALID], VISIBILITY_EXPIRED)
+        self._ended([m for m in messages if failed.get(m.receipt_handle) not in (None, RECEIPT_HANDLE_INVALID)], OTHER)
 
     async def _delete(self, messages: list[PendingMessage]) -> None:
         if not messages:
@@ -549,10 +625,12 @@ class SqsPoller:
         except BACKEND_FAILURES as exc:  # the messages come back after their visibility timeout
             self._outage.failed("DeleteMessageBatch", exc)
             self.stats.delete_failures += len(messages)
+            self._ended(messages, OTHER)
             return
         self._outage.answered()
-        self.stats.delete_failures += failed
-        self.stats.messages_deleted += len(messages) - failed
+        self.stats.delete_failures += len(failed)
+        self.stats.messages_deleted += len(messages) - len(failed)
+        self._deleted(messages, failed)
 
 
 def create_poller(context: PollerContext, mapping: EventSourceMapping) -> SqsPoller:

@@ -166,13 +166,19 @@ class BackendClient:
             request["VisibilityTimeout"] = visibility_timeout
         return (await self.sqs("ReceiveMessage", request)).get("Messages", [])
 
-    async def sqs_delete_batch(self, queue_url: str, receipt_handles: list[str]) -> int:
-        """Delete by receipt handle, 10 per call (the SQS batch limit); returns how many failed."""
-        failed = 0
+    async def sqs_delete_batch(self, queue_url: str, receipt_handles: list[str]) -> dict[str, str]:
+        """Delete by receipt handle, 10 per call (the SQS batch limit); returns the handles that
+        failed, each with its error code (e.g. ReceiptHandleIsInvalid: the message was received
+        again since, https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_DeleteMessageBatch.html)."""
+        failed: dict[str, str] = {}
         for start in range(0, len(receipt_handles), 10):
-            entries = [{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(receipt_handles[start : start + 10])]
+            by_id = {str(i): h for i, h in enumerate(receipt_handles[start : start + 10])}
+            entries = [{"Id": i, "ReceiptHandle": h} for i, h in by_id.items()]
             result = await self.sqs("DeleteMessageBatch", {"QueueUrl": queue_url, "Entries": entries})
-            failed += len(result.get("Failed", []))
+            for entry in result.get("Failed", []):
+                handle = by_id.get(entry.get("Id"))
+                if handle is not None:
+                    failed[handle] = str(entry.get("Code", ""))
         return failed
 
     # -- SNS (query protocol) ----------------------------------------------------------

@@ -11,12 +11,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
+from emulator.policy.async_retry import DropReason
+
 if TYPE_CHECKING:
     from emulator.telemetry.timeline import FunctionSeries, Timeline
 
-# Why a reset or a shutdown dropped pending async events (the keys of Metrics.pending_dropped).
+# Why a reset or a shutdown dropped pending async events (the keys of Metrics.pending_dropped),
+# and the timeline's Reason for them.
 DROPPED_BY_RESET = "reset"
 DROPPED_AT_SHUTDOWN = "shutdown"
+_PENDING_DROP_REASON = {DROPPED_BY_RESET: DropReason.RESET, DROPPED_AT_SHUTDOWN: DropReason.SHUTDOWN}
 
 
 class _Result(Protocol):
@@ -145,12 +149,12 @@ class Metrics:
         if series is not None:
             series.async_attempt(age_ms)
 
-    def async_failed(self, function: str) -> None:
-        """The event ends without a successful run (AWS's AsyncEventsDropped counts it,
-        even when it goes on to a destination or DLQ)."""
+    def async_failed(self, function: str, reason: str) -> None:
+        """The event ends without a successful run, for `reason` (a DropReason): AWS's
+        AsyncEventsDropped counts it, even when it goes on to a destination or DLQ."""
         series = self.of(function).series
         if series is not None:
-            series.async_dropped()
+            series.async_dropped(reason)
 
     def delivery_failed(self, function: str, dead_letter: bool) -> None:
         metrics = self.of(function)
@@ -158,11 +162,13 @@ class Metrics:
         if metrics.series is not None:
             metrics.series.delivery_failed(dead_letter)
 
-    def delivered(self, function: str, dead_letter: bool) -> None:
+    def delivered(self, function: str, dead_letter: bool, reason: str | None = None) -> None:
+        """A record or dead letter was delivered; `reason`: why its event failed (a DropReason;
+        None for an on-success record)."""
         metrics = self.of(function)
         (metrics.dead_letter if dead_letter else metrics.destination).delivered += 1
-        if dead_letter and metrics.series is not None:
-            metrics.series.dead_letter_delivered()
+        if dead_letter and reason is not None and metrics.series is not None:
+            metrics.series.dead_letter_delivered(reason)
 
     def record_pending_dropped(self, cause: str, by_function: Mapping[str, int]) -> None:
         self.pending_dropped[cause].update(by_function)
@@ -170,7 +176,7 @@ class Metrics:
             metrics = self.of(function)
             metrics.async_events_dropped += count
             if metrics.series is not None:
-                metrics.series.async_dropped(count)
+                metrics.series.async_dropped(_PENDING_DROP_REASON[cause], count)
 
     def pending_dropped_snapshot(self) -> dict[str, Any]:
         return {

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator.advice.cost import PriceTableError, load_prices
-from emulator.load import insights, runner
+from emulator.load import html_report, insights, runner
 from emulator.load.emulator_link import EmulatorUnavailable
 from emulator.load.scenario import Scenario, ScenarioError, build, from_file, merge
 from emulator.load.targets import TargetError
@@ -144,6 +144,7 @@ def summary(result: runner.LoadResult) -> str:
         lines.append("throttled by reason: " + ", ".join(f"{k} {v}" for k, v in totals["throttles_by_reason"].items()))
     if totals["errors_by_kind"]:
         lines.append("errors: " + ", ".join(f"{k} {v}" for k, v in totals["errors_by_kind"].items()))
+    lines.extend(html_report.dlq_lines(result.report))
     for outcome in result.outcomes:
         lines.append(("  PASS " if outcome.ok else "  FAIL ") + outcome.message)
     if result.report.get("advice"):

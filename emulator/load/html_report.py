@@ -113,7 +113,9 @@ def function_rows(series: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
             # those beyond one per event received in the window are retries.
             "async_retries": max(0, attempts - received),
             "async_dropped": _sum(series, "AsyncEventsDropped", **fn),
+            "async_dropped_by_reason": _by(series, "AsyncEventsDropped", "Reason", **fn),
             "dead_letter_deliveries": _sum(series, "DeadLetterDeliveries", **fn),
+            "dead_letter_by_reason": _by(series, "DeadLetterDeliveries", "Reason", **fn),
             "dead_letter_errors": _sum(series, "DeadLetterErrors", **fn),
             "destination_failures": _sum(series, "DestinationDeliveryFailures", **fn),
         })
@@ -304,47 +306,90 @@ def _functions(data: Mapping[str, Any]) -> str:
     rows = []
     for f in data["functions"]:
         reasons = "<br>".join(f"{_e(r)}: {_n(v)}" for r, v in f["throttles_by_reason"].items()) or "–"
+        dropped = "<br>".join(f"{_e(r)}: {_n(v)}" for r, v in f["async_dropped_by_reason"].items() if v) or "–"
         d = f["duration_ms"]
         rows.append([_e(f["function"]), _n(f["invocations"]), _n(f["errors"]), _n(f["cold_starts"]), _n(f["throttles"]), reasons,
                      f'{_n(f["peak_concurrency"])} / {_n(f["concurrency_limit"])}',
                      *(_n(d.get(label)) for _, label in panels.PERCENTILE_LINES),
-                     _n(f["async_received"]), _n(f["async_retries"]), _n(f["async_dropped"]), _n(f["dead_letter_deliveries"])])
+                     _n(f["async_received"]), _n(f["async_retries"]), _n(f["async_dropped"]), dropped,
+                     _n(f["dead_letter_deliveries"])])
     if not rows:
         return ""
     return ('<section id="functions"><h2>Functions: what happened at each limit</h2>'
             + _table(["function", "invocations", "errors", "cold starts", "throttles", "throttles by reason",
                       "peak concurrency / limit", *(f"duration {label} (ms)" for _, label in panels.PERCENTILE_LINES),
-                      "async received", "async retries", "async dropped", "to DLQ"], rows)
+                      "async received", "async retries", "async dropped", "async dropped by reason", "to DLQ"], rows)
             + '<p class="note">Async retries: attempts to run a queued event beyond one per event received in the window. '
               "Async dropped counts every event that ended without a successful run, also those then sent to a DLQ or "
-              "on-failure destination (AWS's AsyncEventsDropped).</p></section>")
+              "on-failure destination (AWS's AsyncEventsDropped), by why: the on-failure record's condition "
+              "(RetriesExhausted, EventAgeExceeded), EventAgeExceededWhileThrottled, ReservedConcurrencyZero, or the "
+              "emulator's own drops (Reset, Shutdown, EmulatorError).</p></section>")
 
 
-def _dlq(data: Mapping[str, Any]) -> str:
-    """DLQ arrivals and why: SQS redrives (with the mapping's reasons), async dead letters."""
+# Why a message or event reached a DLQ, as report.html's DLQ table names it (SQS: the
+# mapping's DeadLetterBoundEventCount Cause; async: AsyncEventsDropped's Reason).
+DLQ_QUEUE_CAUSES = (("Throttled", "throttled"), ("Failed", "function errors"),
+                    ("VisibilityTimeoutExpired", "ran past the visibility timeout"), ("Other", "otherwise"))
+DLQ_ASYNC_REASONS = (("RetriesExhausted", "retries exhausted"), ("EventAgeExceeded", "event age exceeded"),
+                     ("EventAgeExceededWhileThrottled", "throttled until the event age ran out"),
+                     ("ReservedConcurrencyZero", "reserved concurrency 0"))
+
+
+def dlq_rows(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every source with DLQ arrivals in the window: arrivals, and how many of them for each
+    cause (`why`), and how many no cause accounts for (`unattributed`)."""
     rows = []
     by_source = {m["source"]: m for m in data["mappings"] if m["source"]}
     for q in data["queues"]:
-        if not q["moved_to_dlq"]:
-            continue
-        why = (by_source.get(q["queue"]) or {}).get("dead_letter_bound") or {}
-        known = sum(why.values())
-        rows.append([f"queue {_e(q['queue'])}", _n(q["moved_to_dlq"]), _n(why.get("Throttled", 0)), _n(why.get("Failed", 0)),
-                     _n(why.get("Other", 0)), _n(max(0.0, q["moved_to_dlq"] - known))])
+        if q["moved_to_dlq"]:
+            why = (by_source.get(q["queue"]) or {}).get("dead_letter_bound") or {}
+            rows.append({"source": f"queue {q['queue']}", "arrivals": q["moved_to_dlq"], "why": why, "causes": DLQ_QUEUE_CAUSES,
+                         "unattributed": max(0.0, q["moved_to_dlq"] - sum(why.values()))})
     for f in data["functions"]:
         if f["dead_letter_deliveries"]:
-            rows.append([f"function {_e(f['function'])} (async)", _n(f["dead_letter_deliveries"]), "–", "–", "–", "–"])
+            why = f.get("dead_letter_by_reason") or {}
+            rows.append({"source": f"function {f['function']} (async)", "arrivals": f["dead_letter_deliveries"], "why": why,
+                         "causes": DLQ_ASYNC_REASONS, "unattributed": max(0.0, f["dead_letter_deliveries"] - sum(why.values()))})
+    return rows
+
+
+def dlq_lines(report: Mapping[str, Any]) -> list[str]:
+    """The DLQ table as the terminal shows it at the end of a run (empty: nothing arrived)."""
+    emulator = report.get("emulator") or {}
+    series = list((emulator.get("timeline") or {}).get("series") or ())
+    mappings = (emulator.get("metrics") or {}).get("event_source_mappings") or {}
+    data = {"functions": function_rows(series), "mappings": mapping_rows(series, mappings), "queues": queue_rows(series)}
+    out = []
+    for row in dlq_rows(data):
+        named = {key for key, _ in row["causes"]}
+        parts = [f"{label} {row['why'][key]:g}" for key, label in row["causes"] if row["why"].get(key)]
+        parts += [f"{key} {value:g}" for key, value in row["why"].items() if key not in named and value]
+        if row["unattributed"]:
+            parts.append(f"not accounted for {row['unattributed']:g}")
+        out.append(f"  {row['source']}: {row['arrivals']:g} arrived in its DLQ: " + ", ".join(parts))
+    return ["dead-letter queues, arrivals and why:", *out] if out else []
+
+
+def _dlq(data: Mapping[str, Any]) -> str:
+    """DLQ arrivals and why: SQS redrives (with the mapping's causes), async dead letters (by reason)."""
+    rows = []
+    for row in dlq_rows(data):
+        named = {key for key, _ in row["causes"]}
+        why = "<br>".join([f"{_e(label)}: {_n(row['why'][key])}" for key, label in row["causes"] if row["why"].get(key)]
+                          + [f"{_e(key)}: {_n(value)}" for key, value in row["why"].items() if key not in named and value])
+        rows.append([_e(row["source"]), _n(row["arrivals"]), why or "–", _n(row["unattributed"])])
     if not rows:
         return '<section id="dlq"><h2>Dead-letter queues</h2><p>Nothing reached a dead-letter queue.</p></section>'
     return ('<section id="dlq"><h2>Dead-letter queues: arrivals and why</h2>'
-            + _table(["source", "moved to its DLQ", "left after throttles", "left after function errors", "left otherwise",
-                      "not seen leaving"], rows)
-            + '<p class="note">Why: the messages the event source mapping left in flight at the queue\'s maxReceiveCount '
-              "(so the next receive moves them to the DLQ), by what happened to their batch: throttled (the batch never "
-              "ran: valid messages, the overpull problem) or failed (a function error or partial batch failure). "
-              "\"Not seen leaving\": moved without the mapping leaving them at that count in the window (another consumer, "
-              "or a batch still held when the window ended). Async dead letters: see the function's errors and "
-              "throttles.</p></section>")
+            + _table(["source", "arrived in its DLQ", "why", "not accounted for"], rows)
+            + '<p class="note">Queues: the messages the event source mapping received at the queue\'s maxReceiveCount '
+              "and did not delete (the next receive moves them to the DLQ), by what happened to their batch: throttled "
+              "(the batch never ran: valid messages, the overpull problem), function errors (a function error or partial "
+              "batch failure), ran past the visibility timeout (another receive moved them while the batch still ran), "
+              "otherwise (the function was gone, the mapping stopped, a delete failed). Async functions: the events "
+              "delivered to the function's DLQ, by AsyncEventsDropped's Reason. \"Not accounted for\": moved without "
+              "a cause the emulator saw in the window (another consumer, or a batch still held when the window "
+              "ended).</p></section>")
 
 
 def _mappings(data: Mapping[str, Any]) -> str:

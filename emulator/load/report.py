@@ -252,7 +252,8 @@ class ReportMetrics(MetricLookup):
         by_second: dict[int, float] = {}
         for s in self.series_list:
             if (s["namespace"], s["metric"]) in (("AWS/SQS", "NumberOfMessagesMovedToDLQ"), ("AWS/Lambda", "DeadLetterDeliveries")):
-                if s["metric"] == "DeadLetterDeliveries" and "FunctionName" not in s["dimensions"]:
+                # Dead letters per function (not also by Reason: the same letters again).
+                if s["metric"] == "DeadLetterDeliveries" and set(s["dimensions"]) != {"FunctionName"}:
                     continue
                 for t, value in zip(s["t"], s["value"]):
                     by_second[t] = by_second.get(t, 0.0) + (value or 0.0)

@@ -87,6 +87,8 @@ def run_command(args: argparse.Namespace, default_endpoint: str) -> int:
     out_dir = args.out or Path.cwd() / DEFAULT_OUT
     out_dir.mkdir(parents=True, exist_ok=True)
     write_files(report, out_dir)
+    for line in html_report.dlq_lines(report):
+        print(line)
     for outcome in outcomes:
         print(("  PASS " if outcome.ok else "  FAIL ") + outcome.message)
     print(f"report: {out_dir / 'report.html'} ({report['verdict']}; {end - start + 1} s from {start})")

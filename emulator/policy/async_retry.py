@@ -61,6 +61,38 @@ class DestinationCondition(StrEnum):
     EVENT_AGE_EXCEEDED = "EventAgeExceeded"
 
 
+class DropReason(StrEnum):
+    """Why an async event ended without a successful run: the `Reason` dimension of the
+    timeline's AsyncEventsDropped and DeadLetterDeliveries (docs/timeline.md). AWS's
+    AsyncEventsDropped counts every one of these, also when the event then goes to a DLQ or
+    on-failure destination ("events might exceed the maximum event age or exhaust the maximum
+    retry attempts, or reserved concurrency might be set to 0":
+    https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html). The names
+    are the on-failure record's `condition`, split where one condition has two causes."""
+
+    RETRIES_EXHAUSTED = "RetriesExhausted"  # function errors used up MaximumRetryAttempts
+    # MaximumEventAgeInSeconds ran out between retries of function or system errors;
+    EVENT_AGE_EXCEEDED = "EventAgeExceeded"
+    # ... or while the event was being throttled (the record's condition: EventAgeExceeded).
+    EVENT_AGE_EXCEEDED_THROTTLED = "EventAgeExceededWhileThrottled"
+    # Reserved concurrency 0: sent on at once, without retries (the record's condition:
+    # RetriesExhausted; https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html).
+    RESERVED_CONCURRENCY_ZERO = "ReservedConcurrencyZero"
+    # The emulator's own queue dropped it: a reset or a shutdown with the event pending, or
+    # an error of ours (logged).
+    RESET = "Reset"
+    SHUTDOWN = "Shutdown"
+    EMULATOR_ERROR = "EmulatorError"
+
+
+def drop_reason(condition: DestinationCondition, last: "Outcome | None") -> DropReason:
+    """The reason for a Fail with `condition`, `last` being the outcome of the event's last
+    attempt (None: it never ran, it aged in the queue)."""
+    if condition is DestinationCondition.RETRIES_EXHAUSTED:
+        return DropReason.RESERVED_CONCURRENCY_ZERO if last is Outcome.RESERVED_ZERO else DropReason.RETRIES_EXHAUSTED
+    return DropReason.EVENT_AGE_EXCEEDED_THROTTLED if last is Outcome.THROTTLED else DropReason.EVENT_AGE_EXCEEDED
+
+
 @dataclass(frozen=True, slots=True)
 class EventState:
     """What the queue remembers about one event between attempts."""

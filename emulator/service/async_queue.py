@@ -36,10 +36,12 @@ from emulator.policy.async_retry import (
     DEFAULT_MAX_RETRY_ATTEMPTS,
     Deliver,
     DestinationCondition,
+    DropReason,
     EventState,
     Outcome,
     RetryAt,
     decide,
+    drop_reason,
     expired,
     new_delivery,
 )
@@ -80,6 +82,7 @@ class PendingDelivery:
     condition: DestinationCondition
     state: DeliveryState
     record: dict[str, Any] | None  # None: a dead letter (the event itself)
+    reason: DropReason | None = None  # why the event failed (None: an on-success record)
 
     @property
     def function(self) -> str:
@@ -233,7 +236,7 @@ class AsyncInvocationQueue:
         lane.running -= 1
         if not task.cancelled() and task.exception() is not None:
             self.ports.metrics.of(event.function).async_events_dropped += 1
-            self.ports.metrics.async_failed(event.function)
+            self.ports.metrics.async_failed(event.function, DropReason.EMULATOR_ERROR)
             log.error("async event %s for %s lost to an emulator bug", event.request_id, event.function, exc_info=task.exception())
         self._start_attempts(event.function, lane)
 
@@ -244,7 +247,7 @@ class AsyncInvocationQueue:
             self._fail(event, DestinationCondition.EVENT_AGE_EXCEEDED, config)
             return
         self.ports.metrics.async_attempt(function, (now - event.state.received_at) * 1000.0)
-        outcome = await self._invoke(event, function)
+        outcome = event.last_outcome = await self._invoke(event, function)
         decision = decide(
             event.state,
             outcome,
@@ -295,15 +298,16 @@ class AsyncInvocationQueue:
         return Outcome.SUCCESS
 
     def _fail(self, event: AsyncEvent, condition: DestinationCondition, config: EventInvokeConfig) -> None:
-        self.ports.metrics.async_failed(event.function)
+        reason = drop_reason(condition, event.last_outcome)
+        self.ports.metrics.async_failed(event.function, reason)
         metrics = self.ports.metrics.of(event.function)
         if condition is DestinationCondition.EVENT_AGE_EXCEEDED:
             metrics.async_events_expired += 1
         dlq = event.version.spec.dead_letter_arn
         if config.on_failure:
-            self._hand_over(event, config.on_failure, condition, config, record=True)
+            self._hand_over(event, config.on_failure, condition, config, record=True, reason=reason)
         elif dlq:
-            self._hand_over(event, dlq, condition, config, record=False)
+            self._hand_over(event, dlq, condition, config, record=False, reason=reason)
         else:
             metrics.async_events_dropped += 1
             log.warning(
@@ -313,7 +317,8 @@ class AsyncInvocationQueue:
 
     # -- deliveries --------------------------------------------------------------------
     def _hand_over(
-        self, event: AsyncEvent, target: str, condition: DestinationCondition, config: EventInvokeConfig, *, record: bool
+        self, event: AsyncEvent, target: str, condition: DestinationCondition, config: EventInvokeConfig, *, record: bool,
+        reason: DropReason | None = None,
     ) -> None:
         """Queue the delivery of the event's record (or, `record=False`, of the event to a DLQ)."""
         now = self.clock.now()
@@ -323,6 +328,7 @@ class AsyncInvocationQueue:
             condition,
             new_delivery(event.state, now, config.maximum_event_age_s),
             invocation_record(event, condition, time.time()) if record else None,
+            reason,
         )
         self._waiting_deliveries.append(delivery)
         self._start_deliveries()
@@ -358,7 +364,7 @@ class AsyncInvocationQueue:
         decision = decide_delivery(delivery.state, not failure, self.clock.now(), self.rng)
         delivery.state = decision.state
         if isinstance(decision, Delivered):
-            self.ports.metrics.delivered(event.function, dead_letter=delivery.record is None)
+            self.ports.metrics.delivered(event.function, dead_letter=delivery.record is None, reason=delivery.reason)
             return
         self.ports.metrics.delivery_failed(event.function, dead_letter=delivery.record is None)
         kind = "dead letter" if delivery.record is None else "record"

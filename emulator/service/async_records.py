@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from emulator.functions.registry import FunctionVersion
-from emulator.policy.async_retry import DestinationCondition, EventState
+from emulator.policy.async_retry import DestinationCondition, EventState, Outcome
 
 # A dead letter's ErrorMessage attribute carries the first 1 KB of the error message
 # (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html).
@@ -29,6 +29,7 @@ class AsyncEvent:
     function_error: str | None = None
     response: bytes | None = None
     error_message: str = ""
+    last_outcome: Outcome | None = None  # None until an attempt ends (why it failed: DropReason)
     # What the Invoke request named, for every attempt (None: not given).
     tenant_id: str | None = None
     trace_header: str | None = None

@@ -47,7 +47,8 @@ def _m(namespace: str, name: str, unit: str, kind: Kind, statistic: str, aws: bo
 
 C, G, D = Kind.COUNTER, Kind.GAUGE, Kind.DISTRIBUTION
 
-# Per function (dimension FunctionName; Throttles also by Reason, ours), and the account
+# Per function (dimension FunctionName; Throttles, AsyncEventsDropped and DeadLetterDeliveries
+# also by Reason, ours), and the account
 # (no dimension: summed or merged over functions, as AWS publishes account-level figures).
 FUNCTION_METRICS: tuple[MetricInfo, ...] = (
     _m(LAMBDA, "Invocations", "Count", C, "Sum", True, "invocations that ran (successful or not), throttles excluded"),
@@ -64,10 +65,11 @@ FUNCTION_METRICS: tuple[MetricInfo, ...] = (
     _m(LAMBDA, "AsyncEventsReceived", "Count", C, "Sum", True, "events queued by Invoke (Event)"),
     _m(LAMBDA, "AsyncEventAge", "Milliseconds", D, "Average", True, "time from queueing an event to each attempt to run it"),
     _m(LAMBDA, "AsyncEventsDropped", "Count", C, "Sum", True,
-       "events that ended without a successful run (retries or age exhausted, reserved concurrency 0, reset); "
-       "counted also when sent to a destination or DLQ, as AWS counts them"),
+       "events that ended without a successful run, counted also when sent to a destination or DLQ, as AWS "
+       "counts them; by Reason: RetriesExhausted, EventAgeExceeded, EventAgeExceededWhileThrottled, "
+       "ReservedConcurrencyZero, Reset, Shutdown, EmulatorError"),
     _m(LAMBDA, "DeadLetterErrors", "Count", C, "Sum", True, "failed attempts to send an event to the DLQ"),
-    _m(LAMBDA, "DeadLetterDeliveries", "Count", C, "Sum", False, "events delivered to the function's DLQ"),
+    _m(LAMBDA, "DeadLetterDeliveries", "Count", C, "Sum", False, "events delivered to the function's DLQ; by Reason, as AsyncEventsDropped"),
     _m(LAMBDA, "DestinationDeliveryFailures", "Count", C, "Sum", True, "failed attempts to send a record to a destination"),
 )
 
@@ -92,8 +94,9 @@ MAPPING_METRICS: tuple[MetricInfo, ...] = (
     _m(LAMBDA, "OnFailureDestinationDeliveredEventCount", "Count", C, "Sum", True, "stream records whose batch was sent on failure"),
     _m(LAMBDA, "FilteredOutEventCount", "Count", C, "Sum", True, "events filtered out by FilterCriteria"),
     _m(LAMBDA, "DeadLetterBoundEventCount", "Count", C, "Sum", False,
-       "SQS messages left in flight at their queue's maxReceiveCount, so bound for its DLQ, by Cause: "
-       "Throttled (the batch never ran), Failed (function error or partial failure), Other"),
+       "SQS messages received at their queue's maxReceiveCount and not deleted, so bound for its DLQ, by "
+       "Cause: Throttled (the batch never ran), Failed (function error or partial failure), "
+       "VisibilityTimeoutExpired (the batch outlived the visibility timeout), Other"),
     _m(LAMBDA, "Pollers", "Count", G, "Maximum", False, "pollers (SQS: concurrent batch workers; Kinesis: lanes)"),
     _m(LAMBDA, "ConcurrentBatches", "Count", G, "Maximum", False, "batches being invoked"),
     _m(LAMBDA, "IteratorAge", "Milliseconds", G, "Maximum", True,

@@ -79,6 +79,8 @@ FUNCTION_PANELS: tuple[PanelSpec, ...] = (
         L("AsyncEventsReceived", "AsyncEventsReceived"), L("AsyncEventsDropped", "AsyncEventsDropped"),
         L("DeadLetterDeliveries", "DeadLetterDeliveries"), L("DeadLetterErrors", "DeadLetterErrors"),
         L("DestinationDeliveryFailures", "DestinationDeliveryFailures")), "bars"),
+    PanelSpec("async-dropped", "Async events dropped, by reason", "Count", (
+        L("AsyncEventsDropped", "{}", split="Reason"),), "bars"),
     PanelSpec("async-age", "Async event age", "Milliseconds", (
         L("AsyncEventAge", "p50", "p50"), L("AsyncEventAge", "p99", "p99"), L("AsyncEventAge", "max", "max"))),
     PanelSpec("provisioned", "Provisioned concurrency utilisation", "None", (

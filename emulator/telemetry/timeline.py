@@ -81,9 +81,9 @@ class FunctionFrame:
         self.throttles: dict[str, int] | None = None  # by Reason
         self.concurrency = 0  # the most executions at once (set when the second closes)
         self.async_received = 0
-        self.async_dropped = 0
+        self.async_dropped: dict[str, int] | None = None  # by Reason (emulator/policy/async_retry.py DropReason)
         self.dead_letter_errors = 0
-        self.dead_letter_deliveries = 0
+        self.dead_letter_deliveries: dict[str, int] | None = None  # by Reason, as async_dropped
         self.destination_failures = 0
         self.duration: Distribution | None = None
         self.init: Distribution | None = None
@@ -190,8 +190,12 @@ class FunctionSeries:
             age = frame.async_age = Distribution()
         age.add(age_ms)
 
-    def async_dropped(self, count: int = 1) -> None:
-        self.frame().async_dropped += count
+    def async_dropped(self, reason: str, count: int = 1) -> None:
+        frame = self.frame()
+        dropped = frame.async_dropped
+        if dropped is None:
+            dropped = frame.async_dropped = {}
+        dropped[reason] = dropped.get(reason, 0) + count
 
     def delivery_failed(self, dead_letter: bool) -> None:
         frame = self.frame()
@@ -200,8 +204,12 @@ class FunctionSeries:
         else:
             frame.destination_failures += 1
 
-    def dead_letter_delivered(self) -> None:
-        self.frame().dead_letter_deliveries += 1
+    def dead_letter_delivered(self, reason: str) -> None:
+        frame = self.frame()
+        delivered = frame.dead_letter_deliveries
+        if delivered is None:
+            delivered = frame.dead_letter_deliveries = {}
+        delivered[reason] = delivered.get(reason, 0) + 1
 
     def frames(self, start: float = -math.inf) -> Iterator[FunctionFrame]:
         """Oldest first; from `start` on, the ring is read from its newest end, so a short
@@ -298,8 +306,12 @@ def _distribution(attr: str) -> Callable[[FunctionFrame], Datum | None]:
     return read
 
 
-def _throttles(frame: FunctionFrame) -> Datum | None:
-    return _one(sum(frame.throttles.values()) if frame.throttles else 0)
+def _by_reason_total(attr: str) -> Callable[[FunctionFrame], Datum | None]:
+    def read(frame: FunctionFrame) -> Datum | None:
+        by_reason: dict[str, int] | None = getattr(frame, attr)
+        return _one(sum(by_reason.values()) if by_reason else 0)
+
+    return read
 
 
 def _concurrency(frame: FunctionFrame) -> Datum | None:
@@ -311,17 +323,19 @@ _FRAME_READERS: dict[str, Callable[[FunctionFrame], Datum | None]] = {
     "Invocations": _counter("invocations"),
     "Errors": _counter("errors"),
     "ColdStarts": _counter("cold_starts"),
-    "Throttles": _throttles,
+    "Throttles": _by_reason_total("throttles"),
     "ConcurrentExecutions": _concurrency,
     "AsyncEventsReceived": _counter("async_received"),
-    "AsyncEventsDropped": _counter("async_dropped"),
+    "AsyncEventsDropped": _by_reason_total("async_dropped"),
     "DeadLetterErrors": _counter("dead_letter_errors"),
-    "DeadLetterDeliveries": _counter("dead_letter_deliveries"),
+    "DeadLetterDeliveries": _by_reason_total("dead_letter_deliveries"),
     "DestinationDeliveryFailures": _counter("destination_failures"),
     "Duration": _distribution("duration"),
     "InitDuration": _distribution("init"),
     "AsyncEventAge": _distribution("async_age"),
 }
+# Series also kept per `Reason` (with FunctionName), and the frame's dict of counts by reason.
+_BY_REASON = {"Throttles": "throttles", "AsyncEventsDropped": "async_dropped", "DeadLetterDeliveries": "dead_letter_deliveries"}
 # Account-level (no dimension) figures AWS publishes by summing or merging over functions.
 _ACCOUNT_FROM_FUNCTIONS = ("Invocations", "Errors", "Throttles", "Duration", "ColdStarts", "AsyncEventsReceived",
                            "AsyncEventsDropped", "AsyncEventAge", "DeadLetterErrors", "DestinationDeliveryFailures")
@@ -411,8 +425,9 @@ class Timeline:
                     if metric in _ACCOUNT_FROM_FUNCTIONS:
                         keys.add(SeriesKey(catalog.LAMBDA, metric, ()))
             for frame in frames:
-                for reason in frame.throttles or ():
-                    keys.add(SeriesKey(catalog.LAMBDA, "Throttles", (("FunctionName", name), ("Reason", reason))))
+                for metric, attr in _BY_REASON.items():
+                    for reason in getattr(frame, attr) or ():
+                        keys.add(SeriesKey(catalog.LAMBDA, metric, (("FunctionName", name), ("Reason", reason))))
         return sorted(keys)
 
     def points(self, key: SeriesKey, start: float = -math.inf, end: float = math.inf) -> list[tuple[int, Datum]]:
@@ -436,9 +451,10 @@ class Timeline:
         reason = dims.get("Reason")
         read = _FRAME_READERS[metric]
         if reason is not None:
-            if metric != "Throttles":
+            attr = _BY_REASON.get(metric)
+            if attr is None:
                 return []
-            read = lambda frame: _one((frame.throttles or {}).get(reason, 0))  # noqa: E731
+            read = lambda frame: _one((getattr(frame, attr) or {}).get(reason, 0))  # noqa: E731
         name = dims.get("FunctionName")
         names = [name] if name is not None else list(self._functions)
         summing = catalog.info(catalog.LAMBDA, metric).kind is Kind.COUNTER  # type: ignore[union-attr]

@@ -7,7 +7,9 @@ Runs the example's own template and driver (drive.py) against an emulator starte
 from __future__ import annotations
 
 import importlib.util
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,11 +26,23 @@ def load_driver():
     return module
 
 
+def settled_metrics(emu: Any, timeout_s: float = 30.0) -> dict[str, Any]:
+    """/_emulator/metrics once no mapping holds a batch: the queues are empty, so a batch still
+    running can only be one whose messages were moved while it ran; its delete ends its count."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        snapshot = emu.metrics()
+        held = sum(m["BatchesInFlight"] for m in snapshot["event_source_mappings"].values())
+        if not held or time.monotonic() > deadline:
+            return snapshot
+        time.sleep(0.05)
+
+
 def test_maximum_concurrency_keeps_valid_messages_out_of_the_dlq(lambda_emulator_factory):
     drive = load_driver()
     emu = lambda_emulator_factory(HERE / "template.yaml")
     result = drive.drive(emu.client("sqs"), messages=MESSAGES, timeout_s=60)
-    snapshot = emu.metrics()
+    snapshot = settled_metrics(emu)
     print(drive.report(result, snapshot))
     functions = snapshot["functions"]
     mappings = {m["FunctionArn"].rsplit(":", 1)[1]: m for m in snapshot["event_source_mappings"].values()}
@@ -36,7 +50,12 @@ def test_maximum_concurrency_keeps_valid_messages_out_of_the_dlq(lambda_emulator
     assert result["bug"]["dead_lettered"] > 0
     assert functions["overpull-bug-consumer"]["Errors"] == 0
     assert mappings["overpull-bug-consumer"]["BatchesThrottled"] > 0
+    # every message in the DLQ has its cause: throttled, or ran past the visibility timeout
+    causes = mappings["overpull-bug-consumer"]["DeadLetterBoundByCause"]
+    assert sum(causes.values()) == result["bug"]["dead_lettered"], causes
+    assert set(causes) <= {"Throttled", "VisibilityTimeoutExpired"} and causes.get("Throttled", 0) > 0
     # the fix: everything processed, nothing throttled
-    assert result["fix"] == {"sent": MESSAGES, "processed": MESSAGES, "dead_lettered": 0}
+    assert result["fix"] == {"sent": MESSAGES, "dead_lettered": 0}
+    assert mappings["overpull-fix-consumer"]["MessagesDeleted"] == MESSAGES
     assert mappings["overpull-fix-consumer"]["BatchesThrottled"] == 0
     assert functions["overpull-fix-consumer"]["Errors"] == 0

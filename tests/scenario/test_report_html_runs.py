@@ -206,3 +206,55 @@ def test_emulator_report_usage_errors(emulator: EmulatorHandle, tmp_path: Path) 
     gone = subprocess.run([sys.executable, "-m", "emulator.cli", "report", "--since", "1m", "--endpoint", "http://127.0.0.1:9",
                            "--out", str(tmp_path)], capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
     assert gone.returncode == 1 and "cannot reach" in gone.stderr and "Traceback" not in gone.stderr
+
+
+def test_emulator_report_shows_async_dead_letters_by_reason(lambda_emulator_factory: Any, tmp_path: Path) -> None:
+    """Async events that end in the function's DLQ, split by why: function errors with no
+    retry left (RetriesExhausted) and reserved concurrency 0 (ReservedConcurrencyZero), in
+    the timeline (read through the CloudWatch API), report.html and the printed table."""
+    dlq = {"Type": "SQS", "TargetArn": {"Fn::GetAtt": ["AsyncDlq", "Arn"]}}
+    template = {
+        "AsyncDlq": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "async-dlq"}},
+        "AsyncFailing": inline_function(FAILING, FunctionName="async-failing", DeadLetterQueue=dlq,
+                                        EventInvokeConfig={"MaximumRetryAttempts": 0}),
+        "AsyncOff": inline_function(ECHO, FunctionName="async-off", DeadLetterQueue=dlq, ReservedConcurrentExecutions=0),
+    }
+    emu = lambda_emulator_factory(template, log_invocations=False)
+    since = int(json.loads(_get(f"{emu.url}/_emulator/timeline?since=1e15"))["now"])
+    for name, count in (("async-failing", 3), ("async-off", 2)):
+        for n in range(count):
+            assert emu.lambda_client.invoke(FunctionName=name, InvocationType="Event",
+                                            Payload=json.dumps({"n": n}))["StatusCode"] == 202
+
+    def delivered() -> dict[str, int]:
+        functions = emu.metrics()["functions"]
+        return {name: functions.get(name, {}).get("DeadLetterDeliveries", 0) for name in ("async-failing", "async-off")}
+    assert wait_until(lambda: delivered() == {"async-failing": 3, "async-off": 2}, timeout_s=30)
+
+    cloudwatch = emu.client("cloudwatch")
+
+    def total(metric: str, function: str, reason: str) -> float:
+        answer = cloudwatch.get_metric_statistics(
+            Namespace="AWS/Lambda", MetricName=metric, StartTime=since - 60, EndTime=since + 3600, Period=60,
+            Statistics=["Sum"], Dimensions=[{"Name": "FunctionName", "Value": function}, {"Name": "Reason", "Value": reason}])
+        return sum(point["Sum"] for point in answer["Datapoints"])
+    for metric in ("AsyncEventsDropped", "DeadLetterDeliveries"):
+        assert total(metric, "async-failing", "RetriesExhausted") == 3
+        assert total(metric, "async-off", "ReservedConcurrencyZero") == 2
+        assert total(metric, "async-failing", "ReservedConcurrencyZero") == total(metric, "async-off", "RetriesExhausted") == 0
+
+    done = subprocess.run([sys.executable, "-m", "emulator.cli", "report", "--since", str(since), "--endpoint", emu.url,
+                           "--out", str(tmp_path), "--threshold", "count(DLQ) == 5",
+                           "--threshold", "count(AsyncEventsDropped{Reason=RetriesExhausted}) == 3"],
+                          capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    assert done.returncode == 0, done.stdout + done.stderr  # each dead letter counted once
+    assert "  function async-failing (async): 3 arrived in its DLQ: retries exhausted 3\n" in done.stdout
+    assert "  function async-off (async): 2 arrived in its DLQ: reserved concurrency 0 2\n" in done.stdout
+    data = embedded((tmp_path / "report.html").read_text())
+    functions = {f["function"]: f for f in data["functions"]}
+    assert functions["async-failing"]["async_dropped_by_reason"] == {"RetriesExhausted": 3}
+    assert functions["async-failing"]["dead_letter_by_reason"] == {"RetriesExhausted": 3}
+    assert functions["async-off"]["async_dropped_by_reason"] == {"ReservedConcurrencyZero": 2}
+    assert functions["async-off"]["dead_letter_by_reason"] == {"ReservedConcurrencyZero": 2}
+    reasons = lines(panel(data, "function:async-failing:async-dropped"))
+    assert {label: line["total"] for label, line in reasons.items()} == {"RetriesExhausted": 3}

@@ -202,5 +202,8 @@ def test_the_dead_letter_choice_sends_a_refused_message_at_once(tmp_path):
     with running_emulator(_refusing_template(tmp_path, endpoint), sns_lambda_rejections="dead-letter") as emu:
         emu.client("sns").publish(TopicArn=TOPIC_ARN, Message="refused")
         assert wait_until(lambda: len(_dead_letters(emu)) == 1, timeout_s=WAIT_S)
+        # The count follows the DLQ's acknowledgement of the send, so it may trail the message.
+        assert wait_until(lambda: emu.metrics()["sns"]["topics"].get(TOPIC_ARN, {}).get(
+            "NumberOfNotificationsRedrivenToDlq") == 1, timeout_s=WAIT_S)
         counters = emu.metrics()["sns"]["topics"][TOPIC_ARN]
         assert counters["LambdaDeliveryAttemptsRejected"] == 1 and counters["NumberOfNotificationsRedrivenToDlq"] == 1

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import pytest
 
 from backend_testkit import RestartableMoto
-from core_testkit import wait_until
+from core_testkit import Gate, wait_until
 from execution_testkit import EXECUTIONS, settings
 from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emulator
 
@@ -269,6 +269,51 @@ def test_overpull_valid_messages_reach_the_dlq_and_maximum_concurrency_fixes_it(
     assert depth(emu, "fix-dlq") == 0
     assert fix["MessagesDeleted"] == 50 and fix["BatchesThrottled"] == 0 and fix["Pollers"] == 2
     assert functions["fix"].get("Throttles", 0) == 0
+
+
+# Held in Init (the cold start), which the function's Timeout does not bound (Init has its
+# own 10 s: https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html), so
+# the batch can outlive a visibility timeout no shorter than that Timeout; bounded below it.
+INIT_AT_GATE = """
+import os, time
+GATE = os.environ["GATE"]
+open(os.path.join(GATE, "in-init"), "w").close()
+deadline = time.monotonic() + 8
+while not os.path.exists(os.path.join(GATE, "open")) and time.monotonic() < deadline:
+    time.sleep(0.002)
+
+def handler(event, context):
+    return None
+"""
+
+
+def test_a_batch_that_outlives_its_visibility_timeout_is_attributed_when_its_message_is_dead_lettered(
+        lambda_emulator_factory: Any, tmp_path: Path) -> None:
+    """A message received at its queue's maxReceiveCount whose batch is still running when
+    the visibility timeout ends is received again by another poller, and that receive moves
+    it to the DLQ. The batch then succeeds, its delete fails (the handle is no longer the
+    latest), and the mapping counts the message as DLQ-bound for that reason: every DLQ
+    arrival has a cause."""
+    gate = Gate(tmp_path / "gate")
+    template = {
+        "SlowDlq": queue("slow-dlq"),
+        "SlowQueue": queue("slow-q", dlq="slow-dlq", max_receive=1, visibility=1),
+        "Slow": inline_function(INIT_AT_GATE, FunctionName="slow", Timeout=1, MemorySize=1769,
+                                Environment={"Variables": {"GATE": gate.path}},
+                                Events={"Source": {"Type": "SQS", "Properties": {"Queue": queue_arn("slow-q")}}}),
+    }
+    emu = lambda_emulator_factory(template)
+    send(emu, "slow-q", ["late"])
+    # The batch waits in Init while its visibility timeout runs out and the redrive happens.
+    assert wait_until(lambda: gate.arrived() == 1 and depth(emu, "slow-dlq") == 1, WAIT_S)
+    assert depth(emu, "slow-q") == 0
+    gate.open()
+    assert wait_until(lambda: mapping_stats(emu, "slow")["DeleteFailures"] == 1, WAIT_S)
+    stats = mapping_stats(emu, "slow")
+    assert stats["Invocations"] == 1 and stats["BatchesSucceeded"] == 1 and stats["MessagesDeleted"] == 0
+    assert stats["DeadLetterBoundByCause"] == {"VisibilityTimeoutExpired": 1}
+    assert stats["MessagesReturnedAtMaxReceiveCount"] == 1
+    assert emu.metrics()["functions"]["slow"].get("Errors", 0) == 0
 
 
 def test_pollers_survive_a_backend_that_dies_and_comes_back(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -32,6 +32,7 @@ from emulator.policy.async_retry import DestinationCondition, throttle_backoff
 from emulator.policy.delivery_retry import delivery_backoff
 from emulator.service.async_queue import AsyncInvocationQueue, AsyncQueuePorts, EventInvokeConfig
 from emulator.service.destinations import DeliveryFailed
+from emulator.telemetry.timeline import Timeline, series_key
 from emulator.template.specs import FunctionSpec
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.looptime]
@@ -86,12 +87,14 @@ class ScriptedSender:
 class Harness:
     """The queue with scripted ports, on the test's (virtual-time) loop."""
 
-    def __init__(self, *, scale: float = 1.0, rng: random.Random | None = None) -> None:
+    def __init__(self, *, scale: float = 1.0, rng: random.Random | None = None, timeline: bool = False) -> None:
         self.loop = asyncio.get_running_loop()
         assert self.loop.time() == 0.0, "looptime starts every test's loop at 0"
         # The one clock, reading loop.time(); emulated = loop seconds x scale.
         self.clock = ScaledClock(scale, monotonic=self.loop.time)
-        self.metrics = Metrics()
+        # With `timeline`, the per-second series the report reads, on the same virtual clock.
+        self.timeline = Timeline(self.clock.wall) if timeline else None
+        self.metrics = Metrics(self.timeline)
         self.sender = ScriptedSender(self.loop)
         self.versions: dict[str, FunctionVersion] = {}
         self.behaviours: dict[str, Behaviour] = {}
@@ -259,6 +262,52 @@ async def test_reserved_concurrency_zero_sends_the_event_to_the_destination_at_o
     assert harness.times("Off") == [0.0]
     [sent] = harness.sender.sent
     assert sent.at == 0.0 and sent.body["requestContext"]["approximateInvokeCount"] == 0
+
+
+async def test_every_event_that_ends_without_success_is_counted_in_the_timeline_by_why() -> None:
+    """AsyncEventsDropped and DeadLetterDeliveries by Reason: the on-failure record's
+    condition (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html),
+    split where one condition has two causes, and the queue's own drops."""
+    harness = Harness(timeline=True)
+    dlq = "arn:aws:sqs:us-east-1:123456789012:dlq"
+    gate = asyncio.Event()
+    harness.function("Failer", fails(), config=EventInvokeConfig(maximum_retry_attempts=1), dlq=dlq)
+    harness.function("Aging", fails(), config=EventInvokeConfig(maximum_event_age_s=60), dlq=dlq)
+    harness.function("Busy", throttles(), config=EventInvokeConfig(maximum_event_age_s=60), dlq=dlq)
+    harness.function("Off", throttles(), reserved=0, dlq=dlq)
+    harness.function("Lost", fails(), config=EventInvokeConfig(maximum_retry_attempts=0))  # nowhere to go
+    harness.function("Held", held(gate))
+    harness.function("Fine", succeeds(), dlq=dlq)
+    async with running(harness):
+        for name in ("Failer", "Failer", "Aging", "Busy", "Off", "Lost", "Held", "Fine"):
+            harness.submit(name)
+        await asyncio.sleep(200)  # every retry above is due within 180 s
+        assert harness.queue.pending == 1  # Held's
+        await harness.queue.drop_all(DROPPED_BY_RESET)
+    # Failer: 2 attempts, 60 s apart; Aging: its second failure's retry would be due at 180 s,
+    # past its 60 s; Busy: throttled until its age ran out.
+    assert harness.times("Failer") == [0.0, 0.0, 60.0, 60.0] and harness.times("Aging") == [0.0, 60.0]
+    assert harness.timeline is not None
+
+    def total(metric: str, **dims: str) -> float:
+        return sum(datum.total for _, datum in harness.timeline.points(series_key("AWS/Lambda", metric, dims)))
+
+    expected = {("Failer", "RetriesExhausted"): 2, ("Aging", "EventAgeExceeded"): 1,
+                ("Busy", "EventAgeExceededWhileThrottled"): 1, ("Off", "ReservedConcurrencyZero"): 1,
+                ("Lost", "RetriesExhausted"): 1, ("Held", "Reset"): 1}
+    reasons = ("RetriesExhausted", "EventAgeExceeded", "EventAgeExceededWhileThrottled", "ReservedConcurrencyZero",
+               "Reset", "Shutdown", "EmulatorError")
+    for name in ("Failer", "Aging", "Busy", "Off", "Lost", "Held", "Fine"):
+        for reason in reasons:
+            want = expected.get((name, reason), 0)
+            assert total("AsyncEventsDropped", FunctionName=name, Reason=reason) == want, (name, reason)
+            # Each went on to the DLQ, for the same reason (Lost had none; Held was dropped).
+            sent = 0 if name in ("Lost", "Held") else want
+            assert total("DeadLetterDeliveries", FunctionName=name, Reason=reason) == sent, (name, reason)
+        assert total("AsyncEventsDropped", FunctionName=name) == sum(n for (f, _), n in expected.items() if f == name)
+    assert total("AsyncEventsDropped") == 7  # the account's
+    assert sum(total("DeadLetterDeliveries", FunctionName=name) for name in harness.versions) == 5
+    assert len(harness.sender.sent) == 5
 
 
 # -- dispatch: events wait in the queue for the function's concurrency -------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,9 +70,9 @@ class FakeQueue:
             self.depth -= count
         return [self._message(next(self._ids)) for _ in range(count)]
 
-    async def sqs_delete_batch(self, queue_url: str, receipt_handles: list[str]) -> int:
+    async def sqs_delete_batch(self, queue_url: str, receipt_handles: list[str]) -> dict[str, str]:
         self.deleted += len(receipt_handles)
-        return 0
+        return {}
 
     @staticmethod
     def _message(number: int) -> dict[str, Any]:
@@ -288,3 +289,93 @@ async def test_with_a_batching_window_the_functions_timeout_is_asked_once_per_re
         await run.at(59)
     assert function.invocations > 100
     assert function.timeout_asked == 2  # at the start and 30 s later (ATTRIBUTE_REFRESH_S)
+
+
+class OneMessageQueue:
+    """One message on a queue with a redrive policy, kept as the moto child keeps it: a
+    receive while it is visible counts and hands out a new receipt handle, one once it has
+    been received maxReceiveCount times moves it to the DLQ instead, and every handle it was
+    ever given deletes it (stale ones too)."""
+
+    def __init__(self, visibility_s: int, max_receive: int) -> None:
+        self.visibility_s, self.max_receive = visibility_s, max_receive
+        self.where = "queue"  # "queue" | "deleted" | "dlq"
+        self.count = 0
+        self.visible_at = 0.0
+        self.handles: set[str] = set()
+
+    async def queue_url(self, queue_arn: str) -> str:
+        return "http://queue.local/" + queue_arn.rsplit(":", 1)[-1]
+
+    async def sqs_queue_attributes(self, queue_url: str, names: list[str] | None = None) -> dict[str, str]:
+        if names:  # the DLQ's depth
+            return {"ApproximateNumberOfMessages": str(int(self.where == "dlq"))}
+        return {"VisibilityTimeout": str(self.visibility_s), "FifoQueue": "false", "RedrivePolicy": json.dumps(
+            {"deadLetterTargetArn": f"{QUEUE_ARN}-dlq", "maxReceiveCount": self.max_receive})}
+
+    async def sqs_receive(self, queue_url: str, max_messages: int, wait_s: int, visibility_timeout: int | None = None) -> list[dict[str, Any]]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        while True:
+            now = loop.time()
+            if self.where == "queue" and now >= self.visible_at:
+                if self.count >= self.max_receive:
+                    self.where = "dlq"
+                    return []
+                self.count += 1
+                self.visible_at = now + self.visibility_s
+                handle = f"h-{self.count}"
+                self.handles.add(handle)
+                return [{"MessageId": "m-1", "ReceiptHandle": handle, "Body": "x", "MD5OfBody": "", "Attributes": {
+                    "ApproximateReceiveCount": str(self.count), "SentTimestamp": "1700000000000"}}]
+            if now >= deadline:
+                return []
+            wake = min(deadline, self.visible_at) if self.where == "queue" and self.visible_at > now else deadline
+            await asyncio.sleep(wake - now)
+
+    async def sqs_delete_batch(self, queue_url: str, receipt_handles: list[str]) -> dict[str, str]:
+        failed = {}
+        for handle in receipt_handles:
+            if handle in self.handles and self.where in ("queue", "deleted"):
+                self.where = "deleted"
+            else:
+                failed[handle] = "ReceiptHandleIsInvalid"
+        return failed
+
+
+@dataclass
+class RunsOnceThenThrottled:
+    """The first batch runs `handler_s`; every later attempt is throttled."""
+
+    handler_s: float
+    calls: int = 0
+
+    async def invoke(self, function_arn: str, payload: bytes) -> BatchResult:
+        self.calls += 1
+        if self.calls > 1:
+            raise TooManyRequests("ReservedFunctionConcurrentInvocationLimitExceeded")
+        await asyncio.sleep(self.handler_s)
+        return BatchResult(b"null", None, "$LATEST")
+
+    async def timeout_s(self, function_arn: str) -> float:
+        return 1.0
+
+
+@pytest.mark.parametrize(("handler_s", "fate", "bound"), [
+    # The first batch deletes the message (with its older handle) before anything moves it.
+    (1.5, "deleted", {}),
+    # The second receive's visibility timeout ends first: the next receive moves it to the DLQ.
+    (3.0, "dlq", {"Throttled": 1}),
+])
+async def test_a_message_is_counted_dlq_bound_only_if_no_batch_that_held_it_deleted_it(
+        handler_s: float, fate: str, bound: dict[str, int]) -> None:
+    """Visibility timeout 1 s, maxReceiveCount 2: the first batch still runs when the message
+    shows again; a second worker receives it (the last receive allowed) and is throttled until
+    it gives the batch up. Which ends the message: the first batch's delete, or the redrive?"""
+    queue = OneMessageQueue(visibility_s=1, max_receive=2)
+    function = RunsOnceThenThrottled(handler_s)
+    async with Harness(queue, function, concurrency_model("current")) as run:  # type: ignore[arg-type]
+        stats = await run.at(10)
+    assert queue.where == fate and queue.count == 2
+    assert stats["DeadLetterBoundByCause"] == bound
+    assert stats["MessagesReturnedAtMaxReceiveCount"] == sum(bound.values())

@@ -137,9 +137,9 @@ def test_async_events() -> None:
     metrics.async_attempt("f", 0.0)
     clock.advance(60)
     metrics.async_attempt("f", 60_000.0)
-    metrics.async_failed("f")
+    metrics.async_failed("f", "RetriesExhausted")
     metrics.delivery_failed("f", dead_letter=True)
-    metrics.delivered("f", dead_letter=True)
+    metrics.delivered("f", dead_letter=True, reason="RetriesExhausted")
     metrics.delivery_failed("f", dead_letter=False)
     assert values(timeline, "AsyncEventsReceived", FunctionName="f") == [(0, 1), (60, 0)]
     assert values(timeline, "AsyncEventAge", "Maximum", FunctionName="f") == [(0, 0.0), (60, 60_000.0)]
