@@ -1,7 +1,7 @@
 """Where an asynchronous delivery's CPU goes: benchmark 15's emulator, one round per mode.
 
     .venv/bin/python bench/profile_async.py direct,plain,direct,plain [--messages 2000]
-        [--py-spy out.txt] [--reserved 4]
+        [--py-spy out.txt] [--reserved 4] [--against CHECKOUT]
     .venv/bin/python bench/profile_async.py queue    # the queue's machinery alone, in-process
     .venv/bin/python bench/profile_async.py publish  # PublishBatch latency, with and without subscribers
 
@@ -39,6 +39,7 @@ import sys
 import time
 import urllib.request
 from collections import Counter
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +176,10 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=2_000)
     parser.add_argument("--py-spy", dest="py_spy", help="record the control plane during the last round to this file")
     parser.add_argument("--reserved", type=int, help="reserved concurrency of every function")
+    parser.add_argument("--against", type=Path, metavar="DIR",
+                        help="A/B: also start an emulator from the checkout in DIR (PYTHONPATH) and run each round on "
+                             "both, alternating which goes first; its environments and moto share this venv, so "
+                             "their CPU is counted in both columns (the idle one's is small)")
     args = parser.parse_args()
     if args.modes == "queue":
         queue_cost()
@@ -192,36 +197,56 @@ def main() -> None:
             if resource["Type"] == "AWS::Serverless::Function" and args.reserved is not None:
                 resource["Properties"]["ReservedConcurrentExecutions"] = args.reserved
         template.write_text(json.dumps(doc))
-        with start_emulator(workdir, template, "--backend", "moto") as emulator:
-            bench_sns.drive(emulator, bench_sns.publish_batch_requests("plain", 100), 200, 100 * bench_sns.SUBSCRIBERS)
+        with ExitStack() as stack:
+            emulators = {"ours": stack.enter_context(start_emulator(workdir, template, "--backend", "moto"))}
+            if args.against is not None:
+                other = workdir / "against"  # its own working directory
+                other.mkdir()
+                (other / template.name).write_text(template.read_text())
+                emulators["against"] = stack.enter_context(start_emulator(
+                    other, other / template.name, "--backend", "moto", name="against",
+                    env={"PYTHONPATH": str(args.against.resolve())}))
+            for emulator in emulators.values():
+                bench_sns.drive(emulator, bench_sns.publish_batch_requests("plain", 100), 200, 100 * bench_sns.SUBSCRIBERS)
             if args.modes == "publish":
-                publish_latency(emulator)
+                for label, emulator in emulators.items():
+                    print(f"-- {label}")
+                    publish_latency(emulator)
                 return
-            root = str(Path(__file__).resolve().parent.parent)
             for index, mode in enumerate(modes):
-                spy = None
-                if args.py_spy and index == len(modes) - 1:
-                    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-                    spy = subprocess.Popen([py_spy, "record", "-r", "200", "-f", "raw", "-o", args.py_spy, "--pid",
-                                            str(emulator.pid), "--nonblocking"],
-                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-                    time.sleep(1.0)
-                before, (all0, idle0), (cold0, _) = process_cpu(), machine_cpu(), cold_starts(emulator.url)
-                requests = direct if mode == "direct" else bench_sns.publish_batch_requests(mode, args.messages)
-                seconds, sending = bench_sns.drive(emulator, requests, 202 if mode == "direct" else 200, deliveries)
-                after, (all1, idle1), (cold1, peak) = process_cpu(), machine_cpu(), cold_starts(emulator.url)
-                if spy is not None:
-                    spy.send_signal(signal.SIGINT)
-                    spy.wait(60)
-                used: Counter[str] = Counter()
-                for pid, (command, cpu) in after.items():
-                    used[kind(pid, command, emulator.pid, root)] += cpu - before.get(pid, (command, 0.0))[1]
-                busy = (all1 - all0) - (idle1 - idle0)
-                print(f"{mode}: {deliveries / seconds:,.0f} deliveries/s ({seconds:.2f} s, {sending:.2f} s of it sending); "
-                      f"machine {busy / seconds:.2f} of {(all1 - all0) / seconds:.1f} CPUs busy; cold starts {cold1 - cold0}, "
-                      f"peak concurrency {peak} per function", flush=True)  # fmt: skip
-                for name in ("control plane", "environments", "moto", "other"):
-                    print(f"    {name:14} {used[name] / seconds:.2f} CPU = {used[name] / deliveries * 1e6:5.0f} us per delivery")
+                order = list(emulators.items())
+                for label, emulator in order if index % 2 == 0 else order[::-1]:
+                    spy_file = args.py_spy if index == len(modes) - 1 and label == "ours" else None
+                    requests = direct if mode == "direct" else bench_sns.publish_batch_requests(mode, args.messages)
+                    one_round(emulator, f"{mode}" if len(emulators) == 1 else f"{label} {mode}", requests,
+                              202 if mode == "direct" else 200, deliveries, spy_file)
+
+
+def one_round(emulator: Any, title: str, requests: list[bytes], status: int, deliveries: int,
+              spy_file: str | None) -> None:
+    root = str(Path(__file__).resolve().parent.parent)
+    spy = None
+    if spy_file:
+        py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        spy = subprocess.Popen([py_spy, "record", "-r", "200", "-f", "raw", "-o", spy_file, "--pid",
+                                str(emulator.pid), "--nonblocking"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        time.sleep(1.0)
+    before, (all0, idle0), (cold0, _) = process_cpu(), machine_cpu(), cold_starts(emulator.url)
+    seconds, sending = bench_sns.drive(emulator, requests, status, deliveries)
+    after, (all1, idle1), (cold1, peak) = process_cpu(), machine_cpu(), cold_starts(emulator.url)
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(60)
+    used: Counter[str] = Counter()
+    for pid, (command, cpu) in after.items():
+        used[kind(pid, command, emulator.pid, root)] += cpu - before.get(pid, (command, 0.0))[1]
+    busy = (all1 - all0) - (idle1 - idle0)
+    print(f"{title}: {deliveries / seconds:,.0f} deliveries/s ({seconds:.2f} s, {sending:.2f} s of it sending); "
+          f"machine {busy / seconds:.2f} of {(all1 - all0) / seconds:.1f} CPUs busy; cold starts {cold1 - cold0}, "
+          f"peak concurrency {peak} per function", flush=True)  # fmt: skip
+    for name in ("control plane", "environments", "moto", "other"):
+        print(f"    {name:14} {used[name] / seconds:.2f} CPU = {used[name] / deliveries * 1e6:5.0f} us per delivery")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ import hashlib
 import json
 import time
 from collections.abc import Mapping
-from typing import Any
 
 # SNS signs with SHA1 ("1") unless the topic's SignatureVersion attribute is "2"
 # (https://docs.aws.amazon.com/sns/latest/dg/sns-verify-signature-of-message.html).
@@ -96,11 +95,20 @@ def lambda_event(*, message_id: str, topic_arn: str, subscription_arn: str, mess
                  stamp: str, attributes: Mapping[str, Mapping[str, str]] | None,
                  signature_version: str = SIGNATURE_VERSION) -> bytes:
     """The payload a Lambda subscription's function is invoked with (asynchronously)."""
-    record: dict[str, Any] = {
-        "EventSource": LAMBDA_EVENT_SOURCE,
-        "EventVersion": LAMBDA_EVENT_VERSION,
-        "EventSubscriptionArn": subscription_arn,
-        "Sns": {
+    return LambdaEvents(message_id=message_id, topic_arn=topic_arn, message=message, subject=subject, stamp=stamp,
+                        attributes=attributes, signature_version=signature_version).payload(subscription_arn)
+
+
+class LambdaEvents:
+    """One message's event records for each of its Lambda subscriptions, the message encoded
+    once: the records differ only in EventSubscriptionArn and UnsubscribeUrl, and a topic
+    fans one message out to many subscriptions. The bytes are json.dumps's of the record
+    (ensure_ascii off), keys in the order of AWS's example event."""
+
+    def __init__(self, *, message_id: str, topic_arn: str, message: str, subject: str | None, stamp: str,
+                 attributes: Mapping[str, Mapping[str, str]] | None, signature_version: str = SIGNATURE_VERSION) -> None:
+        head = {"EventSource": LAMBDA_EVENT_SOURCE, "EventVersion": LAMBDA_EVENT_VERSION}
+        sns = {
             "Type": NOTIFICATION,
             "MessageId": message_id,
             "TopicArn": topic_arn,
@@ -110,8 +118,15 @@ def lambda_event(*, message_id: str, topic_arn: str, subscription_arn: str, mess
             "SignatureVersion": signature_version,
             "Signature": signature(message_id),
             "SigningCertUrl": certificate_url(region_of(topic_arn)),
-            "UnsubscribeUrl": unsubscribe_url(subscription_arn),
-            "MessageAttributes": {name: {"Type": a["Type"], "Value": a["Value"]} for name, a in (attributes or {}).items()},
-        },
-    }
-    return json.dumps({"Records": [record]}, ensure_ascii=False).encode()
+        }
+        shown = {name: {"Type": a["Type"], "Value": a["Value"]} for name, a in (attributes or {}).items()}
+        # '{"Records": [{"EventSource": …, "EventVersion": …, "EventSubscriptionArn": ' ARN
+        # ', "Sns": {"Type": …, "SigningCertUrl": …, "UnsubscribeUrl": ' URL
+        # ', "MessageAttributes": {…}}}]}'
+        self._head = '{"Records": [' + _j(head)[:-1] + ', "EventSubscriptionArn": '
+        self._middle = ', "Sns": ' + _j(sns)[:-1] + ', "UnsubscribeUrl": '
+        self._tail = ', "MessageAttributes": ' + _j(shown) + "}}]}"
+
+    def payload(self, subscription_arn: str) -> bytes:
+        return (self._head + _j(subscription_arn) + self._middle + _j(unsubscribe_url(subscription_arn))
+                + self._tail).encode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -24,6 +25,17 @@ _ARN_RE = re.compile(
     r"^(?:arn:aws[a-zA-Z-]*:lambda:(?P<region>[a-z0-9-]+):)?(?:(?P<account>\d{12}):)?(?:function:)?"
     r"(?P<name>[a-zA-Z0-9_-]{1,64})(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9_-]{1,128}))?$"
 )
+
+
+@functools.lru_cache(maxsize=4096)
+def _split_name(raw: str) -> tuple[str, str | None, str | None, str | None] | None:
+    """(name, qualifier, region, account) of a FunctionName, or None when it is not one.
+    Cached: every invocation names its function, most often by the same few strings (an
+    SNS subscription's endpoint is a full ARN, matched for every message)."""
+    match = _ARN_RE.match(raw)
+    if match is None:
+        return None
+    return match.group("name"), match.group("qualifier"), match.group("region"), match.group("account")
 
 
 def iso_timestamp(epoch: float) -> str:
@@ -145,13 +157,13 @@ class FunctionRegistry:
 
     def parse_name(self, raw: str) -> tuple[str, str | None]:
         """Split a FunctionName (name, name:qualifier, full or partial ARN) into name, qualifier."""
-        match = _ARN_RE.match(raw)
-        if match is None:
+        split = _split_name(raw)
+        if split is None:
             raise InvalidParameterValue(
                 f"1 validation error detected: Value '{raw}' at 'functionName' failed to satisfy constraint: "
                 "Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?(\\d{12}:)?(function:)?([a-zA-Z0-9-_\\.]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
             )
-        return match.group("name"), match.group("qualifier")
+        return split[0], split[1]
 
     def get(self, raw_name: str) -> tuple[LambdaFunction, str | None]:
         name, qualifier = self.parse_name(raw_name)
@@ -163,10 +175,10 @@ class FunctionRegistry:
         return function, qualifier
 
     def _same_account(self, raw_name: str) -> bool:
-        match = _ARN_RE.match(raw_name)
-        if match is None:
+        split = _split_name(raw_name)
+        if split is None:
             return False
-        region, account = match.group("region"), match.group("account")
+        region, account = split[2], split[3]
         return (region is None or region == self.region) and (account is None or account == self.account_id)
 
     def resolve(self, raw_name: str, qualifier: str | None = None) -> FunctionVersion:

@@ -5,10 +5,12 @@ http.server cannot skip a request body the application left unread; after each r
 it also drains the socket. So every call costs a TCP connection and a new thread on both
 sides (~0.3 ms of the server's CPU). For the calls the emulator's pollers make in a loop
 (POST with an `X-Amz-Target` header and a Content-Length body: SQS, Kinesis, DynamoDB,
-...), this handler reads the body before the application runs, buffers the response and
-sends it with a Content-Length, and keeps the connection open. Every other request (S3,
-query-protocol services, chunked uploads, HEAD, ...) goes through werkzeug's own code,
-which closes the connection as before. moto's line of log per request, which the
+...), for query-protocol calls (a form POSTed to "/": SNS's Publish and PublishBatch,
+which every publisher's request costs) and for the control plane's GETs of
+`/_emulator/...` (the SNS outbox's long poll, one per batch of messages), this handler
+reads the body before the application runs, buffers the response and sends it with a
+Content-Length, and keeps the connection open. Every other request (S3, chunked uploads,
+HEAD, ...) goes through werkzeug's own code, which closes the connection as before. moto's line of log per request, which the
 emulator discards anyway, is not written.
 """
 
@@ -23,6 +25,10 @@ from typing import Any, Callable
 MAX_READ_AHEAD_BYTES = 16 * 1024 * 1024
 # Framing the handler sets itself: the application's values are dropped.
 _OWN_HEADERS = frozenset({"content-length", "connection", "transfer-encoding"})
+# Query-protocol calls (SNS's Publish and PublishBatch, STS, IAM, ...) POST a form to "/".
+_FORM = "application/x-www-form-urlencoded"
+# The moto child's own endpoints for the control plane (emulator/moto_child/sns_outbox.py).
+_EMULATOR_PATHS = "/_emulator/"
 
 
 def handler_class(base: type) -> type:
@@ -58,8 +64,16 @@ def handler_class(base: type) -> type:
 
         def _body_length(self) -> int | None:
             """The body's length when this request can stay on a kept-alive connection."""
-            if (self.command != "POST" or self.request_version != "HTTP/1.1" or self.close_connection
-                    or "X-Amz-Target" not in self.headers or "Transfer-Encoding" in self.headers):
+            if self.request_version != "HTTP/1.1" or self.close_connection or "Transfer-Encoding" in self.headers:
+                return None
+            path = self.path.partition("?")[0]
+            if self.command == "GET" and path.startswith(_EMULATOR_PATHS):
+                # The control plane's own calls (the SNS outbox's long poll): no body.
+                return 0 if self.headers.get("Content-Length", "0") == "0" else None
+            if self.command != "POST":
+                return None
+            query_protocol = path == "/" and self.headers.get("Content-Type", "").startswith(_FORM)
+            if "X-Amz-Target" not in self.headers and not query_protocol:
                 return None
             try:
                 length = int(self.headers.get("Content-Length", ""))

@@ -1,7 +1,7 @@
 """The asynchronous invocation queue (InvocationType=Event), one scheduler for all functions.
 
-Accepting an event costs a heap push. A scheduler task moves each event to its function's
-lane when it is due; a lane runs at most as many attempts at once as the function can get
+An accepted event goes straight to its function's lane; a retry waits in a heap until a
+scheduler task moves it to the lane when it is due. A lane runs at most as many attempts at once as the function can get
 concurrency (its reservation, else the unreserved pool), so a backlog waits in the queue
 instead of throttling itself, as AWS describes: "with a long queue, Lambda reads from the
 queue more slowly" (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html).
@@ -167,8 +167,18 @@ class AsyncInvocationQueue:
                tenant_id: str | None = None, trace_header: str | None = None) -> None:
         event = AsyncEvent(request_id, version, qualifier, payload, EventState(received_at=self.clock.now()),
                            tenant_id=tenant_id, trace_header=trace_header)
-        self.ports.metrics.async_received(version.name)
-        self._schedule(self.clock.now(), event)
+        function = version.name
+        self.ports.metrics.async_received(function)
+        # Due now: no heap and no wake-up of the scheduler (the fan-out of a message to its
+        # subscriptions submits several events per published message).
+        self._enqueue(function, event)
+
+    def _enqueue(self, function: str, event: AsyncEvent) -> None:
+        lane = self._lanes.get(function)
+        if lane is None:
+            lane = self._lanes[function] = _Lane()
+        lane.waiting.append(event)
+        self._start_attempts(function, lane)
 
     def _schedule(self, when: float, job: _Job) -> None:
         heapq.heappush(self._timers, (when, next(self._seq), job))
@@ -182,6 +192,7 @@ class AsyncInvocationQueue:
 
     # -- the scheduler task ----------------------------------------------------------------
     async def run(self) -> None:
+        loop = asyncio.get_running_loop()
         while not self._closed:
             self._wake.clear()
             now = self.clock.now()
@@ -191,16 +202,16 @@ class AsyncInvocationQueue:
                     self._waiting_deliveries.append(job)
                     self._start_deliveries()
                 else:
-                    lane = self._lanes.get(job.function) or self._lanes.setdefault(job.function, _Lane())
-                    lane.waiting.append(job)
-                    self._start_attempts(job.function, lane)
+                    self._enqueue(job.function, job)
             if not self._timers:
                 await self._wake.wait()
                 continue
+            # A timer that sets the wake-up event: cheaper than wait_for, which makes a task per wait.
+            timer = loop.call_later(self.clock.to_real(self._timers[0][0] - now), self._wake.set)
             try:
-                await asyncio.wait_for(self._wake.wait(), self.clock.to_real(self._timers[0][0] - now))
-            except asyncio.TimeoutError:
-                pass
+                await self._wake.wait()
+            finally:
+                timer.cancel()
 
     # -- attempts ----------------------------------------------------------------------
     def _start_attempts(self, function: str, lane: _Lane) -> None:
@@ -215,7 +226,7 @@ class AsyncInvocationQueue:
         while lane.waiting and lane.running < limit:
             event = lane.waiting.popleft()
             lane.running += 1
-            task = asyncio.ensure_future(self._attempt(event))
+            task = asyncio.ensure_future(self._attempt(event, function))
             self._attempts[task] = event
             task.add_done_callback(self._attempt_done)
 
@@ -229,13 +240,14 @@ class AsyncInvocationQueue:
             log.error("async event %s for %s lost to an emulator bug", event.request_id, event.function, exc_info=task.exception())
         self._start_attempts(event.function, lane)
 
-    async def _attempt(self, event: AsyncEvent) -> None:
-        config = self.ports.event_invoke_config(event.function, event.qualifier)
-        if expired(event.state, self.clock.now(), config.maximum_event_age_s):
+    async def _attempt(self, event: AsyncEvent, function: str) -> None:
+        config = self.ports.event_invoke_config(function, event.qualifier)
+        now = self.clock.now()
+        if expired(event.state, now, config.maximum_event_age_s):
             self._fail(event, DestinationCondition.EVENT_AGE_EXCEEDED, config)
             return
-        self.ports.metrics.async_attempt(event.function, (self.clock.now() - event.state.received_at) * 1000.0)
-        outcome = event.last_outcome = await self._invoke(event)
+        self.ports.metrics.async_attempt(function, (now - event.state.received_at) * 1000.0)
+        outcome = event.last_outcome = await self._invoke(event, function)
         decision = decide(
             event.state,
             outcome,
@@ -246,24 +258,26 @@ class AsyncInvocationQueue:
         )
         event.state = decision.state
         if isinstance(decision, Deliver):
-            self.ports.metrics.of(event.function).async_events_succeeded += 1
+            self.ports.metrics.of(function).async_events_succeeded += 1
             if config.on_success:
                 self._hand_over(event, config.on_success, DestinationCondition.SUCCESS, config, record=True)
         elif isinstance(decision, RetryAt):
-            self.ports.metrics.of(event.function).async_events_retried += 1
+            self.ports.metrics.of(function).async_events_retried += 1
             self._schedule(decision.when, event)
         else:
             self._fail(event, decision.condition, config)
 
-    async def _invoke(self, event: AsyncEvent) -> Outcome:
-        name = event.function
+    async def _invoke(self, event: AsyncEvent, name: str) -> Outcome:
         try:
             # A later version of the function may have replaced the one the event was
             # accepted for ($LATEST code changes): resolve again at every attempt.
             version = self.ports.resolve(name, event.qualifier)
-            named = {key: value for key, value in (("tenant_id", event.tenant_id), ("trace_header", event.trace_header))
-                     if value is not None}
-            result = await self.ports.invoke(version, event.payload, event.qualifier, event.request_id, **named)
+            if event.tenant_id is None and event.trace_header is None:
+                result = await self.ports.invoke(version, event.payload, event.qualifier, event.request_id)
+            else:
+                named = {key: value for key, value in (("tenant_id", event.tenant_id), ("trace_header", event.trace_header))
+                         if value is not None}
+                result = await self.ports.invoke(version, event.payload, event.qualifier, event.request_id, **named)
         except TooManyRequests as throttle:
             event.status_code, event.function_error, event.response = 429, None, None
             event.error_message = f"Rate Exceeded. ({throttle.reason})"

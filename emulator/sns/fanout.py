@@ -42,7 +42,7 @@ from emulator.backend.client import BackendClient
 from emulator.clock import Clock
 from emulator.errors import AwsError, RequestTooLarge
 from emulator.policy.sns_delivery import DeliveryState, Exhausted, after_failure
-from emulator.sns_shapes import MAX_ASYNC_PAYLOAD_BYTES, lambda_event, sqs_envelope
+from emulator.sns_shapes import MAX_ASYNC_PAYLOAD_BYTES, LambdaEvents, sqs_envelope
 from emulator.tasks import OwnedTasks
 
 if TYPE_CHECKING:
@@ -201,15 +201,18 @@ class SnsLambdaFanout:
 
     def deliver(self, message: dict[str, Any]) -> None:
         """Hand one message of the outbox to each of its Lambda subscriptions."""
+        subscriptions = message.get("Subscriptions")
+        if not subscriptions:
+            return
         now = self.clock.now()
-        for subscription_arn, function_arn, dead_letter_arn in message.get("Subscriptions", ()):
-            payload = lambda_event(
-                message_id=message["MessageId"], topic_arn=message["TopicArn"], subscription_arn=subscription_arn,
-                message=message["Message"], subject=message.get("Subject"), stamp=message["Timestamp"],
-                attributes=message.get("MessageAttributes"), signature_version=message.get("SignatureVersion", "1"),
-            )
+        events = LambdaEvents(  # the message encoded once for all its subscriptions
+            message_id=message["MessageId"], topic_arn=message["TopicArn"], message=message["Message"],
+            subject=message.get("Subject"), stamp=message["Timestamp"], attributes=message.get("MessageAttributes"),
+            signature_version=message.get("SignatureVersion", "1"),
+        )
+        for subscription_arn, function_arn, dead_letter_arn in subscriptions:
             delivery = _Delivery(message["TopicArn"], message, subscription_arn, function_arn, dead_letter_arn,
-                                 payload, DeliveryState(first_attempt_at=now))
+                                 events.payload(subscription_arn), DeliveryState(first_attempt_at=now))
             self._attempt(delivery)
 
     # -- handing over -------------------------------------------------------------------------

@@ -373,6 +373,32 @@ def test_fast_json_calls_keep_their_connection_and_other_calls_still_work(server
     assert s3.head_object(Bucket="fast-moto-bucket", Key="k")["ContentLength"] == 100_000
 
 
+def test_query_protocol_calls_and_the_outbox_poll_keep_their_connection(servers: dict[str, MotoServer]) -> None:
+    """SNS's Publish (a form POSTed to "/") and the control plane's outbox poll are made once
+    per publish and per batch: each on a new connection cost moto a thread and the control
+    plane a TCP handshake (docs/benchmarks.md, benchmark 15)."""
+    server = servers["fast"]
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=10)
+    auth = "AWS4-HMAC-SHA256 Credential=AKIAEXAMPLE/20240101/us-east-1/sns/aws4_request, SignedHeaders=host, Signature=0"
+    form = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8", "Authorization": auth}
+    sockets, payloads = [], []
+    calls = [("POST", "/", "Action=CreateTopic&Name=kept-alive&Version=2010-03-31", form),
+             ("POST", "/", "Action=ListTopics&Version=2010-03-31", form),
+             ("GET", "/_emulator/sns-metrics", None, {}),
+             ("GET", "/_emulator/sns-deliveries?consumer=keep-alive-test&ack=0&wait=0&max=10", None, {})]
+    for method, path, body, headers in calls:
+        connection.request(method, path, body, headers)
+        response = connection.getresponse()
+        payload = response.read()
+        assert response.status == 200, payload
+        assert response.getheader("Connection") is None
+        sockets.append(connection.sock)
+        payloads.append(payload)
+    assert b":kept-alive</TopicArn>" in payloads[1] and json.loads(payloads[3])["messages"] == []
+    assert sockets[0] is not None and sockets.count(sockets[0]) == len(calls)
+    connection.close()
+
+
 def test_raw_json_bodies_match_plain_moto(servers: dict[str, MotoServer]) -> None:
     """The short path writes what moto's serializer writes (volatile values blanked)."""
     volatile = {"MessageId", "ReceiptHandle", "SentTimestamp", "ApproximateFirstReceiveTimestamp", "QueueUrl",
