@@ -170,13 +170,21 @@ class Metrics:
         if dead_letter and reason is not None and metrics.series is not None:
             metrics.series.dead_letter_delivered(reason)
 
-    def record_pending_dropped(self, cause: str, by_function: Mapping[str, int]) -> None:
+    def record_pending_dropped(self, cause: str, by_function: Mapping[str, int], *, unrun: Mapping[str, int],
+                               failed_undelivered: Mapping[str, int]) -> None:
+        """A reset or shutdown dropped pending work: `by_function` all of it (the report);
+        `unrun` events it stopped before they ran to an end (AWS's AsyncEventsDropped, under
+        `cause`'s reason); `failed_undelivered` events that had already failed (counted under
+        their own reason then) whose record or dead letter it dropped before delivery. An
+        on-success record it dropped is in the report only: its event ran successfully."""
         self.pending_dropped[cause].update(by_function)
-        for function, count in by_function.items():
+        for function, count in unrun.items():
             metrics = self.of(function)
             metrics.async_events_dropped += count
             if metrics.series is not None:
                 metrics.series.async_dropped(_PENDING_DROP_REASON[cause], count)
+        for function, count in failed_undelivered.items():
+            self.of(function).async_events_dropped += count
 
     def pending_dropped_snapshot(self) -> dict[str, Any]:
         return {

@@ -391,17 +391,20 @@ class AsyncInvocationQueue:
         queued: Counter[str] = Counter()
         running: Counter[str] = Counter()
         delivering: Counter[str] = Counter()
-        for _, _, job in self._timers:
-            (delivering if isinstance(job, PendingDelivery) else queued)[job.function] += 1
+        failed_delivering: Counter[str] = Counter()  # records and dead letters of events that failed
+        deliveries = [job for _, _, job in self._timers if isinstance(job, PendingDelivery)]
+        queued.update(job.function for _, _, job in self._timers if not isinstance(job, PendingDelivery))
         self._timers.clear()
         for function, lane in self._lanes.items():
             queued[function] += len(lane.waiting)
             lane.waiting.clear()
-        for delivery in self._waiting_deliveries:
-            delivering[delivery.function] += 1
+        deliveries += [*self._waiting_deliveries, *self._deliveries.values()]
         self._waiting_deliveries.clear()
+        for delivery in deliveries:
+            delivering[delivery.function] += 1
+            if delivery.reason is not None:
+                failed_delivering[delivery.function] += 1
         running.update(event.function for event in self._attempts.values())
-        delivering.update(delivery.function for delivery in self._deliveries.values())
         tasks = [*self._attempts, *self._deliveries]
         for task in tasks:
             task.cancel()
@@ -410,7 +413,8 @@ class AsyncInvocationQueue:
         by_function = queued + running + delivering
         report = DroppedEvents(cause, queued.total(), running.total(), delivering.total(), dict(sorted(by_function.items())))
         if report.total:
-            self.ports.metrics.record_pending_dropped(cause, report.by_function)
+            self.ports.metrics.record_pending_dropped(cause, report.by_function, unrun=queued + running,
+                                                      failed_undelivered=failed_delivering)
             log.warning(
                 "%s dropped %d pending async event(s) (%d queued, %d running, %d awaiting delivery): %s",
                 cause, report.total, report.queued, report.running, report.delivering,

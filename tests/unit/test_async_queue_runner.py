@@ -456,6 +456,37 @@ async def test_drop_all_counts_queued_running_and_delivering_events_by_function(
     }
 
 
+async def test_a_reset_counts_each_event_once_however_far_it_got() -> None:
+    """An event that failed was counted in AsyncEventsDropped then (its reason); a reset that
+    drops its record or dead letter on the way out makes it lost, not dropped twice. An
+    on-success record it drops is in the reset's report only: that event ran successfully
+    (AWS: AsyncEventsDropped counts events dropped without successfully executing the
+    function, https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html)."""
+    harness = Harness(timeline=True)
+    harness.sender.failures_left = 1_000  # every delivery is still failing at the reset
+    gone = "arn:aws:sqs:us-east-1:1:gone"
+    gate = asyncio.Event()
+    harness.function("Failer", fails(), config=EventInvokeConfig(maximum_retry_attempts=0), dlq=gone)
+    harness.function("Fine", succeeds(), config=EventInvokeConfig(on_success=gone))
+    harness.function("Held", held(gate))
+    async with running(harness):
+        for name in ("Failer", "Fine", "Held"):
+            harness.submit(name)
+        await asyncio.sleep(5)
+        report = await harness.queue.drop_all(DROPPED_BY_RESET)
+        assert (report.queued, report.running, report.delivering) == (0, 1, 2)
+    assert harness.timeline is not None
+
+    def total(metric: str, **dims: str) -> float:
+        return sum(datum.total for _, datum in harness.timeline.points(series_key("AWS/Lambda", metric, dims)))
+
+    assert total("AsyncEventsDropped", FunctionName="Failer") == total("AsyncEventsDropped", FunctionName="Failer", Reason="RetriesExhausted") == 1
+    assert total("AsyncEventsDropped", FunctionName="Fine") == 0
+    assert total("AsyncEventsDropped", FunctionName="Held") == total("AsyncEventsDropped", FunctionName="Held", Reason="Reset") == 1
+    assert [harness.metrics.of(name).async_events_dropped for name in ("Failer", "Fine", "Held")] == [1, 0, 1]
+    assert harness.metrics.pending_dropped_snapshot()[DROPPED_BY_RESET]["by_function"] == {"Failer": 1, "Fine": 1, "Held": 1}
+
+
 async def test_close_drops_and_reports_what_shutdown_leaves_behind(caplog: pytest.LogCaptureFixture) -> None:
     harness = Harness()
     gate = asyncio.Event()
