@@ -15,8 +15,11 @@ scenario (emulator/load/) and fails the test when one of its thresholds fails.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import json
+import os
+import shutil
 import tempfile
 import textwrap
 import threading
@@ -44,13 +47,32 @@ class BackgroundError(AssertionError):
     """A background task of the emulator failed during the test."""
 
 
+_inline_root: Path | None = None
+
+
+def _remove_inline_root(root: Path, owner: int) -> None:
+    if os.getpid() == owner:  # not in a forked child that exits normally
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _inline_folder() -> Path:
+    """A fresh folder for one inline function's code, inside one folder per process that is
+    removed when the process exits (the emulators using the code have stopped by then)."""
+    global _inline_root
+    if _inline_root is None or not _inline_root.is_dir():
+        _inline_root = Path(tempfile.mkdtemp(prefix="lambda-emulator-fn-"))
+        atexit.register(_remove_inline_root, _inline_root, os.getpid())
+    return Path(tempfile.mkdtemp(dir=_inline_root))
+
+
 def inline_function(source: str, handler: str = "index.handler", **properties: Any) -> dict[str, Any]:
     """A template resource for a function whose code is given as a string.
 
-    The code is written to a fresh temporary folder as `<module>.py`.
+    The code is written to a fresh temporary folder as `<module>.py`; the folders go when
+    the test process exits.
     """
     module = handler.rsplit(".", 1)[0].replace(".", "/")
-    folder = Path(tempfile.mkdtemp(prefix="lambda-emulator-fn-"))
+    folder = _inline_folder()
     (folder / f"{module}.py").parent.mkdir(parents=True, exist_ok=True)
     (folder / f"{module}.py").write_text(textwrap.dedent(source))
     props = {"CodeUri": str(folder), "Handler": handler, "Runtime": "python3.11"}
