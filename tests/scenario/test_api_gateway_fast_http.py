@@ -17,6 +17,7 @@ from typing import Any, Iterator
 
 import pytest
 
+from wire_testkit import read_response_in_order
 from emulator.pytest_plugin import EmulatorHandle, inline_function, running_emulator
 
 pytestmark = pytest.mark.scenario
@@ -66,25 +67,6 @@ def build(method: str, path: str, body: bytes = b"", extra: str = "", version: s
     return f"{method} {path} {version}\r\nHost: gw.test\r\n{length}{extra}\r\n".encode() + body
 
 
-def read_response(sock: socket.socket, buffer: bytearray, head_only: bool = False) -> tuple[int, list[tuple[str, str]], bytes]:
-    while b"\r\n\r\n" not in buffer:
-        chunk = sock.recv(65536)
-        assert chunk, "connection closed before a response"
-        buffer += chunk
-    end = buffer.index(b"\r\n\r\n")
-    lines = bytes(buffer[:end]).decode("utf-8").split("\r\n")
-    status = int(lines[0].split(" ")[1])
-    headers = [(k, v[1:]) for k, _, v in (line.partition(":") for line in lines[1:])]
-    length = 0 if head_only else int(next((v for k, v in headers if k.lower() == "content-length"), "0"))
-    while len(buffer) < end + 4 + length:
-        chunk = sock.recv(65536)
-        assert chunk, "connection closed inside a body"
-        buffer += chunk
-    body = bytes(buffer[end + 4 : end + 4 + length])
-    del buffer[: end + 4 + length]
-    return status, headers, body
-
-
 def masked(reply: tuple[int, list[tuple[str, str]], bytes]) -> tuple[int, list[tuple[str, str]], Any]:
     """The reply without what differs between any two requests: ids, times, the Date, and
     the body's length that depends on them."""
@@ -99,16 +81,16 @@ def masked(reply: tuple[int, list[tuple[str, str]], bytes]) -> tuple[int, list[t
 def on_fast_path(emu: EmulatorHandle, data: bytes) -> tuple[int, list[tuple[str, str]], Any]:
     with connect(emu) as sock:
         sock.sendall(data)
-        return masked(read_response(sock, bytearray()))
+        return masked(read_response_in_order(sock, bytearray()))
 
 
 def on_aiohttp(emu: EmulatorHandle, data: bytes) -> tuple[int, list[tuple[str, str]], Any]:
     with connect(emu) as sock:
         buffer = bytearray()
         sock.sendall(build("HEAD", "/v2/x?mode=cookies"))  # HEAD is not the fast path's: aiohttp takes over
-        assert read_response(sock, buffer, head_only=True)[0] == 201
+        assert read_response_in_order(sock, buffer, head_only=True)[0] == 201
         sock.sendall(data)
-        return masked(read_response(sock, buffer))
+        return masked(read_response_in_order(sock, buffer))
 
 
 @pytest.mark.parametrize("prefix", PREFIXES)
@@ -136,7 +118,7 @@ def test_pipelined_requests_are_answered_in_order(emu: EmulatorHandle) -> None:
         sock.sendall(b"".join(build("GET", f"/v2/x?n={n}") for n in range(5)))
         buffer = bytearray()
         for n in range(5):
-            status, _, body = read_response(sock, buffer)
+            status, _, body = read_response_in_order(sock, buffer)
             assert (status, json.loads(body)["queryStringParameters"]) == (200, {"n": str(n)})
 
 
@@ -147,7 +129,7 @@ def test_a_request_arriving_in_pieces(emu: EmulatorHandle) -> None:
             sock.sendall(bytes([byte]))
         sock.sendall(b"abc")
         sock.sendall(b"def")
-        status, _, body = read_response(sock, bytearray())
+        status, _, body = read_response_in_order(sock, bytearray())
     assert (status, json.loads(body)["body"]) == (200, "abcdef")
 
 
@@ -161,12 +143,12 @@ def test_unusual_bodies_are_read_by_aiohttp(emu: EmulatorHandle, extra: str, bod
     with connect(emu) as sock:
         sock.sendall(data)
         buffer = bytearray()
-        status, headers, answer = read_response(sock, buffer)
+        status, headers, answer = read_response_in_order(sock, buffer)
         if status == 100:
-            status, headers, answer = read_response(sock, buffer)
+            status, headers, answer = read_response_in_order(sock, buffer)
         assert (status, json.loads(answer)["body"]) == (200, seen)
         sock.sendall(build("GET", "/v2/after"))  # aiohttp serves the rest of the connection
-        assert read_response(sock, buffer)[0] == 200
+        assert read_response_in_order(sock, buffer)[0] == 200
 
 
 def test_http_1_0_is_served_by_aiohttp(emu: EmulatorHandle) -> None:
@@ -184,7 +166,7 @@ def test_a_malformed_request_behind_a_good_one(emu: EmulatorHandle) -> None:
     with connect(emu) as sock:
         sock.sendall(build("GET", "/v2/x?n=1") + b"NOT HTTP AT ALL\r\n\r\n")
         buffer = bytearray()
-        status, _, body = read_response(sock, buffer)
+        status, _, body = read_response_in_order(sock, buffer)
         assert (status, json.loads(body)["queryStringParameters"]) == (200, {"n": "1"})
-        assert read_response(sock, buffer)[0:3:2] == (400, b'{"message":"Bad Request"}')
+        assert read_response_in_order(sock, buffer)[0:3:2] == (400, b'{"message":"Bad Request"}')
         assert sock.recv(65536) == b""
