@@ -167,8 +167,11 @@ class Metrics:
         None for an on-success record)."""
         metrics = self.of(function)
         (metrics.dead_letter if dead_letter else metrics.destination).delivered += 1
-        if dead_letter and reason is not None and metrics.series is not None:
-            metrics.series.dead_letter_delivered(reason)
+        if reason is not None and metrics.series is not None:
+            if dead_letter:
+                metrics.series.dead_letter_delivered(reason)
+            else:
+                metrics.series.failure_record_delivered(reason)
 
     def record_pending_dropped(self, cause: str, by_function: Mapping[str, int], *, unrun: Mapping[str, int],
                                failed_undelivered: Mapping[str, int]) -> None:

@@ -47,8 +47,8 @@ def _m(namespace: str, name: str, unit: str, kind: Kind, statistic: str, aws: bo
 
 C, G, D = Kind.COUNTER, Kind.GAUGE, Kind.DISTRIBUTION
 
-# Per function (dimension FunctionName; Throttles, AsyncEventsDropped and DeadLetterDeliveries
-# also by Reason, ours), and the account
+# Per function (dimension FunctionName; Throttles, AsyncEventsDropped, DeadLetterDeliveries and
+# OnFailureDestinationDeliveries also by Reason, ours), and the account
 # (no dimension: summed or merged over functions, as AWS publishes account-level figures).
 FUNCTION_METRICS: tuple[MetricInfo, ...] = (
     _m(LAMBDA, "Invocations", "Count", C, "Sum", True, "invocations that ran (successful or not), throttles excluded"),
@@ -70,6 +70,8 @@ FUNCTION_METRICS: tuple[MetricInfo, ...] = (
        "ReservedConcurrencyZero, Reset, Shutdown, EmulatorError"),
     _m(LAMBDA, "DeadLetterErrors", "Count", C, "Sum", True, "failed attempts to send an event to the DLQ"),
     _m(LAMBDA, "DeadLetterDeliveries", "Count", C, "Sum", False, "events delivered to the function's DLQ; by Reason, as AsyncEventsDropped"),
+    _m(LAMBDA, "OnFailureDestinationDeliveries", "Count", C, "Sum", False,
+       "records delivered to the function's on-failure destination; by Reason, as AsyncEventsDropped"),
     _m(LAMBDA, "DestinationDeliveryFailures", "Count", C, "Sum", True, "failed attempts to send a record to a destination"),
 )
 

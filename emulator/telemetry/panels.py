@@ -78,6 +78,7 @@ FUNCTION_PANELS: tuple[PanelSpec, ...] = (
     PanelSpec("async", "Asynchronous events and dead letters", "Count", (
         L("AsyncEventsReceived", "AsyncEventsReceived"), L("AsyncEventsDropped", "AsyncEventsDropped"),
         L("DeadLetterDeliveries", "DeadLetterDeliveries"), L("DeadLetterErrors", "DeadLetterErrors"),
+        L("OnFailureDestinationDeliveries", "OnFailureDestinationDeliveries"),
         L("DestinationDeliveryFailures", "DestinationDeliveryFailures")), "bars"),
     PanelSpec("async-dropped", "Async events dropped, by reason", "Count", (
         L("AsyncEventsDropped", "{}", split="Reason"),), "bars"),

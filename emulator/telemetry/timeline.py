@@ -70,7 +70,7 @@ class FunctionFrame:
     """What one function did in one second."""
 
     __slots__ = ("second", "invocations", "errors", "cold_starts", "throttles", "concurrency", "async_received",
-                 "async_dropped", "dead_letter_errors", "dead_letter_deliveries", "destination_failures",
+                 "async_dropped", "dead_letter_errors", "dead_letter_deliveries", "failure_deliveries", "destination_failures",
                  "duration", "init", "async_age")
 
     def __init__(self, second: int) -> None:
@@ -84,6 +84,7 @@ class FunctionFrame:
         self.async_dropped: dict[str, int] | None = None  # by Reason (emulator/policy/async_retry.py DropReason)
         self.dead_letter_errors = 0
         self.dead_letter_deliveries: dict[str, int] | None = None  # by Reason, as async_dropped
+        self.failure_deliveries: dict[str, int] | None = None  # on-failure destination records, by Reason
         self.destination_failures = 0
         self.duration: Distribution | None = None
         self.init: Distribution | None = None
@@ -91,7 +92,8 @@ class FunctionFrame:
 
     def has_data(self) -> bool:
         return bool(self.invocations or self.throttles or self.concurrency or self.async_received or self.async_dropped
-                    or self.dead_letter_errors or self.dead_letter_deliveries or self.destination_failures
+                    or self.dead_letter_errors or self.dead_letter_deliveries or self.failure_deliveries
+                    or self.destination_failures
                     or self.async_age is not None)
 
 
@@ -209,6 +211,14 @@ class FunctionSeries:
         delivered = frame.dead_letter_deliveries
         if delivered is None:
             delivered = frame.dead_letter_deliveries = {}
+        delivered[reason] = delivered.get(reason, 0) + 1
+
+    def failure_record_delivered(self, reason: str) -> None:
+        """An on-failure destination took the record of an event that failed for `reason`."""
+        frame = self.frame()
+        delivered = frame.failure_deliveries
+        if delivered is None:
+            delivered = frame.failure_deliveries = {}
         delivered[reason] = delivered.get(reason, 0) + 1
 
     def frames(self, start: float = -math.inf) -> Iterator[FunctionFrame]:
@@ -329,13 +339,15 @@ _FRAME_READERS: dict[str, Callable[[FunctionFrame], Datum | None]] = {
     "AsyncEventsDropped": _by_reason_total("async_dropped"),
     "DeadLetterErrors": _counter("dead_letter_errors"),
     "DeadLetterDeliveries": _by_reason_total("dead_letter_deliveries"),
+    "OnFailureDestinationDeliveries": _by_reason_total("failure_deliveries"),
     "DestinationDeliveryFailures": _counter("destination_failures"),
     "Duration": _distribution("duration"),
     "InitDuration": _distribution("init"),
     "AsyncEventAge": _distribution("async_age"),
 }
 # Series also kept per `Reason` (with FunctionName), and the frame's dict of counts by reason.
-_BY_REASON = {"Throttles": "throttles", "AsyncEventsDropped": "async_dropped", "DeadLetterDeliveries": "dead_letter_deliveries"}
+_BY_REASON = {"Throttles": "throttles", "AsyncEventsDropped": "async_dropped", "DeadLetterDeliveries": "dead_letter_deliveries",
+              "OnFailureDestinationDeliveries": "failure_deliveries"}
 # Account-level (no dimension) figures AWS publishes by summing or merging over functions.
 _ACCOUNT_FROM_FUNCTIONS = ("Invocations", "Errors", "Throttles", "Duration", "ColdStarts", "AsyncEventsReceived",
                            "AsyncEventsDropped", "AsyncEventAge", "DeadLetterErrors", "DestinationDeliveryFailures")

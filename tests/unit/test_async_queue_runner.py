@@ -310,6 +310,32 @@ async def test_every_event_that_ends_without_success_is_counted_in_the_timeline_
     assert len(harness.sender.sent) == 5
 
 
+async def test_on_failure_destination_records_are_counted_by_why_their_event_failed() -> None:
+    """OnFailureDestinationDeliveries (ours) carries AsyncEventsDropped's Reason, as the DLQ's
+    DeadLetterDeliveries does; an on-success record is not in it."""
+    harness = Harness(timeline=True)
+    queue_arn = "arn:aws:sqs:us-east-1:123456789012:failures"
+    config = EventInvokeConfig(maximum_retry_attempts=0, on_failure=queue_arn, on_success=queue_arn)
+    harness.function("Failer", fails(), config=config)
+    harness.function("Off", throttles(), reserved=0, config=config)
+    harness.function("Fine", succeeds(), config=config)
+    async with running(harness):
+        for name in ("Failer", "Failer", "Off", "Fine"):
+            harness.submit(name)
+        await harness.settle()
+    assert harness.timeline is not None
+
+    def total(metric: str, **dims: str) -> float:
+        return sum(datum.total for _, datum in harness.timeline.points(series_key("AWS/Lambda", metric, dims)))
+
+    assert total("OnFailureDestinationDeliveries", FunctionName="Failer", Reason="RetriesExhausted") == 2
+    assert total("OnFailureDestinationDeliveries", FunctionName="Off", Reason="ReservedConcurrencyZero") == 1
+    assert total("OnFailureDestinationDeliveries", FunctionName="Fine") == 0
+    assert total("OnFailureDestinationDeliveries") == 0  # ours, per function only, as DeadLetterDeliveries
+    assert sum(total("DeadLetterDeliveries", FunctionName=name) for name in harness.versions) == 0
+    assert len(harness.sender.sent) == 4  # three on-failure records and Fine's on-success record
+
+
 # -- dispatch: events wait in the queue for the function's concurrency -------------------------
 async def test_a_function_never_runs_more_attempts_than_its_concurrency_and_the_rest_wait_in_order() -> None:
     harness = Harness()
