@@ -528,6 +528,10 @@ class EmulatorServer:
         await self.sources.reset()
         if self.dynamodb is not None:
             self.dynamodb.reset()
+        if self.sampler is not None:
+            # The reset cleared this second's samples: the levels (limits, depths) are taken
+            # again now, or a run that starts and ends within this second would have none.
+            await self.sampler.sample_now()
 
     # -- shutdown ----------------------------------------------------------------------
     async def stop(self) -> None:

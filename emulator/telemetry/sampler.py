@@ -7,15 +7,18 @@ child: emulator/moto_child/queue_metrics.py), and turns cumulative counters into
 counts. What it reads comes through `SamplerPorts`, so this module knows neither the
 service nor the backend.
 
-It samples every emulated second, but never more often than MIN_REAL_PERIOD_S of real
-time: with `--time-scale 60` a sample covers 15 emulated seconds (the levels in between
-are not seen; events are still recorded in their own second).
+It samples every emulated second, just after the second begins (so every second has its
+sample, and a run shorter than a second still sees the levels of the second it ran in), but
+never more often than MIN_REAL_PERIOD_S of real time: with `--time-scale 60` a sample covers
+15 emulated seconds (the levels in between are not seen; events are still recorded in their
+own second).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +30,9 @@ from emulator.telemetry.timeline import SeriesKey, Timeline, series_key
 log = logging.getLogger("emulator.telemetry")
 
 MIN_REAL_PERIOD_S = 0.25
+# How far into an emulated second its sample is taken (emulated seconds): inside the second
+# for certain, however the clock's float rounds.
+SAMPLE_OFFSET_S = 0.01
 # A backend or poller process slower than this to answer skips one sample, not the loop.
 SAMPLE_TIMEOUT_S = 5.0
 
@@ -92,20 +98,37 @@ class CounterDeltas:
         self._last.clear()
 
 
+def next_sample(wall: float, last_second: int | None, time_scale: float) -> tuple[int, float]:
+    """(the emulated second to sample next, the real seconds to wait for it) at emulated time
+    `wall`, the last sample having been of `last_second`: the next second not yet sampled,
+    and at least MIN_REAL_PERIOD_S of real time after the last one, sampled SAMPLE_OFFSET_S
+    after it begins."""
+    second = math.floor(wall - SAMPLE_OFFSET_S) + 1
+    if last_second is not None:
+        second = max(second, math.ceil(last_second + MIN_REAL_PERIOD_S * time_scale))
+    return second, max(0.0, (second + SAMPLE_OFFSET_S - wall) / time_scale)
+
+
 class Sampler:
     def __init__(self, timeline: Timeline, ports: SamplerPorts, time_scale: float = 1.0) -> None:
         self.timeline = timeline
         self.ports = ports
-        self.period_real_s = max(1.0 / time_scale, MIN_REAL_PERIOD_S)
+        self.time_scale = time_scale
         self._deltas = CounterDeltas()
 
     async def run(self) -> None:
+        last: int | None = None
         while True:
-            await asyncio.sleep(self.period_real_s)
-            try:
-                await asyncio.wait_for(self.sample(), SAMPLE_TIMEOUT_S)
-            except asyncio.TimeoutError:
-                log.debug("timeline sample skipped: a source did not answer within %.0f s", SAMPLE_TIMEOUT_S)
+            last, delay = next_sample(self.timeline.wall(), last, self.time_scale)
+            await asyncio.sleep(delay)
+            await self.sample_now()
+
+    async def sample_now(self) -> None:
+        """One sample, given up (and logged) when a source does not answer in time."""
+        try:
+            await asyncio.wait_for(self.sample(), SAMPLE_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            log.debug("timeline sample skipped: a source did not answer within %.0f s", SAMPLE_TIMEOUT_S)
 
     def reset(self) -> None:
         """After the emulator's reset: counters start again from zero."""

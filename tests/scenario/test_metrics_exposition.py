@@ -188,3 +188,16 @@ def test_with_the_timeline_off_metrics_still_serve(tmp_path: Path) -> None:
         caught.value.close()
         assert caught.value.code == 400
         assert samples(get(handle, "/metrics")[1])[("lambda_invocations_total", (("function_name", "echo"),))] == 1
+
+
+def test_a_reset_samples_the_levels_again_at_once() -> None:
+    """A reset clears the timeline, this second's samples too; the levels are taken again as
+    it ends, so a run that starts and ends within that second still sees its function's
+    concurrency limit (a report showed none about one run in eight)."""
+    template = {"Echo": inline_function("def handler(e, c):\n    return e\n", FunctionName="echo", ReservedConcurrentExecutions=4)}
+    with running_emulator(template, backend="none") as handle:
+        for _ in range(3):
+            handle.reset()
+            export = json.loads(get(handle, "/_emulator/timeline?since=-1")[1])
+            limits = [s for s in export["series"] if s["metric"] == "ConcurrencyLimit" and s["dimensions"] == {"FunctionName": "echo"}]
+            assert limits and limits[0]["summary"]["max"] == 4, export["series"]

@@ -8,8 +8,10 @@ import asyncio
 from dataclasses import replace
 from typing import Any
 
-from emulator.clock import VirtualClock
-from emulator.telemetry.sampler import LedgerView, Sampler, SamplerPorts, receive_count_buckets
+import pytest
+
+from emulator.clock import ScaledClock, VirtualClock
+from emulator.telemetry.sampler import LedgerView, Sampler, SamplerPorts, next_sample, receive_count_buckets
 from emulator.telemetry.timeline import Timeline, series_key, statistic
 
 T0 = 1_700_000_000
@@ -254,3 +256,39 @@ def test_api_gateway_methods_routes_and_cache_counts() -> None:
     assert series(timeline, "AWS/ApiGateway", "Count", ApiId="h1", Stage="$default", Route="$default") == [(0, 2), (1, 3)]
     assert series(timeline, "AWS/ApiGateway", "4xx", ApiId="h1", Stage="$default", Route="$default") == [(0, 1), (1, 0)]
     assert not series(timeline, "AWS/ApiGateway", "CacheHitCount", ApiId="h1", Stage="$default")
+
+
+def test_every_emulated_second_is_sampled_once_just_after_it_begins() -> None:
+    # Time scale 1: the next second's start (+10 ms), whether the last sample was on time or late.
+    assert next_sample(100.5, None, 1.0) == (101, pytest.approx(0.51))
+    assert next_sample(101.01, 101, 1.0) == (102, pytest.approx(1.0))
+    assert next_sample(101.7, 101, 1.0) == (102, pytest.approx(0.31))  # a late sample: still the next second
+    assert next_sample(101.005, 100, 1.0) == (101, pytest.approx(0.005))  # woken a hair early: no second skipped
+    assert next_sample(101.011, 101, 1.0)[0] == 102  # never the same second twice
+    # Faster time: never more often than every 0.25 s of real time (10x: every 3 emulated seconds).
+    assert next_sample(101.01, 101, 10.0) == (104, pytest.approx(0.3))
+    assert next_sample(101.01, 101, 60.0) == (116, pytest.approx(0.25))
+
+
+@pytest.mark.asyncio
+@pytest.mark.looptime
+async def test_the_sampler_loop_samples_each_second_once() -> None:
+    """The sampler's loop on a loop whose time looptime fast-forwards: one sample in every
+    emulated second, even when each sample takes a while."""
+    loop = asyncio.get_running_loop()
+    clock = ScaledClock(1.0, monotonic=loop.time, wall=lambda: T0 + 0.5)
+    timeline = Timeline(clock.wall)
+
+    def slow_ledger() -> LedgerView:
+        return LedgerView({"claimed_concurrency": 0, "unreserved_in_flight": 0, "account_limit": 1000, "unreserved_limit": 1000}, {})
+
+    async def mappings() -> dict[str, Any]:
+        await asyncio.sleep(0.3)  # a slow poller process: the next sample is still in the next second
+        return {}
+
+    ports = SamplerPorts(ledger=slow_ledger, functions=lambda: ["f"], concurrency_limit=lambda name: 2, mappings=mappings)
+    task = asyncio.create_task(Sampler(timeline, ports).run())
+    await asyncio.sleep(10.2)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert series(timeline, "AWS/Lambda", "ConcurrencyLimit", FunctionName="f") == [(n, 2.0) for n in range(1, 11)]
