@@ -201,6 +201,19 @@ def second_engine(run: Path, data_root: Path, *, tcp_port: int | None = None, br
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        # A stopped dockerd leaves the network namespace it bind-mounted in its exec root
+        # (exec/netns/default): unmounted here, or no later pytest run could remove this
+        # folder (pytest warns "(rm_rf) error removing" while it cleans old runs).
+        for point in sorted(mounts_under(run), key=len, reverse=True):
+            subprocess.run(["umount", "--lazy", point], capture_output=True)
+
+
+def mounts_under(folder: Path) -> list[str]:
+    """The mount points inside `folder` (this process's mount namespace)."""
+    prefix = str(folder.resolve()) + "/"
+    with open("/proc/self/mountinfo") as info:
+        points = [line.split()[4].replace("\\040", " ") for line in info]
+    return [point for point in points if point.startswith(prefix)]
 
 
 @contextmanager

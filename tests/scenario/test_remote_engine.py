@@ -17,7 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from core_testkit import GATED_OK_SOURCE, Gate, wait_until
-from execution_testkit import CONTAINER, PYTHON_RUNTIME, runtime_image, second_engine, settings
+from execution_testkit import CONTAINER, PYTHON_RUNTIME, mounts_under, runtime_image, second_engine, settings
 from emulator.execution.docker_engine import LABEL
 from emulator.pytest_plugin import inline_function, running_emulator
 
@@ -35,8 +35,10 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def remote_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with second_engine(tmp_path_factory.mktemp("engine"), ENGINE_DATA, tcp_port=_free_port()) as url:
+    run = tmp_path_factory.mktemp("engine")
+    with second_engine(run, ENGINE_DATA, tcp_port=_free_port()) as url:
         yield url
+    assert mounts_under(run) == []  # the stopped engine left nothing mounted in its folder
 
 
 def test_environments_run_on_the_engine_docker_host_names_and_admission_stays_central(
