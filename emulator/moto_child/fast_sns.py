@@ -16,7 +16,10 @@ changes what moto 5.2 does wrong or slowly for fan-out:
    longer keeps every notification ever sent (moto's `sent_notifications`);
 3. a message for a Lambda subscription goes to the outbox the control plane takes from
    (emulator/moto_child/sns_outbox.py) instead of moto's own Lambda backend;
-4. counters per topic under CloudWatch's names, filtered-out messages included.
+4. counters per topic under CloudWatch's names, filtered-out messages included;
+5. Publish and PublishBatch take a short path through moto's server
+   (emulator/moto_child/sns_wire.py): the same SNSResponse methods and backend, without
+   moto's generic request set-up, parser and serializer.
 
 Like the fast SQS model, it is applied only on a verified moto version.
 """
@@ -71,7 +74,7 @@ def apply() -> bool:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
     from moto.sns import models, responses
 
-    from emulator.moto_child import sns_outbox
+    from emulator.moto_child import sns_outbox, sns_wire
 
     if getattr(models, "_emulator_fast_sns", False):
         return True
@@ -95,7 +98,8 @@ def apply() -> bool:
         sns_outbox.COUNTERS.clear()
 
     models.SNSBackend.reset = reset
-    DomainDispatcherApplication.__call__ = sns_outbox.dispatcher_call(DomainDispatcherApplication.__call__)
+    DomainDispatcherApplication.__call__ = sns_wire.dispatcher_call(
+        sns_outbox.dispatcher_call(DomainDispatcherApplication.__call__))
     models._emulator_fast_sns = True
     return True
 

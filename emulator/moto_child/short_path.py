@@ -1,8 +1,8 @@
 """What every short path through moto's server checks before it takes a request.
 
-A short path (sqs_wire.py, kinesis_wire.py) serves a few JSON-protocol actions without
+A short path (sqs_wire.py, kinesis_wire.py, sns_wire.py) serves a few actions without
 moto's generic request machinery. It may take a request only when moto's normal path would
-do nothing more than it does: a POST of one of its actions, a JSON body framed by a
+do nothing more than it does: a POST of one of its actions, a body framed by a
 Content-Length, and neither moto's IAM checks nor its request recorder switched on.
 """
 
@@ -13,6 +13,9 @@ from typing import Any
 from moto import settings
 from moto.moto_api import recorder
 
+# Query-protocol calls (SNS, STS, IAM, ...) POST a form to "/".
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+
 
 def json_action(environ: dict[str, Any], target_prefix: str, content_type: str, actions: frozenset[str]) -> str | None:
     """The action named by the request's X-Amz-Target when a short path may serve it, else None."""
@@ -22,8 +25,38 @@ def json_action(environ: dict[str, Any], target_prefix: str, content_type: str, 
     action = target[len(target_prefix):]
     if action not in actions or not environ.get("CONTENT_TYPE", "").startswith(content_type):
         return None
+    return action if _plain_request(environ) else None
+
+
+def query_request(environ: dict[str, Any], service: str) -> bool:
+    """Whether a short path may read this request as a query-protocol call to `service`
+    (its action is in the body): a form POSTed to "/" without a query string, signed
+    (SigV4) for `service`, which is how moto's server picks the service for it
+    (moto_server/werkzeug_app.py, infer_service_region_host). Not a request moto would
+    decompress (Content-Encoding) or answer with CORS headers of its own (Origin), nor
+    with its responses pretty-printed."""
+    if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") != "/" or environ.get("QUERY_STRING"):
+        return False
+    if not environ.get("CONTENT_TYPE", "").startswith(FORM_CONTENT_TYPE):
+        return False
+    if "HTTP_CONTENT_ENCODING" in environ or "HTTP_ORIGIN" in environ or "HTTP_X_AMZ_TARGET" in environ:
+        return False
+    if settings.PRETTIFY_RESPONSES or settings.DISABLE_GLOBAL_CORS:
+        return False
+    return signing_service(environ.get("HTTP_AUTHORIZATION", "")) == service and _plain_request(environ)
+
+
+def signing_service(authorization: str) -> str | None:
+    """The service of a SigV4 Authorization header's credential scope, lower-cased."""
+    try:
+        _, _, _, service, _ = authorization.split(",")[0].split()[1].split("/")
+    except (IndexError, ValueError):
+        return None
+    return service.lower()
+
+
+def _plain_request(environ: dict[str, Any]) -> bool:
     if not str(environ.get("CONTENT_LENGTH", "")).isdigit() or "HTTP_TRANSFER_ENCODING" in environ:
-        return None  # only bodies framed by a Content-Length
-    if settings.INITIAL_NO_AUTH_ACTION_COUNT != float("inf") or recorder._user_enabled:
-        return None  # moto's IAM checks and its request recorder live in the normal path
-    return action
+        return False  # only bodies framed by a Content-Length
+    # moto's IAM checks and its request recorder live in the normal path
+    return settings.INITIAL_NO_AUTH_ACTION_COUNT == float("inf") and not recorder._user_enabled
