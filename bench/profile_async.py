@@ -52,8 +52,8 @@ from rawhttp import KeepAliveClient, invoke_request  # noqa: E402
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def process_cpu() -> dict[int, tuple[str, float]]:
-    """Every process's (command line, CPU seconds so far)."""
+def process_cpu() -> dict[int, tuple[str, float, int]]:
+    """Every process's (command line, CPU seconds so far, parent)."""
     out = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -65,7 +65,7 @@ def process_cpu() -> dict[int, tuple[str, float]]:
                 command = f.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:  # it ended meanwhile
             continue
-        out[int(entry)] = (command, (int(fields[11]) + int(fields[12])) / TICK)
+        out[int(entry)] = (command, (int(fields[11]) + int(fields[12])) / TICK, int(fields[1]))
     return out
 
 
@@ -76,12 +76,22 @@ def machine_cpu() -> tuple[float, float]:
     return sum(values) / TICK, (values[3] + values[4]) / TICK
 
 
-def kind(pid: int, command: str, control_plane: int, checkout: str) -> str:
+def kind(pid: int, command: str, parents: dict[int, int], control_plane: int) -> str:
     if pid == control_plane:
         return "control plane"
-    if checkout in command:  # this checkout's .venv: its fork server and environments, its moto
+    if descends(pid, parents, control_plane):  # its moto, its fork server and environments
         return "environments" if "_lambda_emulator_runtime" in command else "moto" if "moto_child" in command else "other"
     return "other"
+
+
+def descends(pid: int, parents: dict[int, int], ancestor: int) -> bool:
+    """Whether `ancestor` started `pid`, however many processes lie between (the
+    environments are the fork server's, or its template's, children; each its own session)."""
+    while pid > 1:
+        pid = parents.get(pid, 0)
+        if pid == ancestor:
+            return True
+    return False
 
 
 def cold_starts(url: str) -> tuple[int, int]:
@@ -179,7 +189,7 @@ def main() -> None:
     parser.add_argument("--against", type=Path, metavar="DIR",
                         help="A/B: also start an emulator from the checkout in DIR (PYTHONPATH) and run each round on "
                              "both, alternating which goes first; its environments and moto share this venv, so "
-                             "their CPU is counted in both columns (the idle one's is small)")
+                             "each emulator's processes are told apart by their ancestry")
     args = parser.parse_args()
     if args.modes == "queue":
         queue_cost()
@@ -224,7 +234,6 @@ def main() -> None:
 
 def one_round(emulator: Any, title: str, requests: list[bytes], status: int, deliveries: int,
               spy_file: str | None) -> None:
-    root = str(Path(__file__).resolve().parent.parent)
     spy = None
     if spy_file:
         py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
@@ -239,8 +248,9 @@ def one_round(emulator: Any, title: str, requests: list[bytes], status: int, del
         spy.send_signal(signal.SIGINT)
         spy.wait(60)
     used: Counter[str] = Counter()
-    for pid, (command, cpu) in after.items():
-        used[kind(pid, command, emulator.pid, root)] += cpu - before.get(pid, (command, 0.0))[1]
+    parents = {pid: parent for pid, (_, _, parent) in after.items()}
+    for pid, (command, cpu, _) in after.items():
+        used[kind(pid, command, parents, emulator.pid)] += cpu - before.get(pid, (command, 0.0))[1]
     busy = (all1 - all0) - (idle1 - idle0)
     print(f"{title}: {deliveries / seconds:,.0f} deliveries/s ({seconds:.2f} s, {sending:.2f} s of it sending); "
           f"machine {busy / seconds:.2f} of {(all1 - all0) / seconds:.1f} CPUs busy; cold starts {cold1 - cold0}, "
