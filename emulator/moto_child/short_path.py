@@ -37,6 +37,8 @@ def query_request(environ: dict[str, Any], service: str) -> bool:
     with its responses pretty-printed."""
     if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") != "/" or environ.get("QUERY_STRING"):
         return False
+    if not environ.get("HTTP_HOST"):  # moto would build the request's URL from SERVER_NAME
+        return False
     if not environ.get("CONTENT_TYPE", "").startswith(FORM_CONTENT_TYPE):
         return False
     if "HTTP_CONTENT_ENCODING" in environ or "HTTP_ORIGIN" in environ or "HTTP_X_AMZ_TARGET" in environ:

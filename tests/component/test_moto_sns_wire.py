@@ -217,8 +217,9 @@ def test_requests_the_short_path_does_not_read_go_to_moto_untouched(paths: Paths
 
 
 def test_non_sns_and_unsigned_requests_are_not_taken(paths: Paths) -> None:
-    from emulator.moto_child import sns_wire
     from werkzeug.test import EnvironBuilder
+
+    from emulator.moto_child import sns_wire
 
     form = urlencode({"Action": "Publish", "TopicArn": new_topic(paths), "Message": "x"}).encode()
     for headers in ({"Authorization": AUTH.replace("/sns/", "/sqs/")}, {}, {"Authorization": AUTH, "Origin": "http://x"},
