@@ -222,6 +222,32 @@ async def test_timeout_kills_the_environment_and_what_it_started_and_the_next_ca
 
 
 @pytest.mark.asyncio
+async def test_each_call_of_a_warm_environment_gets_its_whole_timeout_from_its_own_start(rt: Runtime) -> None:
+    """An environment's deadline timer serves many calls; one armed for an earlier call must
+    neither cut a later call short nor let it outlive its own timeout."""
+    version = rt.function(
+        """
+        import os, time
+        def handler(event, context):
+            time.sleep(event.get("sleep", 0))
+            return {"pid": os.getpid()}
+        """,
+        timeout_s=1,
+    )
+    pid = body(await rt.invoke(version))["pid"]
+    await asyncio.sleep(0.6)  # that call's deadline is 0.4 s into the next one
+    slow = await rt.invoke(version, {"sleep": 0.7})
+    assert slow.function_error is None and body(slow)["pid"] == pid
+    await asyncio.sleep(1.1)  # no call in flight when the slow call's deadline passes
+    await rt.invoke(version)
+    await asyncio.sleep(0.6)
+    started = time.monotonic()
+    timed_out = await rt.invoke(version, {"sleep": 10})
+    assert timed_out.error_type == "Sandbox.Timedout"
+    assert 1.0 <= time.monotonic() - started < 3.0
+
+
+@pytest.mark.asyncio
 async def test_without_a_pidfd_a_timed_out_busy_handler_is_killed_through_the_fork_server(
     rt: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
