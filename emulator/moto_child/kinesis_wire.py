@@ -27,7 +27,6 @@ from typing import Any, Callable, Iterable
 from urllib.parse import urlparse
 
 from moto.core.exceptions import JsonRESTError
-from moto.iam.models import mark_account_as_visited
 from moto.kinesis.models import kinesis_backends
 from moto.kinesis.responses import KinesisResponse
 from moto.moto_api._internal import mock_random
@@ -35,7 +34,7 @@ from werkzeug.datastructures import EnvironHeaders
 
 from emulator.moto_child import kinesis_stream
 from emulator.moto_child.kinesis_store import SEQUENCE_NUMBER_BASE, Page
-from emulator.moto_child.short_path import json_action
+from emulator.moto_child.short_path import identify, json_action
 
 SHORT_PATH_ACTIONS = frozenset({"PutRecords", "PutRecord", "GetShardIterator", "GetRecords"})
 _TARGET_PREFIX = "Kinesis_20131202."
@@ -138,13 +137,6 @@ class KinesisShortPath:
         return [data]
 
 
-class _HeadersOnly:
-    """What BaseResponse.get_region_from_url reads of a request."""
-
-    def __init__(self, headers: Any) -> None:
-        self.headers = headers
-
-
 def _backend(environ: dict[str, Any]) -> Any:
     """The Kinesis backend of the request's account and region, found as BaseResponse.setup_class
     finds them (and the account marked as visited, as moto's IAM bookkeeping expects)."""
@@ -156,11 +148,8 @@ def _backend(environ: dict[str, Any]) -> Any:
     response.querystring = {}
     response.uri = full_url
     response.parsed_url = urlparse(full_url)
-    region = response.get_region_from_url(_HeadersOnly(headers), full_url)
-    access_key = response.get_access_key()
-    account = response.get_current_account()
-    mark_account_as_visited(account, access_key, response.service_name, region)
-    return kinesis_backends[account][region]
+    identify(response, headers, full_url)
+    return kinesis_backends[response.current_account][response.region]
 
 
 def dispatcher_call(normal_call: Callable[..., Any]) -> Callable[..., Any]:

@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from moto import settings
+from moto.iam.models import mark_account_as_visited
 from moto.moto_api import recorder
+from moto.utilities.utils import get_partition
 
 # Query-protocol calls (SNS, STS, IAM, ...) POST a form to "/".
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
@@ -62,3 +64,22 @@ def _plain_request(environ: dict[str, Any]) -> bool:
         return False  # only bodies framed by a Content-Length
     # moto's IAM checks and its request recorder live in the normal path
     return settings.INITIAL_NO_AUTH_ACTION_COUNT == float("inf") and not recorder._user_enabled
+
+
+def identify(response: Any, headers: Any, full_url: str) -> None:
+    """What BaseResponse.setup_class sets last on a response object: the answer's server
+    header, the Region (from the URL or the signature), the partition, the access key and the
+    account, which moto marks as visited."""
+    response.response_headers = {"server": "amazon.com"}
+    response.region = response.get_region_from_url(_HeadersOnly(headers), full_url)
+    response.partition = get_partition(response.region)
+    response.access_key = response.get_access_key()
+    response.current_account = response.get_current_account()
+    mark_account_as_visited(response.current_account, response.access_key, response.service_name, response.region)
+
+
+class _HeadersOnly:
+    """What BaseResponse.get_region_from_url reads of a request."""
+
+    def __init__(self, headers: Any) -> None:
+        self.headers = headers

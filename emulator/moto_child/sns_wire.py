@@ -24,14 +24,12 @@ from typing import Any, Callable, Iterable
 from moto.core.exceptions import ServiceException
 from moto.core.request import EnvironHeaders
 from moto.core.responses import ActionResult
-from moto.iam.models import mark_account_as_visited
 from moto.sns.responses import SNSResponse
 from moto.utilities.aws_headers import gen_amzn_requestid_long
-from moto.utilities.utils import get_partition
 from werkzeug.http import HTTP_STATUS_CODES
 
 from emulator.moto_child import sns_query
-from emulator.moto_child.short_path import query_request
+from emulator.moto_child.short_path import identify, query_request
 
 _WRITERS = {"Publish": sns_query.publish_body, "PublishBatch": sns_query.publish_batch_body}
 _METHODS = {"Publish": "publish", "PublishBatch": "publish_batch"}
@@ -85,12 +83,7 @@ def _prepared(environ: dict[str, Any], action: str, params: dict[str, Any]) -> S
     response.querystring = response.data = {"Action": [action]}
     response.uri_match = {}
     response.params = params
-    response.response_headers = {"server": "amazon.com"}
-    response.region = response.get_region_from_url(_HeadersOnly(request_headers), full_url)
-    response.partition = get_partition(response.region)
-    response.access_key = response.get_access_key()
-    response.current_account = response.get_current_account()
-    mark_account_as_visited(response.current_account, response.access_key, response.service_name, response.region)
+    identify(response, request_headers, full_url)
     return response
 
 
@@ -101,13 +94,6 @@ def _moto_error(response: SNSResponse, error: ServiceException) -> tuple[int, di
     status, headers, body = response._transform_response(response.response_headers, (body, headers))
     headers, body = response._enrich_response(headers, body)
     return status, headers, body
-
-
-class _HeadersOnly:
-    """What BaseResponse.get_region_from_url reads of a request."""
-
-    def __init__(self, headers: Any) -> None:
-        self.headers = headers
 
 
 def dispatcher_call(normal_call: Callable[..., Any]) -> Callable[..., Any]:

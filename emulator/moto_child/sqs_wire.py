@@ -25,13 +25,11 @@ from moto.core.exceptions import ServiceException
 from moto.core.parse import PROTOCOL_PARSERS
 from moto.core.responses import ActionResult
 from moto.core.utils import camelcase_to_underscores, get_service_model
-from moto.iam.models import mark_account_as_visited
 from moto.moto_api._internal import mock_random
 from moto.sqs.responses import SQSResponse
-from moto.utilities.utils import get_partition
 from werkzeug.datastructures import EnvironHeaders, MultiDict
 
-from emulator.moto_child.short_path import json_action
+from emulator.moto_child.short_path import identify, json_action
 
 SHORT_PATH_ACTIONS = frozenset({
     "SendMessage", "SendMessageBatch", "ReceiveMessage", "DeleteMessage", "DeleteMessageBatch",
@@ -112,12 +110,7 @@ class SqsShortPath:
         response.querystring = response.data = {}
         response.uri_match = {}
         response.headers = headers
-        response.response_headers = {"server": "amazon.com"}
-        response.region = response.get_region_from_url(_HeadersOnly(headers), full_url)
-        response.partition = get_partition(response.region)
-        response.access_key = response.get_access_key()
-        response.current_account = response.get_current_account()
-        mark_account_as_visited(response.current_account, response.access_key, response.service_name, response.region)
+        identify(response, headers, full_url)
         return response
 
     def _encode(self, value: Any, shape: Any) -> Any:
@@ -145,13 +138,6 @@ class SqsShortPath:
         if kind in ("integer", "long"):
             return int(value)
         return value
-
-
-class _HeadersOnly:
-    """What BaseResponse.get_region_from_url reads of a request."""
-
-    def __init__(self, headers: Any) -> None:
-        self.headers = headers
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:

@@ -207,19 +207,21 @@ class FunctionSeries:
             frame.destination_failures += 1
 
     def dead_letter_delivered(self, reason: str) -> None:
-        frame = self.frame()
-        delivered = frame.dead_letter_deliveries
-        if delivered is None:
-            delivered = frame.dead_letter_deliveries = {}
-        delivered[reason] = delivered.get(reason, 0) + 1
+        self._by_reason("dead_letter_deliveries", reason)
 
     def failure_record_delivered(self, reason: str) -> None:
         """An on-failure destination took the record of an event that failed for `reason`."""
+        self._by_reason("failure_deliveries", reason)
+
+    def _by_reason(self, attr: str, reason: str) -> None:
+        """One more in this second's count of `reason` under `attr` (off the invoke path;
+        throttle() and async_dropped() spell it out, as they run per request)."""
         frame = self.frame()
-        delivered = frame.failure_deliveries
-        if delivered is None:
-            delivered = frame.failure_deliveries = {}
-        delivered[reason] = delivered.get(reason, 0) + 1
+        counts = getattr(frame, attr)
+        if counts is None:
+            counts = {}
+            setattr(frame, attr, counts)
+        counts[reason] = counts.get(reason, 0) + 1
 
     def frames(self, start: float = -math.inf) -> Iterator[FunctionFrame]:
         """Oldest first; from `start` on, the ring is read from its newest end, so a short
