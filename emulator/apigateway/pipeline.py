@@ -114,6 +114,7 @@ class GatewayPipeline:
         self.after_integration: list[Callable[[Exchange, GatewayResponse], None]] = []
         self.outliving: set[asyncio.Task] = set()  # invocations past their integration timeout
         self._logged: dict[tuple[str, ...], float] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def insert_before_integration(self, stage: Stage) -> None:
         """Add a stage (a cache, an authorizer) just before the integration."""
@@ -207,7 +208,10 @@ class GatewayPipeline:
             self.log_once(exchange, "too-large", "500: the event (%d bytes) is over Lambda's 6 MB limit", len(payload))
             return self.answer(exchange, Answer.LAMBDA_REFUSED)
         started = time.perf_counter()
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            # Asked once: on Python 3.11 asyncio.get_running_loop() makes a getpid system call.
+            loop = self._loop = asyncio.get_running_loop()
         # One waiter and one timer instead of asyncio.wait (its sets and callbacks were a
         # measurable part of a request); the task is not awaited, so a timeout leaves it
         # running. The task fills the waiter itself, a loop turn sooner than a done callback.
@@ -299,8 +303,7 @@ class GatewayPipeline:
         latency_ms = (time.perf_counter() - exchange.started) * 1000.0
         match = exchange.match
         if match is not None:
-            stage = self.metrics.stage(match.api.api_id, match.stage.name)
-            counters: tuple[RequestCounters, ...] = (stage.totals, stage.route(match.route.key))
+            counters: tuple[RequestCounters, ...] = self.metrics.of_match(match)
         elif exchange.miss is not None and exchange.miss.stage is not None and exchange.miss.api is not None:
             counters = (self.metrics.stage(exchange.miss.api.api_id, exchange.miss.stage.name).totals,)
         else:
