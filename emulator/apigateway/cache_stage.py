@@ -25,7 +25,8 @@ class CacheStage:
         self.caches = caches
 
     def install(self) -> None:
-        self.pipeline.insert_before_integration(self.lookup)
+        # The plan is the stage's and method's settings: a method without one skips the lookup.
+        self.pipeline.insert_before_integration(self.lookup, lambda match: self.caches.plan(match) is not None)
         self.pipeline.after_integration.append(self.remember)
 
     async def lookup(self, exchange: Exchange) -> GatewayResponse | None:
