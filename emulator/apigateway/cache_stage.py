@@ -25,8 +25,7 @@ class CacheStage:
         self.caches = caches
 
     def install(self) -> None:
-        # The plan is the stage's and method's settings: a method without one skips the lookup.
-        self.pipeline.insert_before_integration(self.lookup, lambda match: self.caches.plan(match) is not None)
+        self.pipeline.insert_before_integration(self.lookup)
         self.pipeline.after_integration.append(self.remember)
 
     async def lookup(self, exchange: Exchange) -> GatewayResponse | None:

@@ -10,7 +10,6 @@ for byte. An event with a Lambda authorizer's context takes json.dumps (not the 
 from __future__ import annotations
 
 import json
-from typing import Callable
 from json.encoder import encode_basestring_ascii as _quoted  # json.dumps' own string encoder
 
 from emulator.apigateway.events import (
@@ -49,40 +48,13 @@ def _optional(value: str | None) -> str:
     return "null" if value is None else _quoted(value)
 
 
-def _v1_frame(request: GatewayRequest, match: RouteMatch, context: EventContext) -> tuple[str, str, str, str]:
-    """The parts of a format 1.0 event that only the route, the host and the method decide,
-    around the per-request fields (see _frame)."""
-    api, route = match.api, match.route
-    rest = api.kind == REST
-    method = _quoted(request.method)
-    domain = domain_of(request.host, api.api_id, context.region)
-    head = "".join([
-        '{"version": "1.0", "resource": ' if not rest else '{"resource": ', _quoted(route.path),
-        ', "path": ', _quoted(match.path), ', "httpMethod": ', method, ', "headers": ',
-    ])
-    context_head = "".join([
-        ', "pathParameters": ', "null" if match.path_parameters is None else json.dumps(match.path_parameters),
-        ', "stageVariables": ', json.dumps(dict(match.stage.variables)) if match.stage.variables else "null",
-        ', "requestContext": {"accountId": ', _quoted(context.account_id), ', "apiId": ', _quoted(api.api_id),
-        ', "domainName": ', _quoted(domain), ', "domainPrefix": ', _quoted(domain.split(".", 1)[0]),
-        ', "extendedRequestId": ',
-    ])
-    identity_head = ', "httpMethod": ' + method + ", " + _IDENTITY_HEAD
-    tail = "".join([
-        ', "resourceId": ', _quoted(match.resource_id) if match.resource_id else "null",
-        ', "resourcePath": ', _quoted(route.path), ', "stage": ', _quoted(match.stage.name),
-        ', "deploymentId": ' + _quoted(api.api_id[:6]) + "}" if rest else ', "authorizer": {"claims": null, "scopes": null}}',
-        ', "body": ',
-    ])
-    return head, context_head, identity_head, tail
-
-
 def encode_event_v1(request: GatewayRequest, match: RouteMatch, context: EventContext) -> bytes:
     """json.dumps(event_v1(request, match, context)).encode(), key for key."""
     if context.authorizer is not None:
         return json.dumps(event_v1(request, match, context)).encode()
     api = match.api
-    headers_json, multi_json = _headers_json(forwarded_headers(request) if api.kind == REST else request.headers)
+    rest = api.kind == REST
+    headers_json, multi_json = _headers_json(forwarded_headers(request) if rest else request.headers)
     query_json = multi_query_json = "null"
     if pairs := query_pairs(request.raw_query):
         query: dict[str, str] = {}
@@ -92,11 +64,20 @@ def encode_event_v1(request: GatewayRequest, match: RouteMatch, context: EventCo
             multi_query.setdefault(key, []).append(value)
         query_json, multi_query_json = json.dumps(query), json.dumps(multi_query)
     body, encoded = body_v1(request, api.binary_media_types)
-    head, context_head, identity_head, tail = _frame(_v1_frame, request, match, context)
+    domain = domain_of(request.host, api.api_id, context.region)
+    route = match.route
+    method = _quoted(request.method)
     parts = [
-        head, headers_json, ', "multiValueHeaders": ', multi_json,
+        '{"version": "1.0", "resource": ' if not rest else '{"resource": ', _quoted(route.path),
+        ', "path": ', _quoted(match.path), ', "httpMethod": ', method,
+        ', "headers": ', headers_json, ', "multiValueHeaders": ', multi_json,
         ', "queryStringParameters": ', query_json, ', "multiValueQueryStringParameters": ', multi_query_json,
-        context_head, _quoted(context.extended_request_id), identity_head, _quoted(request.source_ip), _IDENTITY_MIDDLE,
+        ', "pathParameters": ', "null" if match.path_parameters is None else json.dumps(match.path_parameters),
+        ', "stageVariables": ', json.dumps(dict(match.stage.variables)) if match.stage.variables else "null",
+        ', "requestContext": {"accountId": ', _quoted(context.account_id), ', "apiId": ', _quoted(api.api_id),
+        ', "domainName": ', _quoted(domain), ', "domainPrefix": ', _quoted(domain.split(".", 1)[0]),
+        ', "extendedRequestId": ', _quoted(context.extended_request_id), ', "httpMethod": ', method,
+        ", ", _IDENTITY_HEAD, _quoted(request.source_ip), _IDENTITY_MIDDLE,
         _optional(header_value(request.headers, "user-agent")), ', "user": null',
     ]
     if context.api_key is not None:
@@ -105,7 +86,10 @@ def encode_event_v1(request: GatewayRequest, match: RouteMatch, context: EventCo
         '}, "path": ', _quoted(request.raw_path), ', "protocol": ', _quoted(request.protocol),
         ', "requestId": ', _quoted(context.request_id), ', "requestTime": ', _quoted(request_time(context.received_wall)),
         ', "requestTimeEpoch": ', str(int(context.received_wall * 1000)),
-        tail, _optional(body), ', "isBase64Encoded": ', "true" if encoded else "false", "}",
+        ', "resourceId": ', _quoted(match.resource_id) if match.resource_id else "null",
+        ', "resourcePath": ', _quoted(route.path), ', "stage": ', _quoted(match.stage.name),
+        ', "deploymentId": ' + _quoted(api.api_id[:6]) + "}" if rest else ', "authorizer": {"claims": null, "scopes": null}}',
+        ', "body": ', _optional(body), ', "isBase64Encoded": ', "true" if encoded else "false", "}",
     ]
     return "".join(parts).encode()
 
@@ -114,69 +98,40 @@ def _object_json(values: dict[str, str]) -> str:
     return "{" + ", ".join(_quoted(key) + ": " + _quoted(value) for key, value in values.items()) + "}"
 
 
-def _v2_frame(request: GatewayRequest, match: RouteMatch, context: EventContext) -> tuple[str, str, str, str]:
-    """The parts of a format 2.0 event that only the route, the host and the method decide."""
-    domain = domain_of(request.host, match.api.api_id, context.region)
-    route_key = _quoted(match.route.key)
-    head = '{"version": "2.0", "routeKey": ' + route_key + ', "rawPath": '
-    context_head = "".join([
-        ', "requestContext": {"accountId": ', _quoted(context.account_id), ', "apiId": ', _quoted(match.api.api_id),
-        ', "domainName": ', _quoted(domain), ', "domainPrefix": ', _quoted(domain.split(".", 1)[0]),
-        ', "http": {"method": ', _quoted(request.method), ', "path": ',
-    ])
-    stage = ', "routeKey": ' + route_key + ', "stage": ' + _quoted(match.stage.name) + ', "time": '
-    tail = ""
-    if match.path_parameters:
-        tail += ', "pathParameters": ' + json.dumps(match.path_parameters)
-    if match.stage.variables:
-        tail += ', "stageVariables": ' + json.dumps(dict(match.stage.variables))
-    return head, context_head, stage, tail + "}"
-
-
 def encode_event_v2(request: GatewayRequest, match: RouteMatch, context: EventContext) -> bytes:
     """json.dumps(event_v2(request, match, context)).encode(), key for key."""
     if context.authorizer is not None:
         return json.dumps(event_v2(request, match, context)).encode()
     headers, cookies, query = v2_fields(request)
-    head, context_head, stage, tail = _frame(_v2_frame, request, match, context)
-    raw_path = _quoted(request.raw_path)
-    parts = [head, raw_path, ', "rawQueryString": ', _quoted(request.raw_query)]
+    domain = domain_of(request.host, match.api.api_id, context.region)
+    route_key = _quoted(match.route.key)
+    parts = ['{"version": "2.0", "routeKey": ', route_key, ', "rawPath": ', _quoted(request.raw_path),
+             ', "rawQueryString": ', _quoted(request.raw_query)]
     if cookies:
         parts += [', "cookies": [', ", ".join(map(_quoted, cookies)), "]"]
     parts += [', "headers": ', _object_json(headers)]
     if query:
         parts += [', "queryStringParameters": ', _object_json(query)]
     parts += [
-        context_head, raw_path, ', "protocol": ', _quoted(request.protocol), ', "sourceIp": ', _quoted(request.source_ip),
+        ', "requestContext": {"accountId": ', _quoted(context.account_id), ', "apiId": ', _quoted(match.api.api_id),
+        ', "domainName": ', _quoted(domain), ', "domainPrefix": ', _quoted(domain.split(".", 1)[0]),
+        ', "http": {"method": ', _quoted(request.method), ', "path": ', _quoted(request.raw_path),
+        ', "protocol": ', _quoted(request.protocol), ', "sourceIp": ', _quoted(request.source_ip),
         ', "userAgent": ', _quoted(headers.get("user-agent", "")), '}, "requestId": ', _quoted(context.request_id),
-        stage, _quoted(request_time(context.received_wall)), ', "timeEpoch": ', str(int(context.received_wall * 1000)), "}",
+        ', "routeKey": ', route_key, ', "stage": ', _quoted(match.stage.name),
+        ', "time": ', _quoted(request_time(context.received_wall)), ', "timeEpoch": ', str(int(context.received_wall * 1000)), "}",
     ]
     if request.body:
         body, encoded = body_v2(request.body, headers.get("content-type"))
         parts += [', "body": ', _quoted(body), ', "isBase64Encoded": ', "true" if encoded else "false"]
     else:
         parts.append(', "isBase64Encoded": false')
-    parts.append(tail)
+    if match.path_parameters:
+        parts += [', "pathParameters": ', json.dumps(match.path_parameters)]
+    if match.stage.variables:
+        parts += [', "stageVariables": ', json.dumps(dict(match.stage.variables))]
+    parts.append("}")
     return "".join(parts).encode()
-
-
-# The constant parts of the events of the last FRAME_MEMO distinct (route match, host, method,
-# account, region): writing them was about a third of an event's cost. RouteMatch objects are
-# the catalogue's memoised answers, so a load test's requests share a few. The memo holds each
-# match it is keyed by, so that match's id stays its own; it is emptied when full.
-FRAME_MEMO = 4096
-_frames: dict[tuple[object, ...], tuple[RouteMatch, tuple[str, str, str, str]]] = {}
-
-
-def _frame(build: Callable[[GatewayRequest, RouteMatch, EventContext], tuple[str, str, str, str]],
-           request: GatewayRequest, match: RouteMatch, context: EventContext) -> tuple[str, str, str, str]:
-    key = (build, id(match), request.host, request.method, context.account_id, context.region)
-    found = _frames.get(key)
-    if found is None:
-        if len(_frames) >= FRAME_MEMO:
-            _frames.clear()
-        found = _frames[key] = (match, build(request, match, context))
-    return found[1]
 
 
 def encode_event(request: GatewayRequest, match: RouteMatch, context: EventContext) -> bytes:

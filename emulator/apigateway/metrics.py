@@ -19,10 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulator.apigateway.routing import LOOKUP_MEMO, RouteMatch
 from emulator.template.api_specs import REST
-
-MATCH_MEMO = LOOKUP_MEMO  # as many as the catalogue memoises
 
 
 @dataclass(slots=True)
@@ -96,10 +93,6 @@ class StageCounters:
 class GatewayMetrics:
     def __init__(self) -> None:
         self.stages: dict[tuple[str, str], StageCounters] = {}  # (api id, stage)
-        # The (stage totals, route) counters of a route match, by the match's id (the catalogue
-        # memoises its matches; the entry holds the match, so the id stays its own): a request
-        # then skips two lookups and the route key's formatting.
-        self._of_match: dict[int, tuple[RouteMatch, tuple[RequestCounters, RequestCounters]]] = {}
         self.unmatched = 0  # requests no API stage took (no log, no metric on AWS)
         self.account_throttles = 0
 
@@ -109,18 +102,8 @@ class GatewayMetrics:
             counters = self.stages[(api_id, stage)] = StageCounters()
         return counters
 
-    def of_match(self, match: RouteMatch) -> tuple[RequestCounters, RequestCounters]:
-        found = self._of_match.get(id(match))
-        if found is None:
-            if len(self._of_match) >= MATCH_MEMO:
-                self._of_match.clear()
-            stage = self.stage(match.api.api_id, match.stage.name)
-            found = self._of_match[id(match)] = (match, (stage.totals, stage.route(match.route.key)))
-        return found[1]
-
     def reset(self) -> None:
         self.stages.clear()
-        self._of_match.clear()
         self.unmatched = 0
         self.account_throttles = 0
 

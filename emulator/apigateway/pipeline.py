@@ -30,7 +30,7 @@ from emulator.apigateway.event_json import encode_event
 from emulator.apigateway.events import (
     AuthorizerOutcome, EventContext, GatewayRequest, GatewayResponse, MalformedResponse, map_response,
 )
-from emulator.apigateway.metrics import MATCH_MEMO, GatewayMetrics, RequestCounters
+from emulator.apigateway.metrics import GatewayMetrics, RequestCounters
 from emulator.apigateway.routing import Catalogue, RouteMatch, RouteMiss
 from emulator.apigateway.throttles import GatewayThrottles, KeyGrant
 from emulator.clock import Clock
@@ -110,56 +110,27 @@ class GatewayPipeline:
         self.clock = clock
         self.metrics = metrics
         self.settings = settings
-        # The route stage first; then the rest, each where it applies to the matched route
-        # (`applies`: a pure function of the match; by default every match).
         self.stages: list[Stage] = [self.route, self.check_api_key, self.throttle, self.integrate]
-        self.applies: dict[Stage, Callable[[RouteMatch], bool]] = {
-            self.check_api_key: lambda match: match.route.api_key_required and match.api.kind == REST,
-        }
         self.after_integration: list[Callable[[Exchange, GatewayResponse], None]] = []
         self.outliving: set[asyncio.Task] = set()  # invocations past their integration timeout
         self._logged: dict[tuple[str, ...], float] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        # The stages after the route that apply to a route match, by the match's id (the
-        # catalogue memoises its matches; the entry holds the match, so the id stays its own):
-        # a request skips the stages its route does not use (no authorizer, no API key, no
-        # cache), each an awaited coroutine.
-        self._stages_of: dict[int, tuple[RouteMatch, list[Stage]]] = {}
 
-    def insert_before_integration(self, stage: Stage, applies: Callable[[RouteMatch], bool] | None = None) -> None:
+    def insert_before_integration(self, stage: Stage) -> None:
         """Add a stage (a cache, an authorizer) just before the integration."""
-        self._insert(self.stages.index(self.integrate), stage, applies)
+        self.stages.insert(self.stages.index(self.integrate), stage)
 
-    def insert_after(self, anchor: Stage, stage: Stage, applies: Callable[[RouteMatch], bool] | None = None) -> None:
+    def insert_after(self, anchor: Stage, stage: Stage) -> None:
         """Add a stage just after `anchor` (the authorizer after the route)."""
-        self._insert(self.stages.index(anchor) + 1, stage, applies)
-
-    def _insert(self, index: int, stage: Stage, applies: Callable[[RouteMatch], bool] | None) -> None:
-        self.stages.insert(index, stage)
-        if applies is not None:
-            self.applies[stage] = applies
-        self._stages_of.clear()
-
-    def _stages_for(self, match: RouteMatch) -> list[Stage]:
-        found = self._stages_of.get(id(match))
-        if found is None:
-            if len(self._stages_of) >= MATCH_MEMO:
-                self._stages_of.clear()
-            stages = [stage for stage in self.stages[1:] if stage not in self.applies or self.applies[stage](match)]
-            found = self._stages_of[id(match)] = (match, stages)
-        return found[1]
+        self.stages.insert(self.stages.index(anchor) + 1, stage)
 
     async def handle(self, request: GatewayRequest) -> GatewayResponse:
         exchange = Exchange(request, time.perf_counter(), self.clock.wall())
-        response = await self.stages[0](exchange)
-        if response is None:
-            assert exchange.match is not None
-            for stage in self._stages_for(exchange.match):
-                response = await stage(exchange)
-                if response is not None:
-                    break
-            else:  # the integration always answers; a stage list without it is a wiring error
-                raise RuntimeError("no stage of the gateway answered")
+        for stage in self.stages:
+            response = await stage(exchange)
+            if response is not None:
+                break
+        else:  # the integration always answers; a stage list without it is a wiring error
+            raise RuntimeError("no stage of the gateway answered")
         self._record(exchange, response)
         return response
 
@@ -195,7 +166,9 @@ class GatewayPipeline:
 
     async def check_api_key(self, exchange: Exchange) -> GatewayResponse | None:
         match = exchange.match
-        assert match is not None  # and the route requires a key (HTTP APIs have no API keys): `applies`
+        assert match is not None
+        if not match.route.api_key_required or match.api.kind != REST:
+            return None  # HTTP APIs have no API keys
         value = next((v for k, v in exchange.request.headers if k.lower() == API_KEY_HEADER), None)
         exchange.grant = self.throttles.grant(value, match.api.api_id, match.stage.name)
         if exchange.grant is None:
@@ -234,10 +207,7 @@ class GatewayPipeline:
             self.log_once(exchange, "too-large", "500: the event (%d bytes) is over Lambda's 6 MB limit", len(payload))
             return self.answer(exchange, Answer.LAMBDA_REFUSED)
         started = time.perf_counter()
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            # Asked once: on Python 3.11 asyncio.get_running_loop() makes a getpid system call.
-            loop = self._loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
         # One waiter and one timer instead of asyncio.wait (its sets and callbacks were a
         # measurable part of a request); the task is not awaited, so a timeout leaves it
         # running. The task fills the waiter itself, a loop turn sooner than a done callback.
@@ -329,7 +299,8 @@ class GatewayPipeline:
         latency_ms = (time.perf_counter() - exchange.started) * 1000.0
         match = exchange.match
         if match is not None:
-            counters: tuple[RequestCounters, ...] = self.metrics.of_match(match)
+            stage = self.metrics.stage(match.api.api_id, match.stage.name)
+            counters: tuple[RequestCounters, ...] = (stage.totals, stage.route(match.route.key))
         elif exchange.miss is not None and exchange.miss.stage is not None and exchange.miss.api is not None:
             counters = (self.metrics.stage(exchange.miss.api.api_id, exchange.miss.stage.name).totals,)
         else:
