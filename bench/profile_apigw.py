@@ -6,12 +6,12 @@ An EmulatorServer on uvloop serves a no-op proxy function (bench/bench_apigw.py'
 with one warm environment. wrk's request bytes are fed to the fast-path protocol of the
 gateway port (REST `GET /Prod/noop`, HTTP API `GET /noop`) or of the Lambda API (direct
 Invoke) over a fake transport; the environment's socket is a fake whose result frame
-arrives one loop turn after the INVOKE frame was written. Prints the CPU per request of
-each target (five repeats, each target on its own emulator: interleaving them on one made
-the second one's figure unsteady); `--cprofile TARGET` prints cProfile's top functions for
-one. Few system calls, no wake-ups: the control plane's own Python. Under wrk the gaps
-between the targets come out ~2.5x larger (cache misses, the kernel's work between turns).
-Used for "API Gateway throughput" in docs/benchmarks.md; it asserts nothing.
+arrives one loop turn after the INVOKE frame was written. Prints the event loop thread's
+CPU per request of each target (five repeats after 5,000 requests of warm-up, each target
+on its own emulator: interleaving them on one made the second one's figure unsteady);
+`--cprofile TARGET` prints cProfile's top functions for one. No socket I/O, no wake-ups,
+caches hot: it shows only part of what a request costs under wrk (docs/benchmarks.md, API
+Gateway throughput). It asserts nothing.
 """
 
 from __future__ import annotations
