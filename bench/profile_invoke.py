@@ -17,29 +17,21 @@ Used for "Where the time goes" in docs/benchmarks.md; it asserts nothing.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import cProfile
-import gc
 import json
-import pstats
 import socket
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import uvloop
 from harness import NOOP_SOURCE, TemplateBuilder
+from inprocess import FakeClientSocket, FakeEnvironmentSocket, cpu_per_request, warm_emulator
 from rawhttp import invoke_request
 
-from emulator.config import Config
-from emulator.pytest_plugin import load_app
 from emulator.runtimes import bootstrap, protocol
-from emulator.server import EmulatorServer
 
 REPEATS = 5
 RESULT = protocol.result_frame(protocol.RESULT, 0.05, 30000, b"{}")
@@ -57,99 +49,42 @@ class Stretches:
         self.to_response: list[int] = []
 
 
-class FakeEnvironmentSocket:
-    def __init__(self, env: Any, marks: Stretches) -> None:
-        self.env, self.marks = env, marks
-        self.loop = asyncio.get_running_loop()
-
-    def write(self, data: bytes) -> None:
-        self.marks.to_invoke.append(time.perf_counter_ns() - self.marks.request)
-        self.loop.call_soon(self.answer)
-
-    def answer(self) -> None:
-        self.marks.result = time.perf_counter_ns()
-        self.env.data_received(RESULT)
-
-    def close(self) -> None:
-        pass
-
-    def is_closing(self) -> bool:
-        return False
-
-
-class FakeClientSocket:
-    def __init__(self, marks: Stretches) -> None:
-        self.marks = marks
-        self.last = b""
-
-    def write(self, data: bytes) -> None:
-        self.marks.to_response.append(time.perf_counter_ns() - self.marks.result)
-        self.last = data
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return ("127.0.0.1", 1)
-
-    def is_closing(self) -> bool:
-        return False
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 async def control_plane(invokes: int, profile: bool) -> None:
-    with tempfile.TemporaryDirectory(prefix="bench-profile-invoke-") as scratch:
-        template = TemplateBuilder(Path(scratch)).add("noop", NOOP_SOURCE).write()
-        config = Config(host="127.0.0.1", port=0, api_port=0).replace(
-            log_invocations=False, watch_code=False, backend="none", template=str(template))
-        server = EmulatorServer(config, load_app(template, config))
-        await server.start()
-        try:
-            request = invoke_request("noop", b"{}")
-            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-            writer.write(request)  # a real invoke first: one warm environment
-            await reader.read(65536)
-            writer.close()
-            marks = Stretches()
-            env = next(iter(server.invoker.pools.values())).idle[0]
-            env._transport = FakeEnvironmentSocket(env, marks)
-            http = server._http()
-            client = FakeClientSocket(marks)
-            http.connection_made(client)
+    def write_template(folder: Path) -> Path:
+        return TemplateBuilder(folder).add("noop", NOOP_SOURCE).write()
 
-            async def run(count: int) -> None:
-                for _ in range(count):
-                    marks.request = time.perf_counter_ns()
-                    http.data_received(request)
-                    marks.parse.append(time.perf_counter_ns() - marks.request)
-                    await http.busy
+    async with warm_emulator(write_template, "noop") as (server, env):
+        marks = Stretches()
 
-            await run(2000)
-            assert client.last.startswith(b"HTTP/1.1 200"), client.last[:100]
-            gc.collect()
-            if profile:
-                profiler = cProfile.Profile()
-                profiler.enable()
-                await run(invokes)
-                profiler.disable()
-                pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
-                return
-            cpu = []
-            for _ in range(REPEATS):
-                started = time.process_time()
-                await run(invokes)
-                cpu.append((time.process_time() - started) / invokes * 1e6)
+        def written() -> None:
+            marks.to_invoke.append(time.perf_counter_ns() - marks.request)
+
+        def answered() -> None:
+            marks.result = time.perf_counter_ns()
+
+        def responded() -> None:
+            marks.to_response.append(time.perf_counter_ns() - marks.result)
+
+        env._transport = FakeEnvironmentSocket(env, RESULT, on_write=written, on_answer=answered)
+        http = server._http()
+        client = FakeClientSocket(on_write=responded)
+        http.connection_made(client)
+        request = invoke_request("noop", b"{}")
+
+        async def run(count: int) -> None:
+            for _ in range(count):
+                marks.request = time.perf_counter_ns()
+                http.data_received(request)
+                marks.parse.append(time.perf_counter_ns() - marks.request)
+                await http.busy
+
+        cpu = await cpu_per_request(run, invokes, REPEATS, profile, clock=time.process_time)
+        assert client.last.startswith(b"HTTP/1.1 200"), client.last[:100]
+        if cpu is not None:
             print("control plane, CPU per invoke: " + ", ".join(f"{value:.1f}" for value in cpu) + " µs")
             print(f"  median wall: parse {statistics.median(marks.parse) / 1e3:.1f} µs, "
                   f"request to INVOKE write {statistics.median(marks.to_invoke) / 1e3:.1f} µs, "
                   f"result to response write {statistics.median(marks.to_response) / 1e3:.1f} µs")
-        finally:
-            await server.stop()
 
 
 def environment(invokes: int) -> None:
