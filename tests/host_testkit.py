@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import selectors
+import signal
 import subprocess
 import sys
 import textwrap
@@ -21,6 +22,20 @@ from typing import IO, Any, Iterator
 
 START_WAIT_S = 120.0
 EXIT_WAIT_S = 30.0
+GRACEFUL_STOP_S = 5.0  # then SIGKILL: a test may end with invocations held at a gate
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Stop an `emulator up` child as a user would (SIGTERM: its shutdown removes its temporary
+    folders; SIGKILL would leave them in /tmp for good), killing it if it takes too long."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(GRACEFUL_STOP_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    proc.wait(EXIT_WAIT_S)
+
 
 # A handler held by a barrier the test releases: it waits until the flag file exists.
 BARRIER_HANDLER = """
@@ -121,9 +136,7 @@ def emulator_process(
         assert url.startswith("http://127.0.0.1:"), f"first stdout line is not the URL: {url!r}; {running.log}"
         yield running
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(EXIT_WAIT_S)
+        stop(proc)
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()

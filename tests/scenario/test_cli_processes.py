@@ -22,7 +22,7 @@ from botocore.config import Config as BotoConfig
 
 from execution_testkit import LOCAL_EXECUTIONS
 from core_testkit import GATED_HANDLER_SOURCE, Gate, ProcessId, descendants, is_template, wait_until
-from host_testkit import emulator_command, read_url
+from host_testkit import emulator_command, read_url, stop
 
 pytestmark = pytest.mark.scenario
 
@@ -117,9 +117,7 @@ def emulator_up(folder: Path, *args: str, env: dict[str, str] | None = None) -> 
         assert url.startswith("http://127.0.0.1:"), f"first stdout line is not the URL: {url!r}; {stderr_path.read_text()}"
         yield proc, url, stderr_path
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(EXIT_WAIT_S)
+        stop(proc)
         if proc.stdout:
             proc.stdout.close()
 

@@ -29,6 +29,7 @@ import pytest
 from botocore.config import Config as BotoConfig
 
 from core_testkit import ProcessId, call, wait_until
+from host_testkit import stop
 
 pytestmark = pytest.mark.scenario
 
@@ -172,9 +173,7 @@ def emulator_as(runner: tuple[str | None, list[str]], *args: str) -> Iterator[tu
             assert url.startswith("http://127.0.0.1:"), f"no URL: {url!r}; {stderr_path.read_text()}"
             yield proc, url, stderr_path, folder / "records"
         finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(EXIT_WAIT_S)
+            stop(proc)
             if proc.stdout:
                 proc.stdout.close()
     finally:
