@@ -50,10 +50,12 @@ def test_maximum_concurrency_keeps_valid_messages_out_of_the_dlq(lambda_emulator
     assert result["bug"]["dead_lettered"] > 0
     assert functions["overpull-bug-consumer"]["Errors"] == 0
     assert mappings["overpull-bug-consumer"]["BatchesThrottled"] > 0
-    # every message in the DLQ has its cause: throttled, or ran past the visibility timeout
+    # every message in the DLQ has its cause, both of the throttle wave: throttled until the
+    # visibility timeout ran out, or started too late after its throttle retries and ran past
+    # it; how they split follows the machine's timing (a loaded one can give all of one kind)
     causes = mappings["overpull-bug-consumer"]["DeadLetterBoundByCause"]
     assert sum(causes.values()) == result["bug"]["dead_lettered"], causes
-    assert set(causes) <= {"Throttled", "VisibilityTimeoutExpired"} and causes.get("Throttled", 0) > 0
+    assert set(causes) <= {"Throttled", "VisibilityTimeoutExpired"}, causes
     # the fix: everything processed, nothing throttled
     assert result["fix"] == {"sent": MESSAGES, "dead_lettered": 0}
     assert mappings["overpull-fix-consumer"]["MessagesDeleted"] == MESSAGES
