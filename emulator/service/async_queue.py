@@ -272,12 +272,12 @@ class AsyncInvocationQueue:
             # A later version of the function may have replaced the one the event was
             # accepted for ($LATEST code changes): resolve again at every attempt.
             version = self.ports.resolve(name, event.qualifier)
-            if event.tenant_id is None and event.trace_header is None:
-                result = await self.ports.invoke(version, event.payload, event.qualifier, event.request_id)
-            else:
-                named = {key: value for key, value in (("tenant_id", event.tenant_id), ("trace_header", event.trace_header))
-                         if value is not None}
-                result = await self.ports.invoke(version, event.payload, event.qualifier, event.request_id, **named)
+            named = {}  # only what was given: the invoke port's defaults stand otherwise
+            if event.tenant_id is not None:
+                named["tenant_id"] = event.tenant_id
+            if event.trace_header is not None:
+                named["trace_header"] = event.trace_header
+            result = await self.ports.invoke(version, event.payload, event.qualifier, event.request_id, **named)
         except TooManyRequests as throttle:
             event.status_code, event.function_error, event.response = 429, None, None
             event.error_message = f"Rate Exceeded. ({throttle.reason})"
