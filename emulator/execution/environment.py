@@ -119,12 +119,11 @@ class ExecutionEnvironment(EnvironmentLifecycle, asyncio.Protocol):
         self._call: asyncio.Future[RawOutcome] | None = None
         # The call in flight must end by loop time `_deadline_at`. One timer serves many calls
         # (creating and cancelling a uvloop timer per call cost ~1-2.7 us of the ~90 us the
-        # control plane spends on a warm invoke): it is armed for `_timer_at` and, when it
+        # control plane spends on a warm invoke): it is armed for `_timer.when()` and, when it
         # fires before the call in flight is due, armed again for that call's deadline
         # (emulator/api/fast_http.py does the same for its connections).
         self._deadline_at = 0.0
         self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0
         self._pidfd: int | None = None
         self._loop = asyncio.get_running_loop()
         self.exit_info: asyncio.Future[dict[str, Any]] = self._loop.create_future()
@@ -190,7 +189,7 @@ class ExecutionEnvironment(EnvironmentLifecycle, asyncio.Protocol):
         self._call = call
         self._log_capture = log_capture
         self._deadline_at = deadline = loop.time() + timeout_s
-        if self._timer is None or self._timer_at > deadline:
+        if self._timer is None or self._timer.when() > deadline:
             self._arm_timer(deadline)
         assert self._transport is not None
         self._transport.write(frame)
@@ -199,7 +198,6 @@ class ExecutionEnvironment(EnvironmentLifecycle, asyncio.Protocol):
     def _arm_timer(self, when: float) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        self._timer_at = when
         self._timer = self._loop.call_at(when, self._on_deadline)
 
     def _cancel_timer(self) -> None:
@@ -208,10 +206,11 @@ class ExecutionEnvironment(EnvironmentLifecycle, asyncio.Protocol):
             self._timer = None
 
     def _on_deadline(self) -> None:
-        self._timer = None
+        assert self._timer is not None
+        fired_at, self._timer = self._timer.when(), None
         if self._call is None:
             return  # no call in flight: the next one arms its own
-        if self._deadline_at > self._timer_at:
+        if self._deadline_at > fired_at:
             self._arm_timer(self._deadline_at)  # armed for an earlier call: this one is due later
             return
         call, self._call = self._call, None

@@ -85,7 +85,7 @@ class DropReason(StrEnum):
     EMULATOR_ERROR = "EmulatorError"
 
 
-def drop_reason(condition: DestinationCondition, last: "Outcome | None") -> DropReason:
+def drop_reason(condition: DestinationCondition, last: Outcome | None) -> DropReason:
     """The reason for a Fail with `condition`, `last` being the outcome of the event's last
     attempt (None: it never ran, it aged in the queue)."""
     if condition is DestinationCondition.RETRIES_EXHAUSTED:
