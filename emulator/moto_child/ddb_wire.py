@@ -36,6 +36,7 @@ from moto.utilities.utils import get_partition
 from werkzeug.datastructures import EnvironHeaders
 
 from emulator.moto_child import ddb_streams
+from emulator.moto_child.short_path import read_body
 
 DYNAMODB_PREFIX = "DynamoDB_20120810."
 STREAMS_PREFIX = "DynamoDBStreams_20120810."
@@ -165,8 +166,7 @@ class DynamoDBShortPath:
 
     def serve(self, environ: dict[str, Any], start_response: Callable[..., Any], kind: str,
               action: str) -> Iterable[bytes] | None:
-        length = int(environ["CONTENT_LENGTH"])
-        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        body = read_body(environ)
         try:
             if kind == "dynamodb":
                 status, headers, data = serve_dynamodb(environ, body)

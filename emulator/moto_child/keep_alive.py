@@ -21,12 +21,12 @@ import sys
 import traceback
 from typing import Any, Callable
 
+from emulator.moto_child.short_path import FORM_CONTENT_TYPE  # query-protocol calls (SNS Publish, STS, ...)
+
 # Bodies up to this size are read ahead; larger ones take werkzeug's path.
 MAX_READ_AHEAD_BYTES = 16 * 1024 * 1024
 # Framing the handler sets itself: the application's values are dropped.
 _OWN_HEADERS = frozenset({"content-length", "connection", "transfer-encoding"})
-# Query-protocol calls (SNS's Publish and PublishBatch, STS, IAM, ...) POST a form to "/".
-_FORM = "application/x-www-form-urlencoded"
 # The moto child's own endpoints for the control plane (emulator/moto_child/sns_outbox.py).
 _EMULATOR_PATHS = "/_emulator/"
 
@@ -72,7 +72,7 @@ def handler_class(base: type) -> type:
                 return 0 if self.headers.get("Content-Length", "0") == "0" else None
             if self.command != "POST":
                 return None
-            query_protocol = path == "/" and self.headers.get("Content-Type", "").startswith(_FORM)
+            query_protocol = path == "/" and self.headers.get("Content-Type", "").startswith(FORM_CONTENT_TYPE)
             if "X-Amz-Target" not in self.headers and not query_protocol:
                 return None
             try:

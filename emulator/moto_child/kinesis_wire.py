@@ -34,7 +34,7 @@ from werkzeug.datastructures import EnvironHeaders
 
 from emulator.moto_child import kinesis_stream
 from emulator.moto_child.kinesis_store import SEQUENCE_NUMBER_BASE, Page
-from emulator.moto_child.short_path import identify, json_action
+from emulator.moto_child.short_path import identify, json_action, read_body
 
 SHORT_PATH_ACTIONS = frozenset({"PutRecords", "PutRecord", "GetShardIterator", "GetRecords"})
 _TARGET_PREFIX = "Kinesis_20131202."
@@ -114,8 +114,7 @@ class KinesisShortPath:
 
     def serve(self, environ: dict[str, Any], start_response: Callable[..., Any], action: str) -> Iterable[bytes] | None:
         """The response, or None after putting the body back for moto's normal path."""
-        length = int(environ["CONTENT_LENGTH"])
-        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        body = read_body(environ)
         try:
             request = json.loads(body)
         except (ValueError, RecursionError):

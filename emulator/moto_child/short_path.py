@@ -19,6 +19,13 @@ from moto.utilities.utils import get_partition
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
 
+def read_body(environ: dict[str, Any]) -> bytes:
+    """The request's body, framed by its Content-Length (the checks above made sure it is).
+    A short path that passes the request on puts it back as `io.BytesIO(body)`."""
+    length = int(environ["CONTENT_LENGTH"])
+    return environ["wsgi.input"].read(length) if length > 0 else b""
+
+
 def json_action(environ: dict[str, Any], target_prefix: str, content_type: str, actions: frozenset[str]) -> str | None:
     """The action named by the request's X-Amz-Target when a short path may serve it, else None."""
     target = environ.get("HTTP_X_AMZ_TARGET", "")

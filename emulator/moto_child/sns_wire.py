@@ -22,14 +22,14 @@ import io
 from typing import Any, Callable, Iterable
 
 from moto.core.exceptions import ServiceException
-from moto.core.request import EnvironHeaders
 from moto.core.responses import ActionResult
 from moto.sns.responses import SNSResponse
 from moto.utilities.aws_headers import gen_amzn_requestid_long
+from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import HTTP_STATUS_CODES
 
 from emulator.moto_child import sns_query
-from emulator.moto_child.short_path import identify, query_request
+from emulator.moto_child.short_path import identify, query_request, read_body
 
 _WRITERS = {"Publish": sns_query.publish_body, "PublishBatch": sns_query.publish_batch_body}
 _METHODS = {"Publish": "publish", "PublishBatch": "publish_batch"}
@@ -42,8 +42,7 @@ def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterab
     moto's normal path."""
     if not query_request(environ, "sns"):
         return None
-    length = int(environ["CONTENT_LENGTH"])
-    body = environ["wsgi.input"].read(length) if length > 0 else b""
+    body = read_body(environ)
     parsed = sns_query.parse(body)
     if parsed is None:
         environ["wsgi.input"] = io.BytesIO(body)

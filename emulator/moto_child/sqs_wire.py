@@ -29,7 +29,7 @@ from moto.moto_api._internal import mock_random
 from moto.sqs.responses import SQSResponse
 from werkzeug.datastructures import EnvironHeaders, MultiDict
 
-from emulator.moto_child.short_path import identify, json_action
+from emulator.moto_child.short_path import identify, json_action, read_body
 
 SHORT_PATH_ACTIONS = frozenset({
     "SendMessage", "SendMessageBatch", "ReceiveMessage", "DeleteMessage", "DeleteMessageBatch",
@@ -58,7 +58,7 @@ class SqsShortPath:
 
     def serve(self, environ: dict[str, Any], start_response: Callable[..., Any], action: str) -> Iterable[bytes] | None:
         """The response, or None after putting the body back for moto's normal path."""
-        body = _read_body(environ)
+        body = read_body(environ)
         try:
             response = self._prepare(environ, body, action)
         except _NotShort:
@@ -138,11 +138,6 @@ class SqsShortPath:
         if kind in ("integer", "long"):
             return int(value)
         return value
-
-
-def _read_body(environ: dict[str, Any]) -> bytes:
-    length = int(environ["CONTENT_LENGTH"])
-    return environ["wsgi.input"].read(length) if length > 0 else b""
 
 
 _REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 500: "Internal Server Error"}
