@@ -75,7 +75,9 @@ THROTTLE_RETRY_MAX_S = 60.0
 # was throttled until given up (never ran), failed (function error, partial failure), ran
 # past the visibility timeout (the message was received again, i.e. moved, before the
 # delete: ReceiptHandleIsInvalid), or something else (the function was gone, the mapping
-# stopped, the delete call failed).
+# stopped, the delete call failed). SQS moves a message whose receive count passed
+# maxReceiveCount to the DLQ:
+# https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-dead-letter-queues.html
 THROTTLED, FAILED, VISIBILITY_EXPIRED, OTHER = "Throttled", "Failed", "VisibilityTimeoutExpired", "Other"
 # DeleteMessageBatch's code for a handle that is no longer the message's latest
 # (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_DeleteMessageBatch.html).
@@ -227,6 +229,7 @@ class SqsPoller:
         everything = workers + list(self._tasks)
         if everything:
             await asyncio.gather(*everything, return_exceptions=True)
+        self._fates.clear()  # receives cancelled above never reached _ended
 
     def snapshot(self) -> dict[str, Any]:
         s = self.stats
@@ -557,7 +560,10 @@ class SqsPoller:
         self._ended(messages, why)
 
     def _hold(self, message_id: str) -> None:
-        """A batch of this mapping holds the message from its receive until `_ended`."""
+        """A batch of this mapping holds the message from its receive until `_ended` (followed
+        only when the queue has a DLQ: without maxReceiveCount nothing is counted)."""
+        if self.queue is None or self.queue.max_receive_count is None:
+            return
         fate = self._fates.get(message_id)
         if fate is None:
             fate = self._fates[message_id] = _Fate()
@@ -573,11 +579,13 @@ class SqsPoller:
         https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_DeleteMessage.html).
         So a message is counted once no batch of this mapping holds it any more."""
         limit = self.queue.max_receive_count if self.queue else None
+        if limit is None:
+            return
         for message in messages:
             fate = self._fates.get(message.message_id) or _Fate(holders=1)
             if why is None:
                 fate.deleted = True
-            elif limit is not None and message.receive_count >= max(limit, fate.receive_count):
+            elif message.receive_count >= max(limit, fate.receive_count):
                 fate.why, fate.receive_count = why, message.receive_count
             fate.holders -= 1
             if fate.holders > 0:
@@ -610,11 +618,14 @@ class SqsPoller:
         if not failed:
             self._ended(messages, None)
             return
-        self._ended([m for m in messages if m.receipt_handle not in failed], None)
-        # A handle that is no longer the latest: the batch outlived its visibility timeout and
-        # the message was received again (at maxReceiveCount: moved to the DLQ).
-        self._ended([m for m in messages if failed.get(m.receipt_handle) == RECEIPT_HANDLE_INVALID], VISIBILITY_EXPIRED)
-        self._ended([m for m in messages if failed.get(m.receipt_handle) not in (None, RECEIPT_HANDLE_INVALID)], OTHER)
+        ended: dict[str | None, list[_Received]] = {None: [], VISIBILITY_EXPIRED: [], OTHER: []}
+        for message in messages:
+            code = failed.get(message.receipt_handle)
+            # A handle that is no longer the latest: the batch outlived its visibility timeout
+            # and the message was received again (at maxReceiveCount: moved to the DLQ).
+            ended[None if code is None else VISIBILITY_EXPIRED if code == RECEIPT_HANDLE_INVALID else OTHER].append(message)
+        for why, group in ended.items():
+            self._ended(group, why)
 
     async def _delete(self, messages: list[PendingMessage]) -> None:
         if not messages:
