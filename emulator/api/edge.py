@@ -149,8 +149,8 @@ def encode_response(error: AwsError) -> bytes:
 
 
 def http_status_line(status: int) -> str:
-    return f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}"
+    return f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}"
 
 
 # Every status's reason phrase (a dict, not an HTTPStatus call per response: the fast path).
-_REASONS = {status.value: status.phrase for status in http.HTTPStatus}
+REASONS = {status.value: status.phrase for status in http.HTTPStatus}

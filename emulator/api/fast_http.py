@@ -293,7 +293,7 @@ class FastHttpProtocol(asyncio.Protocol):
                 self._reject(MalformedRequest(edge.bad_request_message(exc)))
                 return
         if not self.complete:
-            if self.head_end == 0 and len(buffer) > edge.MAX_HEADER_BYTES:
+            if self.head_end == 0 and len(buffer) > self.server.max_head_bytes:
                 self._hand_off()  # aiohttp's line and field limits answer it
             else:
                 self._set_timer("head" if self.head_end == 0 else "body")

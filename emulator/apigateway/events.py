@@ -400,10 +400,6 @@ def _decode_body(body: str, encoded: bool) -> bytes:
         raise MalformedResponse("isBase64Encoded is true but body is not base64") from None
 
 
-def _has(headers: list[tuple[str, str]], name: str) -> str | None:
-    return header_value(headers, name)
-
-
 def map_response_v1(payload: bytes, binary_types: tuple[str, ...], accept: str | None, kind: str) -> GatewayResponse:
     """A format 1.0 proxy response. REST APIs decode a base64 body only for a binary media
     type: "API Gateway uses the first Accept header from clients to determine if a response
@@ -430,14 +426,14 @@ def map_response_v1(payload: bytes, binary_types: tuple[str, ...], accept: str |
     encoded = _flag(result.get("isBase64Encoded"))
     if kind == REST:
         first_accept = (accept or "").split(",", 1)[0]
-        content_type = _has(headers, "content-type")
+        content_type = header_value(headers, "content-type")
         binary = matches_media_types(first_accept or content_type, binary_types) if encoded else False
         data = _decode_body(body_text, binary)
         if content_type is None:
             headers.append(("Content-Type", REST_DEFAULT_CONTENT_TYPE))
     else:
         data = _decode_body(body_text, encoded)
-        if _has(headers, "content-type") is None:
+        if header_value(headers, "content-type") is None:
             headers.append(("Content-Type", REST_DEFAULT_CONTENT_TYPE))
     return GatewayResponse(status, headers, data)
 
@@ -463,7 +459,7 @@ def map_response_v2(payload: bytes) -> GatewayResponse:
     if isinstance(body, (dict, list)):
         raise MalformedResponse("body must be a string")
     data = _decode_body("" if body is None else _text(body, "body"), _flag(result.get("isBase64Encoded")))
-    if _has(headers, "content-type") is None:
+    if header_value(headers, "content-type") is None:
         headers.append(("Content-Type", V2_DEFAULT_CONTENT_TYPE))
     return GatewayResponse(status, headers, data)
 

@@ -16,7 +16,6 @@ client cannot tell which path served it.
 from __future__ import annotations
 
 import asyncio
-import http
 import logging
 import re
 import time
@@ -57,7 +56,6 @@ _FAST_METHODS = (b"GET", b"POST", b"PUT", b"DELETE", b"PATCH", b"OPTIONS")
 # The statuses whose responses carry no body and no Content-Length (RFC 9110 §6.4.1, §8.6;
 # aiohttp's rule).
 _EMPTY_BODY_STATUSES = frozenset((204, 304, *range(100, 200)))
-_REASONS = {status.value: status.phrase for status in http.HTTPStatus}
 # What aiohttp refuses in a header (RFC 9110 §5.5: control characters but HTAB).
 _FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
@@ -111,10 +109,10 @@ class GatewayServer(FastHttpServer):
             if b"\x00" in value:
                 return None  # aiohttp's parser answers it 400
             # aiohttp drops the whitespace llhttp leaves after a value, as RFC 9110 §5.5 asks.
-            text = value.rstrip(b" \t").decode("utf-8", "replace")
-            headers.append((name.decode("latin-1"), text))
+            value = value.rstrip(b" \t")
+            headers.append((name.decode("latin-1"), value.decode("utf-8", "replace")))
             if len(name) == 4 and name.lower() == b"host":
-                host = value.rstrip(b" \t").decode("utf-8", "surrogateescape")
+                host = value.decode("utf-8", "surrogateescape")
         path, _, query = url.partition(b"?")
         return method.decode(), path.decode(), query.decode(), headers, host
 
@@ -126,20 +124,14 @@ class GatewayServer(FastHttpServer):
             source_ip=peer[0] if peer else "127.0.0.1", host=host,
             port=sockname[1] if sockname else 0,
         )
-        try:
-            response = await self.pipeline.handle(request)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # our own failure: API Gateway's 500 to the client, the traceback to our log
-            log.exception("the gateway failed on %s %s", method, path)
-            response = self.pipeline.refuse(request, Answer.INTERNAL)
+        response = await self.pipeline.handle_or_fail(request)
         return response.status, response.headers, response.body, False
 
     def encode(self, status: int, headers: Iterable[tuple[str, str]], body: bytes, keep_alive: bool) -> bytes:
         """The response as aiohttp's web.Response writes it, header for header: the
         function's headers in order, then Content-Length, a default Content-Type, Date,
         Server and Connection where the function set none."""
-        lines = [f"HTTP/1.1 {status} {_REASONS.get(status, '')}"]
+        lines = [f"HTTP/1.1 {status} {edge.REASONS.get(status, '')}"]
         names = set()
         for name, value in headers:
             names.add(name.lower())
@@ -247,14 +239,7 @@ class GatewayHandler:
                 return web.Response(status=400, body=_BAD_REQUEST, content_type="application/json")
             if body is None:
                 return self._write(self.pipeline.refuse(self._gateway_request(request, b""), Answer.TOO_LARGE), close=True)
-        gateway_request = self._gateway_request(request, body)
-        try:
-            return self._write(await self.pipeline.handle(gateway_request))
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # our own failure: API Gateway's 500 to the client, the traceback to our log
-            log.exception("the gateway failed on %s %s", request.method, request.path)
-            return self._write(self.pipeline.refuse(gateway_request, Answer.INTERNAL))
+        return self._write(await self.pipeline.handle_or_fail(self._gateway_request(request, body)))
 
     def _gateway_request(self, request: web.BaseRequest, body: bytes) -> GatewayRequest:
         url = request.rel_url

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from emulator.apigateway.answers import Answer, gateway_answer, id_headers
 from emulator.apigateway.event_json import encode_event
 from emulator.apigateway.events import (
-    AuthorizerOutcome, EventContext, GatewayRequest, GatewayResponse, MalformedResponse, map_response,
+    AuthorizerOutcome, EventContext, GatewayRequest, GatewayResponse, MalformedResponse, header_value, map_response,
 )
 from emulator.apigateway.metrics import GatewayMetrics, RequestCounters
 from emulator.apigateway.routing import Catalogue, RouteMatch, RouteMiss
@@ -134,6 +134,17 @@ class GatewayPipeline:
         self._record(exchange, response)
         return response
 
+    async def handle_or_fail(self, request: GatewayRequest) -> GatewayResponse:
+        """handle(), with a failure of ours answered as API Gateway's 500 (the traceback to
+        our log): what both HTTP paths of the gateway port answer."""
+        try:
+            return await self.handle(request)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("the gateway failed on %s %s", request.method, request.raw_path)
+            return self.refuse(request, Answer.INTERNAL)
+
     def refuse(self, request: GatewayRequest, answer: Answer) -> GatewayResponse:
         """API Gateway's `answer` to a request the HTTP layer refused before the pipeline (a body
         over the payload limit), shaped and counted for the API it was for."""
@@ -237,7 +248,7 @@ class GatewayPipeline:
                            "502" if match.api.kind == REST else "500", outcome.error_type)
             return self.answer(exchange, Answer.BAD_RESPONSE)
         try:
-            response = map_response(outcome.payload, match, _first_header(exchange.request, "accept"))
+            response = map_response(outcome.payload, match, header_value(exchange.request.headers, "accept"))
         except MalformedResponse as exc:
             self.log_once(exchange, "malformed", "%s: malformed Lambda proxy response: %s",
                            "502" if match.api.kind == REST else "500", exc)
@@ -337,10 +348,3 @@ class GatewayPipeline:
 def _fill(waiter: asyncio.Future[bool], finished: bool) -> None:
     if not waiter.done():
         waiter.set_result(finished)
-
-
-def _first_header(request: GatewayRequest, name: str) -> str | None:
-    for key, value in request.headers:
-        if key.lower() == name:
-            return value
-    return None
