@@ -91,14 +91,6 @@ def _j(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def lambda_event(*, message_id: str, topic_arn: str, subscription_arn: str, message: str, subject: str | None,
-                 stamp: str, attributes: Mapping[str, Mapping[str, str]] | None,
-                 signature_version: str = SIGNATURE_VERSION) -> bytes:
-    """The payload a Lambda subscription's function is invoked with (asynchronously)."""
-    return LambdaEvents(message_id=message_id, topic_arn=topic_arn, message=message, subject=subject, stamp=stamp,
-                        attributes=attributes, signature_version=signature_version).payload(subscription_arn)
-
-
 class LambdaEvents:
     """One message's event records for each of its Lambda subscriptions, the message encoded
     once: the records differ only in EventSubscriptionArn and UnsubscribeUrl, and a topic
