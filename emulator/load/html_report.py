@@ -23,13 +23,22 @@ SCHEMA = "lambda-emulator/report-html@1"
 
 
 # -- the figures -------------------------------------------------------------------------------
-def figures(report: Mapping[str, Any]) -> dict[str, Any]:
-    """Every figure the page shows: the verdict, tables and chart panels."""
+def _emulator_figures(report: Mapping[str, Any]) -> tuple[Mapping[str, Any], list[Mapping[str, Any]], Mapping[str, Any]]:
+    """(the timeline, its series, the event source mappings' metrics) the report holds."""
     emulator = report.get("emulator") or {}
     timeline = emulator.get("timeline") or {}
-    series = list(timeline.get("series") or ())
-    metrics = emulator.get("metrics") or {}
-    mappings = metrics.get("event_source_mappings") or {}
+    mappings = (emulator.get("metrics") or {}).get("event_source_mappings") or {}
+    return timeline, list(timeline.get("series") or ()), mappings
+
+
+def _resource_rows(series: list[Mapping[str, Any]], mappings: Mapping[str, Any]) -> dict[str, Any]:
+    """The functions', mappings' and queues' tables (what the DLQ table also reads)."""
+    return {"functions": function_rows(series), "mappings": mapping_rows(series, mappings), "queues": queue_rows(series)}
+
+
+def figures(report: Mapping[str, Any]) -> dict[str, Any]:
+    """Every figure the page shows: the verdict, tables and chart panels."""
+    timeline, series, mappings = _emulator_figures(report)
     run = report.get("run") or {}
     start, end = run.get("emulated_start"), run.get("emulated_end")
     chart_model = panels.build(timeline, start=start, end=None if end is None else end + 1, mappings=mappings) \
@@ -46,9 +55,7 @@ def figures(report: Mapping[str, Any]) -> dict[str, Any]:
         "run": run,
         "scenario": report.get("scenario"),
         "client": None if client is None else {"totals": client["totals"], "phases": client.get("phases") or []},
-        "functions": function_rows(series),
-        "mappings": mapping_rows(series, mappings),
-        "queues": queue_rows(series),
+        **_resource_rows(series, mappings),
         "streams": stream_rows(series),
         "advice": report.get("advice"),
         "cost": report.get("cost"),
@@ -350,20 +357,19 @@ def dlq_rows(data: Mapping[str, Any]) -> list[dict[str, Any]]:
             why = f.get("dead_letter_by_reason") or {}
             rows.append({"source": f"function {f['function']} (async)", "arrivals": f["dead_letter_deliveries"], "why": why,
                          "causes": DLQ_ASYNC_REASONS, "unattributed": max(0.0, f["dead_letter_deliveries"] - sum(why.values()))})
+    for row in rows:  # (label, count) of each cause with arrivals: the named ones in order, then any other
+        named = {key for key, _ in row["causes"]}
+        row["parts"] = ([(label, row["why"][key]) for key, label in row["causes"] if row["why"].get(key)]
+                        + [(key, value) for key, value in row["why"].items() if key not in named and value])
     return rows
 
 
 def dlq_lines(report: Mapping[str, Any]) -> list[str]:
     """The DLQ table as the terminal shows it at the end of a run (empty: nothing arrived)."""
-    emulator = report.get("emulator") or {}
-    series = list((emulator.get("timeline") or {}).get("series") or ())
-    mappings = (emulator.get("metrics") or {}).get("event_source_mappings") or {}
-    data = {"functions": function_rows(series), "mappings": mapping_rows(series, mappings), "queues": queue_rows(series)}
+    _, series, mappings = _emulator_figures(report)
     out = []
-    for row in dlq_rows(data):
-        named = {key for key, _ in row["causes"]}
-        parts = [f"{label} {row['why'][key]:g}" for key, label in row["causes"] if row["why"].get(key)]
-        parts += [f"{key} {value:g}" for key, value in row["why"].items() if key not in named and value]
+    for row in dlq_rows(_resource_rows(series, mappings)):
+        parts = [f"{label} {value:g}" for label, value in row["parts"]]
         if row["unattributed"]:
             parts.append(f"not accounted for {row['unattributed']:g}")
         out.append(f"  {row['source']}: {row['arrivals']:g} arrived in its DLQ: " + ", ".join(parts))
@@ -374,9 +380,7 @@ def _dlq(data: Mapping[str, Any]) -> str:
     """DLQ arrivals and why: SQS redrives (with the mapping's causes), async dead letters (by reason)."""
     rows = []
     for row in dlq_rows(data):
-        named = {key for key, _ in row["causes"]}
-        why = "<br>".join([f"{_e(label)}: {_n(row['why'][key])}" for key, label in row["causes"] if row["why"].get(key)]
-                          + [f"{_e(key)}: {_n(value)}" for key, value in row["why"].items() if key not in named and value])
+        why = "<br>".join(f"{_e(label)}: {_n(value)}" for label, value in row["parts"])
         rows.append([_e(row["source"]), _n(row["arrivals"]), why or "–", _n(row["unattributed"])])
     if not rows:
         return '<section id="dlq"><h2>Dead-letter queues</h2><p>Nothing reached a dead-letter queue.</p></section>'
